@@ -1,0 +1,75 @@
+"""Reporters: one module per format behind one interface, chosen by name.
+
+Each reporter is ``render(run: Run) -> str`` plus a file name; ``write_reports`` writes them
+atomically (temp file + rename), so a killed run never leaves a truncated report behind.
+Example: ``write_reports(run, Path("reports"), ["json", "junit"])``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from railiance_conformance.finding import Finding, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of the suite: when, against what, and every Finding in order."""
+
+    run_id: str
+    started_at: str
+    finished_at: str
+    findings: tuple[Finding, ...]
+    targets: tuple[str, ...] = ()
+    partial: bool = False
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        counter = Counter(f.status.value for f in self.findings)
+        return {status.value: counter.get(status.value, 0) for status in Status}
+
+
+@dataclass(frozen=True, slots=True)
+class Reporter:
+    name: str
+    filename: str
+    render: Callable[[Run], str]
+
+
+REPORTERS: dict[str, Reporter] = {}
+
+
+def register(reporter: Reporter) -> Reporter:
+    REPORTERS[reporter.name] = reporter
+    return reporter
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(run: Run, directory: Path, names: Iterable[str]) -> list[Path]:
+    from railiance_conformance.reporting import json_report, junit_report  # noqa: F401  (register)
+
+    written = []
+    for name in names:
+        reporter = REPORTERS[name]
+        path = directory / reporter.filename
+        atomic_write(path, reporter.render(run))
+        written.append(path)
+    return written

@@ -1,0 +1,73 @@
+"""The one immutable result record every reporter reads.
+
+Example: ``Finding(control_id="host.swap.file", target="coulombcore", status=Status.DRIFT, ...)``
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    """What a control evaluation concluded; ``ERROR`` means *could not verify*."""
+
+    PASS = "pass"
+    DRIFT = "drift"
+    ERROR = "error"
+    WAIVED = "waived"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an evaluator returns: plain data, no pytest, no control metadata."""
+
+    status: Status
+    expected: Any = None
+    observed: Any = None
+    reason: str = ""
+    evidence: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def compare(cls, expected: Any, observed: Any, *, evidence: dict[str, Any] | None = None,
+                reason: str = "") -> "Outcome":
+        """``Outcome.compare(4, 2)`` -> DRIFT; equal values -> PASS."""
+        status = Status.PASS if expected == observed else Status.DRIFT
+        return cls(status, expected, observed, reason, tuple((evidence or {}).items()))
+
+    @classmethod
+    def error(cls, reason: str, *, expected: Any = None) -> "Outcome":
+        """A check that could not run: ``Outcome.error("ssh: connection refused")``."""
+        return cls(Status.ERROR, expected, None, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One control evaluated on one target; reporters only ever read these."""
+
+    control_id: str
+    title: str
+    task: str
+    layer: str
+    severity: str
+    target: str
+    status: Status
+    expected: Any
+    observed: Any
+    remediation: str
+    reason: str = ""
+    evidence: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    duration_s: float = 0.0
+    started_at: str = ""
+
+    @property
+    def key(self) -> str:
+        """Stable identity across runs: ``host.swap.file@coulombcore``."""
+        return f"{self.control_id}@{self.target}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["evidence"] = dict(self.evidence)
+        return data

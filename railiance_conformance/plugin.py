@@ -1,0 +1,168 @@
+"""The pytest plugin: options, configuration checks, host fan-out, findings -> reports.
+
+It only wires hooks; the logic lives in plain modules (policy, targets, probes, controls,
+recorder, reporting). Host scenarios (tag ``@hosts``) run once per host target: the tag adds
+``usefixtures("target_host")`` and ``pytest_generate_tests`` parametrises it, because
+testinfra's own ``host`` parametrisation does not reach pytest-bdd's ``scenarios()`` tests.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from railiance_conformance.finding import Finding, Status
+from railiance_conformance.policy import DEFAULT_POLICY_DIR, Catalog, PolicyError, load_catalog, load_host_policy
+from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
+from railiance_conformance.recorder import FindingRecorder, describe, utc_now
+from railiance_conformance.reporting import Run, write_reports
+from railiance_conformance.reporting.terminal import render_summary
+from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
+
+LAYERS = ("S1", "S2", "S3", "S4", "S5", "X")
+TASKS = tuple(f"T{n:02d}" for n in range(1, 11))
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+@dataclass
+class SuiteState:
+    catalog: Catalog
+    hosts: list[HostTarget]
+    recorder: FindingRecorder
+    report_dir: Path
+    workdir: Path
+    ssh: SshOptions
+    started_at: str
+    run_id: str
+    probe_workers: int = 16
+    fact_store: HostFactStore | None = None
+
+
+STATE = pytest.StashKey[SuiteState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # --hosts, --connection, --ssh-config, --ssh-identity-file and --ansible-inventory are
+    # testinfra's own options (its plugin is loaded too); the suite reads them as they are.
+    group = parser.getgroup("railiance", "Railiance conformance suite")
+    group.addoption("--limit", metavar="PATTERN",
+                    help="Ansible host pattern within --ansible-inventory (default: all)")
+    group.addoption("--policy-dir", metavar="DIR", default=str(DEFAULT_POLICY_DIR),
+                    help="directory with controls.yaml, hosts.yaml and schemas/ (default: the bundled policies/)")
+    group.addoption("--report-dir", metavar="DIR", default=None,
+                    help="where findings.json and junit.xml are written (default: reports/ beside the features)")
+    group.addoption("--known-hosts", metavar="PATH", help="known_hosts file (default: ssh's own, ~/.ssh/known_hosts)")
+    group.addoption("--host-key-checking", choices=("yes", "accept-new"), default="yes",
+                    help="yes (default): unknown or changed host keys are refused; accept-new: trust on first use")
+    group.addoption("--connect-timeout", type=int, default=10, metavar="S", help="SSH connect timeout (default 10)")
+    group.addoption("--command-timeout", type=int, default=60, metavar="S",
+                    help="seconds a host's fact gathering may take (default 60)")
+    group.addoption("--probe-workers", type=int, default=16, metavar="N",
+                    help="hosts probed at once (default 16)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in [*((l, "layer") for l in LAYERS), *((t, "workplan task") for t in TASKS),
+                       *((s, "severity") for s in SEVERITIES),
+                       ("hosts", "runs once per host target (--hosts / --inventory)")]:
+        config.addinivalue_line("markers", f"{name}: {text}")
+    option = config.option
+    policy_dir = Path(option.policy_dir)
+    try:
+        catalog = load_catalog(policy_dir)
+        defaults = load_host_policy(policy_dir)
+        policy_source = str(policy_dir / "hosts.yaml")
+        urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
+                for u in (option.hosts or "").split(",") if u.strip()]
+        hosts = hosts_from_urls(urls, defaults, policy_source=policy_source)
+        if option.ansible_inventory:
+            hosts += hosts_from_inventory(option.ansible_inventory, defaults, limit=option.limit,
+                                          policy_source=policy_source)
+    except PolicyError as exc:
+        raise pytest.UsageError(f"railiance-conformance: {exc}") from None
+    report_dir = Path(option.report_dir) if option.report_dir else Path(config.rootpath) / "reports"
+    ssh = SshOptions(known_hosts=option.known_hosts, identity_file=option.ssh_identity_file,
+                     user_config=option.ssh_config, host_key_checking=option.host_key_checking,
+                     connect_timeout=option.connect_timeout, command_timeout=option.command_timeout)
+    config.stash[STATE] = SuiteState(catalog, hosts, FindingRecorder(catalog), report_dir,
+                                     Path(tempfile.mkdtemp(prefix="railiance-conformance-")), ssh, utc_now(),
+                                     uuid.uuid4().hex[:12], option.probe_workers)
+
+
+def pytest_bdd_apply_tag(tag: str, function):
+    """``@hosts`` scenarios need the ``target_host`` argument so they can be parametrised."""
+    if tag == "hosts":
+        pytest.mark.hosts(function)
+        pytest.mark.usefixtures("target_host")(function)
+        return True
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("hosts") and "target_host" in metafunc.fixturenames:
+        hosts = metafunc.config.stash[STATE].hosts
+        if hosts:
+            metafunc.parametrize("target_host", hosts, ids=[h.name for h in hosts])
+        else:  # never silently skipped: one error finding says why
+            metafunc.parametrize("target_host", [None], ids=["no-hosts"])
+
+
+@pytest.fixture(scope="session")
+def suite_state(pytestconfig: pytest.Config) -> SuiteState:
+    return pytestconfig.stash[STATE]
+
+
+@pytest.fixture(scope="session")
+def fact_store(suite_state: SuiteState) -> HostFactStore:
+    if suite_state.fact_store is None:
+        suite_state.fact_store = HostFactStore(suite_state.ssh, suite_state.workdir,
+                                               workers=suite_state.probe_workers)
+        suite_state.fact_store.prefetch(suite_state.hosts)
+    return suite_state.fact_store
+
+
+@pytest.fixture(scope="session")
+def recorder(suite_state: SuiteState) -> FindingRecorder:
+    return suite_state.recorder
+
+
+def enforce(finding: Finding) -> None:
+    """Map a finding to the pytest outcome: pass passes, pending skips, the rest fail."""
+    if finding.status in (Status.PASS, Status.WAIVED):
+        return
+    if finding.status is Status.PENDING:
+        pytest.skip(f"pending: {finding.reason}")
+    pytest.fail(describe(finding), pytrace=False)
+
+
+def _run(state: SuiteState, partial: bool = False) -> Run:
+    return Run(run_id=state.run_id, started_at=state.started_at, finished_at=utc_now(),
+               findings=tuple(state.recorder.findings),
+               targets=tuple(sorted({f.target for f in state.recorder.findings})), partial=partial,
+               meta={"workplan": state.catalog.workplan})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    if state.fact_store is not None:
+        state.fact_store.close()
+    shutil.rmtree(state.workdir, ignore_errors=True)
+    if state.recorder.findings:
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
+        write_reports(_run(state, partial=bool(interrupted)), state.report_dir, ["json", "junit"])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.recorder.findings:
+        return
+    terminalreporter.section("railiance conformance")
+    terminalreporter.write(render_summary(_run(state), width=terminalreporter._tw.fullwidth,
+                                          color=terminalreporter.hasmarkup))
+    terminalreporter.write_line(f"reports: {state.report_dir}/findings.json, {state.report_dir}/junit.xml")

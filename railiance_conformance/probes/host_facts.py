@@ -1,0 +1,174 @@
+"""Gather each host's facts once, all hosts in parallel, one SSH connection per host.
+
+Example: ``store = HostFactStore(ssh_options); store.prefetch(targets); store.get(target)``
+-> ``HostFacts`` (plain data). A host that cannot be reached yields ``HostFacts`` with
+``failure`` set; the controls turn that into error findings, never passes.
+"""
+from __future__ import annotations
+
+import secrets
+import shlex
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import testinfra
+
+from railiance_conformance.probes.host_script import ScriptPlan, Section, build_script, parse_output
+from railiance_conformance.resources import sysctl, systemd_units
+from railiance_conformance.targets import HostTarget
+
+
+class FactUnavailable(Exception):
+    """A fact could not be read (permission denied, command missing, host unreachable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """Every raw fact of one host, as plain data. ``failure`` is why none could be read."""
+
+    target: str
+    sections: Mapping[str, Section] = field(default_factory=dict)
+    failure: str = ""
+    duration_s: float = 0.0
+    commands: int = 0
+
+    def section(self, name: str) -> Section:
+        if self.failure:
+            raise FactUnavailable(self.failure)
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise FactUnavailable(f"the host's fact script produced no {name!r} section "
+                                  f"(output cut short?)") from None
+
+    def text(self, name: str, *, what: str) -> str:
+        """The output of a section that must have succeeded, else FactUnavailable naming ``what``."""
+        section = self.section(name)
+        if section.rc != 0:
+            detail = section.out.strip().splitlines()[-1] if section.out.strip() else f"exit status {section.rc}"
+            raise FactUnavailable(f"cannot read {what}: {detail}")
+        return section.out
+
+    def files(self, *prefixes: str) -> dict[str, str]:
+        """Contents of the dumped files under ``prefixes``; an unreadable one is FactUnavailable."""
+        if self.failure:
+            raise FactUnavailable(self.failure)
+        out = {}
+        for name, section in self.sections.items():
+            if name.startswith("file ") and name[5:].startswith(prefixes):
+                if section.rc != 0:
+                    raise FactUnavailable(f"cannot read {name[5:]}: {section.out.strip() or section.rc}")
+                out[name[5:]] = section.out
+        return out
+
+
+def plan_for(target: HostTarget) -> ScriptPlan:
+    desired = target.desired
+    slice_unit = f"user-{desired['operator_uid']}.slice"
+    unit_dirs = [f"{d}/{slice_unit}" for d in systemd_units.SYSTEM_UNIT_DIRS] + \
+                [f"{d}/user-.slice" for d in systemd_units.SYSTEM_UNIT_DIRS]
+    return ScriptPlan(
+        user=desired["operator_user"],
+        expected_uid=desired["operator_uid"],
+        swap_file=desired["swap_file"],
+        file_globs=[*sysctl.SYSCTL_DIRS, "/etc/security/limits.d", *systemd_units.dropin_dirs(slice_unit)],
+        files=["/etc/fstab", "/etc/security/limits.conf", *unit_dirs],
+        slice_unit=slice_unit,
+        ssh_alias=desired.get("gitea_ssh_host_alias", "gitea-local"),
+        identity_file=desired.get("gitea_ssh_identity_file", "~/.ssh/id_ed25519_gitea"),
+        repo_paths=list(desired.get("repo_checkouts", [])),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SshOptions:
+    """How to reach hosts. Host keys are checked strictly unless told ``accept-new``."""
+
+    known_hosts: str | None = None
+    identity_file: str | None = None
+    user_config: str | None = None
+    host_key_checking: str = "yes"
+    connect_timeout: int = 10
+    command_timeout: int = 60
+
+    def write_config(self, directory: Path) -> Path:
+        """An ssh_config whose first lines (first value wins in ssh) pin the safety options."""
+        lines = [
+            f"StrictHostKeyChecking {self.host_key_checking}",
+            "BatchMode yes",
+            "ControlMaster no",
+            "LogLevel ERROR",
+            f"ServerAliveInterval {max(1, self.command_timeout // 6)}",
+            "ServerAliveCountMax 3",
+        ]
+        if self.known_hosts:
+            lines.append(f"UserKnownHostsFile {self.known_hosts}")
+        if self.user_config:
+            lines.append(f"Include {Path(self.user_config).resolve()}")
+        path = directory / "ssh_config"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+
+class HostFactStore:
+    """Fetches each host's facts at most once per run; hosts are probed concurrently."""
+
+    def __init__(self, options: SshOptions, workdir: Path, *, workers: int = 16):
+        self.options = options
+        self.ssh_config = options.write_config(workdir)
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="host-facts")
+        self.futures: dict[str, Future[HostFacts]] = {}
+        self.lock = threading.Lock()
+
+    def prefetch(self, targets: list[HostTarget]) -> None:
+        with self.lock:
+            for target in targets:
+                if target.name not in self.futures:
+                    self.futures[target.name] = self.pool.submit(self._gather, target)
+
+    def get(self, target: HostTarget) -> HostFacts:
+        self.prefetch([target])
+        future = self.futures[target.name]
+        try:
+            return future.result(timeout=self.options.command_timeout + self.options.connect_timeout + 5)
+        except TimeoutError:
+            return HostFacts(target.name, failure=f"no answer within {self.options.command_timeout}s")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _backend(self, target: HostTarget):
+        kwargs = {"ssh_config": str(self.ssh_config), "controlpersist": 0,
+                  "timeout": self.options.connect_timeout}
+        if self.options.identity_file:
+            kwargs["ssh_identity_file"] = self.options.identity_file
+        return testinfra.get_host(target.url, **kwargs)
+
+    def _gather(self, target: HostTarget) -> HostFacts:
+        started = time.monotonic()
+        boundary = "@@rcf-" + secrets.token_hex(8)
+        script = build_script(plan_for(target), boundary)
+        command = f"sh -c {shlex.quote(script)}"
+        try:
+            result = self._backend(target).run(command)
+        except RuntimeError as exc:  # testinfra: ssh exited 255 (connection/auth/host key)
+            return HostFacts(target.name, failure=_ssh_reason(exc), duration_s=time.monotonic() - started,
+                             commands=1)
+        except Exception as exc:  # noqa: BLE001 - any backend failure is a could-not-verify
+            return HostFacts(target.name, failure=f"{type(exc).__name__}: {exc}",
+                             duration_s=time.monotonic() - started, commands=1)
+        sections = parse_output(result.stdout, boundary)
+        failure = "" if sections else f"the fact script gave no output (exit {result.rc}): " \
+                                      f"{result.stderr.strip()[-300:]}"
+        return HostFacts(target.name, sections, failure, time.monotonic() - started, commands=1)
+
+
+def _ssh_reason(exc: RuntimeError) -> str:
+    result = exc.args[0] if exc.args else None
+    stderr = getattr(result, "stderr", "") or ""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return "ssh failed: " + (lines[-1] if lines else "exit status 255, no message")

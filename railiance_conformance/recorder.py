@@ -1,0 +1,56 @@
+"""Turn evaluations into Findings: time them, catch could-not-verify, keep them in order.
+
+Example: ``recorder.evaluate("host.swap.file", "coulombcore", lambda: swap_file(facts, desired))``
+-> the recorded ``Finding``. Nothing here knows pytest; the plugin decides what a status means
+for the test outcome.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+from railiance_conformance.finding import Finding, Outcome, Status
+from railiance_conformance.policy import Catalog
+from railiance_conformance.probes.host_facts import FactUnavailable
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class FindingRecorder:
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.findings: list[Finding] = []
+        self._lock = threading.Lock()
+
+    def evaluate(self, control_id: str, target: str, evaluation: Callable[[], Outcome]) -> Finding:
+        control = self.catalog[control_id]
+        started_at, started = utc_now(), time.monotonic()
+        try:
+            outcome = evaluation()
+        except FactUnavailable as exc:
+            outcome = Outcome.error(str(exc))
+        except (ValueError, KeyError, IndexError) as exc:  # a fact that did not parse
+            outcome = Outcome.error(f"unexpected output while evaluating: {type(exc).__name__}: {exc}")
+        finding = Finding(
+            control_id=control.id, title=control.title, task=self.catalog.task_id(control), layer=control.layer,
+            severity=control.severity, target=target, status=outcome.status, expected=outcome.expected,
+            observed=outcome.observed, remediation=control.remediation, reason=outcome.reason,
+            evidence=outcome.evidence, duration_s=round(time.monotonic() - started, 6), started_at=started_at)
+        with self._lock:
+            self.findings.append(finding)
+        return finding
+
+
+def describe(finding: Finding) -> str:
+    """One line for a test failure message: what was expected, what was seen, how to fix."""
+    if finding.status is Status.ERROR:
+        return f"{finding.control_id} on {finding.target}: could not verify: {finding.reason}"
+    text = (f"{finding.control_id} on {finding.target}: {finding.status.value}: "
+            f"expected {finding.expected!r}, observed {finding.observed!r}")
+    if finding.reason:
+        text += f" ({finding.reason})"
+    return f"{text}; fix: {finding.remediation}"

@@ -1,0 +1,28 @@
+"""Machine-readable report: ``reports/findings.json``.
+
+Example: ``json.loads(render(run))["findings"][0]["control_id"]`` -> ``"host.swap.file"``.
+"""
+from __future__ import annotations
+
+import json
+
+from railiance_conformance.reporting import Reporter, Run, register
+
+SCHEMA_VERSION = 1
+
+
+def to_document(run: Run) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {"id": run.run_id, "started_at": run.started_at, "finished_at": run.finished_at,
+                "partial": run.partial, "targets": list(run.targets), **dict(run.meta)},
+        "summary": run.counts(),
+        "findings": [finding.to_dict() for finding in run.findings],
+    }
+
+
+def render(run: Run) -> str:
+    return json.dumps(to_document(run), indent=2, sort_keys=False, default=str) + "\n"
+
+
+REPORTER = register(Reporter("json", "findings.json", render))

@@ -1,0 +1,43 @@
+"""JUnit XML via junit-xml: one testsuite per layer, one testcase per control and target.
+
+Drift is a failure whose message carries the remediation; could-not-verify is an error;
+waived and pending are skipped with their reason.
+Example: ``render(run)`` -> ``<testsuites><testsuite name="S1" ...>``.
+"""
+from __future__ import annotations
+
+import json
+from itertools import groupby
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from railiance_conformance.finding import Finding, Status
+from railiance_conformance.reporting import Reporter, Run, register
+
+
+def _compact(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _case(finding: Finding) -> TestCase:
+    case = TestCase(name=finding.key, classname=f"{finding.layer}.{finding.task}", elapsed_sec=finding.duration_s,
+                    timestamp=finding.started_at or None)
+    detail = f"expected {_compact(finding.expected)}; observed {_compact(finding.observed)}"
+    if finding.status is Status.DRIFT:
+        case.add_failure_info(message=f"drift: {detail}; fix: {finding.remediation}",
+                              output=json.dumps(dict(finding.evidence), default=str), failure_type="drift")
+    elif finding.status is Status.ERROR:
+        case.add_error_info(message=f"could not verify: {finding.reason}", error_type="could-not-verify")
+    elif finding.status in (Status.WAIVED, Status.PENDING):
+        case.add_skipped_info(message=f"{finding.status.value}: {finding.reason}")
+    return case
+
+
+def render(run: Run) -> str:
+    ordered = sorted(run.findings, key=lambda f: (f.layer, f.task, f.control_id, f.target))
+    suites = [TestSuite(layer, [_case(f) for f in group], timestamp=run.started_at)
+              for layer, group in groupby(ordered, key=lambda f: f.layer)]
+    return to_xml_report_string(suites, prettyprint=True)
+
+
+REPORTER = register(Reporter("junit", "junit.xml", render))

@@ -1,0 +1,64 @@
+"""A short rich summary for the terminal: drift first, grouped by layer and task.
+
+Errors that share one cause on one target (a host that is down) collapse into one row.
+Example: ``render_summary(run, width=120, color=False)`` -> text with a table and totals.
+"""
+from __future__ import annotations
+
+import io
+import json
+from itertools import groupby
+
+from rich.console import Console
+from rich.table import Table
+
+from railiance_conformance.finding import Finding, Status
+from railiance_conformance.reporting import Run
+
+ORDER = {Status.DRIFT: 0, Status.ERROR: 1, Status.PENDING: 2, Status.WAIVED: 3, Status.PASS: 4}
+STYLE = {Status.DRIFT: "bold red", Status.ERROR: "bold magenta", Status.PENDING: "yellow",
+         Status.WAIVED: "cyan", Status.PASS: "green"}
+
+
+def short(value, limit: int = 90) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _rows(problems: list[Finding]):
+    """(status, where, expected, observed) rows; same-cause errors of one target collapse."""
+    errors = sorted((f for f in problems if f.status is Status.ERROR), key=lambda f: (f.target, f.reason))
+    for f in problems:
+        if f.status is not Status.ERROR:
+            yield f.status, f"{f.layer} {f.task.rsplit('-', 1)[-1]} {f.control_id} @ {f.target}", \
+                short(f.expected), short(f.observed) + (f" ({f.reason})" if f.reason else "")
+    for (target, reason), group in groupby(errors, key=lambda f: (f.target, f.reason)):
+        group = list(group)
+        where = group[0].control_id if len(group) == 1 else f"{len(group)} controls"
+        yield Status.ERROR, f"{where} @ {target}", "", f"could not verify: {reason}"
+
+
+def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
+    console = Console(file=io.StringIO(), width=max(width, 100), force_terminal=color,
+                      color_system="standard" if color else None, highlight=False)
+    problems = sorted((f for f in run.findings if f.status is not Status.PASS),
+                      key=lambda f: (ORDER[f.status], f.layer, f.task, f.control_id, f.target))
+    if problems:
+        table = Table(title="What does not hold", expand=True, show_lines=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("control @ target", ratio=2, overflow="fold")
+        table.add_column("expected", ratio=3, overflow="fold")
+        table.add_column("observed", ratio=3, overflow="fold")
+        for status, where, expected, observed in _rows(problems):
+            table.add_row(f"[{STYLE[status]}]{status.value}[/]", where, expected, observed)
+        console.print(table)
+        fixes = {f.control_id: f.remediation for f in problems if f.status is Status.DRIFT}
+        if fixes:
+            console.print("[bold]How to fix the drift[/]")
+            for control_id, remediation in fixes.items():
+                console.print(f"  {control_id}: {remediation}")
+    counts = run.counts()
+    parts = [f"[{STYLE[s]}]{counts[s.value]} {s.value}[/]" for s in Status]
+    console.print(f"{len(run.findings)} findings on {len(run.targets)} targets: " + ", ".join(parts)
+                  + (" [bold](partial run)[/]" if run.partial else ""))
+    return console.file.getvalue()

@@ -1,0 +1,55 @@
+"""``python -m railiance_testbed run [--hosts N] -- COMMAND...``: boot the testbed, run, stop.
+
+The command sees ``TESTBED_INVENTORY`` (an Ansible inventory of the hosts: conformant,
+drifted and one that is down) and ``TESTBED_SSH_CONFIG`` (identity and known_hosts for them).
+Every container is stopped when the command ends, also on Ctrl-C. The command's exit status
+is returned.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from railiance_testbed.hosts import CONFORMANT, DRIFTED
+from railiance_testbed.nspawn import Testbed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m railiance_testbed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="boot the testbed, run COMMAND, stop the testbed")
+    run.add_argument("--conformant", type=int, default=1, help="how many conformant hosts (default 1)")
+    run.add_argument("--no-drifted", action="store_true", help="leave out the drifted host")
+    run.add_argument("--no-down", action="store_true", help="leave out the host that is down")
+    run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    args = parser.parse_args(argv)
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        parser.error("give the command to run after --")
+    states = [CONFORMANT if args.conformant == 1 else replace(CONFORMANT, name=f"conformant-{i + 1}")
+              for i in range(args.conformant)]
+    if not args.no_drifted:
+        states.append(DRIFTED)
+    with tempfile.TemporaryDirectory(prefix="railiance-testbed-") as workdir:
+        print(f"testbed: booting {len(states)} hosts ...", file=sys.stderr, flush=True)
+        with Testbed(states, Path(workdir), down=[] if args.no_down else ["stopped"]) as bed:
+            env = dict(os.environ, TESTBED_INVENTORY=str(bed.inventory), TESTBED_SSH_CONFIG=str(bed.ssh_config),
+                       TESTBED_STATE=str(bed.write_state()))
+            for name, info in bed.describe()["hosts"].items():
+                print(f"testbed: {name} at {info['url']}", file=sys.stderr)
+            for name, url in bed.describe()["down"].items():
+                print(f"testbed: {name} at {url} (down)", file=sys.stderr, flush=True)
+            try:
+                return subprocess.run(command, env=env).returncode
+            except KeyboardInterrupt:
+                return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

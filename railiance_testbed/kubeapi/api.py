@@ -1,0 +1,186 @@
+"""The read-only Kubernetes API itself, free of HTTP: (method, path, query, Accept) -> (code, body).
+
+    >>> api = KubeAPI(load_dump("dumps/conformant"))
+    >>> api.handle("GET", "/apis/apps/v1/namespaces/gitea/deployments/gitea", {}, "application/json")
+    (200, {'apiVersion': 'apps/v1', 'kind': 'Deployment', ...})
+
+Served: discovery (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<g>``,
+``/apis/<g>/<v>``; aggregated-discovery requests get the legacy documents, which clients accept),
+get and list of every resource (namespaced, across namespaces, cluster-scoped), the ``status``
+subresource, label/field selectors, ``limit``/``continue`` paging and server-side Tables.
+Everything else answers a Kubernetes ``Status``: 404 unknown object or resource, 403 for the
+``forbidden`` (verb, resource, namespace) triples, 405 for every write and for ``watch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from . import status
+from .resources import ResourceRegistry, ResourceType
+from .selectors import SelectorError, parse_field_selector, parse_label_selector
+from .store import ContinueError, ObjectStore
+from .tables import to_table
+
+DEFAULT_USER = "system:serviceaccount:conformance:railiance-conformance"
+DEFAULT_SERVER_VERSION = "v1.30.6+k3s1"
+WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+@dataclass(frozen=True)
+class ResourceRequest:
+    rtype: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    watch: bool
+
+
+def version_info(git_version: str) -> dict:
+    major, minor = git_version.lstrip("v").split(".")[:2]
+    return {"major": major, "minor": minor, "gitVersion": git_version,
+            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+            "buildDate": "2024-10-22T20:35:12Z", "goVersion": "go1.22.8", "compiler": "gc",
+            "platform": "linux/amd64"}
+
+
+def wants_table(accept: str) -> bool:
+    return any("as=Table" in clause and "g=meta.k8s.io" in clause for clause in accept.split(","))
+
+
+class KubeAPI:
+    """Answers requests against a fixed set of objects; see the module docstring."""
+
+    def __init__(self, objects: list[dict], *, forbidden: Iterable[tuple[str, str, str]] = (),
+                 fail_status: int | None = None, user: str = DEFAULT_USER,
+                 server_version: str = DEFAULT_SERVER_VERSION):
+        self.registry = ResourceRegistry(objects)
+        self.store = ObjectStore(objects, self.registry)
+        self.forbidden = frozenset(forbidden)
+        self.fail_status = fail_status
+        self.user = user
+        self.server_version = server_version
+
+    def handle(self, method: str, path: str, query: dict[str, str], accept: str = "") -> tuple[int, dict | str]:
+        parts = [p for p in path.split("/") if p]
+        found = self._discovery(parts)
+        if found is not None:
+            return (200, found) if method in ("GET", "HEAD") else (405, status.method_not_allowed())
+        if parts[:1] in (["api"], ["apis"]) and len(parts) <= 3 or parts[:1] == ["openapi"]:
+            return 404, status.no_such_resource()
+        if self.fail_status:
+            return self.fail_status, status.injected_failure(self.fail_status)
+        request = self._resource_request(parts, query)
+        if request is None:
+            return 404, status.no_such_resource()
+        verb = self._verb(method, request)
+        if self._denied(verb, request):
+            rtype = request.rtype
+            return 403, status.forbidden(verb, rtype.plural, rtype.group, request.namespace, user=self.user,
+                                         name=request.name or "")
+        if method not in ("GET", "HEAD"):
+            return 405, status.method_not_allowed(f"{verb}: the Railiance stand-in API is read-only")
+        if request.watch:
+            return 405, status.method_not_allowed("watch is not served by the read-only stand-in")
+        if request.name is not None:
+            return self._get(request, accept, query)
+        return self._list(request, accept, query)
+
+    # --- routing ---------------------------------------------------------------------------
+    def _discovery(self, parts: list[str]) -> dict | str | None:
+        if parts in (["healthz"], ["livez"], ["readyz"]):
+            return "ok"
+        if parts == ["version"]:
+            return version_info(self.server_version)
+        if parts == ["api"]:
+            return self.registry.api_versions()
+        if parts == ["api", "v1"]:
+            return self.registry.api_resource_list("", "v1")
+        if parts == ["apis"]:
+            return self.registry.api_group_list()
+        if len(parts) == 2 and parts[0] == "apis":
+            return self.registry.api_group(parts[1])
+        if len(parts) == 3 and parts[0] == "apis":
+            return self.registry.api_resource_list(parts[1], parts[2])
+        return None
+
+    def _resource_request(self, parts: list[str], query: dict[str, str]) -> ResourceRequest | None:
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif parts[:1] == ["apis"] and len(parts) > 3:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return None
+        watch = query.get("watch", "").lower() in ("true", "1")
+        if rest[:1] == ["watch"]:
+            watch, rest = True, rest[1:]
+        namespace = None
+        if len(rest) >= 3 and rest[0] == "namespaces" and self.registry.find(group, version, rest[2]):
+            namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            return None
+        rtype = self.registry.find(group, version, rest[0])
+        if rtype is None or (namespace is not None and not rtype.namespaced):
+            return None
+        name = rest[1] if len(rest) > 1 else None
+        if rtype.namespaced and namespace is None and name is not None:
+            return None
+        subresource = rest[2] if len(rest) > 2 else None
+        if subresource not in (None, "status"):
+            return None
+        return ResourceRequest(rtype, namespace, name, subresource, watch)
+
+    @staticmethod
+    def _verb(method: str, request: ResourceRequest) -> str:
+        if method in ("GET", "HEAD"):
+            return "get" if request.name is not None else "watch" if request.watch else "list"
+        if method == "DELETE" and request.name is None:
+            return "deletecollection"
+        return WRITE_VERBS.get(method, method.lower())
+
+    def _denied(self, verb: str, request: ResourceRequest) -> bool:
+        rtype = request.rtype
+        for denied_verb, resource, namespace in self.forbidden:
+            if denied_verb not in (verb, "*") or resource not in (rtype.plural, f"{rtype.plural}.{rtype.group}", "*"):
+                continue
+            if namespace == "*" or namespace == (request.namespace or ""):
+                return True
+            if rtype.namespaced and request.namespace is None:
+                return True  # denied somewhere, so no cluster-wide permission either
+        return False
+
+    # --- reads -----------------------------------------------------------------------------
+    def _get(self, request: ResourceRequest, accept: str, query: dict[str, str]) -> tuple[int, dict]:
+        rtype = request.rtype
+        obj = self.store.get(rtype, request.namespace, request.name)
+        if obj is None:
+            return 404, status.not_found(rtype.plural, rtype.group, request.name)
+        if wants_table(accept):
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return 200, to_table(rtype, [obj], meta, query.get("includeObject", "Metadata"))
+        return 200, obj
+
+    def _list(self, request: ResourceRequest, accept: str, query: dict[str, str]) -> tuple[int, dict]:
+        rtype = request.rtype
+        try:
+            labels = parse_label_selector(query.get("labelSelector"))
+            fields = parse_field_selector(query.get("fieldSelector"))
+            limit = int(query.get("limit") or 0)
+        except (SelectorError, ValueError) as exc:
+            return 400, status.bad_request(str(exc))
+        selective = bool(query.get("labelSelector") or query.get("fieldSelector"))
+        try:
+            page = self.store.list(rtype, request.namespace, limit=limit, continue_token=query.get("continue"),
+                                   predicate=(lambda o: labels(o) and fields(o)) if selective else None)
+        except ContinueError as exc:
+            return 400, status.bad_request(f"invalid continue token: {exc}")
+        meta: dict = {"resourceVersion": page.resource_version}
+        if page.continue_token:
+            meta["continue"] = page.continue_token
+        if page.remaining is not None:
+            meta["remainingItemCount"] = page.remaining
+        if wants_table(accept):
+            return 200, to_table(rtype, page.items, meta, query.get("includeObject", "Metadata"))
+        return 200, {"kind": f"{rtype.kind}List", "apiVersion": rtype.group_version, "metadata": meta,
+                     "items": page.items}

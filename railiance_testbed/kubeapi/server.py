@@ -1,0 +1,177 @@
+"""The HTTP side of the stand-in: a real server on 127.0.0.1 that kubectl and the client talk to.
+
+    with KubeAPIStandIn(load_dump(CONFORMANT_DUMP), forbidden={("list", "secrets", "gitea")}) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        ...                                  # kubectl --kubeconfig, kubernetes.config.new_client_from_config
+        assert not [r for r in api.request_log if r.method != "GET"]
+
+Plain HTTP/1.1 with keep-alive and Content-Length (no TLS; the kubeconfig carries a placeholder
+bearer token the server ignores). ``latency_s`` delays every answer; ``fail_status`` makes every
+non-discovery request fail with that code. Every request, writes included, lands in
+``request_log`` before its answer is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterable, NamedTuple
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+from .api import DEFAULT_SERVER_VERSION, DEFAULT_USER, KubeAPI
+from .dump import load_dump
+
+PLACEHOLDER_TOKEN = "railiance-testbed-placeholder-token"
+
+
+class RequestRecord(NamedTuple):
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # without it every answer waits ~40 ms for a delayed ACK
+    server_version = "railiance-kubeapi-standin"
+    timeout = 60
+    standin: "KubeAPIStandIn"  # set on the per-server subclass
+
+    def setup(self) -> None:
+        super().setup()
+        self.standin._connection_opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.standin._connection_closed(self.connection)
+
+    def _serve(self) -> None:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # a chunked body we do not parse: do not reuse the stream
+        elif int(self.headers.get("Content-Length") or 0):
+            self.rfile.read(int(self.headers["Content-Length"]))
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        if self.standin.latency_s:
+            time.sleep(self.standin.latency_s)
+        code, body = self.standin.api.handle(self.command, url.path, query, self.headers.get("Accept", ""))
+        if isinstance(body, str):
+            payload, content_type = body.encode(), "text/plain; charset=utf-8"
+        else:
+            payload, content_type = json.dumps(body, separators=(",", ":")).encode(), "application/json"
+        self.standin._record(RequestRecord(self.command, url.path, query, code))
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
+        pass  # the request log is the record; stderr noise would only clutter test output
+
+
+class KubeAPIStandIn:
+    """A read-only Kubernetes API serving ``objects`` on ``host:port`` (0: a free port)."""
+
+    def __init__(self, objects: list[dict], *, host: str = "127.0.0.1", port: int = 0,
+                 forbidden: Iterable[tuple[str, str, str]] = frozenset(), latency_s: float = 0.0,
+                 fail_status: int | None = None, user: str = DEFAULT_USER,
+                 server_version: str = DEFAULT_SERVER_VERSION):
+        self.api = KubeAPI(objects, forbidden=forbidden, fail_status=fail_status, user=user,
+                           server_version=server_version)
+        self.host, self.port = host, port
+        self.latency_s = latency_s
+        self.request_log: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_dump(cls, paths, **kwargs) -> "KubeAPIStandIn":
+        return cls(load_dump(paths), **kwargs)
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the stand-in is not started")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "KubeAPIStandIn":
+        handler = type("StandInHandler", (_Handler,), {"standin": self})
+        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"kubeapi-standin-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, drop kept-alive connections and join the server thread."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=10)
+        self._server = None
+
+    def __enter__(self) -> "KubeAPIStandIn":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.request_log.append(record)
+
+    def _connection_opened(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def _connection_closed(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+    def requests(self, method: str | None = None) -> list[RequestRecord]:
+        """A snapshot of the request log, optionally only one method's requests."""
+        with self._lock:
+            return [r for r in self.request_log if method is None or r.method == method]
+
+    def kubeconfig(self, context: str = "railiance-testbed", namespace: str = "default") -> dict:
+        return {
+            "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": context,
+            "clusters": [{"name": context, "cluster": {"server": self.url}}],
+            "users": [{"name": f"{context}-user", "user": {"token": PLACEHOLDER_TOKEN}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-user",
+                                                       "namespace": namespace}}],
+        }
+
+    def write_kubeconfig(self, path: str | os.PathLike, context: str = "railiance-testbed",
+                         namespace: str = "default") -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.kubeconfig(context, namespace), sort_keys=False))
+        path.chmod(0o600)
+        return path
