@@ -4,7 +4,8 @@
 # 027_pam_limits_better_init_allow_explicit_root, and limits.conf(5).
 # Values are in limits.conf units (KB for fsize/data/stack/core/rss/memlock/as, minutes for cpu,
 # the configured [-20, 19] value for nice), or "unlimited". pam_limits replaces "nofile unlimited" by
-# /proc/sys/fs/nr_open at login time; that is reported here as "unlimited".
+# /proc/sys/fs/nr_open at login time; that is reported here as "unlimited". None means no line sets it:
+# Debian's patch 027 then resets the limit to PID 1's (/proc/1/limits; soft nofile capped at 1024).
 from __future__ import annotations
 
 import posixpath
@@ -63,7 +64,8 @@ def resolve_limit(files: Sequence[tuple[str, str]], *, user: str, uid: int, grou
     if item not in _RLIMIT_ITEMS:
         raise ValueError(f"unsupported pam_limits item {item!r}: expected one of {sorted(_RLIMIT_ITEMS)}")
     all_gids = frozenset(gids) | ({gid} if gid is not None else frozenset())
-    state = {"soft": (_NONE, None, None), "hard": (_NONE, None, None)}  # (LIMITS_DEF_*, value, source)
+    state: dict[str, tuple[int, int | str | None, str | None]] = {  # (LIMITS_DEF_*, value, source)
+        "soft": (_NONE, None, None), "hard": (_NONE, None, None)}
     for path, content in files:
         for lineno, raw in enumerate(content.split("\n"), 1):  # fgets(); 1023-byte line splitting ignored
             where = f"{path}:{lineno}"

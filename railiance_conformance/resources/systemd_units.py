@@ -1,11 +1,8 @@
 """Effective unit properties after systemd's fragment + drop-in merge, e.g. resolve_unit_properties(files, unit="user-1000.slice", section="Slice", properties=["MemoryMax"])["MemoryMax"].value == "1500M"."""
-# Modelled on systemd v252 (Debian 12 bookworm): src/shared/dropin.c (unit_file_find_dirs,
-# unit_file_find_dropin_paths), src/basic/conf-files.c, src/basic/unit-file.c (unit_file_find_fragment),
-# src/basic/path-lookup.c, src/shared/conf-parser.c (config_parse, parse_line), src/core/load-fragment.c
-# (config_parse_memory_limit), src/basic/parse-util.c (parse_size), src/basic/percent-util.c,
-# systemd.unit(5) and systemd.resource-control(5). Values are returned raw: specifiers (%i, ...) are not
-# expanded, and properties are treated as single-valued (list settings such as ExecStart= accumulate in
-# systemd). Unit aliases (symlinked names) are not followed for drop-in lookup.
+# Modelled on systemd v252 (Debian 12): src/shared/dropin.c, src/basic/{conf-files,unit-file,path-lookup,
+# parse-util,percent-util}.c, src/shared/conf-parser.c, src/core/load-fragment.c, systemd.unit(5),
+# systemd.resource-control(5). Values are raw (no %-specifier expansion) and single-valued (list settings
+# such as ExecStart= accumulate in systemd); aliases (symlinked unit names) are not followed.
 from __future__ import annotations
 
 import posixpath
@@ -61,8 +58,8 @@ def parse_size(text: str, *, mem_total: int | None = None, page_size: int = 4096
     if permyriad is not None:
         if mem_total is None:
             raise ValueError(f"memory size {text!r} is relative to physical memory: pass mem_total=")
-        if permyriad in (0, 10000):
-            return mem_total if permyriad else 0
+        if permyriad == 10000:
+            return mem_total
         return (mem_total // page_size) * permyriad // 10000 * page_size
     # parse_size(t, 1024, ...): [number[.fraction]][ws]suffix parts, each with a smaller suffix than the last.
     rest, total, start = text, 0, 0
@@ -174,7 +171,8 @@ def _assignments(path: str, content: str, section: str) -> list[tuple[int, str, 
     found: list[tuple[int, str, str]] = []
     current: str | None = None
     logical: list[tuple[int, str]] = []
-    continuation, start, bom_seen = None, 0, False
+    continuation: str | None = None
+    start, bom_seen = 0, False
     lines = _EOL.split(content)
     for lineno, raw in enumerate(lines[:-1] if lines[-1] == "" else lines, 1):
         if raw.lstrip(_WHITESPACE)[:1] in ("#", ";"):
@@ -227,7 +225,7 @@ def _parse_permyriad(text: str) -> int | None:
             if whole is None or whole < 0:
                 return None
             value = whole * 10**places + int(decimals.ljust(places, "0") or 0)
-            return value if value <= 10000 and whole <= 2**31 - 1 else None
+            return value if value <= 10000 else None  # parse_permyriad() is bounded
     return None
 
 
@@ -236,5 +234,4 @@ def _c_atoi(text: str) -> int | None:
     if not match:
         return None
     base, digits = next((b, match[g]) for g, b in (("b", 2), ("o", 8), ("x", 16), ("d", 10), ("z", 8)) if match[g])
-    value = int(digits, base) * (-1 if match["s"] == "-" else 1)
-    return value if -2**31 <= value <= 2**31 - 1 else None
+    return int(digits, base) * (-1 if match["s"] == "-" else 1)

@@ -1,0 +1,43 @@
+"""Fixtures for the suite's own tests: the real-host testbed and a way to run the suite on it.
+
+The testbed (nspawn containers with real systemd, PAM and sshd) is started once per test
+session and stopped by pid at the end, also when tests fail.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.suite_runner import SuiteRun, run_suite
+
+
+def testbed_available() -> str | None:
+    """Why the nspawn testbed cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the nspawn testbed needs root"
+    for tool in ("systemd-nspawn", "debootstrap", "ssh", "ssh-keygen"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed (run: make deps)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory):
+    from railiance_testbed.hosts import CONFORMANT, DRIFTED
+    from railiance_testbed.nspawn import Testbed
+
+    reason = testbed_available()
+    if reason:
+        pytest.fail(f"testbed unavailable: {reason}")  # never a silent skip
+    bed = Testbed([CONFORMANT, DRIFTED], tmp_path_factory.mktemp("testbed"), down=["stopped"])
+    with bed:
+        yield bed
+
+
+@pytest.fixture(scope="session")
+def testbed_run(testbed, tmp_path_factory) -> SuiteRun:
+    """One suite run over the whole testbed inventory (conformant, drifted, stopped)."""
+    return run_suite("--ansible-inventory", str(testbed.inventory), "--ssh-config", str(testbed.ssh_config),
+                     report_dir=tmp_path_factory.mktemp("reports"))

@@ -1,0 +1,132 @@
+"""Bad policy or inventory: a clear error naming the file and field, before any probe runs."""
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from railiance_conformance.policy import DEFAULT_POLICY_DIR
+from tests.suite_runner import run_suite
+
+
+@pytest.fixture
+def listener():
+    """A TCP port that counts connection attempts: the suite must not make any."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    accepted = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            accepted.append(conn)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"ssh://tegwick@127.0.0.1:{server.getsockname()[1]}", accepted
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.fixture
+def policy_dir(tmp_path) -> Path:
+    target = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY_DIR, target)
+    return target
+
+
+def _usage_error(run) -> str:
+    assert run.returncode == 4, (run.returncode, run.stdout, run.stderr)
+    return run.stderr
+
+
+def test_a_malformed_policy_value_names_file_and_field(policy_dir, listener, tmp_path):
+    url, accepted = listener
+    hosts = policy_dir / "hosts.yaml"
+    hosts.write_text(hosts.read_text().replace("swap_size_gb: 4", "swap_size_gb: four"))
+    message = _usage_error(run_suite("--hosts", url, "--policy-dir", str(policy_dir), report_dir=tmp_path / "r"))
+    assert f"{hosts}: desired.swap_size_gb: 'four' is not of type 'integer'" in message
+    assert accepted == []
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unknown_policy_field_is_named(policy_dir, listener, tmp_path):
+    url, accepted = listener
+    hosts = policy_dir / "hosts.yaml"
+    hosts.write_text(hosts.read_text().replace("  swap_swappiness: 10", "  swap_swapiness: 10\n  swap_swappiness: 10"))
+    message = _usage_error(run_suite("--hosts", url, "--policy-dir", str(policy_dir), report_dir=tmp_path / "r"))
+    assert f"{hosts}: desired" in message and "'swap_swapiness' was unexpected" in message
+    assert accepted == []
+
+
+def test_policy_yaml_syntax_error_names_line(policy_dir, listener, tmp_path):
+    url, accepted = listener
+    (policy_dir / "controls.yaml").write_text("kind: ControlCatalog\ncontrols: [\n")
+    message = _usage_error(run_suite("--hosts", url, "--policy-dir", str(policy_dir), report_dir=tmp_path / "r"))
+    assert f"{policy_dir / 'controls.yaml'}: line 3, column 1: not valid YAML" in message
+    assert accepted == []
+
+
+def test_a_shell_injection_in_a_policy_value_is_refused(policy_dir, listener, tmp_path):
+    url, accepted = listener
+    hosts = policy_dir / "hosts.yaml"
+    hosts.write_text(hosts.read_text().replace("operator_user: tegwick", "operator_user: 'x; touch /tmp/pwned'"))
+    message = _usage_error(run_suite("--hosts", url, "--policy-dir", str(policy_dir), report_dir=tmp_path / "r"))
+    assert "desired.operator_user: 'x; touch /tmp/pwned' does not match" in message
+    assert accepted == []
+
+
+def test_an_inventory_that_does_not_parse_is_named(listener, tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[coulomb\ncoulombcore ansible_host=127.0.0.1\n")
+    message = _usage_error(run_suite("--ansible-inventory", str(inventory), report_dir=tmp_path / "r"))
+    assert f"{inventory}: not a valid Ansible inventory" in message
+
+
+def test_a_bad_value_in_host_vars_names_its_file_line_and_field(listener, tmp_path):
+    url, accepted = listener
+    inventory = tmp_path / "inventory"
+    (inventory / "host_vars").mkdir(parents=True)
+    port = url.rsplit(":", 1)[1]
+    (inventory / "hosts.ini").write_text(f"coulombcore ansible_host=127.0.0.1 ansible_port={port}\n")
+    (inventory / "host_vars" / "coulombcore.yml").write_text("swap_swappiness: 10\nnproc_hard: lots\n")
+    message = _usage_error(run_suite("--ansible-inventory", str(inventory / "hosts.ini"), report_dir=tmp_path / "r"))
+    assert f"{inventory / 'host_vars' / 'coulombcore.yml'}:2:13: nproc_hard (host coulombcore)" in message
+    assert "'lots' is not valid" in message
+    assert accepted == []
+
+
+def test_a_missing_inventory_and_a_bad_host_url(tmp_path):
+    message = _usage_error(run_suite("--ansible-inventory", str(tmp_path / "nope.ini"), report_dir=tmp_path / "r"))
+    assert f"{tmp_path / 'nope.ini'}: inventory not found" in message
+    message = _usage_error(run_suite("--hosts", "gopher://h", report_dir=tmp_path / "r"))
+    assert "--hosts: gopher://h: unknown backend 'gopher'" in message
+
+
+def test_inventory_values_override_policy_defaults(tmp_path):
+    from railiance_conformance.policy import load_host_policy
+    from railiance_conformance.targets import hosts_from_inventory
+
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(
+        "all:\n  children:\n    coulomb:\n      hosts:\n        coulombcore:\n"
+        "          ansible_host: 127.0.0.5\n          ansible_user: tegwick\n          swap_size_gb: 8\n")
+    (inventory / "group_vars" / "coulomb.yml").write_text("nproc_soft: 256\n")
+    [host] = hosts_from_inventory(str(inventory / "hosts.yml"), load_host_policy(DEFAULT_POLICY_DIR), limit=None,
+                                  policy_source="policies/hosts.yaml")
+    assert host.url == "ssh://tegwick@127.0.0.5"
+    assert (host.desired["swap_size_gb"], host.desired["nproc_soft"], host.desired["nproc_hard"]) == (8, 256, 1024)
+    assert host.desired_sources["nproc_soft"].startswith(str(inventory / "group_vars" / "coulomb.yml"))
+    assert host.desired_sources["nproc_hard"] == "policies/hosts.yaml"
