@@ -10,6 +10,13 @@ get and list of every resource (namespaced, across namespaces, cluster-scoped), 
 subresource, label/field selectors, ``limit``/``continue`` paging and server-side Tables.
 Everything else answers a Kubernetes ``Status``: 404 unknown object or resource, 403 for the
 ``forbidden`` (verb, resource, namespace) triples, 405 for every write and for ``watch``.
+Answers share nested data with the store: serialise them, do not mutate them.
+
+``forbidden`` entries are ``(verb, resource, namespace)``: verb ``get``/``list``/``watch``/
+``create``/... or ``*``; resource the plural (``secrets``) or ``plural.group``
+(``clusters.postgresql.cnpg.io``) or ``*``; namespace a name, ``*`` (everywhere) or ``""``
+(cluster scope only). A namespaced resource denied in any namespace is also denied across all
+namespaces, as RBAC would (a cluster-wide grant would cover that namespace too).
 """
 
 from __future__ import annotations
@@ -67,8 +74,9 @@ class KubeAPI:
         found = self._discovery(parts)
         if found is not None:
             return (200, found) if method in ("GET", "HEAD") else (405, status.method_not_allowed())
-        if parts[:1] in (["api"], ["apis"]) and len(parts) <= 3 or parts[:1] == ["openapi"]:
-            return 404, status.no_such_resource()
+        if parts[:1] == ["api"] and len(parts) <= 2 or parts[:1] == ["apis"] and len(parts) <= 3 \
+                or parts[:1] == ["openapi"]:
+            return 404, status.no_such_resource()  # unknown group/version; kubectl tolerates a missing openapi
         if self.fail_status:
             return self.fail_status, status.injected_failure(self.fail_status)
         request = self._resource_request(parts, query)

@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import base64
 import os
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import yaml
 
 DUMP_SUFFIXES = (".yaml", ".yml", ".json")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on a full dump
 
 
 class DumpError(ValueError):
@@ -65,7 +67,7 @@ def _files(path: Path) -> list[Path]:
 
 def _documents(path: Path) -> Iterator[dict]:
     try:
-        docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))
     except yaml.YAMLError as exc:
         raise DumpError(f"{path}: not valid YAML: {exc}") from exc
     for doc in docs:
@@ -82,7 +84,23 @@ def _documents(path: Path) -> Iterator[dict]:
             yield _checked(path, doc)
 
 
+def _plain(value):
+    """YAML reads unquoted ``2026-04-01T11:20:07Z`` as a datetime; the API serves strings."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="seconds") + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
 def _checked(path: Path, obj: dict) -> dict:
+    obj = _plain(obj)
     if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind"):
         raise DumpError(f"{path}: object without apiVersion/kind: {str(obj)[:120]}")
     if not (obj.get("metadata") or {}).get("name"):

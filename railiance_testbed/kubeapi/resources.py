@@ -166,7 +166,8 @@ class ResourceRegistry:
         for group, version, _ in self.types:
             if group:
                 groups.setdefault(group, set()).add(version)
-        return {group: sorted(versions, key=version_priority, reverse=True) for group, versions in sorted(groups.items())}
+        return {group: sorted(versions, key=version_priority, reverse=True)
+                for group, versions in sorted(groups.items())}
 
     # --- discovery documents -------------------------------------------------------------
     def api_versions(self) -> dict:

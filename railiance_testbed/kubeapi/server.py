@@ -13,6 +13,7 @@ non-discovery request fail with that code. Every request, writes included, lands
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -25,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from . import status
 from .api import DEFAULT_SERVER_VERSION, DEFAULT_USER, KubeAPI
 from .dump import load_dump
 
@@ -64,7 +66,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if self.standin.latency_s:
             time.sleep(self.standin.latency_s)
-        code, body = self.standin.api.handle(self.command, url.path, query, self.headers.get("Accept", ""))
+        try:
+            code, body = self.standin.api.handle(self.command, url.path, query, self.headers.get("Accept", ""))
+        except Exception as exc:  # a stand-in bug must surface as a 500 Status, not a dropped connection
+            code, body = 500, status.status(500, f"Internal error occurred: {exc!r}", "InternalError")
         if isinstance(body, str):
             payload, content_type = body.encode(), "text/plain; charset=utf-8"
         else:
@@ -84,6 +89,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the request log is the record; stderr noise would only clutter test output
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64  # kubectl opens ~16 discovery connections at once; 5 would drop SYNs
+    daemon_threads = True
+
+
 class KubeAPIStandIn:
     """A read-only Kubernetes API serving ``objects`` on ``host:port`` (0: a free port)."""
 
@@ -98,7 +108,7 @@ class KubeAPIStandIn:
         self.request_log: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -113,7 +123,7 @@ class KubeAPIStandIn:
 
     def start(self) -> "KubeAPIStandIn":
         handler = type("StandInHandler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server = _Server((self.host, self.port), handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"kubeapi-standin-{self.port}", daemon=True)
@@ -129,10 +139,8 @@ class KubeAPIStandIn:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._thread.join(timeout=10)
         self._server = None
 

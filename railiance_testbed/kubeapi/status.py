@@ -1,7 +1,8 @@
 """Kubernetes ``Status`` error bodies, worded like the kube-apiserver's.
 
     >>> forbidden("list", "secrets", "", "gitea", user="system:serviceaccount:ns:sa")["message"]
-    'secrets is forbidden: User "system:serviceaccount:ns:sa" cannot list resource "secrets" in API group "" in the namespace "gitea"'
+    'secrets is forbidden: User "system:serviceaccount:ns:sa" cannot list resource "secrets" \
+in API group "" in the namespace "gitea"'
 """
 
 from __future__ import annotations

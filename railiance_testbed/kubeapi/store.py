@@ -52,7 +52,8 @@ def decode_continue(token: str) -> str:
     if not isinstance(decoded, dict) or decoded.get("v") != "meta.k8s.io/v1":
         raise ContinueError("continue key is not valid: server does not recognize this encoded version")
     if not isinstance(decoded.get("rv"), int) or decoded["rv"] <= 0:
-        raise ContinueError("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+        raise ContinueError("continue key is not valid: "
+                            "incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
     start = decoded.get("start")
     if not isinstance(start, str) or not start:
         raise ContinueError("continue key is not valid: encoded start key empty (version meta.k8s.io/v1)")
@@ -82,8 +83,8 @@ class ObjectStore:
         for index, raw in enumerate(objects):
             rtype = registry.for_object(raw)
             obj = _normalised(raw, index)
-            revision = max(revision, int(obj["metadata"]["resourceVersion"]) if
-                           str(obj["metadata"]["resourceVersion"]).isdigit() else revision)
+            if str(obj["metadata"]["resourceVersion"]).isdigit():
+                revision = max(revision, int(obj["metadata"]["resourceVersion"]))
             bucket = self._objects.setdefault((rtype.group, rtype.plural), {})
             bucket[self._key(obj, rtype)] = obj
         for group_plural, bucket in self._objects.items():
@@ -95,10 +96,10 @@ class ObjectStore:
         meta = obj["metadata"]
         return f"{meta.get('namespace', '')}/{meta['name']}" if rtype.namespaced else meta["name"]
 
-    def _present(self, obj: dict, rtype: ResourceType) -> dict:
-        obj = copy.deepcopy(obj)
-        obj["apiVersion"], obj["kind"] = rtype.group_version, rtype.kind
-        return obj
+    @staticmethod
+    def _present(obj: dict, rtype: ResourceType) -> dict:
+        """The object as served: a shallow copy (answers are serialised, never mutated)."""
+        return {**obj, "apiVersion": rtype.group_version, "kind": rtype.kind}
 
     def get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict | None:
         key = f"{namespace or ''}/{name}" if rtype.namespaced else name

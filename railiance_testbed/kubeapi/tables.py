@@ -51,14 +51,24 @@ def age(timestamp: str | None) -> str:
     return human_duration((datetime.now(timezone.utc) - created).total_seconds())
 
 
+_FILTER = re.compile(r"""\[\?\(@\.([\w.-]+)\s*==\s*["']([^"']*)["']\)\]""")
+
+
 def json_path(obj: Any, path: str) -> Any:
-    """The tiny JSONPath subset printer columns use: ``.status.phase``, ``.spec.ports[0].port``."""
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path.strip("{}")):
-        if part.startswith("["):
-            index = int(part[1:-1])
+    """The JSONPath subset printer columns use: ``.status.phase``, ``.spec.ports[0].port``,
+    ``.status.conditions[?(@.type=="Ready")].status`` (first match, as the apiserver prints)."""
+    tokens = re.findall(r"""\[\?\(@\.[\w.-]+\s*==\s*["'][^"']*["']\)\]|\[\d+\]|[^.\[\]]+""", path.strip("{}"))
+    for token in tokens:
+        if token.startswith("[?"):
+            key, wanted = _FILTER.match(token).groups()
+            matches = [item for item in obj if isinstance(item, dict) and json_path(item, key) == wanted] \
+                if isinstance(obj, list) else []
+            obj = matches[0] if matches else None
+        elif token.startswith("["):
+            index = int(token[1:-1])
             obj = obj[index] if isinstance(obj, list) and index < len(obj) else None
         else:
-            obj = obj.get(part) if isinstance(obj, dict) else None
+            obj = obj.get(token) if isinstance(obj, dict) else None
         if obj is None:
             return None
     return obj
@@ -107,6 +117,11 @@ def _node_roles(node: dict) -> str:
 def _node_status(node: dict) -> str:
     ready = [c for c in _get(node, ".status.conditions", []) if c.get("type") == "Ready"]
     return "Ready" if ready and ready[0].get("status") == "True" else "NotReady"
+
+
+def _node_address(node: dict, kind: str) -> str:
+    found = [a["address"] for a in _get(node, ".status.addresses", []) if a.get("type") == kind]
+    return found[0] if found else "<none>"
 
 
 def _containers(obj: dict, field: str) -> str:
@@ -158,7 +173,13 @@ COLUMNS: dict[tuple[str, str], list[tuple[str, str, int, Cell]]] = {
         ("StorageClass", "string", 0, lambda o: _get(o, ".spec.storageClassName", "")), AGE],
     ("", "namespaces"): [("Status", "string", 0, lambda o: _get(o, ".status.phase", "Active")), AGE],
     ("", "nodes"): [("Status", "string", 0, _node_status), ("Roles", "string", 0, _node_roles), AGE,
-                    ("Version", "string", 0, lambda o: _get(o, ".status.nodeInfo.kubeletVersion", ""))],
+                    ("Version", "string", 0, lambda o: _get(o, ".status.nodeInfo.kubeletVersion", "")),
+                    ("Internal-IP", "string", 1, lambda o: _node_address(o, "InternalIP")),
+                    ("External-IP", "string", 1, lambda o: _node_address(o, "ExternalIP")),
+                    ("OS-Image", "string", 1, lambda o: _get(o, ".status.nodeInfo.osImage", "<unknown>")),
+                    ("Kernel-Version", "string", 1, lambda o: _get(o, ".status.nodeInfo.kernelVersion", "<unknown>")),
+                    ("Container-Runtime", "string", 1,
+                     lambda o: _get(o, ".status.nodeInfo.containerRuntimeVersion", "<unknown>"))],
 }
 
 

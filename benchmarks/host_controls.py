@@ -1,0 +1,161 @@
+"""Benchmark the S1 host controls on the nspawn testbed (a script, not a timed test).
+
+Boots 10 conformant hosts, then measures in one run:
+  - the suite's probe layer (all 13 host controls): 1 host and 10 hosts;
+  - the full CLI (`pytest features/ -m S1`): 1 host and 10 hosts;
+  - baselines on the same host, the same checks written the classic testinfra way
+    (a command per property): ssh with a ControlPath master, paramiko, and naive ssh
+    (testinfra's default: no ControlPath, so a new connection per command).
+SSH connections and remote commands are counted on the server side, from each host's
+sshd log (LogLevel VERBOSE: "Accepted publickey", "Starting session: command").
+Usage: ./run bench [--hosts 10] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import testinfra
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from railiance_conformance.controls import EVALUATORS  # noqa: E402
+import railiance_conformance.controls.host  # noqa: E402,F401
+from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_host_policy  # noqa: E402
+from railiance_conformance.probes.host_facts import HostFactStore, SshOptions  # noqa: E402
+from railiance_conformance.targets import hosts_from_urls  # noqa: E402
+from railiance_testbed.hosts import CONFORMANT, GITEA_NODEPORT  # noqa: E402
+from railiance_testbed.nspawn import Testbed  # noqa: E402
+
+REPOS = ("railiance-infra", "railiance-cluster", "railiance-platform", "railiance-apps")
+
+
+def classic_testinfra_checks(host) -> int:
+    """The same 13 controls as a testinfra user writes them: one command per property."""
+    swap = host.file("/swapfile")
+    values = [swap.is_file, swap.user, swap.mode, swap.size,
+              host.file("/proc/swaps").content_string, host.file("/etc/fstab").content_string,
+              host.file("/proc/sys/vm/swappiness").content_string,
+              host.file("/etc/sysctl.d/60-swappiness.conf").content_string,
+              host.user("tegwick").uid,
+              host.file("/etc/security/limits.conf").content_string,
+              host.run("ulimit -Su; ulimit -Hu").stdout,
+              host.file("/etc/systemd/system/user-1000.slice.d/50-resource-limits.conf").content_string,
+              host.run("systemctl show user-1000.slice -p MemoryMax -p MemorySwapMax").stdout]
+    key = host.file("/home/tegwick/.ssh/id_ed25519_gitea")
+    values += [key.mode, key.user, host.run("ssh -G gitea-local").stdout]
+    values += [host.run(f"git -C ~/{repo} remote get-url origin").stdout for repo in REPOS]
+    return len(values)
+
+
+def suite_probe(targets, workdir: Path, ssh: SshOptions) -> int:
+    store = HostFactStore(ssh, workdir)
+    store.prefetch(targets)
+    results = 0
+    for target in targets:
+        facts = store.get(target)
+        assert not facts.failure, facts.failure
+        for control_id, evaluate in EVALUATORS.items():
+            if control_id.startswith("host."):
+                outcome = evaluate(facts, target.desired)
+                assert outcome.status.value == "pass", (control_id, outcome)
+                results += 1
+    store.close()
+    return results
+
+
+def server_counts(bed: Testbed, marks: dict[str, int]) -> dict[str, tuple[int, int]]:
+    counts = {}
+    for host in bed.hosts:
+        lines = host.sshd_log.read_text().splitlines()[marks[host.state.name]:]
+        counts[host.state.name] = (sum("Accepted publickey" in l for l in lines),
+                                   sum("Starting session: command" in l for l in lines))
+    return counts
+
+
+def log_marks(bed: Testbed) -> dict[str, int]:
+    return {h.state.name: len(h.sshd_log.read_text().splitlines()) for h in bed.hosts}
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is printed")
+    args = parser.parse_args()
+    defaults = load_host_policy(DEFAULT_POLICY_DIR) | {"gitea_ssh_nodeport": GITEA_NODEPORT}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        tmp = Path(tmp)
+        states = [replace(CONFORMANT, name=f"h{i:02d}") for i in range(args.hosts)]
+        print(f"booting {args.hosts} testbed hosts ...", flush=True)
+        with Testbed(states, tmp / "bed") as bed:
+            ssh = SshOptions(user_config=str(bed.ssh_config))
+            targets = hosts_from_urls([h.url for h in bed.hosts], defaults, policy_source="policies/hosts.yaml")
+            rows = []
+
+            def measure(label, fn, hosts):
+                marks = log_marks(bed)
+                seconds, checks = timed(fn, args.repeat)
+                counts = server_counts(bed, marks)
+                per_host = [counts[h.state.name] for h in hosts]
+                conn = max(c for c, _ in per_host) / args.repeat
+                cmds = max(c for _, c in per_host) / args.repeat
+                rows.append((label, len(hosts), seconds, checks, conn, cmds))
+
+            one, first = targets[:1], bed.hosts[:1]
+            measure("suite probe layer", lambda: suite_probe(one, tmp, ssh), first)
+            measure("suite probe layer", lambda: suite_probe(targets, tmp, ssh), bed.hosts)
+            cli = [sys.executable, "-m", "pytest", "features/", "-m", "S1", "-q", "-p", "no:randomly",
+                   "--ssh-config", str(bed.ssh_config), "--report-dir", str(tmp / "reports")]
+            run_cli = lambda urls: subprocess.run([*cli, "--hosts", ",".join(urls)], cwd=REPO,
+                                                  capture_output=True).returncode
+            measure("pytest features/ -m S1 (CLI)", lambda: run_cli([h.url for h in bed.hosts[:1]]), first)
+            measure("pytest features/ -m S1 (CLI)", lambda: run_cli([h.url for h in bed.hosts]), bed.hosts)
+            url = bed.hosts[0].url
+            control = str(tmp / "cm.sock")
+            measure("testinfra ssh + ControlPath",
+                    lambda: classic_testinfra_checks(testinfra.get_host(
+                        url, ssh_config=str(bed.ssh_config), controlpath=control, controlpersist=60)), first)
+            subprocess.run(["ssh", "-F", str(bed.ssh_config), "-o", f"ControlPath={control}", "-O", "exit",
+                            "-p", "2222", f"tegwick@{bed.hosts[0].address}"], capture_output=True)
+            measure("testinfra ssh, no ControlPath (naive)",
+                    lambda: classic_testinfra_checks(testinfra.get_host(
+                        url, ssh_config=str(bed.ssh_config), controlpersist=0)), first)
+            try:
+                import paramiko  # noqa: F401
+                measure("testinfra paramiko",
+                        lambda: classic_testinfra_checks(testinfra.get_host(
+                            url.replace("ssh://", "paramiko://"), ssh_config=str(bed.ssh_config))), first)
+            except ImportError:
+                print("(paramiko not installed: pip install paramiko to add that baseline)")
+
+    base = next(r[2] for r in rows if r[0] == "testinfra ssh + ControlPath")
+    one_host = rows[0][2]
+    print(f"\nS1 host controls, median of {args.repeat} runs (connections/commands per host, server side)")
+    print(f"{'what':40} {'hosts':>5} {'wall s':>8} {'checks':>7} {'conn/host':>9} {'cmds/host':>9}"
+          f" {'vs testinfra+CP':>15} {'vs 1 host':>9}")
+    for label, hosts, seconds, checks, conn, cmds in rows:
+        same = next(r[2] for r in rows if r[0] == label and r[1] == 1)
+        print(f"{label:40} {hosts:>5} {seconds:>8.3f} {checks:>7} {conn:>9.0f} {cmds:>9.0f}"
+              f" {seconds / base:>14.2f}x {seconds / same:>8.2f}x")
+    print(f"\nprobe layer: {args.hosts} hosts take {rows[1][2] / one_host:.2f}x the time of 1 host")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
