@@ -13,6 +13,7 @@ Usage: ./run bench [--hosts 10] [--repeat 3]
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -84,13 +85,20 @@ def log_marks(bed: Testbed) -> dict[str, int]:
     return {h.state.name: len(h.sshd_log.read_text().splitlines()) for h in bed.hosts}
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
+def cpu_seconds() -> float:
+    """CPU of this process and its finished children (the ssh clients), user + system."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, repeat: int) -> tuple[float, float, object]:
+    times, cpu, result = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_seconds()
         result = fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        cpu.append(cpu_seconds() - start_cpu)
+    return statistics.median(times), statistics.median(cpu), result
 
 
 def main() -> int:
@@ -110,12 +118,12 @@ def main() -> int:
 
             def measure(label, fn, hosts):
                 marks = log_marks(bed)
-                seconds, checks = timed(fn, args.repeat)
+                seconds, cpu, checks = timed(fn, args.repeat)
                 counts = server_counts(bed, marks)
                 per_host = [counts[h.state.name] for h in hosts]
                 conn = max(c for c, _ in per_host) / args.repeat
                 cmds = max(c for _, c in per_host) / args.repeat
-                rows.append((label, len(hosts), seconds, checks, conn, cmds))
+                rows.append((label, len(hosts), seconds, cpu, checks, conn, cmds))
 
             one, first = targets[:1], bed.hosts[:1]
             measure("suite probe layer", lambda: suite_probe(one, tmp, ssh), first)
@@ -126,32 +134,49 @@ def main() -> int:
                                                   capture_output=True).returncode
             measure("pytest features/ -m S1 (CLI)", lambda: run_cli([h.url for h in bed.hosts[:1]]), first)
             measure("pytest features/ -m S1 (CLI)", lambda: run_cli([h.url for h in bed.hosts]), bed.hosts)
+            pq_ssh = SshOptions(user_config=str(bed.ssh_config), kex="openssh-default")
+            measure("suite probe layer, --ssh-kex openssh-default", lambda: suite_probe(one, tmp, pq_ssh), first)
+            measure("suite probe layer, --ssh-kex openssh-default", lambda: suite_probe(targets, tmp, pq_ssh),
+                    bed.hosts)
             url = bed.hosts[0].url
             control = str(tmp / "cm.sock")
-            measure("testinfra ssh + ControlPath",
-                    lambda: classic_testinfra_checks(testinfra.get_host(
-                        url, ssh_config=str(bed.ssh_config), controlpath=control, controlpersist=60)), first)
-            subprocess.run(["ssh", "-F", str(bed.ssh_config), "-o", f"ControlPath={control}", "-O", "exit",
-                            "-p", "2222", f"tegwick@{bed.hosts[0].address}"], capture_output=True)
+
+            def with_master():
+                """testinfra over one ControlPath master, set up and torn down in each run."""
+                checks = classic_testinfra_checks(testinfra.get_host(
+                    url, ssh_config=str(bed.ssh_config), controlpath=control, controlpersist=60))
+                subprocess.run(["ssh", "-F", str(bed.ssh_config), "-o", f"ControlPath={control}", "-O", "exit",
+                                "-p", "2222", f"tegwick@{bed.hosts[0].address}"], capture_output=True)
+                return checks
+
+            measure("testinfra ssh + ControlPath", with_master, first)
             measure("testinfra ssh, no ControlPath (naive)",
                     lambda: classic_testinfra_checks(testinfra.get_host(
                         url, ssh_config=str(bed.ssh_config), controlpersist=0)), first)
             try:
                 import paramiko  # noqa: F401
-                measure("testinfra paramiko",
-                        lambda: classic_testinfra_checks(testinfra.get_host(
-                            url.replace("ssh://", "paramiko://"), ssh_config=str(bed.ssh_config))), first)
+                def with_paramiko():
+                    """A fresh paramiko connection per run (testinfra caches hosts)."""
+                    testinfra.host.Host._host_cache.clear()
+                    host = testinfra.get_host(url.replace("ssh://", "paramiko://"), ssh_config=str(bed.ssh_config))
+                    checks = classic_testinfra_checks(host)
+                    host.backend.client.close()
+                    return checks
+
+                measure("testinfra paramiko", with_paramiko, first)
             except ImportError:
                 print("(paramiko not installed: pip install paramiko to add that baseline)")
 
     base = next(r[2] for r in rows if r[0] == "testinfra ssh + ControlPath")
     one_host = rows[0][2]
     print(f"\nS1 host controls, median of {args.repeat} runs (connections/commands per host, server side)")
-    print(f"{'what':40} {'hosts':>5} {'wall s':>8} {'checks':>7} {'conn/host':>9} {'cmds/host':>9}"
-          f" {'vs testinfra+CP':>15} {'vs 1 host':>9}")
-    for label, hosts, seconds, checks, conn, cmds in rows:
+    print("(client CPU = this process and its ssh children, user+system; the hosts' sshd, PAM and")
+    print(" systemd run on the same 2 cores, so wall time at 10 hosts also pays for 10 servers)")
+    print(f"{'what':46} {'hosts':>5} {'wall s':>7} {'client CPU s':>12} {'checks':>6} {'conn/host':>9}"
+          f" {'cmds/host':>9} {'vs testinfra+CP':>15} {'vs 1 host':>9}")
+    for label, hosts, seconds, cpu, checks, conn, cmds in rows:
         same = next(r[2] for r in rows if r[0] == label and r[1] == 1)
-        print(f"{label:40} {hosts:>5} {seconds:>8.3f} {checks:>7} {conn:>9.0f} {cmds:>9.0f}"
+        print(f"{label:46} {hosts:>5} {seconds:>7.3f} {cpu:>12.3f} {checks:>6} {conn:>9.2f} {cmds:>9.2f}"
               f" {seconds / base:>14.2f}x {seconds / same:>8.2f}x")
     print(f"\nprobe layer: {args.hosts} hosts take {rows[1][2] / one_host:.2f}x the time of 1 host")
     return 0

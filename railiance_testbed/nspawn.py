@@ -80,6 +80,7 @@ class NspawnHost:
         self.sshd_log.touch()
         self.binds = {**binds, "/etc/ssh/sshd_config.d/testbed.conf": str(sshd),
                       "/etc/ssh/ssh_host_ed25519_key": str(keydir / "ssh_host_ed25519_key"),
+                      "/etc/ssh/ssh_host_ed25519_key.pub": str(keydir / "ssh_host_ed25519_key.pub"),
                       "/etc/default/ssh": str(default)}
         public = (keydir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
         return f"[{self.address}]:{SSH_PORT} {' '.join(public)}"

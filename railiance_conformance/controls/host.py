@@ -117,11 +117,15 @@ def nproc_configured(facts: HostFacts, desired: Desired) -> Outcome:
     expected = {"soft": _limit(desired["nproc_soft"]), "hard": _limit(desired["nproc_hard"])}
     if facts.section("passwd").rc == 2:
         return Outcome.compare(expected, f"no user {desired['operator_user']!r}")
-    uid = int(facts.text("passwd", what="the passwd database").split(":")[2])
+    entry = facts.text("passwd", what="the passwd database").split(":")
     groups = facts.text("groups", what="the user's groups").split()
+    gids = [int(g) for g in facts.text("gids", what="the user's group ids").split()]
     files = facts.files("/etc/security/limits.conf", "/etc/security/limits.d/")
     ordered = [(p, files[p]) for p in pam_limits.order_limits_files(list(files))]
-    resolved = pam_limits.resolve_limit(ordered, user=desired["operator_user"], uid=uid, groups=groups, item="nproc")
+    resolved = pam_limits.resolve_limit(ordered, user=desired["operator_user"], uid=int(entry[2]), groups=groups,
+                                        gid=int(entry[3]), gids=gids, item="nproc")
+    if resolved.exempt_source:
+        return Outcome.compare(expected, f"no limits at all: the user is exempted by {resolved.exempt_source}")
     observed = {"soft": resolved.soft, "hard": resolved.hard}
     return Outcome.compare(expected, observed, evidence={"soft_source": resolved.soft_source,
                                                          "hard_source": resolved.hard_source})

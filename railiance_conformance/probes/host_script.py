@@ -66,6 +66,7 @@ def build_script(plan: ScriptPlan, boundary: str) -> str:
         "sec swappiness cat /proc/sys/vm/swappiness",
         f"sec passwd getent passwd {q(plan.user)}",
         f"sec groups id -Gn {q(plan.user)}",
+        f"sec gids id -G {q(plan.user)}",
         f"home=$(getent passwd {q(plan.user)} | cut -d: -f6)",
         # effective limits: this session's own when we are the user, else the user's oldest process
         f'if [ "$(id -un)" = {q(plan.user)} ]; then sec limits cat /proc/self/limits; '
