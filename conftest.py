@@ -5,4 +5,5 @@ Step modules are plugins (not imported into test modules), so scenarios are coll
 pytest_plugins = [
     "railiance_conformance.plugin",
     "steps.host_steps",
+    "steps.cluster_steps",
 ]

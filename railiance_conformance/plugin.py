@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.policy import DEFAULT_POLICY_DIR, Catalog, PolicyError, load_catalog, load_host_policy
+from railiance_conformance.policy import (DEFAULT_POLICY_DIR, Catalog, PolicyError, load_catalog,
+                                          load_cluster_policy, load_host_policy)
+from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.recorder import FindingRecorder, describe, utc_now
 from railiance_conformance.reporting import Run, write_reports
@@ -38,8 +40,11 @@ class SuiteState:
     ssh: SshOptions
     started_at: str
     run_id: str
+    cluster_desired: dict | None = None
+    cluster_access: ClusterAccess | None = None
     probe_workers: int = 16
     fact_store: HostFactStore | None = None
+    cluster: ClusterSnapshot | None = None
 
 
 STATE = pytest.StashKey[SuiteState]()
@@ -64,6 +69,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ssh-kex", choices=("fast", "openssh-default"), default="fast",
                     help="fast (default): prefer curve25519 key exchange (the suite reads no secrets over SSH); "
                          "openssh-default: OpenSSH's own order, post-quantum first (~140 ms more CPU per host)")
+    group.addoption("--kubeconfig", metavar="PATH",
+                    help="kubeconfig for the cluster controls (default as kubectl: $KUBECONFIG, ~/.kube/config, "
+                         "or the in-cluster service account)")
+    group.addoption("--context", metavar="NAME", help="kubeconfig context (default: its current-context)")
+    group.addoption("--api-timeout", type=float, default=10.0, metavar="S",
+                    help="timeout of one Kubernetes API request (default 10)")
     group.addoption("--probe-workers", type=int, default=16, metavar="N",
                     help="hosts probed at once (default 16)")
 
@@ -71,13 +82,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in [*((l, "layer") for l in LAYERS), *((t, "workplan task") for t in TASKS),
                        *((s, "severity") for s in SEVERITIES),
-                       ("hosts", "runs once per host target (--hosts / --inventory)")]:
+                       ("hosts", "runs once per host target (--hosts / --ansible-inventory)"),
+                       ("cluster", "reads the cluster through the Kubernetes API (--kubeconfig / --context)")]:
         config.addinivalue_line("markers", f"{name}: {text}")
     option = config.option
     policy_dir = Path(option.policy_dir)
     try:
         catalog = load_catalog(policy_dir)
         defaults = load_host_policy(policy_dir)
+        cluster_desired = load_cluster_policy(policy_dir)
         policy_source = str(policy_dir / "hosts.yaml")
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
                 for u in (option.hosts or "").split(",") if u.strip()]
@@ -94,7 +107,9 @@ def pytest_configure(config: pytest.Config) -> None:
                      kex=option.ssh_kex)
     config.stash[STATE] = SuiteState(catalog, hosts, FindingRecorder(catalog), report_dir,
                                      Path(tempfile.mkdtemp(prefix="railiance-conformance-")), ssh, utc_now(),
-                                     uuid.uuid4().hex[:12], option.probe_workers)
+                                     uuid.uuid4().hex[:12], cluster_desired,
+                                     ClusterAccess(option.kubeconfig, option.context, option.api_timeout),
+                                     option.probe_workers)
 
 
 def pytest_bdd_apply_tag(tag: str, function):
@@ -127,6 +142,14 @@ def fact_store(suite_state: SuiteState) -> HostFactStore:
                                                workers=suite_state.probe_workers)
         suite_state.fact_store.prefetch(suite_state.hosts)
     return suite_state.fact_store
+
+
+@pytest.fixture(scope="session")
+def cluster_snapshot(suite_state: SuiteState) -> ClusterSnapshot:
+    """The cluster, read lazily and once per run (one LIST per resource kind)."""
+    if suite_state.cluster is None:
+        suite_state.cluster = ClusterSnapshot(suite_state.cluster_access)
+    return suite_state.cluster
 
 
 @pytest.fixture(scope="session")

@@ -103,6 +103,7 @@ class Control:
     severity: str
     title: str
     remediation: str
+    pending: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,11 @@ def load_catalog(policy_dir: Path) -> Catalog:
 def load_host_policy(policy_dir: Path) -> dict[str, Any]:
     """The desired-state defaults for hosts (``policies/hosts.yaml`` -> ``desired``)."""
     return load_document(policy_dir / "hosts.yaml", "host-policy")["desired"]
+
+
+def load_cluster_policy(policy_dir: Path) -> dict[str, Any]:
+    """The desired state of the cluster (``policies/cluster.yaml`` -> ``desired``)."""
+    return load_document(policy_dir / "cluster.yaml", "cluster-policy")["desired"]
 
 
 def validate_host_desired(desired: Mapping[str, Any], *, source: str) -> None:

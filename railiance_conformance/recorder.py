@@ -30,7 +30,8 @@ class FindingRecorder:
         control = self.catalog[control_id]
         started_at, started = utc_now(), time.monotonic()
         try:
-            outcome = evaluation()
+            # a control whose task is not due yet is pending: reported, never evaluated, never a pass
+            outcome = Outcome(Status.PENDING, reason=control.pending) if control.pending else evaluation()
         except FactUnavailable as exc:
             outcome = Outcome.error(str(exc))
         except (ValueError, KeyError, IndexError) as exc:  # a fact that did not parse

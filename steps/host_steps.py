@@ -6,7 +6,7 @@ SSH command), each Then step evaluates one control through the recorder.
 from __future__ import annotations
 
 import pytest
-from pytest_bdd import given, then
+from pytest_bdd import given, parsers, then
 
 import railiance_conformance.controls.host  # noqa: F401  (registers the host evaluators)
 from railiance_conformance.controls import EVALUATORS
@@ -23,12 +23,19 @@ def _(target_host, fact_store) -> HostFacts:
 
 @pytest.fixture
 def check_host(target_host, host_facts: HostFacts, recorder):
-    """``check_host("host.swap.file")``: evaluate one control on this scenario's host."""
-    def check(control_id: str) -> None:
-        desired = target_host.desired if target_host is not None else {}
-        finding = recorder.evaluate(control_id, host_facts.target,
-                                    lambda: EVALUATORS[control_id](host_facts, desired))
-        enforce(finding)
+    """``check_host("host.swap.file")``: evaluate one control on this scenario's host.
+
+    ``overrides`` replace desired values (the cluster's NodePort); an exception in their
+    place is the reason the control could not be verified.
+    """
+    def check(control_id: str, overrides: dict | Exception | None = None) -> None:
+        def evaluate():
+            if isinstance(overrides, Exception):
+                raise overrides
+            desired = {**(target_host.desired if target_host is not None else {}), **(overrides or {})}
+            return EVALUATORS[control_id](host_facts, desired)
+
+        enforce(recorder.evaluate(control_id, host_facts.target, evaluate))
     return check
 
 
@@ -88,8 +95,13 @@ def _(check_host):
 
 
 @then("the user's ssh config has the gitea-local Host block with Gitea's SSH NodePort")
-def _(check_host):
-    check_host("host.gitea_ssh.config")
+def _(check_host, gitea_nodeport):
+    check_host("host.gitea_ssh.config", gitea_nodeport)
+
+
+@then(parsers.parse('"{control_id}" stays pending on the host until a human approves the task'))
+def _(control_id: str, check_host):
+    check_host(control_id)
 
 
 @then("every listed repo checkout has an ssh://git@gitea-local/ origin")

@@ -21,6 +21,8 @@ STYLE = {Status.DRIFT: "bold red", Status.ERROR: "bold magenta", Status.PENDING:
 
 
 def short(value, limit: int = 90) -> str:
+    if value is None:
+        return "–"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
