@@ -75,6 +75,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--context", metavar="NAME", help="kubeconfig context (default: its current-context)")
     group.addoption("--api-timeout", type=float, default=10.0, metavar="S",
                     help="timeout of one Kubernetes API request (default 10)")
+    group.addoption("--api-page-size", type=int, default=500, metavar="N",
+                    help="items per LIST page (limit/continue) on the Kubernetes API (default 500)")
     group.addoption("--probe-workers", type=int, default=16, metavar="N",
                     help="hosts probed at once (default 16)")
 
@@ -108,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = SuiteState(catalog, hosts, FindingRecorder(catalog), report_dir,
                                      Path(tempfile.mkdtemp(prefix="railiance-conformance-")), ssh, utc_now(),
                                      uuid.uuid4().hex[:12], cluster_desired,
-                                     ClusterAccess(option.kubeconfig, option.context, option.api_timeout),
+                                     ClusterAccess(option.kubeconfig, option.context, option.api_timeout, option.api_page_size),
                                      option.probe_workers)
 
 

@@ -1,7 +1,9 @@
 """``python -m railiance_testbed run [--hosts N] -- COMMAND...``: boot the testbed, run, stop.
 
 The command sees ``TESTBED_INVENTORY`` (an Ansible inventory of the hosts: conformant,
-drifted and one that is down) and ``TESTBED_SSH_CONFIG`` (identity and known_hosts for them).
+drifted and one that is down), ``TESTBED_SSH_CONFIG`` (identity and known_hosts for them) and
+``TESTBED_KUBECONFIG`` (the Kubernetes API stand-in serving the cluster dump: the conformant
+one, with ``--cluster-drift NAME`` overlays from railiance_testbed/kubeapi/dumps/drifted/).
 Every container is stopped when the command ends, also on Ctrl-C. The command's exit status
 is returned.
 """
@@ -16,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from railiance_testbed.hosts import CONFORMANT, DRIFTED
+from railiance_testbed.kubeapi import CONFORMANT_DUMP, DUMPS_DIR, KubeAPIStandIn, load_dump
 from railiance_testbed.nspawn import Testbed
 
 
@@ -27,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--conformant", type=int, default=1, help="how many conformant hosts (default 1)")
     run.add_argument("--no-drifted", action="store_true", help="leave out the drifted host")
     run.add_argument("--no-down", action="store_true", help="leave out the host that is down")
+    run.add_argument("--cluster-drift", action="append", default=[], metavar="NAME",
+                     help="layer this drifted overlay over the conformant cluster dump (repeatable)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     args = parser.parse_args(argv)
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -38,9 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         states.append(DRIFTED)
     with tempfile.TemporaryDirectory(prefix="railiance-testbed-") as workdir:
         print(f"testbed: booting {len(states)} hosts ...", file=sys.stderr, flush=True)
-        with Testbed(states, Path(workdir), down=[] if args.no_down else ["stopped"]) as bed:
+        layers = [CONFORMANT_DUMP, *(DUMPS_DIR / "drifted" / name for name in args.cluster_drift)]
+        with Testbed(states, Path(workdir), down=[] if args.no_down else ["stopped"]) as bed, \
+                KubeAPIStandIn(load_dump(layers)) as api:
+            kubeconfig = api.write_kubeconfig(Path(workdir) / "kubeconfig")
             env = dict(os.environ, TESTBED_INVENTORY=str(bed.inventory), TESTBED_SSH_CONFIG=str(bed.ssh_config),
-                       TESTBED_STATE=str(bed.write_state()))
+                       TESTBED_KUBECONFIG=str(kubeconfig), TESTBED_STATE=str(bed.write_state()))
+            print(f"testbed: Kubernetes API stand-in at {api.url} ({', '.join(p.name for p in layers)})",
+                  file=sys.stderr)
             for name, info in bed.describe()["hosts"].items():
                 print(f"testbed: {name} at {info['url']}", file=sys.stderr)
             for name, url in bed.describe()["down"].items():

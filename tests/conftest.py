@@ -37,7 +37,16 @@ def testbed(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def testbed_run(testbed, tmp_path_factory) -> SuiteRun:
-    """One suite run over the whole testbed inventory (conformant, drifted, stopped)."""
+def cluster_api(tmp_path_factory):
+    """The Kubernetes API stand-in serving the conformant cluster dump, and its kubeconfig."""
+    from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
+
+    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP])) as api:
+        yield api, api.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
+
+
+@pytest.fixture(scope="session")
+def testbed_run(testbed, cluster_api, tmp_path_factory) -> SuiteRun:
+    """One full suite run: the testbed inventory (conformant, drifted, stopped) and the cluster."""
     return run_suite("--ansible-inventory", str(testbed.inventory), "--ssh-config", str(testbed.ssh_config),
-                     report_dir=tmp_path_factory.mktemp("reports"))
+                     "--kubeconfig", str(cluster_api[1]), report_dir=tmp_path_factory.mktemp("reports"))
