@@ -36,6 +36,8 @@ class FindingRecorder:
             outcome = Outcome.error(str(exc))
         except (ValueError, KeyError, IndexError) as exc:  # a fact that did not parse
             outcome = Outcome.error(f"unexpected output while evaluating: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bug in an evaluator is still a finding, never a gap
+            outcome = Outcome.error(f"internal error while evaluating: {type(exc).__name__}: {exc}")
         finding = Finding(
             control_id=control.id, title=control.title, task=self.catalog.task_id(control), layer=control.layer,
             severity=control.severity, target=target, status=outcome.status, expected=outcome.expected,

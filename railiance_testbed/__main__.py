@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from railiance_testbed.hosts import CONFORMANT, DRIFTED
-from railiance_testbed.kubeapi import CONFORMANT_DUMP, DUMPS_DIR, KubeAPIStandIn, load_dump
+from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, drift_overlay, load_dump
 from railiance_testbed.nspawn import Testbed
 
 
@@ -43,13 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         states.append(DRIFTED)
     with tempfile.TemporaryDirectory(prefix="railiance-testbed-") as workdir:
         print(f"testbed: booting {len(states)} hosts ...", file=sys.stderr, flush=True)
-        layers = [CONFORMANT_DUMP, *(DUMPS_DIR / "drifted" / name for name in args.cluster_drift)]
+        layers = [CONFORMANT_DUMP, *(f for name in args.cluster_drift for f in drift_overlay(name))]
         with Testbed(states, Path(workdir), down=[] if args.no_down else ["stopped"]) as bed, \
                 KubeAPIStandIn(load_dump(layers)) as api:
             kubeconfig = api.write_kubeconfig(Path(workdir) / "kubeconfig")
             env = dict(os.environ, TESTBED_INVENTORY=str(bed.inventory), TESTBED_SSH_CONFIG=str(bed.ssh_config),
                        TESTBED_KUBECONFIG=str(kubeconfig), TESTBED_STATE=str(bed.write_state()))
-            print(f"testbed: Kubernetes API stand-in at {api.url} ({', '.join(p.name for p in layers)})",
+            print(f"testbed: Kubernetes API stand-in at {api.url} (conformant dump"
+                  f"{''.join(f' + {name}' for name in args.cluster_drift)})",
                   file=sys.stderr)
             for name, info in bed.describe()["hosts"].items():
                 print(f"testbed: {name} at {info['url']}", file=sys.stderr)

@@ -21,8 +21,18 @@ from .server import KubeAPIStandIn, RequestRecord
 
 DUMPS_DIR = Path(__file__).parent / "dumps"
 CONFORMANT_DUMP = DUMPS_DIR / "conformant"
+DRIFTED_DIR = DUMPS_DIR / "drifted"
+
+
+def drift_overlay(name: str | Path) -> list[Path]:
+    """The dump files of one drift scenario (``dumps/drifted/<name>/``), without its expected.yaml."""
+    directory = Path(name) if Path(name).is_dir() else DRIFTED_DIR / str(name)
+    files = sorted(p for p in directory.glob("*.yaml") if p.name != "expected.yaml")
+    if not files:
+        raise DumpError(f"{directory}: no drift overlay of that name")
+    return files
 
 __all__ = [
-    "CONFORMANT_DUMP", "DEFAULT_SERVER_VERSION", "DEFAULT_USER", "DUMPS_DIR", "DumpError", "KubeAPI",
+    "CONFORMANT_DUMP", "DRIFTED_DIR", "drift_overlay", "DEFAULT_SERVER_VERSION", "DEFAULT_USER", "DUMPS_DIR", "DumpError", "KubeAPI",
     "KubeAPIStandIn", "RequestRecord", "load_dump",
 ]

@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
-from railiance_testbed.kubeapi import CONFORMANT_DUMP, DUMPS_DIR, KubeAPIStandIn, load_dump
+from railiance_testbed.kubeapi import CONFORMANT_DUMP, DRIFTED_DIR, KubeAPIStandIn, drift_overlay, load_dump
 from tests.suite_runner import run_suite
 
 CATALOG = load_catalog(DEFAULT_POLICY_DIR)
 CLUSTER_CONTROLS = {c.id for c in CATALOG.controls.values() if c.id.startswith("cluster.") and not c.pending}
 PENDING = {c.id for c in CATALOG.controls.values() if c.id.startswith("cluster.") and c.pending}
-OVERLAYS = sorted(p for p in (DUMPS_DIR / "drifted").glob("*") if (p / "expected.yaml").exists())
+OVERLAYS = sorted(p for p in DRIFTED_DIR.glob("*") if (p / "expected.yaml").exists())
 SECRET_MARKER = re.compile(r"(CONFORMANT|DRIFT)-SECRET-VALUE-[A-Za-z0-9-]+")
 
 
@@ -25,7 +25,8 @@ def standin(tmp_path):
     """Start a stand-in over some dump layers; stopped on teardown even when the test fails."""
     started = []
 
-    def start(*layers: Path, **options) -> tuple[KubeAPIStandIn, Path]:
+    def start(*overlays: Path, **options) -> tuple[KubeAPIStandIn, Path]:
+        layers = [f for overlay in overlays for f in drift_overlay(overlay)]
         api = KubeAPIStandIn(load_dump([CONFORMANT_DUMP, *layers]), **options).start()
         started.append(api)
         return api, api.write_kubeconfig(tmp_path / f"kubeconfig-{len(started)}")
@@ -39,10 +40,10 @@ def cluster_run(kubeconfig: Path, tmp_path: Path, *args: str):
     return run_suite("-m", "cluster", "--kubeconfig", str(kubeconfig), *args, report_dir=tmp_path / "reports")
 
 
-def planted_secrets(*layers: Path) -> set[str]:
+def planted_secrets(*overlays: Path) -> set[str]:
     """Every secret value in the dumps (decoded from base64 and inside Gitea's config)."""
     found: set[str] = set()
-    for obj in load_dump([CONFORMANT_DUMP, *layers]):
+    for obj in load_dump([CONFORMANT_DUMP, *(f for o in overlays for f in drift_overlay(o))]):
         if obj.get("kind") == "Secret":
             for value in (obj.get("data") or {}).values():
                 found |= set(SECRET_MARKER.findall(base64.b64decode(value).decode("utf-8", "replace")))

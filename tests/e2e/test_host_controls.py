@@ -77,10 +77,9 @@ def test_no_secret_reaches_a_report_the_terminal_or_a_test_id(testbed_run):
 
 
 def test_the_ssh_block_port_is_compared_with_the_clusters_nodeport(testbed, tmp_path):
-    from railiance_testbed.kubeapi import CONFORMANT_DUMP, DUMPS_DIR, KubeAPIStandIn, load_dump
+    from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, drift_overlay, load_dump
 
-    changed = DUMPS_DIR / "drifted" / "gitea-ssh-nodeport-changed"
-    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP, changed])) as api:
+    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP, *drift_overlay("gitea-ssh-nodeport-changed")])) as api:
         run = run_suite("--ansible-inventory", str(testbed.inventory), "--ssh-config", str(testbed.ssh_config),
                         "--kubeconfig", str(api.write_kubeconfig(tmp_path / "kc")), "--limit", "conformant",
                         "-k", "gitea_ssh", report_dir=tmp_path / "r")
