@@ -1,0 +1,199 @@
+"""Run history in one embedded SQLite file: what drifted since the last run, and for how long.
+
+Each ``record`` is one transaction (run row and findings together, or nothing), in WAL mode with a
+busy timeout so that concurrent writers wait for each other. Runs are ordered by when they were
+recorded; findings are keyed by ``control_id@target`` (the worse status if one run has a key twice).
+Example: ``History(Path("history.sqlite")).diff_latest().to_dict()["new_drift"]`` -> ``["host.swap.file@a"]``.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from railiance_conformance.finding import Finding, Status
+from railiance_conformance.reporting import Run
+
+BUSY_TIMEOUT_MS = 60_000
+SCHEMA_VERSION = 1
+RANK = {Status.PASS: 0, Status.WAIVED: 1, Status.PENDING: 2, Status.ERROR: 3, Status.DRIFT: 4}
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL UNIQUE, started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL, partial INTEGER NOT NULL, targets TEXT NOT NULL, counts TEXT NOT NULL,
+  meta TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS findings (
+  seq INTEGER NOT NULL REFERENCES runs(seq) ON DELETE CASCADE, key TEXT NOT NULL,
+  control_id TEXT NOT NULL, target TEXT NOT NULL, task TEXT NOT NULL, layer TEXT NOT NULL,
+  severity TEXT NOT NULL, status TEXT NOT NULL, expected TEXT, observed TEXT, reason TEXT NOT NULL,
+  evidence TEXT NOT NULL, PRIMARY KEY (seq, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS findings_by_key ON findings (key, seq);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One recorded run, without its findings."""
+
+    run_id: str
+    started_at: str
+    finished_at: str
+    partial: bool
+    targets: tuple[str, ...]
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    key: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunDiff:
+    """What changed from run ``from_run`` to run ``to_run``; keys are ``control_id@target``.
+
+    ``status_changes`` lists every key present in both runs whose status differs (new drift and
+    fixed included); ``new_drift`` includes keys the earlier run did not have.
+    """
+
+    from_run: str
+    to_run: str
+    new_drift: tuple[str, ...]
+    fixed: tuple[str, ...]
+    persisting: tuple[str, ...]
+    status_changes: tuple[StatusChange, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``run.meta["diff"]``: ``{"from_run": ..., "new_drift": [...], ...}``."""
+        return {"from_run": self.from_run, "to_run": self.to_run, "new_drift": list(self.new_drift),
+                "fixed": list(self.fixed), "persisting": list(self.persisting),
+                "status_changes": [{"key": c.key, "from": c.before, "to": c.after} for c in self.status_changes]}
+
+
+@dataclass(frozen=True, slots=True)
+class FindingHistory:
+    """One key over the recorded runs: first and last run that had it, and its drift streak."""
+
+    key: str
+    first_seen: str            # run_id
+    first_seen_at: str         # that run's started_at
+    last_seen: str
+    last_seen_at: str
+    last_status: str
+    consecutive_drift: int     # runs in drift, counted back from the latest recorded run
+    runs_seen: int
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _worst(findings: tuple[Finding, ...]) -> list[Finding]:
+    chosen: dict[str, Finding] = {}
+    for finding in findings:
+        if finding.key not in chosen or RANK[finding.status] > RANK[chosen[finding.key].status]:
+            chosen[finding.key] = finding
+    return list(chosen.values())
+
+
+class History:
+    """``History(path)``: the file is created on first use; every call opens its own connection."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        with self._connect() as con:
+            if con.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                con.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as con:
+            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+            while True:  # switching to WAL needs a moment without other connections' locks
+                try:
+                    con.execute("PRAGMA journal_mode = WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            con.execute("PRAGMA foreign_keys = ON")
+            yield con
+
+    def record(self, run: Run) -> None:
+        """Store the run and its findings in one transaction: all of it or, if killed, nothing."""
+        rows = ((f.key, f.control_id, f.target, f.task, f.layer, f.severity, f.status.value,
+                 _json(f.expected), _json(f.observed), f.reason, _json(dict(f.evidence)))
+                for f in _worst(run.findings))
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if con.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
+                    raise ValueError(f"run {run.run_id!r} is already recorded in {self.path}")
+                seq = con.execute(
+                    "INSERT INTO runs (run_id, started_at, finished_at, partial, targets, counts, meta)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run.run_id, run.started_at, run.finished_at, int(run.partial), _json(list(run.targets)),
+                     _json(run.counts()), _json(dict(run.meta)))).lastrowid
+                con.executemany(f"INSERT INTO findings VALUES ({seq}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+
+    def runs(self) -> list[RunInfo]:
+        """Every recorded run, oldest first."""
+        with self._connect() as con:
+            rows = con.execute("SELECT run_id, started_at, finished_at, partial, targets, counts"
+                               " FROM runs ORDER BY seq").fetchall()
+        return [RunInfo(r[0], r[1], r[2], bool(r[3]), tuple(json.loads(r[4])), json.loads(r[5])) for r in rows]
+
+    def statuses(self, run_id: str) -> dict[str, str]:
+        """``{"host.swap.file@a": "drift", ...}`` for one run; KeyError if it was never recorded."""
+        with self._connect() as con:
+            found = con.execute("SELECT seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if found is None:
+                raise KeyError(f"run {run_id!r} is not in {self.path}")
+            return dict(con.execute("SELECT key, status FROM findings WHERE seq = ?", found))
+
+    def diff(self, run_a_id: str, run_b_id: str) -> RunDiff:
+        """What changed from run A (earlier) to run B (later)."""
+        before, after = self.statuses(run_a_id), self.statuses(run_b_id)
+        drift = Status.DRIFT.value
+        return RunDiff(
+            from_run=run_a_id, to_run=run_b_id,
+            new_drift=tuple(sorted(k for k, s in after.items() if s == drift and before.get(k) != drift)),
+            fixed=tuple(sorted(k for k, s in after.items() if s == Status.PASS.value and before.get(k) == drift)),
+            persisting=tuple(sorted(k for k, s in after.items() if s == drift and before.get(k) == drift)),
+            status_changes=tuple(StatusChange(k, before[k], s) for k, s in sorted(after.items())
+                                 if k in before and before[k] != s))
+
+    def diff_latest(self) -> RunDiff | None:
+        """The latest recorded run against the one before it; None with fewer than two runs."""
+        with self._connect() as con:
+            ids = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 2")]
+        return self.diff(ids[1], ids[0]) if len(ids) == 2 else None
+
+    def finding_history(self, key: str) -> FindingHistory | None:
+        """First and last sighting of ``control_id@target`` and its drift streak; None if never seen."""
+        with self._connect() as con:
+            rows = con.execute("SELECT r.run_id, r.started_at, f.status FROM runs r LEFT JOIN findings f"
+                               " ON f.seq = r.seq AND f.key = ? ORDER BY r.seq", (key,)).fetchall()
+        seen = [r for r in rows if r[2] is not None]
+        if not seen:
+            return None
+        streak = 0
+        for _, _, status in reversed(rows):  # a run without the key ends the streak too
+            if status != Status.DRIFT.value:
+                break
+            streak += 1
+        return FindingHistory(key, seen[0][0], seen[0][1], seen[-1][0], seen[-1][1], seen[-1][2], streak, len(seen))

@@ -1,0 +1,50 @@
+"""Synthetic runs for the reporter and history tests: several targets, layers S1/S3/S5, every status."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from railiance_conformance.finding import Finding, Status
+from railiance_conformance.reporting import Run
+
+WORKPLAN = "RAIL-HO-WP-0004"
+
+
+def finding(control_id: str, target: str, status: Status, expected: Any = None, observed: Any = None, *,
+            layer: str = "S1", task: str = "T01", severity: str = "high", reason: str = "",
+            evidence: dict[str, Any] | None = None, remediation: str = "make converge") -> Finding:
+    return Finding(control_id=control_id, title=f"title of {control_id}", task=f"{WORKPLAN}-{task}", layer=layer,
+                   severity=severity, target=target, status=status, expected=expected, observed=observed,
+                   remediation=remediation, reason=reason, evidence=tuple((evidence or {}).items()),
+                   duration_s=0.0125, started_at="2026-11-27T03:27:01Z")
+
+
+FINDINGS: tuple[Finding, ...] = (
+    finding("host.swap.file", "coulombcore", Status.PASS, {"mode": "0600", "size_bytes": 4294967296},
+            {"mode": "0600", "size_bytes": 4294967296}, evidence={"path": "/swapfile", "allocated_bytes": 0}),
+    finding("host.swap.file", "ampere", Status.DRIFT, {"mode": "0600", "size_bytes": 4294967296},
+            {"mode": "0644", "size_bytes": 2147483648}, evidence={"path": "/swapfile"},
+            remediation="railiance-infra: make converge (role swapfile | chmod 600)\nthen: swapon -a"),
+    finding("host.swappiness.live", "ampere", Status.DRIFT, 10, 60, severity="medium",
+            evidence={"source": "/proc/sys/vm/swappiness"}),
+    finding("host.swappiness.live", "volta", Status.ERROR, 10, None, severity="medium",
+            reason="ssh: connect to host volta port 22: Connection refused"),
+    finding("host.limits.nofile", "coulombcore", Status.PASS, "65536", "65536", layer="S3", task="T07",
+            severity="low"),
+    finding("host.limits.nofile", "ampere", Status.DRIFT, "65536", 'soft "1024" | hard 4096\nfrom \\etc',
+            layer="S3", task="T07", severity="low", reason="limits.d | override",
+            evidence={"files": ["/etc/security/limits.d/a.conf", "/etc/security/limits.conf"]}),
+    finding("cluster.gitea.ssh_nodeport", "railiance-prod", Status.WAIVED, 30022, 30023, layer="S5",
+            task="T05", severity="critical", reason="RFC-12: moved port until migration"),
+    finding("cluster.backup.schedule", "railiance-prod", Status.PENDING, layer="S5", task="T09",
+            severity="info", reason="task T09 is not due yet"),
+    finding("cluster.namespaces.labels", "railiance-prod", Status.ERROR, {"team": "platform"}, None, layer="S5",
+            task="T03", severity="medium", reason="kubernetes API: 403 Forbidden\nnamespaces is forbidden"),
+)
+
+
+def sample_run(run_id: str = "run-b", findings: tuple[Finding, ...] = FINDINGS, **changes: Any) -> Run:
+    run = Run(run_id=run_id, started_at="2026-11-27T03:27:00Z", finished_at="2026-11-27T03:27:05Z",
+              findings=findings, targets=tuple(sorted({f.target for f in findings})),
+              meta={"workplan": WORKPLAN})
+    return replace(run, **changes)

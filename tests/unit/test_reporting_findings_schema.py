@@ -1,0 +1,80 @@
+"""findings.schema.json describes exactly what json_report.to_document writes."""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from railiance_conformance.finding import Status
+from railiance_conformance.reporting import json_report
+from tests.unit.reporting_samples import FINDINGS, sample_run
+
+SCHEMA_PATH = Path(json_report.__file__).parent / "schemas" / "findings.schema.json"
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def rendered(run) -> dict:
+    return json.loads(json_report.render(run))
+
+
+def test_sample_covers_every_status_layer_and_several_targets() -> None:
+    assert {f.status for f in FINDINGS} == set(Status)
+    assert {f.layer for f in FINDINGS} == {"S1", "S3", "S5"}
+    assert len({f.target for f in FINDINGS}) >= 3
+
+
+@pytest.mark.parametrize("run", [
+    sample_run(),
+    sample_run(partial=True),
+    sample_run(findings=()),
+    sample_run(meta={"workplan": "RAIL-HO-WP-0004", "diff": {"new_drift": ["a@b"], "fixed": []}}),
+], ids=["full", "partial", "empty", "with-diff-meta"])
+def test_rendered_reports_validate(validator, run) -> None:
+    validator.validate(rendered(run))
+
+
+def test_every_finding_field_is_described(validator) -> None:
+    described = set(validator.schema["$defs"]["finding"]["properties"])
+    assert set(rendered(sample_run())["findings"][0]) == described
+
+
+def test_non_json_values_render_and_validate(validator) -> None:
+    odd = replace(FINDINGS[1], expected=("tuple", 1), observed={"set": frozenset({1})},
+                  evidence=(("path", Path("/swapfile")),))
+    document = rendered(sample_run(findings=(odd,)))
+    validator.validate(document)
+    assert document["findings"][0]["expected"] == ["tuple", 1]
+
+
+@pytest.mark.parametrize("breakage", [
+    lambda d: d.pop("summary"),
+    lambda d: d.update(schema_version=2),
+    lambda d: d["summary"].update(drift=-1),
+    lambda d: d["summary"].update(unknown=1),
+    lambda d: d["run"].update(partial="no"),
+    lambda d: d["run"].pop("id"),
+    lambda d: d["findings"][0].update(status="failed"),
+    lambda d: d["findings"][0].update(layer="S9"),
+    lambda d: d["findings"][0].update(severity="urgent"),
+    lambda d: d["findings"][0].pop("remediation"),
+    lambda d: d["findings"][0].update(extra=1),
+    lambda d: d["findings"][0].update(evidence=[["path", "/swapfile"]]),
+    lambda d: d["findings"][0].update(duration_s="fast"),
+], ids=["no-summary", "version", "negative-count", "unknown-status-count", "partial-type", "no-run-id",
+        "bad-status", "bad-layer", "bad-severity", "no-remediation", "extra-field", "evidence-list",
+        "duration-type"])
+def test_invalid_documents_fail(validator, breakage) -> None:
+    document = copy.deepcopy(rendered(sample_run()))
+    breakage(document)
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(document)

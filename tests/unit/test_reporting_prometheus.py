@@ -1,0 +1,88 @@
+"""prometheus_report: textfile-collector format, checked with prometheus_client's own parser."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from railiance_conformance.finding import Status
+from railiance_conformance.reporting import REPORTERS, prometheus_report
+from railiance_conformance.reporting.prometheus_report import epoch_seconds, escape_label, render
+from tests.unit.reporting_samples import FINDINGS, finding, sample_run
+
+
+def families(text: str) -> dict:
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def test_registered() -> None:
+    assert REPORTERS["prometheus"].filename == "railiance_conformance.prom"
+    assert REPORTERS["prometheus"].render is prometheus_report.render
+
+
+def test_parses_with_help_and_type() -> None:
+    text = render(sample_run())
+    parsed = families(text)
+    assert set(parsed) == {"railiance_conformance_control_status", "railiance_conformance_findings",
+                           "railiance_conformance_run_timestamp_seconds", "railiance_conformance_run_partial"}
+    assert all(family.type == "gauge" and family.documentation for family in parsed.values())
+    assert text.endswith("\n") and text.count("# HELP") == text.count("# TYPE") == 4
+
+
+def test_one_series_per_control_and_target() -> None:
+    samples = families(render(sample_run()))["railiance_conformance_control_status"].samples
+    assert len(samples) == len(FINDINGS)
+    by_key = {(s.labels["control_id"], s.labels["target"]): s for s in samples}
+    drift = by_key[("host.swap.file", "ampere")]
+    assert drift.value == 1
+    assert drift.labels == {"control_id": "host.swap.file", "task": "RAIL-HO-WP-0004-T01", "layer": "S1",
+                            "target": "ampere", "status": "drift"}
+    assert {s.labels["status"] for s in samples} == {s.value for s in Status}
+    assert {s.labels["layer"] for s in samples} == {"S1", "S3", "S5"}
+
+
+def test_totals_and_run_metrics() -> None:
+    parsed = families(render(sample_run(partial=True)))
+    totals = {s.labels["status"]: s.value for s in parsed["railiance_conformance_findings"].samples}
+    assert totals == {"pass": 2, "drift": 3, "error": 2, "waived": 1, "pending": 1}
+    assert parsed["railiance_conformance_run_timestamp_seconds"].samples[0].value == 1795750025.0
+    assert parsed["railiance_conformance_run_partial"].samples[0].value == 1
+    assert families(render(sample_run()))["railiance_conformance_run_partial"].samples[0].value == 0
+
+
+def test_label_values_are_escaped() -> None:
+    nasty = 'host "a"\\b\nc'
+    text = render(sample_run(findings=(finding("host.swap.file", nasty, Status.DRIFT, 1, 2),)))
+    assert 'target="host \\"a\\"\\\\b\\nc"' in text
+    sample = families(text)["railiance_conformance_control_status"].samples[0]
+    assert sample.labels["target"] == nasty
+
+
+@pytest.mark.parametrize("value, expected", [("plain", "plain"), ('a"b', 'a\\"b'), ("a\\b", "a\\\\b"),
+                                             ("a\nb", "a\\nb")])
+def test_escape_label(value, expected) -> None:
+    assert escape_label(value) == expected
+
+
+def test_duplicate_key_exposes_the_worse_status_once() -> None:
+    twice = (FINDINGS[0], replace(FINDINGS[0], status=Status.DRIFT), replace(FINDINGS[0], status=Status.WAIVED))
+    samples = families(render(sample_run(findings=twice)))["railiance_conformance_control_status"].samples
+    assert [s.labels["status"] for s in samples] == ["drift"]
+
+
+def test_empty_run_still_parses() -> None:
+    parsed = families(render(sample_run(findings=(), finished_at="", started_at="")))
+    assert parsed["railiance_conformance_control_status"].samples == []
+    assert "railiance_conformance_run_timestamp_seconds" not in parsed
+
+
+@pytest.mark.parametrize("text, expected", [("1970-01-01T00:01:00Z", 60.0), ("1970-01-01T00:01:00", 60.0),
+                                            ("1970-01-01T01:01:00+01:00", 60.0), ("", None), ("soon", None)])
+def test_epoch_seconds(text, expected) -> None:
+    assert epoch_seconds(text) == expected
+
+
+def test_no_sample_timestamps() -> None:
+    for family in text_string_to_metric_families(render(sample_run())):
+        assert all(sample.timestamp is None for sample in family.samples)
