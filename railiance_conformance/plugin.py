@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,8 @@ from railiance_conformance.policy import (DEFAULT_POLICY_DIR, Catalog, PolicyErr
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.recorder import FindingRecorder, describe, utc_now
-from railiance_conformance.reporting import Run, write_reports
+from railiance_conformance.history import History
+from railiance_conformance.reporting import Run, load_reporters, write_reports
 from railiance_conformance.reporting.terminal import render_summary
 from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
 
@@ -45,6 +46,9 @@ class SuiteState:
     probe_workers: int = 16
     fact_store: HostFactStore | None = None
     cluster: ClusterSnapshot | None = None
+    formats: list[str] = field(default_factory=lambda: ["json", "junit"])
+    history: Path | None = None
+    diff: dict | None = None
 
 
 STATE = pytest.StashKey[SuiteState]()
@@ -66,6 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--connect-timeout", type=int, default=10, metavar="S", help="SSH connect timeout (default 10)")
     group.addoption("--command-timeout", type=int, default=60, metavar="S",
                     help="seconds a host's fact gathering may take (default 60)")
+    group.addoption("--report-formats", metavar="NAME[,NAME]",
+                    default="json,junit,markdown,prometheus,policyreport",
+                    help="formats written to --report-dir (default: all: json, junit, markdown, prometheus, "
+                         "policyreport)")
+    group.addoption("--history", metavar="PATH", default=None,
+                    help="SQLite run history (default: history.sqlite in --report-dir); 'none' to keep none")
     group.addoption("--ssh-kex", choices=("fast", "openssh-default"), default="fast",
                     help="fast (default): prefer curve25519 key exchange (the suite reads no secrets over SSH); "
                          "openssh-default: OpenSSH's own order, post-quantum first (~140 ms more CPU per host)")
@@ -103,6 +113,12 @@ def pytest_configure(config: pytest.Config) -> None:
     except PolicyError as exc:
         raise pytest.UsageError(f"railiance-conformance: {exc}") from None
     report_dir = Path(option.report_dir) if option.report_dir else Path(config.rootpath) / "reports"
+    formats = [f.strip() for f in option.report_formats.split(",") if f.strip()]
+    unknown = set(formats) - set(load_reporters())
+    if unknown:
+        raise pytest.UsageError(f"railiance-conformance: --report-formats: unknown format(s) {sorted(unknown)}; "
+                                f"expected some of {sorted(load_reporters())}")
+    history = None if option.history == "none" else Path(option.history or report_dir / "history.sqlite")
     ssh = SshOptions(known_hosts=option.known_hosts, identity_file=option.ssh_identity_file,
                      user_config=option.ssh_config, host_key_checking=option.host_key_checking,
                      connect_timeout=option.connect_timeout, command_timeout=option.command_timeout,
@@ -111,7 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                      Path(tempfile.mkdtemp(prefix="railiance-conformance-")), ssh, utc_now(),
                                      uuid.uuid4().hex[:12], cluster_desired,
                                      ClusterAccess(option.kubeconfig, option.context, option.api_timeout, option.api_page_size),
-                                     option.probe_workers)
+                                     option.probe_workers, formats=formats, history=history)
 
 
 def pytest_bdd_apply_tag(tag: str, function):
@@ -184,7 +200,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(state.workdir, ignore_errors=True)
     if state.recorder.findings:
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
-        write_reports(_run(state, partial=bool(interrupted)), state.report_dir, ["json", "junit"])
+        run = _run(state, partial=bool(interrupted))
+        if state.history is not None:
+            history = History(state.history)  # one transaction: a killed run leaves it as it was
+            history.record(run)
+            diff = history.diff_latest()
+            if diff is not None:
+                state.diff = diff.to_dict()
+                run = replace(run, meta={**run.meta, "diff": state.diff})
+        write_reports(run, state.report_dir, state.formats)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -194,4 +218,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("railiance conformance")
     terminalreporter.write(render_summary(_run(state), width=terminalreporter._tw.fullwidth,
                                           color=terminalreporter.hasmarkup))
-    terminalreporter.write_line(f"reports: {state.report_dir}/findings.json, {state.report_dir}/junit.xml")
+    if state.diff:
+        d = state.diff
+        terminalreporter.write_line(f"since the previous run: {len(d['new_drift'])} new drift, {len(d['fixed'])} fixed, "
+                                    f"{len(d['persisting'])} persisting, {len(d['status_changes'])} status changes")
+    names = ", ".join(load_reporters()[f].filename for f in state.formats)
+    terminalreporter.write_line(f"reports in {state.report_dir}: {names}"
+                                + (f"; history: {state.history}" if state.history else ""))

@@ -26,7 +26,7 @@ class Run:
     findings: tuple[Finding, ...]
     targets: tuple[str, ...] = ()
     partial: bool = False
-    meta: Mapping[str, str] = field(default_factory=dict)
+    meta: Mapping[str, object] = field(default_factory=dict)  # workplan, diff against the previous run
 
     def counts(self) -> dict[str, int]:
         counter = Counter(f.status.value for f in self.findings)
@@ -63,9 +63,16 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_reports(run: Run, directory: Path, names: Iterable[str]) -> list[Path]:
-    from railiance_conformance.reporting import json_report, junit_report  # noqa: F401  (register)
+def load_reporters() -> dict[str, Reporter]:
+    """Every format, by name: json, junit, markdown, prometheus, policyreport."""
+    from railiance_conformance.reporting import (  # noqa: F401  (each module registers itself)
+        json_report, junit_report, markdown_report, policyreport_report, prometheus_report)
 
+    return REPORTERS
+
+
+def write_reports(run: Run, directory: Path, names: Iterable[str]) -> list[Path]:
+    load_reporters()
     written = []
     for name in names:
         reporter = REPORTERS[name]

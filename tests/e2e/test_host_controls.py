@@ -71,8 +71,8 @@ def test_junit_has_one_unique_testcase_per_control_and_target(testbed_run):
 def test_no_secret_reaches_a_report_the_terminal_or_a_test_id(testbed_run):
     remote = {f["control_id"]: f for f in testbed_run.findings("drifted")}["host.gitea_ssh.remotes"]
     assert remote["observed"]["~/railiance-apps"] == "https://tegwick:***@gitea.example.invalid/coulomb/railiance-apps.git"
-    for path in testbed_run.report_dir.iterdir():
-        assert REMOTE_SECRET_SENTINEL not in path.read_text(), path
+    for path in testbed_run.report_dir.iterdir():  # every format and the history database
+        assert REMOTE_SECRET_SENTINEL.encode() not in path.read_bytes(), path
     assert REMOTE_SECRET_SENTINEL not in testbed_run.stdout + testbed_run.stderr
 
 
