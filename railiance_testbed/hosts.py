@@ -101,7 +101,7 @@ def render_layer(state: HostState, layer: Path, *, rootfs: Path, client_pubkey: 
     files = {
         "/etc/fstab": FSTAB_BASE + state.fstab_swap_line + "\n",
         "/etc/security/limits.conf": "# /etc/security/limits.conf\n" + state.limits_conf_extra,
-        f"/etc/systemd/system/user-1000.slice.d/50-resource-limits.conf": state.slice_dropin,
+        "/etc/systemd/system/user-1000.slice.d/50-resource-limits.conf": state.slice_dropin,
         **state.sysctl_files, **state.limits_d, **_user_db(rootfs, state),
     }
     for path, text in files.items():

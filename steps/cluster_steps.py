@@ -12,7 +12,6 @@ from pytest_bdd import given, parsers, then
 import railiance_conformance.controls.cluster  # noqa: F401  (registers the cluster evaluators)
 from railiance_conformance.controls import EVALUATORS
 from railiance_conformance.controls.cluster import gitea_ssh_nodeport
-from railiance_conformance.finding import Outcome
 from railiance_conformance.plugin import enforce
 from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.probes.host_facts import FactUnavailable

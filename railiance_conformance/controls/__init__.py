@@ -4,7 +4,7 @@ Each control id maps to exactly one evaluator (``EVALUATORS``); steps look them 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 from railiance_conformance.finding import Outcome
 
@@ -20,7 +20,3 @@ def control(control_id: str) -> Callable[[Evaluator], Evaluator]:
         EVALUATORS[control_id] = fn
         return fn
     return register
-
-
-def desired_subset(desired: Mapping[str, Any], *keys: str) -> dict[str, Any]:
-    return {key: desired[key] for key in keys}

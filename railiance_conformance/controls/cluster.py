@@ -175,10 +175,9 @@ def valkey_release(snap: ClusterSnapshot, desired: Desired) -> Outcome:
         return Outcome.compare(expected, f"no Helm release {want['release']} in {ns}")
     release = decode_helm_release(releases[0])
     values = {**(release.get("chart", {}).get("values") or {}), **(release.get("config") or {})}
-    instance = {"app.kubernetes.io/instance": want["release"]}
-    sets = [s for s in snap.list("statefulsets", namespace=ns) if _labels_match(s, "app.kubernetes.io/instance=" + want["release"])]
-    claims = [c for c in snap.list("persistentvolumeclaims", namespace=ns)
-              if all((c["metadata"].get("labels") or {}).get(k) == v for k, v in instance.items())]
+    instance = "app.kubernetes.io/instance=" + want["release"]
+    sets = [s for s in snap.list("statefulsets", namespace=ns) if _labels_match(s, instance)]
+    claims = [c for c in snap.list("persistentvolumeclaims", namespace=ns) if _labels_match(c, instance)]
     password = snap.get("secrets", ns, want["password_secret"])
     volumes = sorted({f"{c.get('status', {}).get('phase')} {c.get('status', {}).get('capacity', {}).get('storage')}"
                       for c in claims}) or ["no PVC"]

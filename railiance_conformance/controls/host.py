@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from railiance_conformance.controls import control
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
+from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.redact import redact_url
 from railiance_conformance.resources import pam_limits, sysctl, systemd_units
 from railiance_conformance.resources.host_files import (
