@@ -71,9 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--command-timeout", type=int, default=60, metavar="S",
                     help="seconds a host's fact gathering may take (default 60)")
     group.addoption("--report-formats", metavar="NAME[,NAME]",
-                    default="json,junit,markdown,prometheus,policyreport",
-                    help="formats written to --report-dir (default: all: json, junit, markdown, prometheus, "
-                         "policyreport)")
+                    default="json,junit,markdown,html,prometheus,policyreport",
+                    help="formats written to --report-dir (default: all: json, junit, markdown, html, "
+                         "prometheus, policyreport)")
     group.addoption("--history", metavar="PATH", default=None,
                     help="SQLite run history (default: history.sqlite in --report-dir); 'none' to keep none")
     group.addoption("--ssh-kex", choices=("fast", "openssh-default"), default="fast",

@@ -32,6 +32,13 @@ class Run:
         counter = Counter(f.status.value for f in self.findings)
         return {status.value: counter.get(status.value, 0) for status in Status}
 
+    def changes(self) -> dict[str, int] | None:
+        """How many findings changed since the previous run (from ``meta["diff"]``), or None."""
+        diff = self.meta.get("diff")
+        if not isinstance(diff, dict):
+            return None
+        return {name: len(diff.get(name, [])) for name in ("new_drift", "fixed", "persisting", "status_changes")}
+
 
 @dataclass(frozen=True, slots=True)
 class Reporter:
@@ -64,9 +71,9 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def load_reporters() -> dict[str, Reporter]:
-    """Every format, by name: json, junit, markdown, prometheus, policyreport."""
+    """Every format, by name: json, junit, markdown, html, prometheus, policyreport."""
     from railiance_conformance.reporting import (  # noqa: F401  (each module registers itself)
-        json_report, junit_report, markdown_report, policyreport_report, prometheus_report)
+        html_report, json_report, junit_report, markdown_report, policyreport_report, prometheus_report)
 
     return REPORTERS
 

@@ -35,7 +35,12 @@ def _case(finding: Finding) -> TestCase:
 
 def render(run: Run) -> str:
     ordered = sorted(run.findings, key=lambda f: (f.layer, f.task, f.control_id, f.target))
-    suites = [TestSuite(layer, [_case(f) for f in group], timestamp=run.started_at)
+    changes = run.changes()
+    properties = {"run_id": run.run_id, "partial": str(run.partial).lower()}
+    if changes is not None:  # since the previous run
+        properties |= {f"since_previous.{name}": str(n) for name, n in changes.items()}
+        properties["since_previous.from_run"] = str(run.meta["diff"].get("from_run"))
+    suites = [TestSuite(layer, [_case(f) for f in group], timestamp=run.started_at, properties=properties)
               for layer, group in groupby(ordered, key=lambda f: f.layer)]
     return to_xml_report_string(suites, prettyprint=True)
 

@@ -76,13 +76,15 @@ def result(finding: Finding, run_id: str) -> dict[str, Any]:
 
 def to_document(run: Run) -> dict[str, Any]:
     results = [result(f, run.run_id) for f in run.findings]
+    changes = {f"railiance.io/since-previous-{name.replace('_', '-')}": str(n)
+               for name, n in (run.changes() or {}).items()}
     summary = {key: sum(1 for r in results if r["result"] == key) for key in ("pass", "fail", "warn", "error", "skip")}
     return {
         "apiVersion": API_VERSION, "kind": "ClusterPolicyReport",
         "metadata": {"name": NAME, "labels": {"app.kubernetes.io/managed-by": SOURCE},
                      "annotations": {"railiance.io/run-id": run.run_id, "railiance.io/started-at": run.started_at,
                                      "railiance.io/finished-at": run.finished_at,
-                                     "railiance.io/partial": str(run.partial).lower()}},
+                                     "railiance.io/partial": str(run.partial).lower(), **changes}},
         "results": results,
         "summary": summary,
     }

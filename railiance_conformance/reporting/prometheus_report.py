@@ -62,6 +62,10 @@ def render(run: Run) -> str:
                          [f"{PREFIX}_run_timestamp_seconds {finished:.3f}"])
     lines += _family("run_partial", "1 if the last run was interrupted before every control was evaluated.",
                      [f"{PREFIX}_run_partial {int(run.partial)}"])
+    changes = run.changes()
+    if changes is not None:
+        lines += _family("changes", "Findings that changed since the previous run, by kind of change.",
+                         [f"{PREFIX}_changes{_labels(change=name)} {n}" for name, n in changes.items()])
     return "\n".join(lines) + "\n"
 
 
