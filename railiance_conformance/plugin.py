@@ -191,6 +191,17 @@ def _run(state: SuiteState, partial: bool = False) -> Run:
                meta={"workplan": state.catalog.workplan})
 
 
+def finding_histories(history: History, run: Run) -> dict[str, dict]:
+    """Per finding of this run: first and last seen (UTC) and its current run of drift."""
+    out = {}
+    for finding in run.findings:
+        seen = history.finding_history(finding.key)
+        if seen is not None:
+            out[finding.key] = {"first_seen_run": seen.first_seen, "first_seen_at": seen.first_seen_at,
+                                "last_seen_at": seen.last_seen_at, "consecutive_drift": seen.consecutive_drift}
+    return out
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
@@ -208,6 +219,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             if diff is not None:
                 state.diff = diff.to_dict()
                 run = replace(run, meta={**run.meta, "diff": state.diff})
+            run = replace(run, meta={**run.meta, "history": finding_histories(history, run)})
         write_reports(run, state.report_dir, state.formats)
 
 

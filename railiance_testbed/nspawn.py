@@ -134,6 +134,8 @@ class NspawnHost:
 class Testbed:
     """Start several hosts in parallel; ``stop()`` (or leaving the ``with``) stops them all."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, states: list[HostState], workdir: Path, *, down: list[str] = ()):
         self.workdir = Path(workdir)
         self.states = states

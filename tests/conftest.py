@@ -13,7 +13,7 @@ import pytest
 from tests.suite_runner import SuiteRun, run_suite
 
 
-def testbed_available() -> str | None:
+def nspawn_unavailable_reason() -> str | None:
     """Why the nspawn testbed cannot run here, or None."""
     if os.geteuid() != 0:
         return "the nspawn testbed needs root"
@@ -28,7 +28,7 @@ def testbed(tmp_path_factory):
     from railiance_testbed.hosts import CONFORMANT, DRIFTED
     from railiance_testbed.nspawn import Testbed
 
-    reason = testbed_available()
+    reason = nspawn_unavailable_reason()
     if reason:
         pytest.fail(f"testbed unavailable: {reason}")  # never a silent skip
     bed = Testbed([CONFORMANT, DRIFTED], tmp_path_factory.mktemp("testbed"), down=["stopped"])

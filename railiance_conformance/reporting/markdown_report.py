@@ -128,7 +128,22 @@ def render(run: Run, *, max_rows: int = MAX_ROWS) -> str:
     diff = run.meta.get("diff")
     if isinstance(diff, dict):
         lines += _diff(diff)
+    lines += _streaks(run)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _streaks(run: Run) -> list[str]:
+    """How long each drift has lasted (``meta["history"]``: first seen, consecutive runs in drift)."""
+    history = run.meta.get("history")
+    drift = sorted(f.key for f in run.findings if f.status is Status.DRIFT)
+    if not isinstance(history, dict) or not drift:
+        return []
+    lines = ["", "### How long it has drifted", "", "| finding | first seen | runs in drift in a row |",
+             "| --- | --- | ---: |"]
+    for key in drift[:MAX_ITEMS]:
+        entry = history.get(key, {})
+        lines.append(f"| {code(key)} | {cell(entry.get('first_seen_at'))} | {entry.get('consecutive_drift', '–')} |")
+    return lines
 
 
 REPORTER = register(Reporter("markdown", "summary.md", render))

@@ -1,0 +1,69 @@
+"""Two runs on the testbed with a change in between: one host fixed, another drifted.
+
+The diff, first-seen dates and drift streaks must agree in findings.json, summary.md and the
+history database. A dedicated two-host testbed is used because its files are changed here.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from railiance_testbed.hosts import CONFORMANT, DRIFTED
+from railiance_testbed.nspawn import Testbed
+from tests.conftest import nspawn_unavailable_reason
+from tests.suite_runner import run_suite
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory):
+    reason = nspawn_unavailable_reason()
+    if reason:
+        pytest.fail(f"testbed unavailable: {reason}")
+    with Testbed([CONFORMANT, DRIFTED], tmp_path_factory.mktemp("bed2")) as testbed:
+        yield testbed
+
+
+def layer_file(bed: Testbed, host: str, path: str):
+    node = next(h for h in bed.hosts if h.state.name == host)
+    return node.workdir / "layer" / "etc-files" / path.lstrip("/")
+
+
+def test_a_fixed_host_and_a_new_drift_show_in_json_markdown_and_history(bed, tmp_path):
+    reports = tmp_path / "reports"
+    args = ("-m", "S1", "--ansible-inventory", str(bed.inventory), "--ssh-config", str(bed.ssh_config))
+    first = run_suite(*args, report_dir=reports)
+    first_id = first.document["run"]["id"]
+    assert first.statuses("drifted")["host.swap.fstab"] == "drift"
+    assert first.statuses("conformant")["host.swappiness.persisted"] == "pass"
+
+    # fix the drifted host's fstab, and let a later sysctl.d file override the conformant host's swappiness
+    # (written in place: the container sees the bind-mounted file change)
+    fstab = layer_file(bed, "drifted", "/etc/fstab")
+    fstab.write_text(fstab.read_text().replace("#/swapfile", "/swapfile"))
+    sysctl = layer_file(bed, "conformant", "/etc/sysctl.d/60-swappiness.conf")
+    sysctl.write_text("vm.swappiness = 30\n")
+
+    second = run_suite(*args, report_dir=reports)
+    second_id = second.document["run"]["id"]
+    diff = second.document["run"]["diff"]
+    assert (diff["from_run"], diff["to_run"]) == (first_id, second_id)
+    assert diff["new_drift"] == ["host.swappiness.persisted@conformant"]
+    assert diff["fixed"] == ["host.swap.fstab@drifted"]
+    assert len(diff["persisting"]) == 12 and "host.swap.file@drifted" in diff["persisting"]
+
+    history = second.document["run"]["history"]
+    assert history["host.swap.file@drifted"]["consecutive_drift"] == 2
+    assert history["host.swap.file@drifted"]["first_seen_run"] == first_id
+    assert history["host.swappiness.persisted@conformant"]["consecutive_drift"] == 1
+    assert history["host.swappiness.persisted@conformant"]["first_seen_run"] == first_id
+    assert history["host.swap.fstab@drifted"]["consecutive_drift"] == 0
+
+    markdown = (reports / "summary.md").read_text()
+    since = markdown.split("Since the previous run")[1]
+    assert "host.swappiness.persisted@conformant" in since and "host.swap.fstab@drifted" in since
+    streak_rows = [line for line in markdown.splitlines() if line.startswith("| `host.swap.file@drifted`")]
+    assert streak_rows and streak_rows[-1].rstrip(" |").endswith("2")
+
+    with sqlite3.connect(reports / "history.sqlite") as db:
+        assert [r[0] for r in db.execute("select run_id from runs order by seq")] == [first_id, second_id]
