@@ -154,12 +154,34 @@ def suite_state(pytestconfig: pytest.Config) -> SuiteState:
 
 
 @pytest.fixture(scope="session")
-def fact_store(suite_state: SuiteState) -> HostFactStore:
+def fact_store(suite_state: SuiteState, pytestconfig: pytest.Config) -> HostFactStore:
     if suite_state.fact_store is None:
         suite_state.fact_store = HostFactStore(suite_state.ssh, suite_state.workdir,
                                                workers=suite_state.probe_workers)
-        suite_state.fact_store.prefetch(suite_state.hosts)
+        progress = probe_progress(suite_state.hosts, pytestconfig)
+        suite_state.fact_store.prefetch(suite_state.hosts, on_done=progress)
     return suite_state.fact_store
+
+
+def probe_progress(hosts: list[HostTarget], config: pytest.Config):
+    """A rich progress bar on stderr while the hosts are probed (only on a terminal)."""
+    import sys
+
+    if not hosts or not sys.stderr.isatty() or config.option.verbose < 0:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("probing hosts"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                        TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    task = progress.add_task("", total=len(hosts))
+    progress.start()
+
+    def done(facts) -> None:
+        progress.update(task, advance=1, description=f"{facts.target}: {'unreachable' if facts.failure else 'ok'}")
+        if progress.tasks[0].finished:
+            progress.stop()
+    return done
 
 
 @pytest.fixture(scope="session")

@@ -133,11 +133,15 @@ class HostFactStore:
         self.futures: dict[str, Future[HostFacts]] = {}
         self.lock = threading.Lock()
 
-    def prefetch(self, targets: list[HostTarget]) -> None:
+    def prefetch(self, targets: list[HostTarget], on_done=None) -> None:
+        """Start gathering every host not started yet; ``on_done(facts)`` is called as each ends."""
         with self.lock:
             for target in targets:
                 if target.name not in self.futures:
-                    self.futures[target.name] = self.pool.submit(self._gather, target)
+                    future = self.pool.submit(self._gather, target)
+                    if on_done is not None:
+                        future.add_done_callback(lambda f: on_done(f.result()))
+                    self.futures[target.name] = future
 
     def get(self, target: HostTarget) -> HostFacts:
         self.prefetch([target])
