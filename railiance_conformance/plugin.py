@@ -49,6 +49,7 @@ class SuiteState:
     formats: list[str] = field(default_factory=lambda: ["json", "junit"])
     history: Path | None = None
     diff: dict | None = None
+    partial: bool = False
 
 
 STATE = pytest.StashKey[SuiteState]()
@@ -232,8 +233,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.fact_store.close()
     shutil.rmtree(state.workdir, ignore_errors=True)
     if state.recorder.findings:
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
-        run = _run(state, partial=bool(interrupted))
+        state.partial = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop)
+        run = _run(state, partial=state.partial)
         if state.history is not None:
             history = History(state.history)  # one transaction: a killed run leaves it as it was
             history.record(run)
@@ -250,7 +251,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if state is None or not state.recorder.findings:
         return
     terminalreporter.section("railiance conformance")
-    terminalreporter.write(render_summary(_run(state), width=terminalreporter._tw.fullwidth,
+    terminalreporter.write(render_summary(_run(state, partial=state.partial), width=terminalreporter._tw.fullwidth,
                                           color=terminalreporter.hasmarkup))
     if state.diff:
         d = state.diff

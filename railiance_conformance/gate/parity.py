@@ -24,7 +24,7 @@ from railiance_conformance.redact import MASK, redact_url
 APPLICATION_NAME = "railiance-conformance gate.parity"
 _SETTINGS = ("transaction_read_only", "default_transaction_read_only", "transaction_isolation",
              "statement_timeout", "server_version")
-_SESSION = ", ".join(f"current_setting('{name}')" for name in _SETTINGS) + ", current_database()"
+_SESSION = "SELECT " + ", ".join(f"current_setting('{name}')" for name in _SETTINGS) + ", current_database()"
 _BASE_TABLES = """SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s) ORDER BY 1, 2"""
@@ -65,7 +65,7 @@ def masked_dsn(dsn: str) -> str:
         return _KV_PASSWORD.sub(rf"\g<key>{MASK}", redact_url(_scrub(dsn, _passwords(dsn))))
     if params.get("password"):
         params["password"] = MASK
-    return make_conninfo("", **params)
+    return _scrub(make_conninfo("", **params), _passwords(dsn))  # also where it leaked into another field
 
 
 def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] = ("public",),
@@ -81,7 +81,7 @@ def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] = ("pu
         futures = {side: pool.submit(_census, dsn, schemas, statement_timeout_ms, connect_timeout_s)
                    for side, dsn in sides.items()}
     census = {side: future.result() for side, future in futures.items()}
-    errors = [f"{side} {masked_dsn(sides[side])}: {_scrub(error, secrets)}"
+    errors = [_scrub(f"{side} {masked_dsn(sides[side])}: {error}", secrets)
               for side, (_, _, error) in census.items() if error]
     evidence = {side: facts for side, (_, facts, _) in census.items()}
     if errors:

@@ -1,0 +1,166 @@
+"""The fault matrix: every fault is an error finding with a clear reason, every other target is
+still reported, a valid report is on disk and no history is lost. Hosts and the API are real:
+a dedicated two-host nspawn testbed and the Kubernetes API stand-in."""
+from __future__ import annotations
+
+import hashlib
+import re
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from railiance_conformance.probes.host_script import build_script
+from railiance_testbed.hosts import CONFORMANT
+from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
+from railiance_testbed.nspawn import Testbed
+from tests.conftest import nspawn_unavailable_reason
+from tests.suite_runner import REPO, SuiteRun, run_suite
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory):
+    reason = nspawn_unavailable_reason()
+    if reason:
+        pytest.fail(f"testbed unavailable: {reason}")
+    from dataclasses import replace
+    with Testbed([replace(CONFORMANT, name="victim"), replace(CONFORMANT, name="bystander")],
+                 tmp_path_factory.mktemp("faults")) as testbed:
+        yield testbed
+
+
+def host_args(bed: Testbed, *extra: str) -> tuple[str, ...]:
+    return ("-m", "S1", "--ansible-inventory", str(bed.inventory), "--ssh-config", str(bed.ssh_config), *extra)
+
+
+def non_pending(run: SuiteRun, target: str) -> list[dict]:
+    return [f for f in run.findings(target) if f["status"] != "pending"]
+
+
+def test_an_ssh_auth_failure_is_an_error_naming_it(bed, tmp_path):
+    stranger = tmp_path / "stranger_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    config = tmp_path / "ssh_config"
+    config.write_text(f"IdentityFile {stranger}\nIdentitiesOnly yes\nUserKnownHostsFile {bed.known_hosts}\n")
+    run = run_suite("-m", "S1", "--ansible-inventory", str(bed.inventory), "--ssh-config", str(config),
+                    report_dir=tmp_path / "r")
+    for finding in non_pending(run, "victim"):
+        assert finding["status"] == "error" and "Permission denied (publickey)" in finding["reason"]
+
+
+def sshd_pids(host) -> list[int]:
+    """The sshd processes of one container: descendants of its nspawn process named sshd."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [host.pid]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            try:
+                if Path(f"/proc/{child}/comm").read_text().strip() == "sshd":
+                    found.append(child)
+            except OSError:
+                pass
+    return found
+
+
+def test_sshd_killed_mid_run_is_an_error_and_the_other_host_is_intact(bed, tmp_path):
+    victim = next(h for h in bed.hosts if h.state.name == "victim")
+    for delay in (0.0, 0.05, 0.15, 0.3):
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "features/", "-p", "no:randomly", "-q",
+                                 "--report-dir", str(tmp_path / "r"), *host_args(bed)], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        for pid in sshd_pids(victim):
+            os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=120)
+        document = json.loads((tmp_path / "r" / "findings.json").read_text())
+        victim_findings = [f for f in document["findings"] if f["target"] == "victim" and f["status"] != "pending"]
+        assert all(f["status"] in ("pass", "error") for f in victim_findings)
+        assert all(f["reason"] for f in victim_findings if f["status"] == "error")
+        assert {f["status"] for f in document["findings"] if f["target"] == "bystander"} <= {"pass", "pending"}
+        deadline = time.monotonic() + 20  # systemd in the container restarts ssh.service
+        while not sshd_pids(victim) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        stat = path.lstat()
+        digest.update(f"{path}:{stat.st_mode}:{stat.st_uid}:{stat.st_mtime_ns}".encode())
+        if path.is_file() and not path.is_symlink():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_the_suite_changes_nothing_on_a_host(bed, tmp_path):
+    home = next(h for h in bed.hosts if h.state.name == "victim").workdir / "layer"
+    before = tree_digest(home)
+    run = run_suite(*host_args(bed, "--limit", "victim"), report_dir=tmp_path / "r")
+    assert non_pending(run, "victim") and all(f["status"] == "pass" for f in non_pending(run, "victim"))
+    assert tree_digest(home) == before
+
+
+def test_the_fact_script_only_runs_read_only_commands():
+    from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_host_policy
+    from railiance_conformance.probes.host_facts import plan_for
+    from railiance_conformance.targets import hosts_from_urls
+
+    [target] = hosts_from_urls(["ssh://tegwick@127.0.0.9"], load_host_policy(DEFAULT_POLICY_DIR), policy_source="x")
+    script = build_script(plan_for(target), "B")
+    allowed = {"id", "test", "cat", "getconf", "grep", "stat", "getent", "pgrep", "systemctl", "sh", "exec",
+               "cut", "git", "dump", "sec", "printf", "command", "ssh"}
+    # every framed command: sec NAME [$T] COMMAND ...
+    used = set(re.findall(r'\bsec (?:"[^"]*"|\S+) (?:\$T )?([\w.-]+)', script))
+    assert used and used <= allowed, used - allowed
+    assert "systemctl show" in script and "git -c safe.directory='*' -C" in script and "remote get-url" in script
+
+
+def test_an_api_answering_500_is_an_error_for_the_cluster_controls(tmp_path):
+    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP]), fail_status=500) as api:
+        run = run_suite("-m", "cluster", "--kubeconfig", str(api.write_kubeconfig(tmp_path / "kc")),
+                        report_dir=tmp_path / "r")
+        assert all(r.method == "GET" for r in api.requests())
+    errors = [f for f in run.findings() if f["status"] != "pending"]
+    assert errors and all(f["status"] == "error" and "API error 500" in f["reason"] for f in errors)
+
+
+def test_sigint_mid_run_writes_a_valid_partial_report(tmp_path):
+    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP]), latency_s=0.4) as api:
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "features/", "-p", "no:randomly", "-m", "cluster",
+                                 "--kubeconfig", str(api.write_kubeconfig(tmp_path / "kc")),
+                                 "--report-dir", str(tmp_path / "r")], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out[-2000:]
+    document = json.loads((tmp_path / "r" / "findings.json").read_text())
+    assert document["run"]["partial"] is True and 0 < len(document["findings"]) < 12
+    assert "partial run" in out
+
+
+def test_two_runs_at_once_share_one_history(tmp_path):
+    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP])) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kc")
+        procs = [subprocess.Popen([sys.executable, "-m", "pytest", "features/", "-p", "no:randomly", "-m", "cluster",
+                                   "--kubeconfig", str(kubeconfig), "--report-dir", str(tmp_path / "r")], cwd=REPO,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        assert [p.wait(120) for p in procs] == [0, 0]
+    json.loads((tmp_path / "r" / "findings.json").read_text())
+    with sqlite3.connect(tmp_path / "r" / "history.sqlite") as db:
+        assert db.execute("select count(*) from runs").fetchone()[0] == 2

@@ -1,0 +1,213 @@
+"""gate.restore.parity against a real PostgreSQL server: two databases made from the same seed."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import psycopg
+import pytest
+
+from railiance_conformance.gate.parity import DsnNotSet, compare, dsn_from_env, masked_dsn
+from tests.gate.conftest import SEED_SQL
+from tests.gate.pg_server import PgServer, free_port
+
+PUBLIC = {"public.customers": (120, 120), "public.empty_table": (0, 0), "public.orders": (1000, 1000),
+          "public.select": (2, 2)}
+
+
+@pytest.fixture
+def pair(postgres: PgServer) -> tuple[str, str, str]:
+    """(source DSN, restored DSN, restored database name): equal copies of the seed."""
+    source, restored = postgres.create_database(SEED_SQL), postgres.create_database(SEED_SQL)
+    return postgres.dsn(source), postgres.dsn(restored), restored
+
+
+def change(postgres: PgServer, dbname: str, statement: str) -> None:
+    with psycopg.connect(postgres.dsn(dbname), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def test_equal_copies_pass_table_by_table(pair):
+    source, restored, _ = pair
+    result = compare(source, restored, schemas=("public", "audit"))
+    assert (result.ok, result.error, result.mismatches) == (True, "", [])
+    assert result.tables == {**PUBLIC, "audit.Events": (37, 37)}  # no views, no partitions
+
+
+def test_default_schema_is_public_only(pair):
+    source, restored, _ = pair
+    assert compare(source, restored).tables == PUBLIC
+
+
+def test_a_missing_row_names_the_table_and_both_counts(postgres, pair):
+    source, restored, name = pair
+    change(postgres, name, "DELETE FROM customers WHERE id = 7; DELETE FROM orders WHERE id = 500")
+    result = compare(source, restored)
+    assert not result.ok and result.error == ""
+    assert result.mismatches == ["table public.customers: 120 rows in the source, 119 in the restored copy",
+                                 "table public.orders: 1000 rows in the source, 999 in the restored copy"]
+    assert result.tables["public.customers"] == (120, 119)
+
+
+def test_a_missing_table_is_a_mismatch(postgres, pair):
+    source, restored, name = pair
+    change(postgres, name, 'DROP TABLE "select"')
+    result = compare(source, restored)
+    assert (result.ok, result.mismatches) == (False, ["table public.select missing in the restored copy"])
+    assert result.tables["public.select"] == (2, None)
+
+
+def test_an_extra_table_is_a_mismatch(postgres, pair):
+    source, restored, name = pair
+    change(postgres, name, "CREATE TABLE audit.leftover (x int)")
+    result = compare(source, restored, schemas=["public", "audit"])
+    assert (result.ok, result.mismatches) == (False, ["table audit.leftover only in the restored copy"])
+    assert result.tables["audit.leftover"] == (None, 0)
+
+
+def test_nothing_to_compare_is_not_a_pass(pair):
+    source, restored, _ = pair
+    result = compare(source, restored, schemas=("no_such_schema",))
+    assert not result.ok
+    assert result.mismatches == ["no base tables in schema(s) no_such_schema of either database: nothing was compared"]
+
+
+def test_a_database_compared_with_itself_is_refused(pair):
+    source, _, _ = pair
+    result = compare(source, source)
+    assert not result.ok and "the same database" in result.error and "password=***" in result.error
+
+
+def test_both_sessions_are_read_only_repeatable_read_with_the_timeout(pair):
+    source, restored, name = pair
+    result = compare(source, restored, statement_timeout_ms=4500)
+    for side in ("source", "restored"):
+        facts = result.evidence[side]
+        assert facts["transaction_read_only"] == "on"  # SHOW transaction_read_only inside compare's transaction
+        assert facts["default_transaction_read_only"] == "on"
+        assert facts["transaction_isolation"] == "repeatable read"
+        assert facts["statement_timeout"] == "4500ms"
+    assert result.evidence["restored"]["database"] == name
+
+
+@pytest.mark.parametrize("url", [False, True], ids=["keyword-dsn", "url-dsn"])
+def test_a_bad_password_is_an_error_without_any_password(postgres, pair, url):
+    source, _, name = pair
+    wrong = "Wr0ng-Pa55-" + name
+    result = compare(source, postgres.dsn(name, password=wrong, url=url))
+    assert not result.ok and result.tables == {}
+    assert result.error.startswith("restored ") and "password authentication failed" in result.error
+    assert wrong not in result.error and postgres.password not in result.error
+    assert "password=***" in result.error
+
+
+def test_a_closed_port_is_an_error_without_the_password(postgres):
+    port = free_port()
+    result = compare(postgres.dsn("a", port=port), postgres.dsn("b", port=port, url=True), connect_timeout_s=5)
+    assert not result.ok
+    assert result.error.count("Connection refused") == 2 and result.error.count(f"port {port}") >= 2
+    assert postgres.password not in result.error
+
+
+def test_a_server_that_never_answers_hits_the_connect_timeout(postgres):
+    with socket.socket() as silent:  # accepts TCP (kernel backlog), never speaks the protocol
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        result = compare(postgres.dsn("a", port=port), postgres.dsn("b"), connect_timeout_s=2)
+    assert time.monotonic() - started < 10
+    assert "no connection within the connect timeout (2 s)" in result.error
+    assert postgres.password not in result.error
+
+
+def test_a_password_that_libpq_echoes_is_scrubbed(postgres):
+    secret = "S3cretPort"  # libpq quotes the bad port value, i.e. the password, in its message
+    result = compare(f"postgresql://gate_tester:{secret}@127.0.0.1:{secret}/x", postgres.dsn("postgres"))
+    assert "invalid integer value" in result.error and secret not in result.error and "***" in result.error
+
+
+def test_a_malformed_dsn_is_scrubbed_too(postgres):
+    result = compare("host=127.0.0.1 password=Sekrit-42 junk", postgres.dsn("postgres"))
+    assert "missing" in result.error and "Sekrit-42" not in result.error and "password=***" in result.error
+
+
+def test_an_url_encoded_password_never_shows_in_either_form(postgres):
+    odd = "p@ss/w:rd%20 'x'"
+    with postgres.admin() as conn:
+        conn.execute(psycopg.sql.SQL("CREATE ROLE gate_odd LOGIN PASSWORD {}").format(psycopg.sql.Literal(odd)))
+    dsn = postgres.dsn("no_such_db", user="gate_odd", password=odd, url=True)
+    result = compare(dsn, postgres.dsn("postgres"))
+    assert 'database "no_such_db" does not exist' in result.error
+    assert "p%40ss" not in result.error and odd not in result.error and "p@ss" not in result.error
+    assert "p%40ss" not in masked_dsn(dsn) and "p@ss" not in masked_dsn(dsn)
+
+
+def test_a_locked_table_ends_in_a_statement_timeout_naming_it(postgres, pair):
+    source, restored, name = pair
+    locker = psycopg.connect(postgres.dsn(name))  # a transaction holding ACCESS EXCLUSIVE until rollback
+    try:
+        locker.execute("LOCK TABLE public.customers IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        result = compare(source, restored, statement_timeout_ms=300)
+        elapsed = time.monotonic() - started
+    finally:
+        locker.rollback()
+        locker.close()
+    assert not result.ok and result.tables == {}
+    assert result.error.startswith("restored ")
+    assert "statement timeout (300 ms) exceeded while counting public.customers" in result.error
+    assert "canceling statement due to statement timeout" in result.error
+    assert elapsed < 5
+    assert compare(source, restored).ok  # the lock gone, the same copies compare equal again
+
+
+def test_a_concurrent_write_after_the_snapshot_is_not_seen(postgres, pair):
+    """REPEATABLE READ: all counts of one database come from one snapshot, taken before the first count."""
+    source, restored, name = pair
+    locker = psycopg.connect(postgres.dsn(name))
+    locker.execute("LOCK TABLE public.customers IN ACCESS EXCLUSIVE MODE")  # the first table compare counts
+    results: list = []
+    worker = threading.Thread(target=lambda: results.append(compare(source, restored)))
+    try:
+        worker.start()
+        wait_until_blocked(postgres, name)  # compare's snapshot is taken, it waits for the lock
+        with psycopg.connect(postgres.dsn(name), autocommit=True) as writer:
+            writer.execute("INSERT INTO orders VALUES (1001, '2026-02-01', 1)")  # counted after customers
+    finally:
+        locker.rollback()
+        locker.close()
+        worker.join(30)
+    assert results[0].ok, results[0].mismatches  # the late row is not in compare's snapshot
+    assert compare(source, restored).mismatches == [
+        "table public.orders: 1000 rows in the source, 1001 in the restored copy"]
+
+
+def wait_until_blocked(postgres: PgServer, dbname: str) -> None:
+    deadline = time.monotonic() + 10
+    with postgres.admin() as conn:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
+                            "AND application_name = 'railiance-conformance gate.parity'", (dbname,)).fetchone():
+                return
+            time.sleep(0.02)
+    raise AssertionError("compare never waited for the lock")
+
+
+def test_dsn_from_env_names_the_variable(monkeypatch):
+    monkeypatch.delenv("GATE_RESTORED_DSN", raising=False)
+    with pytest.raises(DsnNotSet, match="GATE_RESTORED_DSN is not set"):
+        dsn_from_env("GATE_RESTORED_DSN")
+    monkeypatch.setenv("GATE_RESTORED_DSN", " ")
+    with pytest.raises(DsnNotSet, match="GATE_RESTORED_DSN is empty"):
+        dsn_from_env("GATE_RESTORED_DSN")
+    monkeypatch.setenv("GATE_RESTORED_DSN", "host=db dbname=hub")
+    assert dsn_from_env("GATE_RESTORED_DSN") == "host=db dbname=hub"
+
+
+@pytest.mark.parametrize("dsn", ["postgresql://gate:Hunter2@db:5432/hub", "host=db dbname=hub password=Hunter2",
+                                 "host=db password='Hunter2' junk", "postgresql://db/hub?password=Hunter2"])
+def test_masked_dsn_never_shows_the_password(dsn):
+    shown = masked_dsn(dsn)
+    assert "Hunter2" not in shown and "***" in shown and "db" in shown
