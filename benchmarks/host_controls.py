@@ -1,18 +1,21 @@
 """Benchmark the S1 host controls on the nspawn testbed (a script, not a timed test).
 
-Boots 10 conformant hosts, then measures in one run:
-  - the suite's probe layer (all 13 host controls): 1 host and 10 hosts;
-  - the full CLI (`pytest features/ -m S1`): 1 host and 10 hosts;
-  - baselines on the same host, the same checks written the classic testinfra way
-    (a command per property): ssh with a ControlPath master, paramiko, and naive ssh
-    (testinfra's default: no ControlPath, so a new connection per command).
+Boots 20 conformant hosts, then measures in one run:
+  - the suite's probe layer (all 13 host controls): 1, 10 and 20 hosts;
+  - the full CLI (`pytest features/ -m S1`): 1, 10 and 20 hosts, with its peak memory;
+  - baselines, the same 13 checks: an ansible-playbook --check assertion playbook
+    (benchmarks/ansible/host_checks.yml; 1 and 10 hosts), and testinfra written the classic
+    way (a command per property) over ssh with a ControlPath master, over paramiko, and naive
+    (testinfra's default: no ControlPath, a new connection per command);
+  - the cluster controls' API requests per run against the API stand-in.
 SSH connections and remote commands are counted on the server side, from each host's
 sshd log (LogLevel VERBOSE: "Accepted publickey", "Starting session: command").
-Usage: ./run bench [--hosts 10] [--repeat 3]
+Usage: ./run bench [--hosts 20] [--repeat 3]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -103,7 +106,7 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is printed")
     args = parser.parse_args()
     defaults = load_host_policy(DEFAULT_POLICY_DIR) | {"gitea_ssh_nodeport": GITEA_NODEPORT}
@@ -126,14 +129,19 @@ def main() -> int:
                 rows.append((label, len(hosts), seconds, cpu, checks, conn, cmds))
 
             one, first = targets[:1], bed.hosts[:1]
-            measure("suite probe layer", lambda: suite_probe(one, tmp, ssh), first)
-            measure("suite probe layer", lambda: suite_probe(targets, tmp, ssh), bed.hosts)
+            sizes = sorted({1, min(10, args.hosts), args.hosts})
+            for n in sizes:
+                measure("suite probe layer", lambda n=n: suite_probe(targets[:n], tmp, ssh), bed.hosts[:n])
             cli = [sys.executable, "-m", "pytest", "features/", "-m", "S1", "-q", "-p", "no:randomly",
                    "--ssh-config", str(bed.ssh_config), "--report-dir", str(tmp / "reports")]
             run_cli = lambda urls: subprocess.run([*cli, "--hosts", ",".join(urls)], cwd=REPO,
                                                   capture_output=True).returncode
-            measure("pytest features/ -m S1 (CLI)", lambda: run_cli([h.url for h in bed.hosts[:1]]), first)
-            measure("pytest features/ -m S1 (CLI)", lambda: run_cli([h.url for h in bed.hosts]), bed.hosts)
+            for n in sizes:
+                measure("pytest features/ -m S1 (CLI)", lambda n=n: run_cli([h.url for h in bed.hosts[:n]]),
+                        bed.hosts[:n])
+            peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            for n in sorted({1, min(10, args.hosts)}):
+                measure("ansible-playbook --check", lambda n=n: ansible_check(bed, n, tmp), bed.hosts[:n])
             pq_ssh = SshOptions(user_config=str(bed.ssh_config), kex="openssh-default")
             measure("suite probe layer, --ssh-kex openssh-default", lambda: suite_probe(one, tmp, pq_ssh), first)
             measure("suite probe layer, --ssh-kex openssh-default", lambda: suite_probe(targets, tmp, pq_ssh),
@@ -168,7 +176,7 @@ def main() -> int:
                 print("(paramiko not installed: pip install paramiko to add that baseline)")
 
     base = next(r[2] for r in rows if r[0] == "testinfra ssh + ControlPath")
-    one_host = rows[0][2]
+    one_host = next(r[2] for r in rows if r[0] == "suite probe layer" and r[1] == 1)
     print(f"\nS1 host controls, median of {args.repeat} runs (connections/commands per host, server side)")
     print("(client CPU = this process and its ssh children, user+system; the hosts' sshd, PAM and")
     print(" systemd run on the same 2 cores, so wall time at 10 hosts also pays for 10 servers)")
@@ -178,8 +186,59 @@ def main() -> int:
         same = next(r[2] for r in rows if r[0] == label and r[1] == 1)
         print(f"{label:46} {hosts:>5} {seconds:>7.3f} {cpu:>12.3f} {checks:>6} {conn:>9.2f} {cmds:>9.2f}"
               f" {seconds / base:>14.2f}x {seconds / same:>8.2f}x")
-    print(f"\nprobe layer: {args.hosts} hosts take {rows[1][2] / one_host:.2f}x the time of 1 host")
+    by = {(r[0], r[1]): r[2] for r in rows}
+    biggest = max(r[1] for r in rows)
+    print("\nratios (same run):")
+    print(f"  suite CLI / ansible-playbook --check, 1 host:   "
+          f"{by[('pytest features/ -m S1 (CLI)', 1)] / by[('ansible-playbook --check', 1)]:.2f}x (aim <= 0.3x)")
+    print(f"  suite probe layer / ansible --check, 1 host:    "
+          f"{by[('suite probe layer', 1)] / by[('ansible-playbook --check', 1)]:.2f}x")
+    print(f"  suite probe layer / naive testinfra, 1 host:    "
+          f"{by[('suite probe layer', 1)] / by[('testinfra ssh, no ControlPath (naive)', 1)]:.2f}x (aim <= 0.5x)")
+    print(f"  suite CLI / naive testinfra, 1 host:            "
+          f"{by[('pytest features/ -m S1 (CLI)', 1)] / by[('testinfra ssh, no ControlPath (naive)', 1)]:.2f}x")
+    print(f"  CLI, {biggest} hosts / 1 host:                         "
+          f"{by[('pytest features/ -m S1 (CLI)', biggest)] / by[('pytest features/ -m S1 (CLI)', 1)]:.2f}x (aim <= 3x)")
+    print(f"  probe layer, {biggest} hosts / 1 host:                 "
+          f"{by[('suite probe layer', biggest)] / one_host:.2f}x")
+    print(f"  peak memory of a CLI run (max RSS): {peak_rss_mib:.0f} MiB")
+    print(cluster_requests())
     return 0
+
+
+def ansible_check(bed: Testbed, hosts: int, tmp: Path) -> int:
+    """ansible-playbook --check of the assertion playbook; fresh ssh masters per run."""
+    control_dir = Path(tempfile.mkdtemp(dir=tmp, prefix="cp-"))
+    env = dict(os.environ, ANSIBLE_SSH_ARGS=f"-F {bed.ssh_config} -o ControlMaster=auto -o ControlPersist=60s",
+               ANSIBLE_SSH_CONTROL_PATH_DIR=str(control_dir), ANSIBLE_PIPELINING="True",
+               ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_FORKS="20", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3")
+    limit = ",".join(h.state.name for h in bed.hosts[:hosts])
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--check", "-i", str(bed.inventory),
+                           "--limit", limit, str(REPO / "benchmarks" / "ansible" / "host_checks.yml")],
+                          env=env, capture_output=True, text=True)
+    for socket_path in control_dir.iterdir():  # stop the masters this run started
+        subprocess.run(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "x"], capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ansible-playbook failed:\n{done.stdout[-3000:]}")
+    return 13 * hosts
+
+
+def cluster_requests() -> str:
+    """The cluster controls against the API stand-in: requests per run, LISTs per kind."""
+    from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
+
+    with tempfile.TemporaryDirectory() as tmp, KubeAPIStandIn(load_dump([CONFORMANT_DUMP])) as api:
+        subprocess.run([sys.executable, "-m", "pytest", "features/", "-m", "cluster", "-q", "--kubeconfig",
+                        str(api.write_kubeconfig(Path(tmp) / "kc")), "--report-dir", tmp], cwd=REPO,
+                       capture_output=True)
+        requests = api.requests()
+    lists = [r for r in requests if r.path.rstrip("/").split("/")[-1] in
+             {"pods", "deployments", "statefulsets", "secrets", "persistentvolumeclaims", "clusters", "services"}
+             and "/namespaces/" not in r.path]
+    kinds = sorted({r.path.rsplit("/", 1)[-1] for r in lists})
+    return (f"  cluster controls: {len(requests)} API requests per run, {len(lists)} LISTs over {len(kinds)} kinds "
+            f"({', '.join(kinds)}): max 1 LIST per kind; {sum(r.method != 'GET' for r in requests)} write verbs")
 
 
 if __name__ == "__main__":

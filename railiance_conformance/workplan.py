@@ -160,7 +160,7 @@ def _tasks(lines: list[str], wp_id: str, path: Path) -> dict[str, Task]:
         if short in tasks:
             raise ValueError(f"{path}: line {index + 1}: task {match['id']} appears twice")
         block_end, block = _block(lines, index, fenced, path)
-        heading, title = _heading(lines, index, short)
+        title = _heading(lines, index, short)[1]
         next_start = starts[number + 1][0] if number + 1 < len(starts) else len(lines)
         body_end = _heading(lines, next_start, starts[number + 1][1]["short"])[0] if number + 1 < len(starts) else next_start
         tasks[short] = _task(match["id"], short, title, block, lines[block_end:body_end], path, index)
@@ -209,7 +209,7 @@ def _task(task_id: str, short: str, title: str, block: dict[str, Any], body: lis
     if isinstance(needs_human, str) and needs_human.lower() in ("true", "yes", "false", "no"):
         needs_human = needs_human.lower() in ("true", "yes")
     if not isinstance(needs_human, bool):
-        raise ValueError(f"{where}: needs_human is {needs_human!r}, expected true or false")
+        raise ValueError(f"{where}: needs_human is {needs_human!r}, expected true or false")  # noqa: TRY004
     prerequisites: list[str] = []
     declared = block.get("prerequisites") or block.get("depends_on") or []
     texts = [str(d) for d in (declared if isinstance(declared, list) else [declared])]

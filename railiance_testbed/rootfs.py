@@ -24,7 +24,9 @@ RECIPE = {
     "mirror": os.environ.get("RAILIANCE_TESTBED_MIRROR", "http://deb.debian.org/debian"),
     # dbus + libpam-systemd: without them logind never creates user-1000.slice (TESTBED.md)
     "include": ["systemd-sysv", "openssh-server", "udev", "iproute2", "procps", "util-linux", "sudo",
-                "dbus", "libpam-systemd", "git"],
+                "dbus", "libpam-systemd", "git",
+                # python3 only so the benchmark can run the same checks with ansible-playbook --check
+                "python3"],
     "post": [
         ["useradd", "--create-home", "--uid", str(OPERATOR_UID), "--shell", "/bin/bash", OPERATOR_USER],
         # nothing in a test host needs these at boot; they only slow it down

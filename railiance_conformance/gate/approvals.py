@@ -15,11 +15,11 @@ import re
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
 
 BUSY_TIMEOUT_MS = 60_000
 GO = "GO"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 import psycopg
@@ -28,8 +29,8 @@ _SESSION = "SELECT " + ", ".join(f"current_setting('{name}')" for name in _SETTI
 _BASE_TABLES = """SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s) ORDER BY 1, 2"""
-_URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^@/\s]*)@|[?&]password=(?P<qpw>[^&#\s]*)", re.I)
-_KV_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s']+)", re.I)
+_URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^@/\s]*)@|[?&]password=(?P<qpw>[^&#\s]*)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
 
 
 class DsnNotSet(LookupError):
@@ -81,7 +82,7 @@ def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] = ("pu
         futures = {side: pool.submit(_census, dsn, schemas, statement_timeout_ms, connect_timeout_s)
                    for side, dsn in sides.items()}
     census = {side: future.result() for side, future in futures.items()}
-    errors = [_scrub(f"{side} {masked_dsn(sides[side])}: {error}", secrets)
+    errors = [_scrub(f"{'source' if side == 'source' else 'restored copy'} {masked_dsn(sides[side])}: {error}", secrets)
               for side, (_, _, error) in census.items() if error]
     evidence = {side: facts for side, (_, facts, _) in census.items()}
     if errors:

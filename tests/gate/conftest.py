@@ -6,8 +6,8 @@ error naming the package, never a silent skip.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -27,3 +27,9 @@ def postgres() -> Iterator[PgServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def seeded(postgres: PgServer) -> str:
+    """A database filled from fixtures/seed.sql, used only as the template of each test's copies."""
+    return postgres.create_database(SEED_SQL)

@@ -33,7 +33,8 @@ TESTER = "gate_tester"
 
 def find_bindir() -> Path | None:
     """The newest ``/usr/lib/postgresql/<ver>/bin`` holding initdb and pg_ctl, or None."""
-    found = [Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/pg_ctl") if Path(p).with_name("initdb").exists()]
+    found = [Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")
+             if Path(p).with_name("initdb").exists()]
     return max(found, key=lambda d: int(re.sub(r"\D", "", d.parent.name) or 0), default=None)
 
 
@@ -99,6 +100,9 @@ class PgServer:
     def stop(self) -> None:
         """``pg_ctl stop -m fast``; if that fails, SIGQUIT then SIGKILL to the postmaster's pid; remove the dir."""
         try:
+            pidfile = self.data / "postmaster.pid" if self.base else None
+            if self.pid is None and pidfile and pidfile.exists():  # start() failed half-way
+                self.pid = int(pidfile.read_text().split()[0])
             if self.pid is not None:
                 try:
                     self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
@@ -122,11 +126,12 @@ class PgServer:
     def admin(self, dbname: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(self.dsn(dbname, user=ADMIN, password=self.admin_password), autocommit=True)
 
-    def create_database(self, seed_sql: str = "", *, prefix: str = "gate") -> str:
-        """A new database owned by the test role, filled by ``seed_sql``; returns its name."""
-        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    def create_database(self, seed_sql: str = "", *, template: str = "template1") -> str:
+        """A new database owned by the test role, copied from ``template`` and filled by ``seed_sql``; its name."""
+        name = f"gate_{uuid.uuid4().hex[:10]}"
         with self.admin() as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(TESTER)))
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(TESTER), sql.Identifier(template)))
         if seed_sql:
             with psycopg.connect(self.dsn(name), autocommit=True) as conn:
                 conn.execute(seed_sql)
@@ -146,3 +151,4 @@ def _kill(pid: int) -> None:
             except ProcessLookupError:
                 return
             time.sleep(0.1)
+

@@ -9,18 +9,28 @@ import psycopg
 import pytest
 
 from railiance_conformance.gate.parity import DsnNotSet, compare, dsn_from_env, masked_dsn
-from tests.gate.conftest import SEED_SQL
 from tests.gate.pg_server import PgServer, free_port
 
 PUBLIC = {"public.customers": (120, 120), "public.empty_table": (0, 0), "public.orders": (1000, 1000),
           "public.select": (2, 2)}
 
 
-@pytest.fixture
-def pair(postgres: PgServer) -> tuple[str, str, str]:
-    """(source DSN, restored DSN, restored database name): equal copies of the seed."""
-    source, restored = postgres.create_database(SEED_SQL), postgres.create_database(SEED_SQL)
+def copies(postgres: PgServer, seeded: str) -> tuple[str, str, str]:
+    """(source DSN, restored DSN, restored database name): two equal copies of the seed."""
+    source, restored = postgres.create_database(template=seeded), postgres.create_database(template=seeded)
     return postgres.dsn(source), postgres.dsn(restored), restored
+
+
+@pytest.fixture(scope="module")
+def pair(postgres: PgServer, seeded: str) -> tuple[str, str, str]:
+    """Equal copies that no test changes."""
+    return copies(postgres, seeded)
+
+
+@pytest.fixture
+def fresh_pair(postgres: PgServer, seeded: str) -> tuple[str, str, str]:
+    """Equal copies of this test's own, to change."""
+    return copies(postgres, seeded)
 
 
 def change(postgres: PgServer, dbname: str, statement: str) -> None:
@@ -40,8 +50,8 @@ def test_default_schema_is_public_only(pair):
     assert compare(source, restored).tables == PUBLIC
 
 
-def test_a_missing_row_names_the_table_and_both_counts(postgres, pair):
-    source, restored, name = pair
+def test_a_missing_row_names_the_table_and_both_counts(postgres, fresh_pair):
+    source, restored, name = fresh_pair
     change(postgres, name, "DELETE FROM customers WHERE id = 7; DELETE FROM orders WHERE id = 500")
     result = compare(source, restored)
     assert not result.ok and result.error == ""
@@ -50,16 +60,16 @@ def test_a_missing_row_names_the_table_and_both_counts(postgres, pair):
     assert result.tables["public.customers"] == (120, 119)
 
 
-def test_a_missing_table_is_a_mismatch(postgres, pair):
-    source, restored, name = pair
+def test_a_missing_table_is_a_mismatch(postgres, fresh_pair):
+    source, restored, name = fresh_pair
     change(postgres, name, 'DROP TABLE "select"')
     result = compare(source, restored)
     assert (result.ok, result.mismatches) == (False, ["table public.select missing in the restored copy"])
     assert result.tables["public.select"] == (2, None)
 
 
-def test_an_extra_table_is_a_mismatch(postgres, pair):
-    source, restored, name = pair
+def test_an_extra_table_is_a_mismatch(postgres, fresh_pair):
+    source, restored, name = fresh_pair
     change(postgres, name, "CREATE TABLE audit.leftover (x int)")
     result = compare(source, restored, schemas=["public", "audit"])
     assert (result.ok, result.mismatches) == (False, ["table audit.leftover only in the restored copy"])
@@ -97,7 +107,7 @@ def test_a_bad_password_is_an_error_without_any_password(postgres, pair, url):
     wrong = "Wr0ng-Pa55-" + name
     result = compare(source, postgres.dsn(name, password=wrong, url=url))
     assert not result.ok and result.tables == {}
-    assert result.error.startswith("restored ") and "password authentication failed" in result.error
+    assert result.error.startswith("restored copy ") and "password authentication failed" in result.error
     assert wrong not in result.error and postgres.password not in result.error
     assert "password=***" in result.error
 
@@ -156,16 +166,16 @@ def test_a_locked_table_ends_in_a_statement_timeout_naming_it(postgres, pair):
         locker.rollback()
         locker.close()
     assert not result.ok and result.tables == {}
-    assert result.error.startswith("restored ")
+    assert result.error.startswith("restored copy ")
     assert "statement timeout (300 ms) exceeded while counting public.customers" in result.error
     assert "canceling statement due to statement timeout" in result.error
     assert elapsed < 5
     assert compare(source, restored).ok  # the lock gone, the same copies compare equal again
 
 
-def test_a_concurrent_write_after_the_snapshot_is_not_seen(postgres, pair):
+def test_a_concurrent_write_after_the_snapshot_is_not_seen(postgres, fresh_pair):
     """REPEATABLE READ: all counts of one database come from one snapshot, taken before the first count."""
-    source, restored, name = pair
+    source, restored, name = fresh_pair
     locker = psycopg.connect(postgres.dsn(name))
     locker.execute("LOCK TABLE public.customers IN ACCESS EXCLUSIVE MODE")  # the first table compare counts
     results: list = []
