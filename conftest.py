@@ -6,4 +6,5 @@ pytest_plugins = [
     "railiance_conformance.plugin",
     "steps.host_steps",
     "steps.cluster_steps",
+    "steps.repo_steps",
 ]

@@ -24,7 +24,9 @@ from railiance_conformance.recorder import FindingRecorder, describe, utc_now
 from railiance_conformance.history import History
 from railiance_conformance.reporting import Run, load_reporters, write_reports
 from railiance_conformance.reporting.terminal import render_summary
+from railiance_conformance.controls.boundary import load_layer_map
 from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
+from railiance_conformance.waivers import load_waivers
 
 LAYERS = ("S1", "S2", "S3", "S4", "S5", "X")
 TASKS = tuple(f"T{n:02d}" for n in range(1, 11))
@@ -50,6 +52,10 @@ class SuiteState:
     history: Path | None = None
     diff: dict | None = None
     partial: bool = False
+    layer_map: dict = field(default_factory=dict)
+    workplan: object | None = None
+    repos_dir: Path | None = None
+    claims: list | None = None
 
 
 STATE = pytest.StashKey[SuiteState]()
@@ -86,6 +92,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--context", metavar="NAME", help="kubeconfig context (default: its current-context)")
     group.addoption("--api-timeout", type=float, default=10.0, metavar="S",
                     help="timeout of one Kubernetes API request (default 10)")
+    group.addoption("--repos", metavar="DIR",
+                    help="directory with the railiance-* repo checkouts side by side, for the repo.* controls")
+    group.addoption("--waivers", metavar="PATH", default=None,
+                    help="waivers for known violations (default: waivers.yaml in --policy-dir; 'none' for none)")
+    group.addoption("--workplan", metavar="PATH",
+                    help="the workplan the suite verifies (e.g. railiance-infra/workplans/RAIL-HO-WP-0004-*.md): "
+                         "adds the claims table, claimed status vs. what the controls found")
     group.addoption("--api-page-size", type=int, default=500, metavar="N",
                     help="items per LIST page (limit/continue) on the Kubernetes API (default 500)")
     group.addoption("--probe-workers", type=int, default=16, metavar="N",
@@ -96,7 +109,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in [*((l, "layer") for l in LAYERS), *((t, "workplan task") for t in TASKS),
                        *((s, "severity") for s in SEVERITIES),
                        ("hosts", "runs once per host target (--hosts / --ansible-inventory)"),
-                       ("cluster", "reads the cluster through the Kubernetes API (--kubeconfig / --context)")]:
+                       ("cluster", "reads the cluster through the Kubernetes API (--kubeconfig / --context)"),
+                       ("repos", "reads the local railiance-* repo checkouts (--repos DIR)")]:
         config.addinivalue_line("markers", f"{name}: {text}")
     option = config.option
     policy_dir = Path(option.policy_dir)
@@ -104,6 +118,8 @@ def pytest_configure(config: pytest.Config) -> None:
         catalog = load_catalog(policy_dir)
         defaults = load_host_policy(policy_dir)
         cluster_desired = load_cluster_policy(policy_dir)
+        layer_map = load_layer_map(policy_dir)
+        workplan = load_workplan(option.workplan) if option.workplan else None
         policy_source = str(policy_dir / "hosts.yaml")
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
                 for u in (option.hosts or "").split(",") if u.strip()]
@@ -124,11 +140,42 @@ def pytest_configure(config: pytest.Config) -> None:
                      user_config=option.ssh_config, host_key_checking=option.host_key_checking,
                      connect_timeout=option.connect_timeout, command_timeout=option.command_timeout,
                      kex=option.ssh_kex)
-    config.stash[STATE] = SuiteState(catalog, hosts, FindingRecorder(catalog), report_dir,
+    try:
+        waivers = [] if option.waivers == "none" else load_waivers(
+            Path(option.waivers) if option.waivers else policy_dir / "waivers.yaml", set(catalog.controls),
+            known_targets(hosts, layer_map, option.kubeconfig))
+    except PolicyError as exc:
+        raise pytest.UsageError(f"railiance-conformance: {exc}") from None
+    config.stash[STATE] = SuiteState(catalog, hosts, FindingRecorder(catalog, waivers), report_dir,
                                      Path(tempfile.mkdtemp(prefix="railiance-conformance-")), ssh, utc_now(),
                                      uuid.uuid4().hex[:12], cluster_desired,
                                      ClusterAccess(option.kubeconfig, option.context, option.api_timeout, option.api_page_size),
-                                     option.probe_workers, formats=formats, history=history)
+                                     option.probe_workers, formats=formats, history=history,
+                                     layer_map=layer_map, workplan=workplan,
+                                     repos_dir=Path(option.repos) if option.repos else None)
+
+
+def load_workplan(path: str):
+    from railiance_conformance.workplan import parse_workplan
+
+    try:
+        return parse_workplan(Path(path))
+    except (OSError, ValueError) as exc:
+        raise PolicyError(path, "", f"not a readable workplan: {exc}") from None
+
+
+def known_targets(hosts: list[HostTarget], layer_map: dict, kubeconfig: str | None) -> set[str]:
+    """What a waiver may name: hosts, components and namespaces of the layer map, repos, kube contexts."""
+    known = {h.name for h in hosts} | set(layer_map.get("components", {})) | set(layer_map.get("namespaces", {}))
+    known |= {"repos", "in-cluster"}
+    try:
+        from kubernetes import config as kube_config
+
+        contexts, _ = kube_config.list_kube_config_contexts(config_file=kubeconfig)
+        known |= {c["name"] for c in contexts}
+    except Exception:  # noqa: BLE001 - no kubeconfig: no contexts to name
+        pass
+    return known
 
 
 def pytest_bdd_apply_tag(tag: str, function):
@@ -235,6 +282,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.recorder.findings:
         state.partial = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop)
         run = _run(state, partial=state.partial)
+        if state.workplan is not None:
+            from railiance_conformance.claims import claims_table
+
+            state.claims = [c.to_dict() for c in claims_table(state.workplan, run.findings)]
+            run = replace(run, meta={**run.meta, "claims": state.claims, "workplan": state.workplan.id})
         if state.history is not None:
             history = History(state.history)  # one transaction: a killed run leaves it as it was
             history.record(run)
@@ -251,7 +303,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if state is None or not state.recorder.findings:
         return
     terminalreporter.section("railiance conformance")
-    terminalreporter.write(render_summary(_run(state, partial=state.partial), width=terminalreporter._tw.fullwidth,
+    run = _run(state, partial=state.partial)
+    if state.claims is not None:
+        run = replace(run, meta={**run.meta, "claims": state.claims})
+    terminalreporter.write(render_summary(run, width=terminalreporter._tw.fullwidth,
                                           color=terminalreporter.hasmarkup))
     if state.diff:
         d = state.diff

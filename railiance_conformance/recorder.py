@@ -14,6 +14,7 @@ from typing import Callable
 from railiance_conformance.finding import Finding, Outcome, Status
 from railiance_conformance.policy import Catalog
 from railiance_conformance.probes.host_facts import FactUnavailable
+from railiance_conformance.waivers import apply_outcome
 
 
 def utc_now() -> str:
@@ -21,8 +22,9 @@ def utc_now() -> str:
 
 
 class FindingRecorder:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, waivers: list | None = None):
         self.catalog = catalog
+        self.waivers = list(waivers or [])
         self.findings: list[Finding] = []
         self._lock = threading.Lock()
 
@@ -38,6 +40,8 @@ class FindingRecorder:
             outcome = Outcome.error(f"unexpected output while evaluating: {type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001 - a bug in an evaluator is still a finding, never a gap
             outcome = Outcome.error(f"internal error while evaluating: {type(exc).__name__}: {exc}")
+        if self.waivers:  # still evaluated; a waived drift keeps its observed value
+            outcome = apply_outcome(outcome, control_id, target, self.waivers, datetime.now(timezone.utc))
         finding = Finding(
             control_id=control.id, title=control.title, task=self.catalog.task_id(control), layer=control.layer,
             severity=control.severity, target=target, status=outcome.status, expected=outcome.expected,

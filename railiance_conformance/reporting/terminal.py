@@ -40,6 +40,28 @@ def _rows(problems: list[Finding]):
         yield Status.ERROR, f"{where} @ {target}", "", f"could not verify: {reason}"
 
 
+CLAIM_STYLE = {"claimed done, drifted": "bold red", "claimed done, could not verify": "bold magenta",
+               "claimed done, no control checks it": "magenta", "passing, not marked done": "cyan",
+               "pending": "yellow", "claimed done, verified": "green"}
+
+
+def _claims_table(claims: list[dict]) -> Table:
+    """The workplan's claims against the findings, loudest first."""
+    table = Table(title="Workplan claims vs. reality", expand=True)
+    table.add_column("task", overflow="fold", ratio=2)
+    table.add_column("workplan says", overflow="fold", ratio=1)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("findings", overflow="fold", ratio=1)
+    table.add_column("drifted", overflow="fold", ratio=2)
+    for claim in claims:
+        says = claim["workplan_status"] + (" (needs_human)" if claim["needs_human"] else "")
+        counts = ", ".join(f"{n} {s}" for s, n in claim["counts"].items()) or "–"
+        style = CLAIM_STYLE.get(claim["verdict"], "")
+        table.add_row(f"{claim['task'].rsplit('-', 1)[-1]} {claim['title'][:40]}", says, f"[{style}]{claim['verdict']}[/]", counts,
+                      ", ".join(claim["drifted"][:6]) + (" …" if len(claim["drifted"]) > 6 else ""))
+    return table
+
+
 def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
     console = Console(file=io.StringIO(), width=max(width, 100), force_terminal=color,
                       color_system="standard" if color else None, highlight=False)
@@ -59,6 +81,9 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
             console.print("[bold]How to fix the drift[/]")
             for control_id, remediation in fixes.items():
                 console.print(f"  {control_id}: {remediation}")
+    claims = run.meta.get("claims")
+    if claims:
+        console.print(_claims_table(claims))
     counts = run.counts()
     parts = [f"[{STYLE[s]}]{counts[s.value]} {s.value}[/]" for s in Status]
     console.print(f"{len(run.findings)} findings on {len(run.targets)} targets: " + ", ".join(parts)

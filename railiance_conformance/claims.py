@@ -1,0 +1,62 @@
+"""Workplan claims against reality: per task, what the workplan says and what the suite found.
+
+Verdicts, loudest first: ``claimed done, drifted`` (the workplan says done, a control drifts),
+``claimed done, could not verify``, ``claimed done, no control checks it``, ``passing, not marked
+done`` (info), ``pending`` (todo or needs_human), ``claimed done, verified``.
+Example: ``claims_table(parse_workplan(path), findings)[0].verdict`` -> ``"claimed done, drifted"``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from railiance_conformance.finding import Finding, Status
+from railiance_conformance.workplan import Workplan
+
+DRIFTED, UNVERIFIED, UNCHECKED = "claimed done, drifted", "claimed done, could not verify", \
+    "claimed done, no control checks it"
+PASSING_NOT_DONE, PENDING, VERIFIED = "passing, not marked done", "pending", "claimed done, verified"
+LOUDNESS = (DRIFTED, UNVERIFIED, UNCHECKED, PASSING_NOT_DONE, PENDING, VERIFIED)
+
+
+@dataclass(frozen=True)
+class Claim:
+    task: str
+    title: str
+    workplan_status: str
+    needs_human: bool
+    verdict: str
+    counts: dict[str, int] = field(default_factory=dict)
+    drifted: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"drifted": list(self.drifted)}
+
+
+def _verdict(done: bool, waiting: bool, statuses: list[Status]) -> str:
+    if waiting and not done:
+        return PENDING
+    if done:
+        if Status.DRIFT in statuses:
+            return DRIFTED
+        if Status.ERROR in statuses:
+            return UNVERIFIED
+        if not [s for s in statuses if s is not Status.PENDING]:
+            return UNCHECKED
+        return VERIFIED
+    checked = [s for s in statuses if s is not Status.PENDING]
+    if checked and all(s in (Status.PASS, Status.WAIVED) for s in checked):
+        return PASSING_NOT_DONE
+    return PENDING
+
+
+def claims_table(workplan: Workplan, findings: list[Finding] | tuple[Finding, ...]) -> list[Claim]:
+    """One row per workplan task, loudest verdict first, then task order."""
+    rows = []
+    for short, task in workplan.tasks.items():
+        mine = [f for f in findings if f.task == task.id]
+        statuses = [f.status for f in mine]
+        counts = {s.value: statuses.count(s) for s in Status if statuses.count(s)}
+        verdict = _verdict(task.status == "done", task.needs_human or task.status != "done", statuses)
+        rows.append(Claim(task.id, task.title, task.status, task.needs_human, verdict, counts,
+                          tuple(sorted(f.key for f in mine if f.status is Status.DRIFT))))
+    return sorted(rows, key=lambda c: (LOUDNESS.index(c.verdict), c.task))

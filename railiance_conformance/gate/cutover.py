@@ -1,0 +1,107 @@
+"""The cutover gate: GO or NO-GO for one workplan task, evaluated now, with every reason.
+
+It runs the suite (``pytest features/``), then judges: the task's prerequisite tasks verify,
+no control of the task's layer is in error, the newest CloudNativePG Backup is recent, and a
+restored copy matches its source (two PostgreSQL connections). Any NO-GO reason blocks.
+Example: ``decide(GateInputs(...))`` -> ``GateResult(go=False, reasons=[...], findings=[...])``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from railiance_conformance.finding import Finding, Outcome, Status
+from railiance_conformance.policy import Catalog
+from railiance_conformance.recorder import FindingRecorder
+from railiance_conformance.workplan import Task, Workplan
+
+OK = (Status.PASS, Status.WAIVED)
+
+
+def findings_from_report(path: Path) -> list[Finding]:
+    """Findings back from a ``findings.json`` (the suite run the gate judges)."""
+    document = json.loads(path.read_text())
+    out = []
+    for item in document["findings"]:
+        item = dict(item, status=Status(item["status"]), evidence=tuple(item["evidence"].items()))
+        out.append(Finding(**item))
+    return out
+
+
+@dataclass
+class GateInputs:
+    task: Task
+    workplan: Workplan
+    suite_findings: list[Finding]
+    layer: str                                        # the gated task's layer (from its controls)
+    backup: Callable[[], Outcome] | None = None       # None: not configured for this task
+    parity: Callable[[], Outcome] | None = None
+
+
+@dataclass
+class GateResult:
+    go: bool
+    reasons: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _preconditions(inputs: GateInputs) -> Outcome:
+    expected = {short: "every control passes" for short in inputs.task.prerequisites}
+    observed: dict[str, Any] = {}
+    for short in inputs.task.prerequisites:
+        task_id = f"{inputs.workplan.id}-{short}"
+        mine = [f for f in inputs.suite_findings if f.task == task_id]
+        bad = [f"{f.key}: {f.status.value}" for f in mine if f.status not in OK]
+        if not mine:
+            observed[short] = "no control verifies this task"
+        elif bad:
+            observed[short] = bad
+        else:
+            observed[short] = "every control passes"
+    if not inputs.task.prerequisites:
+        return Outcome(Status.PASS, expected, observed, reason="the workplan names no prerequisite")
+    return Outcome.compare(expected, observed)
+
+
+def _layer_errors(inputs: GateInputs) -> Outcome:
+    errors = sorted(f"{f.key}: {f.reason}" for f in inputs.suite_findings
+                    if f.layer == inputs.layer and f.status is Status.ERROR)
+    return Outcome.compare([], errors, evidence={"layer": inputs.layer})
+
+
+def decide(inputs: GateInputs, catalog: Catalog) -> GateResult:
+    recorder = FindingRecorder(catalog)
+    checks: list[tuple[str, Callable[[], Outcome]]] = [
+        ("gate.preconditions", lambda: _preconditions(inputs)),
+        ("gate.layer_errors", lambda: _layer_errors(inputs)),
+        ("gate.backup.recent", inputs.backup or (lambda: Outcome.error("no backup check configured for "
+                                                                       f"{inputs.task.short} (policies/gate.yaml)"))),
+        ("gate.restore.parity", inputs.parity or (lambda: Outcome(
+            Status.PASS, reason=f"no restore drill configured for {inputs.task.short} (policies/gate.yaml)"))),
+    ]
+    result = GateResult(go=True)
+    for control_id, check in checks:
+        finding = recorder.evaluate(control_id, inputs.task.id, check)
+        finding = Finding(**{**{k: getattr(finding, k) for k in finding.__dataclass_fields__},
+                             "task": inputs.task.id})
+        result.findings.append(finding)
+        if finding.status not in OK:
+            result.go = False
+            detail = finding.reason or f"expected {finding.expected!r}, observed {finding.observed!r}"
+            result.reasons.append(f"{control_id}: {finding.status.value}: {detail}")
+    return result
+
+
+def parity_outcome(source_dsn: str, restored_dsn: str, **options) -> Outcome:
+    """Restore parity as an Outcome: PASS, DRIFT listing every mismatch, or ERROR with the reason."""
+    from railiance_conformance.gate.parity import compare
+
+    result = compare(source_dsn, restored_dsn, **options)
+    evidence = {"source": result.evidence.get("source", {}).get("database"), "tables": len(result.tables)}
+    if result.error:
+        return Outcome.error(result.error, expected="same tables, same row counts")
+    observed = result.mismatches or "same tables, same row counts"
+    return Outcome(Status.PASS if result.ok else Status.DRIFT, "same tables, same row counts", observed,
+                   evidence=tuple(evidence.items()))
