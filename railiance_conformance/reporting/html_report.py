@@ -60,7 +60,7 @@ def _diff(diff: dict[str, Any]) -> str:
 
 def render(run: Run) -> str:
     counts = run.counts()
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8>",
+    parts = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
              f"<title>Railiance conformance {escape(run.run_id)}</title><style>{CSS}</style></head><body>",
              f"<h1>Railiance conformance{' (partial run)' if run.partial else ''}</h1>",
              f"<p>run {escape(run.run_id)}, {escape(run.started_at)} – {escape(run.finished_at)} (UTC); "
