@@ -1,6 +1,6 @@
-"""``python -m railiance_conformance nightly [options] [-- pytest args]``: the CI entry point.
+"""``python -m railiance_conformance nightly|gate ...``: the CI entry point and the cutover gate.
 
-See ``railiance_conformance.nightly`` for the exit codes.
+See ``railiance_conformance.nightly`` and ``railiance_conformance.gate.command`` for the exit codes.
 """
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import argparse
 import sys
 from pathlib import Path
 
+import railiance_conformance.gate.command  # noqa: F401  (its docstring is the gate's --help)
 from railiance_conformance.nightly import USAGE_ERROR, Webhook, run_nightly
 from railiance_conformance.policy import REPO_ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m railiance_conformance")
+    parser = argparse.ArgumentParser(prog="python -m railiance_conformance",
+                                     epilog="Options after -- are passed to the suite (pytest features/).")
     sub = parser.add_subparsers(dest="command", required=True)
     nightly = sub.add_parser("nightly", help="run the suite, write every report format, update the history, "
                                              "publish findings.json to a webhook",
@@ -26,16 +28,47 @@ def main(argv: list[str] | None = None) -> int:
     nightly.add_argument("--webhook-retries", type=int, default=3, metavar="N")
     nightly.add_argument("--webhook-backoff", type=float, default=1.0, metavar="S",
                          help="backoff factor: waits S, 2S, 4S, ... between retries")
-    nightly.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                         help="-- then any pytest/suite options (--ansible-inventory, --kubeconfig, -m ...)")
+    gate = sub.add_parser("gate", help="GO/NO-GO for one workplan task before a human-approved cutover",
+                          description=sys.modules["railiance_conformance.gate.command"].__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    gate.add_argument("task", nargs="?", help="the task, e.g. RAIL-HO-WP-0004-T09")
+    gate.add_argument("--workplan", type=Path, help="the workplan file (its prerequisites decide the gate)")
+    gate.add_argument("--kubeconfig", help="the cluster (as for the suite); the backup check reads it too")
+    gate.add_argument("--context")
+    gate.add_argument("--repos", type=Path, help="the railiance-* checkouts (repo controls; their HEADs are "
+                                                 "recorded with an approval)")
+    gate.add_argument("--policy-dir", type=Path, default=REPO_ROOT / "policies")
+    gate.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "gate")
+    gate.add_argument("--history", type=Path, default=REPO_ROOT / "reports" / "history.sqlite",
+                      help="the history database where gate runs and approvals (append-only) are recorded")
+    gate.add_argument("--approve", metavar="NAME", help="record NAME's approval: only on GO, refused on NO-GO")
+    gate.add_argument("--list-approvals", action="store_true", help="list the recorded approvals and exit")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # everything after "--" goes to the suite (pytest features/ ...)
+    head, tail = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(head)
     except SystemExit as exc:
         return USAGE_ERROR if exc.code else 0
-    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    if args.command == "gate":
+        return _gate(args, tail)
+    extra = tail
     webhook = Webhook(args.webhook, args.webhook_timeout, args.webhook_retries, args.webhook_backoff) \
         if args.webhook else None
     return run_nightly(extra, report_dir=args.report_dir, webhook=webhook)
+
+
+def _gate(args, extra: list[str]) -> int:
+    from railiance_conformance.gate.command import list_approvals, run_gate
+
+    if args.list_approvals:
+        return list_approvals(args.history)
+    if not args.task or not args.workplan:
+        print("gate: give the task and --workplan", file=sys.stderr)
+        return USAGE_ERROR
+    return run_gate(args.task, workplan_path=args.workplan, suite_args=extra, report_dir=args.report_dir,
+                    policy_dir=args.policy_dir, kubeconfig=args.kubeconfig, context=args.context,
+                    history=args.history, approve=args.approve, repos=args.repos)
 
 
 if __name__ == "__main__":

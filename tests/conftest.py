@@ -46,7 +46,17 @@ def cluster_api(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def testbed_run(testbed, cluster_api, tmp_path_factory) -> SuiteRun:
-    """One full suite run: the testbed inventory (conformant, drifted, stopped) and the cluster."""
+def conformant_repos(tmp_path_factory):
+    """The railiance-* checkouts (real git repos) as they should be, side by side in one directory."""
+    from railiance_testbed.repos import build_repos
+
+    built = build_repos(tmp_path_factory.mktemp("repos"), "conformant")
+    return next(iter(built.values())).parent
+
+
+@pytest.fixture(scope="session")
+def testbed_run(testbed, cluster_api, conformant_repos, tmp_path_factory) -> SuiteRun:
+    """One full suite run: the testbed inventory (conformant, drifted, stopped), the cluster, the repos."""
     return run_suite("--ansible-inventory", str(testbed.inventory), "--ssh-config", str(testbed.ssh_config),
-                     "--kubeconfig", str(cluster_api[1]), report_dir=tmp_path_factory.mktemp("reports"))
+                     "--kubeconfig", str(cluster_api[1]), "--repos", str(conformant_repos),
+                     report_dir=tmp_path_factory.mktemp("reports"))

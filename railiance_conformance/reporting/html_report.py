@@ -66,6 +66,11 @@ def render(run: Run) -> str:
              f"<p>run {escape(run.run_id)}, {escape(run.started_at)} – {escape(run.finished_at)} (UTC); "
              f"targets: {escape(', '.join(run.targets))}</p><p class=counts>",
              *(f'<span class="{s.value}">{counts[s.value]} {s.value}</span>' for s in Status), "</p>"]
+    gate = run.meta.get("gate")
+    if isinstance(gate, dict):
+        reasons = "".join(f"<li>{escape(r)}</li>" for r in gate.get("reasons", [])) or "<li>every precondition holds</li>"
+        parts.append(f'<h2 id="gate" class="{"pass" if gate["verdict"] == "GO" else "drift"}">Cutover gate '
+                     f'{escape(gate["task"])}: {escape(gate["verdict"])}</h2><ul>{reasons}</ul>')
     if isinstance(run.meta.get("diff"), dict):
         parts.append(_diff(run.meta["diff"]))
     for status in ORDER:

@@ -40,6 +40,9 @@ def render(run: Run) -> str:
     if changes is not None:  # since the previous run
         properties |= {f"since_previous.{name}": str(n) for name, n in changes.items()}
         properties["since_previous.from_run"] = str(run.meta["diff"].get("from_run"))
+    gate = run.meta.get("gate")
+    if isinstance(gate, dict):
+        properties |= {"gate.task": gate["task"], "gate.verdict": gate["verdict"]}
     suites = [TestSuite(layer, [_case(f) for f in group], timestamp=run.started_at, properties=properties)
               for layer, group in groupby(ordered, key=lambda f: f.layer)]
     return to_xml_report_string(suites, prettyprint=True)

@@ -122,6 +122,11 @@ def render(run: Run, *, max_rows: int = MAX_ROWS) -> str:
              "| " + " | ".join(str(counts[s]) for s in ("pass", "drift", "error", "waived", "pending")) + " |", ""]
     if run.partial:
         lines += ["> **Partial run:** interrupted before every control was evaluated.", ""]
+    gate = run.meta.get("gate")
+    if isinstance(gate, dict):
+        lines += [f"### Cutover gate {_span(gate['task'])}: **{gate['verdict']}**", ""]
+        lines += [f"- {cell(reason, 400)}" for reason in gate.get("reasons", [])] or ["- every precondition holds"]
+        lines.append("")
     drift, budget = _section("Drift", "observed", by_status[Status.DRIFT], max_rows)
     errors, _ = _section("Could not verify", "reason", by_status[Status.ERROR], budget)
     lines += drift + errors + _brief("Pending", by_status[Status.PENDING]) + _brief("Waived", by_status[Status.WAIVED])

@@ -62,6 +62,10 @@ def render(run: Run) -> str:
                          [f"{PREFIX}_run_timestamp_seconds {finished:.3f}"])
     lines += _family("run_partial", "1 if the last run was interrupted before every control was evaluated.",
                      [f"{PREFIX}_run_partial {int(run.partial)}"])
+    gate = run.meta.get("gate")
+    if isinstance(gate, dict):
+        lines += _family("gate_go", "1 if the cutover gate of the task said GO, 0 for NO-GO.",
+                         [f"{PREFIX}_gate_go{_labels(task=gate['task'])} {int(gate['verdict'] == 'GO')}"])
     changes = run.changes()
     if changes is not None:
         lines += _family("changes", "Findings that changed since the previous run, by kind of change.",

@@ -81,7 +81,8 @@ def test_conformant_run_publishes_and_exits_0(api, receiver, tmp_path):
     done = nightly(tmp_path, "--webhook", hook.url, pytest_args=("-m", "cluster", "--kubeconfig", str(api())))
     assert done.returncode == 0, done.stderr
     [body] = hook.bodies
-    assert json.loads(body)["summary"]["pass"] == 10
+    summary = json.loads(body)["summary"]
+    assert summary["pass"] >= 10 and summary["drift"] == summary["error"] == 0
     names = {p.name for p in (tmp_path / "reports").iterdir()}
     assert {"findings.json", "junit.xml", "summary.md", "report.html", "railiance_conformance.prom",
             "policyreport.yaml", "history.sqlite"} <= names
@@ -103,7 +104,7 @@ def test_a_dead_webhook_keeps_the_local_reports_and_exits_4(api, receiver, tmp_p
                    pytest_args=("-m", "cluster", "--kubeconfig", str(api())))
     assert done.returncode == 4
     assert "publishing" in done.stderr and "failed" in done.stderr
-    assert json.loads((tmp_path / "reports" / "findings.json").read_text())["summary"]["pass"] == 10
+    assert json.loads((tmp_path / "reports" / "findings.json").read_text())["summary"]["pass"] >= 10
 
 
 def test_an_unreachable_cluster_exits_2(api, tmp_path):
