@@ -3,7 +3,9 @@
 The command sees ``TESTBED_INVENTORY`` (an Ansible inventory of the hosts: conformant,
 drifted and one that is down), ``TESTBED_SSH_CONFIG`` (identity and known_hosts for them) and
 ``TESTBED_KUBECONFIG`` (the Kubernetes API stand-in serving the cluster dump: the conformant
-one, with ``--cluster-drift NAME`` overlays from railiance_testbed/kubeapi/dumps/drifted/).
+one, with ``--cluster-drift NAME`` overlays from railiance_testbed/kubeapi/dumps/drifted/),
+``TESTBED_REPOS`` (the railiance-* checkouts as real git repos, ``--repos conformant|drifted``)
+and ``TESTBED_WORKPLAN`` (a copy of the RAIL-HO-WP-0004 workplan the suite verifies).
 Every container is stopped when the command ends, also on Ctrl-C. The command's exit status
 is returned.
 """
@@ -18,8 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from railiance_testbed.hosts import CONFORMANT, DRIFTED
+from railiance_testbed.repos import build_repos
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, drift_overlay, load_dump
 from railiance_testbed.nspawn import Testbed
+
+WORKPLAN = Path(__file__).parent / "workplans" / "RAIL-HO-WP-0004-production-readiness.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-down", action="store_true", help="leave out the host that is down")
     run.add_argument("--cluster-drift", action="append", default=[], metavar="NAME",
                      help="layer this drifted overlay over the conformant cluster dump (repeatable)")
+    run.add_argument("--repos", choices=("conformant", "drifted"), default="conformant",
+                     help="which fixture repo checkouts to build (default conformant)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     args = parser.parse_args(argv)
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -47,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         with Testbed(states, Path(workdir), down=[] if args.no_down else ["stopped"]) as bed, \
                 KubeAPIStandIn(load_dump(layers)) as api:
             kubeconfig = api.write_kubeconfig(Path(workdir) / "kubeconfig")
+            repos = next(iter(build_repos(Path(workdir) / "repos", args.repos).values())).parent
             env = dict(os.environ, TESTBED_INVENTORY=str(bed.inventory), TESTBED_SSH_CONFIG=str(bed.ssh_config),
-                       TESTBED_KUBECONFIG=str(kubeconfig), TESTBED_STATE=str(bed.write_state()))
+                       TESTBED_KUBECONFIG=str(kubeconfig), TESTBED_STATE=str(bed.write_state()),
+                       TESTBED_REPOS=str(repos), TESTBED_WORKPLAN=str(WORKPLAN))
             print(f"testbed: Kubernetes API stand-in at {api.url} (conformant dump"
                   f"{''.join(f' + {name}' for name in args.cluster_drift)})",
                   file=sys.stderr)
