@@ -25,7 +25,7 @@ def test_every_format_is_written_and_parses(testbed_run):
     families = {f.name for f in text_string_to_metric_families((directory / "railiance_conformance.prom").read_text())}
     assert "railiance_conformance_control_status" in families
     report = yaml.safe_load((directory / "policyreport.yaml").read_text())
-    jsonschema.validate(report, json.loads((SCHEMAS / "clusterpolicyreport.v1alpha2.schema.json").read_text()))
+    jsonschema.validate(report, json.loads((SCHEMAS / "policyreport-v1alpha2.schema.json").read_text()))
     assert report["summary"]["fail"] == testbed_run.document["summary"]["drift"]
     assert "host.swap.fstab" in (directory / "summary.md").read_text()
 

@@ -13,7 +13,7 @@ from railiance_conformance.reporting import REPORTERS, policyreport_report
 from railiance_conformance.reporting.policyreport_report import message, render, timestamp
 from tests.unit.reporting_samples import FINDINGS, finding, sample_run
 
-SCHEMA_PATH = Path(policyreport_report.__file__).parent / "schemas" / "clusterpolicyreport.v1alpha2.schema.json"
+SCHEMA_PATH = Path(policyreport_report.__file__).parent / "schemas" / "policyreport-v1alpha2.schema.json"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_uses_only_fields_the_crd_declares(schema, report) -> None:
     for item in report["results"]:
         assert set(item) <= set(declared)
         for resource in item["resources"]:
-            assert set(resource) <= set(declared["resources"]["items"]["properties"])
+            assert set(resource) <= set(schema["$defs"]["objectReference"]["properties"])
 
 
 def test_header(report) -> None:
