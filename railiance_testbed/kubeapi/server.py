@@ -100,10 +100,11 @@ class KubeAPIStandIn:
     def __init__(self, objects: list[dict], *, host: str = "127.0.0.1", port: int = 0,
                  forbidden: Iterable[tuple[str, str, str]] = frozenset(), latency_s: float = 0.0,
                  fail_status: int | None = None, user: str = DEFAULT_USER,
-                 server_version: str = DEFAULT_SERVER_VERSION):
+                 server_version: str = DEFAULT_SERVER_VERSION, tls: tuple[str, str] | None = None):
         self.api = KubeAPI(objects, forbidden=forbidden, fail_status=fail_status, user=user,
                            server_version=server_version)
         self.host, self.port = host, port
+        self.tls = tls  # (certificate file, key file): serve HTTPS, as a real apiserver (in-cluster) does
         self.latency_s = latency_s
         self.request_log: list[RequestRecord] = []
         self._lock = threading.Lock()
@@ -119,11 +120,17 @@ class KubeAPIStandIn:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the stand-in is not started")
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> "KubeAPIStandIn":
         handler = type("StandInHandler", (_Handler,), {"standin": self})
         self._server = _Server((self.host, self.port), handler)
+        if self.tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"kubeapi-standin-{self.port}", daemon=True)

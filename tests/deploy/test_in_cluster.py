@@ -1,0 +1,130 @@
+"""The in-cluster nightly run: manifests valid against the Kubernetes API schemas (the official
+client's models, generated from the Kubernetes OpenAPI spec), RBAC read-only and exactly what the
+suite reads, and the suite picking up a Pod's service account by itself."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes.client import models
+from pydantic import BaseModel
+
+from railiance_conformance.probes.cluster import KINDS
+from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
+from tests.suite_runner import REPO
+
+MANIFESTS = sorted((REPO / "deploy" / "kubernetes").glob("*.yaml"))
+DOCUMENTS = [(path.name, doc) for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+READ_VERBS = {"get", "list", "watch"}
+
+
+def model_for(doc: dict) -> type[BaseModel]:
+    group_version = doc["apiVersion"].split("/")
+    version = group_version[-1]
+    return getattr(models, f"{version.capitalize()}{doc['kind']}")
+
+
+def unknown_fields(model: type[BaseModel], data: typing.Any, path: str = "") -> list[str]:
+    """Keys the Kubernetes schema does not define (pydantic alone would ignore them)."""
+    if not isinstance(data, dict):
+        return []
+    by_alias = {}
+    for name, field in model.model_fields.items():
+        by_alias[field.serialization_alias or name] = field
+    problems = []
+    for key, value in data.items():
+        field = by_alias.get(key)
+        if field is None:
+            problems.append(f"{path}.{key}")
+            continue
+        for inner in _models(field.annotation):
+            items = value if isinstance(value, list) else value.values() if isinstance(value, dict) and \
+                typing.get_origin(_strip(field.annotation)) is dict else [value]
+            for item in items:
+                problems += unknown_fields(inner, item, f"{path}.{key}")
+    return problems
+
+
+def _strip(annotation):
+    while typing.get_origin(annotation) in (typing.Union, typing.Annotated) or str(typing.get_origin(annotation)) == "types.UnionType":
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = args[0]
+    return annotation
+
+
+def _models(annotation) -> list[type[BaseModel]]:
+    annotation = _strip(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+@pytest.mark.parametrize("name,doc", DOCUMENTS, ids=[f"{n}:{d['kind']}/{d['metadata']['name']}" for n, d in DOCUMENTS])
+def test_every_manifest_is_valid_against_the_kubernetes_schema(name, doc):
+    model = model_for(doc)
+    model.from_dict(doc)  # types, required fields
+    assert unknown_fields(model, doc) == []
+
+
+def test_the_validation_would_catch_a_typo():
+    cronjob = next(d for _, d in DOCUMENTS if d["kind"] == "CronJob")
+    broken = yaml.safe_load(yaml.safe_dump(cronjob))
+    broken["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    assert unknown_fields(models.V1CronJob, broken) == [".spec.jobTemplate.spec.template.spec.containers.imagePullPolicyy"]
+
+
+def rules() -> list[dict]:
+    return [rule for _, doc in DOCUMENTS if doc["kind"] in ("ClusterRole", "Role") for rule in doc["rules"]]
+
+
+def test_the_roles_grant_no_write_verb_and_no_wildcard():
+    for rule in rules():
+        assert set(rule["verbs"]) <= READ_VERBS, rule
+        assert "*" not in rule["resources"] and "*" not in rule.get("apiGroups", [])
+
+
+def test_the_roles_cover_exactly_what_the_suite_reads():
+    granted = {(group, resource) for rule in rules() for group in rule["apiGroups"] for resource in rule["resources"]}
+    read = {(kind.group, kind.plural) for kind in KINDS.values()}
+    assert granted == read
+    secrets = [r for r in rules() if "secrets" in r["resources"]]
+    assert all(r["verbs"] == ["get"] and r.get("resourceNames") for r in secrets if "get" in r["verbs"])
+    assert [r["verbs"] for r in secrets if "list" in r["verbs"]] == [["list"]]
+
+
+def test_in_a_pod_the_suite_uses_the_service_account(tmp_path):
+    """Run the suite as a Pod would: no kubeconfig, KUBERNETES_SERVICE_HOST set, the token and CA
+    at /var/run/secrets/kubernetes.io/serviceaccount (a private mount namespace), HTTPS."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (a private mount namespace)")
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-subj", "/CN=kubernetes", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("in-cluster-token")
+    (account / "ca.crt").write_text(cert.read_text())
+    (account / "namespace").write_text("conformance")
+    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP]), tls=(str(cert), str(key))) as api:
+        script = (f"mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io && "
+                  f"cp -r {account} /run/secrets/kubernetes.io/serviceaccount && "
+                  f"exec {sys.executable} -m pytest features/ -p no:randomly -q -m 'cluster and not X' "
+                  f"--report-dir {tmp_path / 'r'}")
+        env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+        env.update(KUBERNETES_SERVICE_HOST="127.0.0.1", KUBERNETES_SERVICE_PORT=str(api.port),
+                   HOME=str(tmp_path))  # no ~/.kube/config either
+        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        requests = api.requests()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert requests and all(r.method == "GET" for r in requests)
+    import json
+    document = json.loads((tmp_path / "r" / "findings.json").read_text())
+    assert {f["target"] for f in document["findings"]} == {"in-cluster"}
+    assert document["summary"]["pass"] == 10
