@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
                       help="the history database where gate runs and approvals (append-only) are recorded")
     gate.add_argument("--approve", metavar="NAME", help="record NAME's approval: only on GO, refused on NO-GO")
     gate.add_argument("--list-approvals", action="store_true", help="list the recorded approvals and exit")
+    history = sub.add_parser("history", help="list the recorded runs, or diff any two of them")
+    history.add_argument("--history", type=Path, default=REPO_ROOT / "reports" / "history.sqlite")
+    history.add_argument("--diff", nargs=2, metavar=("RUN_A", "RUN_B"), help="what changed from run A to run B")
+    history.add_argument("--finding", metavar="CONTROL@TARGET", help="first/last seen and the drift streak of one finding")
     argv = list(sys.argv[1:] if argv is None else argv)
     # everything after "--" goes to the suite (pytest features/ ...)
     head, tail = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
@@ -52,10 +56,39 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR if exc.code else 0
     if args.command == "gate":
         return _gate(args, tail)
+    if args.command == "history":
+        return _history(args)
     extra = tail
     webhook = Webhook(args.webhook, args.webhook_timeout, args.webhook_retries, args.webhook_backoff) \
         if args.webhook else None
     return run_nightly(extra, report_dir=args.report_dir, webhook=webhook)
+
+
+def _history(args) -> int:
+    import dataclasses
+    import json
+
+    from railiance_conformance.history import History
+
+    if not args.history.exists():
+        print(f"history: {args.history}: no such history database", file=sys.stderr)
+        return USAGE_ERROR
+    history = History(args.history)
+    if args.diff:
+        known = {r.run_id for r in history.runs()}
+        missing = [r for r in args.diff if r not in known]
+        if missing:
+            print(f"history: no run {', '.join(missing)} in {args.history}", file=sys.stderr)
+            return USAGE_ERROR
+        print(json.dumps(history.diff(*args.diff).to_dict(), indent=2))
+    elif args.finding:
+        seen = history.finding_history(args.finding)
+        print(json.dumps(dataclasses.asdict(seen) if seen else None, indent=2, default=str))
+    else:
+        for run in history.runs():
+            counts = ", ".join(f"{n} {s}" for s, n in run.counts.items() if n)
+            print(f"{run.run_id}  {run.started_at}  {'partial  ' if run.partial else ''}{counts}")
+    return 0
 
 
 def _gate(args, extra: list[str]) -> int:

@@ -48,3 +48,27 @@ def test_a_second_run_reports_what_changed_since_the_first(tmp_path):
     assert "cluster.gitea.available" in (reports / "summary.md").read_text().split("Since the previous run")[1]
     with sqlite3.connect(reports / "history.sqlite") as db:
         assert db.execute("select count(*) from runs").fetchone()[0] == 2
+
+
+def test_the_history_command_lists_runs_and_diffs_any_two(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.suite_runner import REPO
+
+    reports = tmp_path / "reports"
+    ids = []
+    for overlays in ((), ("gitea-unavailable",), ()):
+        with KubeAPIStandIn(load_dump([CONFORMANT_DUMP, *(f for o in overlays for f in drift_overlay(o))])) as api:
+            run = run_suite("-m", "cluster and not X", "--kubeconfig", str(api.write_kubeconfig(tmp_path / "kc")),
+                            report_dir=reports)
+            ids.append(run.document["run"]["id"])
+    cli = [sys.executable, "-m", "railiance_conformance", "history", "--history", str(reports / "history.sqlite")]
+    listed = subprocess.run(cli, cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert [line.split()[0] for line in listed.splitlines()] == ids
+    diff = json.loads(subprocess.run([*cli, "--diff", ids[0], ids[2]], cwd=REPO, capture_output=True, text=True,
+                                     check=True).stdout)
+    assert diff["new_drift"] == diff["fixed"] == []  # first and third run are alike; the second drifted
+    seen = json.loads(subprocess.run([*cli, "--finding", "cluster.gitea.available@railiance-testbed"], cwd=REPO,
+                                     capture_output=True, text=True, check=True).stdout)
+    assert seen["first_seen"] == ids[0] and seen["consecutive_drift"] == 0 and seen["runs_seen"] == 3
