@@ -102,6 +102,27 @@ def _worst(findings: tuple[Finding, ...]) -> list[Finding]:
     return list(chosen.values())
 
 
+@contextmanager
+def open_database(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the SQLite file (created on first use) in WAL mode with a busy timeout, in
+    autocommit mode so callers open their own ``BEGIN IMMEDIATE`` transactions. Shared by the
+    history and the approvals, which live in the same file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as con:
+        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:  # switching to WAL needs a moment without other connections' locks
+            try:
+                con.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        con.execute("PRAGMA foreign_keys = ON")
+        yield con
+
+
 class History:
     """``History(path)``: the file is created on first use; every call opens its own connection."""
 
@@ -111,22 +132,8 @@ class History:
             if con.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 con.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as con:
-            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-            while True:  # switching to WAL needs a moment without other connections' locks
-                try:
-                    con.execute("PRAGMA journal_mode = WAL")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            con.execute("PRAGMA foreign_keys = ON")
-            yield con
+    def _connect(self):
+        return open_database(self.path)
 
     def record(self, run: Run) -> None:
         """Store the run and its findings in one transaction: all of it or, if killed, nothing."""

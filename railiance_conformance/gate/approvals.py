@@ -12,16 +12,14 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import subprocess
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-BUSY_TIMEOUT_MS = 60_000
+from railiance_conformance.history import open_database
+
 GO = "GO"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -71,21 +69,8 @@ class Approvals:
         with self._connect() as con:
             con.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as con:
-            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-            while True:  # switching to WAL needs a moment without other connections' locks
-                try:
-                    con.execute("PRAGMA journal_mode = WAL")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            yield con
+    def _connect(self):
+        return open_database(self.path)
 
     def record(self, task: str, approver: str, decided_at_utc: str | datetime, report_digest: str,
                repo_heads: dict[str, str], verdict: str = GO) -> Approval:

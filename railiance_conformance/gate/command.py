@@ -7,12 +7,10 @@ Example: ``python -m railiance_conformance gate RAIL-HO-WP-0004-T09 --workplan W
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 import uuid
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 

@@ -1,0 +1,397 @@
+"""The realistic host tier: one testbed host as a real VM under QEMU (TCG), real kernel included.
+
+Where the nspawn hosts fake the kernel's views (``/proc/swaps``, ``/proc/sys/vm/swappiness``),
+a VM has nothing faked: the per-VM setup unit baked into the image plays the Ansible swapfile
+role (``fallocate``, ``mkswap``, ``swapon``, ``sysctl --system``), so the swap and the
+swappiness the suite reads are the kernel's own.
+
+The image is built once and cached like the nspawn rootfs, keyed by a hash of its recipe:
+``<cache>/vm-<key>/`` holds ``rootfs/`` (a debootstrap of bookworm with a kernel), ``base.raw``
+(a sparse ext4 disk made with ``mke2fs -d rootfs``), and ``vmlinuz`` / ``initrd.img`` from its
+``/boot``. The base disk is never booted: every VM runs on its own qcow2 overlay and gets a small
+second disk (label ``TBCONFIG``, ``mke2fs -d`` of a per-VM directory) with its files: the
+host-state files of ``render_layer`` (sysctl.d, limits, the user-1000.slice drop-in, fstab, the
+operator's home with ``authorized_keys`` for the client key), a fresh ssh host key and
+``swap.env``. Example::
+
+    with VMHost(CONFORMANT, workdir) as vm:      # ~30-90 s to the first SSH login under TCG
+        run_suite("--hosts", vm.url, "--ssh-config", str(vm.ssh_config), ...)
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from railiance_testbed.hosts import CONFORMANT, HostState, render_layer
+from railiance_testbed.rootfs import CACHE_DIR, OPERATOR_UID, OPERATOR_USER
+
+DISK_SIZE = "7G"      # room for the rootfs (~1 GiB) and a real 4 GiB swapfile
+CONFIG_LABEL = "TBCONFIG"
+GUEST_ADDRESS = "10.0.2.15"  # QEMU user networking's guest address; hostfwd forwards to it
+
+# Runs once per boot, before sshd: the per-VM files from the config disk, then the swapfile
+# role exactly as Ansible's does it (and as the workplan's T01 describes), then the live sysctl.
+SETUP_SCRIPT = """#!/bin/sh
+# railiance testbed: per-VM setup from the config disk (label TBCONFIG), before sshd starts.
+set -eu
+mnt=/run/testbed-config
+mkdir -p "$mnt"
+mount -o ro LABEL=TBCONFIG "$mnt"
+cp -a "$mnt/root/." /
+. "$mnt/swap.env"
+umount "$mnt"
+# the copied unit drop-ins (user-1000.slice.d) must be seen before logind creates the slice
+systemctl daemon-reload
+# the swapfile role: fallocate, chmod, mkswap, swapon (fstab came with the files above)
+if [ ! -e /swapfile ]; then
+    fallocate -l "$SWAP_BYTES" /swapfile
+fi
+chmod "$SWAP_MODE" /swapfile
+mkswap /swapfile >/dev/null
+if [ "$SWAP_ACTIVE" = yes ]; then
+    swapon /swapfile
+fi
+# the sysctl role: persisted files applied, then the live value the host state asks for
+sysctl --system >/dev/null
+sysctl -q -w vm.swappiness="$SWAPPINESS_LIVE"
+echo "testbed-setup: done: $(cat /proc/swaps | tail -n +2) swappiness=$(cat /proc/sys/vm/swappiness)"
+"""
+
+SETUP_UNIT = """[Unit]
+Description=railiance testbed per-VM setup (host files, swapfile, sysctl)
+Wants=dev-disk-by\\x2dlabel-TBCONFIG.device
+After=dev-disk-by\\x2dlabel-TBCONFIG.device local-fs.target
+Before=ssh.service systemd-user-sessions.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/testbed-setup
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+RequiredBy=ssh.service
+"""
+
+RECIPE = {
+    "suite": "bookworm",
+    "variant": "minbase",
+    "mirror": os.environ.get("RAILIANCE_TESTBED_MIRROR", "http://deb.debian.org/debian"),
+    # dbus + libpam-systemd: without them logind never creates user-1000.slice (TESTBED.md);
+    # linux-image-amd64 pulls initramfs-tools, whose initrd loads virtio_blk and ext4
+    "include": ["linux-image-amd64", "systemd-sysv", "openssh-server", "udev", "iproute2", "procps",
+                "util-linux", "sudo", "dbus", "libpam-systemd", "git", "e2fsprogs", "kmod"],
+    "files": {
+        "/etc/hostname": ("coulombcore-vm\n", 0o644),
+        "/etc/hosts": ("127.0.0.1 localhost\n127.0.1.1 coulombcore-vm\n", 0o644),
+        "/etc/fstab": ("# the root filesystem is mounted by the kernel (root=/dev/vda rw);\n"
+                       "# testbed-setup replaces this file with the host state's fstab\n", 0o644),
+        # static address for QEMU's user network: no DHCP wait at boot
+        "/etc/systemd/network/10-testbed.network": (
+            "[Match]\nName=en* eth*\n\n[Network]\n"
+            f"Address={GUEST_ADDRESS}/24\nGateway=10.0.2.2\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n", 0o644),
+        "/etc/ssh/sshd_config.d/testbed.conf": (
+            "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nUseDNS no\nLogLevel VERBOSE\n", 0o644),
+        "/usr/local/sbin/testbed-setup": (SETUP_SCRIPT, 0o755),
+        "/etc/systemd/system/testbed-setup.service": (SETUP_UNIT, 0o644),
+    },
+    "post": [
+        ["useradd", "--create-home", "--uid", str(OPERATOR_UID), "--shell", "/bin/bash", OPERATOR_USER],
+        ["systemctl", "enable", "systemd-networkd.service", "testbed-setup.service"],
+        # nothing in a test host needs these at boot; they only slow it down (TCG is slow)
+        ["systemctl", "mask", "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
+         "e2scrub_reap.service", "fstrim.timer", "systemd-networkd-wait-online.service", "getty@tty1.service",
+         "serial-getty@ttyS0.service", "man-db.timer", "systemd-timesyncd.service"],
+        # pam_nologin: see rootfs.py
+        ["ln", "-sf", "/dev/null", "/etc/tmpfiles.d/systemd-nologin.conf"],
+        # every VM gets its own host key from its config disk; none is shared through the image
+        ["sh", "-c", "rm -f /etc/ssh/ssh_host_*"],
+        ["apt-get", "clean"],
+    ],
+    "recipe_version": 1,
+}
+
+
+def recipe_key(recipe: dict = RECIPE) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class VMImage:
+    """A built image in the cache: the rootfs it came from, its base disk, kernel and initrd."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rootfs = path / "rootfs"
+        self.base = path / "base.raw"
+        self.kernel = path / "vmlinuz"
+        self.initrd = path / "initrd.img"
+
+
+def ensure_image(cache_dir: Path = CACHE_DIR, *, log=sys.stderr) -> VMImage:
+    """The image for the current recipe; builds it (a few minutes, once) when the cache lacks it."""
+    target = cache_dir / f"vm-{recipe_key()}"
+    if (target / ".complete").exists():
+        return VMImage(target)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / ".vm-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; others wait and reuse
+        if (target / ".complete").exists():
+            return VMImage(target)
+        building = cache_dir / f"{target.name}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        image = VMImage(building)
+        started = time.monotonic()
+        print(f"testbed: building the VM image {target} with debootstrap (cached afterwards)", file=log, flush=True)
+        done = subprocess.run(["debootstrap", f"--variant={RECIPE['variant']}",
+                               f"--include={','.join(RECIPE['include'])}",
+                               RECIPE["suite"], str(image.rootfs), RECIPE["mirror"]],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"debootstrap failed ({done.returncode}): {done.stderr[-2000:]}")
+        for path, (text, mode) in RECIPE["files"].items():
+            file = image.rootfs / path.lstrip("/")
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(text)
+            os.chmod(file, mode)
+        for step in RECIPE["post"]:
+            subprocess.run(["chroot", str(image.rootfs), *step], check=True, stdout=subprocess.DEVNULL)
+        boot = image.rootfs / "boot"
+        kernels = sorted(boot.glob("vmlinuz-*"))
+        initrds = sorted(boot.glob("initrd.img-*"))
+        if len(kernels) != 1 or len(initrds) != 1:
+            raise RuntimeError(f"expected one kernel and one initrd in {boot}: {kernels} {initrds}")
+        shutil.copyfile(kernels[0], image.kernel)
+        shutil.copyfile(initrds[0], image.initrd)
+        bootstrapped = time.monotonic()
+        # a sparse raw ext4 disk holding the rootfs; never booted itself (qcow2 overlays only)
+        subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", str(image.rootfs),
+                        str(image.base), DISK_SIZE], check=True)
+        os.chmod(image.base, 0o444)
+        (building / ".complete").write_text(json.dumps(RECIPE, indent=1))
+        building.rename(target)
+        print(f"testbed: VM image built in {time.monotonic() - started:.0f}s "
+              f"(debootstrap {bootstrapped - started:.0f}s, disk {time.monotonic() - bootstrapped:.0f}s)",
+              file=log, flush=True)
+    return VMImage(target)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class VMHost:
+    """One testbed host as a QEMU VM (TCG) on its own qcow2 overlay, SSH forwarded to 127.0.0.1:port.
+
+    ``start()`` boots it and waits for an SSH login as the operator; ``stop()`` stops QEMU by its
+    pid (SIGTERM, then SIGKILL) and removes the overlay; leaving the ``with`` stops it also when
+    the body failed.
+    """
+
+    def __init__(self, state: HostState = CONFORMANT, workdir: Path | str = ".", *, memory_mib: int = 1024,
+                 cpus: int = 2, log=sys.stderr):
+        self.state = state
+        self.workdir = Path(workdir)
+        self.memory_mib = memory_mib
+        self.cpus = cpus
+        self.log = log
+        self.port: int | None = None
+        self.pid: int | None = None
+        self._process: subprocess.Popen | None = None
+        self.timings: dict[str, float] = {}
+
+    # --- what a client needs --------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"ssh://{OPERATOR_USER}@127.0.0.1:{self.port}"
+
+    @property
+    def client_key(self) -> Path:
+        return self.workdir / "client_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.workdir / "known_hosts"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.workdir / "ssh_config"
+
+    @property
+    def console_log(self) -> Path:
+        return self.workdir / "console.log"
+
+    @property
+    def overlay(self) -> Path:
+        return self.workdir / "overlay.qcow2"
+
+    @property
+    def config_disk(self) -> Path:
+        return self.workdir / "config.ext4"
+
+    def ssh(self, command: str, *, timeout: float = 30, user: str = OPERATOR_USER) -> subprocess.CompletedProcess:
+        """Run ``command`` on the VM as the operator (the client key is only authorized for them)."""
+        return subprocess.run(["ssh", "-F", str(self.ssh_config), "-p", str(self.port), f"{user}@127.0.0.1",
+                               command], capture_output=True, text=True, timeout=timeout)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> "VMHost":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 240) -> None:
+        began = time.monotonic()
+        image = ensure_image(log=self.log)
+        self.timings["image"] = time.monotonic() - began
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._prepare(image)
+        self.port = free_port()
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.base), "-F", "raw",
+                        str(self.overlay)], check=True)
+        args = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory_mib), "-smp", str(self.cpus),
+                "-nographic", "-serial", f"file:{self.console_log}", "-monitor", "none", "-no-reboot",
+                "-kernel", str(image.kernel), "-initrd", str(image.initrd),
+                "-append", "root=/dev/vda rw console=ttyS0 panic=-1",
+                "-drive", f"file={self.overlay},format=qcow2,if=virtio,cache=unsafe",
+                "-drive", f"file={self.config_disk},format=raw,if=virtio,readonly=on",
+                "-netdev", f"user,id=n,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:22",
+                "-device", "virtio-net-pci,netdev=n,romfile=",
+                "-device", "virtio-rng-pci"]
+        booted = time.monotonic()
+        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=open(self.workdir / "qemu.stderr", "wb"), start_new_session=True)
+        self.pid = self._process.pid
+        print(f"testbed: VM {self.state.name} booting (qemu pid {self.pid}, ssh 127.0.0.1:{self.port}, "
+              f"console {self.console_log})", file=self.log, flush=True)
+        self._wait_for_login(timeout)
+        self.timings["boot_to_ssh"] = time.monotonic() - booted
+        print(f"testbed: VM {self.state.name} up: image {self.timings['image']:.1f}s, "
+              f"prepare {self.timings['prepare']:.1f}s, boot to SSH login {self.timings['boot_to_ssh']:.1f}s",
+              file=self.log, flush=True)
+
+    def _prepare(self, image: VMImage) -> None:
+        """Client key, host key, the config disk; known_hosts and ssh_config for the client."""
+        began = time.monotonic()
+        for stale in (self.client_key, self.client_key.with_suffix(".pub")):
+            stale.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "railiance-testbed-client",
+                        "-f", str(self.client_key)], check=True)
+        config = self.workdir / "config"
+        shutil.rmtree(config, ignore_errors=True)
+        root = config / "root"
+        root.mkdir(parents=True)
+        os.chmod(root, 0o755)
+        # the host state's files, exactly those the nspawn hosts get bound in
+        layer = self.workdir / "layer"
+        shutil.rmtree(layer, ignore_errors=True)
+        binds = render_layer(self.state, layer, rootfs=image.rootfs,
+                             client_pubkey=self.client_key.with_suffix(".pub").read_text())
+        for inside, outside in binds.items():
+            if inside == "/swapfile":
+                continue  # the VM makes a real one (fallocate + mkswap + swapon)
+            destination = root / inside.lstrip("/")
+            self._mkdirs(root, destination.parent)
+            if Path(outside).is_dir():
+                shutil.copytree(outside, destination, symlinks=True)
+                shutil.copystat(outside, destination)
+                os.chown(destination, os.stat(outside).st_uid, os.stat(outside).st_gid)
+            else:
+                shutil.copy2(outside, destination)
+                os.chown(destination, os.stat(outside).st_uid, os.stat(outside).st_gid)
+        for path in (root / "home").rglob("*"):  # copytree keeps modes, not owners
+            os.lchown(path, self.state.uid, self.state.uid)
+        shutil.rmtree(layer, ignore_errors=True)  # its sparse 4 GiB swapfile is not needed
+        hostkey = root / "etc" / "ssh" / "ssh_host_ed25519_key"
+        self._mkdirs(root, hostkey.parent)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{self.state.name}-vm",
+                        "-f", str(hostkey)], check=True)
+        (config / "swap.env").write_text(
+            f"SWAP_BYTES={self.state.swap_bytes}\nSWAP_MODE={self.state.swap_mode:o}\n"
+            f"SWAP_ACTIVE={'yes' if self.state.swap_active else 'no'}\n"
+            f"SWAPPINESS_LIVE={self.state.swappiness_live}\n")
+        self.config_disk.unlink(missing_ok=True)
+        subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", CONFIG_LABEL, "-d", str(config),
+                        str(self.config_disk), "16M"], check=True)
+        public = hostkey.with_suffix(".pub").read_text().split()[:2]
+        self._public_host_key = " ".join(public)
+        shutil.rmtree(config)  # the host's private key lives on in the config disk only
+        self.timings["prepare"] = time.monotonic() - began
+
+    @staticmethod
+    def _mkdirs(root: Path, directory: Path) -> None:
+        """Create ``directory`` under ``root`` as root-owned 0755 directories."""
+        missing = []
+        while directory != root and not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for path in reversed(missing):
+            path.mkdir()
+            os.chmod(path, 0o755)
+
+    def _write_client_files(self) -> None:
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {self._public_host_key}\n")
+        self.ssh_config.write_text(f"IdentityFile {self.client_key}\nIdentitiesOnly yes\n"
+                                   f"UserKnownHostsFile {self.known_hosts}\nStrictHostKeyChecking yes\n"
+                                   "BatchMode yes\nLogLevel ERROR\nConnectTimeout 10\n")
+
+    def _wait_for_login(self, timeout: float) -> None:
+        """Poll an SSH login (slirp accepts TCP before sshd listens: only a login proves it is up)."""
+        self._write_client_files()
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"VM {self.state.name}: qemu exited with {self._process.returncode}: "
+                                   f"{(self.workdir / 'qemu.stderr').read_text()[-2000:]}\n"
+                                   f"console: {self._console_tail()}")
+            try:
+                done = self.ssh("timeout 60 systemctl is-system-running --wait; true",
+                                timeout=max(5.0, min(90.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                continue
+            if done.returncode == 0:
+                return
+            last = done.stderr.strip()
+            time.sleep(1)
+        raise TimeoutError(f"VM {self.state.name}: no SSH login on 127.0.0.1:{self.port} within {timeout:.0f}s "
+                           f"(last ssh error: {last!r}); console: {self._console_tail()}")
+
+    def _console_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.console_log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no console log)"
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop QEMU by its pid (SIGTERM, then SIGKILL) and remove the overlay; idempotent."""
+        try:
+            if self._process is not None and self._process.poll() is None:
+                os.kill(self.pid, signal.SIGTERM)
+                try:
+                    self._process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.kill(self.pid, signal.SIGKILL)
+                    self._process.wait(10)
+        finally:
+            self.overlay.unlink(missing_ok=True)
+            self.config_disk.unlink(missing_ok=True)
