@@ -36,6 +36,7 @@ from railiance_testbed.rootfs import CACHE_DIR, OPERATOR_UID, OPERATOR_USER
 
 DISK_SIZE = "7G"      # room for the rootfs (~1 GiB) and a real 4 GiB swapfile
 CONFIG_LABEL = "TBCONFIG"
+FAST_KEX = "^curve25519-sha256,curve25519-sha256@libssh.org"
 GUEST_ADDRESS = "10.0.2.15"  # QEMU user networking's guest address; hostfwd forwards to it
 
 # Runs once per boot, before sshd: the per-VM files from the config disk, then the swapfile
@@ -49,6 +50,12 @@ mount -o ro LABEL=TBCONFIG "$mnt"
 cp -a "$mnt/root/." /
 . "$mnt/swap.env"
 umount "$mnt"
+# QEMU's user network, a static address (systemd-networkd alone takes ~7 s to start under TCG);
+# net.ifnames=0 on the kernel command line keeps the name eth0
+for _ in $(seq 150); do [ -e /sys/class/net/eth0 ] && break; sleep 0.2; done
+ip addr add {address}/24 dev eth0
+ip link set eth0 up
+ip route add default via 10.0.2.2
 # the copied unit drop-ins (user-1000.slice.d) must be seen before logind creates the slice
 systemctl daemon-reload
 # the swapfile role: fallocate, chmod, mkswap, swapon (fstab came with the files above)
@@ -56,15 +63,17 @@ if [ ! -e /swapfile ]; then
     fallocate -l "$SWAP_BYTES" /swapfile
 fi
 chmod "$SWAP_MODE" /swapfile
-mkswap /swapfile >/dev/null
-if [ "$SWAP_ACTIVE" = yes ]; then
-    swapon /swapfile
+if ! grep -q '^/swapfile ' /proc/swaps; then
+    mkswap /swapfile >/dev/null
+    if [ "$SWAP_ACTIVE" = yes ]; then
+        swapon /swapfile
+    fi
 fi
 # the sysctl role: persisted files applied, then the live value the host state asks for
 sysctl --system >/dev/null
 sysctl -q -w vm.swappiness="$SWAPPINESS_LIVE"
-echo "testbed-setup: done: $(cat /proc/swaps | tail -n +2) swappiness=$(cat /proc/sys/vm/swappiness)"
-"""
+echo "testbed-setup: done: $(tail -n +2 /proc/swaps) swappiness=$(cat /proc/sys/vm/swappiness)"
+""".replace("{address}", GUEST_ADDRESS)
 
 SETUP_UNIT = """[Unit]
 Description=railiance testbed per-VM setup (host files, swapfile, sysctl)
@@ -95,32 +104,32 @@ RECIPE = {
     "files": {
         "/etc/hostname": ("coulombcore-vm\n", 0o644),
         "/etc/hosts": ("127.0.0.1 localhost\n127.0.1.1 coulombcore-vm\n", 0o644),
-        "/etc/fstab": ("# the root filesystem is mounted by the kernel (root=/dev/vda rw);\n"
-                       "# testbed-setup replaces this file with the host state's fstab\n", 0o644),
-        # static address for QEMU's user network: no DHCP wait at boot
-        "/etc/systemd/network/10-testbed.network": (
-            "[Match]\nName=en* eth*\n\n[Network]\n"
-            f"Address={GUEST_ADDRESS}/24\nGateway=10.0.2.2\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n", 0o644),
+        "/etc/fstab": (("# the root filesystem is mounted by the kernel (root=/dev/vda rw);\n"
+                        "# testbed-setup replaces this file with the host state's fstab\n"), 0o644),
+        # a small initrd: only what finds the root disk (MODULES=most unpacks and probes ~36 MB under TCG)
+        "/etc/initramfs-tools/conf.d/testbed.conf": ("MODULES=list\n", 0o644),
+        "/etc/initramfs-tools/modules": ("virtio_pci\nvirtio_blk\next4\n", 0o644),
         "/etc/ssh/sshd_config.d/testbed.conf": (
-            "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\nUseDNS no\nLogLevel VERBOSE\n", 0o644),
+            ("HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\n"
+             "KbdInteractiveAuthentication no\nUseDNS no\nLogLevel VERBOSE\n"), 0o644),
         "/usr/local/sbin/testbed-setup": (SETUP_SCRIPT, 0o755),
         "/etc/systemd/system/testbed-setup.service": (SETUP_UNIT, 0o644),
     },
     "post": [
         ["useradd", "--create-home", "--uid", str(OPERATOR_UID), "--shell", "/bin/bash", OPERATOR_USER],
-        ["systemctl", "enable", "systemd-networkd.service", "testbed-setup.service"],
+        ["systemctl", "enable", "testbed-setup.service"],
+        ["sh", "-c", "mount -t proc proc /proc && update-initramfs -u -k all; r=$?; umount /proc; exit $r"],
         # nothing in a test host needs these at boot; they only slow it down (TCG is slow)
         ["systemctl", "mask", "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
-         "e2scrub_reap.service", "fstrim.timer", "systemd-networkd-wait-online.service", "getty@tty1.service",
-         "serial-getty@ttyS0.service", "man-db.timer", "systemd-timesyncd.service"],
+         "e2scrub_reap.service", "fstrim.timer", "dpkg-db-backup.timer", "man-db.timer",
+         "systemd-timesyncd.service", "getty@tty1.service", "serial-getty@ttyS0.service"],
         # pam_nologin: see rootfs.py
         ["ln", "-sf", "/dev/null", "/etc/tmpfiles.d/systemd-nologin.conf"],
         # every VM gets its own host key from its config disk; none is shared through the image
         ["sh", "-c", "rm -f /etc/ssh/ssh_host_*"],
         ["apt-get", "clean"],
     ],
-    "recipe_version": 1,
+    "recipe_version": 2,
 }
 
 
@@ -157,7 +166,7 @@ def ensure_image(cache_dir: Path = CACHE_DIR, *, log=sys.stderr) -> VMImage:
         done = subprocess.run(["debootstrap", f"--variant={RECIPE['variant']}",
                                f"--include={','.join(RECIPE['include'])}",
                                RECIPE["suite"], str(image.rootfs), RECIPE["mirror"]],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"debootstrap failed ({done.returncode}): {done.stderr[-2000:]}")
         for path, (text, mode) in RECIPE["files"].items():
@@ -166,7 +175,10 @@ def ensure_image(cache_dir: Path = CACHE_DIR, *, log=sys.stderr) -> VMImage:
             file.write_text(text)
             os.chmod(file, mode)
         for step in RECIPE["post"]:
-            subprocess.run(["chroot", str(image.rootfs), *step], check=True, stdout=subprocess.DEVNULL)
+            done = subprocess.run(["chroot", str(image.rootfs), *step], check=False,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"image step {step} failed ({done.returncode}): {done.stderr[-2000:]}")
         boot = image.rootfs / "boot"
         kernels = sorted(boot.glob("vmlinuz-*"))
         initrds = sorted(boot.glob("initrd.img-*"))
@@ -177,7 +189,7 @@ def ensure_image(cache_dir: Path = CACHE_DIR, *, log=sys.stderr) -> VMImage:
         bootstrapped = time.monotonic()
         # a sparse raw ext4 disk holding the rootfs; never booted itself (qcow2 overlays only)
         subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", str(image.rootfs),
-                        str(image.base), DISK_SIZE], check=True)
+                        str(image.base), DISK_SIZE], check=True, stdout=subprocess.DEVNULL)
         os.chmod(image.base, 0o444)
         (building / ".complete").write_text(json.dumps(RECIPE, indent=1))
         building.rename(target)
@@ -185,6 +197,10 @@ def ensure_image(cache_dir: Path = CACHE_DIR, *, log=sys.stderr) -> VMImage:
               f"(debootstrap {bootstrapped - started:.0f}s, disk {time.monotonic() - bootstrapped:.0f}s)",
               file=log, flush=True)
     return VMImage(target)
+
+
+class _PortTaken(RuntimeError):
+    """QEMU could not bind its hostfwd port."""
 
 
 def free_port() -> int:
@@ -242,13 +258,18 @@ class VMHost:
     def config_disk(self) -> Path:
         return self.workdir / "config.ext4"
 
-    def ssh(self, command: str, *, timeout: float = 30, user: str = OPERATOR_USER) -> subprocess.CompletedProcess:
-        """Run ``command`` on the VM as the operator (the client key is only authorized for them)."""
-        return subprocess.run(["ssh", "-F", str(self.ssh_config), "-p", str(self.port), f"{user}@127.0.0.1",
-                               command], capture_output=True, text=True, timeout=timeout)
+    def ssh(self, command: str, *, timeout: float = 30, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        """Run ``command`` on the VM as the operator (the client key is only authorized for them).
+
+        Prefers curve25519 key exchange as the suite does (``--ssh-kex fast``): OpenSSH's default
+        post-quantum hybrid costs the guest seconds under TCG.
+        """
+        return subprocess.run(["ssh", "-F", str(self.ssh_config), "-o", f"KexAlgorithms={FAST_KEX}", *options,
+                               "-p", str(self.port), f"{OPERATOR_USER}@127.0.0.1", command],
+                              check=False, capture_output=True, text=True, timeout=timeout)
 
     # --- lifecycle ------------------------------------------------------------------------
-    def __enter__(self) -> "VMHost":
+    def __enter__(self) -> VMHost:
         try:
             self.start()
         except BaseException:
@@ -265,29 +286,41 @@ class VMHost:
         self.timings["image"] = time.monotonic() - began
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._prepare(image)
+        booted = time.monotonic()
+        for attempt in range(3):
+            self._launch(image)
+            try:
+                self._wait_for_login(timeout)
+                break
+            except _PortTaken:  # another process bound the free port between the probe and QEMU
+                if attempt == 2:
+                    raise
+        self.timings["boot_to_ssh"] = time.monotonic() - booted
+        print(f"testbed: VM {self.state.name} up: image {self.timings['image']:.1f}s, "
+              f"prepare {self.timings['prepare']:.1f}s, boot to SSH login {self.timings['boot_to_ssh']:.1f}s",
+              file=self.log, flush=True)
+
+    def _launch(self, image: VMImage) -> None:
         self.port = free_port()
+        self.overlay.unlink(missing_ok=True)
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.base), "-F", "raw",
                         str(self.overlay)], check=True)
         args = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory_mib), "-smp", str(self.cpus),
-                "-nographic", "-serial", f"file:{self.console_log}", "-monitor", "none", "-no-reboot",
+                "-nodefaults", "-nographic", "-serial", f"file:{self.console_log}", "-monitor", "none",
+                "-no-reboot",
                 "-kernel", str(image.kernel), "-initrd", str(image.initrd),
-                "-append", "root=/dev/vda rw console=ttyS0 panic=-1",
+                "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1",
                 "-drive", f"file={self.overlay},format=qcow2,if=virtio,cache=unsafe",
                 "-drive", f"file={self.config_disk},format=raw,if=virtio,readonly=on",
                 "-netdev", f"user,id=n,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:22",
                 "-device", "virtio-net-pci,netdev=n,romfile=",
                 "-device", "virtio-rng-pci"]
-        booted = time.monotonic()
-        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=open(self.workdir / "qemu.stderr", "wb"), start_new_session=True)
+        with open(self.workdir / "qemu.stderr", "wb") as stderr:
+            self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=stderr, start_new_session=True)
         self.pid = self._process.pid
         print(f"testbed: VM {self.state.name} booting (qemu pid {self.pid}, ssh 127.0.0.1:{self.port}, "
               f"console {self.console_log})", file=self.log, flush=True)
-        self._wait_for_login(timeout)
-        self.timings["boot_to_ssh"] = time.monotonic() - booted
-        print(f"testbed: VM {self.state.name} up: image {self.timings['image']:.1f}s, "
-              f"prepare {self.timings['prepare']:.1f}s, boot to SSH login {self.timings['boot_to_ssh']:.1f}s",
-              file=self.log, flush=True)
 
     def _prepare(self, image: VMImage) -> None:
         """Client key, host key, the config disk; known_hosts and ssh_config for the client."""
@@ -331,7 +364,7 @@ class VMHost:
             f"SWAPPINESS_LIVE={self.state.swappiness_live}\n")
         self.config_disk.unlink(missing_ok=True)
         subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", CONFIG_LABEL, "-d", str(config),
-                        str(self.config_disk), "16M"], check=True)
+                        str(self.config_disk), "16M"], check=True, stdout=subprocess.DEVNULL)
         public = hostkey.with_suffix(".pub").read_text().split()[:2]
         self._public_host_key = " ".join(public)
         shutil.rmtree(config)  # the host's private key lives on in the config disk only
@@ -361,12 +394,18 @@ class VMHost:
         last = ""
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
+                stderr = (self.workdir / "qemu.stderr").read_text(errors="replace")
+                if "host forwarding rule" in stderr:
+                    raise _PortTaken(stderr)
                 raise RuntimeError(f"VM {self.state.name}: qemu exited with {self._process.returncode}: "
-                                   f"{(self.workdir / 'qemu.stderr').read_text()[-2000:]}\n"
+                                   f"{stderr[-2000:]}\n"
                                    f"console: {self._console_tail()}")
             try:
+                # slirp accepts the TCP connection at once and only then reaches the guest: a short
+                # ConnectTimeout (it also bounds the banner exchange) keeps the polling tight
                 done = self.ssh("timeout 60 systemctl is-system-running --wait; true",
-                                timeout=max(5.0, min(90.0, deadline - time.monotonic())))
+                                timeout=max(5.0, min(90.0, deadline - time.monotonic())),
+                                options=("-o", "ConnectTimeout=3"))
             except subprocess.TimeoutExpired:
                 continue
             if done.returncode == 0:

@@ -76,12 +76,14 @@ def test_t01_passes_on_a_real_kernel_with_a_real_swapfile(vm, tmp_path):
     assert by_id["host.swappiness.persisted"]["evidence"]["winning_source"] == "/etc/sysctl.d/60-swappiness.conf:2"
 
     # ... and it is another kernel than this machine's, whose own /proc/swaps agrees with the finding
-    seen = vm.ssh("uname -r; cat /proc/swaps; cat /proc/sys/vm/swappiness")
+    # (and whose memory accounting counts the swap: nspawn hosts show this machine's SwapTotal)
+    seen = vm.ssh("uname -r; grep SwapTotal /proc/meminfo; cat /proc/sys/vm/swappiness; cat /proc/swaps")
     assert seen.returncode == 0, seen.stderr
-    release, *swaps, swappiness = seen.stdout.strip().splitlines()
+    release, swap_total, swappiness, *swaps = seen.stdout.strip().splitlines()
     assert release != os.uname().release
-    assert [line.split()[:3] for line in swaps[1:]] == [["/swapfile", "file", str(swap_bytes // 1024 - PAGE_KIB)]]
+    assert swap_total.split() == ["SwapTotal:", str(swap_bytes // 1024 - PAGE_KIB), "kB"]
     assert swappiness == "10"
+    assert [line.split()[:3] for line in swaps[1:]] == [["/swapfile", "file", str(swap_bytes // 1024 - PAGE_KIB)]]
 
     # T02 on real PAM, real logind/systemd, real cgroups; T07's files
     assert {c: by_id[c]["status"] for c in T02} == {c: "pass" for c in T02}, {c: by_id[c] for c in T02}
