@@ -143,7 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         waivers = [] if option.waivers == "none" else load_waivers(
             Path(option.waivers) if option.waivers else policy_dir / "waivers.yaml", set(catalog.controls),
-            known_targets(hosts, layer_map, option.kubeconfig))
+            KnownTargets(hosts, layer_map, option.kubeconfig))
     except PolicyError as exc:
         raise pytest.UsageError(f"railiance-conformance: {exc}") from None
     config.stash[STATE] = SuiteState(catalog, hosts, FindingRecorder(catalog, waivers), report_dir,
@@ -164,18 +164,30 @@ def load_workplan(path: str):
         raise PolicyError(path, "", f"not a readable workplan: {exc}") from None
 
 
-def known_targets(hosts: list[HostTarget], layer_map: dict, kubeconfig: str | None) -> set[str]:
-    """What a waiver may name: hosts, components and namespaces of the layer map, repos, kube contexts."""
-    known = {h.name for h in hosts} | set(layer_map.get("components", {})) | set(layer_map.get("namespaces", {}))
-    known |= {"repos", "in-cluster"}
-    try:
-        from kubernetes import config as kube_config
+class KnownTargets:
+    """What a waiver may name: hosts, the layer map's components and namespaces, repos, and the
+    kubeconfig's contexts (read only when a waiver names something else: the kubernetes import
+    costs start-up time on every run)."""
 
-        contexts, _ = kube_config.list_kube_config_contexts(config_file=kubeconfig)
-        known |= {c["name"] for c in contexts}
-    except Exception:  # noqa: BLE001 - no kubeconfig: no contexts to name
-        pass
-    return known
+    def __init__(self, hosts: list[HostTarget], layer_map: dict, kubeconfig: str | None):
+        self.cheap = {h.name for h in hosts} | set(layer_map.get("components", {})) \
+            | set(layer_map.get("namespaces", {})) | {"repos", "in-cluster"}
+        self.kubeconfig = kubeconfig
+        self._contexts: set[str] | None = None
+
+    def __contains__(self, target: object) -> bool:
+        return target in self.cheap or target in self.contexts()
+
+    def contexts(self) -> set[str]:
+        if self._contexts is None:
+            try:
+                from kubernetes import config as kube_config
+
+                contexts, _ = kube_config.list_kube_config_contexts(config_file=self.kubeconfig)
+                self._contexts = {c["name"] for c in contexts}
+            except Exception:  # noqa: BLE001 - no kubeconfig: no contexts to name
+                self._contexts = set()
+        return self._contexts
 
 
 def pytest_bdd_apply_tag(tag: str, function):

@@ -10,7 +10,7 @@ a could-not-verify (ERROR) stays an error, a pass stays a pass.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -64,7 +64,7 @@ def _utc_day(now: datetime) -> date:
     return now.astimezone(UTC).date()
 
 
-def load_waivers(path: Path, known_controls: set[str], known_targets: set[str] | None = None) -> list[Waiver]:
+def load_waivers(path: Path, known_controls: set[str], known_targets: Container[str] | None = None) -> list[Waiver]:
     """``load_waivers(Path("policies/waivers.yaml"), {"boundary.component.layer"}, None)`` -> [Waiver, ...]."""
     source = str(path)
     data = _read(Path(path))
