@@ -24,7 +24,7 @@ from railiance_testbed.repos import build_repos
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, drift_overlay, load_dump
 from railiance_testbed.nspawn import Testbed
 
-WORKPLAN = Path(__file__).parent / "workplans" / "RAIL-HO-WP-0004-production-readiness.md"
+from railiance_testbed import SEED_WORKPLAN as WORKPLAN  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

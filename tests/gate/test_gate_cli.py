@@ -16,7 +16,7 @@ from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, drift_ove
 from railiance_testbed.repos import build_repos
 from tests.suite_runner import REPO
 
-SEED = REPO.parent / "shared" / "seed" / "RAIL-HO-WP-0004-production-readiness.md"
+from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 TASK = "RAIL-HO-WP-0004-T09"
 
 

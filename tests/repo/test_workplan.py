@@ -7,7 +7,7 @@ import pytest
 
 from railiance_conformance.workplan import Task, parse_workplan, read_front_matter
 
-SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seed" / "RAIL-HO-WP-0004-production-readiness.md"
+from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "RAIL-XX-WP-0009-markdown-source.md"
 
 
@@ -77,3 +77,11 @@ def test_malformed_input_names_file_and_what_is_missing(tmp_path, text, problem)
 def test_unreadable_file(tmp_path):
     with pytest.raises(ValueError, match="cannot read workplan"):
         parse_workplan(tmp_path / "missing.md")
+
+
+def test_the_bundled_workplan_is_the_shared_seed():
+    """The tests and the demo use a copy; where shared/seed/ sits beside the checkout, they agree."""
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "seed" / SEED.name
+    assert SEED.exists()
+    if shared.exists():
+        assert SEED.read_text() == shared.read_text()
