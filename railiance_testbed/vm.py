@@ -20,7 +20,6 @@ operator's home with ``authorized_keys`` for the client key), a fresh ssh host k
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 from railiance_testbed.hosts import CONFORMANT, HostState, render_layer
-from railiance_testbed.rootfs import CACHE_DIR, OPERATOR_UID, OPERATOR_USER
+from railiance_testbed.rootfs import CACHE_DIR, OPERATOR_UID, OPERATOR_USER, recipe_key
 
 DISK_SIZE = "7G"      # room for the rootfs (~1 GiB) and a real 4 GiB swapfile
 CONFIG_LABEL = "TBCONFIG"
@@ -133,10 +132,6 @@ RECIPE = {
 }
 
 
-def recipe_key(recipe: dict = RECIPE) -> str:
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
-
-
 class VMImage:
     """A built image in the cache: the rootfs it came from, its base disk, kernel and initrd."""
 
@@ -150,7 +145,7 @@ class VMImage:
 
 def ensure_image(cache_dir: Path = CACHE_DIR, *, log=sys.stderr) -> VMImage:
     """The image for the current recipe; builds it (a few minutes, once) when the cache lacks it."""
-    target = cache_dir / f"vm-{recipe_key()}"
+    target = cache_dir / f"vm-{recipe_key(RECIPE)}"
     if (target / ".complete").exists():
         return VMImage(target)
     cache_dir.mkdir(parents=True, exist_ok=True)

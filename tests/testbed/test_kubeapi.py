@@ -368,7 +368,7 @@ def test_overlays_replace_and_delete_objects(tmp_path):
 # --- kubectl ---------------------------------------------------------------------------------
 def _kubectl(kubeconfig_path, tmp_path, *args) -> subprocess.CompletedProcess:
     if KUBECTL is None:
-        pytest.skip("kubectl is not installed on this machine")
+        pytest.fail("kubectl is not installed on this machine (it comes with the machine image)")  # never a silent skip
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig_path), "--cache-dir", str(tmp_path / "kcache"),
                            *args], capture_output=True, text=True, timeout=60, env=env)
