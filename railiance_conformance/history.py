@@ -7,10 +7,11 @@ Example: ``History(Path("history.sqlite")).diff_latest().to_dict()["new_drift"]`
 """
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import time
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -103,14 +104,15 @@ def _worst(findings: tuple[Finding, ...]) -> list[Finding]:
 
 
 @contextmanager
-def open_database(path: Path) -> Iterator[sqlite3.Connection]:
-    """A connection to the SQLite file (created on first use) in WAL mode with a busy timeout, in
-    autocommit mode so callers open their own ``BEGIN IMMEDIATE`` transactions. Shared by the
-    history and the approvals, which live in the same file."""
+def open_database(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> Iterator[sqlite3.Connection]:
+    """A connection to the SQLite file (created on first use) in WAL mode with a busy timeout
+    (seconds another process's lock is waited for), in autocommit mode so callers open their own
+    ``BEGIN IMMEDIATE`` transactions. Shared by the history and the approvals (same file).
+    Raises ``sqlite3.Error`` (``HistoryError.describe`` names the cause) or ``OSError``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as con:
-        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    with closing(sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)) as con:
+        con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        deadline = time.monotonic() + busy_timeout_s
         while True:  # switching to WAL needs a moment without other connections' locks
             try:
                 con.execute("PRAGMA journal_mode = WAL")
@@ -123,39 +125,106 @@ def open_database(path: Path) -> Iterator[sqlite3.Connection]:
         yield con
 
 
+def describe_error(exc: BaseException, path: Path, busy_timeout_s: float) -> str:
+    """Why the history file could not be used, for an operator: ``"<path>: locked by another
+    process for more than 60 s (busy timeout)"``; the file is never replaced or repaired."""
+    return f"{path}: {error_cause(exc, busy_timeout_s)}"
+
+
+def error_cause(exc: BaseException, busy_timeout_s: float) -> str:
+    """The cause part of ``describe_error``."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+        cause = "not a SQLite database (overwritten or corrupt); left as it is: move it aside to start a new history"
+    elif "locked" in text or "busy" in text:
+        cause = f"locked by another process for more than {busy_timeout_s:g} s (busy timeout)"
+    elif "full" in text:
+        cause = "disk full (ENOSPC)"
+    elif "readonly" in text or "read-only" in text.lower():
+        cause = "read-only (EROFS or no write permission)"
+    elif isinstance(exc, OSError):
+        cause = f"{exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, 'OSError')})"
+    else:
+        cause = f"{type(exc).__name__}: {text}"
+    return cause
+
+
+class PendingRecord:
+    """A run inserted in an open ``BEGIN IMMEDIATE`` transaction: what the reports need (the diff,
+    each finding's history) is read on the same connection, then ``commit()`` or ``rollback()``.
+    Made by ``History.begin_record``; the lock is held until one of the two is called."""
+
+    def __init__(self, history: "History", stack, con: sqlite3.Connection):
+        self.history, self._stack, self.con = history, stack, con
+
+    def diff_latest(self) -> RunDiff | None:
+        return self.history._diff_latest(self.con)
+
+    def finding_history(self, key: str) -> FindingHistory | None:
+        return self.history._finding_history(self.con, key)
+
+    def commit(self) -> None:
+        try:
+            self.con.execute("COMMIT")
+        finally:
+            self._close()
+
+    def rollback(self) -> None:
+        try:
+            if self.con.in_transaction:
+                self.con.execute("ROLLBACK")
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()
+
+
 class History:
     """``History(path)``: the file is created on first use; every call opens its own connection."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000):
         self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
         with self._connect() as con:
             if con.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 con.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
 
     def _connect(self):
-        return open_database(self.path)
+        return open_database(self.path, self.busy_timeout_s)
 
     def record(self, run: Run) -> None:
         """Store the run and its findings in one transaction: all of it or, if killed, nothing."""
+        self.begin_record(run).commit()
+
+    def begin_record(self, run: Run) -> PendingRecord:
+        """Insert the run in an open transaction; nothing is visible to others until ``commit()``.
+        ValueError if the run id is already recorded; ``sqlite3.Error``/``OSError`` as ``open_database``."""
         rows = ((f.key, f.control_id, f.target, f.task, f.layer, f.severity, f.status.value,
                  _json(f.expected), _json(f.observed), f.reason, _json(dict(f.evidence)))
                 for f in _worst(run.findings))
-        with self._connect() as con:
+        stack = ExitStack()
+        con = stack.enter_context(self._connect())
+        try:
             con.execute("BEGIN IMMEDIATE")
+            if con.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
+                raise ValueError(f"run {run.run_id!r} is already recorded in {self.path}")
+            seq = con.execute(
+                "INSERT INTO runs (run_id, started_at, finished_at, partial, targets, counts, meta)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run.run_id, run.started_at, run.finished_at, int(run.partial), _json(list(run.targets)),
+                 _json(run.counts()), _json(dict(run.meta)))).lastrowid
+            con.executemany(f"INSERT INTO findings VALUES ({seq}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        except BaseException:
             try:
-                if con.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
-                    raise ValueError(f"run {run.run_id!r} is already recorded in {self.path}")
-                seq = con.execute(
-                    "INSERT INTO runs (run_id, started_at, finished_at, partial, targets, counts, meta)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (run.run_id, run.started_at, run.finished_at, int(run.partial), _json(list(run.targets)),
-                     _json(run.counts()), _json(dict(run.meta)))).lastrowid
-                con.executemany(f"INSERT INTO findings VALUES ({seq}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                con.execute("COMMIT")
-            except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
-                raise
+            finally:
+                stack.close()
+            raise
+        return PendingRecord(self, stack, con)
 
     def runs(self) -> list[RunInfo]:
         """Every recorded run, oldest first."""
@@ -167,14 +236,21 @@ class History:
     def statuses(self, run_id: str) -> dict[str, str]:
         """``{"host.swap.file@a": "drift", ...}`` for one run; KeyError if it was never recorded."""
         with self._connect() as con:
-            found = con.execute("SELECT seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            if found is None:
-                raise KeyError(f"run {run_id!r} is not in {self.path}")
-            return dict(con.execute("SELECT key, status FROM findings WHERE seq = ?", found))
+            return self._statuses(con, run_id)
+
+    def _statuses(self, con: sqlite3.Connection, run_id: str) -> dict[str, str]:
+        found = con.execute("SELECT seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if found is None:
+            raise KeyError(f"run {run_id!r} is not in {self.path}")
+        return dict(con.execute("SELECT key, status FROM findings WHERE seq = ?", found))
 
     def diff(self, run_a_id: str, run_b_id: str) -> RunDiff:
         """What changed from run A (earlier) to run B (later)."""
-        before, after = self.statuses(run_a_id), self.statuses(run_b_id)
+        with self._connect() as con:
+            return self._diff(con, run_a_id, run_b_id)
+
+    def _diff(self, con: sqlite3.Connection, run_a_id: str, run_b_id: str) -> RunDiff:
+        before, after = self._statuses(con, run_a_id), self._statuses(con, run_b_id)
         drift = Status.DRIFT.value
         return RunDiff(
             from_run=run_a_id, to_run=run_b_id,
@@ -187,14 +263,20 @@ class History:
     def diff_latest(self) -> RunDiff | None:
         """The latest recorded run against the one before it; None with fewer than two runs."""
         with self._connect() as con:
-            ids = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 2")]
-        return self.diff(ids[1], ids[0]) if len(ids) == 2 else None
+            return self._diff_latest(con)
+
+    def _diff_latest(self, con: sqlite3.Connection) -> RunDiff | None:
+        ids = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY seq DESC LIMIT 2")]
+        return self._diff(con, ids[1], ids[0]) if len(ids) == 2 else None
 
     def finding_history(self, key: str) -> FindingHistory | None:
         """First and last sighting of ``control_id@target`` and its drift streak; None if never seen."""
         with self._connect() as con:
-            rows = con.execute("SELECT r.run_id, r.started_at, f.status FROM runs r LEFT JOIN findings f"
-                               " ON f.seq = r.seq AND f.key = ? ORDER BY r.seq", (key,)).fetchall()
+            return self._finding_history(con, key)
+
+    def _finding_history(self, con: sqlite3.Connection, key: str) -> FindingHistory | None:
+        rows = con.execute("SELECT r.run_id, r.started_at, f.status FROM runs r LEFT JOIN findings f"
+                           " ON f.seq = r.seq AND f.key = ? ORDER BY r.seq", (key,)).fetchall()
         seen = [r for r in rows if r[2] is not None]
         if not seen:
             return None

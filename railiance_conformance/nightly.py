@@ -2,8 +2,14 @@
 
 Exit codes (``VERDICT``): 0 conformant, 1 drift, 2 could not verify (errors, an interrupted run,
 or no findings), 3 usage error (bad policy, inventory or option), 4 the webhook publish failed on
-an otherwise conformant run (a drift or could-not-verify code wins over a failed publish).
-The local reports and history are written before publishing and never depend on it.
+an otherwise conformant run (a drift or could-not-verify code wins over a failed publish),
+5 the run's own output failed: a report or the history could not be written, or no report of
+*this* run exists (5 wins over every other code: the findings may be visible nowhere; the
+verdict they stand for is printed too).
+The local reports and history are written before publishing and never depend on it. The run is
+judged by its own report only: nightly passes ``--run-id`` and reads back the ``findings.json``
+whose ``run.id`` is that id (in ``--report-dir``, or the fallback directory the suite names when
+the report directory could not take it), never a file left from an earlier run.
 Example: ``python -m railiance_conformance nightly --webhook https://hooks.example/drift -- -m S1``.
 """
 from __future__ import annotations
@@ -12,13 +18,17 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from railiance_conformance.policy import REPO_ROOT
+from railiance_conformance.reporting.output import OUTPUT_FAILED as OUTPUT_FAILED_PYTEST
 
-CONFORMANT, DRIFT, COULD_NOT_VERIFY, USAGE_ERROR, PUBLISH_FAILED = 0, 1, 2, 3, 4
+CONFORMANT, DRIFT, COULD_NOT_VERIFY, USAGE_ERROR, PUBLISH_FAILED, OUTPUT_FAILED = 0, 1, 2, 3, 4, 5
 PYTEST_USAGE_ERROR = 4
+NO_FINDINGS_EXITS = (0, 1, 2, 5)  # pytest ended normally (5: nothing collected): the suite wrote no report
+NAMES = {CONFORMANT: "conformant", DRIFT: "drift", COULD_NOT_VERIFY: "could not verify"}
 
 
 def verdict(document: dict | None) -> int:
@@ -61,19 +71,59 @@ class Webhook:
         return ""
 
 
+def this_run_report(report_dir: Path, run_id: str) -> tuple[Path | None, dict | None, str]:
+    """The ``findings.json`` of run ``run_id``: (path, document, "") or (None, None, why not)."""
+    from railiance_conformance.reporting.output import fallback_dir
+
+    why = []
+    for directory in (report_dir, fallback_dir(run_id)):
+        path = directory / "findings.json"
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            why.append(f"{path}: missing")
+            continue
+        except (OSError, ValueError) as exc:
+            why.append(f"{path}: unreadable ({exc})")
+            continue
+        found = (document.get("run") or {}).get("id") if isinstance(document, dict) else None
+        if found == run_id:
+            return path, document, ""
+        why.append(f"{path}: is run {found!r}, left from an earlier run")
+    return None, None, "; ".join(why)
+
+
 def run_nightly(pytest_args: list[str], *, report_dir: Path, webhook: Webhook | None) -> int:
-    command = [sys.executable, "-m", "pytest", "features/", "--report-dir", str(report_dir), *pytest_args]
+    run_id = uuid.uuid4().hex[:12]
+    command = [sys.executable, "-m", "pytest", "features/", "--report-dir", str(report_dir), *pytest_args,
+               "--run-id", run_id]
     proc = subprocess.run(command, cwd=REPO_ROOT)
     if proc.returncode == PYTEST_USAGE_ERROR:
         return USAGE_ERROR
-    findings = report_dir / "findings.json"
-    document = json.loads(findings.read_text()) if findings.exists() else None
+    findings, document, why = this_run_report(report_dir, run_id)
     code = verdict(document)
+    own_failure = ""
+    if findings is None and proc.returncode in NO_FINDINGS_EXITS:
+        print(f"railiance-conformance: run {run_id} recorded no finding (pytest exit {proc.returncode}): "
+              f"could not verify", file=sys.stderr)
+        return COULD_NOT_VERIFY
+    if findings is None:
+        own_failure = f"no report of this run ({run_id}, pytest exit {proc.returncode}): {why}"
+    elif proc.returncode == OUTPUT_FAILED_PYTEST or findings.parent != report_dir:
+        failures = document["run"].get("output_failures") or ["(see the suite's output)"]
+        own_failure = f"the run's own output failed: {'; '.join(failures)}; its reports are in {findings.parent}"
+    if own_failure:
+        print(f"railiance-conformance: {own_failure}", file=sys.stderr)
+        print(f"railiance-conformance: the findings of run {run_id} say: "
+              f"{NAMES.get(code, code) if document else 'nothing (no report)'}; exit {OUTPUT_FAILED}",
+              file=sys.stderr)
+    if findings is None:
+        return OUTPUT_FAILED
     if webhook is not None and document is not None:
         problem = webhook.publish(findings.read_bytes())
         if problem:
             print(f"railiance-conformance: publishing {findings} to the webhook failed: {problem} "
                   f"(the local reports are complete)", file=sys.stderr)
-            return code or PUBLISH_FAILED
+            return OUTPUT_FAILED if own_failure else code or PUBLISH_FAILED
         print("railiance-conformance: report published to the webhook", file=sys.stderr)
-    return code
+    return OUTPUT_FAILED if own_failure else code

@@ -7,6 +7,7 @@ testinfra's own ``host`` parametrisation does not reach pytest-bdd's ``scenarios
 """
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import uuid
@@ -16,14 +17,15 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.policy import (DEFAULT_POLICY_DIR, Catalog, PolicyError, load_catalog,
+from railiance_conformance.policy import (DEFAULT_POLICY_DIR, Catalog, PolicyError, check_inventory_yaml, load_catalog,
                                           load_cluster_policy, load_host_policy)
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.recorder import FindingRecorder, describe, utc_now
-from railiance_conformance.history import History
-from railiance_conformance.reporting import Run, load_reporters, write_reports
+from railiance_conformance.reporting import Run, load_reporters, printable
+from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
 from railiance_conformance.reporting.terminal import render_summary
+from railiance_conformance.run_deadline import RunDeadline
 from railiance_conformance.controls.boundary import load_layer_map
 from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
 from railiance_conformance.waivers import load_waivers
@@ -56,6 +58,10 @@ class SuiteState:
     workplan: object | None = None
     repos_dir: Path | None = None
     claims: list | None = None
+    history_busy_timeout_s: float = 60.0
+    output_failures: tuple = ()      # OutputFailure: a report or the history that could not be written
+    output_dir: Path | None = None   # where this run's reports were written (the fallback if not report_dir)
+    deadline: "RunDeadline | None" = None
 
 
 STATE = pytest.StashKey[SuiteState]()
@@ -103,6 +109,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="items per LIST page (limit/continue) on the Kubernetes API (default 500)")
     group.addoption("--probe-workers", type=int, default=16, metavar="N",
                     help="hosts probed at once (default 16)")
+    group.addoption("--api-page-budget", type=int, default=200, metavar="N",
+                    help="most LIST pages read per resource kind; more, or a repeated continue token, "
+                         "is an error finding (default 200)")
+    group.addoption("--run-id", metavar="ID", default=None,
+                    help="the id this run is recorded and reported under (default: random; nightly passes its own)")
+    group.addoption("--history-busy-timeout", type=float, default=60.0, metavar="S",
+                    help="seconds to wait for another process's lock on the history (default 60)")
+    group.addoption("--run-timeout", type=float, default=None, metavar="S",
+                    help="deadline of the whole run; default derived from the other timeouts "
+                         "(see docs/faults.md); past it the run stops as partial")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -125,6 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 for u in (option.hosts or "").split(",") if u.strip()]
         hosts = hosts_from_urls(urls, defaults, policy_source=policy_source)
         if option.ansible_inventory:
+            check_inventory_yaml(option.ansible_inventory)  # bounded before ansible-core's own loader reads it
             hosts += hosts_from_inventory(option.ansible_inventory, defaults, limit=option.limit,
                                           policy_source=policy_source)
     except PolicyError as exc:
@@ -146,13 +163,39 @@ def pytest_configure(config: pytest.Config) -> None:
             KnownTargets(hosts, layer_map, option.kubeconfig))
     except PolicyError as exc:
         raise pytest.UsageError(f"railiance-conformance: {exc}") from None
+    run_id = option.run_id or uuid.uuid4().hex[:12]
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", run_id) or run_id.startswith("."):
+        raise pytest.UsageError(f"railiance-conformance: --run-id: {run_id!r} is not 1-64 letters, digits, _ . -")
     config.stash[STATE] = SuiteState(catalog, hosts, FindingRecorder(catalog, waivers), report_dir,
                                      Path(tempfile.mkdtemp(prefix="railiance-conformance-")), ssh, utc_now(),
-                                     uuid.uuid4().hex[:12], cluster_desired,
-                                     ClusterAccess(option.kubeconfig, option.context, option.api_timeout, option.api_page_size),
+                                     run_id, cluster_desired,
+                                     ClusterAccess(option.kubeconfig, option.context, option.api_timeout, option.api_page_size,
+                                                   page_budget=option.api_page_budget),
                                      option.probe_workers, formats=formats, history=history,
                                      layer_map=layer_map, workplan=workplan,
-                                     repos_dir=Path(option.repos) if option.repos else None)
+                                     repos_dir=Path(option.repos) if option.repos else None,
+                                     history_busy_timeout_s=option.history_busy_timeout)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Arm the run deadline once the scenarios are known (only for runs of the features)."""
+    state = session.config.stash.get(STATE, None)
+    features = Path(session.config.rootpath) / "features"
+    if state is None or not (session.config.option.run_timeout or any(
+            Path(str(item.path)).is_relative_to(features) for item in session.items)):
+        return
+    option = session.config.option
+    seconds = option.run_timeout or default_run_timeout(len(state.hosts), option)
+    state.deadline = RunDeadline(seconds)
+    state.deadline.arm()
+
+
+def default_run_timeout(hosts: int, option) -> float:
+    """hosts in waves of --probe-workers, each bounded by --command-timeout (+5 s to kill and reap);
+    the cluster's requests (one per kind and named object, 20 at most) by --api-timeout each; 120 s
+    to evaluate and report. ``default_run_timeout(1, defaults)`` -> 385.0."""
+    waves = -(-hosts // max(1, option.probe_workers)) if hosts else 0
+    return waves * (option.command_timeout + 5) + 20 * option.api_timeout + 120
 
 
 def load_workplan(path: str):
@@ -263,7 +306,7 @@ def enforce(finding: Finding) -> None:
         return
     if finding.status is Status.PENDING:
         pytest.skip(f"pending: {finding.reason}")
-    pytest.fail(describe(finding), pytrace=False)
+    pytest.fail(printable(describe(finding)), pytrace=False)  # target text is inert on the terminal
 
 
 def _run(state: SuiteState, partial: bool = False) -> Run:
@@ -273,41 +316,37 @@ def _run(state: SuiteState, partial: bool = False) -> Run:
                meta={"workplan": state.catalog.workplan})
 
 
-def finding_histories(history: History, run: Run) -> dict[str, dict]:
-    """Per finding of this run: first and last seen (UTC) and its current run of drift."""
-    out = {}
-    for finding in run.findings:
-        seen = history.finding_history(finding.key)
-        if seen is not None:
-            out[finding.key] = {"first_seen_run": seen.first_seen, "first_seen_at": seen.first_seen_at,
-                                "last_seen_at": seen.last_seen_at, "consecutive_drift": seen.consecutive_drift}
-    return out
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
         return
+    if state.deadline is not None:
+        state.deadline.disarm()  # writing the reports is never interrupted
     if state.fact_store is not None:
         state.fact_store.close()
     shutil.rmtree(state.workdir, ignore_errors=True)
     if state.recorder.findings:
-        state.partial = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop)
+        state.partial = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
+                             or (state.deadline is not None and state.deadline.expired))
         run = _run(state, partial=state.partial)
+        if state.deadline is not None and state.deadline.expired:
+            run = replace(run, meta={**run.meta, "deadline": f"run deadline of {state.deadline.seconds:g} s "
+                                                             f"exceeded: the checks not yet run have no finding"})
         if state.workplan is not None:
             from railiance_conformance.claims import claims_table
 
             state.claims = [c.to_dict() for c in claims_table(state.workplan, run.findings)]
             run = replace(run, meta={**run.meta, "claims": state.claims, "workplan": state.workplan.id})
-        if state.history is not None:
-            history = History(state.history)  # one transaction: a killed run leaves it as it was
-            history.record(run)
-            diff = history.diff_latest()
-            if diff is not None:
-                state.diff = diff.to_dict()
-                run = replace(run, meta={**run.meta, "diff": state.diff})
-            run = replace(run, meta={**run.meta, "history": finding_histories(history, run)})
-        write_reports(run, state.report_dir, state.formats)
+        # history and reports together: both have this run or neither (see reporting/output.py)
+        published = publish(run, state.report_dir, state.formats, state.history, state.history_busy_timeout_s)
+        state.diff = published.run.meta.get("diff")
+        state.output_failures, state.output_dir = published.failures, published.report_dir
+        if published.failures:
+            session.exitstatus = OUTPUT_FAILED
+            import sys
+
+            for failure in published.failures:
+                print(f"railiance-conformance: could not write {failure}", file=sys.stderr)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -325,5 +364,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(f"since the previous run: {len(d['new_drift'])} new drift, {len(d['fixed'])} fixed, "
                                     f"{len(d['persisting'])} persisting, {len(d['status_changes'])} status changes")
     names = ", ".join(load_reporters()[f].filename for f in state.formats)
-    terminalreporter.write_line(f"reports in {state.report_dir}: {names}"
+    terminalreporter.write_line(f"reports in {state.output_dir or state.report_dir}: {names}"
                                 + (f"; history: {state.history}" if state.history else ""))
+    for failure in state.output_failures:
+        terminalreporter.write_line(f"NOT WRITTEN {failure} (exit status {OUTPUT_FAILED})", red=True, bold=True)
+    if state.deadline is not None and state.deadline.expired:
+        terminalreporter.write_line(f"run deadline of {state.deadline.seconds:g} s exceeded: partial run", red=True)

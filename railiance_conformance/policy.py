@@ -72,18 +72,121 @@ def _short(schema_part: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in schema_part.items())
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file; syntax errors become PolicyError with line and column."""
+# Bounds for every YAML file the suite reads (policy, waivers, inventory vars, workplan front
+# matter). The real files are a few KiB with no aliases; the bounds refuse a "billion laughs"
+# (nested aliases that expand to billions of nodes while the file stays tiny) or a pathologically
+# deep document in well under a second, before anything walks the data.
+YAML_MAX_BYTES = 4 * 1024 * 1024
+YAML_MAX_DEPTH = 64
+YAML_MAX_NODES = 200_000  # scalars and collections after every alias is expanded
+YAML_MAX_ALIASES = 1_000
+
+
+def check_yaml_bounds(text: str, source: str, *, loader: type = yaml.SafeLoader) -> None:
+    """Raise PolicyError unless ``text`` stays within the bounds above (size, nesting depth, alias
+    count, and node count with every alias expanded). Reads only the event stream: no node graph
+    is built, nothing is expanded, so a hostile file costs time linear in its size.
+    ``check_yaml_bounds("a: &x [1]\nb: *x", "f.yaml")`` -> None."""
+    if len(text) > YAML_MAX_BYTES:
+        raise PolicyError(source, "", f"refused: {len(text)} characters, more than {YAML_MAX_BYTES} "
+                                      f"(a policy or inventory file is a few KiB)")
+    sizes: dict[str, int] = {}  # anchor -> expanded node count of the anchored node
+    stack: list[list] = []      # open collections: [anchor, node count so far]
+    total = aliases = 0
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PolicyError(str(path), "", f"cannot read: {exc.strerror}") from None
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                stack.append([event.anchor, 1])
+                if len(stack) > YAML_MAX_DEPTH:
+                    raise _bound(source, event, f"nested deeper than {YAML_MAX_DEPTH} levels")
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                anchor, count = stack.pop()
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, count = event.anchor, 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > YAML_MAX_ALIASES:
+                    raise _bound(source, event, f"more than {YAML_MAX_ALIASES} aliases")
+                anchor, count = None, sizes.get(event.anchor, 1)
+            else:
+                continue
+            if anchor is not None:
+                sizes[anchor] = count
+            if stack:
+                stack[-1][1] += count
+            else:
+                total += count
+            if total + sum(c for _, c in stack) > YAML_MAX_NODES:
+                raise _bound(source, event, f"expands to more than {YAML_MAX_NODES} nodes (nested aliases: "
+                                            f"a 'billion laughs' document?)")
+    except yaml.YAMLError:
+        return  # the parser's own error, with its position, comes from the real load
+    except RecursionError:
+        raise PolicyError(source, "", "refused: nested too deeply to parse") from None
+
+
+def _bound(source: str, event, problem: str) -> PolicyError:
+    mark = event.start_mark
+    return PolicyError(source, f"line {mark.line + 1}, column {mark.column + 1}", f"refused: {problem}")
+
+
+def load_yaml_text(text: str, source: str, *, loader: type = yaml.SafeLoader) -> Any:
+    """``yaml.load`` with ``loader`` after ``check_yaml_bounds``; a syntax error is PolicyError
+    with line and column."""
+    check_yaml_bounds(text, source, loader=loader)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - loader is SafeLoader or a subclass of it
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        raise PolicyError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise PolicyError(source, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise PolicyError(source, "", "refused: nested too deeply to parse") from None
+
+
+def read_yaml_file(path: Path, *, loader: type = yaml.SafeLoader) -> Any:
+    """Read and parse one YAML file within the bounds; unreadable, too big or bad YAML is PolicyError."""
+    try:
+        size = Path(path).stat().st_size
+        if size > YAML_MAX_BYTES:
+            raise PolicyError(str(path), "", f"refused: {size} bytes, more than {YAML_MAX_BYTES}")
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(str(path), "", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(str(path), f"byte {exc.start}", "not UTF-8 text") from None
+    return load_yaml_text(text, str(path), loader=loader)
+
+
+def check_inventory_yaml(inventory: str | Path) -> None:
+    """Apply ``check_yaml_bounds`` to every YAML file ansible-core would read for ``inventory``
+    (the inventory itself if YAML, every file under it if a directory, and the group_vars/ and
+    host_vars/ beside it) before ansible-core's own loader sees them: it has no such bounds.
+    PolicyError names the file."""
+    root = Path(inventory)
+    base = root if root.is_dir() else root.parent
+    candidates = [root] if root.is_file() else []
+    for directory in ([root] if root.is_dir() else []) + [base / "group_vars", base / "host_vars"]:
+        if directory.is_dir():
+            candidates += sorted(p for p in directory.rglob("*") if p.is_file())
+    for path in candidates:
+        if path.suffix not in (".yml", ".yaml", ".json", "") and path != root:
+            continue
+        try:
+            if path.stat().st_size > YAML_MAX_BYTES:
+                raise PolicyError(str(path), "", f"refused: {path.stat().st_size} bytes, more than {YAML_MAX_BYTES}")
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue  # ansible-core names an unreadable file itself
+        if path.suffix in (".yml", ".yaml", ".json") or path.parent.name in ("group_vars", "host_vars") \
+                or path.parent.parent.name in ("group_vars", "host_vars"):
+            check_yaml_bounds(text, str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse one YAML file; syntax errors become PolicyError with line and column (bounded, as above)."""
+    return read_yaml_file(path)
 
 
 def load_document(path: Path, schema_name: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.policy import PolicyError, schema, validate
+from railiance_conformance.policy import PolicyError, read_yaml_file, schema, validate
 
 
 class _DatesAsText(yaml.SafeLoader):
@@ -32,14 +32,8 @@ _DatesAsText.yaml_implicit_resolvers = {
 
 
 def _read(path: Path) -> Any:
-    try:
-        return yaml.load(Path(path).read_text(), Loader=_DatesAsText)
-    except OSError as exc:
-        raise PolicyError(str(path), "", f"cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        raise PolicyError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    """The waiver file, parsed within the bounds of ``policy.read_yaml_file`` (size, depth, aliases)."""
+    return read_yaml_file(Path(path), loader=_DatesAsText)
 
 
 @dataclass(frozen=True, slots=True)

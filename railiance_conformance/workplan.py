@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from railiance_conformance.policy import YAML_MAX_BYTES, PolicyError, check_yaml_bounds
+
 _WP_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-WP-\d+$")
 _TASK_ID_LINE = re.compile(r"""^\s*id:\s*["']?(?P<id>[A-Z][A-Z0-9-]*-(?P<short>T\d{2,}))["']?\s*$""")
 _TASK_HEADING = re.compile(r"^\s*(?:#{1,6}\s*)?(?P<short>T\d{2,})\b\s*[—–:.\-]*\s*(?P<title>.*?)\s*#*\s*$")
@@ -81,6 +83,8 @@ def read_front_matter(path: Path) -> dict[str, Any]:
 
 def _read(path: Path) -> str:
     try:
+        if path.stat().st_size > YAML_MAX_BYTES:
+            raise ValueError(f"{path}: refused: {path.stat().st_size} bytes, more than {YAML_MAX_BYTES}")
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueError(f"{path}: cannot read workplan: {exc.strerror}") from None
@@ -108,8 +112,13 @@ def _front_matter(lines: list[str], path: Path) -> dict[str, Any]:
         end = next((i for i in range(first + 1, len(lines)) if lines[i].strip() in ("---", "...")), None)
         if end is None:
             raise ValueError(f"{path}: front matter opened with '---' on line {first + 1} is never closed")
+        text = "\n".join(lines[first + 1:end])
         try:
-            data = yaml.safe_load("\n".join(lines[first + 1:end]))
+            check_yaml_bounds(text, f"{path} (front matter)")
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {first + 2 + mark.line})" if mark else ""
@@ -173,6 +182,10 @@ def _block(lines: list[str], start: int, fenced: bool, path: Path) -> tuple[int,
     while end < len(lines) and not _FENCE.match(lines[end]) and (fenced or _KEY_VALUE.match(lines[end])):
         end += 1
     text = "\n".join(lines[start:end])
+    try:
+        check_yaml_bounds(text, f"{path} (task block at line {start + 1})")
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:

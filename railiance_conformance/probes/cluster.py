@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,9 @@ class ClusterAccess:
 
     kubeconfig: str | None = None
     context: str | None = None
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0      # one request, in total: connect, headers and the whole body
     page_size: int = 500
+    page_budget: int = 200       # most pages of one LIST; past it the kind is an error
 
     def configured(self) -> bool:
         return bool(self.kubeconfig or os.environ.get("KUBECONFIG") or self.context
@@ -132,9 +134,18 @@ class ClusterSnapshot:
         return found
 
     def _list_all(self, kind: Kind, label_selector: str) -> list[dict]:
+        """Every page of one LIST. A continue token seen before (the server loops) or more pages than
+        ``page_budget`` ends it with ClusterUnavailable: a list that never ends is not a list."""
         items: list[dict] = []
         token = None
+        seen: set[str] = set()
+        pages = 0
         while True:
+            if pages >= self.access.page_budget:
+                raise ClusterUnavailable(
+                    f"list {kind.name}: more than {self.access.page_budget} pages of {self.access.page_size} "
+                    f"items (--api-page-budget); stopped reading so the run ends")
+            pages += 1
             query = [("limit", self.access.page_size)] + ([("continue", token)] if token else []) \
                 + ([("labelSelector", label_selector)] if label_selector else [])
             page = self._request(kind.path(), verb="list", kind=kind, query=query)
@@ -144,6 +155,11 @@ class ClusterSnapshot:
             token = page.get("metadata", {}).get("continue")
             if not token:
                 return items
+            if token in seen:
+                raise ClusterUnavailable(
+                    f"list {kind.name}: the API server sent the same continue token again after {pages} pages "
+                    f"(paging would never end); stopped reading")
+            seen.add(token)
 
     def _request(self, path: str, *, verb: str, kind: Kind, namespace: str | None = None,
                  query: list | None = None, missing_ok: bool = False) -> Any:
@@ -156,19 +172,49 @@ class ClusterSnapshot:
             method, url, headers, _, _ = self._client.param_serialize(
                 "GET", path, query_params=query or [], header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"])
+            deadline = time.monotonic() + self.access.timeout_s
             response = self._client.call_api(method, url, header_params=headers,
                                              _request_timeout=self.access.timeout_s)
-            response.read()
+            data = _read_body(response.response, deadline, self.access.timeout_s)
             if not 200 <= response.status <= 299:
                 raise ApiException(status=response.status, reason=response.reason,
-                                   body=response.data.decode("utf-8", "replace"))
-            return json.loads(response.data)
+                                   body=data.decode("utf-8", "replace"))
+            return json.loads(data)
         except ApiException as exc:
             if exc.status == 404 and missing_ok:
                 return None
             raise ClusterUnavailable(_api_reason(exc, verb, kind, namespace)) from None
         except Exception as exc:  # noqa: BLE001 - connection refused, timeout, TLS, bad JSON
             raise ClusterUnavailable(f"API server unreachable for {verb} {kind.name}: {_short(exc)}") from None
+
+
+class BodyTimeout(TimeoutError):
+    """The whole response body did not arrive within the request's timeout."""
+
+
+def _read_body(raw, deadline: float, timeout_s: float) -> bytes:
+    """Read a urllib3 response body against a total ``deadline`` (``time.monotonic()``): each
+    receive may wait only for the time left, so a body trickled a byte at a time still ends at
+    the deadline (urllib3's read timeout is per receive). The connection is dropped on timeout."""
+    chunks = []
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BodyTimeout(f"timed out: the response body was not complete within {timeout_s:g} s "
+                                  f"({sum(map(len, chunks))} bytes arrived)")
+            if sock is not None:
+                sock.settimeout(left)
+            chunk = raw.read1(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except BaseException:
+        raw.drop_connection() if hasattr(raw, "drop_connection") else raw.close()
+        raise
+    finally:
+        raw.release_conn()
 
 
 def _api_reason(exc, verb: str, kind: Kind, namespace: str | None) -> str:

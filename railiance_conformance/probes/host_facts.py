@@ -17,6 +17,7 @@ from typing import Mapping
 
 import testinfra
 
+from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.host_script import ScriptPlan, Section, build_script, parse_output
 from railiance_conformance.resources import sysctl, systemd_units
 from railiance_conformance.targets import HostTarget
@@ -148,8 +149,13 @@ class HostFactStore:
         future = self.futures[target.name]
         try:
             return future.result(timeout=self.options.command_timeout + self.options.connect_timeout + 5)
-        except TimeoutError:
-            return HostFacts(target.name, failure=f"no answer within {self.options.command_timeout}s")
+        except TimeoutError:  # a backend without a bounded command (paramiko): answer once, never wait again
+            facts = HostFacts(target.name, failure=f"no answer within {self.options.command_timeout}s")
+            done: Future[HostFacts] = Future()
+            done.set_result(facts)
+            with self.lock:
+                self.futures[target.name] = done
+            return facts
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -159,7 +165,8 @@ class HostFactStore:
                   "timeout": self.options.connect_timeout}
         if self.options.identity_file:
             kwargs["ssh_identity_file"] = self.options.identity_file
-        return testinfra.get_host(target.url, **kwargs)
+        # the whole ssh session is bounded by --command-timeout: killed (process group) when it is up
+        return bound(testinfra.get_host(target.url, **kwargs), self.options.command_timeout)
 
     def _gather(self, target: HostTarget) -> HostFacts:
         started = time.monotonic()
@@ -168,6 +175,8 @@ class HostFactStore:
         command = f"sh -c {shlex.quote(script)}"
         try:
             result = self._backend(target).run(command)
+        except CommandTimeout as exc:
+            return HostFacts(target.name, failure=str(exc), duration_s=time.monotonic() - started, commands=1)
         except RuntimeError as exc:  # testinfra: ssh exited 255 (connection/auth/host key)
             return HostFacts(target.name, failure=_ssh_reason(exc), duration_s=time.monotonic() - started,
                              commands=1)

@@ -7,6 +7,7 @@ Example: ``write_reports(run, Path("reports"), ["json", "junit"])``.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,6 +15,23 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from railiance_conformance.finding import Finding, Status
+
+
+# C0 and C1 controls (tab and newline stay: every format handles them), DEL, lone surrogates,
+# and the invisible/bidirectional format characters that reorder or hide text ("Trojan Source")
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e"
+                     "\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]")
+_NAMED = {"\r": "\\r", "\x1b": "\\x1b"}
+
+
+def printable(text: str) -> str:
+    """Text from a target made inert for a terminal or a document: every control, bidi and
+    invisible character shown as its escape, ``printable("a\x1b[31mb\r")`` -> ``"a\\x1b[31mb\\r"``
+    (tab and newline are kept). Each format then applies its own escaping (markup, HTML, Markdown)."""
+    if not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(lambda m: _NAMED.get(m[0]) or (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                                                     else f"\\u{ord(m[0]):04x}"), text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,12 @@ Example: ``'<tr class="drift"' in render(run)`` -> True when something drifted.
 from __future__ import annotations
 
 import json
-from html import escape
+from html import escape as _html_escape
 from itertools import groupby
 from typing import Any
 
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.reporting import Reporter, Run, register
+from railiance_conformance.reporting import Reporter, Run, printable, register
 
 ORDER = (Status.DRIFT, Status.ERROR, Status.PENDING, Status.WAIVED, Status.PASS)
 TITLES = {Status.DRIFT: "Drift", Status.ERROR: "Could not verify", Status.PENDING: "Pending",
@@ -30,6 +30,11 @@ tr.pending td:first-child,.counts .pending{background:#fff8c5}
 tr.waived td:first-child,.counts .waived{background:#ddf4ff}
 tr.pass td:first-child,.counts .pass{background:#dafbe1}
 """
+
+
+def escape(text: str) -> str:
+    """HTML-escaped and inert: control and bidi characters shown as escapes (``printable``)."""
+    return _html_escape(printable(text))
 
 
 def _value(value: Any) -> str:
@@ -71,6 +76,12 @@ def render(run: Run) -> str:
         reasons = "".join(f"<li>{escape(r)}</li>" for r in gate.get("reasons", [])) or "<li>every precondition holds</li>"
         parts.append(f'<h2 id="gate" class="{"pass" if gate["verdict"] == "GO" else "drift"}">Cutover gate '
                      f'{escape(gate["task"])}: {escape(gate["verdict"])}</h2><ul>{reasons}</ul>')
+    if run.meta.get("deadline"):
+        parts.append(f'<p class="drift">{escape(str(run.meta["deadline"]))}</p>')
+    if run.meta.get("output_failures"):
+        items = "".join(f"<li>{escape(str(f))}</li>" for f in run.meta["output_failures"])
+        parts.append(f'<h2 id="output-failures" class="drift">Not written (the run\'s own output failed)</h2>'
+                     f'<ul>{items}</ul>')
     if isinstance(run.meta.get("diff"), dict):
         parts.append(_diff(run.meta["diff"]))
     for status in ORDER:

@@ -12,24 +12,24 @@ from itertools import groupby
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.reporting import Reporter, Run, register
+from railiance_conformance.reporting import Reporter, Run, printable, register
 
 
 def _compact(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return printable(value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str))
 
 
 def _case(finding: Finding) -> TestCase:
-    case = TestCase(name=finding.key, classname=f"{finding.layer}.{finding.task}", elapsed_sec=finding.duration_s,
+    case = TestCase(name=printable(finding.key), classname=f"{finding.layer}.{finding.task}", elapsed_sec=finding.duration_s,
                     timestamp=finding.started_at or None)
     detail = f"expected {_compact(finding.expected)}; observed {_compact(finding.observed)}"
     if finding.status is Status.DRIFT:
-        case.add_failure_info(message=f"drift: {detail}; fix: {finding.remediation}",
-                              output=json.dumps(dict(finding.evidence), default=str), failure_type="drift")
+        case.add_failure_info(message=f"drift: {detail}; fix: {printable(finding.remediation)}",
+                              output=printable(json.dumps(dict(finding.evidence), default=str)), failure_type="drift")
     elif finding.status is Status.ERROR:
-        case.add_error_info(message=f"could not verify: {finding.reason}", error_type="could-not-verify")
+        case.add_error_info(message=f"could not verify: {printable(finding.reason)}", error_type="could-not-verify")
     elif finding.status in (Status.WAIVED, Status.PENDING):
-        case.add_skipped_info(message=f"{finding.status.value}: {finding.reason}")
+        case.add_skipped_info(message=f"{finding.status.value}: {printable(finding.reason)}")
     return case
 
 
@@ -37,6 +37,8 @@ def render(run: Run) -> str:
     ordered = sorted(run.findings, key=lambda f: (f.layer, f.task, f.control_id, f.target))
     changes = run.changes()
     properties = {"run_id": run.run_id, "partial": str(run.partial).lower()}
+    for number, failure in enumerate(run.meta.get("output_failures") or ()):
+        properties[f"output_failure.{number}"] = printable(str(failure))
     if changes is not None:  # since the previous run
         properties |= {f"since_previous.{name}": str(n) for name, n in changes.items()}
         properties["since_previous.from_run"] = str(run.meta["diff"].get("from_run"))

@@ -12,7 +12,7 @@ from itertools import groupby
 from typing import Any
 
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.reporting import Reporter, Run, register
+from railiance_conformance.reporting import Reporter, Run, printable, register
 
 MAX_ROWS = 100      # table rows in all; GitHub caps issue comments at 65,536 characters
 MAX_ITEMS = 30      # list items per bullet (pending, waived, diff)
@@ -27,13 +27,13 @@ def cell(value: Any, limit: int = MAX_CELL) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    text = _SPECIAL.sub(r"\\\1", text)
-    return re.sub(r"\r\n|\r|\n", "<br>", text) or "–"
+    text = _SPECIAL.sub(r"\\\1", printable(text.replace("\r\n", "\n")))  # control characters as escapes
+    return text.replace("\n", "<br>") or "–"
 
 
 def code(text: str, *, in_table: bool = True) -> str:
     """An identifier as a code span, ``code("host.swap.file")`` -> ``"`host.swap.file`"``."""
-    if not text or "`" in text or "\n" in text or "\r" in text:
+    if not text or "`" in text or "\n" in text or printable(text) != text:
         return cell(text)
     return "`" + (text.replace("|", "\\|") if in_table else text) + "`"
 
@@ -121,7 +121,11 @@ def render(run: Run, *, max_rows: int = MAX_ROWS) -> str:
              "| pass | drift | could not verify | waived | pending |", "| ---: | ---: | ---: | ---: | ---: |",
              "| " + " | ".join(str(counts[s]) for s in ("pass", "drift", "error", "waived", "pending")) + " |", ""]
     if run.partial:
-        lines += ["> **Partial run:** interrupted before every control was evaluated.", ""]
+        lines += ["> **Partial run:** interrupted before every control was evaluated."
+                  + (f" {cell(run.meta['deadline'], 400)}" if run.meta.get("deadline") else ""), ""]
+    if run.meta.get("output_failures"):
+        lines += ["> **Not written (the run's own output failed):** "
+                  + "; ".join(cell(f, 400) for f in run.meta["output_failures"]), ""]
     gate = run.meta.get("gate")
     if isinstance(gate, dict):
         lines += [f"### Cutover gate {_span(gate['task'])}: **{gate['verdict']}**", ""]

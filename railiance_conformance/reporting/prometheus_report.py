@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.reporting import Reporter, Run, register
+from railiance_conformance.reporting import Reporter, Run, printable, register
 
 PREFIX = "railiance_conformance"
 # when one control is recorded twice on one target, the worse status is the one exposed
@@ -19,7 +19,7 @@ RANK = {Status.PASS: 0, Status.WAIVED: 1, Status.PENDING: 2, Status.ERROR: 3, St
 
 def escape_label(value: str) -> str:
     """Label value per the exposition format: ``escape_label('a"b')`` -> ``'a\\\\"b'``."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return printable(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def _labels(**labels: str) -> str:

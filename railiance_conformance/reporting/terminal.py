@@ -10,21 +10,28 @@ import json
 from itertools import groupby
 
 from rich.console import Console
+from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.reporting import Run
+from railiance_conformance.reporting import Run, printable
 
 ORDER = {Status.DRIFT: 0, Status.ERROR: 1, Status.PENDING: 2, Status.WAIVED: 3, Status.PASS: 4}
 STYLE = {Status.DRIFT: "bold red", Status.ERROR: "bold magenta", Status.PENDING: "yellow",
          Status.WAIVED: "cyan", Status.PASS: "green"}
 
 
+def inert(text: str) -> str:
+    """Target text for a rich console: control characters as escapes, ``[markup]`` escaped."""
+    return escape_markup(printable(str(text)))
+
+
 def short(value, limit: int = 90) -> str:
+    """A value cut to ``limit`` characters, inert (see ``inert``)."""
     if value is None:
         return "–"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return inert(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _rows(problems: list[Finding]):
@@ -32,12 +39,12 @@ def _rows(problems: list[Finding]):
     errors = sorted((f for f in problems if f.status is Status.ERROR), key=lambda f: (f.target, f.reason))
     for f in problems:
         if f.status is not Status.ERROR:
-            yield f.status, f"{f.layer} {f.task.rsplit('-', 1)[-1]} {f.control_id} @ {f.target}", \
-                short(f.expected), short(f.observed) + (f" ({f.reason})" if f.reason else "")
+            yield f.status, inert(f"{f.layer} {f.task.rsplit('-', 1)[-1]} {f.control_id} @ {f.target}"), \
+                short(f.expected), short(f.observed) + (f" ({inert(f.reason)})" if f.reason else "")
     for (target, reason), group in groupby(errors, key=lambda f: (f.target, f.reason)):
         group = list(group)
         where = group[0].control_id if len(group) == 1 else f"{len(group)} controls"
-        yield Status.ERROR, f"{where} @ {target}", "", f"could not verify: {reason}"
+        yield Status.ERROR, inert(f"{where} @ {target}"), "", f"could not verify: {inert(reason)}"
 
 
 CLAIM_STYLE = {"claimed done, drifted": "bold red", "claimed done, could not verify": "bold magenta",
@@ -57,8 +64,9 @@ def _claims_table(claims: list[dict]) -> Table:
         says = claim["workplan_status"] + (" (needs_human)" if claim["needs_human"] else "")
         counts = ", ".join(f"{n} {s}" for s, n in claim["counts"].items()) or "–"
         style = CLAIM_STYLE.get(claim["verdict"], "")
-        table.add_row(f"{claim['task'].rsplit('-', 1)[-1]} {claim['title'][:40]}", says, f"[{style}]{claim['verdict']}[/]", counts,
-                      ", ".join(claim["drifted"][:6]) + (" …" if len(claim["drifted"]) > 6 else ""))
+        table.add_row(inert(f"{claim['task'].rsplit('-', 1)[-1]} {claim['title'][:40]}"), inert(says),
+                      f"[{style}]{inert(claim['verdict'])}[/]", inert(counts),
+                      inert(", ".join(claim["drifted"][:6]) + (" …" if len(claim["drifted"]) > 6 else "")))
     return table
 
 
@@ -80,7 +88,7 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
         if fixes:
             console.print("[bold]How to fix the drift[/]")
             for control_id, remediation in fixes.items():
-                console.print(f"  {control_id}: {remediation}")
+                console.print(f"  {inert(control_id)}: {inert(remediation)}")
     claims = run.meta.get("claims")
     if claims:
         console.print(_claims_table(claims))

@@ -7,7 +7,14 @@
 
 Plain HTTP/1.1 with keep-alive and Content-Length (no TLS; the kubeconfig carries a placeholder
 bearer token the server ignores). ``latency_s`` delays every answer; ``fail_status`` makes every
-non-discovery request fail with that code. Every request, writes included, lands in
+non-discovery request fail with that code. ``fault`` misbehaves the way a broken or hostile
+apiserver (or a proxy in front of it) can, for the suite's deadline tests:
+
+* ``"repeat-continue"``: every LIST page carries the same ``continue`` token (and a request with
+  it gets the first page again), so paging never ends unless the client notices the repeat;
+* ``"endless-continue"``: every LIST page carries a new ``continue`` token, forever;
+* ``"trickle-body"``: every answer's body is sent one byte every ``trickle_interval_s`` seconds
+  (headers at once), so a per-read timeout never fires. Every request, writes included, lands in
 ``request_log`` before its answer is sent.
 """
 
@@ -31,6 +38,7 @@ from .api import DEFAULT_SERVER_VERSION, DEFAULT_USER, KubeAPI
 from .dump import load_dump
 
 PLACEHOLDER_TOKEN = "railiance-testbed-placeholder-token"
+FAULTS = (None, "repeat-continue", "endless-continue", "trickle-body")
 
 
 class RequestRecord(NamedTuple):
@@ -66,10 +74,17 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if self.standin.latency_s:
             time.sleep(self.standin.latency_s)
+        fault = self.standin.fault
+        if fault in ("repeat-continue", "endless-continue"):
+            query.pop("continue", None)  # the fake token means nothing to the store: serve page one again
         try:
             code, body = self.standin.api.handle(self.command, url.path, query, self.headers.get("Accept", ""))
         except Exception as exc:  # a stand-in bug must surface as a 500 Status, not a dropped connection
             code, body = 500, status.status(500, f"Internal error occurred: {exc!r}", "InternalError")
+        if fault in ("repeat-continue", "endless-continue") and code == 200 and isinstance(body, dict) \
+                and "items" in body:
+            token = "loop" if fault == "repeat-continue" else f"page-{self.standin._next_page()}"
+            body = {**body, "metadata": {**body.get("metadata", {}), "continue": token}}
         if isinstance(body, str):
             payload, content_type = body.encode(), "text/plain; charset=utf-8"
         else:
@@ -80,8 +95,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        if self.command == "HEAD":
+            return
+        if fault == "trickle-body":
+            self.wfile.flush()
+            for offset in range(len(payload)):  # ends when the client gives up (broken pipe)
+                time.sleep(self.standin.trickle_interval_s)
+                self.wfile.write(payload[offset:offset + 1])
+                self.wfile.flush()
+            return
+        self.wfile.write(payload)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -100,7 +123,12 @@ class KubeAPIStandIn:
     def __init__(self, objects: list[dict], *, host: str = "127.0.0.1", port: int = 0,
                  forbidden: Iterable[tuple[str, str, str]] = frozenset(), latency_s: float = 0.0,
                  fail_status: int | None = None, user: str = DEFAULT_USER,
-                 server_version: str = DEFAULT_SERVER_VERSION, tls: tuple[str, str] | None = None):
+                 server_version: str = DEFAULT_SERVER_VERSION, tls: tuple[str, str] | None = None,
+                 fault: str | None = None, trickle_interval_s: float = 2.0):
+        if fault not in FAULTS:
+            raise ValueError(f"fault {fault!r}: expected one of {sorted(f for f in FAULTS if f)}")
+        self.fault, self.trickle_interval_s = fault, trickle_interval_s
+        self._pages = 0
         self.api = KubeAPI(objects, forbidden=forbidden, fail_status=fail_status, user=user,
                            server_version=server_version)
         self.host, self.port = host, port
@@ -156,6 +184,11 @@ class KubeAPIStandIn:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def _next_page(self) -> int:
+        with self._lock:
+            self._pages += 1
+            return self._pages
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:

@@ -1,0 +1,64 @@
+"""A hard wall-time bound on the local command a testinfra backend runs (``ssh ...``).
+
+testinfra's ``run_local`` waits for its ``sh -c 'ssh ...'`` child without a timeout; an sshd that
+accepts and then never answers (or answers one line every few seconds, which keeps ssh's
+ServerAlive checks happy) holds it forever. ``bound(host, 15)`` makes that host's backend start
+the command in a session of its own and, ``timeout_s`` seconds after it started, kill the whole
+process group (sh, ssh and anything they started) with SIGKILL and raise ``CommandTimeout``.
+Example: ``bound(testinfra.get_host("ssh://u@h"), 15).run("true")`` -> a CommandResult within 15 s.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import Any
+
+REAP_TIMEOUT_S = 5.0  # after SIGKILL, how long the pipes may take to close
+
+
+class CommandTimeout(Exception):
+    """The command did not finish within its bound and was killed (its output is discarded)."""
+
+
+def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):
+    """testinfra's ``BaseBackend.run_local`` with a total time bound (see the module docstring)."""
+    command = backend.quote(command, *args)
+    cmd = backend.encode(command)
+    proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        raise CommandTimeout(f"no answer within {timeout_s:g}s (--command-timeout): the ssh session was "
+                             f"killed") from None
+    except BaseException:
+        kill_group(proc)
+        raise
+    return backend.result(proc.returncode, cmd, stdout, stderr)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group ``proc`` leads and reap it; its pipes are closed."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.communicate(timeout=REAP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:  # a process that left the group still holds a pipe
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        proc.wait(timeout=REAP_TIMEOUT_S)
+
+
+def bound(host: Any, timeout_s: float) -> Any:
+    """Give ``host``'s backend a bounded ``run_local`` (backends that run a local command: ssh,
+    safe-ssh, local). Other backends (paramiko) are returned unchanged; the fact store's own
+    wait bounds them."""
+    backend = host.backend
+    if hasattr(backend, "run_local"):
+        backend.run_local = lambda command, *args: run_bounded(backend, timeout_s, command, *args)
+    return host

@@ -1,0 +1,184 @@
+"""Write one run's reports and record it in the history so that the two never disagree.
+
+The order (``publish``):
+
+1. the run is inserted into the history in an open transaction, and the diff and each finding's
+   history are read on that connection;
+2. every format is rendered and *staged* beside its final name in the report directory
+   (temp file, fsync), nothing renamed yet;
+3. only if every format was staged is the history transaction committed and every staged file
+   renamed over the old one; if any staging failed (ENOSPC, EROFS, ...) the history is rolled
+   back, the report directory keeps the previous run's complete set, and this run's reports go
+   to ``fallback_dir(run_id)`` instead;
+4. a history that cannot be used (not a database, locked past the busy timeout, read-only,
+   full) does not stop the reports: they are written and say ``run.output_failures``.
+
+Every failure is an ``OutputFailure`` naming the file and the cause; the plugin turns any of them
+into its own exit status (``OUTPUT_FAILED``). Example:
+``publish(run, Path("reports"), ["json"], Path("reports/history.sqlite")).failures`` -> ``()``.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable
+
+from railiance_conformance.reporting import REPORTERS, Run, atomic_write, load_reporters
+
+OUTPUT_FAILED = 6  # the suite's exit status when a report or the history could not be written
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFailure:
+    """``OutputFailure("reports/findings.json", "No space left on device (ENOSPC)")``."""
+
+    path: str
+    cause: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.cause}"
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """Where this run's reports ended up, whether the history has it, and what failed."""
+
+    report_dir: Path
+    written: tuple[Path, ...]
+    recorded: bool
+    failures: tuple[OutputFailure, ...]
+    run: Run
+
+
+def fallback_dir(run_id: str) -> Path:
+    """Where a run's reports go when the report directory cannot take them:
+    ``fallback_dir("ab12")`` -> ``/tmp/railiance-conformance-ab12`` (``$TMPDIR`` honoured)."""
+    return Path(tempfile.gettempdir()) / f"railiance-conformance-{run_id}"
+
+
+def os_cause(exc: BaseException) -> str:
+    """``os_cause(OSError(28, "No space left on device"))`` -> ``"No space left on device (ENOSPC)"``."""
+    if isinstance(exc, OSError) and exc.errno:
+        return f"{exc.strerror or os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _stage(run: Run, directory: Path, names: Iterable[str]) -> tuple[list[tuple[Path, Path]], list[OutputFailure]]:
+    """Render and write every format to a temp file beside its final path; (tmp, final) pairs."""
+    staged, failures = [], []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return [], [OutputFailure(str(directory), os_cause(exc))]
+    for name in names:
+        final = directory / REPORTERS[name].filename
+        tmp = None
+        try:
+            text = REPORTERS[name].render(run)
+            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            staged.append((Path(tmp), final))
+        except OSError as exc:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+            failures.append(OutputFailure(str(final), os_cause(exc)))
+    return staged, failures
+
+
+def _discard(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in staged:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _with_failures(run: Run, failures: list[OutputFailure]) -> Run:
+    return replace(run, meta={**run.meta, "output_failures": [str(f) for f in failures]}) if failures else run
+
+
+def _annotate(run: Run, pending) -> Run:
+    """The diff against the previous run and each finding's first/last seen, from the history."""
+    meta = dict(run.meta)
+    diff = pending.diff_latest()
+    if diff is not None:
+        meta["diff"] = diff.to_dict()
+    seen = {}
+    for finding in run.findings:
+        found = pending.finding_history(finding.key)
+        if found is not None:
+            seen[finding.key] = {"first_seen_run": found.first_seen, "first_seen_at": found.first_seen_at,
+                                 "last_seen_at": found.last_seen_at, "consecutive_drift": found.consecutive_drift}
+    meta["history"] = seen
+    return replace(run, meta=meta)
+
+
+def publish(run: Run, report_dir: Path, names: Iterable[str], history_path: Path | None,
+            busy_timeout_s: float = 60.0) -> Publication:
+    """Record ``run`` and write its reports (see the module docstring); never raises for I/O."""
+    from railiance_conformance.history import History, error_cause
+
+    load_reporters()
+    names = list(names)
+    failures: list[OutputFailure] = []
+    pending = None
+    if history_path is not None:
+        try:
+            pending = History(history_path, busy_timeout_s).begin_record(run)
+            run = _annotate(run, pending)
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            if pending is not None:
+                pending.rollback()
+                pending = None
+            failures.append(OutputFailure(str(history_path),
+                                          error_cause(exc, busy_timeout_s)))
+    staged, stage_failures = _stage(_with_failures(run, failures), report_dir, names)
+    if not stage_failures and pending is not None:
+        try:
+            pending.commit()
+        except (sqlite3.Error, OSError) as exc:
+            failures.append(OutputFailure(str(history_path),
+                                          error_cause(exc, busy_timeout_s)))
+            _discard(staged)  # the staged reports do not yet say the history failed
+            staged, stage_failures = _stage(_with_failures(run, failures), report_dir, names)
+        pending = None
+    if stage_failures:
+        _discard(staged)
+        if pending is not None:
+            pending.rollback()  # the report directory keeps the previous run: so does the history
+            pending = None
+            failures.append(OutputFailure(str(history_path), "this run is not recorded: its reports could not "
+                                                             f"be written to {report_dir}"))
+        failures[:0] = stage_failures
+        return _to_fallback(run, names, failures, recorded=False)
+    written = []
+    for tmp, final in staged:
+        try:
+            os.replace(tmp, final)
+            written.append(final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            failures.append(OutputFailure(str(final), os_cause(exc)))
+    recorded = history_path is not None and not any(f.path == str(history_path) for f in failures)
+    return Publication(report_dir, tuple(written), recorded, tuple(failures), _with_failures(run, failures))
+
+
+def _to_fallback(run: Run, names: list[str], failures: list[OutputFailure], *, recorded: bool) -> Publication:
+    directory = fallback_dir(run.run_id)
+    run = _with_failures(run, failures)
+    written = []
+    for name in names:
+        path = directory / REPORTERS[name].filename
+        try:
+            atomic_write(path, REPORTERS[name].render(run))
+            written.append(path)
+        except OSError as exc:
+            failures.append(OutputFailure(str(path), os_cause(exc)))
+    return Publication(directory, tuple(written), recorded, tuple(failures), run)
