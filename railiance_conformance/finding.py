@@ -8,6 +8,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from railiance_conformance.expectations import matches
+
 
 class Status(str, enum.Enum):
     """What a control evaluation concluded; ``ERROR`` means *could not verify*."""
@@ -32,8 +34,9 @@ class Outcome:
     @classmethod
     def compare(cls, expected: Any, observed: Any, *, evidence: dict[str, Any] | None = None,
                 reason: str = "") -> "Outcome":
-        """``Outcome.compare(4, 2)`` -> DRIFT; equal values -> PASS."""
-        status = Status.PASS if expected == observed else Status.DRIFT
+        """``Outcome.compare(4, 2)`` -> DRIFT; equal values -> PASS; ``{"between": [1, 3]}`` vs 3 -> PASS
+        (allowed ranges and sets: ``railiance_conformance.expectations``)."""
+        status = Status.PASS if matches(expected, observed) else Status.DRIFT
         return cls(status, expected, observed, reason, tuple((evidence or {}).items()))
 
     @classmethod

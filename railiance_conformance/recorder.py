@@ -9,11 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from railiance_conformance.finding import Finding, Outcome, Status
 from railiance_conformance.policy import Catalog
 from railiance_conformance.probes.host_facts import FactUnavailable
+from railiance_conformance.redact import redact
+from railiance_conformance.remedies import remedy_for_error
 from railiance_conformance.waivers import apply_outcome
 
 
@@ -42,14 +44,43 @@ class FindingRecorder:
             outcome = Outcome.error(f"internal error while evaluating: {type(exc).__name__}: {exc}")
         if self.waivers:  # still evaluated; a waived drift keeps its observed value
             outcome = apply_outcome(outcome, control_id, target, self.waivers, datetime.now(timezone.utc))
+        # an error's fix addresses why it could not verify; the catalog's drift fix only where there is drift
+        remediation = remedy_for_error(outcome.reason) if outcome.status is Status.ERROR else control.remediation
         finding = Finding(
             control_id=control.id, title=control.title, task=self.catalog.task_id(control), layer=control.layer,
-            severity=control.severity, target=target, status=outcome.status, expected=outcome.expected,
-            observed=outcome.observed, remediation=control.remediation, reason=outcome.reason,
-            evidence=outcome.evidence, duration_s=round(time.monotonic() - started, 6), started_at=started_at)
+            severity=control.severity, target=target, status=outcome.status, expected=sanitize(outcome.expected),
+            observed=sanitize(outcome.observed), remediation=remediation, reason=sanitize(outcome.reason),
+            evidence=sanitize(outcome.evidence), duration_s=round(time.monotonic() - started, 6),
+            started_at=started_at)
         with self._lock:
             self.findings.append(finding)
         return finding
+
+
+def sanitize(value: Any) -> Any:
+    """The one step every value passes before it becomes part of a Finding.
+
+    Undecodable bytes from a target (kept as surrogate escapes by the fact decoder) become
+    visible ``\\xNN`` escapes, then every secret form is masked (``redact.redact``). Shapes are
+    kept: dicts stay dicts (keys escaped too), tuples tuples, lists lists.
+    """
+    return redact(_escape_bytes(value))
+
+
+def _escape_bytes(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {_escape_bytes(k): _escape_bytes(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_escape_bytes(v) for v in value)
+    if isinstance(value, list):
+        return [_escape_bytes(v) for v in value]
+    return value
 
 
 def describe(finding: Finding) -> str:

@@ -1,19 +1,95 @@
-"""Keep secrets out of everything the suite records.
+"""Keep secrets out of everything the suite records: one redaction step, whatever the form.
 
-Example: ``redact_url("redis://:hunter2@valkey:6379/0")`` -> ``"redis://:***@valkey:6379/0"``;
-``redact_url("https://ghp_abc@gitea/x.git")`` -> ``"https://***@gitea/x.git"`` (a token as user).
+Every value that becomes part of a Finding (expected, observed, reason, evidence) goes through
+:func:`redact` in the recorder, and every string the suite writes from a target's config goes
+through :func:`redact_text`. Forms masked (each with ``***``):
+
+* URL userinfo: ``redis://:pw@h``, ``https://user:p/w@d@host/x`` (the password runs to the *last*
+  ``@`` of the token, so a ``/`` or ``@`` inside it is masked too), and an access token used as the
+  whole userinfo of an http(s) URL (``https://TOKEN@host``);
+* scp-like git remotes with a password or token as userinfo (``oauth2:TOKEN@host:org/r.git``);
+  a plain ``git@host:org/r.git`` keeps its user (an ssh login name is not a secret);
+* ``key=value`` pairs whose key names a secret (``password=``, ``passwd=``, ``pwd=``, ``token=``,
+  ``access_token=``, ``private_token=``, ``secret=``, ``api_key=`` …) separated by ``,`` ``;`` ``&``
+  or blanks, including libpq's quoted DSN values (``password='a b\\'c'``) and URL query parameters
+  (``?password=…``, ``&access_token=…``);
+* ``KEY = value`` / ``KEY: value`` lines whose key names a secret (app.ini's ``PASSWD``,
+  ``SECRET_KEY``, ``INTERNAL_TOKEN``, YAML ``password:``);
+* HTTP ``Authorization: Bearer …`` / ``Basic …`` credentials;
+* mapping entries whose key names a secret (``{"password": "x"}`` -> ``{"password": "***"}``).
+
+Example: ``redact_text("network=tcp,addr=valkey:6379,password=S3cret,db=0")``
+-> ``"network=tcp,addr=valkey:6379,password=***,db=0"``.
+
+Over-masking is the safe direction: when a form is ambiguous, more is masked, never less.
 """
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MASK = "***"
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
-# http(s) remotes often carry an access token as the whole userinfo (https://TOKEN@host/...)
-_TOKEN_USER = re.compile(r"(?P<scheme>https?://)(?P<user>[^:/@\s]+)@", re.IGNORECASE)
+
+# Key names that hold a secret (matched case-insensitively, as a whole key or its suffix).
+_SECRET_NAME = (r"(?:[A-Za-z0-9_.\-]*?(?:passwd|password|passphrase|pwd|pass|secret|token|api[_-]?key|apikey|"
+               r"private[_-]?key|access[_-]?key|secret[_-]?key|master[_-]?key|client[_-]?secret|credentials?|auth[_-]?key|"
+               r"signature))")
+SECRET_KEY = re.compile(rf"^{_SECRET_NAME}$", re.IGNORECASE)
+
+# scheme://userinfo@ : the userinfo runs to the last "@" before the next blank (passwords may hold "/" or "@").
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s\"'<>]*)@(?=[^\s@\"'<>]*(?:$|[\s\"'<>]))")
+# user:password@host:path (scp-like git remote) — the token before the colon is the user.
+_SCP_USERINFO = re.compile(r"(?P<pre>(?:^|[\s\"'(=,]))(?P<user>[A-Za-z0-9._~+\-]+):(?!//)(?P<password>[^\s\"']+)"
+                           r"@(?P<host>[A-Za-z0-9.\-\[\]]+):")
+# "password": "value" inside JSON or a Python repr
+_QUOTED_PAIR = re.compile(rf"(?P<key>[\"'](?:{_SECRET_NAME})[\"'])(?P<eq>\s*:\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')",
+                          re.IGNORECASE)
+# key=value (DSN keywords, go-redis' old form, query parameters); quoted values as libpq reads them.
+_KV = re.compile(rf"(?P<key>(?<![A-Za-z0-9_.\-]){_SECRET_NAME})(?P<eq>\s*=\s*)"
+                 r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&#'\"]+)", re.IGNORECASE)
+# KEY = value / KEY: value to the end of the line (ini, env, yaml).
+_LINE = re.compile(rf"(?im)^(?P<key>\s*[\"']?{_SECRET_NAME}[\"']?)(?P<eq>\s*[:=]\s*)(?P<value>\S.*?)\s*$")
+_AUTH_HEADER = re.compile(r"(?i)\b(?P<scheme>bearer|basic|token)\s+(?P<cred>[A-Za-z0-9._~+/\-]+=*)")
+
+
+def _mask_userinfo(match: re.Match) -> str:
+    scheme, userinfo = match["scheme"], match["userinfo"]
+    if ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}{user}:{MASK}@"
+    if scheme.lower().startswith(("http", "git+http")):
+        return f"{scheme}{MASK}@"  # https://TOKEN@host: the whole userinfo is the credential
+    return match.group(0)  # ssh://git@host: a login name
+
+
+def redact_text(text: str) -> str:
+    """Mask every credential form listed in the module docstring; other text is unchanged."""
+    if not text:
+        return text
+    text = _URL_USERINFO.sub(_mask_userinfo, text)
+    text = _SCP_USERINFO.sub(lambda m: f"{m['pre']}{m['user']}:{MASK}@{m['host']}:", text)
+    text = _QUOTED_PAIR.sub(lambda m: f"{m['key']}{m['eq']}{m['value'][0]}{MASK}{m['value'][0]}", text)
+    text = _LINE.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
+    text = _KV.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
+    return _AUTH_HEADER.sub(lambda m: f"{m['scheme']} {MASK}", text)
 
 
 def redact_url(text: str) -> str:
-    """Mask the password of every ``scheme://user:password@`` and the token of ``https://token@``."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    return _TOKEN_USER.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+    """Backwards-compatible name for :func:`redact_text` (URLs are one of its forms)."""
+    return redact_text(text)
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every secret masked, recursively: strings via :func:`redact_text`, mapping
+    entries whose key names a secret replaced by ``***``. Tuples stay tuples, lists lists."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: (MASK if isinstance(k, str) and SECRET_KEY.match(k) and value[k] not in (None, "", MASK)
+                    and not isinstance(value[k], (bool, int, float, list, dict))
+                    else redact(value[k])) for k in value}
+    if isinstance(value, tuple):
+        return tuple(redact(v) for v in value)
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value

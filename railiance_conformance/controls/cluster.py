@@ -7,13 +7,15 @@ masked while it is parsed.
 from __future__ import annotations
 
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from railiance_conformance.controls import control
+from railiance_conformance.expectations import matches
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.resources.cluster_objects import (
-    condition, decode_helm_release, gitea_section, helm_releases, quantity_bytes, secret_keys)
+    ABSENT, coalesce_values, condition, decode_helm_release, gitea_section, helm_releases, pod_problems,
+    postgres_major, quantity_bytes, secret_keys)
+from railiance_conformance.resources.endpoints import postgres_endpoint, redis_endpoint
 
 Desired = Mapping[str, Any]
 
@@ -23,10 +25,30 @@ def _labels_match(obj: dict, selector: str) -> bool:
     return all(labels.get(k) == v for k, v in (part.split("=", 1) for part in selector.split(",")))
 
 
+def _ref(kind: str, obj: dict) -> str:
+    """``Deployment gitea/gitea``: the object an observed value is about, as kubectl names it."""
+    meta = obj.get("metadata", {})
+    return f"{kind} {meta['namespace']}/{meta['name']}" if meta.get("namespace") else f"{kind} {meta.get('name')}"
+
+
 def _ready(deployment: dict) -> dict[str, Any]:
+    """Replica counts as the API reports them; a count the API omits is ``"absent"``, never 0."""
     spec, status = deployment.get("spec", {}), deployment.get("status", {})
-    return {"replicas": spec.get("replicas", 1), "available": status.get("availableReplicas", 0),
-            "ready": status.get("readyReplicas", 0), "Available": condition(deployment, "Available")}
+    return {"object": _ref("Deployment", deployment), "replicas": spec.get("replicas", 1),
+            "available": status.get("availableReplicas", ABSENT), "ready": status.get("readyReplicas", ABSENT),
+            "Available": condition(deployment, "Available") or ABSENT}
+
+
+def _available(snap: ClusterSnapshot, deployment: dict) -> Outcome:
+    """An available Deployment: every replica available and ready; otherwise the pods' own causes."""
+    state = _ready(deployment)
+    n = state["replicas"]
+    expected = {"object": state["object"], "replicas": n, "available": n, "ready": n, "Available": "True"}
+    if state != expected:
+        causes = pod_problems(snap.list("pods", namespace=deployment["metadata"].get("namespace")), deployment)
+        if causes:
+            state["causes"] = causes
+    return Outcome.compare(expected, state)
 
 
 @control("cluster.cnpg.operator")
@@ -36,10 +58,9 @@ def cnpg_operator(snap: ClusterSnapshot, desired: Desired) -> Outcome:
     if not found:
         return Outcome.compare("an available operator Deployment",
                                f"no Deployment labelled {want['selector']} in {want['namespace']}")
-    state = _ready(found[0])
-    expected = {"replicas": state["replicas"], "available": state["replicas"], "ready": state["replicas"],
-                "Available": "True"}
-    return Outcome.compare(expected, state, evidence={"deployment": found[0]["metadata"]["name"]})
+    outcome = _available(snap, found[0])
+    return Outcome(outcome.status, outcome.expected, outcome.observed,
+                   evidence=(("deployment", found[0]["metadata"]["name"]),))
 
 
 def _gitea_db(snap: ClusterSnapshot, want: Mapping[str, Any]) -> dict | None:
@@ -50,36 +71,39 @@ def _gitea_db(snap: ClusterSnapshot, want: Mapping[str, Any]) -> dict | None:
 @control("cluster.gitea_db.spec")
 def gitea_db_spec(snap: ClusterSnapshot, desired: Desired) -> Outcome:
     want = desired["gitea_db"]
-    expected = {"instances": want["instances"], "postgres_major": want["postgres_major"],
+    ref = f"Cluster {want['namespace']}/{want['name']}"
+    expected = {"object": ref, "instances": want["instances"], "postgres_major": want["postgres_major"],
                 "storage_size": want["storage_size"], "database": want["database"], "owner": want["owner"],
-                "secret": want["secret"]}
+                "secret_name": want["secret"]}
     cluster = _gitea_db(snap, want)
     if cluster is None:
-        return Outcome.compare(expected, f"no Cluster {want['name']} in {want['namespace']}")
+        return Outcome.compare(expected, f"no {ref}")
     spec = cluster.get("spec", {})
-    image = spec.get("imageName", "")
-    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
     initdb = spec.get("bootstrap", {}).get("initdb", {})
-    major = tag.split(".")[0].split("-")[0]
-    observed = {"instances": spec.get("instances"), "postgres_major": int(major) if major.isdigit() else image,
-                "storage_size": spec.get("storage", {}).get("size"), "database": initdb.get("database"),
-                "owner": initdb.get("owner"), "secret": (initdb.get("secret") or {}).get("name")}
-    if observed["storage_size"] and quantity_bytes(observed["storage_size"]) == quantity_bytes(want["storage_size"]):
+    major, image_source = postgres_major(cluster, lambda kind, ns, name: snap.get(kind, ns, name))
+    observed = {"object": ref, "instances": spec.get("instances", ABSENT), "postgres_major": major,
+                "storage_size": spec.get("storage", {}).get("size", ABSENT), "database": initdb.get("database", ABSENT),
+                "owner": initdb.get("owner", ABSENT), "secret_name": (initdb.get("secret") or {}).get("name", ABSENT)}
+    size = observed["storage_size"]
+    if size != ABSENT and quantity_bytes(size) == quantity_bytes(want["storage_size"]):
         observed["storage_size"] = want["storage_size"]  # 10Gi == 10240Mi
-    return Outcome.compare(expected, observed, evidence={"imageName": image})
+    return Outcome.compare(expected, observed, evidence={"image": image_source})
 
 
 @control("cluster.gitea_db.healthy")
 def gitea_db_healthy(snap: ClusterSnapshot, desired: Desired) -> Outcome:
     want = desired["gitea_db"]
+    ref = f"Cluster {want['namespace']}/{want['name']}"
     cluster = _gitea_db(snap, want)
     if cluster is None:
-        return Outcome.compare(want["healthy_phase"], f"no Cluster {want['name']} in {want['namespace']}")
-    instances = cluster.get("spec", {}).get("instances")
+        return Outcome.compare(want["healthy_phase"], f"no {ref}")
+    instances = cluster.get("spec", {}).get("instances", ABSENT)
     status = cluster.get("status", {})
-    return Outcome.compare({"phase": want["healthy_phase"], "readyInstances": instances},
-                           {"phase": status.get("phase"), "readyInstances": status.get("readyInstances", 0)},
-                           evidence={"currentPrimary": status.get("currentPrimary")})
+    observed = {"object": ref, "phase": status.get("phase", ABSENT), "readyInstances": status.get("readyInstances", ABSENT)}
+    expected = {"object": ref, "phase": want["healthy_phase"], "readyInstances": instances}
+    if not matches(expected, observed) and status.get("phaseReason"):
+        observed["phaseReason"] = status["phaseReason"]
+    return Outcome.compare(expected, observed, evidence={"currentPrimary": status.get("currentPrimary")})
 
 
 @control("cluster.gitea_db.credentials")
@@ -126,8 +150,24 @@ def gitea_database(snap: ClusterSnapshot, desired: Desired) -> Outcome:
     if secret is None:
         return Outcome.compare(gitea["database"], f"no Secret {gitea['config_secret']} in {gitea['namespace']}")
     section = gitea_section(secret, "database") or {}
-    observed = {key: section.get(key) for key in gitea["database"]}
-    return Outcome.compare(dict(gitea["database"]), observed)
+    expected = dict(gitea["database"])
+    observed = {key: section.get(key, ABSENT) for key in expected}
+    written = {}
+    if "HOST" in expected and observed["HOST"] != ABSENT:
+        # the same endpoint written differently (no port, a short service name) is the same endpoint
+        want = postgres_endpoint(expected["HOST"], client_namespace=gitea["namespace"],
+                                 cluster_domain=desired.get("cluster_domain", "cluster.local"))
+        try:
+            got = postgres_endpoint(observed["HOST"], client_namespace=gitea["namespace"],
+                                    cluster_domain=desired.get("cluster_domain", "cluster.local"))
+        except ValueError as exc:
+            got = f"unusable HOST: {exc}"
+        written["HOST"] = observed["HOST"]
+        observed["HOST"] = expected["HOST"] if got == want else (
+            f"{got.host}:{got.port}" if not isinstance(got, str) else got)
+    return Outcome.compare(expected, observed, evidence={
+        "object": f"Secret {gitea['namespace']}/{gitea['config_secret']} [database]", "as_written": written,
+        "compared": "HOST as lib/pq connects (default port 5432, service DNS completed)"})
 
 
 @control("cluster.gitea.available")
@@ -137,17 +177,20 @@ def gitea_available(snap: ClusterSnapshot, desired: Desired) -> Outcome:
                        if d["metadata"]["name"] == gitea["deployment"]), None)
     if deployment is None:
         return Outcome.compare("an available Deployment", f"no Deployment {gitea['deployment']} in {gitea['namespace']}")
-    state = _ready(deployment)
-    n = state["replicas"]
-    return Outcome.compare({"replicas": n, "available": n, "ready": n, "Available": "True"}, state)
+    return _available(snap, deployment)
 
 
-def _endpoint(url: str | None) -> str | None:
-    """``redis://:***@valkey.platform.svc.cluster.local:6379/0`` -> ``redis://valkey...:6379/0``."""
-    if not url or "://" not in url:
-        return url
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+def _redis(value: str | None, namespace: str, domain: str) -> str:
+    """Gitea's redis connection setting as its client connects: ``redis://host:port/db``, no credentials."""
+    if value is None:
+        return ABSENT
+    try:
+        endpoint = redis_endpoint(value, client_namespace=namespace, cluster_domain=domain)
+    except ValueError as exc:
+        return f"unusable connection string: {exc}"
+    if endpoint.port is None and not endpoint.scheme.endswith("socket"):
+        return f"{endpoint} (no port: Gitea's redis client cannot connect)"
+    return str(endpoint)
 
 
 @control("cluster.gitea.cache")
@@ -157,11 +200,22 @@ def gitea_cache(snap: ClusterSnapshot, desired: Desired) -> Outcome:
     expected = {name: dict(values) for name, values in gitea["cache"].items()}
     if secret is None:
         return Outcome.compare(expected, f"no Secret {gitea['config_secret']} in {gitea['namespace']}")
-    observed = {}
+    domain = desired.get("cluster_domain", "cluster.local")
+    observed, written = {}, {}
     for name, values in gitea["cache"].items():
         section = gitea_section(secret, name) or {}
-        observed[name] = {key: _endpoint(section.get(key)) for key in values}
-    return Outcome.compare(expected, observed, evidence={"compared": "scheme://host:port/db (credentials ignored)"})
+        observed[name], written[name] = {}, {}
+        for key, want in values.items():
+            got = section.get(key)
+            if "://" in str(want):  # a connection string: compare where the client connects
+                observed[name][key] = want if _redis(want, gitea["namespace"], domain) == \
+                    _redis(got, gitea["namespace"], domain) else _redis(got, gitea["namespace"], domain)
+                written[name][key] = got
+            else:
+                observed[name][key] = got if got is not None else ABSENT
+    return Outcome.compare(expected, observed, evidence={
+        "object": f"Secret {gitea['namespace']}/{gitea['config_secret']}", "as_written": written,
+        "compared": "where Gitea's redis client connects: scheme://host:port/db (nosql.ToRedisURI; credentials ignored)"})
 
 
 @control("cluster.valkey.release")
@@ -174,7 +228,8 @@ def valkey_release(snap: ClusterSnapshot, desired: Desired) -> Outcome:
     if not releases:
         return Outcome.compare(expected, f"no Helm release {want['release']} in {ns}")
     release = decode_helm_release(releases[0])
-    values = {**(release.get("chart", {}).get("values") or {}), **(release.get("config") or {})}
+    # what `helm get values --all` shows: the chart's defaults deep-merged with the user's values
+    values = coalesce_values(release.get("chart", {}).get("values") or {}, release.get("config") or {})
     instance = "app.kubernetes.io/instance=" + want["release"]
     sets = [s for s in snap.list("statefulsets", namespace=ns) if _labels_match(s, instance)]
     claims = [c for c in snap.list("persistentvolumeclaims", namespace=ns) if _labels_match(c, instance)]

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from railiance_conformance.controls import control
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes.host_facts import HostFacts
-from railiance_conformance.redact import redact_url
+from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources import pam_limits, sysctl, systemd_units
 from railiance_conformance.resources.host_files import (
     parse_fstab, parse_key_values, parse_proc_limits, parse_proc_swaps, parse_stat)
@@ -205,15 +205,17 @@ def gitea_ssh_config(facts: HostFacts, desired: Desired) -> Outcome:
     expected = {"host_block": alias, "hostname": desired["gitea_ssh_hostname"], "user": desired["gitea_ssh_user"],
                 "identityfile": _expand(desired["gitea_ssh_identity_file"], home),
                 "port": desired.get("gitea_ssh_nodeport")}
-    section = facts.section("ssh.G")
-    if section.rc == 4:
-        return Outcome.compare(expected, f"no {home}/.ssh/config")
-    text = facts.text("ssh.G", what=f"ssh -G {alias}")
+    # resolved by the operator's own ssh, run as the operator (relative Includes, ~ and Match
+    # resolve in their home; /etc/ssh/ssh_config applies after theirs, as for any ssh they start)
+    text = facts.text("ssh.G", what=f"ssh -G {alias} as {desired['operator_user']}")
     resolved = parse_key_values(text, sep=" ")
     identity_files = [_expand(line.split(" ", 1)[1], home) for line in text.splitlines()
                       if line.startswith("identityfile ")]
     if resolved.get("hostname") == alias:
-        return Outcome.compare(expected, f"no Host {alias} block in {home}/.ssh/config")
+        has_config = facts.section("ssh.userconfig").rc == 0 if "ssh.userconfig" in facts.sections else None
+        where = f"{home}/.ssh/config (with its Includes) or /etc/ssh/ssh_config" if has_config \
+            else f"/etc/ssh/ssh_config, and there is no {home}/.ssh/config"
+        return Outcome.compare(expected, f"no Host {alias} block in {where}")
     wanted = expected["identityfile"]
     observed = {"host_block": alias, "hostname": resolved.get("hostname"), "user": resolved.get("user"),
                 "identityfile": wanted if wanted in identity_files else ", ".join(identity_files),
@@ -228,18 +230,48 @@ def gitea_ssh_config(facts: HostFacts, desired: Desired) -> Outcome:
 @control("host.gitea_ssh.remotes")
 def gitea_ssh_remotes(facts: HostFacts, desired: Desired) -> Outcome:
     prefix = desired["gitea_ssh_origin_prefix"]
+    want = git_remote(prefix)
     repos = desired.get("repo_checkouts", [])
     observed: dict[str, str] = {}
-    drifted = []
+    drifted, unreadable = [], []
     for index, path in enumerate(repos):
         section = facts.section(f"repo.{index}")
-        if section.rc == 0:
-            url = redact_url(section.out.strip())
-        else:
-            url = f"(no origin: {redact_url(section.out.strip().splitlines()[-1]) if section.out.strip() else section.rc})"
-        observed[path] = url
-        if not url.startswith(prefix):
+        if section.rc != 0:
+            detail = section.out.strip().splitlines()[-1] if section.out.strip() else f"exit {section.rc}"
+            if section.rc == 5 or "ermission denied" in detail:  # could not look: not a fact about the repo
+                unreadable.append(f"{path}: {detail}")
+                continue
+            observed[path] = f"(no origin: {detail})"
             drifted.append(path)
+            continue
+        fetch = section.out.strip()
+        push_section = facts.sections.get(f"repo.{index}.push")
+        pushes = push_section.out.split() if push_section is not None and push_section.rc == 0 else [fetch]
+        # where fetches and pushes go, as git's transport reads each URL (scp-like == ssh://)
+        wrong = [u for u in [fetch, *pushes] if not _to_gitea(git_remote(u), want)]
+        if not wrong:
+            observed[path] = f"{prefix}..."
+        else:
+            drifted.append(path)
+            observed[path] = fetch if pushes == [fetch] else f"fetch {fetch}; push {', '.join(pushes)}"
     expected = {path: f"{prefix}..." for path in repos}
+    if unreadable and not drifted:
+        return Outcome(Status.ERROR, expected, observed,
+                       reason="cannot read the remotes of " + "; ".join(unreadable))
     status = Status.DRIFT if drifted else Status.PASS
-    return Outcome(status, expected, observed, evidence=(("drifted", drifted),))
+    return Outcome(status, expected, observed, evidence=(("drifted", drifted), ("unreadable", unreadable),
+                                                         ("compared", "fetch URL and every push URL (pushurl, "
+                                                          "pushInsteadOf) as git reads them, as the operator")))
+
+
+def _to_gitea(remote, want) -> bool:
+    """Same ssh server as the policy's prefix, and a path under its path.
+
+    A URL without a user logs in as the User its ssh config block gives, which host.gitea_ssh.config
+    checks, so it matches the prefix's user; an explicit port must equal the prefix's (none: the
+    ssh config's Port decides).
+    """
+    base = want.path if want.path.endswith("/") else want.path + "/"
+    same = (remote.scheme, remote.host.lower(), remote.port) == (want.scheme, want.host.lower(), want.port) \
+        and remote.user in (want.user, None)
+    return same and (base == "/" or (remote.path + "/").startswith(base))

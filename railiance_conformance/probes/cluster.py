@@ -49,6 +49,9 @@ KINDS = {k.name: k for k in (
     Kind("", "v1", "persistentvolumeclaims"),
     Kind("apps", "v1", "deployments"), Kind("apps", "v1", "statefulsets"), Kind("apps", "v1", "daemonsets"),
     Kind("postgresql.cnpg.io", "v1", "clusters"), Kind("postgresql.cnpg.io", "v1", "backups"),
+    # read with GET only when a Cluster names its image through imageCatalogRef
+    Kind("postgresql.cnpg.io", "v1", "imagecatalogs"),
+    Kind("postgresql.cnpg.io", "v1", "clusterimagecatalogs", namespaced=False),
 )}
 
 

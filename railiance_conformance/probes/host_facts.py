@@ -60,6 +60,10 @@ class HostFacts:
             raise FactUnavailable(self.failure)
         out = {}
         for name, section in self.sections.items():
+            # a directory the login user cannot list is unreadable, never empty (exit 13 from dumpdir)
+            if name.startswith("dir ") and section.rc != 0 and \
+                    any((name[4:] + "/").startswith(p) or p.startswith(name[4:] + "/") for p in prefixes):
+                raise FactUnavailable(section.out.strip() or f"cannot list {name[4:]}")
             if name.startswith("file ") and name[5:].startswith(prefixes):
                 if section.rc != 0:
                     raise FactUnavailable(f"cannot read {name[5:]}: {section.out.strip() or section.rc}")
@@ -183,14 +187,23 @@ class HostFactStore:
         except Exception as exc:  # noqa: BLE001 - any backend failure is a could-not-verify
             return HostFacts(target.name, failure=f"{type(exc).__name__}: {exc}",
                              duration_s=time.monotonic() - started, commands=1)
-        sections = parse_output(result.stdout, boundary)
+        # Remote bytes are bytes: pam_limits, systemd-sysctl and ssh read them without decoding, so
+        # undecodable bytes are kept as surrogate escapes (byte-exact for the resolvers) and shown
+        # as \\xNN once they reach a Finding (recorder.sanitize).
+        sections = parse_output(decode_remote(result.stdout_bytes), boundary)
         failure = "" if sections else f"the fact script gave no output (exit {result.rc}): " \
-                                      f"{result.stderr.strip()[-300:]}"
+                                      f"{decode_remote(result.stderr_bytes).strip()[-300:]}"
         return HostFacts(target.name, sections, failure, time.monotonic() - started, commands=1)
+
+
+def decode_remote(data: bytes | str) -> str:
+    """UTF-8 with every undecodable byte kept as a surrogate escape: ``b"# caf\\xe9"`` -> ``"# caf\\udce9"``."""
+    return data if isinstance(data, str) else data.decode("utf-8", "surrogateescape")
 
 
 def _ssh_reason(exc: RuntimeError) -> str:
     result = exc.args[0] if exc.args else None
-    stderr = getattr(result, "stderr", "") or ""
+    raw = getattr(result, "stderr_bytes", None)
+    stderr = decode_remote(raw) if raw is not None else (getattr(result, "stderr", "") or "")
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return "ssh failed: " + (lines[-1] if lines else "exit status 255, no message")

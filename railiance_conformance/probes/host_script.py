@@ -4,6 +4,7 @@ All facts of a host come from a single ``sh -c`` over a single SSH connection; e
 section is framed by a random boundary so file contents can hold anything. Every policy
 value that reaches the script is quoted with ``shlex.quote``. The script only reads:
 ``stat``, ``cat``, ``getent``, ``id``, ``systemctl show``, ``ssh -G`` and ``git remote get-url``
+(the last two as the operator user: ``setpriv`` when logged in as root)
 (it never reads a private key: only ``stat`` of it and the type field of its ``.pub``).
 Example: ``build_script(plan, boundary="b0")`` -> shell text; ``parse_output(text, "b0")`` -> sections.
 """
@@ -54,7 +55,16 @@ def build_script(plan: ScriptPlan, boundary: str) -> str:
         f"B={b}",
         # sec NAME CMD...: run CMD, frame its stdout+stderr, record its exit status
         'sec() { n=$1; shift; printf "%s %s\\n" "$B" "$n"; "$@" 2>&1; r=$?; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
-        'dump() { for f in "$@"; do [ -e "$f" ] || [ -L "$f" ] || continue; sec "file $f" cat "$f"; done; }',
+        # dump FILE...: each existing file's content; a file whose existence cannot even be told
+        # (a directory on its path is not searchable) is a section of its own, never "absent"
+        'dump() { for f in "$@"; do if [ -e "$f" ] || [ -L "$f" ]; then sec "file $f" cat -- "$f"; else '
+        'e=$(stat -c %F -- "$f" 2>&1); case $e in *"ermission denied"*) sec "file $f" denied "$e";; esac; fi; done; }',
+        # dumpdir DIR: every *.conf in DIR (as glob(3) lists them: no hidden files); a directory the
+        # login user cannot list is a "dir" section with exit 13, never an empty directory
+        'dumpdir() { d=$1; if [ -d "$d" ]; then if [ -r "$d" ] && [ -x "$d" ]; then dump "$d"/*.conf; else '
+        'sec "dir $d" denied "cannot list $d as $(id -un): permission denied ($(stat -c \'%A %U:%G\' -- "$d"))"; fi; '
+        'else e=$(stat -c %F -- "$d" 2>&1); case $e in *"ermission denied"*) sec "dir $d" denied "$e";; esac; fi; }',
+        'denied() { echo "$1"; return 13; }',
         'T=; command -v timeout >/dev/null 2>&1 && T="timeout 15"',
         "sec whoami id -un",
         "sec systemd test -d /run/systemd/system",
@@ -74,16 +84,27 @@ def build_script(plan: ScriptPlan, boundary: str) -> str:
         f'if [ -n "$p" ]; then sec limits cat "/proc/$p/limits"; '
         f'else sec limits sh -c "echo no process of the user to inspect; exit 3"; fi; fi',
         f"sec slice.show $T systemctl show {q(plan.slice_unit)} -p MemoryMax -p MemorySwapMax -p LoadState",
-        f'sec ssh.G sh -c \'[ -r "$1/.ssh/config" ] || {{ echo "no $1/.ssh/config"; exit 4; }}; '
-        f'exec ssh -G -F "$1/.ssh/config" "$2"\' sh "$home" {q(plan.ssh_alias)}',
+        # asuser CMD...: run CMD as the operator's own processes run it: their uid, groups and HOME, so
+        # ssh reads their ~/.ssh/config (relative Includes resolve in *their* ~/.ssh) and git their
+        # ~/.gitconfig (insteadOf/pushInsteadOf). Logged in as root: setpriv (util-linux; no PAM
+        # session, nothing written). Logged in as anyone else: exit 5 with the reason.
+        f'me=$(id -un); U={q(plan.user)}',
+        'asuser() { if [ "$me" = "$U" ]; then HOME="$home" "$@"; elif [ "$(id -u)" = 0 ]; then '
+        'HOME="$home" USER="$U" LOGNAME="$U" setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups -- "$@"; '
+        'else echo "cannot resolve as $U: logged in as $me, who is neither $U nor root"; return 5; fi; }',
+        'sec ssh.userconfig stat -c %F -- "$home/.ssh/config"',
+        f"sec ssh.G asuser ssh -G {q(plan.ssh_alias)}",
         f"sec key.stat stat -c {q(STAT_FORMAT)} {_home_path(plan.identity_file)}",
         f"sec key.type cut -d' ' -f1 {_home_path(plan.identity_file + '.pub')}",
     ]
     for index, path in enumerate(plan.repo_paths):
-        lines.append(f"sec repo.{index} git -c safe.directory='*' -C {_home_path(path)} remote get-url origin")
+        git = f"asuser git -c safe.directory='*' -C {_home_path(path)} remote get-url"
+        lines.append(f"sec repo.{index} {git} origin")
+        # where pushes go: every push URL (remote.origin.pushurl, else the url) after pushInsteadOf
+        lines.append(f"sec repo.{index}.push {git} --push --all origin")
     lines.append("dump " + " ".join(q(f) for f in plan.files))
     for directory in plan.file_globs:
-        lines.append(f"dump {q(directory)}/*.conf")
+        lines.append(f"dumpdir {q(directory)}")
     return "\n".join(lines) + "\nexit 0\n"
 
 

@@ -11,7 +11,11 @@ import json
 import re
 from decimal import Decimal
 
-from railiance_conformance.redact import MASK, redact_url
+from railiance_conformance.redact import MASK, redact_text
+
+# What an observed field is when the API omits it (Kubernetes omits zero counts and unset fields):
+# reported as absent, never as 0.
+ABSENT = "absent"
 
 _SECRET_KEYS = re.compile(r"(PASSWD|PASSWORD|SECRET|TOKEN|KEY)$", re.IGNORECASE)
 _SUFFIX = {"Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4, "Pi": 1024 ** 5, "Ei": 1024 ** 6,
@@ -46,7 +50,11 @@ def gitea_section(secret: dict, section: str) -> dict[str, str] | None:
         if "=" not in line or line.lstrip().startswith(("#", ";")):
             continue
         key, value = (part.strip() for part in line.split("=", 1))
-        values[key] = MASK if _SECRET_KEYS.search(key) and value else redact_url(value)
+        # go-ini as Gitea loads it (IgnoreInlineComment: a "#" belongs to the value); surrounding
+        # quotes or backticks are removed; a later key replaces an earlier one
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
+            value = value[1:-1]
+        values[key] = MASK if _SECRET_KEYS.search(key) and value else redact_text(value)
     return values
 
 
@@ -68,3 +76,112 @@ def condition(obj: dict, kind: str) -> str | None:
         if item.get("type") == kind:
             return item.get("status")
     return None
+
+
+def coalesce_values(defaults: dict, overrides: dict) -> dict:
+    """Helm's ``chartutil.CoalesceValues``: the chart's defaults deep-merged with the user's values.
+
+    Maps merge key by key, recursively; any other user value replaces the default; a user ``null``
+    deletes the default key (pkg/chartutil/coalesce.go, "coalesceTablesFullKey"). Example:
+    ``coalesce_values({"auth": {"enabled": True}}, {"auth": {"existingSecret": "v"}})``
+    -> ``{"auth": {"enabled": True, "existingSecret": "v"}}``.
+    """
+    merged: dict = {}
+    for key in {**defaults, **overrides}:
+        if key in overrides:
+            user = overrides[key]
+            if user is None:
+                continue  # null removes the chart's default
+            if isinstance(user, dict) and isinstance(defaults.get(key), dict):
+                merged[key] = coalesce_values(defaults[key], user)
+            else:
+                merged[key] = user
+        else:
+            merged[key] = defaults[key]
+    return merged
+
+
+def image_major(image: str) -> int | None:
+    """The PostgreSQL major of an operand image by its tag: ``…/postgresql:16.6-bookworm`` -> 16.
+
+    CloudNativePG's images are tagged ``MAJOR[.MINOR][-suffix]``; a digest-only or ``latest``
+    image has no major in its name (None).
+    """
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return None
+    match = re.match(r"(\d+)(?:[.\-_]|$)", last.rsplit(":", 1)[1])
+    return int(match[1]) if match else None
+
+
+def postgres_major(cluster: dict, get) -> tuple[int | str, dict]:
+    """The PostgreSQL major a CloudNativePG Cluster runs, derived as the operator derives it.
+
+    CNPG (api/v1 ClusterSpec): ``imageName`` if set; else ``imageCatalogRef`` {kind ImageCatalog|
+    ClusterImageCatalog, name, major}: the catalog's ``spec.images[]`` entry whose ``major`` equals the
+    ref's; else the operator's default image, which the Cluster reports as ``status.image``.
+    ``get(kind, namespace, name)`` fetches the catalog (a dict, or None when it does not exist).
+    Returns ``(major or a sentence saying why it is unknown, evidence)``.
+    """
+    spec, status = cluster.get("spec", {}), cluster.get("status", {})
+    if spec.get("imageName"):
+        major = image_major(spec["imageName"])
+        return (major if major is not None else f"unknown: no major in the tag of {spec['imageName']}",
+                {"imageName": spec["imageName"]})
+    ref = spec.get("imageCatalogRef")
+    if ref:
+        kind = ref.get("kind", "ImageCatalog")
+        plural = "clusterimagecatalogs.postgresql.cnpg.io" if kind == "ClusterImageCatalog" \
+            else "imagecatalogs.postgresql.cnpg.io"
+        namespace = None if kind == "ClusterImageCatalog" else cluster["metadata"].get("namespace")
+        catalog = get(plural, namespace, ref.get("name"))
+        evidence = {"imageCatalogRef": dict(ref)}
+        if catalog is None:
+            return f"{kind} {ref.get('name')} does not exist: the operator cannot choose an image", evidence
+        images = [i for i in (catalog.get("spec", {}).get("images") or []) if i.get("major") == ref.get("major")]
+        if not images:
+            return f"{kind} {ref.get('name')} has no image for major {ref.get('major')}", evidence
+        return int(ref["major"]), evidence | {"image": images[0].get("image")}
+    if status.get("image"):
+        major = image_major(status["image"])
+        return (major if major is not None else f"unknown: no major in the tag of {status['image']}",
+                {"status.image": status["image"], "from": "the operator's default image"})
+    return "unknown: no imageName, no imageCatalogRef, and no status.image yet (the operator's default)", {}
+
+
+def pod_problems(pods: list[dict], owner: dict) -> list[str]:
+    """Why the pods of a workload are not ready, as the API already says it.
+
+    Pods are those in the owner's namespace matching its ``spec.selector.matchLabels``. Each line
+    names the pod and container and the kubelet's reason: a waiting reason (CrashLoopBackOff,
+    ImagePullBackOff, CreateContainerConfigError …), the last termination (OOMKilled, Error with its
+    exit code), or an unscheduled pod's condition message.
+    """
+    selector = ((owner.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if not selector:
+        return []
+    lines = []
+    for pod in pods:
+        meta = pod.get("metadata", {})
+        labels = meta.get("labels") or {}
+        if any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        ref = f"pod {meta.get('namespace')}/{meta.get('name')}"
+        status = pod.get("status", {})
+        for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            state, last = container.get("state") or {}, container.get("lastState") or {}
+            parts = []
+            if "waiting" in state and state["waiting"].get("reason"):
+                parts.append(f"waiting: {state['waiting']['reason']}")
+            if "terminated" in state and state["terminated"].get("reason"):
+                parts.append(f"terminated: {state['terminated']['reason']}")
+            if "terminated" in last and last["terminated"].get("reason"):
+                code = last["terminated"].get("exitCode")
+                parts.append(f"last terminated: {last['terminated']['reason']}" + (f" (exit {code})" if code else ""))
+            if parts:
+                lines.append(f"{ref} container {container.get('name')}: " + ", ".join(parts))
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                lines.append(f"{ref}: not scheduled: {cond.get('reason')}: {cond.get('message', '')}".rstrip(": "))
+    return lines

@@ -1,0 +1,67 @@
+"""The fix for a check that could not run: it addresses *why* it could not verify, never the drift.
+
+Example: ``remedy_for_error("ssh failed: ssh: connect to host 10.0.0.9 port 22: Connection refused")``
+-> ``"The host did not accept an SSH connection: check that it is up, ..."``.
+
+A control's catalog remediation ("make converge …") fixes drift; an error finding (status
+``error``: unreachable host, refused credentials, a changed host key, an RBAC denial, a timeout,
+an unreadable file) carries the remedy for its reason instead, chosen by the first rule below
+whose pattern occurs in the reason. The rules follow the messages OpenSSH, the kubernetes client
+and the fact script produce (ssh(1) DIAGNOSTICS, Kubernetes API Status reasons).
+"""
+from __future__ import annotations
+
+import re
+
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), fix) for p, fix in (
+    (r"host key verification failed|remote host identification has changed|host key .* changed",
+     "The host's SSH key is unknown or changed: verify its fingerprint out of band, then add it to the known_hosts "
+     "the suite uses (--known-hosts, or your --ssh-config); --host-key-checking accept-new trusts a first-seen key."),
+    (r"permission denied \((?:publickey|password|keyboard)|authentication failed|too many authentication failures|"
+     r"no supported authentication",
+     "The host refused the suite's SSH credentials: give a key the login user accepts (--ssh-identity-file, "
+     "ansible_ssh_private_key_file, IdentityFile in --ssh-config) and the right user (ansible_user, ssh://USER@)."),
+    (r"connection refused|no route to host|network is unreachable|could not resolve hostname|"
+     r"name or service not known|connect to host .* (?:timed out|operation timed out)|connection closed by|"
+     r"connection reset",
+     "The host did not accept an SSH connection: check that it is up and that sshd listens on the address and "
+     "port the inventory gives (ansible_host/ansible_port), and any jump host on the way (ssh -v)."),
+    (r"no answer within|timed out|timeout|deadline",
+     "The target did not answer in time: find what blocks it (a hung sshd, a slow API server, a stuck mount), "
+     "or raise --command-timeout / --api-timeout if it is merely slow."),
+    (r"forbidden|rbac|\b403\b",
+     "The suite's Kubernetes identity lacks a read permission (RBAC): grant the verb and resource the reason names "
+     "(deploy/kubernetes/ has the ClusterRole), then re-run."),
+    (r"unauthorized|\b401\b|token .*expired|certificate",
+     "The API server did not accept the suite's credentials: refresh the kubeconfig (--kubeconfig, --context) "
+     "or the ServiceAccount token."),
+    (r"api server unreachable|api error|could not reach the api|max retries exceeded|kubeconfig",
+     "The Kubernetes API could not be read: check --kubeconfig/--context (or the in-cluster ServiceAccount) "
+     "and that the API server is reachable from where the suite runs."),
+    (r"not installed|no such kind|could not find the requested resource|crd",
+     "A kind the control reads is not served by the cluster: install the operator whose CRD provides it, "
+     "or check that the kubeconfig points at the right cluster."),
+    (r"systemd is not running",
+     "This control asks systemd: run it against a host booted with systemd (PID 1); containers without "
+     "systemd cannot answer it."),
+    (r"cannot resolve as|neither .* nor root",
+     "Log in as the operator user or as root (ansible_user / ssh://USER@), so the suite can read the user's "
+     "own configuration as the user's programs read it."),
+    (r"permission denied|cannot list|cannot read|not readable|unreadable",
+     "The login user may not read what the control needs: run the suite as the operator user or root, "
+     "or grant read access to the file or directory the reason names."),
+    (r"internal error|unexpected output",
+     "The suite could not interpret what it read: this is a bug in railiance-conformance; report it with "
+     "this finding (reason and evidence)."),
+))
+
+DEFAULT = ("The control could not be verified: fix what the reason names and re-run; the drift fix "
+           "does not apply until the state can be read.")
+
+
+def remedy_for_error(reason: str) -> str:
+    """The remedy for an error finding's ``reason`` (plain text; never the catalog's drift fix)."""
+    for pattern, fix in _RULES:
+        if pattern.search(reason or ""):
+            return fix
+    return DEFAULT
