@@ -41,8 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "gate")
     gate.add_argument("--history", type=Path, default=REPO_ROOT / "reports" / "history.sqlite",
                       help="the history database where gate runs and approvals (append-only) are recorded")
-    gate.add_argument("--approve", metavar="NAME", help="record NAME's approval: only on GO, refused on NO-GO")
+    gate.add_argument("--approve", metavar="PRINCIPAL", help="record a signed approval by PRINCIPAL (as named in "
+                                                             "allowed_signers): only on GO, refused on NO-GO")
+    gate.add_argument("--signing-key", type=Path, metavar="PATH", help="the approver's SSH key (private key, or "
+                                                                       "public key with the private one in ssh-agent)")
+    gate.add_argument("--allowed-signers", type=Path, metavar="PATH",
+                      help="OpenSSH allowed_signers: who may approve (default: approvals.allowed_signers in gate.yaml)")
     gate.add_argument("--list-approvals", action="store_true", help="list the recorded approvals and exit")
+    gate.add_argument("--verify-approvals", action="store_true",
+                      help="check the approval chain (hashes, signatures, approved runs, archived reports) and exit")
     history = sub.add_parser("history", help="list the recorded runs, or diff any two of them")
     history.add_argument("--history", type=Path, default=REPO_ROOT / "reports" / "history.sqlite")
     history.add_argument("--diff", nargs=2, metavar=("RUN_A", "RUN_B"), help="what changed from run A to run B")
@@ -92,8 +99,10 @@ def _history(args) -> int:
 
 
 def _gate(args, extra: list[str]) -> int:
-    from railiance_conformance.gate.command import list_approvals, run_gate
+    from railiance_conformance.gate.command import list_approvals, run_gate, verify_approvals
 
+    if args.verify_approvals:
+        return verify_approvals(args.history, policy_dir=args.policy_dir, allowed_signers=args.allowed_signers)
     if args.list_approvals:
         return list_approvals(args.history)
     if not args.task or not args.workplan:
@@ -101,7 +110,8 @@ def _gate(args, extra: list[str]) -> int:
         return USAGE_ERROR
     return run_gate(args.task, workplan_path=args.workplan, suite_args=extra, report_dir=args.report_dir,
                     policy_dir=args.policy_dir, kubeconfig=args.kubeconfig, context=args.context,
-                    history=args.history, approve=args.approve, repos=args.repos)
+                    history=args.history, approve=args.approve, repos=args.repos, signing_key=args.signing_key,
+                    allowed_signers=args.allowed_signers)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,29 @@
-"""gate.approval: the append-only record of a human's GO for a task, in one SQLite file.
+"""gate.approval: a tamper-evident, signed record of a human's GO for one gate run.
 
-Only a GO is recorded (a NO-GO is printed, never stored). The database itself keeps the record
-append-only: triggers RAISE(ABORT) on UPDATE and DELETE, and on an INSERT that would replace a row
-(``INSERT OR REPLACE``); a CHECK admits only 'GO'. WAL and a busy timeout let processes append at once.
-Example: ``Approvals("reports/approvals.sqlite").record("RAIL-HO-WP-0004-T09", "tegwick",
-"2026-11-27T09:30:00Z", "sha256:" + "ab" * 32, repo_heads(["/srv/railiance-infra"]))``.
+Each approval is one row of the ``approval_chain`` table in the history's SQLite file. A row holds
+the task, the id of the gate run it approves, the verdict (GO only), the approver (a principal of
+OpenSSH's ``allowed_signers`` file, as git's ssh signing uses it), the UTC time, the sha256 digest
+of the approved report (archived content-addressed next to the history, see ``archive``), the git
+HEADs of the railiance-* checkouts, the hash of the previous row (``prev_hash``: a hash chain,
+``sha256:0…0`` for the first row), an SSH signature over all of that made with
+``ssh-keygen -Y sign -n gate-approval@railiance-conformance`` (the suite's own namespace, so no
+signature made for git or for files can be replayed as an approval), and its own ``row_hash``.
+Each approval also leaves a receipt file (the whole signed row) in the archive.
+
+``verify_chain`` re-checks everything: the chain links, each row's hash, each signature with
+``ssh-keygen -Y check-novalidate`` (contents) and ``-Y verify`` against ``allowed_signers`` for
+the row's approver at the row's time (who), that the approved run is in the history with a GO
+for that task, that the archived report still has the recorded digest, the table's AUTOINCREMENT
+high-water mark, the receipts and the append-only triggers. Any forged, edited or deleted row is a
+``Problem`` naming the row (``#seq``). Triggers (RAISE(ABORT) on UPDATE, DELETE and replacing
+INSERTs) and a CHECK admitting only 'GO' make an accident impossible and a tampering visible;
+the signatures make it evident. Example::
+
+    chain = ApprovalChain("reports/history.sqlite")
+    chain.record(task="RAIL-HO-WP-0004-T09", run_id="4f0c9a2e1b7d", approver="ada@railiance.example",
+                 report_digest=digest, repo_heads={}, signing_key=Path("~/.ssh/id_ed25519").expanduser(),
+                 allowed_signers=Path("policies/allowed_signers"))
+    verify_chain("reports/history.sqlite", Path("policies/allowed_signers")).ok  # -> True
 """
 from __future__ import annotations
 
@@ -13,34 +32,49 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+from railiance_conformance.gate import archive
 from railiance_conformance.history import open_database
 
 GO = "GO"
+NAMESPACE = "gate-approval@railiance-conformance"
+GENESIS = "sha256:" + "0" * 64
+SIGN_TIMEOUT_S = 30.0
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS approvals (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL CHECK (task <> ''),
-  approver TEXT NOT NULL CHECK (approver <> ''), decided_at_utc TEXT NOT NULL,
-  report_digest TEXT NOT NULL, repo_heads TEXT NOT NULL, verdict TEXT NOT NULL CHECK (verdict = 'GO'),
-  recorded_at_utc TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS approvals_no_update BEFORE UPDATE ON approvals
+_FINGERPRINT = re.compile(r"\bkey (SHA256:[A-Za-z0-9+/=]+)")
+TABLE = "approval_chain"
+TRIGGERS = ("approval_chain_no_update", "approval_chain_no_delete", "approval_chain_no_replace")
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, run_id TEXT NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict = 'GO'), approver TEXT NOT NULL, approved_at_utc TEXT NOT NULL,
+  report_digest TEXT NOT NULL, repo_heads TEXT NOT NULL, prev_hash TEXT NOT NULL, signature TEXT NOT NULL,
+  row_hash TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS approval_chain_no_update BEFORE UPDATE ON {TABLE}
 BEGIN SELECT RAISE(ABORT, 'approvals are append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS approvals_no_delete BEFORE DELETE ON approvals
+CREATE TRIGGER IF NOT EXISTS approval_chain_no_delete BEFORE DELETE ON {TABLE}
 BEGIN SELECT RAISE(ABORT, 'approvals are append-only: DELETE refused'); END;
-CREATE TRIGGER IF NOT EXISTS approvals_no_replace BEFORE INSERT ON approvals
-WHEN EXISTS (SELECT 1 FROM approvals WHERE seq = NEW.seq)
+CREATE TRIGGER IF NOT EXISTS approval_chain_no_replace BEFORE INSERT ON {TABLE}
+WHEN EXISTS (SELECT 1 FROM {TABLE} WHERE seq = NEW.seq)
 BEGIN SELECT RAISE(ABORT, 'approvals are append-only: an INSERT may not replace an approval'); END;
 """
+_COLUMNS = ("seq", "task", "run_id", "verdict", "approver", "approved_at_utc", "report_digest", "repo_heads",
+            "prev_hash", "signature", "row_hash")
 
 
 class NotApproved(ValueError):
     """A verdict other than GO was offered for recording."""
+
+
+class ApprovalRefused(RuntimeError):
+    """The approval could not be recorded: bad signer, broken chain, ssh-keygen failed ... (the reason says)."""
 
 
 class RepoHeadError(RuntimeError):
@@ -49,61 +83,336 @@ class RepoHeadError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """One recorded GO: who decided, when, against which report and which commits."""
+    """One signed GO: who approved which gate run of which task, when, against which report and commits."""
 
     seq: int
     task: str
+    run_id: str
+    verdict: str
     approver: str
-    decided_at_utc: str
+    approved_at_utc: str
     report_digest: str
     repo_heads: dict[str, str]
-    verdict: str
-    recorded_at_utc: str
+    prev_hash: str
+    signature: str
+    row_hash: str
+
+    def payload(self) -> bytes:
+        """The bytes the approver signs: canonical JSON of every field but the signature and row hash."""
+        return payload(self.seq, self.task, self.run_id, self.verdict, self.approver, self.approved_at_utc,
+                       self.report_digest, self.repo_heads, self.prev_hash)
+
+    def computed_hash(self) -> str:
+        """``sha256:`` of the payload, a newline and the armored signature (what ``row_hash`` must be)."""
+        return "sha256:" + hashlib.sha256(self.payload() + b"\n" + self.signature.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _COLUMNS}
 
 
-class Approvals:
-    """``Approvals(path).list()`` -> every recorded ``Approval``, oldest first."""
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the chain; ``seq`` names the row (None: the table as a whole)."""
 
-    def __init__(self, path: str | os.PathLike):
+    seq: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"row #{self.seq}: {self.message}" if self.seq is not None else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """What ``verify_chain`` found: rows checked, the head hash, every problem (none: ``ok``)."""
+
+    rows: int
+    head: str
+    problems: tuple[Problem, ...] = ()
+    legacy_unsigned: int = 0  # rows of the pre-chain ``approvals`` table: cannot be verified
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def payload(seq: int, task: str, run_id: str, verdict: str, approver: str, approved_at_utc: str,
+            report_digest: str, repo_heads: dict[str, str], prev_hash: str) -> bytes:
+    """Canonical JSON (sorted keys, no blanks) of one row's signed fields, with the namespace."""
+    return json.dumps({"seq": seq, "task": task, "run_id": run_id, "verdict": verdict, "approver": approver,
+                       "approved_at_utc": approved_at_utc, "report_digest": report_digest,
+                       "repo_heads": dict(repo_heads), "prev_hash": prev_hash, "namespace": NAMESPACE},
+                      sort_keys=True, separators=(",", ":")).encode()
+
+
+def _ssh_keygen(argv: list[str], data: bytes, timeout_s: float) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["ssh-keygen", *argv], input=data, capture_output=True, timeout=timeout_s, check=False)
+    except FileNotFoundError:
+        raise ApprovalRefused("ssh-keygen not found: apt-get install openssh-client") from None
+    except subprocess.TimeoutExpired:
+        raise ApprovalRefused(f"ssh-keygen -Y {argv[1]} did not finish within {timeout_s} s "
+                              "(a passphrase prompt? use ssh-agent)") from None
+
+
+def _said(done: subprocess.CompletedProcess) -> str:
+    """ssh-keygen's own words (stderr and stdout), one line; never key material (it prints none)."""
+    text = (done.stderr + done.stdout).decode(errors="replace")
+    return " ".join(line for line in text.split("\n") if line.strip() and "standard input" not in line)[:300]
+
+
+def sign(data: bytes, signing_key: Path, *, timeout_s: float = SIGN_TIMEOUT_S) -> str:
+    """``sign(payload, Path("~/.ssh/id_ed25519"))`` -> the armored ``-----BEGIN SSH SIGNATURE-----`` text.
+
+    ``signing_key`` is a private key file, or a public key whose private half ssh-agent holds.
+    """
+    done = _ssh_keygen(["-Y", "sign", "-n", NAMESPACE, "-f", str(signing_key)], data, timeout_s)
+    if done.returncode != 0 or b"BEGIN SSH SIGNATURE" not in done.stdout:
+        raise ApprovalRefused(f"ssh-keygen -Y sign with {signing_key} failed: {_said(done)}")
+    return done.stdout.decode().strip() + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """``contents_ok``: the signature is valid for the data (by some key); ``signer_ok``: by a key that
+    allowed_signers lets sign as the principal at that time. ``fingerprint`` of the signing key."""
+
+    contents_ok: bool
+    signer_ok: bool
+    fingerprint: str
+    detail: str
+
+
+def check_signature(data: bytes, signature: str, principal: str, allowed_signers: Path, when_utc: str, *,
+                    timeout_s: float = SIGN_TIMEOUT_S) -> SignatureCheck:
+    """``check_signature(payload, sig, "ada@r.example", Path("allowed_signers"), "2026-11-27T09:30:00Z")``."""
+    with tempfile.TemporaryDirectory(prefix="gate-sig-") as tmp:
+        sig = Path(tmp) / "approval.sig"
+        sig.write_text(signature)
+        novalidate = _ssh_keygen(["-Y", "check-novalidate", "-n", NAMESPACE, "-s", str(sig)], data, timeout_s)
+        found = _FINGERPRINT.search(novalidate.stdout.decode(errors="replace"))
+        fingerprint = found[1] if found else "?"
+        if novalidate.returncode != 0:
+            return SignatureCheck(False, False, fingerprint, _said(novalidate))
+        stamp = _verify_time(when_utc)
+        argv = ["-Y", "verify", "-f", str(allowed_signers), "-I", principal, "-n", NAMESPACE, "-s", str(sig)]
+        verified = _ssh_keygen([*argv, *([f"-Overify-time={stamp}"] if stamp else [])], data, timeout_s)
+        return SignatureCheck(True, verified.returncode == 0, fingerprint, _said(verified))
+
+
+def _verify_time(when_utc: str) -> str:
+    try:
+        return datetime.fromisoformat(when_utc).astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    except ValueError:
+        return ""
+
+
+class ApprovalChain:
+    """``ApprovalChain(path).list()`` -> every signed ``Approval``, oldest first."""
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
-        with self._connect() as con:
-            con.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+        if create:
+            with open_database(self.path) as con:
+                exists = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                     (TABLE,)).fetchone()
+                if not exists:  # triggers are made with the table, never silently re-made later
+                    con.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
 
-    def _connect(self):
-        return open_database(self.path)
-
-    def record(self, task: str, approver: str, decided_at_utc: str | datetime, report_digest: str,
-               repo_heads: dict[str, str], verdict: str = GO) -> Approval:
-        """``record("RAIL-HO-WP-0004-T09", "tegwick", "2026-11-27T09:30:00Z", digest, heads)`` -> the stored GO."""
-        if verdict != GO:
-            raise NotApproved(f"verdict {verdict!r} for {task}: only a GO is recorded as an approval")
-        if not task.strip() or not approver.strip():
-            raise ValueError("an approval needs a task and an approver")
+    def record(self, *, task: str, run_id: str, approver: str, report_digest: str, repo_heads: dict[str, str],
+               signing_key: Path, allowed_signers: Path, verdict: str = GO, history_verdict: str | None = GO,
+               now: datetime | None = None, timeout_s: float = SIGN_TIMEOUT_S) -> Approval:
+        """Sign and append one GO; ``ApprovalRefused`` if the chain is broken or the key may not sign
+        as ``approver``. ``history_verdict`` is the verdict the history holds for ``run_id``."""
+        if verdict != GO or history_verdict != GO:
+            raise NotApproved(f"verdict {verdict if verdict != GO else history_verdict!r} for {task} run {run_id}: "
+                              "only a GO is recorded as an approval")
+        if not task.strip() or not approver.strip() or not run_id.strip():
+            raise ValueError("an approval needs a task, a run id and an approver")
         if not _DIGEST.fullmatch(report_digest):
             raise ValueError(f"report_digest {report_digest!r} is not 'sha256:' and 64 lowercase hex digits")
         bad = {repo: head for repo, head in repo_heads.items() if not _COMMIT.fullmatch(str(head))}
         if bad:
             raise ValueError(f"repo_heads must be full commit ids; not: {bad}")
-        row = (task.strip(), approver.strip(), _utc(decided_at_utc), report_digest,
-               json.dumps(dict(repo_heads), sort_keys=True), verdict, _utc(datetime.now(timezone.utc)))
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
+        when = _utc(now or datetime.now(timezone.utc))
+        with open_database(self.path) as con:
+            con.execute("BEGIN IMMEDIATE")  # holds the write lock: seq and prev_hash cannot change under us
             try:
-                seq = con.execute("INSERT INTO approvals (task, approver, decided_at_utc, report_digest, repo_heads, "
-                                  "verdict, recorded_at_utc) VALUES (?, ?, ?, ?, ?, ?, ?)", row).lastrowid
+                broken = _structural_problems(con)
+                if broken:
+                    raise ApprovalRefused("the approval chain does not verify, nothing was appended: "
+                                          + "; ".join(str(p) for p in broken[:5])
+                                          + " (run gate --verify-approvals)")
+                seq, prev = _next_link(con)
+                approval = Approval(seq, task.strip(), run_id.strip(), GO, approver.strip(), when, report_digest,
+                                    dict(repo_heads), prev, "", "")
+                signature = sign(approval.payload(), signing_key, timeout_s=timeout_s)
+                check = check_signature(approval.payload(), signature, approval.approver, allowed_signers, when,
+                                        timeout_s=timeout_s)
+                if not check.signer_ok:
+                    raise ApprovalRefused(f"key {check.fingerprint} may not approve as {approval.approver!r} "
+                                          f"according to {allowed_signers} (namespace {NAMESPACE}): {check.detail}")
+                approval = Approval(**{**approval.to_dict(), "signature": signature, "row_hash": ""})
+                approval = Approval(**{**approval.to_dict(), "row_hash": approval.computed_hash()})
+                row = approval.to_dict()
+                row["repo_heads"] = json.dumps(approval.repo_heads, sort_keys=True)
+                con.execute(f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                            tuple(row[c] for c in _COLUMNS))
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
-        return Approval(seq, *row[:4], dict(repo_heads), *row[5:])
+        archive.write_receipt(self.path, approval.seq, approval.to_dict())
+        return approval
 
     def list(self) -> list[Approval]:
-        """Every approval, oldest first."""
-        with self._connect() as con:
-            rows = con.execute("SELECT seq, task, approver, decided_at_utc, report_digest, repo_heads, verdict, "
-                               "recorded_at_utc FROM approvals ORDER BY seq").fetchall()
-        return [Approval(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+        """Every row, oldest first, as stored (``verify_chain`` says whether to trust them)."""
+        with open_database(self.path) as con:
+            return _rows(con)
+
+
+def _rows(con) -> list[Approval]:
+    if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)).fetchone():
+        return []
+    out = []
+    for row in con.execute(f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} ORDER BY seq").fetchall():
+        values = dict(zip(_COLUMNS, row))
+        try:
+            values["repo_heads"] = json.loads(values["repo_heads"])
+        except (TypeError, ValueError):
+            values["repo_heads"] = {"(unreadable)": str(values["repo_heads"])}
+        out.append(Approval(**{k: (v if k in ("seq", "repo_heads") else str(v)) for k, v in values.items()}))
+    return out
+
+
+def _next_link(con) -> tuple[int, str]:
+    rows = _rows(con)
+    high = con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (TABLE,)).fetchone()
+    seq = max([rows[-1].seq if rows else 0, high[0] if high else 0]) + 1
+    return seq, rows[-1].row_hash if rows else GENESIS
+
+
+def _structural_problems(con) -> list[Problem]:
+    """Chain links, row hashes, gaps, the high-water mark and the triggers: no ssh-keygen needed."""
+    problems: list[Problem] = []
+    present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    exists = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)).fetchone()
+    if exists:
+        problems += [Problem(None, f"the append-only trigger {name} is missing: someone dropped it; "
+                                   "every row after that may have been changed") for name in TRIGGERS
+                     if name not in present]
+    rows = _rows(con)
+    prev_seq, prev_hash = 0, GENESIS
+    for approval in rows:
+        if approval.seq != prev_seq + 1:
+            gone = f"#{prev_seq + 1}" if approval.seq == prev_seq + 2 else f"#{prev_seq + 1}..#{approval.seq - 1}"
+            problems.append(Problem(approval.seq, f"the chain jumps from #{prev_seq} to #{approval.seq}: "
+                                                  f"row(s) {gone} deleted"))
+        if approval.prev_hash != prev_hash:
+            problems.append(Problem(approval.seq, f"its prev_hash {approval.prev_hash[:19]}… is not the hash of "
+                                                  f"the row before it (#{prev_seq}): a row was inserted, deleted "
+                                                  "or replaced before it"))
+        if approval.row_hash != approval.computed_hash():
+            problems.append(Problem(approval.seq, "its contents do not match its row_hash: edited after it was "
+                                                  "recorded, or inserted without the gate"))
+        prev_seq, prev_hash = approval.seq, approval.row_hash
+    high = con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (TABLE,)).fetchone() if exists else None
+    if high and high[0] > prev_seq:
+        gone = f"#{high[0]}" if high[0] == prev_seq + 1 else f"#{prev_seq + 1}..#{high[0]}"
+        problems.append(Problem(high[0], f"row(s) {gone} deleted: the table's sequence reached #{high[0]} "
+                                         f"but the last row is #{prev_seq}"))
+    return problems
+
+
+def verify_chain(history: str | os.PathLike, allowed_signers: Path, *,
+                 timeout_s: float = SIGN_TIMEOUT_S) -> ChainReport:
+    """Re-check every approval (see the module docstring); read-only, creates nothing."""
+    path = Path(history)
+    if not path.exists():
+        return ChainReport(0, GENESIS, (Problem(None, f"{path}: no such history database"),))
+    with open_database(path) as con:
+        con.execute("BEGIN")  # one consistent read of rows, triggers and runs
+        problems = _structural_problems(con)
+        rows = _rows(con)
+        verdicts = _run_verdicts(con)
+        legacy = _legacy_count(con)
+        con.execute("COMMIT")
+    if not allowed_signers.is_file():
+        problems.append(Problem(None, f"allowed_signers file {allowed_signers} does not exist: no signature "
+                                      "can be checked"))
+    for approval in rows:
+        problems += _row_problems(approval, allowed_signers, verdicts, path, timeout_s)
+    for seq, receipt in archive.receipts(path).items():
+        stored = next((a for a in rows if a.seq == seq), None)
+        if stored is None:
+            problems.append(Problem(seq, f"deleted: its receipt {receipt.name} is in the archive, the row is not "
+                                         "in the table"))
+        elif archive.read_receipt(receipt) != stored.to_dict():
+            problems.append(Problem(seq, f"differs from its receipt {receipt.name}: edited after it was recorded"))
+    problems.sort(key=lambda p: (p.seq is not None, p.seq or 0))
+    return ChainReport(len(rows), rows[-1].row_hash if rows else GENESIS, tuple(problems), legacy)
+
+
+def _row_problems(approval: Approval, allowed_signers: Path, verdicts: dict[str, tuple[str, str]], history: Path,
+                  timeout_s: float) -> list[Problem]:
+    problems = []
+    if approval.verdict != GO:
+        problems.append(Problem(approval.seq, f"its verdict is {approval.verdict!r}, not GO"))
+    if allowed_signers.is_file():
+        try:
+            check = check_signature(approval.payload(), approval.signature, approval.approver, allowed_signers,
+                                    approval.approved_at_utc, timeout_s=timeout_s)
+        except ApprovalRefused as exc:
+            problems.append(Problem(approval.seq, f"its signature could not be checked: {exc}"))
+        else:
+            if not check.contents_ok:
+                problems.append(Problem(approval.seq, f"its signature does not match its contents (forged or "
+                                                      f"edited): {check.detail or 'no valid signature'}"))
+            elif not check.signer_ok:
+                problems.append(Problem(approval.seq, f"signed by key {check.fingerprint}, which {allowed_signers} "
+                                                      f"does not allow to approve as {approval.approver!r}"))
+    verdict = verdicts.get(approval.run_id)
+    if verdict is None:
+        problems.append(Problem(approval.seq, f"approves run {approval.run_id}, which is not in the history"))
+    elif verdict[0] != approval.task:
+        problems.append(Problem(approval.seq, f"approves run {approval.run_id} for {approval.task}, but that run "
+                                              f"gated {verdict[0] or 'no task'}"))
+    elif verdict[1] != GO:
+        problems.append(Problem(approval.seq, f"approves run {approval.run_id}, whose verdict was "
+                                              f"{verdict[1] or 'none'}, not GO"))
+    report = archive.report_path(history, approval.report_digest)
+    if report is None or not report.is_file():
+        problems.append(Problem(approval.seq, f"the approved report {approval.report_digest} is not in the archive "
+                                              f"{archive.archive_dir(history)}"))
+    elif archive.digest(report) != approval.report_digest:
+        problems.append(Problem(approval.seq, f"the archived report {report.name} no longer has the digest "
+                                              "the approval recorded: it was changed"))
+    else:
+        run = archive.report_gate(report)
+        if run != (approval.run_id, approval.task, GO):
+            problems.append(Problem(approval.seq, f"the approved report is of run {run[0]} ({run[1]}: {run[2]}), "
+                                                  f"not of a GO of run {approval.run_id}"))
+    return problems
+
+
+def _run_verdicts(con) -> dict[str, tuple[str, str]]:
+    """``{run_id: (gated task, verdict)}`` from the history's runs (``meta.gate``)."""
+    if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+        return {}
+    out = {}
+    for run_id, meta in con.execute("SELECT run_id, meta FROM runs"):
+        try:
+            gate = json.loads(meta).get("gate") or {}
+        except (TypeError, ValueError, AttributeError):
+            gate = {}
+        out[run_id] = (str(gate.get("task", "")), str(gate.get("verdict", "")))
+    return out
+
+
+def _legacy_count(con) -> int:
+    if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'approvals'").fetchone():
+        return 0
+    return con.execute("SELECT count(*) FROM approvals").fetchone()[0]
 
 
 def repo_heads(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
@@ -130,8 +439,7 @@ def repo_heads(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
 
 def file_digest(path: str | os.PathLike) -> str:
     """``file_digest("reports/findings.json")`` -> ``"sha256:9f86d0..."``, the form ``record`` expects."""
-    with open(path, "rb") as handle:
-        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+    return archive.digest(Path(path))
 
 
 def _utc(value: str | datetime) -> str:
@@ -139,3 +447,8 @@ def _utc(value: str | datetime) -> str:
     if parsed.tzinfo is None:
         raise ValueError(f"time {value!r} has no UTC offset: give it as RFC 3339 UTC, e.g. 2026-11-27T09:30:00Z")
     return parsed.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+__all__ = ["Approval", "ApprovalChain", "ApprovalRefused", "ChainReport", "GENESIS", "GO", "NAMESPACE",
+           "NotApproved", "Problem", "RepoHeadError", "check_signature", "file_digest", "payload", "repo_heads",
+           "sign", "verify_chain"]

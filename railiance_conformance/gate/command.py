@@ -1,9 +1,11 @@
-"""``python -m railiance_conformance gate TASK``: run the suite, judge GO/NO-GO, record an approval.
+"""``python -m railiance_conformance gate TASK``: run the suite, judge GO/NO-GO, record a signed approval.
 
-Exit codes: 0 GO, 1 NO-GO, 3 usage error (unknown task, bad policy, an --approve on NO-GO is
-refused and exits 1 having recorded nothing).
+Exit codes: 0 GO (and, with --approve, the approval recorded), 1 NO-GO (an --approve on NO-GO is
+refused, nothing recorded), 3 usage error (unknown task, bad policy, --approve without a signing
+key or allowed_signers; reported before any probe runs). ``--verify-approvals`` exits 0 when the
+whole approval chain verifies, 1 naming every forged, edited or deleted row, 3 on bad input.
 Example: ``python -m railiance_conformance gate RAIL-HO-WP-0004-T09 --workplan WP.md --kubeconfig kc
---approve "A. Operator" -- --ansible-inventory hosts.ini``.
+--approve ada@railiance.example --signing-key ~/.ssh/id_ed25519 -- --ansible-inventory hosts.ini``.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 from railiance_conformance.finding import Outcome
@@ -22,6 +23,22 @@ from railiance_conformance.recorder import utc_now
 from railiance_conformance.reporting import Run, load_reporters, write_reports
 
 GO, NO_GO, USAGE_ERROR = 0, 1, 3
+DEFAULT_TIMEOUTS = {"suite_s": 1800.0, "signing_s": 30.0}
+
+
+def load_gate_policy(policy_dir: Path) -> dict:
+    """``policies/gate.yaml`` validated, with ``timeouts`` defaulted; ``PolicyError`` names file and field."""
+    document = load_document(policy_dir / "gate.yaml", "gate-policy")
+    document["timeouts"] = {**DEFAULT_TIMEOUTS, **(document.get("timeouts") or {})}
+    return document
+
+
+def allowed_signers_path(policy_dir: Path, document: dict, override: Path | None) -> Path | None:
+    """``--allowed-signers``, else ``approvals.allowed_signers`` of gate.yaml (relative to the policy dir)."""
+    if override is not None:
+        return override
+    configured = (document.get("approvals") or {}).get("allowed_signers")
+    return policy_dir / configured if configured else None
 
 
 def _backup(task_policy: dict, kubeconfig: str | None, context: str | None):
@@ -39,64 +56,114 @@ def _backup(task_policy: dict, kubeconfig: str | None, context: str | None):
     return check
 
 
+def _dsns(parity: dict) -> tuple[str, str]:
+    from railiance_conformance.gate.parity import dsn_from_env
+
+    return dsn_from_env(parity["source_dsn_env"]), dsn_from_env(parity["restored_dsn_env"])
+
+
 def _parity(task_policy: dict):
     parity = task_policy.get("parity")
     if not parity:
         return None
 
     def check() -> Outcome:
+        from railiance_conformance.gate.drill import DEFAULT_MARKER, marker_schema
+        from railiance_conformance.gate.parity import DsnNotSet
+
+        try:
+            source, restored = _dsns(parity)
+        except DsnNotSet as exc:
+            return Outcome.error(str(exc), expected="same tables, same row counts")
+        marker = (task_policy.get("drill") or {}).get("marker_table", DEFAULT_MARKER)
+        return parity_outcome(source, restored, schemas=parity.get("schemas"),
+                              exclude=(*parity.get("exclude_schemas", ()), marker_schema(marker)),
+                              checksum=parity.get("checksum", False),
+                              statement_timeout_ms=parity.get("statement_timeout_ms", 30000),
+                              connect_timeout_s=parity.get("connect_timeout_s", 10))
+    return check
+
+
+def _drill(task_policy: dict):
+    drill, parity = task_policy.get("drill"), task_policy.get("parity")
+    if not drill or not parity:
+        return None
+
+    def check() -> Outcome:
+        from railiance_conformance.gate.drill import DEFAULT_MARKER, drill_freshness
         from railiance_conformance.gate.parity import DsnNotSet, dsn_from_env
 
         try:
-            source, restored = dsn_from_env(parity["source_dsn_env"]), dsn_from_env(parity["restored_dsn_env"])
+            restored = dsn_from_env(parity["restored_dsn_env"])
         except DsnNotSet as exc:
-            return Outcome.error(str(exc), expected="same tables, same row counts")
-        return parity_outcome(source, restored, schemas=tuple(parity.get("schemas", ["public"])),
-                              statement_timeout_ms=parity.get("statement_timeout_ms", 30000))
+            return Outcome.error(str(exc), expected={"within_hours": drill["window_hours"]})
+        return drill_freshness(restored, marker=drill.get("marker_table", DEFAULT_MARKER),
+                               window_hours=drill["window_hours"],
+                               statement_timeout_ms=parity.get("statement_timeout_ms", 30000),
+                               connect_timeout_s=parity.get("connect_timeout_s", 10))
     return check
 
 
 def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], report_dir: Path,
              policy_dir: Path = DEFAULT_POLICY_DIR, kubeconfig: str | None = None, context: str | None = None,
              history: Path | None = None, approve: str | None = None, repos: Path | None = None,
-             out=sys.stdout) -> int:
+             signing_key: Path | None = None, allowed_signers: Path | None = None, out=sys.stdout) -> int:
     from railiance_conformance.workplan import parse_workplan
 
     try:
         workplan = parse_workplan(workplan_path)
         catalog = load_catalog(policy_dir)
-        gate_policy = load_document(policy_dir / "gate.yaml", "gate-policy")["tasks"]
+        document = load_gate_policy(policy_dir)
     except (PolicyError, ValueError, OSError) as exc:
         print(f"gate: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    gate_policy, timeouts = document["tasks"], document["timeouts"]
     short = task_ref.rsplit("-", 1)[-1]
     task = workplan.tasks.get(short)
     if task is None or task.id != task_ref and task.short != task_ref:
         print(f"gate: {workplan_path}: no task {task_ref!r} (tasks: {', '.join(workplan.tasks)})", file=sys.stderr)
         return USAGE_ERROR
+    if approve is not None:  # bad approval input is refused before any probe runs
+        signers = allowed_signers_path(policy_dir, document, allowed_signers)
+        problem = ("--approve needs --history" if history is None else
+                   "--approve needs --signing-key (your SSH key; the approver is its principal in allowed_signers)"
+                   if signing_key is None else
+                   f"--signing-key {signing_key}: no such file" if not signing_key.is_file() else
+                   "--approve needs an allowed_signers file (approvals.allowed_signers in gate.yaml or "
+                   "--allowed-signers)" if signers is None else
+                   f"allowed_signers {signers}: no such file" if not signers.is_file() else "")
+        if problem:
+            print(f"gate: {problem}", file=sys.stderr)
+            return USAGE_ERROR
     layers = sorted({c.layer for c in catalog.controls.values() if c.task == short and c.layer != "X"}) or ["X"]
     started = utc_now()
+    suite_failure = ""
     with tempfile.TemporaryDirectory(prefix="gate-suite-") as tmp:
         extra = [*(["--kubeconfig", kubeconfig] if kubeconfig else []), *(["--context", context] if context else []),
                  *(["--repos", str(repos)] if repos else [])]
-        proc = subprocess.run([sys.executable, "-m", "pytest", "features/", "-q", "-p", "no:randomly",
-                               "--policy-dir", str(policy_dir), "--report-dir", tmp, "--history", "none",
-                               "--report-formats", "json", *extra, *suite_args],
-                              cwd=REPO_ROOT, capture_output=True, text=True)
-        if proc.returncode == 4:
-            print(f"gate: the suite refused its input:\n{proc.stderr.strip()}", file=sys.stderr)
-            return USAGE_ERROR
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pytest", "features/", "-q", "-p", "no:randomly",
+                                   "--policy-dir", str(policy_dir), "--report-dir", tmp, "--history", "none",
+                                   "--report-formats", "json", *extra, *suite_args],
+                                  cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeouts["suite_s"])
+            if proc.returncode == 4:
+                print(f"gate: the suite refused its input:\n{proc.stderr.strip()}", file=sys.stderr)
+                return USAGE_ERROR
+            suite_failure = f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
+        except subprocess.TimeoutExpired:
+            suite_failure = f"it did not finish within {timeouts['suite_s']} s (timeouts.suite_s in gate.yaml)"
         report = Path(tmp) / "findings.json"
         suite = findings_from_report(report) if report.exists() else []
     policy = gate_policy.get(short, {})
     result = decide(GateInputs(task, workplan, suite, layers[0], _backup(policy, kubeconfig, context),
-                               _parity(policy)), catalog)
+                               _parity(policy), _drill(policy)), catalog)
     if not suite:
         result.go = False
-        result.reasons.insert(0, f"the suite produced no findings (exit {proc.returncode}): "
-                                 f"{proc.stderr.strip()[-300:]}")
+        result.reasons.insert(0, f"the suite produced no findings ({suite_failure})")
     verdict = "GO" if result.go else "NO-GO"
-    gate_meta = {"task": task.id, "verdict": verdict, "reasons": result.reasons, "layer": layers[0]}
+    evidence = {f.control_id: dict(f.evidence) for f in result.findings if f.evidence}
+    gate_meta = {"task": task.id, "verdict": verdict, "reasons": result.reasons, "layer": layers[0],
+                 "evidence": evidence}
     findings = tuple(suite) + tuple(result.findings)
     run = Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=utc_now(), findings=findings,
               targets=tuple(sorted({f.target for f in findings})), meta={"workplan": workplan.id, "gate": gate_meta})
@@ -105,39 +172,99 @@ def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], repor
 
         History(history).record(run)
     written = write_reports(run, report_dir, list(load_reporters()))
-    print(f"{verdict}: {task.id} ({task.title})", file=out)
+    print(f"{verdict}: {task.id} ({task.title})  run {run.run_id}", file=out)
     for reason in result.reasons:
         print(f"  - {reason}", file=out)
     for finding in result.findings:
         print(f"  {finding.control_id}: {finding.status.value}", file=out)
+    _print_tables(evidence.get("gate.restore.parity", {}), out)
     print(f"reports: {', '.join(str(p) for p in written)}", file=out)
+    digest = None
+    if history is not None and (report_dir / "findings.json").exists():
+        from railiance_conformance.gate.archive import store_report
+
+        digest = store_report(history, report_dir / "findings.json")
+        print(f"report archived: {digest}", file=out)
     if approve is not None:
-        return _approve(approve, result.go, task.id, report_dir / "findings.json", history, repos, out)
+        return _approve(approve, verdict, task.id, run.run_id, digest, history, repos, signing_key,
+                        allowed_signers_path(policy_dir, document, allowed_signers), timeouts["signing_s"], out)
     return GO if result.go else NO_GO
 
 
-def _approve(name: str, go: bool, task_id: str, report: Path, history: Path | None, repos: Path | None, out) -> int:
-    from railiance_conformance.gate.approvals import Approvals, file_digest, repo_heads
+def _print_tables(parity: dict, out) -> None:
+    tables = parity.get("tables") or {}
+    if not tables:
+        return
+    print(f"  tables compared (schemas {', '.join(parity.get('schemas') or [])}; "
+          f"{parity.get('sequences_checked', 0)} sequences checked):", file=out)
+    width = max(len(name) for name in tables)
+    for name, counts in tables.items():
+        source, restored = counts.get("source"), counts.get("restored")
+        mark = "=" if source == restored and source is not None else "≠"
+        print(f"    {name:<{width}}  source {source if source is not None else '–':>10}  {mark}  "
+              f"restored {restored if restored is not None else '–':>10}", file=out)
 
-    if not go:
+
+def _approve(name: str, verdict: str, task_id: str, run_id: str, digest: str | None, history: Path | None,
+             repos: Path | None, signing_key: Path | None, allowed_signers: Path | None, timeout_s: float,
+             out) -> int:
+    from railiance_conformance.gate.approvals import ApprovalChain, ApprovalRefused, NotApproved, repo_heads
+
+    if verdict != "GO":
         print(f"approval refused: the gate says NO-GO for {task_id}; nothing was recorded", file=out)
         return NO_GO
-    if history is None:
-        print("approval refused: no history database to record it in (--history)", file=out)
+    if history is None or digest is None or signing_key is None or allowed_signers is None:
+        print("approval refused: no history database or no archived report to record it against", file=out)
         return USAGE_ERROR
     checkouts = sorted(p for p in repos.iterdir() if p.name.startswith("railiance-")) if repos else []
-    approval = Approvals(history).record(task_id, name, datetime.now(timezone.utc), file_digest(report),
-                                         repo_heads(checkouts))
-    print(f"approved: {task_id} by {approval.approver} at {approval.decided_at_utc} "
-          f"(report {approval.report_digest}, {len(approval.repo_heads)} repo heads)", file=out)
+    try:
+        approval = ApprovalChain(history).record(task=task_id, run_id=run_id, approver=name, report_digest=digest,
+                                                 repo_heads=repo_heads(checkouts), signing_key=signing_key,
+                                                 allowed_signers=allowed_signers, timeout_s=timeout_s)
+    except (ApprovalRefused, NotApproved, ValueError, RuntimeError) as exc:
+        print(f"approval refused: {exc}; nothing was recorded", file=out)
+        return NO_GO
+    print(f"approved: {task_id} run {run_id} by {approval.approver} at {approval.approved_at_utc} "
+          f"(row #{approval.seq}, report {approval.report_digest}, {len(approval.repo_heads)} repo heads, "
+          f"chain head {approval.row_hash})", file=out)
     return GO
 
 
 def list_approvals(history: Path, out=sys.stdout) -> int:
-    from railiance_conformance.gate.approvals import Approvals
+    from railiance_conformance.gate.approvals import ApprovalChain
 
-    for approval in Approvals(history).list():
+    if not history.exists():
+        print(f"gate: {history}: no such history database", file=sys.stderr)
+        return USAGE_ERROR
+    for approval in ApprovalChain(history, create=False).list():
         heads = ", ".join(f"{Path(k).name}@{v[:12]}" for k, v in approval.repo_heads.items())
-        print(f"{approval.decided_at_utc}  {approval.task}  GO  by {approval.approver}  {approval.report_digest}  {heads}",
-              file=out)
+        print(f"#{approval.seq}  {approval.approved_at_utc}  {approval.task}  run {approval.run_id}  {approval.verdict}"
+              f"  by {approval.approver}  {approval.report_digest}  {heads}", file=out)
+    print("(unverified listing: run gate --verify-approvals to check signatures and the chain)", file=out)
     return 0
+
+
+def verify_approvals(history: Path, *, policy_dir: Path = DEFAULT_POLICY_DIR, allowed_signers: Path | None = None,
+                     out=sys.stdout) -> int:
+    """Check the whole approval chain; print each problem with its row, exit 0 only when none."""
+    from railiance_conformance.gate.approvals import verify_chain
+
+    try:
+        document = load_gate_policy(policy_dir)
+    except (PolicyError, ValueError, OSError) as exc:
+        print(f"gate: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    signers = allowed_signers_path(policy_dir, document, allowed_signers)
+    if not history.exists() or signers is None or not signers.is_file():
+        missing = history if not history.exists() else signers or "approvals.allowed_signers in gate.yaml"
+        print(f"gate: {missing}: no such file", file=sys.stderr)
+        return USAGE_ERROR
+    report = verify_chain(history, signers, timeout_s=document["timeouts"]["signing_s"])
+    for problem in report.problems:
+        print(f"  - {problem}", file=out)
+    if report.legacy_unsigned:
+        print(f"note: {report.legacy_unsigned} approvals in the old unsigned table 'approvals' cannot be verified",
+              file=out)
+    state = "verifies" if report.ok else f"does NOT verify ({len(report.problems)} problems)"
+    print(f"approval chain {state}: {report.rows} rows, head {report.head}, signers {signers}", file=out)
+    return 0 if report.ok else NO_GO

@@ -1,8 +1,9 @@
 """The cutover gate: GO or NO-GO for one workplan task, evaluated now, with every reason.
 
 It runs the suite (``pytest features/``), then judges: the task's prerequisite tasks verify,
-no control of the task's layer is in error, the newest CloudNativePG Backup is recent, and a
-restored copy matches its source (two PostgreSQL connections). Any NO-GO reason blocks.
+no control of the task's layer is in error, the newest CloudNativePG Backup is recent, a restored
+copy matches its source (two PostgreSQL connections: tables, exact counts, sequences) and the
+restore drill behind it is fresh. Any NO-GO reason blocks.
 Example: ``decide(GateInputs(...))`` -> ``GateResult(go=False, reasons=[...], findings=[...])``.
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ class GateInputs:
     layer: str                                        # the gated task's layer (from its controls)
     backup: Callable[[], Outcome] | None = None       # None: not configured for this task
     parity: Callable[[], Outcome] | None = None
+    drill: Callable[[], Outcome] | None = None
 
 
 @dataclass
@@ -80,6 +82,8 @@ def decide(inputs: GateInputs, catalog: Catalog) -> GateResult:
                                                                        f"{inputs.task.short} (policies/gate.yaml)"))),
         ("gate.restore.parity", inputs.parity or (lambda: Outcome(
             Status.PASS, reason=f"no restore drill configured for {inputs.task.short} (policies/gate.yaml)"))),
+        ("gate.restore.fresh", inputs.drill or (lambda: Outcome(
+            Status.PASS, reason=f"no restore drill configured for {inputs.task.short} (policies/gate.yaml)"))),
     ]
     result = GateResult(go=True)
     for control_id, check in checks:
@@ -95,13 +99,29 @@ def decide(inputs: GateInputs, catalog: Catalog) -> GateResult:
 
 
 def parity_outcome(source_dsn: str, restored_dsn: str, **options) -> Outcome:
-    """Restore parity as an Outcome: PASS, DRIFT listing every mismatch, or ERROR with the reason."""
+    """Restore parity as an Outcome: PASS with every table's two counts, DRIFT listing every mismatch,
+    sequence behind its column and the source's write activity, or ERROR (a side or a table unreadable).
+
+    The evidence, in every status: ``schemas`` compared, ``tables`` ``{name: {"source": n, "restored": m}}``
+    (None where absent or unreadable), ``sequences_checked``, and ``checksums`` when asked for.
+    """
     from railiance_conformance.gate.parity import compare
 
+    expected = "same tables, same row counts, every sequence ahead of its column"
     result = compare(source_dsn, restored_dsn, **options)
-    evidence = {"source": result.evidence.get("source", {}).get("database"), "tables": len(result.tables)}
     if result.error:
-        return Outcome.error(result.error, expected="same tables, same row counts")
-    observed = result.mismatches or "same tables, same row counts"
-    return Outcome(Status.PASS if result.ok else Status.DRIFT, "same tables, same row counts", observed,
-                   evidence=tuple(evidence.items()))
+        return Outcome.error(result.error, expected=expected)
+    evidence: dict[str, Any] = {
+        "source": result.evidence.get("source", {}).get("database"),
+        "restored": result.evidence.get("restored", {}).get("database"),
+        "schemas": result.schemas, "sequences_checked": result.sequences_checked,
+        "tables": {name: {"source": a, "restored": b} for name, (a, b) in result.tables.items()}}
+    if result.checksums:
+        evidence["checksums"] = {name: {"source": a, "restored": b} for name, (a, b) in result.checksums.items()}
+    problems = [*result.mismatches, *result.sequences, *result.source_writes]
+    if problems:
+        return Outcome(Status.DRIFT, expected, [*problems, *result.unreadable], evidence=tuple(evidence.items()))
+    if result.unreadable:
+        return Outcome(Status.ERROR, expected, None, "; ".join(result.unreadable), tuple(evidence.items()))
+    observed = {name: f"{a} = {b}" for name, (a, b) in result.tables.items()}
+    return Outcome(Status.PASS, expected, observed, evidence=tuple(evidence.items()))

@@ -1,13 +1,29 @@
-"""gate.restore.parity: a restored PostgreSQL copy has its source's base tables with the same exact row counts.
+"""gate.restore.parity: a restored PostgreSQL copy has its source's base tables, rows and sequences.
 
 Each database is read through its own connection, at the same time, in one REPEATABLE READ READ ONLY
 transaction (the session's default is read-only too, with a statement timeout); nothing is written.
+Compared, per side:
+
+* every base table (``relkind`` r/p, partitions through their parent) of every non-system schema
+  (all but ``pg_*`` and ``information_schema``), or of the ``schemas`` given, less ``exclude``:
+  its exact ``count(*)``; a table the gate's user cannot read (no USAGE on its schema, no SELECT on
+  it, or row-level security hiding rows from it) is named as unreadable on that side, never as
+  missing;
+* every sequence owned by a column of a compared table (``serial``/``identity``, pg_depend 'a'/'i'):
+  its next value must be ahead of the column's maximum (minimum for a descending sequence), or the
+  next insert after the cutover fails on a duplicate key;
+* opt-in (``checksum``): a sha256 over each table's rows as text (``t::text``, in ``COLLATE "C"``
+  order, with TimeZone UTC, DateStyle ISO, extra_float_digits 1, bytea_output hex on both sides).
+
+When counts differ, the differing tables are counted again on the source after the check: a changed
+count names the source's write activity (the workplan freezes writes before the final dump).
 No message carries a password: DSNs are shown masked and exception texts are scrubbed.
 Example: ``compare(dsn_from_env("SOURCE_DSN"), dsn_from_env("RESTORED_DSN")).mismatches``
 -> ``["table public.x: 120 rows in the source, 119 in the restored copy"]``.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -25,12 +41,35 @@ from railiance_conformance.redact import MASK, redact_url
 APPLICATION_NAME = "railiance-conformance gate.parity"
 _SETTINGS = ("transaction_read_only", "default_transaction_read_only", "transaction_isolation",
              "statement_timeout", "server_version")
-_SESSION = "SELECT " + ", ".join(f"current_setting('{name}')" for name in _SETTINGS) + ", current_database()"
-_BASE_TABLES = """SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s) ORDER BY 1, 2"""
+_SESSION = ("SELECT " + ", ".join(f"current_setting('{name}')" for name in _SETTINGS)
+            + ", current_database(), current_user")
+_BASE_TABLES = """SELECT n.nspname, c.relname,
+  has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
+  c.relrowsecurity AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))
+    AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = current_user) AS rls_hides
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+  AND (%(schemas)s::text[] IS NULL OR n.nspname = ANY(%(schemas)s::text[]))
+  AND NOT n.nspname = ANY(%(exclude)s::text[])
+ORDER BY 1, 2"""
+_OWNED_SEQUENCES = """SELECT sn.nspname, s.relname, tn.nspname, t.relname, a.attname, q.seqincrement,
+  has_schema_privilege(sn.oid, 'USAGE') AND has_sequence_privilege(s.oid, 'SELECT') AS readable
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid
+JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+  AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+ORDER BY 1, 2"""
+_CHECKSUM_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"),
+                      ("extra_float_digits", "1"), ("bytea_output", "hex"))
 _URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^@/\s]*)@|[?&]password=(?P<qpw>[^&#\s]*)", re.IGNORECASE)
 _KV_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
+SIDES = {"source": "the source", "restored": "the restored copy"}
 
 
 class DsnNotSet(LookupError):
@@ -38,14 +77,50 @@ class DsnNotSet(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class SequenceState:
+    """One column-owned sequence on one side: the value ``nextval`` would give and the column's extreme."""
+
+    sequence: str            # schema.name
+    column: str              # schema.table.column
+    next_value: int | None   # None: the sequence could not be read
+    column_extreme: int | None  # max (min for a descending sequence); None for an empty table
+    increment: int
+
+    @property
+    def behind(self) -> bool:
+        if self.next_value is None or self.column_extreme is None:
+            return False
+        return self.next_value <= self.column_extreme if self.increment > 0 else self.next_value >= self.column_extreme
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    """What one side holds: exact counts, unreadable tables (and why), sequences, checksums, session facts."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    sequences: tuple[SequenceState, ...] = ()
+    checksums: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ParityResult:
-    """``ok`` only when both databases were read and every table matches; ``error`` says why not read."""
+    """``ok`` only when both databases were read and every table, sequence (and checksum) holds;
+    ``error`` says why a side could not be read at all."""
 
     ok: bool
     tables: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
     error: str = ""
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # "source"/"restored": session facts
+    unreadable: list[str] = field(default_factory=list)    # tables not verified, with the grant missing
+    sequences: list[str] = field(default_factory=list)     # sequences behind their column
+    source_writes: list[str] = field(default_factory=list)  # counts that moved on the source during the check
+    checksums: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    schemas: list[str] = field(default_factory=list)        # the schemas whose tables were compared
+    sequences_checked: int = 0
 
 
 def dsn_from_env(name: str) -> str:
@@ -69,30 +144,65 @@ def masked_dsn(dsn: str) -> str:
     return _scrub(make_conninfo("", **params), _passwords(dsn))  # also where it leaked into another field
 
 
-def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] = ("public",),
-            statement_timeout_ms: int = 30000, connect_timeout_s: int = 10) -> ParityResult:
-    """``compare(src, restored, schemas=("public", "audit")).ok`` -> True when every table's count matches."""
-    schemas = (schemas,) if isinstance(schemas, str) else tuple(schemas)
+def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] | None = None,
+            exclude: Sequence[str] = (), statement_timeout_ms: int = 30000, connect_timeout_s: int = 10,
+            checksum: bool | Sequence[str] = False) -> ParityResult:
+    """``compare(src, restored, schemas=("public", "audit")).ok`` -> True when everything matches.
+
+    ``schemas`` None compares every non-system schema; ``exclude`` removes schemas (the drill marker's);
+    ``checksum`` True checksums every table, a list of ``schema.table`` only those.
+    """
+    schemas = (schemas,) if isinstance(schemas, str) else (tuple(schemas) if schemas is not None else None)
     secrets = _passwords(source_dsn) | _passwords(restored_dsn)
     sides = {"source": source_dsn, "restored": restored_dsn}
     if _address(source_dsn) is not None and _address(source_dsn) == _address(restored_dsn):
         return ParityResult(False, error=f"source and restored copy are the same database ({masked_dsn(source_dsn)}): "
                                          "comparing a database with itself proves nothing")
+    options = (schemas, tuple(exclude), statement_timeout_ms, connect_timeout_s, checksum)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="parity") as pool:
-        futures = {side: pool.submit(_census, dsn, schemas, statement_timeout_ms, connect_timeout_s)
-                   for side, dsn in sides.items()}
+        futures = {side: pool.submit(_census, dsn, *options) for side, dsn in sides.items()}
     census = {side: future.result() for side, future in futures.items()}
-    errors = [_scrub(f"{'source' if side == 'source' else 'restored copy'} {masked_dsn(sides[side])}: {error}", secrets)
-              for side, (_, _, error) in census.items() if error]
-    evidence = {side: facts for side, (_, facts, _) in census.items()}
+    errors = [_scrub(f"{'source' if side == 'source' else 'restored copy'} {masked_dsn(sides[side])}: {c.error}", secrets)
+              for side, c in census.items() if c.error]
+    evidence = {side: c.facts for side, c in census.items()}
     if errors:
         return ParityResult(False, error="; ".join(errors), evidence=evidence)
-    source, restored = census["source"][0], census["restored"][0]
-    tables = {name: (source.get(name), restored.get(name)) for name in sorted(source.keys() | restored.keys())}
-    mismatches = [line for name, counts in tables.items() if (line := _mismatch(name, *counts))]
+    source, restored = census["source"], census["restored"]
+    names = sorted(source.counts.keys() | restored.counts.keys() | source.unreadable.keys() | restored.unreadable.keys())
+    tables = {name: (source.counts.get(name), restored.counts.get(name)) for name in names}
+    unreadable = [f"table {name} could not be read on {SIDES[side]} by user {census[side].facts.get('user')}: "
+                  f"{census[side].unreadable[name]}" for name in names for side in SIDES if name in census[side].unreadable]
+    mismatches = [line for name, counts in tables.items()
+                  if not any(name in c.unreadable for c in census.values()) and (line := _mismatch(name, *counts))]
     if not tables:
-        mismatches.append(f"no base tables in schema(s) {', '.join(schemas)} of either database: nothing was compared")
-    return ParityResult(not mismatches, tables, mismatches, evidence=evidence)
+        where = f"schema(s) {', '.join(schemas)}" if schemas is not None else "any non-system schema"
+        mismatches.append(f"no base tables in {where} of either database: nothing was compared")
+    sequences = [_sequence_line(side, state) for side in SIDES for state in census[side].sequences if state.behind]
+    sequences += [f"sequence {state.sequence} ({state.column}) could not be read on {SIDES[side]} by user "
+                  f"{census[side].facts.get('user')}: GRANT SELECT ON SEQUENCE {state.sequence}"
+                  for side in SIDES for state in census[side].sequences if state.next_value is None]
+    checksums = {name: (source.checksums.get(name), restored.checksums.get(name))
+                 for name in sorted(source.checksums.keys() | restored.checksums.keys())}
+    mismatches += [f"table {name}: same row count, different contents (sha256 {a[:12]} in the source, "
+                   f"{b[:12]} in the restored copy)" for name, (a, b) in checksums.items()
+                   if a and b and a != b and tables.get(name, (0, 1))[0] == tables.get(name, (0, 1))[1]]
+    writes: list[str] = []
+    moved = [name for name, (a, b) in tables.items() if a is not None and b is not None and a != b]
+    if moved:
+        writes = _source_writes(source_dsn, moved, source.counts, statement_timeout_ms, connect_timeout_s, secrets)
+    compared = sorted({name.split(".", 1)[0] for name in names})
+    ok = not (mismatches or unreadable or sequences)
+    return ParityResult(ok, tables, mismatches, evidence=evidence, unreadable=unreadable, sequences=sequences,
+                        source_writes=writes, checksums=checksums, schemas=compared,
+                        sequences_checked=sum(len(c.sequences) for c in census.values()))
+
+
+def _sequence_line(side: str, state: SequenceState) -> str:
+    extreme = "max" if state.increment > 0 else "min"
+    return (f"sequence {state.sequence} on {SIDES[side]} would next give {state.next_value}, but {state.column} "
+            f"already holds {state.column_extreme} ({extreme}): the next insert fails on a duplicate key "
+            f"(SELECT setval('{state.sequence}', (SELECT {extreme}({state.column.rsplit('.', 1)[1]}) FROM "
+            f"{state.column.rsplit('.', 1)[0]})))")
 
 
 def _mismatch(name: str, source: int | None, restored: int | None) -> str:
@@ -105,34 +215,115 @@ def _mismatch(name: str, source: int | None, restored: int | None) -> str:
     return ""
 
 
-def _census(dsn: str, schemas: tuple[str, ...], timeout_ms: int,
-            connect_timeout_s: int) -> tuple[dict[str, int], dict[str, Any], str]:
-    """Exact row counts of every base table, the session's facts, and "" or why it could not count."""
+def _connect(dsn: str, timeout_ms: int, connect_timeout_s: int) -> psycopg.Connection:
+    conn = psycopg.connect(dsn, connect_timeout=connect_timeout_s, autocommit=True,
+                           fallback_application_name=APPLICATION_NAME)
+    conn.execute("SELECT set_config('default_transaction_read_only', 'on', false), "
+                 "set_config('statement_timeout', %s, false)", (f"{int(timeout_ms)}ms",))
+    conn.read_only, conn.isolation_level = True, psycopg.IsolationLevel.REPEATABLE_READ
+    return conn
+
+
+def _error(exc: psycopg.Error, doing: str, timeout_ms: int, connect_timeout_s: int) -> str:
+    message = " ".join(str(exc).split())[:500] or type(exc).__name__
+    if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in message:
+        return f"statement timeout ({timeout_ms} ms) exceeded while {doing}: {message}"
+    if "timeout expired" in message:
+        return f"no connection within the connect timeout ({connect_timeout_s} s): {message}"
+    return f"{doing} failed: {type(exc).__name__}: {message}"
+
+
+def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...], timeout_ms: int,
+            connect_timeout_s: int, checksum: bool | Sequence[str]) -> Census:
+    """One side, in one snapshot: counts, unreadable tables, sequences, checksums; or why it could not."""
     counts: dict[str, int] = {}
+    unreadable: dict[str, str] = {}
+    sequences: list[SequenceState] = []
+    checksums: dict[str, str] = {}
     facts: dict[str, Any] = {}
     doing = "connecting"
     try:
-        with psycopg.connect(dsn, connect_timeout=connect_timeout_s, autocommit=True,
-                             fallback_application_name=APPLICATION_NAME) as conn:
+        with _connect(dsn, timeout_ms, connect_timeout_s) as conn:
             doing = "setting up the read-only session"
-            conn.execute("SELECT set_config('default_transaction_read_only', 'on', false), "
-                         "set_config('statement_timeout', %s, false)", (f"{int(timeout_ms)}ms",))
-            conn.read_only, conn.isolation_level = True, psycopg.IsolationLevel.REPEATABLE_READ
+            if checksum:
+                for name, value in _CHECKSUM_SETTINGS:
+                    conn.execute("SELECT set_config(%s, %s, false)", (name, value))
             with conn.transaction():  # BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY
-                facts = dict(zip((*_SETTINGS, "database"), conn.execute(_SESSION).fetchone() or ()))
+                facts = dict(zip((*_SETTINGS, "database", "user"), conn.execute(_SESSION).fetchone() or ()))
                 doing = "listing base tables"
-                for schema, table in conn.execute(_BASE_TABLES, (list(schemas),)).fetchall():
-                    doing = f"counting {schema}.{table}"
+                listed = conn.execute(_BASE_TABLES, {"schemas": list(schemas) if schemas is not None else None,
+                                                     "exclude": list(exclude)}).fetchall()
+                for schema, table, readable, rls_hides in listed:
+                    name = f"{schema}.{table}"
+                    if not readable:
+                        unreadable[name] = f"GRANT USAGE ON SCHEMA {schema} and SELECT ON {name} to it"
+                        continue
+                    if rls_hides:
+                        unreadable[name] = ("row-level security hides rows from it (a count would be wrong): "
+                                            "give it BYPASSRLS or count as the table's owner")
+                        continue
+                    doing = f"counting {name}"
                     row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table)))
-                    counts[f"{schema}.{table}"] = row.fetchone()[0]
-        return counts, facts, ""
+                    counts[name] = row.fetchone()[0]
+                doing = "listing sequences"
+                for seq_schema, seq, schema, table, column, increment, readable in conn.execute(_OWNED_SEQUENCES):
+                    if f"{schema}.{table}" not in counts:
+                        continue
+                    doing = f"reading sequence {seq_schema}.{seq} and {schema}.{table}.{column}"
+                    sequences.append(_sequence(conn, seq_schema, seq, schema, table, column, increment, readable))
+                for name in counts:
+                    if checksum is True or (not isinstance(checksum, bool) and name in checksum):
+                        doing = f"checksumming {name}"
+                        checksums[name] = _checksum(conn, *name.split(".", 1))
+        return Census(counts, unreadable, tuple(sequences), checksums, facts)
     except psycopg.Error as exc:
-        message = " ".join(str(exc).split())[:500] or type(exc).__name__
-        if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in message:
-            return counts, facts, f"statement timeout ({timeout_ms} ms) exceeded while {doing}: {message}"
-        if "timeout expired" in message:
-            return counts, facts, f"no connection within the connect timeout ({connect_timeout_s} s): {message}"
-        return counts, facts, f"{doing} failed: {type(exc).__name__}: {message}"
+        return Census(counts, unreadable, tuple(sequences), checksums, facts,
+                      _error(exc, doing, timeout_ms, connect_timeout_s))
+
+
+def _sequence(conn, seq_schema: str, seq: str, schema: str, table: str, column: str, increment: int,
+              readable: bool) -> SequenceState:
+    extreme = sql.SQL("max" if increment > 0 else "min")
+    value = conn.execute(sql.SQL("SELECT {}({}) FROM {}").format(extreme, sql.Identifier(column),
+                                                                 sql.Identifier(schema, table))).fetchone()[0]
+    next_value = None
+    if readable:
+        last, called = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
+            sql.Identifier(seq_schema, seq))).fetchone()
+        next_value = last + increment if called else last
+    column_extreme = int(value) if isinstance(value, (int, float)) or str(value).lstrip("-").isdigit() else None
+    return SequenceState(f"{seq_schema}.{seq}", f"{schema}.{table}.{column}", next_value, column_extreme, increment)
+
+
+def _checksum(conn, schema: str, table: str) -> str:
+    """sha256 of the table's rows as text, one per line, in byte order of that text."""
+    digest = hashlib.sha256()
+    query = sql.SQL('SELECT t::text FROM {} AS t ORDER BY t::text COLLATE "C"').format(sql.Identifier(schema, table))
+    with conn.cursor(name=f"gate_checksum_{os.getpid()}") as cursor:
+        cursor.itersize = 2000
+        cursor.execute(query)
+        for (text,) in cursor:
+            digest.update(text.encode() + b"\n")
+    return "sha256:" + digest.hexdigest()
+
+
+def _source_writes(dsn: str, names: list[str], snapshot: dict[str, int], timeout_ms: int, connect_timeout_s: int,
+                   secrets: set[str]) -> list[str]:
+    """Count the differing tables on the source again, after the check: a moved count is write activity."""
+    moved = []
+    try:
+        with _connect(dsn, timeout_ms, connect_timeout_s) as conn, conn.transaction():
+            for name in names:
+                now = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                    sql.Identifier(*name.split(".", 1)))).fetchone()[0]
+                if now != snapshot[name]:
+                    moved.append(f"the source is still being written to: {name} had {snapshot[name]} rows in the "
+                                 f"check's snapshot and {now} when counted again (freeze writes before the final "
+                                 "dump, as the workplan's step 7 says)")
+    except psycopg.Error as exc:
+        moved.append(_scrub(f"could not count the source again to look for write activity: "
+                            f"{' '.join(str(exc).split())[:300]}", secrets))
+    return moved
 
 
 def _passwords(dsn: str) -> set[str]:

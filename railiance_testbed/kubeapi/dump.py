@@ -30,13 +30,20 @@ written as a small overlay directory next to ``dumps/conformant``, e.g.::
     stringData: {database: DB_TYPE=sqlite3}
 
 ``stringData`` on a Secret is folded into ``data`` (base64) as the apiserver does on write.
+
+A time may be written relative to the moment the dump is loaded (the stand-in serves it right
+after), so that a dump stays as fresh as it was on the day it was taken: a string value
+``now-27h4m`` (or ``now+20h56m``; units ``d``, ``h``, ``m``, ``s``, at least one) becomes the RFC 3339
+UTC time that far before (after) the load, e.g. ``stoppedAt: now-3h`` for a backup three hours old.
+``load_dump(paths, now=datetime(...))`` fixes the reference time (tests of a given day).
 """
 
 from __future__ import annotations
 
 import base64
 import os
-from datetime import date, datetime, timezone
+import re
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -44,6 +51,7 @@ import yaml
 
 DUMP_SUFFIXES = (".yaml", ".yml", ".json")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on a full dump
+_RELATIVE = re.compile(r"now(?P<sign>[+-])(?=\d)(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
 
 
 class DumpError(ValueError):
@@ -65,7 +73,7 @@ def _files(path: Path) -> list[Path]:
     raise DumpError(f"dump path does not exist: {path}")
 
 
-def _documents(path: Path) -> Iterator[dict]:
+def _documents(path: Path, now: datetime) -> Iterator[dict]:
     try:
         docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))
     except yaml.YAMLError as exc:
@@ -79,17 +87,22 @@ def _documents(path: Path) -> Iterator[dict]:
             yield doc
         elif str(doc.get("kind", "")).endswith("List") and "items" in doc:
             for item in doc.get("items") or []:
-                yield _checked(path, item)
+                yield _checked(path, item, now)
         else:
-            yield _checked(path, doc)
+            yield _checked(path, doc, now)
 
 
-def _plain(value):
-    """YAML reads unquoted ``2026-04-01T11:20:07Z`` as a datetime; the API serves strings."""
+def _plain(value, now: datetime):
+    """YAML reads unquoted ``2026-04-01T11:20:07Z`` as a datetime; the API serves strings.
+    ``now-3h``-style strings become the time that far from ``now``."""
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: _plain(item, now) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [_plain(item, now) for item in value]
+    if isinstance(value, str) and (found := _RELATIVE.fullmatch(value)):
+        offset = timedelta(days=int(found["d"] or 0), hours=int(found["h"] or 0), minutes=int(found["m"] or 0),
+                           seconds=int(found["s"] or 0))
+        value = now + offset if found["sign"] == "+" else now - offset
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
@@ -99,8 +112,8 @@ def _plain(value):
     return value
 
 
-def _checked(path: Path, obj: dict) -> dict:
-    obj = _plain(obj)
+def _checked(path: Path, obj: dict, now: datetime) -> dict:
+    obj = _plain(obj, now)
     if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind"):
         raise DumpError(f"{path}: object without apiVersion/kind: {str(obj)[:120]}")
     if not (obj.get("metadata") or {}).get("name"):
@@ -121,14 +134,16 @@ def _matches(ref: dict, obj: dict) -> bool:
     return ref.get("kind") == kind and (ref.get("namespace") or "") == namespace and ref.get("name") == name
 
 
-def load_dump(paths: Iterable[str | os.PathLike] | str | os.PathLike) -> list[dict]:
-    """Objects of the given dump files/dirs, later ones replacing or deleting earlier ones."""
+def load_dump(paths: Iterable[str | os.PathLike] | str | os.PathLike, *, now: datetime | None = None) -> list[dict]:
+    """Objects of the given dump files/dirs, later ones replacing or deleting earlier ones; relative
+    times (``now-3h``) resolved against ``now`` (default: the current UTC time)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     objects: dict[tuple[str, str, str, str], dict] = {}
     for path in paths:
         for file in _files(Path(path)):
-            for doc in _documents(file):
+            for doc in _documents(file, now):
                 if "delete" in doc and "kind" not in doc:
                     for ref in doc["delete"] or []:
                         doomed = [key for key, obj in objects.items() if _matches(ref, obj)]

@@ -1,31 +1,299 @@
-"""gate.approval: the append-only SQLite record of a GO, and the repo heads it pins."""
+"""gate.approval: the signed, hash-chained record of a GO, checked with the real ssh-keygen.
+
+Every tampering the issue names is done here as someone holding the SQLite file would do it (plain
+sqlite3, triggers dropped and re-created) and must be caught by ``verify_chain`` naming the row.
+"""
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
 
-from railiance_conformance.gate.approvals import (
-    Approval,
-    Approvals,
-    NotApproved,
-    RepoHeadError,
-    file_digest,
-    repo_heads,
-)
+from railiance_conformance.gate import archive
+from railiance_conformance.gate.approvals import (GENESIS, NAMESPACE, SCHEMA, TABLE, Approval, ApprovalChain,
+                                                  ApprovalRefused, NotApproved, RepoHeadError, payload, repo_heads,
+                                                  sign, verify_chain)
+from railiance_conformance.history import History
+from railiance_conformance.reporting import Run, write_reports
 
-DIGEST = "sha256:" + "ab" * 32
 HEAD = "8563afaeb06d22f93750575361571832f494e0fa"
 TASK = "RAIL-HO-WP-0004-T09"
+ADA = "ada@railiance.example"
 
 
 def git(cwd: Path, *argv: str) -> str:
     return subprocess.run(["git", "-c", "user.name=gate", "-c", "user.email=gate@example.invalid", *argv], cwd=cwd,
                           check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    """Ada's key (allowed to approve), Eve's (not in allowed_signers), and the allowed_signers file."""
+    folder = tmp_path_factory.mktemp("keys")
+    for name in ("ada", "eve"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
+                       check=True)
+    allowed = folder / "allowed_signers"
+    allowed.write_text(f'{ADA} namespaces="{NAMESPACE}" {(folder / "ada.pub").read_text()}')
+    return {"ada": folder / "ada", "eve": folder / "eve", "allowed": allowed}
+
+
+@pytest.fixture
+def history(tmp_path) -> Path:
+    return tmp_path / "reports" / "history.sqlite"
+
+
+def gate_run(history: Path, verdict: str = "GO", task: str = TASK) -> tuple[str, str]:
+    """A gate run recorded in the history and its findings.json archived: (run id, report digest)."""
+    run = Run(run_id=uuid.uuid4().hex[:12], started_at="2026-11-27T09:00:00Z", finished_at="2026-11-27T09:01:00Z",
+              findings=(), meta={"workplan": "RAIL-HO-WP-0004", "gate": {"task": task, "verdict": verdict,
+                                                                         "reasons": []}})
+    History(history).record(run)
+    written = write_reports(run, history.parent / run.run_id, ["json"])
+    return run.run_id, archive.store_report(history, written[0])
+
+
+def approve(history: Path, keys, run: tuple[str, str] | None = None, approver: str = ADA, key: str = "ada",
+            heads: dict | None = None) -> Approval:
+    run_id, digest = run or gate_run(history)
+    return ApprovalChain(history).record(task=TASK, run_id=run_id, approver=approver, report_digest=digest,
+                                         repo_heads=heads or {}, signing_key=keys[key],
+                                         allowed_signers=keys["allowed"])
+
+
+def chain_of_three(history: Path, keys) -> list[Approval]:
+    return [approve(history, keys, heads={"railiance-infra": HEAD}) for _ in range(3)]
+
+
+def insert(history: Path, approval: Approval) -> None:
+    """Append a row with plain sqlite3, as anyone with write access to the file could."""
+    row = approval.to_dict()
+    row["repo_heads"] = json.dumps(row["repo_heads"], sort_keys=True)
+    with sqlite3.connect(history) as con:
+        con.execute(f"INSERT INTO {TABLE} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+
+
+def without_triggers(history: Path, *statements: str) -> None:
+    """Drop the append-only triggers, run the statements, re-create the triggers (leaving no trace there)."""
+    with sqlite3.connect(history) as con:
+        for name in ("approval_chain_no_update", "approval_chain_no_delete", "approval_chain_no_replace"):
+            con.execute(f"DROP TRIGGER {name}")
+        for statement in statements:
+            con.execute(statement)
+        con.executescript(SCHEMA)
+
+
+def problems(history: Path, keys) -> list[str]:
+    report = verify_chain(history, keys["allowed"])
+    return [str(p) for p in report.problems]
+
+
+def signed(approval: Approval, key: Path, **changes) -> Approval:
+    """A row with the given changes, (re-)signed with ``key`` and with a consistent row hash."""
+    values = {**approval.to_dict(), **changes}
+    fields = {k: values[k] for k in ("seq", "task", "run_id", "verdict", "approver", "approved_at_utc",
+                                     "report_digest", "repo_heads", "prev_hash")}
+    forged = Approval(**{**values, "signature": sign(payload(**fields), key), "row_hash": ""})
+    return Approval(**{**forged.to_dict(), "row_hash": forged.computed_hash()})
+
+
+def test_a_genuine_chain_verifies(history, keys):
+    rows = chain_of_three(history, keys)
+    assert [r.seq for r in rows] == [1, 2, 3]
+    assert rows[0].prev_hash == GENESIS and rows[1].prev_hash == rows[0].row_hash
+    assert rows[2].approver == ADA and rows[2].verdict == "GO" and rows[2].repo_heads == {"railiance-infra": HEAD}
+    report = verify_chain(history, keys["allowed"])
+    assert (report.ok, report.rows, report.head, report.problems) == (True, 3, rows[2].row_hash, ())
+    assert ApprovalChain(history).list() == rows
+    assert sorted(archive.receipts(history)) == [1, 2, 3]
+
+
+def test_a_forged_insert_is_caught(history, keys):
+    rows = chain_of_three(history, keys)
+    run_id, digest = gate_run(history)
+    forged = Approval(4, "RAIL-HO-WP-0004-T10", run_id, "GO", "Chief Approver", "2026-11-27T10:00:00Z", digest, {},
+                      rows[-1].row_hash, rows[-1].signature, "")  # a real signature, but of another row
+    insert(history, Approval(**{**forged.to_dict(), "row_hash": forged.computed_hash()}))
+    found = problems(history, keys)
+    assert any(p.startswith("row #4: its signature does not match its contents") for p in found), found
+    assert all(p.startswith("row #4") for p in found), found
+
+
+def test_a_plain_insert_without_a_valid_hash_is_caught(history, keys):
+    chain_of_three(history, keys)
+    with sqlite3.connect(history) as con:
+        con.execute(f"INSERT INTO {TABLE} (task, run_id, verdict, approver, approved_at_utc, report_digest, "
+                    "repo_heads, prev_hash, signature, row_hash) VALUES ('RAIL-HO-WP-0004-T10', 'x', 'GO', "
+                    "'Chief Approver', '2026-11-27T10:00:00Z', 'sha256:00', '{}', 'x', 'x', 'x')")
+    found = problems(history, keys)
+    assert "row #4: its contents do not match its row_hash: edited after it was recorded, or inserted without the gate" \
+        in found
+    assert any(p.startswith("row #4: its prev_hash") for p in found)
+    assert "row #4: approves run x, which is not in the history" in found
+
+
+def test_an_edited_row_is_caught_though_the_triggers_were_recreated(history, keys):
+    chain_of_three(history, keys)
+    without_triggers(history, f"UPDATE {TABLE} SET approver = 'mallory@railiance.example' WHERE seq = 2")
+    found = problems(history, keys)
+    assert "row #2: its contents do not match its row_hash: edited after it was recorded, or inserted without the " \
+           "gate" in found
+    assert any(p.startswith("row #2: its signature does not match its contents") for p in found)
+    assert "row #2: differs from its receipt 00000002.json: edited after it was recorded" in found
+    assert not any(p.startswith(("row #1", "row #3")) for p in found), found
+
+
+def test_an_edit_that_recomputes_the_hash_breaks_the_next_link(history, keys):
+    rows = chain_of_three(history, keys)
+    edited = Approval(**{**rows[1].to_dict(), "approver": "mallory@railiance.example", "row_hash": ""})
+    without_triggers(history, f"UPDATE {TABLE} SET approver = 'mallory@railiance.example', "
+                              f"row_hash = '{edited.computed_hash()}' WHERE seq = 2")
+    found = problems(history, keys)
+    assert any(p.startswith("row #2: its signature does not match its contents") for p in found)
+    assert any(p.startswith("row #3: its prev_hash") for p in found)
+
+
+def test_a_deleted_row_is_caught(history, keys):
+    chain_of_three(history, keys)
+    without_triggers(history, f"DELETE FROM {TABLE} WHERE seq = 2")
+    found = problems(history, keys)
+    assert "row #3: the chain jumps from #1 to #3: row(s) #2 deleted" in found
+    assert any(p.startswith("row #3: its prev_hash") for p in found)
+    assert "row #2: deleted: its receipt 00000002.json is in the archive, the row is not in the table" in found
+
+
+def test_the_deleted_last_row_is_caught(history, keys):
+    chain_of_three(history, keys)
+    without_triggers(history, f"DELETE FROM {TABLE} WHERE seq = 3")
+    found = problems(history, keys)
+    assert "row #3: row(s) #3 deleted: the table's sequence reached #3 but the last row is #2" in found
+    assert "row #3: deleted: its receipt 00000003.json is in the archive, the row is not in the table" in found
+
+
+def test_a_signature_by_a_key_not_in_allowed_signers_is_caught(history, keys):
+    rows = chain_of_three(history, keys)
+    run_id, digest = gate_run(history)
+    template = Approval(4, TASK, run_id, "GO", ADA, "2026-11-27T10:00:00Z", digest, {}, rows[-1].row_hash, "", "")
+    insert(history, signed(template, keys["eve"]))
+    found = problems(history, keys)
+    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", str(keys["eve"]) + ".pub"], capture_output=True,
+                                 text=True, check=True).stdout.split()[1]
+    assert found == [f"row #4: signed by key {fingerprint}, which {keys['allowed']} does not allow to approve as "
+                     f"{ADA!r}"]
+
+
+def test_recording_with_a_key_not_in_allowed_signers_is_refused(history, keys):
+    with pytest.raises(ApprovalRefused, match=f"may not approve as '{ADA}'"):
+        approve(history, keys, key="eve")
+    assert ApprovalChain(history).list() == [] and verify_chain(history, keys["allowed"]).ok
+
+
+def test_an_approval_of_a_no_go_run_is_caught(history, keys):
+    first = approve(history, keys)
+    run_id, digest = gate_run(history, verdict="NO-GO")
+    template = Approval(2, TASK, run_id, "GO", ADA, "2026-11-27T10:00:00Z", digest, {}, first.row_hash, "", "")
+    insert(history, signed(template, keys["ada"]))  # an allowed key, a consistent chain: only the run is wrong
+    found = problems(history, keys)
+    assert f"row #2: approves run {run_id}, whose verdict was NO-GO, not GO" in found
+    assert f"row #2: the approved report is of run {run_id} ({TASK}: NO-GO), not of a GO of run {run_id}" in found
+    assert len(found) == 2
+
+
+def test_recording_a_no_go_run_is_refused(history, keys):
+    run_id, digest = gate_run(history, verdict="NO-GO")
+    with pytest.raises(NotApproved, match="only a GO"):
+        ApprovalChain(history).record(task=TASK, run_id=run_id, approver=ADA, report_digest=digest, repo_heads={},
+                                      signing_key=keys["ada"], allowed_signers=keys["allowed"],
+                                      history_verdict="NO-GO")
+
+
+def test_a_changed_archived_report_is_caught(history, keys):
+    approval = approve(history, keys)
+    report = archive.report_path(history, approval.report_digest)
+    report.chmod(0o644)
+    report.write_text(report.read_text().replace('"GO"', '"GO" '))
+    assert problems(history, keys) == [f"row #1: the archived report {report.name} no longer has the digest the "
+                                       "approval recorded: it was changed"]
+
+
+def test_a_broken_chain_refuses_further_approvals(history, keys):
+    chain_of_three(history, keys)
+    without_triggers(history, f"DELETE FROM {TABLE} WHERE seq = 2")
+    with pytest.raises(ApprovalRefused, match=r"does not verify, nothing was appended: row #3: the chain jumps"):
+        approve(history, keys)
+    assert [a.seq for a in ApprovalChain(history).list()] == [1, 3]
+
+
+def test_dropped_triggers_are_reported_and_not_silently_recreated(history, keys):
+    approve(history, keys)
+    with sqlite3.connect(history) as con:
+        con.execute("DROP TRIGGER approval_chain_no_delete")
+    ApprovalChain(history)  # opening it again must not hide the evidence
+    assert problems(history, keys) == ["the append-only trigger approval_chain_no_delete is missing: someone dropped "
+                                       "it; every row after that may have been changed"]
+
+
+@pytest.mark.parametrize("statement", [
+    f"UPDATE {TABLE} SET approver = 'mallory'",
+    f"DELETE FROM {TABLE} WHERE seq = 1",
+    f"INSERT OR REPLACE INTO {TABLE} (seq, task, run_id, verdict, approver, approved_at_utc, report_digest, "
+    "repo_heads, prev_hash, signature, row_hash) VALUES (1, 'T', 'r', 'GO', 'm', 'x', 'x', '{}', 'x', 'x', 'x')",
+    f"INSERT INTO {TABLE} (task, run_id, verdict, approver, approved_at_utc, report_digest, repo_heads, prev_hash, "
+    "signature, row_hash) VALUES ('T', 'r', 'NO-GO', 'm', 'x', 'x', '{}', 'x', 'x', 'x')",
+])
+def test_the_database_itself_refuses_changes(history, keys, statement):
+    original = approve(history, keys)
+    with sqlite3.connect(history) as con, pytest.raises(sqlite3.DatabaseError, match="append-only|CHECK"):
+        con.execute(statement)
+    assert ApprovalChain(history).list() == [original]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"approver": " "}, "needs a task, a run id and an approver"),
+    ({"report_digest": "ab" * 32}, "report_digest"),
+    ({"repo_heads": {"infra": "main"}}, "full commit ids"),
+])
+def test_bad_fields_are_refused(history, keys, changes, message):
+    run_id, digest = gate_run(history)
+    args = dict(task=TASK, run_id=run_id, approver=ADA, report_digest=digest, repo_heads={},
+                signing_key=keys["ada"], allowed_signers=keys["allowed"]) | changes
+    with pytest.raises(ValueError, match=message):
+        ApprovalChain(history).record(**args)
+    assert ApprovalChain(history).list() == []
+
+
+def test_a_missing_signing_key_is_refused_without_key_material(history, keys, tmp_path):
+    with pytest.raises(ApprovalRefused, match="ssh-keygen -Y sign with .*nokey failed"):
+        approve(history, {**keys, "ada": tmp_path / "nokey"})
+
+
+def test_two_processes_append_at_once(history, keys, tmp_path):
+    runs = [gate_run(history) for _ in range(2)]
+    go = tmp_path / "go"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from railiance_conformance.gate.approvals import ApprovalChain
+        chain = ApprovalChain({str(history)!r})
+        run_id, digest = sys.argv[1], sys.argv[2]
+        while not Path({str(go)!r}).exists():
+            time.sleep(0.005)
+        for i in range(5):
+            chain.record(task={TASK!r}, run_id=run_id, approver={ADA!r}, report_digest=digest, repo_heads={{}},
+                         signing_key=Path({str(keys["ada"])!r}), allowed_signers=Path({str(keys["allowed"])!r}))
+        """)
+    workers = [subprocess.Popen([sys.executable, "-c", script, *run], stderr=subprocess.PIPE, text=True)
+               for run in runs]
+    go.touch()
+    assert [(w.wait(timeout=120), w.stderr.read()) for w in workers] == [(0, ""), (0, "")]
+    assert [a.seq for a in ApprovalChain(history).list()] == list(range(1, 11))
+    assert verify_chain(history, keys["allowed"]).ok
 
 
 @pytest.fixture
@@ -37,97 +305,9 @@ def checkout(tmp_path) -> Path:
     return repo
 
 
-def test_record_then_list(tmp_path):
-    approvals = Approvals(tmp_path / "gate" / "approvals.sqlite")
-    recorded = approvals.record(TASK, "tegwick", "2026-11-27T10:30:00+01:00", DIGEST, {"railiance-infra": HEAD})
-    second = approvals.record(TASK, "ops2", "2026-11-27T10:00:00Z", DIGEST, {})
-    assert approvals.list() == [recorded, second]
-    assert recorded == Approval(1, TASK, "tegwick", "2026-11-27T09:30:00Z", DIGEST, {"railiance-infra": HEAD}, "GO",
-                                recorded.recorded_at_utc)
-    assert recorded.recorded_at_utc.endswith("Z")
-    assert Approvals(tmp_path / "gate" / "approvals.sqlite").list() == [recorded, second]  # reopened
-
-
-@pytest.mark.parametrize("verdict", ["NO-GO", "go", ""])
-def test_only_a_go_is_recorded(tmp_path, verdict):
-    approvals = Approvals(tmp_path / "a.sqlite")
-    with pytest.raises(NotApproved, match="only a GO is recorded"):
-        approvals.record(TASK, "tegwick", "2026-11-27T09:30:00Z", DIGEST, {}, verdict=verdict)
-    assert approvals.list() == []
-
-
-@pytest.mark.parametrize("field, args, message", [
-    ("approver", (TASK, " ", "2026-11-27T09:30:00Z", DIGEST, {}), "needs a task and an approver"),
-    ("decided_at", (TASK, "tegwick", "2026-11-27T09:30:00", DIGEST, {}), "no UTC offset"),
-    ("digest", (TASK, "tegwick", "2026-11-27T09:30:00Z", "ab" * 32, {}), "report_digest"),
-    ("heads", (TASK, "tegwick", "2026-11-27T09:30:00Z", DIGEST, {"infra": "main"}), "full commit ids"),
-])
-def test_bad_fields_are_refused(tmp_path, field, args, message):
-    approvals = Approvals(tmp_path / "a.sqlite")
-    with pytest.raises(ValueError, match=message):
-        approvals.record(*args)
-    assert approvals.list() == []
-
-
-@pytest.mark.parametrize("statement", [
-    "UPDATE approvals SET approver = 'mallory'",
-    "UPDATE approvals SET verdict = 'GO' WHERE seq = 1",
-    "DELETE FROM approvals",
-    "DELETE FROM approvals WHERE seq = 1",
-    "INSERT OR REPLACE INTO approvals VALUES (1, 'T', 'mallory', 'x', 'x', '{}', 'GO', 'x')",
-    ("INSERT INTO approvals VALUES (1, 'T', 'mallory', 'x', 'x', '{}', 'GO', 'x') "
-     "ON CONFLICT (seq) DO UPDATE SET approver = 'mallory'"),
-])
-def test_the_database_itself_refuses_changing_an_approval(tmp_path, statement):
-    path = tmp_path / "a.sqlite"
-    approvals = Approvals(path)
-    original = approvals.record(TASK, "tegwick", "2026-11-27T09:30:00Z", DIGEST, {"infra": HEAD})
-    con = sqlite3.connect(path)  # plain sqlite3, as anyone with the file could
-    try:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            con.execute(statement)
-        con.commit()
-    finally:
-        con.close()
-    assert approvals.list() == [original]
-
-
-def test_a_no_go_row_is_refused_by_the_database_too(tmp_path):
-    path = tmp_path / "a.sqlite"
-    Approvals(path)
-    with sqlite3.connect(path) as con, pytest.raises(sqlite3.IntegrityError, match="CHECK constraint"):
-        con.execute("INSERT INTO approvals (task, approver, decided_at_utc, report_digest, repo_heads, verdict, "
-                    "recorded_at_utc) VALUES ('T', 'x', 'x', 'x', '{}', 'NO-GO', 'x')")
-
-
-def test_two_processes_append_at_once(tmp_path):
-    path, go = tmp_path / "approvals.sqlite", tmp_path / "go"
-    script = textwrap.dedent(f"""
-        import sys, time
-        from pathlib import Path
-        from railiance_conformance.gate.approvals import Approvals
-        approvals = Approvals({str(path)!r})
-        while not Path({str(go)!r}).exists():
-            time.sleep(0.005)
-        for i in range(50):
-            approvals.record("T09", sys.argv[1], "2026-11-27T09:30:00Z", {DIGEST!r}, {{"n": {HEAD!r}}})
-        """)
-    workers = [subprocess.Popen([sys.executable, "-c", script, name], stderr=subprocess.PIPE, text=True)
-               for name in ("alice", "bob")]
-    go.touch()
-    errors = [(w.wait(timeout=120), w.stderr.read()) for w in workers]
-    assert errors == [(0, ""), (0, "")]
-    recorded = Approvals(path).list()
-    assert [a.seq for a in recorded] == list(range(1, 101))
-    assert sorted(a.approver for a in recorded) == ["alice"] * 50 + ["bob"] * 50
-    with sqlite3.connect(path) as con:
-        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-
-
 def test_repo_heads_reads_each_checkout(checkout, monkeypatch):
     here = Path(__file__).resolve().parents[2]
     expected = {str(checkout): git(checkout, "rev-parse", "HEAD"), str(here): git(here, "rev-parse", "HEAD")}
-    assert expected[str(checkout)] != expected[str(here)]
     monkeypatch.setenv("GIT_DIR", str(here / ".git"))  # must not steer git to another repository
     assert repo_heads([checkout, str(here)]) == expected
 
@@ -137,8 +317,6 @@ def test_repo_heads_names_a_path_that_is_not_a_checkout(tmp_path, checkout):
     plain.mkdir()
     with pytest.raises(RepoHeadError, match=f"^{plain} is not a git checkout"):
         repo_heads([checkout, plain])
-    with pytest.raises(RepoHeadError, match=f"^{tmp_path / 'missing'} is not a git checkout"):
-        repo_heads([tmp_path / "missing"])
     (checkout / "sub").mkdir()
     with pytest.raises(RepoHeadError, match=f"inside the checkout {checkout}"):
         repo_heads([checkout / "sub"])
@@ -147,11 +325,3 @@ def test_repo_heads_names_a_path_that_is_not_a_checkout(tmp_path, checkout):
     git(empty, "init", "-q")
     with pytest.raises(RepoHeadError, match="no commit yet"):
         repo_heads([empty])
-
-
-def test_file_digest_is_the_form_record_takes(tmp_path):
-    report = tmp_path / "findings.json"
-    report.write_bytes(b"{}")
-    digest = file_digest(report)
-    assert digest == "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-    Approvals(tmp_path / "a.sqlite").record(TASK, "tegwick", "2026-11-27T09:30:00Z", digest, {})

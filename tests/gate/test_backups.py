@@ -109,14 +109,23 @@ def test_an_unreadable_kind_propagates_for_the_recorder():
         recency(ClusterUnavailable("the API server does not serve backups.postgresql.cnpg.io: is the CRD installed?"))
 
 
-def test_the_conformant_dump_passes_on_the_day_after_its_last_backup():
+@pytest.mark.parametrize("loaded", [datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc),
+                                    datetime(2031, 2, 28, 23, 59, tzinfo=timezone.utc)])
+def test_the_conformant_dump_passes_on_any_date(loaded):
+    """Its backup times are relative to the load: the newest completed one is 3 h old, whatever the date."""
+    from datetime import timedelta
+
     from railiance_testbed.kubeapi import CONFORMANT_DUMP, load_dump
 
-    snap = FakeSnapshot(load_dump([CONFORMANT_DUMP]))
-    outcome = backup_recency(snap, namespace="databases", cluster="gitea-db", window_hours=26,
-                             now=datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc))
+    snap = FakeSnapshot(load_dump([CONFORMANT_DUMP], now=loaded))
+    outcome = backup_recency(snap, namespace="databases", cluster="gitea-db", window_hours=24,
+                             now=loaded + timedelta(minutes=30))
     assert (outcome.status, outcome.observed) == (
-        Status.PASS, {"backup": "gitea-db-daily-20261126020000", "phase": "completed", "age_hours": 9.9})
+        Status.PASS, {"backup": "gitea-db-daily-20261126020000", "phase": "completed", "age_hours": 3.5})
+    assert dict(outcome.evidence)["newest_at"] == (loaded - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stale = backup_recency(snap, namespace="databases", cluster="gitea-db", window_hours=24,
+                           now=loaded + timedelta(hours=22))
+    assert stale.status is Status.DRIFT and "25.0 h old" in stale.reason
 
 
 def test_now_must_be_aware():

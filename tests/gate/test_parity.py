@@ -11,8 +11,8 @@ import pytest
 from railiance_conformance.gate.parity import DsnNotSet, compare, dsn_from_env, masked_dsn
 from tests.gate.pg_server import PgServer, free_port
 
-PUBLIC = {"public.customers": (120, 120), "public.empty_table": (0, 0), "public.orders": (1000, 1000),
-          "public.select": (2, 2)}
+PUBLIC = {"public.customers": (120, 120), "public.empty_table": (0, 0), "public.events": (50, 50),
+          "public.orders": (1000, 1000), "public.select": (2, 2)}
 
 
 def copies(postgres: PgServer, seeded: str) -> tuple[str, str, str]:
@@ -45,9 +45,13 @@ def test_equal_copies_pass_table_by_table(pair):
     assert result.tables == {**PUBLIC, "audit.Events": (37, 37)}  # no views, no partitions
 
 
-def test_default_schema_is_public_only(pair):
+def test_every_non_system_schema_is_compared_by_default_and_policy_narrows_it(pair):
     source, restored, _ = pair
-    assert compare(source, restored).tables == PUBLIC
+    result = compare(source, restored)
+    assert (result.ok, result.tables, result.schemas) == (True, {**PUBLIC, "audit.Events": (37, 37)}, ["audit", "public"])
+    assert result.sequences_checked == 4  # audit."Events_id_seq" and public.events_id_seq, on both sides
+    assert compare(source, restored, schemas=["public"]).tables == PUBLIC
+    assert compare(source, restored, exclude=["audit"]).tables == PUBLIC
 
 
 def test_a_missing_row_names_the_table_and_both_counts(postgres, fresh_pair):
@@ -221,3 +225,86 @@ def test_dsn_from_env_names_the_variable(monkeypatch):
 def test_masked_dsn_never_shows_the_password(dsn):
     shown = masked_dsn(dsn)
     assert "Hunter2" not in shown and "***" in shown and "db" in shown
+
+
+def test_a_table_in_a_second_schema_missing_from_the_restored_copy_is_a_mismatch(postgres, fresh_pair):
+    source, restored, _ = fresh_pair
+    source_name = psycopg.conninfo.conninfo_to_dict(source)["dbname"]
+    change(postgres, source_name, "CREATE SCHEMA billing; CREATE TABLE billing.invoices (n int); "
+                                  "INSERT INTO billing.invoices VALUES (1), (2)")
+    result = compare(source, restored)
+    assert (result.ok, result.mismatches) == (False, ["table billing.invoices missing in the restored copy"])
+    assert result.tables["billing.invoices"] == (2, None) and "billing" in result.schemas
+
+
+def test_a_reset_sequence_is_drift_naming_it_and_the_fix(postgres, fresh_pair):
+    source, restored, name = fresh_pair
+    change(postgres, name, "SELECT setval('public.events_id_seq', 1, false); SELECT setval('audit.\"Events_id_seq\"', 37)")
+    result = compare(source, restored)
+    assert not result.ok and result.mismatches == [] and result.tables["public.events"] == (50, 50)
+    assert result.sequences == [
+        "sequence public.events_id_seq on the restored copy would next give 1, but public.events.id already holds 50 "
+        "(max): the next insert fails on a duplicate key (SELECT setval('public.events_id_seq', "
+        "(SELECT max(id) FROM public.events)))"]  # Events_id_seq at 37 gives 38 next: ahead of max 37
+
+
+def test_unreadable_tables_are_named_not_missing_and_the_documented_grants_suffice(postgres, fresh_pair):
+    source, restored, name = fresh_pair
+    source_name = psycopg.conninfo.conninfo_to_dict(source)["dbname"]
+    password = postgres.password + "-reader"
+    with postgres.admin() as conn:
+        conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            psycopg.sql.Identifier(f"reader_{name}"), psycopg.sql.Literal(password)))
+    for db in (source_name, name):  # exactly the privileges README.md documents for the DSN users
+        change(postgres, db, f"GRANT CONNECT ON DATABASE {db} TO reader_{name}; "
+                             f"GRANT USAGE ON SCHEMA public, audit TO reader_{name}; "
+                             f"GRANT SELECT ON ALL TABLES IN SCHEMA public, audit TO reader_{name}; "
+                             f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA public, audit TO reader_{name}")
+    reader = {db: postgres.dsn(db, user=f"reader_{name}", password=password) for db in (source_name, name)}
+    assert compare(reader[source_name], reader[name]).ok
+    change(postgres, name, f"REVOKE SELECT ON customers FROM reader_{name}; "
+                           "ALTER TABLE orders ENABLE ROW LEVEL SECURITY")
+    result = compare(reader[source_name], reader[name])
+    assert not result.ok and result.mismatches == []
+    assert result.unreadable == [
+        f"table public.customers could not be read on the restored copy by user reader_{name}: "
+        "GRANT USAGE ON SCHEMA public and SELECT ON public.customers to it",
+        f"table public.orders could not be read on the restored copy by user reader_{name}: row-level security "
+        "hides rows from it (a count would be wrong): give it BYPASSRLS or count as the table's owner"]
+    assert result.tables["public.customers"] == (120, None)
+
+
+def test_the_opt_in_checksum_finds_changed_contents_with_equal_counts(postgres, fresh_pair):
+    source, restored, name = fresh_pair
+    equal = compare(source, restored, checksum=True)
+    assert equal.ok and set(equal.checksums) == set(PUBLIC) | {"audit.Events"}
+    assert all(a == b and a.startswith("sha256:") for a, b in equal.checksums.values())
+    change(postgres, name, "UPDATE customers SET name = 'renamed' WHERE id = 7")
+    assert compare(source, restored).ok  # counts alone cannot see it
+    result = compare(source, restored, checksum=["public.customers"])
+    assert list(result.checksums) == ["public.customers"]
+    assert len(result.mismatches) == 1 and result.mismatches[0].startswith(
+        "table public.customers: same row count, different contents (sha256 ")
+
+
+def test_source_write_activity_during_the_check_is_named(postgres, fresh_pair):
+    source, restored, _ = fresh_pair
+    source_name = psycopg.conninfo.conninfo_to_dict(source)["dbname"]
+    change(postgres, source_name, "INSERT INTO orders VALUES (1001, '2026-02-01', 1)")  # the copy is behind
+    locker = psycopg.connect(postgres.dsn(source_name))
+    locker.execute("LOCK TABLE public.customers IN ACCESS EXCLUSIVE MODE")
+    results: list = []
+    worker = threading.Thread(target=lambda: results.append(compare(source, restored, schemas=["public"])))
+    try:
+        worker.start()
+        wait_until_blocked(postgres, source_name)
+        change(postgres, source_name, "INSERT INTO orders VALUES (1002, '2026-02-01', 1), (1003, '2026-02-01', 1)")
+    finally:
+        locker.rollback()
+        locker.close()
+        worker.join(30)
+    result = results[0]
+    assert result.mismatches == ["table public.orders: 1001 rows in the source, 1000 in the restored copy"]
+    assert result.source_writes == [
+        "the source is still being written to: public.orders had 1001 rows in the check's snapshot and 1003 when "
+        "counted again (freeze writes before the final dump, as the workplan's step 7 says)"]
