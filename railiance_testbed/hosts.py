@@ -38,6 +38,12 @@ class HostState:
     ssh_port_in_config: int = GITEA_NODEPORT
     remotes: dict[str, str] = field(default_factory=lambda: {
         repo: f"ssh://git@gitea-local/coulomb/{repo}.git" for repo in REPOS})
+    # real-world variants (issue 10/11): each defaults to the plain conformant layout
+    pushurls: dict[str, str] = field(default_factory=dict)      # repo -> remote.origin.pushurl
+    ssh_config: str | None = None                               # ~/.ssh/config text (None: the gitea-local block)
+    home_files: dict[str, bytes | str] = field(default_factory=dict)  # path under ~ -> content (owned by the user)
+    limits_d_mode: int | None = None                            # mode of /etc/security/limits.d (bound as a directory)
+    root_login: bool = False                                    # the client key may log in as root too
 
 
 CONFORMANT = HostState("conformant")
@@ -71,9 +77,12 @@ FSTAB_BASE = "# /etc/fstab: static file system information.\nproc /proc proc def
 PROC_SWAPS_HEADER = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
 
 
-def _write(path: Path, text: str, mode: int = 0o644, uid: int = 0) -> None:
+def _write(path: Path, text: str | bytes, mode: int = 0o644, uid: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     os.chmod(path, mode)
     os.chown(path, uid, uid)
 
@@ -98,16 +107,28 @@ def render_layer(state: HostState, layer: Path, *, rootfs: Path, client_pubkey: 
     """Write the host's files under ``layer``; return {container path: layer path} to bind."""
     binds: dict[str, str] = {}
     etc = layer / "etc-files"
+    limits_extra = state.limits_conf_extra
     files = {
         "/etc/fstab": FSTAB_BASE + state.fstab_swap_line + "\n",
-        "/etc/security/limits.conf": "# /etc/security/limits.conf\n" + state.limits_conf_extra,
+        "/etc/security/limits.conf": (b"# /etc/security/limits.conf\n" + limits_extra) if isinstance(limits_extra, bytes)
+        else "# /etc/security/limits.conf\n" + limits_extra,
         "/etc/systemd/system/user-1000.slice.d/50-resource-limits.conf": state.slice_dropin,
         **state.sysctl_files, **state.limits_d, **_user_db(rootfs, state),
     }
+    limits_d = "/etc/security/limits.d"
     for path, text in files.items():
         source = etc / path.lstrip("/")
         _write(source, text, 0o640 if path == "/etc/shadow" else 0o644)
-        binds[path] = str(source)
+        if state.limits_d_mode is None or not path.startswith(limits_d + "/"):
+            binds[path] = str(source)
+    if state.limits_d_mode is not None:  # the directory itself, with its own mode (e.g. 0700 root)
+        directory = etc / limits_d.lstrip("/")
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, state.limits_d_mode)
+        binds[limits_d] = str(directory)
+    if state.root_login:
+        _write(layer / "root-authorized_keys", client_pubkey, 0o600)
+        binds["/root/.ssh/authorized_keys"] = str(layer / "root-authorized_keys")
     # /swapfile: a sparse file with the state's size and mode (the kernel's swap is faked below)
     swapfile = layer / "swapfile"
     with open(swapfile, "wb") as handle:
@@ -135,11 +156,18 @@ def _render_home(state: HostState, home: Path, client_pubkey: str) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tegwick@coulombcore", "-f", str(key)],
                    check=True)
     os.chmod(key, state.key_mode)
-    _write(ssh / "config", "Host gitea-local\n    HostName localhost\n"
-           f"    Port {state.ssh_port_in_config}\n    User git\n    IdentityFile ~/.ssh/id_ed25519_gitea\n", 0o600, uid)
+    config = state.ssh_config if state.ssh_config is not None else (
+        "Host gitea-local\n    HostName localhost\n"
+        f"    Port {state.ssh_port_in_config}\n    User git\n    IdentityFile ~/.ssh/id_ed25519_gitea\n")
+    _write(ssh / "config", config, 0o600, uid)
+    for relative, content in state.home_files.items():
+        _write(home / relative, content, 0o600, uid)
     for repo, url in state.remotes.items():
         subprocess.run(["git", "init", "-q", str(home / repo)], check=True)
         subprocess.run(["git", "-C", str(home / repo), "remote", "add", "origin", url], check=True)
+        if repo in state.pushurls:
+            subprocess.run(["git", "-C", str(home / repo), "config", "remote.origin.pushurl", state.pushurls[repo]],
+                           check=True)
     for path in [home, *home.rglob("*")]:
         os.lchown(path, uid, uid)
     os.chmod(home, 0o750)
