@@ -27,6 +27,7 @@ from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
 from railiance_conformance.reporting.terminal import render_summary
 from railiance_conformance.run_deadline import RunDeadline
 from railiance_conformance.controls.boundary import load_layer_map
+from railiance_conformance.inventory import VaultOptions, configured_inventory
 from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
 from railiance_conformance.waivers import load_waivers
 
@@ -109,6 +110,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="items per LIST page (limit/continue) on the Kubernetes API (default 500)")
     group.addoption("--probe-workers", type=int, default=16, metavar="N",
                     help="hosts probed at once (default 16)")
+    group.addoption("--vault-password-file", "--vault-pass-file", action="append", default=[], metavar="FILE",
+                    help="vault password file for the inventory's vaulted variables, as ansible-playbook "
+                         "takes it (repeatable; also ANSIBLE_VAULT_PASSWORD_FILE)")
+    group.addoption("--vault-id", action="append", default=[], metavar="[LABEL@]FILE",
+                    help="vault identity with its password file, as ansible-playbook takes it (repeatable)")
     group.addoption("--api-page-budget", type=int, default=200, metavar="N",
                     help="most LIST pages read per resource kind; more, or a repeated continue token, "
                          "is an error finding (default 200)")
@@ -140,10 +146,12 @@ def pytest_configure(config: pytest.Config) -> None:
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
                 for u in (option.hosts or "").split(",") if u.strip()]
         hosts = hosts_from_urls(urls, defaults, policy_source=policy_source)
-        if option.ansible_inventory:
-            check_inventory_yaml(option.ansible_inventory)  # bounded before ansible-core's own loader reads it
-            hosts += hosts_from_inventory(option.ansible_inventory, defaults, limit=option.limit,
-                                          policy_source=policy_source)
+        inventory = option.ansible_inventory or (None if urls else configured_inventory())  # ansible.cfg's
+        if inventory:
+            for source in [inventory] if isinstance(inventory, str) else inventory:  # ansible.cfg: a list
+                check_inventory_yaml(source)  # bounded before ansible-core's own loader reads it
+            hosts += hosts_from_inventory(inventory, defaults, limit=option.limit, policy_source=policy_source,
+                                          vault=VaultOptions(tuple(option.vault_password_file), tuple(option.vault_id)))
     except PolicyError as exc:
         raise pytest.UsageError(f"railiance-conformance: {exc}") from None
     report_dir = Path(option.report_dir) if option.report_dir else Path(config.rootpath) / "reports"
@@ -313,7 +321,8 @@ def _run(state: SuiteState, partial: bool = False) -> Run:
     return Run(run_id=state.run_id, started_at=state.started_at, finished_at=utc_now(),
                findings=tuple(state.recorder.findings),
                targets=tuple(sorted({f.target for f in state.recorder.findings})), partial=partial,
-               meta={"workplan": state.catalog.workplan})
+               meta={"workplan": state.catalog.workplan,
+                     "connections": {h.name: h.connection_evidence(state.ssh.identity_file) for h in state.hosts}})
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -12,6 +12,7 @@ import railiance_conformance.controls.host  # noqa: F401  (registers the host ev
 from railiance_conformance.controls import EVALUATORS
 from railiance_conformance.plugin import enforce
 from railiance_conformance.probes.host_facts import HostFacts
+from railiance_conformance.secret_mask import evaluate_with_secrets
 
 
 @given("the host's facts, gathered in one SSH command", target_fixture="host_facts")
@@ -33,7 +34,9 @@ def check_host(target_host, host_facts: HostFacts, recorder):
             if isinstance(overrides, Exception):
                 raise overrides
             desired = {**(target_host.desired if target_host is not None else {}), **(overrides or {})}
-            return EVALUATORS[control_id](host_facts, desired)
+            # a desired value that came from the Ansible vault is *** in the Finding (secret_mask.py)
+            return evaluate_with_secrets(EVALUATORS[control_id], host_facts, desired,
+                                         target_host.secret_keys if target_host is not None else ())
 
         enforce(recorder.evaluate(control_id, host_facts.target, evaluate))
     return check

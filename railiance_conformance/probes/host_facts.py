@@ -167,8 +167,15 @@ class HostFactStore:
     def _backend(self, target: HostTarget):
         kwargs = {"ssh_config": str(self.ssh_config), "controlpersist": 0,
                   "timeout": self.options.connect_timeout}
-        if self.options.identity_file:
+        kwargs.update(target.connection_kwargs())  # inventory: key, ssh args, become (testinfra's Ansible mapping)
+        if self.options.identity_file:  # an explicit --ssh-identity-file wins over the inventory
             kwargs["ssh_identity_file"] = self.options.identity_file
+        if kwargs.get("ssh_extra_args"):  # they come first on ssh's command line, and ssh takes the
+            # first value: the suite's safety options go before the inventory's ssh args
+            pinned = [f"-o StrictHostKeyChecking={self.options.host_key_checking}", "-o BatchMode=yes"]
+            if self.options.known_hosts:
+                pinned.append(f"-o UserKnownHostsFile={shlex.quote(self.options.known_hosts)}")
+            kwargs["ssh_extra_args"] = " ".join([*pinned, kwargs["ssh_extra_args"]])
         # the whole ssh session is bounded by --command-timeout: killed (process group) when it is up
         return bound(testinfra.get_host(target.url, **kwargs), self.options.command_timeout)
 

@@ -1,0 +1,48 @@
+"""The ssh command line the probe runs for an inventory host: the inventory's key and ssh args
+(testinfra's Ansible mapping), the suite's safety options first, an explicit option winning."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_host_policy
+from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
+from railiance_conformance.targets import hosts_from_inventory
+
+
+def ssh_argv(tmp_path: Path, options: SshOptions, inventory_line: str) -> list[str]:
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(inventory_line + "\n")
+    [target] = hosts_from_inventory(str(inventory), load_host_policy(DEFAULT_POLICY_DIR), limit=None,
+                                    policy_source="policies/hosts.yaml")
+    store = HostFactStore(options, tmp_path)
+    try:
+        backend = store._backend(target).backend
+        cmd, args = backend._build_ssh_command("true")
+        return shlex.split(backend.quote(" ".join(cmd), *args))
+    finally:
+        store.close()
+
+
+def test_the_inventory_key_and_jump_host_reach_ssh_after_the_pinned_options(tmp_path):
+    argv = ssh_argv(tmp_path, SshOptions(known_hosts="/kh/known hosts"),
+                    "core ansible_host=10.3.3.3 ansible_port=2202 ansible_user=tegwick "
+                    "ansible_ssh_private_key_file=/keys/id_ops "
+                    "ansible_ssh_common_args='-o ProxyJump=jump@10.3.3.1 -o StrictHostKeyChecking=no'")
+    assert argv[0] == "ssh"
+    assert argv[argv.index("-i") + 1] == "/keys/id_ops"
+    assert argv.index("StrictHostKeyChecking=yes") < argv.index("StrictHostKeyChecking=no")  # ssh: first wins
+    assert argv.index("BatchMode=yes") < argv.index("ProxyJump=jump@10.3.3.1")
+    assert "UserKnownHostsFile=/kh/known hosts" in argv
+    assert ("User=tegwick" in argv, "Port=2202" in argv, argv[-2]) == (True, True, "10.3.3.3")
+
+
+def test_an_explicit_identity_file_wins_over_the_inventory(tmp_path):
+    argv = ssh_argv(tmp_path, SshOptions(identity_file="/explicit/key"),
+                    "core ansible_host=10.3.3.3 ansible_ssh_private_key_file=/keys/id_ops")
+    assert argv[argv.index("-i") + 1] == "/explicit/key" and "/keys/id_ops" not in argv
+
+
+def test_a_host_without_connection_variables_keeps_the_plain_command(tmp_path):
+    argv = ssh_argv(tmp_path, SshOptions(), "core ansible_host=10.3.3.3")
+    assert "-i" not in argv and not any(a.startswith("BatchMode") for a in argv)  # the ssh_config pins it
