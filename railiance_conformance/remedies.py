@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), fix) for p, fix in (
+    (r"api server unreachable|api error|could not reach the api|max retries exceeded|kubeconfig",
+     "The Kubernetes API could not be read: check --kubeconfig/--context (or the in-cluster ServiceAccount) "
+     "and that the API server is reachable from where the suite runs."),
     (r"host key verification failed|remote host identification has changed|host key .* changed",
      "The host's SSH key is unknown or changed: verify its fingerprint out of band, then add it to the known_hosts "
      "the suite uses (--known-hosts, or your --ssh-config); --host-key-checking accept-new trusts a first-seen key."),
@@ -35,9 +38,6 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
     (r"unauthorized|\b401\b|token .*expired|certificate",
      "The API server did not accept the suite's credentials: refresh the kubeconfig (--kubeconfig, --context) "
      "or the ServiceAccount token."),
-    (r"api server unreachable|api error|could not reach the api|max retries exceeded|kubeconfig",
-     "The Kubernetes API could not be read: check --kubeconfig/--context (or the in-cluster ServiceAccount) "
-     "and that the API server is reachable from where the suite runs."),
     (r"not installed|no such kind|could not find the requested resource|crd",
      "A kind the control reads is not served by the cluster: install the operator whose CRD provides it, "
      "or check that the kubeconfig points at the right cluster."),

@@ -68,16 +68,29 @@ def make_targets(repos: Repos, desired: LayerMap) -> Outcome:
     return _result(expected, observed, errors, {"targets_in_database": counts, "source": "make -p (no recipe run)"})
 
 
+SOPS_CONFIG_NAMES = frozenset({".sops.yaml", ".sops.yml"})
+
+
 @control("repo.sops.encrypted")
 def sops_encrypted(repos: Repos, desired: LayerMap) -> Outcome:
     want = "sops metadata with a mac; every leaf ENC[...] unless sops' own rules leave it plain"
-    expected, observed, errors, checked = {}, {}, [], 0
+    expected, observed, errors, checked, skipped = {}, {}, [], 0, []
     for name in sorted(repos):
         path = _checkout(repos, name, errors)
         if path is None:
             continue
         files, _ = repo_files(path)
         for relative in matching(files, desired["repos"]["sops_patterns"]):
+            # files that only look like the target: sops' own configuration (.sops.yaml, looked up by
+            # sops in the working directory and its parents: config.go configFileName) holds
+            # creation_rules and is never encrypted; a gitlink or a tracked file deleted from the
+            # working tree is no file to check
+            if relative.rsplit("/", 1)[-1] in SOPS_CONFIG_NAMES:
+                skipped.append(f"{name}/{relative}: sops' configuration, never encrypted")
+                continue
+            if not (path / relative).is_file():
+                skipped.append(f"{name}/{relative}: not a file in the working tree")
+                continue
             checked += 1
             result = check_sops_file(path / relative)
             if result.unverifiable:
@@ -86,7 +99,8 @@ def sops_encrypted(repos: Repos, desired: LayerMap) -> Outcome:
                 expected[f"{name}/{relative}"] = want
                 observed[f"{name}/{relative}"] = {"problems": list(result.problems),
                                                   "plaintext_keys": list(result.plaintext)}
-    return _result(expected, observed, errors, {"files_checked": checked, "patterns": desired["repos"]["sops_patterns"]})
+    return _result(expected, observed, errors, {"files_checked": checked, "patterns": desired["repos"]["sops_patterns"],
+                                                "skipped": skipped})
 
 
 @control("repo.workplan.superseded")

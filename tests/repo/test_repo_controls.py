@@ -110,3 +110,18 @@ def test_tombstone_needs_the_arrow_to_the_new_repo(tmp_path, layer_map):
     (repos["railiance-cluster"] / "helm/MOVED.md").write_text("gitea-values.sops.yaml was deleted\n")
     outcome = EVALUATORS["boundary.values.location"](repos, layer_map)
     assert outcome.observed["railiance-cluster/helm/MOVED.md"] == "no line naming gitea-values.sops.yaml → railiance-apps"
+
+
+def test_files_that_only_look_like_sops_files_are_not_checked(tmp_path, layer_map):
+    """The repo-root .sops.yaml is sops' configuration (creation_rules), never encrypted (issue 10 kind 9)."""
+    repos = build_repos(tmp_path, "conformant")
+    infra = repos["railiance-infra"]
+    (infra / ".sops.yaml").write_text("creation_rules:\n  - path_regex: .*\\.sops\\.yaml$\n    age: age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n")
+    (infra / "helm").mkdir(exist_ok=True)
+    (infra / "helm" / ".sops.yaml").write_text("creation_rules:\n  - age: age1xyz\n")
+    subprocess.run(["git", "-C", str(infra), "add", "-A"], check=True, capture_output=True)
+    outcome = EVALUATORS["repo.sops.encrypted"](repos, layer_map)
+    assert outcome.status is Status.PASS, outcome
+    skipped = dict(outcome.evidence)["skipped"]
+    assert "railiance-infra/.sops.yaml: sops' configuration, never encrypted" in skipped
+    assert "railiance-infra/helm/.sops.yaml: sops' configuration, never encrypted" in skipped
