@@ -120,7 +120,8 @@ def parity_outcome(source_dsn: str, restored_dsn: str, **options) -> Outcome:
         evidence["checksums"] = {name: {"source": a, "restored": b} for name, (a, b) in result.checksums.items()}
     problems = [*result.mismatches, *result.sequences, *result.source_writes]
     if problems:
-        return Outcome(Status.DRIFT, expected, [*problems, *result.unreadable], evidence=tuple(evidence.items()))
+        return Outcome(Status.DRIFT, expected, [*problems, *result.unreadable], "; ".join([*problems, *result.unreadable]),
+                       tuple(evidence.items()))
     if result.unreadable:
         return Outcome(Status.ERROR, expected, None, "; ".join(result.unreadable), tuple(evidence.items()))
     observed = {name: f"{a} = {b}" for name, (a, b) in result.tables.items()}

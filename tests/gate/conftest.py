@@ -6,12 +6,16 @@ error naming the package, never a silent skip.
 """
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from railiance_conformance.gate.approvals import NAMESPACE
 from tests.gate.pg_server import PgServer, find_bindir
+
+ADA = "ada@railiance.example"
 
 SEED_SQL = (Path(__file__).parent / "fixtures" / "seed.sql").read_text()
 
@@ -33,3 +37,15 @@ def postgres() -> Iterator[PgServer]:
 def seeded(postgres: PgServer) -> str:
     """A database filled from fixtures/seed.sql, used only as the template of each test's copies."""
     return postgres.create_database(SEED_SQL)
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    """Ada's SSH key (allowed to approve), Eve's (not in allowed_signers), and the allowed_signers file."""
+    folder = tmp_path_factory.mktemp("keys")
+    for name in ("ada", "eve"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
+                       check=True)
+    allowed = folder / "allowed_signers"
+    allowed.write_text(f'{ADA} namespaces="{NAMESPACE}" {(folder / "ada.pub").read_text()}')
+    return {"ada": folder / "ada", "eve": folder / "eve", "allowed": allowed}

@@ -24,24 +24,12 @@ from railiance_conformance.reporting import Run, write_reports
 
 HEAD = "8563afaeb06d22f93750575361571832f494e0fa"
 TASK = "RAIL-HO-WP-0004-T09"
-ADA = "ada@railiance.example"
+from tests.gate.conftest import ADA
 
 
 def git(cwd: Path, *argv: str) -> str:
     return subprocess.run(["git", "-c", "user.name=gate", "-c", "user.email=gate@example.invalid", *argv], cwd=cwd,
                           check=True, capture_output=True, text=True).stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> dict[str, Path]:
-    """Ada's key (allowed to approve), Eve's (not in allowed_signers), and the allowed_signers file."""
-    folder = tmp_path_factory.mktemp("keys")
-    for name in ("ada", "eve"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
-                       check=True)
-    allowed = folder / "allowed_signers"
-    allowed.write_text(f'{ADA} namespaces="{NAMESPACE}" {(folder / "ada.pub").read_text()}')
-    return {"ada": folder / "ada", "eve": folder / "eve", "allowed": allowed}
 
 
 @pytest.fixture
