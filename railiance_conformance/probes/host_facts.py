@@ -172,7 +172,8 @@ class HostFactStore:
             kwargs["ssh_identity_file"] = self.options.identity_file
         if kwargs.get("ssh_extra_args"):  # they come first on ssh's command line, and ssh takes the
             # first value: the suite's safety options go before the inventory's ssh args
-            pinned = [f"-o StrictHostKeyChecking={self.options.host_key_checking}", "-o BatchMode=yes"]
+            pinned = [f"-o StrictHostKeyChecking={self.options.host_key_checking}", "-o BatchMode=yes",
+                      "-o ControlMaster=no"]  # an ssh_args ControlPersist would leave a master behind
             if self.options.known_hosts:
                 pinned.append(f"-o UserKnownHostsFile={shlex.quote(self.options.known_hosts)}")
             kwargs["ssh_extra_args"] = " ".join([*pinned, kwargs["ssh_extra_args"]])
@@ -181,6 +182,13 @@ class HostFactStore:
 
     def _gather(self, target: HostTarget) -> HostFacts:
         started = time.monotonic()
+        try:
+            return self._gather_once(target, started)
+        except Exception as exc:  # noqa: BLE001 - one host's surprise is that host's error finding, never a gap
+            return HostFacts(target.name, failure=f"internal error while gathering facts: {type(exc).__name__}: {exc}",
+                             duration_s=time.monotonic() - started, commands=1)
+
+    def _gather_once(self, target: HostTarget, started: float) -> HostFacts:
         boundary = "@@rcf-" + secrets.token_hex(8)
         script = build_script(plan_for(target), boundary)
         command = f"sh -c {shlex.quote(script)}"

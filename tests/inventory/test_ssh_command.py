@@ -28,11 +28,13 @@ def test_the_inventory_key_and_jump_host_reach_ssh_after_the_pinned_options(tmp_
     argv = ssh_argv(tmp_path, SshOptions(known_hosts="/kh/known hosts"),
                     "core ansible_host=10.3.3.3 ansible_port=2202 ansible_user=tegwick "
                     "ansible_ssh_private_key_file=/keys/id_ops "
-                    "ansible_ssh_common_args='-o ProxyJump=jump@10.3.3.1 -o StrictHostKeyChecking=no'")
+                    "ansible_ssh_common_args='-o ProxyJump=jump@10.3.3.1 -o StrictHostKeyChecking=no "
+                    "-o ControlMaster=auto -o ControlPersist=60s'")
     assert argv[0] == "ssh"
     assert argv[argv.index("-i") + 1] == "/keys/id_ops"
     assert argv.index("StrictHostKeyChecking=yes") < argv.index("StrictHostKeyChecking=no")  # ssh: first wins
     assert argv.index("BatchMode=yes") < argv.index("ProxyJump=jump@10.3.3.1")
+    assert argv.index("ControlMaster=no") < argv.index("ControlPersist=60s")
     assert "UserKnownHostsFile=/kh/known hosts" in argv
     assert ("User=tegwick" in argv, "Port=2202" in argv, argv[-2]) == (True, True, "10.3.3.3")
 
