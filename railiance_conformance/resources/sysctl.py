@@ -6,6 +6,7 @@
 #   the host's /proc/sys tree. systemd applies a glob only to matching keys without an explicit entry,
 #   so an explicit key returned here is never overridden by a glob.
 # * The sysctl.extra credential and --prefix= filtering are not modelled.
+# What the kernel then does with a value is modelled by kernel_write_int() (proc_dointvec_minmax).
 from __future__ import annotations
 
 import posixpath
@@ -111,3 +112,74 @@ def _internal_key(key: str) -> str:
 def _lines(content: str) -> list[str]:
     lines = _EOL.split(content)
     return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+# The [min, max] of proc_dointvec_minmax() keys the suite reads (extra1/extra2 of their ctl_table entries):
+# vm.swappiness in mm/vmscan.c / kernel/sysctl.c (SYSCTL_ZERO..SYSCTL_TWO_HUNDRED since Linux 5.8, so on
+# Debian 12's 6.1), net.ipv4.ip_default_ttl in net/ipv4/sysctl_net_ipv4.c (ip_ttl_min 1..ip_ttl_max 255).
+INT_RANGES = {"vm.swappiness": (0, 200), "net.ipv4.ip_default_ttl": (1, 255)}
+
+_TMPBUFLEN = 22  # kernel/sysctl.c: the longest number proc_get_long() reads is TMPBUFLEN - 1 bytes
+_PERM_TR = b" \t\n"  # proc_wspace_sep[]: what may follow a number
+_KERNEL_SPACE = frozenset(b" \t\n\v\f\r\xa0")  # isspace() of lib/ctype.c (0xA0 is _S|_SP there)
+_INT_MAX = 2**31 - 1
+
+
+class KernelRejects(ValueError):
+    """The kernel refuses a write to /proc/sys (EINVAL): the key keeps its previous value."""
+
+
+def kernel_write_int(value: str, key: str, *, newline: bool = True) -> int:
+    """The int the kernel stores when ``value`` is written to the single-int key ``key``, e.g. "10 # low" -> 10.
+
+    Follows __do_proc_dointvec() + proc_get_long() + do_proc_dointvec_minmax_conv() of kernel/sysctl.c:
+    leading isspace() bytes are skipped, an optional '-', then at least one digit read by strtoul base 0
+    (``0x`` hex, leading-0 octal); the number must be shorter than TMPBUFLEN - 1 bytes and end at the
+    end of the buffer or before ' ', '\\t' or '\\n'; the rest is ignored (one int is read). The result must
+    fit an int and lie in INT_RANGES[key]. systemd-sysctl writes the value followed by "\\n" (``newline``;
+    write_string_file() without WRITE_STRING_FILE_AVOID_NEWLINE). Raises KernelRejects (EINVAL) with the
+    reason; KeyError for a key whose range is not in INT_RANGES.
+    """
+    low, high = INT_RANGES[key]
+    data = value.encode("utf-8", "surrogateescape") + (b"\n" if newline else b"")
+    pos = 0
+    while pos < len(data) and data[pos] in _KERNEL_SPACE:  # proc_skip_spaces()
+        pos += 1
+    size = len(data) - pos
+    if size == 0:
+        raise KernelRejects("no number at all")
+    tmp = data[pos:pos + _TMPBUFLEN - 1]  # proc_get_long() copies at most TMPBUFLEN - 1 bytes
+    negative = tmp[:1] == b"-" and size > 1
+    digits_at = 1 if negative else 0
+    if not tmp[digits_at:digits_at + 1].isdigit():
+        raise KernelRejects("it does not start with a digit")
+    number, end = _strtoul_base0(tmp, digits_at)
+    if number is None:
+        raise KernelRejects("the number does not fit an unsigned long (ERANGE)")
+    if end == _TMPBUFLEN - 1:
+        raise KernelRejects(f"the number is {_TMPBUFLEN - 1} bytes or longer")
+    if end < size and tmp[end:end + 1] not in (b" ", b"\t", b"\n"):
+        raise KernelRejects(f"the number is followed by {chr(tmp[end])!r}, not a blank")
+    if negative and number > _INT_MAX + 1 or not negative and number > _INT_MAX:
+        raise KernelRejects("the number does not fit an int")
+    result = -number if negative else number
+    if not low <= result <= high:
+        raise KernelRejects(f"{result} is outside {low}..{high}")
+    return result
+
+
+def _strtoul_base0(text: bytes, start: int) -> tuple[int | None, int]:
+    """_parse_integer_fixup_radix() + _parse_integer() of lib/kstrtox.c: (value or None on overflow, end)."""
+    base, pos = 10, start
+    if text[pos:pos + 1] == b"0":
+        base = 8
+        if text[pos + 1:pos + 2] in (b"x", b"X") and text[pos + 2:pos + 3] and \
+                text[pos + 2:pos + 3] in b"0123456789abcdefABCDEF":
+            base, pos = 16, pos + 2
+    alphabet = b"0123456789abcdef"[:base]
+    number, overflow = 0, False
+    while pos < len(text) and text[pos:pos + 1].lower() in alphabet and text[pos:pos + 1]:
+        number = number * base + int(chr(text[pos]), 16)
+        overflow = overflow or number > 2**64 - 1
+        pos += 1
+    return (None if overflow else number), pos

