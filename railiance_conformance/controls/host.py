@@ -84,7 +84,12 @@ def swap_fstab(facts: HostFacts, desired: Desired) -> Outcome:
 
 @control("host.swappiness.live")
 def swappiness_live(facts: HostFacts, desired: Desired) -> Outcome:
-    live = int(facts.text("swappiness", what="/proc/sys/vm/swappiness").strip())
+    text = facts.text("swappiness", what="/proc/sys/vm/swappiness")
+    try:  # the kernel prints "%d\n"; read back with its own parser (kernel/sysctl.c)
+        live = sysctl.kernel_write_int(text, "vm.swappiness", newline=False)
+    except sysctl.KernelRejects as exc:
+        return Outcome.error(f"/proc/sys/vm/swappiness holds {text.strip()!r}, not a swappiness ({exc})",
+                             expected=desired["swap_swappiness"])
     return Outcome.compare(desired["swap_swappiness"], live)
 
 
@@ -95,8 +100,15 @@ def swappiness_persisted(facts: HostFacts, desired: Desired) -> Outcome:
     if setting is None:
         return Outcome.compare(desired["swap_swappiness"], "not set (the kernel default applies at boot)",
                                evidence={"files": sorted(files)})
-    observed = int(setting.value) if setting.value.strip().isdigit() else setting.value
-    return Outcome.compare(desired["swap_swappiness"], observed, evidence={"winning_source": setting.source})
+    evidence = {"winning_source": setting.source, "value_written": setting.value}
+    try:  # systemd-sysctl hands the whole value ("10 # keep low") to the kernel, which reads one int
+        observed = sysctl.kernel_write_int(setting.value, "vm.swappiness")
+    except sysctl.KernelRejects as exc:
+        reason = (f"the kernel rejects vm.swappiness = {setting.value!r} from {setting.source} (EINVAL: {exc}): "
+                  f"vm.swappiness keeps its previous value (the kernel default, 60, at boot)")
+        return Outcome(Status.DRIFT, desired["swap_swappiness"], f"{setting.value!r} (rejected by the kernel)",
+                       reason, tuple(evidence.items()))
+    return Outcome.compare(desired["swap_swappiness"], observed, evidence=evidence)
 
 
 @control("host.user.uid")
