@@ -76,6 +76,12 @@ def render(run: Run) -> str:
         reasons = "".join(f"<li>{escape(r)}</li>" for r in gate.get("reasons", [])) or "<li>every precondition holds</li>"
         parts.append(f'<h2 id="gate" class="{"pass" if gate["verdict"] == "GO" else "drift"}">Cutover gate '
                      f'{escape(gate["task"])}: {escape(gate["verdict"])}</h2><ul>{reasons}</ul>')
+        tables = ((gate.get("evidence") or {}).get("gate.restore.parity") or {}).get("tables") or {}
+        if tables:  # the restore-parity evidence: both sides' row count per table
+            parts.append('<table class="gate-tables"><tr><th>table</th><th>source rows</th><th>restored rows</th></tr>'
+                         + "".join(f"<tr><td><code>{escape(name)}</code></td><td>{escape(str(c.get('source')))}</td>"
+                                   f"<td>{escape(str(c.get('restored')))}</td></tr>" for name, c in tables.items())
+                         + "</table>")
     if run.meta.get("deadline"):
         parts.append(f'<p class="drift">{escape(str(run.meta["deadline"]))}</p>')
     if run.meta.get("output_failures"):

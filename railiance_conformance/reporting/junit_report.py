@@ -45,6 +45,9 @@ def render(run: Run) -> str:
     gate = run.meta.get("gate")
     if isinstance(gate, dict):
         properties |= {"gate.task": gate["task"], "gate.verdict": gate["verdict"]}
+        tables = ((gate.get("evidence") or {}).get("gate.restore.parity") or {}).get("tables") or {}
+        properties |= {f"gate.rows.{name}": f"source {c.get('source')}, restored {c.get('restored')}"
+                       for name, c in tables.items()}
     suites = [TestSuite(layer, [_case(f) for f in group], timestamp=run.started_at, properties=properties)
               for layer, group in groupby(ordered, key=lambda f: f.layer)]
     return to_xml_report_string(suites, prettyprint=True)

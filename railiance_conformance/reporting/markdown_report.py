@@ -130,6 +130,7 @@ def render(run: Run, *, max_rows: int = MAX_ROWS) -> str:
     if isinstance(gate, dict):
         lines += [f"### Cutover gate {_span(gate['task'])}: **{gate['verdict']}**", ""]
         lines += [f"- {cell(reason, 400)}" for reason in gate.get("reasons", [])] or ["- every precondition holds"]
+        lines += _gate_tables(gate)
         lines.append("")
     drift, budget = _section("Drift", "observed", by_status[Status.DRIFT], max_rows)
     errors, _ = _section("Could not verify", "reason", by_status[Status.ERROR], budget)
@@ -139,6 +140,17 @@ def render(run: Run, *, max_rows: int = MAX_ROWS) -> str:
         lines += _diff(diff)
     lines += _streaks(run)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _gate_tables(gate: dict[str, Any]) -> list[str]:
+    """The restore-parity evidence of a gate run: both sides' row count per table."""
+    tables = ((gate.get("evidence") or {}).get("gate.restore.parity") or {}).get("tables") or {}
+    if not tables:
+        return []
+    lines = ["", "| table | source rows | restored rows |", "| --- | ---: | ---: |"]
+    for name, counts in list(tables.items())[:MAX_ROWS]:
+        lines.append(f"| {code(name)} | {cell(counts.get('source'))} | {cell(counts.get('restored'))} |")
+    return lines
 
 
 def _streaks(run: Run) -> list[str]:

@@ -66,6 +66,11 @@ def render(run: Run) -> str:
     if isinstance(gate, dict):
         lines += _family("gate_go", "1 if the cutover gate of the task said GO, 0 for NO-GO.",
                          [f"{PREFIX}_gate_go{_labels(task=gate['task'])} {int(gate['verdict'] == 'GO')}"])
+        tables = ((gate.get("evidence") or {}).get("gate.restore.parity") or {}).get("tables") or {}
+        rows = [f"{PREFIX}_gate_table_rows{_labels(task=gate['task'], table=name, side=side)} {c[side]}"
+                for name, c in tables.items() for side in ("source", "restored") if c.get(side) is not None]
+        if rows:
+            lines += _family("gate_table_rows", "Exact row count per table of the gate's restore-parity check.", rows)
     changes = run.changes()
     if changes is not None:
         lines += _family("changes", "Findings that changed since the previous run, by kind of change.",
