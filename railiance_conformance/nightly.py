@@ -27,7 +27,7 @@ from railiance_conformance.reporting.output import OUTPUT_FAILED as OUTPUT_FAILE
 
 CONFORMANT, DRIFT, COULD_NOT_VERIFY, USAGE_ERROR, PUBLISH_FAILED, OUTPUT_FAILED = 0, 1, 2, 3, 4, 5
 PYTEST_USAGE_ERROR = 4
-NO_FINDINGS_EXITS = (0, 1, 2, 5)  # pytest ended normally (5: nothing collected): the suite wrote no report
+NO_FINDINGS_EXITS = (2, 5)  # interrupted before any finding, or nothing collected: no report to judge
 NAMES = {CONFORMANT: "conformant", DRIFT: "drift", COULD_NOT_VERIFY: "could not verify"}
 
 

@@ -160,8 +160,8 @@ class ClusterSnapshot:
                 return items
             if token in seen:
                 raise ClusterUnavailable(
-                    f"list {kind.name}: the API server sent the same continue token again after {pages} pages "
-                    f"(paging would never end); stopped reading")
+                    f"list {kind.name}: the API server repeated a continue token (paging would never end); "
+                    f"stopped after {pages} pages")
             seen.add(token)
 
     def _request(self, path: str, *, verb: str, kind: Kind, namespace: str | None = None,

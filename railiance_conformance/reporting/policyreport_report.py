@@ -94,7 +94,8 @@ def to_document(run: Run) -> dict[str, Any]:
 
 
 def render(run: Run) -> str:
-    return yaml.safe_dump(to_document(run), sort_keys=False, allow_unicode=True, width=4096)
+    # allow_unicode=False: bidi and invisible characters from a target are \u-escaped, never raw (data stays exact)
+    return yaml.safe_dump(to_document(run), sort_keys=False, allow_unicode=False, width=4096)
 
 
 REPORTER = register(Reporter("policyreport", "policyreport.yaml", render))

@@ -1,0 +1,83 @@
+"""Fake hosts on loopback for the deadline tests: a real sshd whose ForceCommand stalls (or
+answers one line every few seconds), and a raw TCP server that sends an SSH banner and then
+nothing. Every process is started and stopped by pid."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LoopbackSshd:
+    """``/usr/sbin/sshd -D`` on 127.0.0.1:port for root with one key; ``force_command`` or the real shell."""
+
+    def __init__(self, workdir: Path, client_key: Path, force_command: str | None = None):
+        self.workdir, self.port = workdir, free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.host_key = workdir / "host_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key)], check=True)
+        (workdir / "authorized_keys").write_text(Path(f"{client_key}.pub").read_text())
+        lines = [f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.host_key}",
+                 f"PidFile {workdir / 'sshd.pid'}", f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
+                 "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no", "LogLevel ERROR"]
+        if force_command:
+            lines.append(f"ForceCommand {force_command}")
+        (workdir / "sshd_config").write_text("\n".join(lines) + "\n")
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(workdir / "sshd_config")],
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("loopback sshd did not start")
+
+    def known_host(self) -> str:
+        key = Path(f"{self.host_key}.pub").read_text().split()
+        return f"[127.0.0.1]:{self.port} {key[0]} {key[1]}"
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # sshd and every session it forked
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+
+class BannerThenSilence:
+    """Accepts, sends ``SSH-2.0-OpenSSH_9.2p1`` and then nothing, keeping the connection open."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                continue
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+            self.connections.append(conn)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for conn in self.connections:
+            conn.close()
+        self.server.close()

@@ -1,0 +1,65 @@
+"""Kind 6: hostile policy input is refused fast. A "billion laughs" document (nested aliases) or a
+deeply nested one, as a policy, waiver, inventory or workplan file: exit 4 within about a second
+of start-up, with a message naming the file."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError, check_yaml_bounds, read_yaml
+from tests.faults.conftest import suite
+
+LAUGHS = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
+    f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+DEEP = "x: " + "[" * 5000 + "]" * 5000 + "\n"
+
+
+def test_the_bounds_refuse_laughs_and_depth_quickly_and_keep_ordinary_aliases():
+    for text, problem in ((LAUGHS, "expands to more than"), (DEEP, "nested deeper than 64")):
+        started = time.monotonic()
+        with pytest.raises(PolicyError, match=problem):
+            check_yaml_bounds(text, "f.yaml")
+        assert time.monotonic() - started < 1.0
+    check_yaml_bounds("base: &b {x: 1}\nhost: *b\n", "ok.yaml")
+    assert read_yaml(DEFAULT_POLICY_DIR / "hosts.yaml")["desired"]
+
+
+def run_refused(tmp_path: Path, *args: str) -> str:
+    done, took = suite(tmp_path / "r", *args)
+    assert done.returncode == 4, done.stdout[-1500:] + done.stderr[-1500:]
+    assert took < 15  # python and pytest start-up included; the refusal itself takes well under a second
+    return done.stdout + done.stderr
+
+
+def test_a_laughing_policy_file_exits_4_naming_it(tmp_path):
+    policies = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY_DIR, policies)
+    (policies / "hosts.yaml").write_text(LAUGHS)
+    out = run_refused(tmp_path, "--policy-dir", str(policies))
+    assert f"{policies / 'hosts.yaml'}: line" in out and "refused: expands to more than" in out
+
+
+def test_a_laughing_waiver_file_exits_4_naming_it(tmp_path):
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(LAUGHS)
+    out = run_refused(tmp_path, "--waivers", str(waivers))
+    assert f"{waivers}: line" in out and "refused" in out
+
+
+def test_a_laughing_inventory_host_vars_file_exits_4_naming_it(tmp_path):
+    inventory = tmp_path / "inventory"
+    (inventory / "host_vars").mkdir(parents=True)
+    (inventory / "hosts.ini").write_text("[railiance]\ncoulombcore ansible_host=127.0.0.9\n")
+    (inventory / "host_vars" / "coulombcore.yml").write_text(LAUGHS)
+    out = run_refused(tmp_path, "--ansible-inventory", str(inventory / "hosts.ini"))
+    assert f"{inventory / 'host_vars' / 'coulombcore.yml'}: line" in out and "refused" in out
+
+
+def test_a_deeply_nested_workplan_front_matter_exits_4_naming_it(tmp_path):
+    workplan = tmp_path / "RAIL-HO-WP-0004.md"
+    workplan.write_text("---\nid: RAIL-HO-WP-0004\nstatus: active\n" + LAUGHS + "---\n\n### T01 — x\nid: RAIL-HO-WP-0004-T01\nstatus: done\n")
+    out = run_refused(tmp_path, "--workplan", str(workplan))
+    assert f"{workplan} (front matter)" in out and "refused" in out
