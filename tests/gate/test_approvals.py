@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.gate import archive
-from railiance_conformance.gate.approvals import (GENESIS, NAMESPACE, SCHEMA, TABLE, Approval, ApprovalChain,
+from railiance_conformance.gate.approvals import (GENESIS, SCHEMA, TABLE, Approval, ApprovalChain,
                                                   ApprovalRefused, NotApproved, RepoHeadError, payload, repo_heads,
                                                   sign, verify_chain)
 from railiance_conformance.history import History

@@ -198,3 +198,22 @@ def test_a_failed_connection_is_a_clear_error_without_the_password(testbed, clus
     done = gate(tmp_path, cluster(backup("gitea-db-fresh", "completed", 2)), repos, testbed)
     assert done.returncode == 1 and "gate.restore.parity: error" in done.stdout
     assert server.password not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"drill": {"window_hours": 48}}, "drill"),  # a drill needs the parity's restored DSN
+    ({"parity": {"source_dsn_env": "A", "restored_dsn_env": "B", "checksum": "yes"}}, "checksum"),
+    ({"parity": {"source_dsn_env": "A", "restored_dsn_env": "B", "connect_timeout_s": 0}}, "connect_timeout_s"),
+])
+def test_a_bad_gate_policy_is_refused_naming_the_file_and_field(tmp_path, change, field):
+    import shutil
+
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    document = yaml.safe_load((policies / "gate.yaml").read_text())
+    document["tasks"]["T10"] = change
+    (policies / "gate.yaml").write_text(yaml.safe_dump(document))
+    done = cli(TASK, "--workplan", str(SEED), "--policy-dir", str(policies), "--history", str(tmp_path / "h.sqlite"))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert str(policies / "gate.yaml") in done.stderr and field in done.stderr
+    assert not (tmp_path / "h.sqlite").exists()
