@@ -19,13 +19,26 @@ UNLIMITED = "unlimited"
 
 # LIMITS_DEF_* in pam_limits.c: a lower number is a more specific domain. uid ranges count as USER,
 # gid ranges as GROUP. ALLGROUP (2) and ALL (3) come from "%" domains, which only affect maxlogins.
-_USER, _GROUP, _DEFAULT, _NONE = 0, 1, 4, 6
+_USER, _GROUP, _ALLGROUP, _ALL, _DEFAULT, _NONE = 0, 1, 2, 3, 4, 6
 _RLIMIT_ITEMS = frozenset({"cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock",
                            "as", "locks", "sigpending", "msgqueue", "nice", "rtprio"})
+_KNOWN_ITEMS = _RLIMIT_ITEMS | {"maxlogins", "maxsyslogins", "priority"}  # process_limit()'s item names
 _SCALE = {"cpu": 60, **dict.fromkeys(("fsize", "data", "stack", "core", "rss", "memlock", "as"), 1024)}
 _RLIM_INFINITY = 2**64 - 1
 _C_SPACE = re.compile(r"[ \t\n\v\f\r]+")  # what sscanf("%s") and isspace() treat as blanks
 _STRTOUL = re.compile(r"([+-]?)([0-9]+)")
+
+
+@dataclass(frozen=True)
+class SkippedLine:
+    """A line pam_limits skips although it could be meant for this user and item: a fact, not an unknown."""
+    source: str  # "path:lineno"
+    text: str  # the line as written (comment removed, blanks trimmed)
+    why: str  # why pam_limits skips it, in the words of its log message
+    halves: tuple[str, ...]  # the halves ("soft", "hard") the line would have set
+
+    def describe(self) -> str:
+        return f"pam_limits skips {self.source} {self.text!r} ({self.why})"
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,8 @@ class ResolvedLimit:
     hard_source: str | None
     # "path:lineno" of a matching "<domain> -" line: pam_limits then applies no limits at all.
     exempt_source: str | None = None
+    # Lines for this user that name this item (or an unknown item, or none) and that pam_limits skips.
+    skipped: tuple[SkippedLine, ...] = ()
 
 
 class _BadRange(Exception):
@@ -51,14 +66,14 @@ def order_limits_files(paths: Iterable[str]) -> list[str]:
 
 
 def resolve_limit(files: Sequence[tuple[str, str]], *, user: str, uid: int, groups: Sequence[str],
-                  item: str = "nproc", gid: int | None = None, gids: Sequence[int] = (),
-                  strict: bool = True) -> ResolvedLimit:
+                  item: str = "nproc", gid: int | None = None, gids: Sequence[int] = ()) -> ResolvedLimit:
     """Resolve ``item`` for ``user``; ``files`` is (path, content) in the order pam_limits reads them.
 
     ``groups`` are all the user's group names; ``gid`` (primary) and ``gids`` (all, primary included)
-    are needed only if a matching line uses an ``@gid`` range. With ``strict``, a line pam_limits would
-    skip although it names this user and item (bad type/value/uid range, missing value) raises
-    ValueError("path:lineno: ..."); without it such lines are skipped, as pam_limits does.
+    are needed only if a matching line uses an ``@gid`` range (else ValueError). A line pam_limits skips
+    although it may be meant for this user and item (bad uid range, unknown item or type, a value that is
+    no number such as ``"1024"`` in quotes, too few fields, a ``%`` domain) is skipped here too and
+    listed in ``skipped`` with the reason (parse_config_file() / process_limit() log messages).
     """
     item = item.lower()
     if item not in _RLIMIT_ITEMS:
@@ -66,6 +81,12 @@ def resolve_limit(files: Sequence[tuple[str, str]], *, user: str, uid: int, grou
     all_gids = frozenset(gids) | ({gid} if gid is not None else frozenset())
     state: dict[str, tuple[int, int | str | None, str | None]] = {  # (LIMITS_DEF_*, value, source)
         "soft": (_NONE, None, None), "hard": (_NONE, None, None)}
+    skipped: list[SkippedLine] = []
+
+    def skip(where: str, fields: list[str], why: str, ltype: str) -> None:
+        halves = {"soft": ("soft",), "hard": ("hard",)}.get(ltype, ("soft", "hard"))
+        skipped.append(SkippedLine(where, " ".join(fields), why, halves))
+
     for path, content in files:
         for lineno, raw in enumerate(content.split("\n"), 1):  # fgets(); 1023-byte line splitting ignored
             where = f"{path}:{lineno}"
@@ -74,27 +95,32 @@ def resolve_limit(files: Sequence[tuple[str, str]], *, user: str, uid: int, grou
             if not fields:
                 continue
             domain, ltype = fields[0], fields[1].lower() if len(fields) > 1 else ""
-            names_item = len(fields) > 2 and fields[2].lower() == item
+            line_item = fields[2].lower() if len(fields) > 2 else None
+            # Could the line be meant for this item? It names it, an item pam_limits does not know, or none.
+            maybe_ours = line_item is None or line_item == item or line_item not in _KNOWN_ITEMS
             try:
                 rng = _parse_range(domain)
-            except _BadRange:  # "invalid uid range - skipped", whatever the rest of the line says
-                if strict and names_item:
-                    raise ValueError(f"{where}: invalid uid/gid range {domain!r}") from None
+            except _BadRange:  # "invalid uid range '%s' - skipped", whatever the rest of the line says
+                if maybe_ours and not (len(fields) == 2 and ltype.startswith("-")):
+                    skip(where, fields, f"invalid uid/gid range {domain!r}", ltype)
                 continue
             if len(fields) == 4:
-                source = _source(domain, rng, user, uid, gid, all_gids, groups) if names_item else None
-                if source is not None:
-                    _process(state, source, ltype, item, fields[3].lower(), where, strict)
+                source = _source(domain, rng, user, uid, gid, all_gids, groups)
+                if source is None or not maybe_ours:
+                    continue
+                why = _process(state, source, ltype, line_item or "", fields[3].lower(), where, item)
+                if why:
+                    skip(where, fields, why, ltype)
             elif len(fields) == 2 and ltype.startswith("-"):
                 # "<domain> -": parse_config_file() returns PAM_IGNORE and pam_sm_open_session() returns
                 # at once: no limit from any file (earlier ones included) is applied.
                 if _exempt(domain, rng, user, uid, gid, all_gids, groups):
-                    return ResolvedLimit(None, None, None, None, exempt_source=where)
-            elif strict and len(fields) == 3 and names_item \
-                    and _source(domain, rng, user, uid, gid, all_gids, groups) is not None:
-                raise ValueError(f"{where}: limit line without a value")
+                    return ResolvedLimit(None, None, None, None, exempt_source=where, skipped=tuple(skipped))
+            elif maybe_ours and _source(domain, rng, user, uid, gid, all_gids, groups) is not None:
+                skip(where, fields, f"invalid line: {len(fields)} field{'s' if len(fields) > 1 else ''}, "
+                                    "pam_limits needs <domain> <type> <item> <value>", ltype)
     (_, soft, soft_src), (_, hard, hard_src) = state["soft"], state["hard"]
-    return ResolvedLimit(soft, hard, soft_src, hard_src)
+    return ResolvedLimit(soft, hard, soft_src, hard_src, skipped=tuple(skipped))
 
 
 def _parse_range(domain: str) -> tuple[str, int, int] | None:
@@ -144,7 +170,13 @@ def _source(domain: str, rng: tuple[str, int, int] | None, user: str, uid: int, 
         # "@:gid" checks every group of the user; "@min:max"/"@min:" only the primary gid (limits.conf(5)).
         return _GROUP if (rng[2] in gids if rng[0] == "one" else _in_range(rng, gid or 0)) else None
     if domain.startswith("%") and not root:
-        return None  # ALL/ALLGROUP: process_limit() drops them for anything but maxlogins
+        # LIMITS_DEF_ALL / ALLGROUP, which process_limit() then drops for anything but maxlogins.
+        if rng is None:
+            return _ALL if domain == "%" else _ALLGROUP if domain[1:] in groups else None
+        if rng[0] == "one":
+            _need_gid(gid, gids, exact=True)
+            return _ALLGROUP if rng[2] in gids else None
+        return None  # "range unsupported for %group matching - ignored"
     if rng is None:
         return _DEFAULT if domain == "*" and not root else None
     # ...but their ranges fall through to the uid-range branch, so for root "@:0" or "@0:" act as uid ranges.
@@ -165,20 +197,25 @@ def _exempt(domain: str, rng: tuple[str, int, int] | None, user: str, uid: int, 
 
 
 def _process(state: dict[str, tuple[int, int | str | None, str | None]], source: int, ltype: str,
-             item: str, value: str, where: str, strict: bool) -> None:
-    """process_limit() for one rlimit item."""
+             line_item: str, value: str, where: str, item: str) -> str | None:
+    """process_limit() for a line naming ``item`` or an unknown item: None if applied, else why it is skipped."""
+    if line_item not in _KNOWN_ITEMS:
+        return f"unknown limit item {line_item!r}"
     halves = {"soft": ("soft",), "hard": ("hard",), "-": ("soft", "hard")}.get(ltype)
+    if halves is None:
+        return f"unknown limit type {ltype!r}"
     parsed = _parse_value(item, value)
-    if halves is None or parsed is None:
-        if strict:
-            raise ValueError(f"{where}: pam_limits ignores this line (type {ltype!r}, value {value!r})")
-        return
+    if parsed is None:
+        return f"wrong limit value {value!r}: not a number"
+    if source in (_ALL, _ALLGROUP):
+        return "a '%' domain is valid for maxlogins only"
     for half in halves:
         # "if (src_soft < source) return;": a more specific earlier setting wins, an equally specific later
         # line overwrites. The early return means a blocked soft half of "-" also skips the hard half.
         if state[half][0] < source:
-            return
+            return None
         state[half] = (source, parsed, where)
+    return None
 
 
 def _parse_value(item: str, value: str) -> int | str | None:

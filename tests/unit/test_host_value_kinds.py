@@ -63,3 +63,47 @@ def test_live_swappiness() -> None:
     assert evaluate("host.swappiness.live", facts(swappiness=(0, "10\n"))).status is Status.PASS
     assert evaluate("host.swappiness.live", facts(swappiness=(0, "60\n"))).observed == 60
     assert evaluate("host.swappiness.live", facts(swappiness=(0, "garbage\n"))).status is Status.ERROR
+
+
+# ---- kind 5: a line pam_limits skips is a fact, not an unknown -----------------------------------------------
+def nproc_facts(limits_conf: str, dropins: dict[str, str] | None = None) -> HostFacts:
+    files = {"/etc/security/limits.conf": limits_conf,
+             **{f"/etc/security/limits.d/{n}": c for n, c in (dropins or {}).items()}}
+    return facts(files, passwd=(0, "tegwick:x:1000:1000::/home/tegwick:/bin/bash\n"), groups=(0, "tegwick\n"),
+                 gids=(0, "1000\n"))
+
+
+def test_quoted_hard_nproc_is_skipped_so_the_hard_limit_is_unset() -> None:
+    """Issue 10's example: the suite said could-not-verify; pam_limits skips the line: drift, with why."""
+    outcome = evaluate("host.nproc.configured", nproc_facts('tegwick soft nproc 512\ntegwick hard nproc "1024"\n'))
+    assert (outcome.status, outcome.observed) == (Status.DRIFT, {"soft": 512, "hard": None})
+    assert outcome.reason == ("pam_limits skips /etc/security/limits.conf:2 'tegwick hard nproc \"1024\"' "
+                              "(wrong limit value '\"1024\"': not a number): the hard limit is unset from that line")
+
+
+@pytest.mark.parametrize("line,why", [
+    ("tegwick hard nprocs 1024", "unknown limit item 'nprocs'"),
+    ("tegwick hrad nproc 1024", "unknown limit type 'hrad'"),
+    ("tegwick hard nproc", "invalid line: 3 fields"),
+    ("tegwick hard nproc 1024x", None),  # strtoull() reads 1024 and pam_limits ignores the rest: applied
+])
+def test_other_skipped_lines(line: str, why: str | None) -> None:
+    outcome = evaluate("host.nproc.configured", nproc_facts(f"tegwick soft nproc 512\n{line}\n"))
+    if why is None:
+        assert (outcome.status, outcome.reason) == (Status.PASS, "")
+        return
+    assert (outcome.status, outcome.observed["hard"]) == (Status.DRIFT, None)
+    assert outcome.reason.startswith(f"pam_limits skips /etc/security/limits.conf:2 {' '.join(line.split())!r} ({why}")
+
+
+def test_a_skipped_line_beside_a_line_that_sets_the_limit_is_evidence_only() -> None:
+    outcome = evaluate("host.nproc.configured",
+                       nproc_facts('tegwick - nproc 512\n', {"90-x.conf": '* hard nproc 4096\ntegwick hard nproc "1024"\n'}))
+    assert (outcome.status, outcome.observed) == (Status.DRIFT, {"soft": 512, "hard": 512})
+    assert outcome.reason.startswith("pam_limits skips /etc/security/limits.d/90-x.conf:2")
+    assert outcome.reason.endswith("the hard limit is not set from that line")
+    passing = evaluate("host.nproc.configured",
+                       nproc_facts('tegwick soft nproc 512\ntegwick hard nproc 1024\ntegwick hard nproc "x"\n'))
+    assert (passing.status, passing.reason) == (Status.PASS, "")
+    assert dict(passing.evidence)["skipped_lines"] == [
+        "pam_limits skips /etc/security/limits.conf:3 'tegwick hard nproc \"x\"' (wrong limit value '\"x\"': not a number)"]

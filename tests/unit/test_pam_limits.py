@@ -99,8 +99,8 @@ CASES = [
 
 @pytest.mark.parametrize("files,who,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_precedence(files: list[tuple[str, str]], who: dict, expected: tuple) -> None:
-    soft, hard, soft_source, hard_source = expected
-    assert resolve_limit(files, **who) == ResolvedLimit(soft, hard, soft_source, hard_source)
+    resolved = resolve_limit(files, **who)
+    assert (resolved.soft, resolved.hard, resolved.soft_source, resolved.hard_source) == expected
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -139,22 +139,41 @@ def test_no_limit_group_line_applies_to_root() -> None:
     assert resolve_limit(conf("@devs -", "root hard nproc 5"), **ROOT).exempt_source == f"{LIMITS_CONF}:1"
 
 
-@pytest.mark.parametrize("line", [
-    "alice hard nproc lots", "alice hrad nproc 5", "alice hard nproc", "1000:x hard nproc 5", "* soft nproc abc",
+@pytest.mark.parametrize("line,why,halves", [
+    ("alice hard nproc lots", "wrong limit value 'lots': not a number", ("hard",)),
+    ('alice hard nproc "1024"', "wrong limit value '\"1024\"': not a number", ("hard",)),
+    ("alice hrad nproc 5", "unknown limit type 'hrad'", ("soft", "hard")),
+    ("alice hard nprocs 5", "unknown limit item 'nprocs'", ("hard",)),
+    ("alice hard nproc", "invalid line: 3 fields, pam_limits needs <domain> <type> <item> <value>", ("hard",)),
+    ("alice hard", "invalid line: 2 fields, pam_limits needs <domain> <type> <item> <value>", ("hard",)),
+    ("1000:x hard nproc 5", "invalid uid/gid range '1000:x'", ("hard",)),
+    ("* soft nproc abc", "wrong limit value 'abc': not a number", ("soft",)),
+    ("% hard nproc 5", "a '%' domain is valid for maxlogins only", ("hard",)),
+    ("%devs - nproc 5", "a '%' domain is valid for maxlogins only", ("soft", "hard")),
 ])
-def test_strict_rejects_ignored_lines_that_matter(line: str) -> None:
-    with pytest.raises(ValueError, match=f"{LIMITS_CONF}:2"):
-        resolve_limit(conf("* hard nproc 9", line), **ALICE)
+def test_skipped_lines_that_may_be_meant_for_the_user_are_facts(line: str, why: str, halves: tuple) -> None:
+    """pam_limits skips them (the limit stays as the other lines make it); the resolver says which and why."""
+    resolved = resolve_limit(conf("* hard nproc 9", line), **ALICE)
+    assert resolved.hard == 9
+    assert [(s.source, s.text, s.why, s.halves) for s in resolved.skipped] == [
+        (f"{LIMITS_CONF}:2", " ".join(line.split()), why, halves)]
 
 
-@pytest.mark.parametrize("line", ["alice hard nproc lots", "alice hrad nproc 5", "1000:x hard nproc 5"])
-def test_non_strict_skips_ignored_lines(line: str) -> None:
-    assert resolve_limit(conf("* hard nproc 9", line), strict=False, **ALICE).hard == 9
+@pytest.mark.parametrize("line", [
+    "bob hard nproc lots", "alice hard nofile lots", "@ops hrad nproc 5", "junk", "@ops hard nproc", "bob -",
+])
+def test_skipped_lines_for_others_are_not_listed(line: str) -> None:
+    resolved = resolve_limit(conf("* hard nproc 9", line), **ALICE)
+    assert (resolved.hard, resolved.skipped) == (9, ())
 
 
-@pytest.mark.parametrize("line", ["bob hard nproc lots", "alice hard nofile lots", "@ops hrad nproc 5", "junk"])
-def test_strict_ignores_lines_for_others(line: str) -> None:
-    assert resolve_limit(conf("* hard nproc 9", line), **ALICE).hard == 9
+def test_quoted_value_leaves_the_hard_limit_unset() -> None:
+    """Issue 10, kind 5: `tegwick hard nproc "1024"` is skipped, so no line sets the hard limit."""
+    resolved = resolve_limit(conf("tegwick soft nproc 512", 'tegwick hard nproc "1024"'), user="tegwick", uid=1000,
+                             groups=["tegwick"])
+    assert (resolved.soft, resolved.hard, resolved.hard_source) == (512, None, None)
+    assert resolved.skipped[0].describe() == (f"pam_limits skips {LIMITS_CONF}:2 'tegwick hard nproc \"1024\"' "
+                                              "(wrong limit value '\"1024\"': not a number)")
 
 
 def test_gid_range_needs_gid() -> None:
