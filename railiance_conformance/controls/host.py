@@ -136,11 +136,20 @@ def nproc_configured(facts: HostFacts, desired: Desired) -> Outcome:
     ordered = [(p, files[p]) for p in pam_limits.order_limits_files(list(files))]
     resolved = pam_limits.resolve_limit(ordered, user=desired["operator_user"], uid=int(entry[2]), groups=groups,
                                         gid=int(entry[3]), gids=gids, item="nproc")
+    skipped = [line.describe() for line in resolved.skipped]
     if resolved.exempt_source:
-        return Outcome.compare(expected, f"no limits at all: the user is exempted by {resolved.exempt_source}")
+        return Outcome.compare(expected, f"no limits at all: the user is exempted by {resolved.exempt_source}",
+                               evidence={"skipped_lines": skipped} if skipped else None)
     observed = {"soft": resolved.soft, "hard": resolved.hard}
-    return Outcome.compare(expected, observed, evidence={"soft_source": resolved.soft_source,
-                                                         "hard_source": resolved.hard_source})
+    evidence = {"soft_source": resolved.soft_source, "hard_source": resolved.hard_source}
+    # A line pam_limits skips is a fact (Linux-PAM pam_limits.c parse_config_file/process_limit): the
+    # limit is what the other lines make it, and the reason names the skipped line and why it is skipped.
+    drifted = [half for half in ("soft", "hard") if observed[half] != expected[half]]
+    reasons = [f"{line.describe()}: the {' and '.join(h for h in line.halves if h in drifted)} limit is "
+               f"{'unset' if all(observed[h] is None for h in line.halves if h in drifted) else 'not set'} "
+               f"from that line" for line in resolved.skipped if any(h in drifted for h in line.halves)]
+    return Outcome.compare(expected, observed, reason="; ".join(reasons),
+                           evidence=evidence | ({"skipped_lines": skipped} if skipped else {}))
 
 
 @control("host.nproc.effective")
