@@ -49,29 +49,110 @@ class FstabEntry:
     spec: str
     file: str
     vfstype: str
-    options: str
+    options: str  # "" when the line has no options field (libmount: NULL, i.e. the defaults)
     line: int
 
 
 def parse_fstab(text: str) -> tuple[list[FstabEntry], list[tuple[int, str]]]:
-    """Active entries, and commented-out lines (kept as evidence of a disabled entry)."""
+    """Entries as libmount reads /etc/fstab, and commented-out lines (evidence of a disabled entry).
+
+    Follows util-linux 2.38 libmount/src/tab_parse.c (mnt_table_parse_next, mnt_parse_table_line):
+    a trailing "\\r" is dropped, leading blanks skipped, a line starting with '#' is a comment; fields are
+    separated by spaces and tabs only, each ``\\ooo`` octal escape is decoded (unmangle()); source, target
+    and type are required, options optional; freq and passno, if present, must be decimal numbers ending
+    at a blank or the line's end, else the whole line is a parse error and ignored (as findmnt, mount -a,
+    swapon -a and systemd-fstab-generator, which all use libmount, ignore it). Fields after passno are
+    ignored. Lines are counted by "\\n".
+    """
     active, commented = [], []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = (raw[:-1] if raw.endswith("\r") else raw).lstrip(" \t")  # one DOS "\r" is dropped
         if not line:
             continue
         if line.startswith("#"):
             commented.append((number, line))
             continue
-        fields = line.split()
-        if len(fields) >= 3:
-            active.append(FstabEntry(_unescape(fields[0]), _unescape(fields[1]), fields[2],
-                                     fields[3] if len(fields) > 3 else "defaults", number))
+        fields = [f for f in re.split(r"[ \t]+", line) if f]
+        if len(fields) < 3 or not all(_c_number_field(f) for f in fields[4:6]):
+            continue  # "parse error at line N -- ignored"
+        active.append(FstabEntry(_unescape(fields[0]), _unescape(fields[1]), _unescape(fields[2]),
+                                 _unescape(fields[3]) if len(fields) > 3 else "", number))
     return active, commented
 
 
+def parse_mntent(text: str) -> tuple[list[FstabEntry], list[tuple[int, str]]]:
+    """Entries as glibc's getmntent() reads /etc/fstab, which is what systemd v252's fstab-generator uses.
+
+    glibc misc/mntent_r.c (__getmntent_r, decode_name): trailing spaces and tabs are cut, lines that are
+    empty or start with '#' after leading blanks are skipped; the first four fields are separated by
+    single spaces/tabs (runs skipped), missing ones are "", and only ``\\040``, ``\\011``, ``\\012``,
+    ``\\134`` and ``\\\\`` are decoded; freq and passno are read with sscanf and never make a line invalid.
+    So a line libmount rejects (``0 x``) still counts at boot, and a "\\r" stays part of the last field.
+    """
+    entries, commented = [], []
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.rstrip(" \t")
+        head = line.lstrip(" \t")
+        if not head:
+            continue
+        if head.startswith("#"):
+            commented.append((number, head))
+            continue
+        fields, rest = [], head
+        for _ in range(4):
+            if rest is None:
+                fields.append("")
+                continue
+            match = re.search(r"[ \t]", rest)
+            field, rest = (rest, None) if match is None else (rest[:match.start()], rest[match.end():].lstrip(" \t"))
+            fields.append(_decode_name(field))
+        entries.append(FstabEntry(*fields, number))
+    return entries, commented
+
+
+def _decode_name(field: str) -> str:
+    return re.sub(r"\\(040|011|012|134|\\)", lambda m: {"040": " ", "011": "\t", "012": "\n"}.get(m[1], "\\"), field)
+
+
+def _c_number_field(field: str) -> bool:
+    """next_s32(): strtol(s, &end, 10) must read a number that ends the field."""
+    return re.fullmatch(r"[\v\f\r\n]*[+-]?[0-9]+", field) is not None
+
+
+def swap_at_boot(entry: FstabEntry) -> str | None:
+    """None if systemd activates this swap entry at boot, else why not.
+
+    systemd v252 src/fstab-generator/fstab-generator.c: parse_fstab() reads ``noauto``/``auto`` with
+    fstab_test_yes_no_option() (the last of the two wins) and add_swap() links the swap unit into
+    swap.target (``requires``, or ``wants`` with ``nofail``) only without noauto. ``nofail``, ``pri=``,
+    ``discard``, ``sw``/``defaults`` and ``x-systemd.*`` options do not stop activation. util-linux
+    ``swapon -a`` (sys-utils/swapon.c) also skips ``noauto`` entries.
+    """
+    if entry.vfstype != "swap":
+        return f"type {entry.vfstype!r} is not swap"
+    last = next((o for o in reversed(entry.options.split(",")) if o in ("noauto", "auto")), None)
+    if last == "noauto":
+        return ("option noauto: systemd-fstab-generator writes the swap unit but does not add it to "
+                "swap.target, so it is not enabled at boot")
+    path = swap_spec_path(entry.spec)  # LABEL=/UUID= become /dev/disk/by-*/ nodes (fstab_node_to_udev_node())
+    if "x-systemd.makefs" in entry.options.split(",") and path is not None and not path.startswith("/dev/"):
+        # add_swap() -> generator_hook_up_mkswap(): "Cannot format something that is not a device node"
+        return ("option x-systemd.makefs on a path that is not a device node: systemd-fstab-generator fails "
+                "on this entry and writes no swap unit")
+    return None
+
+
+def swap_spec_path(spec: str) -> str | None:
+    """The path a swap entry's source names, path-simplified; None for LABEL=/UUID=/PARTUUID=/PARTLABEL= tags."""
+    if re.match(r"(LABEL|UUID|PARTUUID|PARTLABEL|ID)=", spec):
+        return None
+    simplified = "/".join(p for p in spec.split("/") if p not in ("", "."))
+    return ("/" if spec.startswith("/") else "") + simplified
+
+
 def _unescape(field: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
+    """unmangle(): each backslash followed by three octal digits is that byte (\\040 is a space)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8) & 0xFF), field)
 
 
 def parse_proc_limits(text: str, name: str = "Max processes") -> tuple[int | str, int | str]:

@@ -107,3 +107,33 @@ def test_a_skipped_line_beside_a_line_that_sets_the_limit_is_evidence_only() -> 
     assert (passing.status, passing.reason) == (Status.PASS, "")
     assert dict(passing.evidence)["skipped_lines"] == [
         "pam_limits skips /etc/security/limits.conf:3 'tegwick hard nproc \"x\"' (wrong limit value '\"x\"': not a number)"]
+
+
+# ---- kind 4: options that change what happens at boot -------------------------------------------------------
+@pytest.mark.parametrize("fstab,enabled,why", [
+    ("/swapfile none swap noauto 0 0\n", False, "option noauto"),  # issue 10's example
+    ("/swapfile none swap sw 0 0\n", True, None),
+    ("/swapfile\tnone\tswap\tdefaults,nofail,pri=10,discard\t0\t0\n", True, None),
+    ("/swapfile none swap noauto,auto\n", True, None),
+    ("/swapfile none swap sw,x-systemd.makefs 0 0\n", False, "x-systemd.makefs on a path that is not a device node"),
+    ("//swapfile none swap noauto 0 0\n/swapfile none swap sw 0 0\n", False, "option noauto"),  # first entry wins
+    ("/swapfile none swap sw 0 x\n", True, None),  # getmntent() never rejects a line (libmount would)
+])
+def test_swap_fstab_at_boot(fstab: str, enabled: bool, why: str | None) -> None:
+    outcome = evaluate("host.swap.fstab", facts({"/etc/fstab": fstab}))
+    assert outcome.observed == {"spec": "/swapfile", "type": "swap", "enabled_at_boot": enabled}
+    assert outcome.status is (Status.PASS if enabled else Status.DRIFT)
+    if why:
+        assert outcome.reason.startswith("/etc/fstab:1 '/swapfile none swap ") and why in outcome.reason
+
+
+def test_swap_fstab_commented_or_label_only() -> None:
+    commented = evaluate("host.swap.fstab", facts({"/etc/fstab": "#/swapfile none swap sw 0 0\n"}))
+    assert (commented.status, commented.observed) == (Status.DRIFT, "no uncommented entry")
+    assert dict(commented.evidence)["commented_lines"] == ["1: #/swapfile none swap sw 0 0"]
+    label = evaluate("host.swap.fstab", facts({"/etc/fstab": "LABEL=swap none swap sw 0 0\n"}))
+    assert (label.status, label.observed) == (Status.DRIFT, "no uncommented entry")
+    assert label.reason == "a swap entry names a LABEL=/UUID= device, which cannot be the swap file /swapfile"
+    escaped = evaluate("host.swap.fstab", facts({"/etc/fstab": "/swap\\040file none swap sw 0 0\n"}),
+                       swap_file="/swap file")
+    assert escaped.status is Status.PASS
