@@ -14,7 +14,7 @@ from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources import pam_limits, sysctl, systemd_units
 from railiance_conformance.resources.host_files import (
-    parse_fstab, parse_key_values, parse_proc_limits, parse_proc_swaps, parse_stat)
+    parse_key_values, parse_mntent, parse_proc_limits, parse_proc_swaps, parse_stat, swap_at_boot, swap_spec_path)
 
 GIB = 1024 ** 3
 Desired = Mapping[str, Any]
@@ -70,16 +70,28 @@ def swap_fstab(facts: HostFacts, desired: Desired) -> Outcome:
     fstab = facts.files("/etc/fstab").get("/etc/fstab")
     if fstab is None:
         return Outcome.compare(f"{path} none swap sw 0 0", "no /etc/fstab")
-    active, commented = parse_fstab(fstab)
-    entries = [e for e in active if e.spec == path]
+    # At boot systemd v252's fstab-generator reads fstab with getmntent() (host_files.parse_mntent) and
+    # the first entry for a unit wins; swap_at_boot() says whether swap.target pulls the entry in.
+    active, commented = parse_mntent(fstab)
+    wanted = swap_spec_path(path)
+    entries = [e for e in active if swap_spec_path(e.spec) == wanted]
     swap = [e for e in entries if e.vfstype == "swap"]
-    expected = {"spec": path, "type": "swap"}
-    evidence = {"commented_lines": [f"{n}: {text}" for n, text in commented if path in text]}
+    expected = {"spec": path, "type": "swap", "enabled_at_boot": True}
+    evidence: dict[str, Any] = {"commented_lines": [f"{n}: {text}" for n, text in commented if path in text]}
+    tags = [f"{e.line}: {e.spec}" for e in active if e.vfstype == "swap" and swap_spec_path(e.spec) is None]
+    if tags:  # LABEL=/UUID= name a block device: they cannot be the swap file
+        evidence["tag_swap_entries"] = tags
     if swap:
-        return Outcome.compare(expected, {"spec": path, "type": "swap"},
-                               evidence=evidence | {"line": swap[0].line})
-    observed = {"spec": path, "type": entries[0].vfstype} if entries else "no uncommented entry"
-    return Outcome.compare(expected, observed, evidence=evidence)
+        entry = swap[0]
+        why_not = swap_at_boot(entry)
+        observed = {"spec": path, "type": "swap", "enabled_at_boot": why_not is None}
+        reason = f"/etc/fstab:{entry.line} '{path} {entry.file} swap {entry.options}': {why_not}" if why_not else ""
+        return Outcome.compare(expected, observed, reason=reason,
+                               evidence=evidence | {"line": entry.line, "options": entry.options})
+    observed = {"spec": path, "type": entries[0].vfstype, "enabled_at_boot": False} if entries \
+        else "no uncommented entry"
+    reason = ("a swap entry names a LABEL=/UUID= device, which cannot be the swap file " + path) if tags else ""
+    return Outcome.compare(expected, observed, reason=reason, evidence=evidence)
 
 
 @control("host.swappiness.live")
