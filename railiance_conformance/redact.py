@@ -49,7 +49,10 @@ _KV = re.compile(rf"(?P<key>(?<![A-Za-z0-9_.\-]){_SECRET_NAME})(?P<eq>\s*=\s*)"
                  r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&#'\"]+)", re.IGNORECASE)
 # KEY = value / KEY: value to the end of the line (ini, env, yaml).
 _LINE = re.compile(rf"(?im)^(?P<key>\s*[\"']?{_SECRET_NAME}[\"']?)(?P<eq>\s*[:=]\s*)(?P<value>\S.*?)\s*$")
-_AUTH_HEADER = re.compile(r"(?i)\b(?P<scheme>bearer|basic|token)\s+(?P<cred>[A-Za-z0-9._~+/\-]+=*)")
+# "Authorization: Bearer x" / "Basic x" / "token x" after the header name; a bare "Bearer <8+ chars>"
+_AUTH_HEADER = re.compile(r"(?i)\b(?P<head>(?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|token|digest|negotiate)\s+)?)"
+                          r"(?P<cred>[^\s,;\"']+)")
+_BEARER = re.compile(r"\b(?P<head>[Bb]earer\s+)(?P<cred>[A-Za-z0-9._~+/\-]{8,}=*)")
 
 
 def _mask_userinfo(match: re.Match) -> str:
@@ -71,7 +74,8 @@ def redact_text(text: str) -> str:
     text = _QUOTED_PAIR.sub(lambda m: f"{m['key']}{m['eq']}{m['value'][0]}{MASK}{m['value'][0]}", text)
     text = _LINE.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
     text = _KV.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
-    return _AUTH_HEADER.sub(lambda m: f"{m['scheme']} {MASK}", text)
+    text = _AUTH_HEADER.sub(lambda m: f"{m['head']}{MASK}", text)
+    return _BEARER.sub(lambda m: f"{m['head']}{MASK}", text)
 
 
 def redact_url(text: str) -> str:
