@@ -6,7 +6,7 @@ Example: ``load_document(Path("policies/hosts.yaml"), "host-policy")`` -> dict, 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -207,6 +207,8 @@ class Control:
     title: str
     remediation: str
     pending: str = ""
+    # param of the control's Then sentence -> the Ansible var (or "{var}" template) that overrides it per host
+    vars: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,17 +238,12 @@ def load_catalog(policy_dir: Path) -> Catalog:
     return Catalog(doc["workplan"], controls)
 
 
-def load_host_policy(policy_dir: Path) -> dict[str, Any]:
-    """The desired-state defaults for hosts (``policies/hosts.yaml`` -> ``desired``)."""
-    return load_document(policy_dir / "hosts.yaml", "host-policy")["desired"]
-
-
 def load_cluster_policy(policy_dir: Path) -> dict[str, Any]:
     """The desired state of the cluster (``policies/cluster.yaml`` -> ``desired``)."""
     return load_document(policy_dir / "cluster.yaml", "cluster-policy")["desired"]
 
 
 def validate_host_desired(desired: Mapping[str, Any], *, source: str) -> None:
-    """Check one host's merged desired values (policy defaults + inventory vars)."""
+    """Check one host's Ansible vars that the suite reads (``policies/schemas/host-policy.schema.json``)."""
     validate(dict(desired), schema("host-policy")["$defs"]["desired"] | {"$defs": schema("host-policy")["$defs"]},
              source=source)

@@ -34,3 +34,26 @@ def run_suite(*args: str, report_dir: Path, timeout: float = 300) -> SuiteRun:
                            "--report-dir", str(report_dir), *args],
                           cwd=REPO, capture_output=True, text=True, timeout=timeout)
     return SuiteRun(proc.returncode, proc.stdout, proc.stderr, report_dir)
+
+
+STEP_PLUGINS = ("railiance_conformance.plugin", "steps.host_steps", "steps.cluster_steps", "steps.repo_steps")
+
+
+def copy_features(destination: Path) -> Path:
+    """A copy of the bundled features/ (with its test module) under ``destination``/features, to edit."""
+    import shutil
+
+    target = destination / "features"
+    shutil.copytree(REPO / "features", target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def run_features(features: Path, *args: str, report_dir: Path, timeout: float = 300) -> SuiteRun:
+    """``pytest FEATURES ARGS`` for a features directory outside the repo (its parent is the rootdir),
+    with the suite's plugin and steps, as an operator with their own copy of the features would run it."""
+    plugins = [a for p in STEP_PLUGINS for a in ("-p", p)]
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(features), "--rootdir", str(features.parent),
+                           "-c", "/dev/null", "-p", "no:cacheprovider", "-p", "no:randomly", *plugins, "-rA",
+                           "--report-dir", str(report_dir), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return SuiteRun(proc.returncode, proc.stdout, proc.stderr, report_dir)

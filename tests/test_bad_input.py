@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.policy import DEFAULT_POLICY_DIR
-from tests.suite_runner import run_suite
+from tests.suite_runner import copy_features, run_features, run_suite
 
 
 @pytest.fixture
@@ -51,22 +51,44 @@ def _usage_error(run) -> str:
     return run.stderr
 
 
-def test_a_malformed_policy_value_names_file_and_field(policy_dir, listener, tmp_path):
+def _edit(features: Path, relative: str, old: str, new: str) -> Path:
+    path = features / relative
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def _line(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_a_sentence_no_check_kind_states_names_file_and_line(listener, tmp_path):
     url, accepted = listener
-    hosts = policy_dir / "hosts.yaml"
-    hosts.write_text(hosts.read_text().replace("swap_size_gb: 4", "swap_size_gb: four"))
-    message = _usage_error(run_suite("--hosts", url, "--policy-dir", str(policy_dir), report_dir=tmp_path / "r"))
-    assert f"{hosts}: desired.swap_size_gb: 'four' is not of type 'integer'" in message
+    features = copy_features(tmp_path)
+    path = _edit(features, "S1/T01-swapfile.feature", "a regular file of 4 GiB", "a regular file of four GiB")
+    message = _usage_error(run_features(features, "--hosts", url, report_dir=tmp_path / "r"))
+    assert f"features/S1/T01-swapfile.feature:{_line(path, 'four GiB')}: Then: no check kind states" in message
     assert accepted == []
     assert not (tmp_path / "r").exists()
 
 
-def test_an_unknown_policy_field_is_named(policy_dir, listener, tmp_path):
+def test_a_value_its_schema_refuses_names_file_line_and_field(listener, tmp_path):
     url, accepted = listener
-    hosts = policy_dir / "hosts.yaml"
-    hosts.write_text(hosts.read_text().replace("  swap_swappiness: 10", "  swap_swapiness: 10\n  swap_swappiness: 10"))
-    message = _usage_error(run_suite("--hosts", url, "--policy-dir", str(policy_dir), report_dir=tmp_path / "r"))
-    assert f"{hosts}: desired" in message and "'swap_swapiness' was unexpected" in message
+    features = copy_features(tmp_path)
+    path = _edit(features, "S1/T02-limits-and-slice.feature", "gives tegwick nproc soft", "gives tegwick nprocs soft")
+    message = _usage_error(run_features(features, "--hosts", url, report_dir=tmp_path / "r"))
+    assert f"features/S1/T02-limits-and-slice.feature:{_line(path, 'nprocs')}: item: 'nprocs' is not one of" in message
+    assert accepted == []
+
+
+def test_an_unknown_control_id_in_a_scenario_is_named(listener, tmp_path):
+    url, accepted = listener
+    features = copy_features(tmp_path)
+    path = _edit(features, "S1/T01-swapfile.feature", "Scenario: host.swap.fstab", "Scenario: host.swap.fstabb")
+    message = _usage_error(run_features(features, "--hosts", url, report_dir=tmp_path / "r"))
+    assert f"features/S1/T01-swapfile.feature:{_line(path, 'host.swap.fstabb')}: Scenario: unknown control id " \
+           "'host.swap.fstabb'" in message
     assert accepted == []
 
 
@@ -78,12 +100,19 @@ def test_policy_yaml_syntax_error_names_line(policy_dir, listener, tmp_path):
     assert accepted == []
 
 
-def test_a_shell_injection_in_a_policy_value_is_refused(policy_dir, listener, tmp_path):
+def test_a_shell_injection_in_a_feature_or_an_inventory_value_is_refused(listener, tmp_path):
     url, accepted = listener
-    hosts = policy_dir / "hosts.yaml"
-    hosts.write_text(hosts.read_text().replace("operator_user: tegwick", "operator_user: 'x; touch /tmp/pwned'"))
-    message = _usage_error(run_suite("--hosts", url, "--policy-dir", str(policy_dir), report_dir=tmp_path / "r"))
-    assert "desired.operator_user: 'x; touch /tmp/pwned' does not match" in message
+    features = copy_features(tmp_path)
+    _edit(features, "S1/T02-limits-and-slice.feature", "Then user tegwick has", "Then user x;touch has")
+    message = _usage_error(run_features(features, "--hosts", url, report_dir=tmp_path / "r"))
+    assert "no check kind states 'user x;touch has uid 1000'" in message
+    inventory = tmp_path / "inventory"
+    (inventory / "host_vars").mkdir(parents=True)
+    port = url.rsplit(":", 1)[1]
+    (inventory / "hosts.ini").write_text(f"coulombcore ansible_host=127.0.0.1 ansible_port={port}\n")
+    (inventory / "host_vars" / "coulombcore.yml").write_text("operator_user: 'x; touch /tmp/pwned'\n")
+    message = _usage_error(run_suite("--ansible-inventory", str(inventory / "hosts.ini"), report_dir=tmp_path / "r2"))
+    assert "operator_user (host coulombcore): 'x; touch /tmp/pwned' does not match" in message
     assert accepted == []
 
 
@@ -114,8 +143,7 @@ def test_a_missing_inventory_and_a_bad_host_url(tmp_path):
     assert "--hosts: gopher://h: unknown backend 'gopher'" in message
 
 
-def test_inventory_values_override_policy_defaults(tmp_path):
-    from railiance_conformance.policy import load_host_policy
+def test_inventory_values_are_read_with_their_sources(tmp_path):
     from railiance_conformance.targets import hosts_from_inventory
 
     inventory = tmp_path / "inventory"
@@ -124,9 +152,8 @@ def test_inventory_values_override_policy_defaults(tmp_path):
         "all:\n  children:\n    coulomb:\n      hosts:\n        coulombcore:\n"
         "          ansible_host: 127.0.0.5\n          ansible_user: tegwick\n          swap_size_gb: 8\n")
     (inventory / "group_vars" / "coulomb.yml").write_text("nproc_soft: 256\n")
-    [host] = hosts_from_inventory(str(inventory / "hosts.yml"), load_host_policy(DEFAULT_POLICY_DIR), limit=None,
-                                  policy_source="policies/hosts.yaml")
+    [host] = hosts_from_inventory(str(inventory / "hosts.yml"), {}, limit=None, policy_source="features/")
     assert host.url == "ssh://tegwick@127.0.0.5"
-    assert (host.desired["swap_size_gb"], host.desired["nproc_soft"], host.desired["nproc_hard"]) == (8, 256, 1024)
+    assert (host.desired["swap_size_gb"], host.desired["nproc_soft"]) == (8, 256)
+    assert "nproc_hard" not in host.desired  # the feature's value applies
     assert host.desired_sources["nproc_soft"].startswith(str(inventory / "group_vars" / "coulomb.yml"))
-    assert host.desired_sources["nproc_hard"] == "policies/hosts.yaml"

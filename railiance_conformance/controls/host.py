@@ -1,82 +1,150 @@
-"""S1 host controls (RAIL-HO-WP-0004 T01, T02, T07): facts + desired values -> Outcome.
+"""Host check kinds (S1: RAIL-HO-WP-0004 T01, T02, T07): facts + params -> Outcome.
 
-Example: ``EVALUATORS["host.swap.file"](facts, desired)`` -> ``Outcome(DRIFT, expected=..., observed=...)``.
-Evaluators never assert and never talk to the host: they read ``HostFacts``. A fact that
-could not be read raises ``FactUnavailable``, which the caller records as an error finding.
+Each kind below is one family of Then sentences (``vocabulary.check_kind``): its sentence, its
+params' schema, the facts it needs (``probes.facts``) and its evaluator. Evaluators never assert
+and never talk to the host: they read ``HostFacts``; a fact that could not be read raises
+``FactUnavailable``, which the recorder turns into an error finding.
+Example: ``KINDS["host.file"].evaluate(facts, {"path": "/swapfile", "size_gib": 4, "owner": "root",
+"mode": "0600"})`` -> ``Outcome(DRIFT, expected={...}, observed={...})``.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
-from railiance_conformance.controls import control
 from railiance_conformance.finding import Outcome, Status
+from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import HostFacts
-from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources import pam_limits, sysctl, systemd_units
+from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources.host_files import (
-    parse_key_values, parse_mntent, parse_proc_limits, parse_proc_swaps, parse_stat, swap_at_boot, swap_spec_path)
+    parse_key_values, parse_mntent, parse_proc_limits, parse_proc_swaps, swap_at_boot, swap_spec_path)
+from railiance_conformance.vocabulary import check_kind
 
 GIB = 1024 ** 3
-Desired = Mapping[str, Any]
+Params = Mapping[str, Any]
+USER = r"(?P<user>[a-z_][a-z0-9_-]{0,31})"
+PATH = r"(?:/|~/)[A-Za-z0-9._/@+-]*"
+LIMIT = {"oneOf": [{"type": "integer", "minimum": 0}, {"const": "unlimited"}]}
+SIZE = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?[KMGTPE]?|infinity|[0-9]+(\.[0-9]+)?%)$"}
+# /proc/<pid>/limits rows of the pam_limits items a login can be checked for
+PROC_LIMIT_NAMES = {"nproc": "Max processes", "nofile": "Max open files", "core": "Max core file size",
+                    "stack": "Max stack size", "memlock": "Max locked memory", "as": "Max address space",
+                    "cpu": "Max cpu time", "fsize": "Max file size", "data": "Max data size",
+                    "rss": "Max resident set", "locks": "Max file locks", "sigpending": "Max pending signals",
+                    "msgqueue": "Max msgqueue size", "nice": "Max nice priority", "rtprio": "Max realtime priority"}
 
 
-def _stat_or_absent(facts: HostFacts, section: str, what: str):
-    found = facts.section(section)
-    if found.rc != 0 and "No such file" in found.out:
-        return None
-    return parse_stat(facts.text(section, what=what))
-
-
-def _home(facts: HostFacts) -> str:
-    return facts.text("passwd", what="the user's passwd entry").split(":")[5]
+def _home(facts: HostFacts, user: str) -> str:
+    return facts.text(f"passwd {user}", what=f"the passwd entry of {user}").split(":")[5]
 
 
 def _expand(path: str, home: str) -> str:
     return home + path[1:] if path.startswith("~/") else path
 
 
-@control("host.swap.file")
-def swap_file(facts: HostFacts, desired: Desired) -> Outcome:
-    path = desired["swap_file"]
-    expected = {"type": "regular file", "owner": "root", "mode": "0600", "size_bytes": desired["swap_size_gb"] * GIB}
-    stat = _stat_or_absent(facts, "swapfile.stat", path)
+def _limit(value: Any) -> Any:
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return "unlimited" if value in ("unlimited", "infinity", -1, "-1") else value
+
+
+def _and_list(text: str) -> list[str]:
+    """``"a, b and c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in re.split(r",\s*|\s+and\s+", text) if part.strip()]
+
+
+# --- files -------------------------------------------------------------------------------------
+
+@check_kind("host.file", rf"(?P<path>/[A-Za-z0-9._/@+-]*) is a regular file(?: of (?P<size_gib>\d+) GiB)?, "
+                         r"owned by (?P<owner>[a-z_][a-z0-9_-]*), mode (?P<mode>0?[0-7]{3})", target="host",
+            convert=lambda g: {"path": g["path"], "owner": g["owner"], "mode": g["mode"].rjust(4, "0"),
+                               **({"size_gib": int(g["size_gib"])} if g["size_gib"] else {})},
+            schema={"required": ["path", "owner", "mode"],
+                    "properties": {"path": {"type": "string", "pattern": r"^/[A-Za-z0-9._/@+-]*$"},
+                                   "size_gib": {"type": "integer", "minimum": 1}, "owner": {"type": "string"},
+                                   "mode": {"type": "string", "pattern": "^0[0-7]{3}$"}}},
+            facts=lambda p: [F.stat(p["path"])])
+def host_file(facts: HostFacts, params: Params) -> Outcome:
+    """A regular file with an owner, a mode and (optionally) an exact size in GiB."""
+    path = params["path"]
+    expected = {"type": "regular file", "owner": params["owner"], "mode": params["mode"]}
+    if "size_gib" in params:
+        expected["size_bytes"] = params["size_gib"] * GIB
+    stat = F.read_stat(facts, path)
     if stat is None:
         return Outcome.compare(expected, "absent", evidence={"path": path})
-    observed = {"type": "regular file" if stat.is_regular else stat.kind, "owner": stat.owner,
-                "mode": stat.mode, "size_bytes": stat.size}
+    observed = {"type": "regular file" if stat.is_regular else stat.kind, "owner": stat.owner, "mode": stat.mode}
+    if "size_bytes" in expected:
+        observed["size_bytes"] = stat.size
     return Outcome.compare(expected, observed, evidence={"path": path, "allocated_bytes": stat.blocks * 512})
 
 
-@control("host.swap.active")
-def swap_active(facts: HostFacts, desired: Desired) -> Outcome:
-    path = desired["swap_file"]
+@check_kind("host.private_key", rf"{USER}'s (?P<path>~/[A-Za-z0-9._/@+-]+) is a private (?P<key_type>ed25519|ecdsa|rsa) key, "
+                                r"owned by (?P<owner>[a-z_][a-z0-9_-]*), mode (?P<mode>0?[0-7]{3})", target="host",
+            convert=lambda g: {**g, "mode": g["mode"].rjust(4, "0")},
+            schema={"required": ["user", "path", "key_type", "owner", "mode"],
+                    "properties": {"key_type": {"enum": ["ed25519", "ecdsa", "rsa"]},
+                                   "mode": {"type": "string", "pattern": "^0[0-7]{3}$"}}},
+            facts=lambda p: [*F.account(p["user"]), F.stat(p["path"], p["user"]), F.pubkey_type(p["path"], p["user"])])
+def private_key(facts: HostFacts, params: Params) -> Outcome:
+    """A private key in the user's home: owner, mode and key type (from its .pub; the key is never read)."""
+    user, path = params["user"], params["path"]
+    expected = {"type": "regular file", "owner": params["owner"], "mode": params["mode"], "key_type": params["key_type"]}
+    stat = F.read_stat(facts, path, user)
+    if stat is None:
+        return Outcome.compare(expected, "absent", evidence={"path": path})
+    pub = facts.section(F.pubkey_type(path, user).section)
+    if pub.rc != 0:
+        return Outcome.error(f"cannot tell the key type of {path}: no readable {path}.pub beside it "
+                             f"(the private key itself is never read)", expected=expected)
+    algorithm = pub.out.strip()
+    observed_type = "ed25519" if algorithm == "ssh-ed25519" else algorithm.removeprefix("ssh-").split("-")[0]
+    observed = {"type": "regular file" if stat.is_regular else stat.kind, "owner": stat.owner,
+                "mode": stat.mode, "key_type": observed_type}
+    return Outcome.compare(expected, observed, evidence={"path": path, "public_key_algorithm": algorithm})
+
+
+# --- swap ----------------------------------------------------------------------------------------
+
+@check_kind("host.swap.active", r"the kernel uses (?P<path>/[A-Za-z0-9._/@+-]*) as swap, within one page of its size",
+            target="host", schema={"required": ["path"]},
+            facts=lambda p: [F.pagesize(), F.stat(p["path"]), F.proc_swaps()])
+def swap_active(facts: HostFacts, params: Params) -> Outcome:
+    """The swap file is in /proc/swaps and the kernel's size is within one page of the file's."""
+    path = params["path"]
     page = int(facts.text("pagesize", what="the page size").strip())
-    stat = _stat_or_absent(facts, "swapfile.stat", path)
-    file_bytes = stat.size if stat else desired["swap_size_gb"] * GIB
+    stat = F.read_stat(facts, path)
     swaps = parse_proc_swaps(facts.text("proc.swaps", what="/proc/swaps"))
     entry = swaps.get(path)
-    expected = {"active": True, "size_kib": file_bytes // 1024, "tolerance_kib": page // 1024}
-    evidence = {"proc_swaps": sorted(swaps), "file_bytes": file_bytes, "page_size": page}
+    evidence = {"proc_swaps": sorted(swaps), "page_size": page}
+    if stat is None:
+        return Outcome(Status.DRIFT, {"active": True}, {"active": entry is not None, "file": "absent"},
+                       evidence=tuple(evidence.items()))
+    expected = {"active": True, "size_kib": stat.size // 1024, "tolerance_kib": page // 1024}
+    evidence["file_bytes"] = stat.size
     if entry is None:
         return Outcome(Status.DRIFT, expected, {"active": False, "size_kib": None}, evidence=tuple(evidence.items()))
     observed = {"active": True, "size_kib": entry.size_kib}
-    within = abs(file_bytes - entry.size_kib * 1024) <= page
+    within = abs(stat.size - entry.size_kib * 1024) <= page
     return Outcome(Status.PASS if within else Status.DRIFT, expected, observed, evidence=tuple(evidence.items()))
 
 
-@control("host.swap.fstab")
-def swap_fstab(facts: HostFacts, desired: Desired) -> Outcome:
-    path = desired["swap_file"]
+@check_kind("host.fstab.swap", r"/etc/fstab enables (?P<path>/[A-Za-z0-9._/@+-]*) as swap at boot", target="host",
+            schema={"required": ["path"]}, facts=lambda p: F.files("/etc/fstab"))
+def fstab_swap(facts: HostFacts, params: Params) -> Outcome:
+    """An /etc/fstab swap entry for the path that systemd's fstab-generator activates at boot."""
+    path = params["path"]
     fstab = facts.files("/etc/fstab").get("/etc/fstab")
+    expected = {"spec": path, "type": "swap", "enabled_at_boot": True}
     if fstab is None:
-        return Outcome.compare(f"{path} none swap sw 0 0", "no /etc/fstab")
+        return Outcome.compare(expected, "no /etc/fstab")
     # At boot systemd v252's fstab-generator reads fstab with getmntent() (host_files.parse_mntent) and
     # the first entry for a unit wins; swap_at_boot() says whether swap.target pulls the entry in.
     active, commented = parse_mntent(fstab)
     wanted = swap_spec_path(path)
     entries = [e for e in active if swap_spec_path(e.spec) == wanted]
     swap = [e for e in entries if e.vfstype == "swap"]
-    expected = {"spec": path, "type": "swap", "enabled_at_boot": True}
     evidence: dict[str, Any] = {"commented_lines": [f"{n}: {text}" for n, text in commented if path in text]}
     tags = [f"{e.line}: {e.spec}" for e in active if e.vfstype == "swap" and swap_spec_path(e.spec) is None]
     if tags:  # LABEL=/UUID= name a block device: they cannot be the swap file
@@ -94,60 +162,93 @@ def swap_fstab(facts: HostFacts, desired: Desired) -> Outcome:
     return Outcome.compare(expected, observed, reason=reason, evidence=evidence)
 
 
-@control("host.swappiness.live")
-def swappiness_live(facts: HostFacts, desired: Desired) -> Outcome:
-    text = facts.text("swappiness", what="/proc/sys/vm/swappiness")
+# --- sysctl --------------------------------------------------------------------------------------
+
+SYSCTL_KEY = r"(?P<key>[a-z0-9_]+(?:\.[A-Za-z0-9_-]+)+)"
+
+
+@check_kind("host.sysctl.live", rf"{SYSCTL_KEY} is (?P<value>-?\d+) now", target="host",
+            convert=lambda g: {"key": g["key"], "value": int(g["value"])},
+            schema={"required": ["key", "value"], "properties": {"value": {"type": "integer"}}},
+            facts=lambda p: [F.sysctl_live(p["key"])])
+def sysctl_live(facts: HostFacts, params: Params) -> Outcome:
+    """The kernel's live value of an integer sysctl (read back with the kernel's own parser)."""
+    key = params["key"]
+    fact = F.sysctl_live(key)
+    text = facts.text(fact.section, what=f"/proc/sys for {key}")
     try:  # the kernel prints "%d\n"; read back with its own parser (kernel/sysctl.c)
-        live = sysctl.kernel_write_int(text, "vm.swappiness", newline=False)
+        live = sysctl.kernel_write_int(text, key, newline=False)
     except sysctl.KernelRejects as exc:
-        return Outcome.error(f"/proc/sys/vm/swappiness holds {text.strip()!r}, not a swappiness ({exc})",
-                             expected=desired["swap_swappiness"])
-    return Outcome.compare(desired["swap_swappiness"], live)
+        return Outcome.error(f"/proc/sys for {key} holds {text.strip()!r}, not an integer ({exc})",
+                             expected=params["value"])
+    return Outcome.compare(params["value"], live)
 
 
-@control("host.swappiness.persisted")
-def swappiness_persisted(facts: HostFacts, desired: Desired) -> Outcome:
+@check_kind("host.sysctl.persisted", rf"sysctl\.d sets {SYSCTL_KEY} to (?P<value>-?\d+) for the next boot",
+            target="host", convert=lambda g: {"key": g["key"], "value": int(g["value"])},
+            schema={"required": ["key", "value"], "properties": {"value": {"type": "integer"}}},
+            facts=lambda p: F.sysctl_files())
+def sysctl_persisted(facts: HostFacts, params: Params) -> Outcome:
+    """The value systemd-sysctl writes at boot, after its file precedence, as the kernel reads it."""
+    key, want = sysctl.normalize_sysctl_key(params["key"]), params["value"]
     files = facts.files(*(d + "/" for d in sysctl.SYSCTL_DIRS))
-    setting = sysctl.resolve_sysctl(files).get("vm.swappiness")
+    setting = sysctl.resolve_sysctl(files).get(key)
     if setting is None:
-        return Outcome.compare(desired["swap_swappiness"], "not set (the kernel default applies at boot)",
-                               evidence={"files": sorted(files)})
+        return Outcome.compare(want, "not set (the kernel default applies at boot)", evidence={"files": sorted(files)})
     evidence = {"winning_source": setting.source, "value_written": setting.value}
     try:  # systemd-sysctl hands the whole value ("10 # keep low") to the kernel, which reads one int
-        observed = sysctl.kernel_write_int(setting.value, "vm.swappiness")
+        observed = sysctl.kernel_write_int(setting.value, key)
     except sysctl.KernelRejects as exc:
-        reason = (f"the kernel rejects vm.swappiness = {setting.value!r} from {setting.source} (EINVAL: {exc}): "
-                  f"vm.swappiness keeps its previous value (the kernel default, 60, at boot)")
-        return Outcome(Status.DRIFT, desired["swap_swappiness"], f"{setting.value!r} (rejected by the kernel)",
-                       reason, tuple(evidence.items()))
-    return Outcome.compare(desired["swap_swappiness"], observed, evidence=evidence)
+        default = sysctl.KERNEL_DEFAULTS.get(key)
+        reason = (f"the kernel rejects {key} = {setting.value!r} from {setting.source} (EINVAL: {exc}): "
+                  f"{key} keeps its previous value (the kernel default"
+                  f"{f', {default},' if default is not None else ''} at boot)")
+        return Outcome(Status.DRIFT, want, f"{setting.value!r} (rejected by the kernel)", reason,
+                       tuple(evidence.items()))
+    return Outcome.compare(want, observed, evidence=evidence)
 
 
-@control("host.user.uid")
-def user_uid(facts: HostFacts, desired: Desired) -> Outcome:
-    passwd = facts.section("passwd")
+# --- users and pam_limits ------------------------------------------------------------------------
+
+@check_kind("host.user.uid", rf"user {USER} has uid (?P<uid>\d+)", target="host",
+            convert=lambda g: {"user": g["user"], "uid": int(g["uid"])},
+            schema={"required": ["user", "uid"], "properties": {"uid": {"type": "integer", "minimum": 0}}},
+            facts=lambda p: F.account(p["user"]))
+def user_uid(facts: HostFacts, params: Params) -> Outcome:
+    """The user exists with the uid (a slice is named after the uid)."""
+    user = params["user"]
+    passwd = facts.section(f"passwd {user}")
     if passwd.rc == 2:  # getent: key not found
-        return Outcome.compare(desired["operator_uid"], f"no user {desired['operator_user']!r}")
-    entry = facts.text("passwd", what="the passwd database").strip().split(":")
-    return Outcome.compare(desired["operator_uid"], int(entry[2]), evidence={"user": desired["operator_user"]})
+        return Outcome.compare(params["uid"], f"no user {user!r}")
+    entry = facts.text(f"passwd {user}", what="the passwd database").strip().split(":")
+    return Outcome.compare(params["uid"], int(entry[2]), evidence={"user": user})
 
 
-def _limit(value: Any) -> Any:
-    return "unlimited" if value in ("unlimited", "infinity", -1) else value
+_LIMITS = r"(?P<item>[a-z]+) soft (?P<soft>\d+|unlimited) and hard (?P<hard>\d+|unlimited)"
+_LIMITS_SCHEMA = {"required": ["user", "item", "soft", "hard"],
+                  "properties": {"item": {"enum": sorted(PROC_LIMIT_NAMES)}, "soft": LIMIT, "hard": LIMIT}}
 
 
-@control("host.nproc.configured")
-def nproc_configured(facts: HostFacts, desired: Desired) -> Outcome:
-    expected = {"soft": _limit(desired["nproc_soft"]), "hard": _limit(desired["nproc_hard"])}
-    if facts.section("passwd").rc == 2:
-        return Outcome.compare(expected, f"no user {desired['operator_user']!r}")
-    entry = facts.text("passwd", what="the passwd database").split(":")
-    groups = facts.text("groups", what="the user's groups").split()
-    gids = [int(g) for g in facts.text("gids", what="the user's group ids").split()]
+def _limits_params(g: dict[str, str]) -> dict[str, Any]:
+    return {"user": g["user"], "item": g["item"], "soft": _limit(g["soft"]), "hard": _limit(g["hard"])}
+
+
+@check_kind("host.pam_limits.configured", rf"pam_limits gives {USER} {_LIMITS}", target="host",
+            convert=_limits_params, schema=_LIMITS_SCHEMA,
+            facts=lambda p: [*F.account(p["user"]), *F.limits_files()])
+def pam_limits_configured(facts: HostFacts, params: Params) -> Outcome:
+    """The soft/hard limit of one item as pam_limits resolves limits.conf and limits.d for the user."""
+    user, item = params["user"], params["item"]
+    expected = {"soft": _limit(params["soft"]), "hard": _limit(params["hard"])}
+    if facts.section(f"passwd {user}").rc == 2:
+        return Outcome.compare(expected, f"no user {user!r}")
+    entry = facts.text(f"passwd {user}", what="the passwd database").split(":")
+    groups = facts.text(f"groups {user}", what="the user's groups").split()
+    gids = [int(g) for g in facts.text(f"gids {user}", what="the user's group ids").split()]
     files = facts.files("/etc/security/limits.conf", "/etc/security/limits.d/")
     ordered = [(p, files[p]) for p in pam_limits.order_limits_files(list(files))]
-    resolved = pam_limits.resolve_limit(ordered, user=desired["operator_user"], uid=int(entry[2]), groups=groups,
-                                        gid=int(entry[3]), gids=gids, item="nproc")
+    resolved = pam_limits.resolve_limit(ordered, user=user, uid=int(entry[2]), groups=groups,
+                                        gid=int(entry[3]), gids=gids, item=item)
     skipped = [line.describe() for line in resolved.skipped]
     if resolved.exempt_source:
         return Outcome.compare(expected, f"no limits at all: the user is exempted by {resolved.exempt_source}",
@@ -164,89 +265,96 @@ def nproc_configured(facts: HostFacts, desired: Desired) -> Outcome:
                            evidence=evidence | ({"skipped_lines": skipped} if skipped else {}))
 
 
-@control("host.nproc.effective")
-def nproc_effective(facts: HostFacts, desired: Desired) -> Outcome:
-    expected = {"soft": _limit(desired["nproc_soft"]), "hard": _limit(desired["nproc_hard"])}
-    soft, hard = parse_proc_limits(facts.text("limits", what=f"a process of {desired['operator_user']}"))
+@check_kind("host.pam_limits.effective", rf"a login session of {USER} runs with {_LIMITS}", target="host",
+            convert=_limits_params, schema=_LIMITS_SCHEMA,
+            facts=lambda p: [F.whoami(), F.process_limits(p["user"])])
+def pam_limits_effective(facts: HostFacts, params: Params) -> Outcome:
+    """The limits a real login session of the user has (/proc/<pid>/limits)."""
+    user = params["user"]
+    expected = {"soft": _limit(params["soft"]), "hard": _limit(params["hard"])}
+    soft, hard = parse_proc_limits(facts.text(f"limits {user}", what=f"a process of {user}"),
+                                   PROC_LIMIT_NAMES[params["item"]])
     whoami = facts.text("whoami", what="the login user").strip()
-    source = "this SSH login session" if whoami == desired["operator_user"] else "the user's oldest process"
+    source = "this SSH login session" if whoami == user else "the user's oldest process"
     return Outcome.compare(expected, {"soft": soft, "hard": hard}, evidence={"read_from": source})
 
 
-def _sizes(desired: Desired, mem_total: int | None) -> dict[str, Any]:
-    return {"MemoryMax": systemd_units.parse_size(str(desired["user_memory_max"]), mem_total=mem_total),
-            "MemorySwapMax": systemd_units.parse_size(str(desired["user_memory_swap_max"]), mem_total=mem_total)}
+# --- systemd -------------------------------------------------------------------------------------
+
+UNIT = r"(?P<unit>[A-Za-z0-9:_.@-]+\.(?:slice|service|scope|socket|target|timer|mount|swap|path))"
+PROPERTIES = r"(?P<properties>[A-Z][A-Za-z]+ (?:to )?\S+(?:(?:, | and )[A-Z][A-Za-z]+ (?:to )?\S+)*)"
+_UNIT_SCHEMA = {"required": ["unit", "properties"],
+                "properties": {"properties": {"type": "object", "minProperties": 1,
+                                              "additionalProperties": SIZE}}}
 
 
-def _mem_total(facts: HostFacts) -> int | None:
-    section = facts.section("memtotal")
-    return int(section.out.split()[1]) * 1024 if section.rc == 0 and section.out.split() else None
+def _properties(g: dict[str, str]) -> dict[str, Any]:
+    pairs = [re.sub(r"\s+to\s+", " ", p).split(" ", 1) for p in _and_list(g["properties"])]
+    return {"unit": g["unit"], "properties": {k: v for k, v in pairs}}
 
 
-@control("host.slice.configured")
-def slice_configured(facts: HostFacts, desired: Desired) -> Outcome:
-    unit = f"user-{desired['operator_uid']}.slice"
-    mem_total = _mem_total(facts)
-    expected = _sizes(desired, mem_total)
+def _sizes(properties: Mapping[str, Any], mem_total: int | None) -> dict[str, Any]:
+    return {prop: systemd_units.parse_size(str(value), mem_total=mem_total) for prop, value in properties.items()}
+
+
+@check_kind("host.systemd.configured", rf"the drop-ins of {UNIT} set {PROPERTIES}", target="host",
+            convert=_properties, schema=_UNIT_SCHEMA,
+            facts=lambda p: [F.memtotal(), *F.unit_files(p["unit"])])
+def unit_configured(facts: HostFacts, params: Params) -> Outcome:
+    """Memory properties of a unit after systemd's fragment + drop-in merge (units normalised to bytes)."""
+    unit = params["unit"]
+    mem_total = F.read_memtotal(facts)
+    expected = _sizes(params["properties"], mem_total)
     files = facts.files(*(d + "/" for d in systemd_units.SYSTEM_UNIT_DIRS))
-    settings = systemd_units.resolve_unit_properties(files, unit=unit, section="Slice",
-                                                     properties=("MemoryMax", "MemorySwapMax"))
+    section = unit.rsplit(".", 1)[1].capitalize()
+    settings = systemd_units.resolve_unit_properties(files, unit=unit, section=section, properties=tuple(expected))
     observed = {prop: (systemd_units.parse_size(s.value, mem_total=mem_total) if s else "infinity (unset)")
                 for prop, s in settings.items()}
     return Outcome.compare(expected, observed,
                            evidence={f"{p}_source": s.source for p, s in settings.items() if s} | {"unit": unit})
 
 
-@control("host.slice.effective")
-def slice_effective(facts: HostFacts, desired: Desired) -> Outcome:
-    unit = f"user-{desired['operator_uid']}.slice"
-    expected = _sizes(desired, _mem_total(facts))
+@check_kind("host.systemd.effective", rf"systemd runs {UNIT} with {PROPERTIES}", target="host",
+            convert=_properties, schema=_UNIT_SCHEMA,
+            facts=lambda p: [F.memtotal(), *F.systemd_running(), F.unit_show(p["unit"], tuple(p["properties"]))])
+def unit_effective(facts: HostFacts, params: Params) -> Outcome:
+    """What ``systemctl show`` reports for the unit's properties (no systemd: an error, never a pass)."""
+    unit = params["unit"]
+    expected = _sizes(params["properties"], F.read_memtotal(facts))
     if facts.section("systemd").rc != 0:
         pid1 = facts.section("pid1").out.strip() or "unknown"
         return Outcome.error(f"systemd is not running on this host (PID 1 is {pid1!r}): "
                              f"{unit} cannot be asked for its effective limits", expected=expected)
-    shown = parse_key_values(facts.text("slice.show", what=f"systemctl show {unit}"))
-    observed = {prop: int(shown[prop]) if shown.get(prop, "").isdigit() else shown.get(prop)
-                for prop in ("MemoryMax", "MemorySwapMax")}
+    shown = parse_key_values(facts.text(f"show {unit}", what=f"systemctl show {unit}"))
+    observed = {prop: int(shown[prop]) if shown.get(prop, "").isdigit() else shown.get(prop) for prop in expected}
     return Outcome.compare(expected, observed, evidence={"unit": unit, "LoadState": shown.get("LoadState")})
 
 
-@control("host.gitea_ssh.key")
-def gitea_ssh_key(facts: HostFacts, desired: Desired) -> Outcome:
-    path = desired["gitea_ssh_identity_file"]
-    key_type = desired["gitea_ssh_key_type"]
-    uid = int(facts.text("passwd", what="the user's passwd entry").split(":")[2])
-    expected = {"type": "regular file", "owner_uid": uid, "mode": "0600", "key_type": key_type}
-    stat = _stat_or_absent(facts, "key.stat", path)
-    if stat is None:
-        return Outcome.compare(expected, "absent", evidence={"path": path})
-    pub = facts.section("key.type")
-    if pub.rc != 0:
-        return Outcome.error(f"cannot tell the key type of {path}: no readable {path}.pub beside it "
-                             f"(the private key itself is never read)", expected=expected)
-    algorithm = pub.out.strip()
-    observed_type = "ed25519" if algorithm == "ssh-ed25519" else algorithm.removeprefix("ssh-").split("-")[0]
-    observed = {"type": "regular file" if stat.is_regular else stat.kind, "owner_uid": stat.uid,
-                "mode": stat.mode, "key_type": observed_type}
-    return Outcome.compare(expected, observed, evidence={"path": path, "public_key_algorithm": algorithm})
+# --- the operator's ssh and git ------------------------------------------------------------------
 
-
-@control("host.gitea_ssh.config")
-def gitea_ssh_config(facts: HostFacts, desired: Desired) -> Outcome:
-    alias = desired["gitea_ssh_host_alias"]
-    home = _home(facts)
-    expected = {"host_block": alias, "hostname": desired["gitea_ssh_hostname"], "user": desired["gitea_ssh_user"],
-                "identityfile": _expand(desired["gitea_ssh_identity_file"], home),
-                "port": desired.get("gitea_ssh_nodeport")}
+@check_kind("host.ssh_config", rf"{USER}'s ssh resolves (?P<alias>[A-Za-z0-9._-]+) to HostName (?P<hostname>[A-Za-z0-9._:-]+), "
+                               r"User (?P<ssh_user>[a-z_][a-z0-9_-]*), IdentityFile (?P<identity_file>~?/[A-Za-z0-9._/@+-]+) "
+                               r"and Port (?:(?P<port>\d+)|the NodePort of Service (?P<nodeport_service>[a-z0-9-]+/[a-z0-9-]+))",
+            target="host",
+            convert=lambda g: {k: (int(v) if k == "port" else v) for k, v in g.items() if v is not None},
+            schema={"required": ["user", "alias", "hostname", "ssh_user", "identity_file"],
+                    "properties": {"port": {"type": "integer", "minimum": 1, "maximum": 65535}}},
+            facts=lambda p: [*F.account(p["user"]), *F.ssh_config(p["user"], p["alias"])])
+def ssh_config(facts: HostFacts, params: Params) -> Outcome:
+    """``ssh -G ALIAS`` as the user: HostName, User, IdentityFile and Port of the resolved block."""
+    user, alias = params["user"], params["alias"]
+    home = _home(facts, user)
+    expected = {"host_block": alias, "hostname": params["hostname"], "user": params["ssh_user"],
+                "identityfile": _expand(params["identity_file"], home), "port": params.get("port")}
     # resolved by the operator's own ssh, run as the operator (relative Includes, ~ and Match
     # resolve in their home; /etc/ssh/ssh_config applies after theirs, as for any ssh they start)
-    text = facts.text("ssh.G", what=f"ssh -G {alias} as {desired['operator_user']}")
+    text = facts.text(f"ssh.G {user} {alias}", what=f"ssh -G {alias} as {user}")
     resolved = parse_key_values(text, sep=" ")
     identity_files = [_expand(line.split(" ", 1)[1], home) for line in text.splitlines()
                       if line.startswith("identityfile ")]
     if resolved.get("hostname") == alias:
-        has_config = facts.section("ssh.userconfig").rc == 0 if "ssh.userconfig" in facts.sections else None
-        where = f"{home}/.ssh/config (with its Includes) or /etc/ssh/ssh_config" if has_config \
+        has_config = facts.sections.get(f"ssh.userconfig {user}")
+        where = f"{home}/.ssh/config (with its Includes) or /etc/ssh/ssh_config" if has_config and has_config.rc == 0 \
             else f"/etc/ssh/ssh_config, and there is no {home}/.ssh/config"
         return Outcome.compare(expected, f"no Host {alias} block in {where}")
     wanted = expected["identityfile"]
@@ -255,20 +363,28 @@ def gitea_ssh_config(facts: HostFacts, desired: Desired) -> Outcome:
                 "port": int(resolved["port"]) if resolved.get("port", "").isdigit() else resolved.get("port")}
     if expected["port"] is None:
         return Outcome(Status.ERROR, expected, observed,
-                       reason="Gitea's SSH NodePort is unknown: give the cluster (--kubeconfig) or set "
-                              "gitea_ssh_nodeport, so the block's Port can be compared")
-    return Outcome.compare(expected, observed, evidence={"resolved_by": "ssh -G"})
+                       reason=f"the NodePort of Service {params.get('nodeport_service', 'gitea/gitea-ssh')} is unknown: "
+                              "give the cluster (--kubeconfig) or set gitea_ssh_nodeport, so the block's Port can be compared")
+    return Outcome.compare(expected, observed, evidence={"resolved_by": f"ssh -G as {user}"})
 
 
-@control("host.gitea_ssh.remotes")
-def gitea_ssh_remotes(facts: HostFacts, desired: Desired) -> Outcome:
-    prefix = desired["gitea_ssh_origin_prefix"]
+@check_kind("host.git_remotes", rf"every checkout of {USER} in (?P<paths>~?/\S+(?:(?:, | and )~?/\S+)*) "
+                                r"fetches and pushes to (?P<prefix>\S+)", target="host",
+            convert=lambda g: {"user": g["user"], "paths": _and_list(g["paths"]), "prefix": g["prefix"]},
+            schema={"required": ["user", "paths", "prefix"],
+                    "properties": {"paths": {"type": "array", "minItems": 1,
+                                             "items": {"type": "string", "pattern": r"^(~/|/)[A-Za-z0-9._/@+-]*$"}}}},
+            facts=lambda p: [f for path in p["paths"] for f in F.git_remote(p["user"], path)])
+def git_remotes(facts: HostFacts, params: Params) -> Outcome:
+    """Each checkout's origin fetches and pushes (pushurl, pushInsteadOf) to the prefix, as git reads them."""
+    user, prefix = params["user"], params["prefix"]
     want = git_remote(prefix)
-    repos = desired.get("repo_checkouts", [])
+    repos = list(params["paths"])
     observed: dict[str, str] = {}
     drifted, unreadable = [], []
-    for index, path in enumerate(repos):
-        section = facts.section(f"repo.{index}")
+    for path in repos:
+        fetch_fact, push_fact = F.git_remote(user, path)
+        section = facts.section(fetch_fact.section)
         if section.rc != 0:
             detail = section.out.strip().splitlines()[-1] if section.out.strip() else f"exit {section.rc}"
             if section.rc == 5 or "ermission denied" in detail:  # could not look: not a fact about the repo
@@ -278,10 +394,10 @@ def gitea_ssh_remotes(facts: HostFacts, desired: Desired) -> Outcome:
             drifted.append(path)
             continue
         fetch = section.out.strip()
-        push_section = facts.sections.get(f"repo.{index}.push")
+        push_section = facts.sections.get(push_fact.section)
         pushes = push_section.out.split() if push_section is not None and push_section.rc == 0 else [fetch]
         # where fetches and pushes go, as git's transport reads each URL (scp-like == ssh://)
-        wrong = [u for u in [fetch, *pushes] if not _to_gitea(git_remote(u), want)]
+        wrong = [u for u in [fetch, *pushes] if not _to_prefix(git_remote(u), want)]
         if not wrong:
             observed[path] = f"{prefix}..."
         else:
@@ -289,22 +405,28 @@ def gitea_ssh_remotes(facts: HostFacts, desired: Desired) -> Outcome:
             observed[path] = fetch if pushes == [fetch] else f"fetch {fetch}; push {', '.join(pushes)}"
     expected = {path: f"{prefix}..." for path in repos}
     if unreadable and not drifted:
-        return Outcome(Status.ERROR, expected, observed,
-                       reason="cannot read the remotes of " + "; ".join(unreadable))
+        return Outcome(Status.ERROR, expected, observed, reason="cannot read the remotes of " + "; ".join(unreadable))
     status = Status.DRIFT if drifted else Status.PASS
     return Outcome(status, expected, observed, evidence=(("drifted", drifted), ("unreadable", unreadable),
                                                          ("compared", "fetch URL and every push URL (pushurl, "
-                                                          "pushInsteadOf) as git reads them, as the operator")))
+                                                          f"pushInsteadOf) as git reads them, as {user}")))
 
 
-def _to_gitea(remote, want) -> bool:
-    """Same ssh server as the policy's prefix, and a path under its path.
+def _to_prefix(remote, want) -> bool:
+    """Same ssh server as the prefix, and a path under its path.
 
-    A URL without a user logs in as the User its ssh config block gives, which host.gitea_ssh.config
-    checks, so it matches the prefix's user; an explicit port must equal the prefix's (none: the
-    ssh config's Port decides).
+    A URL without a user logs in as the User its ssh config block gives (checked by the ssh
+    config control), so it matches the prefix's user; an explicit port must equal the prefix's
+    (none: the ssh config's Port decides).
     """
     base = want.path if want.path.endswith("/") else want.path + "/"
     same = (remote.scheme, remote.host.lower(), remote.port) == (want.scheme, want.host.lower(), want.port) \
         and remote.user in (want.user, None)
     return same and (base == "/" or (remote.path + "/").startswith(base))
+
+
+@check_kind("host.pending", r'"(?P<control_id>[a-z0-9_.]+)" stays pending on the host until a human approves the task',
+            target="host", facts=lambda p: [])
+def host_pending(facts: HostFacts, params: Params) -> Outcome:  # pragma: no cover - the recorder reports pending
+    """A control whose task waits for a human: the catalog's ``pending`` makes it pending, never evaluated."""
+    return Outcome(Status.PENDING, reason="pending")

@@ -13,13 +13,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import testinfra
 
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
-from railiance_conformance.probes.host_script import ScriptPlan, Section, build_script, parse_output
-from railiance_conformance.resources import sysctl, systemd_units
+from railiance_conformance.probes.facts import Fact
+from railiance_conformance.probes.host_script import Section, build_script, parse_output
 from railiance_conformance.targets import HostTarget
 
 
@@ -71,24 +71,6 @@ class HostFacts:
         return out
 
 
-def plan_for(target: HostTarget) -> ScriptPlan:
-    desired = target.desired
-    slice_unit = f"user-{desired['operator_uid']}.slice"
-    unit_dirs = [f"{d}/{slice_unit}" for d in systemd_units.SYSTEM_UNIT_DIRS] + \
-                [f"{d}/user-.slice" for d in systemd_units.SYSTEM_UNIT_DIRS]
-    return ScriptPlan(
-        user=desired["operator_user"],
-        expected_uid=desired["operator_uid"],
-        swap_file=desired["swap_file"],
-        file_globs=[*sysctl.SYSCTL_DIRS, "/etc/security/limits.d", *systemd_units.dropin_dirs(slice_unit)],
-        files=["/etc/fstab", "/etc/security/limits.conf", *unit_dirs],
-        slice_unit=slice_unit,
-        ssh_alias=desired.get("gitea_ssh_host_alias", "gitea-local"),
-        identity_file=desired.get("gitea_ssh_identity_file", "~/.ssh/id_ed25519_gitea"),
-        repo_paths=list(desired.get("repo_checkouts", [])),
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class SshOptions:
     """How to reach hosts. Host keys are checked strictly unless told ``accept-new``."""
@@ -131,7 +113,10 @@ class SshOptions:
 class HostFactStore:
     """Fetches each host's facts at most once per run; hosts are probed concurrently."""
 
-    def __init__(self, options: SshOptions, workdir: Path, *, workers: int = 16):
+    def __init__(self, options: SshOptions, workdir: Path, *, workers: int = 16,
+                 facts_for: Callable[[HostTarget], list[Fact]] | None = None):
+        # the facts the selected scenarios need on a target (checks.CheckPlan.host_facts)
+        self.facts_for = facts_for or (lambda target: [])
         self.options = options
         self.ssh_config = options.write_config(workdir)
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="host-facts")
@@ -190,7 +175,7 @@ class HostFactStore:
 
     def _gather_once(self, target: HostTarget, started: float) -> HostFacts:
         boundary = "@@rcf-" + secrets.token_hex(8)
-        script = build_script(plan_for(target), boundary)
+        script = build_script(self.facts_for(target), boundary)
         command = f"sh -c {shlex.quote(script)}"
         try:
             result = self._backend(target).run(command)

@@ -118,6 +118,10 @@ def _lines(content: str) -> list[str]:
 # vm.swappiness in mm/vmscan.c / kernel/sysctl.c (SYSCTL_ZERO..SYSCTL_TWO_HUNDRED since Linux 5.8, so on
 # Debian 12's 6.1), net.ipv4.ip_default_ttl in net/ipv4/sysctl_net_ipv4.c (ip_ttl_min 1..ip_ttl_max 255).
 INT_RANGES = {"vm.swappiness": (0, 200), "net.ipv4.ip_default_ttl": (1, 255)}
+# Other keys are read as plain proc_dointvec() ints (no min/max): the whole int range.
+INT_RANGE_DEFAULT = (-2**31, 2**31 - 1)
+# The value a key has at boot before systemd-sysctl writes anything (the kernel's own default).
+KERNEL_DEFAULTS = {"vm.swappiness": 60, "net.ipv4.ip_default_ttl": 64}
 
 _TMPBUFLEN = 22  # kernel/sysctl.c: the longest number proc_get_long() reads is TMPBUFLEN - 1 bytes
 _PERM_TR = b" \t\n"  # proc_wspace_sep[]: what may follow a number
@@ -136,11 +140,11 @@ def kernel_write_int(value: str, key: str, *, newline: bool = True) -> int:
     leading isspace() bytes are skipped, an optional '-', then at least one digit read by strtoul base 0
     (``0x`` hex, leading-0 octal); the number must be shorter than TMPBUFLEN - 1 bytes and end at the
     end of the buffer or before ' ', '\\t' or '\\n'; the rest is ignored (one int is read). The result must
-    fit an int and lie in INT_RANGES[key]. systemd-sysctl writes the value followed by "\\n" (``newline``;
+    fit an int and lie in INT_RANGES[key] (min/max of the key's ctl_table entry). systemd-sysctl writes the value followed by "\\n" (``newline``;
     write_string_file() without WRITE_STRING_FILE_AVOID_NEWLINE). Raises KernelRejects (EINVAL) with the
-    reason; KeyError for a key whose range is not in INT_RANGES.
+    reason. A key not in INT_RANGES is read as a plain proc_dointvec() int (the whole int range).
     """
-    low, high = INT_RANGES[key]
+    low, high = INT_RANGES.get(key, INT_RANGE_DEFAULT)
     data = value.encode("utf-8", "surrogateescape") + (b"\n" if newline else b"")
     pos = 0
     while pos < len(data) and data[pos] in _KERNEL_SPACE:  # proc_skip_spaces()

@@ -14,17 +14,14 @@ import secrets
 import shlex
 import subprocess
 from dataclasses import replace
-from types import SimpleNamespace
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-import railiance_conformance.controls.host  # noqa: F401
-from railiance_conformance.controls import EVALUATORS
-from railiance_conformance.policy import DEFAULT_POLICY_DIR
-from railiance_conformance.probes.host_facts import HostFacts, decode_remote, plan_for
+import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
+from railiance_conformance.probes.host_facts import HostFacts, decode_remote
 from railiance_conformance.probes.host_script import build_script, parse_output
+from railiance_conformance.vocabulary import KINDS
 from railiance_testbed.hosts import CONFORMANT
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from tests.conftest import nspawn_unavailable_reason
@@ -76,15 +73,17 @@ def _write_script(previous: list[str], files: dict[str, str | None]) -> str:
 @given(files=SETS)
 def test_the_suites_drop_in_merge_equals_systemds(host, files):
     bed, nspawn, written = host
-    desired = {**yaml.safe_load((DEFAULT_POLICY_DIR / "hosts.yaml").read_text())["desired"], "gitea_ssh_nodeport": 1}
+    params = {"unit": "user-1000.slice", "properties": {"MemoryMax": "1500M", "MemorySwapMax": "512M"}}
+    configured_kind, effective_kind = KINDS["host.systemd.configured"], KINDS["host.systemd.effective"]
     boundary = "@@rcf-" + secrets.token_hex(8)
-    script = _write_script(written, files) + "\n" + build_script(plan_for(SimpleNamespace(desired=desired)), boundary)
+    script = _write_script(written, files) + "\n" + build_script(
+        [*configured_kind.facts(params), *effective_kind.facts(params)], boundary)
     written[:] = list(files)
     done = subprocess.run(["ssh", "-F", str(bed.ssh_config), "-p", str(SSH_PORT), f"root@{nspawn.address}",
                            f"sh -c {shlex.quote(script)}"], capture_output=True, timeout=60)
     facts = HostFacts("dropins", parse_output(decode_remote(done.stdout), boundary))
-    effective = EVALUATORS["host.slice.effective"](facts, desired)
-    configured = EVALUATORS["host.slice.configured"](facts, desired)
+    effective = effective_kind.evaluate(facts, params)
+    configured = configured_kind.evaluate(facts, params)
     systemd = effective.observed
     ours = {k: ("infinity" if v == "infinity (unset)" else v) for k, v in configured.observed.items()}
     event("systemd reports a limit" if any(v != "infinity" for v in systemd.values()) else "both unlimited")

@@ -116,18 +116,18 @@ def test_the_suite_changes_nothing_on_a_host(bed, tmp_path):
 
 
 def test_the_fact_script_only_runs_read_only_commands():
-    from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_host_policy
-    from railiance_conformance.probes.host_facts import plan_for
+    from railiance_conformance.checks import bundled_plan
     from railiance_conformance.targets import hosts_from_urls
 
-    [target] = hosts_from_urls(["ssh://tegwick@127.0.0.9"], load_host_policy(DEFAULT_POLICY_DIR), policy_source="x")
-    script = build_script(plan_for(target), "B")
+    [target] = hosts_from_urls(["ssh://tegwick@127.0.0.9"], {}, policy_source="x")
+    script = build_script(bundled_plan().host_facts(target), "B")  # every host fact of every feature
     allowed = {"id", "test", "cat", "getconf", "grep", "stat", "getent", "pgrep", "systemctl", "sh", "exec",
-               "cut", "git", "dump", "sec", "printf", "command", "ssh"}
-    # every framed command: sec NAME [$T] COMMAND ...
-    used = set(re.findall(r'\bsec (?:"[^"]*"|\S+) (?:\$T )?([\w.-]+)', script))
+               "cut", "git", "dump", "dumpdir", "denied", "sec", "printf", "command", "ssh", "asuser", "setpriv"}
+    # every framed command: sec NAME [$T] [asuser USER] COMMAND ...
+    used = set(re.findall(r"\bsec (?:'[^']*'|\"[^\"]*\"|\S+) (?:\$T )?(?:asuser \S+ )?([\w.-]+)", script))
     assert used and used <= allowed, used - allowed
     assert "systemctl show" in script and "git -c safe.directory='*' -C" in script and "remote get-url" in script
+    assert "setpriv --reuid" in script and "ssh -G" in script
 
 
 def test_an_api_answering_500_is_an_error_for_the_cluster_controls(tmp_path):

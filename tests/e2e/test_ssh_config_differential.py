@@ -15,17 +15,14 @@ import shlex
 import subprocess
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-import railiance_conformance.controls.host  # noqa: F401
-from railiance_conformance.controls import EVALUATORS
-from railiance_conformance.policy import DEFAULT_POLICY_DIR
-from railiance_conformance.probes.host_facts import HostFacts, decode_remote, plan_for
+import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
+from railiance_conformance.probes.host_facts import HostFacts, decode_remote
 from railiance_conformance.probes.host_script import build_script, parse_output
+from railiance_conformance.vocabulary import KINDS
 from railiance_testbed.hosts import CONFORMANT
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from tests.conftest import nspawn_unavailable_reason
@@ -67,9 +64,12 @@ def _ssh(bed, host, user: str, command: str) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=30)
 
 
-def _desired() -> dict:
-    desired = yaml.safe_load((DEFAULT_POLICY_DIR / "hosts.yaml").read_text())["desired"]
-    return {**desired, "gitea_ssh_nodeport": 30022}
+KIND = KINDS["host.ssh_config"]
+
+
+def _desired(user: str = "tegwick") -> dict:
+    return {"user": user, "alias": "gitea-local", "hostname": "localhost", "ssh_user": "git",
+            "identity_file": "~/.ssh/id_ed25519_gitea", "port": 30022}
 
 
 def _operator_view(bed, host) -> dict | str:
@@ -88,13 +88,13 @@ def _operator_view(bed, host) -> dict | str:
 
 def _suite_view(bed, host, desired) -> dict | str:
     boundary = "@@rcf-" + secrets.token_hex(8)
-    script = build_script(plan_for(SimpleNamespace(desired=desired)), boundary)
+    script = build_script(KIND.facts(desired), boundary)
     done = _ssh(bed, host, "root", f"sh -c {shlex.quote(script)}")
     facts = HostFacts("sshdiff", parse_output(decode_remote(done.stdout), boundary))
-    section = facts.sections["ssh.G"]
+    section = facts.sections["ssh.G tegwick gitea-local"]
     if section.rc != 0:
         return f"error: {section.out.strip().splitlines()[-1]}"
-    outcome = EVALUATORS["host.gitea_ssh.config"](facts, desired)
+    outcome = KIND.evaluate(facts, desired)
     return outcome.observed
 
 
@@ -121,7 +121,7 @@ def test_the_suite_as_root_resolves_the_operators_ssh_config_as_the_operators_ss
         event("no block for the alias")
         return
     event("resolved: compared field by field")
-    wanted = HOME + desired["gitea_ssh_identity_file"][1:]
+    wanted = HOME + desired["identity_file"][1:]
     identity = wanted if wanted in reference["identityfile"] else ", ".join(reference["identityfile"])
     assert observed == {"host_block": "gitea-local", "hostname": reference["hostname"], "user": reference["user"],
                         "identityfile": identity, "port": reference["port"]}, (main, included, top)
@@ -129,8 +129,7 @@ def test_the_suite_as_root_resolves_the_operators_ssh_config_as_the_operators_ss
 
 def test_logged_in_as_neither_the_operator_nor_root_is_an_error_that_says_so(host):
     bed, nspawn = host
-    plan = plan_for(SimpleNamespace(desired={**_desired(), "operator_user": "daemon"}))
     boundary = "@@rcf-" + secrets.token_hex(8)
-    done = _ssh(bed, nspawn, "tegwick", f"sh -c {shlex.quote(build_script(plan, boundary))}")
-    section = parse_output(decode_remote(done.stdout), boundary)["ssh.G"]
+    done = _ssh(bed, nspawn, "tegwick", f"sh -c {shlex.quote(build_script(KIND.facts(_desired('daemon')), boundary))}")
+    section = parse_output(decode_remote(done.stdout), boundary)["ssh.G daemon gitea-local"]
     assert section.rc == 5 and "neither daemon nor root" in section.out

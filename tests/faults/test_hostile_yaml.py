@@ -24,7 +24,7 @@ def test_the_bounds_refuse_laughs_and_depth_quickly_and_keep_ordinary_aliases():
             check_yaml_bounds(text, "f.yaml")
         assert time.monotonic() - started < 1.0
     check_yaml_bounds("base: &b {x: 1}\nhost: *b\n", "ok.yaml")
-    assert read_yaml(DEFAULT_POLICY_DIR / "hosts.yaml")["desired"]
+    assert read_yaml(DEFAULT_POLICY_DIR / "layers.yaml")
 
 
 def run_refused(tmp_path: Path, *args: str) -> str:
@@ -37,9 +37,9 @@ def run_refused(tmp_path: Path, *args: str) -> str:
 def test_a_laughing_policy_file_exits_4_naming_it(tmp_path):
     policies = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, policies)
-    (policies / "hosts.yaml").write_text(LAUGHS)
+    (policies / "cluster.yaml").write_text(LAUGHS)
     out = run_refused(tmp_path, "--policy-dir", str(policies))
-    assert f"{policies / 'hosts.yaml'}: line" in out and "refused: expands to more than" in out
+    assert f"{policies / 'cluster.yaml'}: line" in out and "refused: expands to more than" in out
 
 
 def test_a_laughing_waiver_file_exits_4_naming_it(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.inventory import VaultOptions, read_inventory
-from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError, load_host_policy
+from railiance_conformance.policy import PolicyError
 from railiance_conformance.targets import hosts_from_inventory
 from tests.inventory.vault_fixtures import PASSWORD, password_file, vault_text, vault_var
 from tests.suite_runner import REPO
@@ -108,8 +108,8 @@ def test_the_evidence_names_identity_user_port_and_jump_host_never_a_password(tm
                       "core ansible_host=10.2.2.2 ansible_port=2201 ansible_user=tegwick "
                       "ansible_ssh_private_key_file=/keys/id_ops ansible_ssh_pass=SENTINEL-pw-93c1 "
                       "ansible_ssh_common_args='-J jump@10.2.2.1'\n")
-    [host] = hosts_from_inventory(str(inventory), load_host_policy(DEFAULT_POLICY_DIR), limit=None,
-                                  policy_source="policies/hosts.yaml")
+    [host] = hosts_from_inventory(str(inventory), {}, limit=None,
+                                  policy_source="features/")
     evidence = host.connection_evidence()
     assert {k: evidence[k] for k in ("backend", "address", "user", "port", "identity_file", "jump_host")} == {
         "backend": "ssh", "address": "10.2.2.2", "user": "tegwick", "port": 2201, "identity_file": "/keys/id_ops",
@@ -198,8 +198,8 @@ def test_an_invalid_vaulted_value_is_rejected_without_printing_it(tmp_path):
     inventory = write(tmp_path / "inv" / "hosts.ini", "coulombcore ansible_host=127.0.0.9\n")
     write(tmp_path / "inv" / "group_vars" / "all.yml", vault_var("nproc_hard", "SENTINEL-lots-7d1e"))
     with pytest.raises(PolicyError) as caught:
-        hosts_from_inventory(str(inventory), load_host_policy(DEFAULT_POLICY_DIR), limit=None,
-                             policy_source="policies/hosts.yaml",
+        hosts_from_inventory(str(inventory), {}, limit=None,
+                             policy_source="features/",
                              vault=VaultOptions(password_files=(str(password_file(tmp_path)),)))
     assert "nproc_hard (host coulombcore)" in str(caught.value) and "'***'" in str(caught.value)
     assert "SENTINEL-lots" not in str(caught.value)
@@ -208,8 +208,8 @@ def test_an_invalid_vaulted_value_is_rejected_without_printing_it(tmp_path):
 def test_a_vaulted_connection_variable_is_masked_in_the_evidence(tmp_path):
     inventory = write(tmp_path / "inv" / "hosts.ini", "coulombcore ansible_host=127.0.0.9\n")
     write(tmp_path / "inv" / "host_vars" / "coulombcore.yml", vault_var("ansible_user", "SENTINEL-user-5a"))
-    [host] = hosts_from_inventory(str(inventory), load_host_policy(DEFAULT_POLICY_DIR), limit=None,
-                                  policy_source="policies/hosts.yaml",
+    [host] = hosts_from_inventory(str(inventory), {}, limit=None,
+                                  policy_source="features/",
                                   vault=VaultOptions(password_files=(str(password_file(tmp_path)),)))
     assert host.url == "ssh://SENTINEL-user-5a@127.0.0.9"  # used to log in ...
     assert host.connection_evidence()["user"] == "***"      # ... never reported

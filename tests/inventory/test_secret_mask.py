@@ -1,39 +1,37 @@
 """Vault-derived desired values are *** in a Finding's expected/observed, reason and evidence,
-with the real host evaluators (controls/host.py) on real fact text."""
+with the real host check kinds (controls/host.py) on real fact text."""
 from __future__ import annotations
 
-import railiance_conformance.controls.host  # noqa: F401  (registers the host evaluators)
-from railiance_conformance.controls import EVALUATORS
+import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_host_policy
 from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.probes.host_script import Section
 from railiance_conformance.secret_mask import MASK, evaluate_with_secrets, mask_outcome, mask_text
+from railiance_conformance.vocabulary import KINDS
+
+LIVE = KINDS["host.sysctl.live"].evaluate
 
 
 def desired(**overrides):
-    return {**load_host_policy(DEFAULT_POLICY_DIR), **overrides}
+    return {"key": "vm.swappiness", "value": 10, **overrides}
 
 
 def swappiness_facts(value: int) -> HostFacts:
-    return HostFacts("h", {"swappiness": Section(0, f"{value}\n")})
+    return HostFacts("h", {"sysctl vm.swappiness": Section(0, f"{value}\n")})
 
 
 def test_an_equal_observed_value_is_masked_with_the_expected_one():
-    outcome = evaluate_with_secrets(EVALUATORS["host.swappiness.live"], swappiness_facts(10),
-                                    desired(swap_swappiness=10), {"swap_swappiness"})
+    outcome = evaluate_with_secrets(LIVE, swappiness_facts(10), desired(value=10), {"value"})
     assert (outcome.status, outcome.expected, outcome.observed) == (Status.PASS, MASK, MASK)
 
 
 def test_a_drifted_observed_value_is_masked_too_and_the_status_kept():
-    outcome = evaluate_with_secrets(EVALUATORS["host.swappiness.live"], swappiness_facts(60),
-                                    desired(swap_swappiness=10), {"swap_swappiness"})
+    outcome = evaluate_with_secrets(LIVE, swappiness_facts(60), desired(value=10), {"value"})
     assert (outcome.status, outcome.expected, outcome.observed) == (Status.DRIFT, MASK, MASK)
 
 
 def test_a_control_that_does_not_read_the_secret_is_untouched():
-    outcome = evaluate_with_secrets(EVALUATORS["host.swappiness.live"], swappiness_facts(10),
-                                    desired(swap_swappiness=10, nproc_soft=987), {"nproc_soft"})
+    outcome = evaluate_with_secrets(LIVE, swappiness_facts(10), desired(value=10, other=987), {"other"})
     assert (outcome.expected, outcome.observed) == (10, 10)
 
 

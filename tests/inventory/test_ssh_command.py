@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_host_policy
+from railiance_conformance.policy import DEFAULT_POLICY_DIR
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.targets import hosts_from_inventory
 
@@ -13,8 +13,8 @@ from railiance_conformance.targets import hosts_from_inventory
 def ssh_argv(tmp_path: Path, options: SshOptions, inventory_line: str) -> list[str]:
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(inventory_line + "\n")
-    [target] = hosts_from_inventory(str(inventory), load_host_policy(DEFAULT_POLICY_DIR), limit=None,
-                                    policy_source="policies/hosts.yaml")
+    [target] = hosts_from_inventory(str(inventory), {}, limit=None,
+                                    policy_source="features/")
     store = HostFactStore(options, tmp_path)
     try:
         backend = store._backend(target).backend

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-import railiance_conformance.controls.host  # noqa: F401  (registers the host evaluators)
-from railiance_conformance.controls import EVALUATORS
+from railiance_conformance.checks import evaluate_control
 from railiance_conformance.finding import Status
 from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.probes.host_script import Section
@@ -19,15 +18,21 @@ DESIRED = {"operator_user": "tegwick", "operator_uid": 1000, "swap_file": "/swap
            "user_memory_swap_max": "512M"}
 
 
+# the fact script's section names (probes/facts.py) for the bundled features' params
+SECTIONS = {"swappiness": "sysctl vm.swappiness", "passwd": "passwd tegwick", "groups": "groups tegwick",
+            "gids": "gids tegwick", "limits": "limits tegwick", "slice_show": "show user-1000.slice",
+            "swapfile_stat": "stat /swapfile"}
+
+
 def facts(files: dict[str, str] | None = None, **sections: tuple[int, str]) -> HostFacts:
     """HostFacts as the fact script yields them: ``file <path>`` sections plus named command sections."""
     found = {f"file {path}": Section(0, text) for path, text in (files or {}).items()}
-    found.update({name.replace("_", "."): Section(rc, out) for name, (rc, out) in sections.items()})
+    found.update({SECTIONS.get(name, name): Section(rc, out) for name, (rc, out) in sections.items()})
     return HostFacts("host", found)
 
 
 def evaluate(control_id: str, host: HostFacts, **overrides):
-    return EVALUATORS[control_id](host, DESIRED | overrides)
+    return evaluate_control(control_id, host, DESIRED | overrides)
 
 
 # ---- kind 2: sysctl values are read by the kernel's integer parser -------------------------------------------

@@ -8,15 +8,13 @@ logind and systemd. One VM is booted for the module (30-90 s under TCG) and stop
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 import pytest
-import yaml
 
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
 from railiance_testbed.hosts import CONFORMANT, GIB, GITEA_NODEPORT
-from tests.suite_runner import run_suite
+from tests.suite_runner import copy_features, run_features, run_suite
 
 CATALOG = load_catalog(DEFAULT_POLICY_DIR)
 HOST_CONTROLS = {c.id for c in CATALOG.controls.values() if c.id.startswith("host.") and not c.pending}
@@ -47,9 +45,9 @@ def vm(tmp_path_factory):
         yield host
 
 
-def timed_suite(label: str, *args: str, report_dir):
+def timed_suite(label: str, *args: str, report_dir, features=None):
     began = time.monotonic()
-    run = run_suite(*args, report_dir=report_dir)
+    run = run_features(features, *args, report_dir=report_dir) if features else run_suite(*args, report_dir=report_dir)
     print(f"\n{label}: suite run {time.monotonic() - began:.1f}s")
     return run
 
@@ -96,22 +94,22 @@ def test_t01_passes_on_a_real_kernel_with_a_real_swapfile(vm, tmp_path):
     # with --hosts and no cluster nothing says what Gitea's NodePort is: that is an error by design
     # (the policy-override run below gives it and sees it pass)
     assert by_id["host.gitea_ssh.config"]["status"] == "error"
-    assert "NodePort is unknown" in by_id["host.gitea_ssh.config"]["reason"]
+    assert "NodePort of Service gitea/gitea-ssh is unknown" in by_id["host.gitea_ssh.config"]["reason"]
     assert {c for c, f in by_id.items() if f["status"] == "pending"} == HOST_PENDING
     assert set(by_id) == HOST_CONTROLS | HOST_PENDING
 
 
 def test_drift_is_detected_on_the_real_kernel(vm, tmp_path):
-    """The same live kernel, a policy that wants swappiness 30: both swappiness controls drift, observed 10."""
-    policies = tmp_path / "policies"
-    shutil.copytree(DEFAULT_POLICY_DIR, policies)
-    hosts = yaml.safe_load((policies / "hosts.yaml").read_text())
-    hosts["desired"]["swap_swappiness"] = 30
-    hosts["desired"]["gitea_ssh_nodeport"] = GITEA_NODEPORT  # no cluster: the NodePort from the policy
-    (policies / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    """The same live kernel, features that want swappiness 30: both swappiness controls drift, observed 10."""
+    features = copy_features(tmp_path)
+    t01, t07 = features / "S1" / "T01-swapfile.feature", features / "S1" / "T07-gitea-ssh.feature"
+    t01.write_text(t01.read_text().replace("vm.swappiness is 10 now", "vm.swappiness is 30 now")
+                   .replace("sets vm.swappiness to 10", "sets vm.swappiness to 30"))
+    # no cluster: the feature states the NodePort itself
+    t07.write_text(t07.read_text().replace("Port the NodePort of Service gitea/gitea-ssh", f"Port {GITEA_NODEPORT}"))
 
-    run = timed_suite("policy override", "-m", "S1", "--hosts", vm.url, "--ssh-config", str(vm.ssh_config),
-                      "--policy-dir", str(policies), report_dir=tmp_path / "reports")
+    run = timed_suite("feature override", "-m", "S1", "--hosts", vm.url, "--ssh-config", str(vm.ssh_config),
+                      report_dir=tmp_path / "reports", features=features)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]  # drift found
     by_id = {f["control_id"]: f for f in run.findings(f"127.0.0.1:{vm.port}")}
     for control in ("host.swappiness.live", "host.swappiness.persisted"):

@@ -1,0 +1,173 @@
+"""Every remote fact the host checks read, each declared once: its command, its section, its reader.
+
+A ``Fact`` is one framed section of the host's single fact script (``host_script.build_script``
+composes the script from the facts the selected scenarios need: ``-m T02`` gathers only T02's
+facts, still one SSH connection and one command per host). Each constructor below returns the
+fact; its ``read_*`` companion decodes the section, returning ``None`` where the thing is absent
+and raising ``FactUnavailable`` where it could not be read (permission denied, a missing
+command, an unreachable host), so absent and unreadable are decided here and nowhere else.
+
+Paths starting with ``~/`` are in the given user's home (from ``getent passwd``). Commands that
+must see what the operator's own programs see (``ssh -G``, ``git remote get-url``) run as that
+user (``asuser``: setpriv when logged in as root). Example: ``stat("/swapfile")`` ->
+``Fact("stat /swapfile", "sec 'stat /swapfile' stat -c '%F|%U|%u|%a|%s|%b' /swapfile")``.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from railiance_conformance.resources import sysctl as sysctl_rules
+from railiance_conformance.resources import systemd_units
+from railiance_conformance.resources.host_files import FileStat, parse_stat
+
+STAT_FORMAT = "%F|%U|%u|%a|%s|%b"  # type|owner|uid|mode|size|512-byte blocks
+q = shlex.quote
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One section of the fact script: ``section`` names it, ``command`` is one shell line."""
+
+    section: str
+    command: str
+
+
+def _path(path: str, user: str | None) -> str:
+    """Shell text for ``path``; ``~/x`` is ``"$(homeof USER)"/'x'``."""
+    if path.startswith("~/") or path == "~":
+        if not user:
+            raise ValueError(f"{path}: a ~ path needs the user whose home it is")
+        home = f'"$(homeof {q(user)})"'
+        return home if path == "~" else f"{home}/{q(path[2:])}"
+    return q(path)
+
+
+def _sec(name: str, command: str) -> Fact:
+    return Fact(name, f"sec {q(name)} {command}")
+
+
+# --- the login and the machine -------------------------------------------------------------------
+
+def whoami() -> Fact:
+    return _sec("whoami", "id -un")
+
+
+def systemd_running() -> list[Fact]:
+    """Whether systemd is PID 1 (``systemd``: rc 0) and what PID 1 is (``pid1``)."""
+    return [_sec("systemd", "test -d /run/systemd/system"), _sec("pid1", "cat /proc/1/comm")]
+
+
+def pagesize() -> Fact:
+    return _sec("pagesize", "getconf PAGESIZE")
+
+
+def memtotal() -> Fact:
+    return _sec("memtotal", "grep MemTotal /proc/meminfo")
+
+
+def read_memtotal(facts) -> int | None:
+    """Physical memory in bytes (MemTotal), or None when /proc/meminfo cannot tell."""
+    section = facts.section("memtotal")
+    return int(section.out.split()[1]) * 1024 if section.rc == 0 and section.out.split() else None
+
+
+# --- files --------------------------------------------------------------------------------------
+
+def stat(path: str, user: str | None = None) -> Fact:
+    name = f"stat {user}:{path}" if path.startswith("~") else f"stat {path}"
+    return _sec(name, f"stat -c {q(STAT_FORMAT)} {_path(path, user)}")
+
+
+def read_stat(facts, path: str, user: str | None = None) -> FileStat | None:
+    """The file's stat, None when it does not exist; unreadable (EACCES, …) is FactUnavailable."""
+    name = stat(path, user).section
+    found = facts.section(name)
+    if found.rc != 0 and "No such file" in found.out:
+        return None
+    return parse_stat(facts.text(name, what=path))
+
+
+def pubkey_type(path: str, user: str) -> Fact:
+    """The key type field of ``path``.pub (the private key itself is never read)."""
+    return _sec(f"pubkey {user}:{path}", f"cut -d' ' -f1 {_path(path + '.pub', user)}")
+
+
+def files(*paths: str) -> list[Fact]:
+    """Each file's content (``file <path>`` sections; absent files have no section)."""
+    return [Fact(f"file {p}", f"dump {q(p)}") for p in paths]
+
+
+def directories(*paths: str) -> list[Fact]:
+    """Every ``*.conf`` in each directory (``file`` sections); an unlistable one is a ``dir`` section."""
+    return [Fact(f"dir {p}", f"dumpdir {q(p)}") for p in paths]
+
+
+# --- kernel -------------------------------------------------------------------------------------
+
+def proc_swaps() -> Fact:
+    return _sec("proc.swaps", "cat /proc/swaps")
+
+
+def sysctl_live(key: str) -> Fact:
+    """The live value of a sysctl key, read from /proc/sys (``vm.swappiness`` -> /proc/sys/vm/swappiness)."""
+    dotted = sysctl_rules.normalize_sysctl_key(key)
+    proc = "/proc/sys/" + dotted.translate(str.maketrans("./", "/."))
+    return _sec(f"sysctl {dotted}", f"cat {q(proc)}")
+
+
+def sysctl_files() -> list[Fact]:
+    return directories(*sysctl_rules.SYSCTL_DIRS)
+
+
+# --- users and pam_limits -----------------------------------------------------------------------
+
+def account(user: str) -> list[Fact]:
+    """The passwd entry (``passwd USER``; rc 2: no such user), group names and ids."""
+    return [_sec(f"passwd {user}", f"getent passwd {q(user)}"), _sec(f"groups {user}", f"id -Gn {q(user)}"),
+            _sec(f"gids {user}", f"id -G {q(user)}")]
+
+
+def limits_files() -> list[Fact]:
+    return files("/etc/security/limits.conf") + directories("/etc/security/limits.d")
+
+
+def process_limits(user: str) -> Fact:
+    """/proc/<pid>/limits of this login session when it is the user's, else of the user's oldest process."""
+    u = q(user)
+    return Fact(f"limits {user}",
+                f'if [ "$(id -un)" = {u} ]; then sec {q("limits " + user)} cat /proc/self/limits; '
+                f"else p=$(pgrep -o -u {u} 2>/dev/null); "
+                f'if [ -n "$p" ]; then sec {q("limits " + user)} cat "/proc/$p/limits"; '
+                f'else sec {q("limits " + user)} sh -c "echo no process of the user to inspect; exit 3"; fi; fi')
+
+
+# --- systemd ------------------------------------------------------------------------------------
+
+def unit_files(unit: str) -> list[Fact]:
+    """The unit's fragments (its own name and, for a dashed slice, the prefix template) and every drop-in dir."""
+    names = [unit]
+    prefix, _, unit_type = unit.rpartition(".")
+    if "-" in prefix:
+        names.append(prefix.split("-")[0] + "-." + unit_type)
+    fragments = [f"{d}/{n}" for n in names for d in systemd_units.SYSTEM_UNIT_DIRS]
+    return files(*fragments) + directories(*systemd_units.dropin_dirs(unit))
+
+
+def unit_show(unit: str, properties: tuple[str, ...]) -> Fact:
+    props = " ".join(f"-p {q(p)}" for p in (*properties, "LoadState"))
+    return _sec(f"show {unit}", f"$T systemctl show {q(unit)} {props}")
+
+
+# --- the operator's ssh and git -----------------------------------------------------------------
+
+def ssh_config(user: str, alias: str) -> list[Fact]:
+    """``ssh -G ALIAS`` as the user (``ssh.G``; rc 5: could not run as the user), and whether ~/.ssh/config exists."""
+    return [_sec(f"ssh.userconfig {user}", f'stat -c %F -- "$(homeof {q(user)})/.ssh/config"'),
+            _sec(f"ssh.G {user} {alias}", f"asuser {q(user)} ssh -G {q(alias)}")]
+
+
+def git_remote(user: str, path: str) -> list[Fact]:
+    """The origin's fetch URL and every push URL (pushurl, pushInsteadOf), read by git as the user."""
+    git = f"asuser {q(user)} git -c safe.directory='*' -C {_path(path, user)} remote get-url"
+    return [_sec(f"remote {user}:{path}", f"{git} origin"), _sec(f"remote.push {user}:{path}", f"{git} --push --all origin")]

@@ -1,0 +1,182 @@
+"""The step vocabulary: check kinds, each one family of Gherkin sentences that states a desired state.
+
+A feature's Then step states the desired value literally, e.g.
+``Then /swapfile is a regular file of 4 GiB, owned by root, mode 0600``. A **check kind**
+(like Goss's resource types or InSpec's resources) declares, in one place:
+
+* ``sentence``: a regular expression with named groups (the pytest-bdd step parser);
+* ``convert``: the groups -> typed ``params`` (``{"path": "/swapfile", "size_gib": 4, ...}``);
+* ``schema``: the JSON Schema the params must satisfy;
+* ``facts`` (host kinds): the remote facts it needs for given params (``probes.facts``);
+  ``reads`` (cluster kinds): the API kinds it LISTs or GETs;
+* the evaluator: ``(facts | snapshot | repos, params) -> Outcome``.
+
+A control of a known kind is a scenario plus a catalog entry (``policies/controls.yaml``):
+no Python. :func:`load_specs` reads every feature before any probe runs: each scenario title
+starts with its control id, which must be in the catalog; its one Then step must match exactly
+one kind; the params are validated. Any problem is a ``PolicyError`` naming ``file:line``.
+
+Per target, the catalog entry's ``vars`` let the operators' Ansible vars override a param
+(``vars: {size_gib: swap_size_gb}``; a template such as ``"user-{operator_uid}.slice"`` is
+filled when all its vars are given): :func:`resolve` returns the params with the source of
+each (``features/S1/T01-swapfile.feature:14`` or ``inventory/host_vars/coulombcore.yml:2``).
+"""
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from railiance_conformance.policy import PolicyError, validate
+
+CONTROL_TITLE = re.compile(r"^(?P<id>[a-z][a-z0-9_]*(?:\.[a-z0-9_*]+)+)\s+[—-]\s+")
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    """One family of sentences and the check behind it (see the module docstring)."""
+
+    name: str
+    target: str                                   # "host" | "cluster" | "repo"
+    sentence: re.Pattern[str]
+    evaluate: Callable[..., Any]
+    convert: Callable[[dict[str, str]], dict[str, Any]]
+    schema: Mapping[str, Any]
+    facts: Callable[[Mapping[str, Any]], list] | None = None
+    reads: Callable[[Mapping[str, Any]], list[str]] | None = None
+
+
+KINDS: dict[str, CheckKind] = {}
+# Scenarios whose Then sentence must be a check kind. The cluster and repo features still have
+# hand-written steps for some controls; those scenarios are checked once their kinds exist.
+STRICT_TAGS = frozenset({"hosts"})
+
+
+def strict(tags: frozenset[str]) -> bool:
+    """Whether a scenario with ``tags`` must state its desired state in a check kind's sentence."""
+    return bool(tags & STRICT_TAGS)
+
+
+def check_kind(name: str, sentence: str, *, target: str, schema: Mapping[str, Any] | None = None,
+               convert: Callable[[dict[str, str]], dict[str, Any]] | None = None,
+               facts: Callable[[Mapping[str, Any]], list] | None = None,
+               reads: Callable[[Mapping[str, Any]], list[str]] | None = None):
+    """Register the decorated evaluator as check kind ``name`` for sentences matching ``sentence``."""
+    def register(evaluate: Callable[..., Any]) -> Callable[..., Any]:
+        if name in KINDS:
+            raise ValueError(f"check kind {name} is registered twice")
+        KINDS[name] = CheckKind(name, target, re.compile(sentence), evaluate,
+                                convert or (lambda groups: {k: v for k, v in groups.items() if v is not None}),
+                                {"type": "object", **(schema or {})}, facts, reads)
+        return evaluate
+    return register
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """One scenario's desired state: its control, the kind of its Then step and the typed params."""
+
+    control_id: str
+    kind: str
+    params: Mapping[str, Any]
+    source: str                                   # "features/S1/T01-swapfile.feature:14"
+    sentence: str = ""
+    scenario: str = ""
+    tags: frozenset[str] = field(default_factory=frozenset)
+
+
+def match(sentence: str) -> tuple[CheckKind, dict[str, Any]] | None:
+    """The kind whose sentence matches ``sentence`` (whole text) and its converted params."""
+    found = [(kind, m) for kind in KINDS.values() if (m := kind.sentence.fullmatch(sentence))]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ValueError(f"the sentence matches several check kinds: {', '.join(k.name for k, _ in found)}")
+    kind, m = found[0]
+    return kind, kind.convert(m.groupdict())
+
+
+def control_id_of(title: str) -> str | None:
+    """``"host.swap.file — the swapfile exists"`` -> ``"host.swap.file"``."""
+    m = CONTROL_TITLE.match(title)
+    return m["id"] if m else None
+
+
+def load_specs(features_dir: Path, catalog: Any, *, root: Path | None = None,
+               strict: Callable[[frozenset[str]], bool] = strict) -> dict[str, ControlSpec]:
+    """Every scenario of every ``*.feature`` under ``features_dir``, as ControlSpecs by control id.
+
+    Raises PolicyError (``file:line``, the field, the problem) for an unknown control id, a
+    control stated twice, a scenario without exactly one Then step, a sentence no kind knows,
+    or params that fail the kind's schema.
+    """
+    from pytest_bdd.parser import FeatureParser
+
+    root = root or features_dir.parent
+    specs: dict[str, ControlSpec] = {}
+    for path in sorted(features_dir.rglob("*.feature")):
+        relative = path.relative_to(root).as_posix()
+        try:
+            feature = FeatureParser(str(path.parent), path.name).parse()
+        except Exception as exc:  # noqa: BLE001 - a Gherkin syntax error names its file
+            raise PolicyError(relative, "Gherkin", str(exc)) from None
+        for scenario in feature.scenarios.values():
+            where = f"{relative}:{scenario.line_number}"
+            control_id = control_id_of(scenario.name)
+            if control_id is None:
+                raise PolicyError(where, "Scenario", f"{scenario.name!r} does not start with a control id "
+                                                      f"('host.swap.file — …')")
+            if control_id not in catalog.controls:
+                raise PolicyError(where, "Scenario", f"unknown control id {control_id!r} (not in policies/controls.yaml)")
+            if control_id in specs:
+                raise PolicyError(where, "Scenario", f"control {control_id!r} is already stated at {specs[control_id].source}")
+            tags = frozenset(scenario.tags) | frozenset(feature.tags)
+            if not strict(tags):  # a scenario whose steps are still hand-written (not yet a check kind)
+                try:
+                    found = match(next((s.name for s in scenario.steps if s.type == "then"), ""))
+                except ValueError:
+                    found = None
+                if found is None:
+                    continue
+            thens = [s for s in scenario.steps if s.type == "then"]
+            if len(thens) != 1:
+                raise PolicyError(where, "Then", f"a control's scenario has exactly one Then step, found {len(thens)}")
+            step = thens[0]
+            step_where = f"{relative}:{step.line_number}"
+            try:
+                found = match(step.name)
+            except ValueError as exc:
+                raise PolicyError(step_where, "Then", str(exc)) from None
+            if found is None:
+                raise PolicyError(step_where, "Then", f"no check kind states {step.name!r} "
+                                                      "(see docs/vocabulary.md for the sentences the suite knows)")
+            kind, params = found
+            validate(params, dict(kind.schema), source=step_where)
+            specs[control_id] = ControlSpec(control_id, kind.name, params, step_where, step.name, scenario.name, tags)
+    return specs
+
+
+def resolve(spec: ControlSpec, variables: Mapping[str, str], values: Mapping[str, Any],
+            sources: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The params of ``spec`` for one target, and where each came from.
+
+    ``variables`` is the catalog entry's ``vars`` (param -> Ansible var name or ``"{var}"``
+    template); ``values``/``sources`` are the target's inventory vars and their ``file:line``.
+    An inventory value wins over the feature's.
+    """
+    params = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in spec.params.items()}
+    origin = {name: spec.source for name in params}
+    for param, var in variables.items():
+        names = [f for _, f, _, _ in string.Formatter().parse(var) if f] if "{" in var else [var]
+        if not names or any(name not in values for name in names):
+            continue
+        value = var.format(**values) if "{" in var else values[var]
+        head, _, leaf = param.partition(".")  # "properties.MemoryMax": one entry of a mapping param
+        if leaf:
+            params.setdefault(head, {})[leaf] = value
+        else:
+            params[head] = value
+        origin[param] = sources.get(names[0], "inventory")
+    return params, origin
