@@ -66,3 +66,54 @@ def testbed_run(testbed, cluster_api, conformant_repos, tmp_path_factory) -> Sui
     return run_suite("--ansible-inventory", str(testbed.inventory), "--ssh-config", str(testbed.ssh_config),
                      "--kubeconfig", str(cluster_api[1]), "--repos", str(conformant_repos),
                      report_dir=tmp_path_factory.mktemp("reports"))
+
+
+# --- test tiers (unit, postgres, browser, testbed, vm): the rules live in tests/tiers.py -----------
+TIERS_KEY = pytest.StashKey[tuple]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: every collected test gets its tiers, and is checked
+def pytest_collection_modifyitems(config, items):
+    from tests.tiers import TIERS, TierError, tiers_for
+
+    refused = []
+    for item in items:
+        path = item.path.relative_to(config.rootpath).as_posix() if item.path.is_relative_to(config.rootpath) \
+            else item.path.as_posix()
+        explicit = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        try:
+            tiers = tiers_for(path, item.fixturenames, explicit)
+        except TierError as error:
+            refused.append(f"  {item.nodeid}: {error}")
+            continue
+        item.stash[TIERS_KEY] = tiers
+        for tier in tiers:
+            if tier not in explicit:
+                item.add_marker(tier)
+    if refused:
+        raise pytest.UsageError("test tiers contradict what the tests need (rules in tests/tiers.py):\n"
+                                + "\n".join(refused))
+
+
+def _guarded_phase(item):
+    from tests.tiers import TierViolation, guard
+
+    watch = guard()
+    watch.enter(item.nodeid, item.stash.get(TIERS_KEY, ()))
+    try:
+        result = yield
+    finally:
+        violations = watch.leave()
+    if violations:  # also when the test caught the TierViolation itself
+        raise TierViolation(violations[0], pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from _guarded_phase(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from _guarded_phase(item))
