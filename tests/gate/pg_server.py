@@ -5,6 +5,13 @@ root) in a fresh temp dir owned by that user; the server listens on 127.0.0.1 an
 every connection (TCP and socket) needs a scram-sha-256 password. ``stop()`` runs
 ``pg_ctl stop -m fast`` and, should that fail, kills the postmaster by the pid it wrote.
 Example: ``server = PgServer(find_bindir()); server.start(); server.dsn("postgres"); server.stop()``.
+
+Why not pytest-postgresql (10.0.0, tried on this machine as root with Debian's PostgreSQL 15): its
+executor runs ``pg_ctl initdb`` as the current user, and initdb refuses root; behind a ``runuser``
+wrapper as ``--postgresql-exec``, initdb cannot read the password file the plugin writes 0600 as root
+in /tmp, nor reach a data directory under pytest's 0700 basetemp. Its password setup is initdb's
+``--auth=password`` (cleartext) where these tests want scram-sha-256, and it keeps one superuser
+where the gate's tests also need a role without it. Working round that is more code than this file.
 """
 from __future__ import annotations
 
