@@ -109,6 +109,12 @@ def test_starts_unshare_without_its_tier():
     except Exception:  # a test that swallows errors must not swallow this one
         pass
 
+def test_swallows_even_base_exceptions():
+    try:
+        subprocess.run(["unshare", "--help"], capture_output=True)
+    except BaseException:  # the guard remembers the violation and fails the test after its call
+        pass
+
 @pytest.mark.testbed
 def test_starts_unshare_in_its_tier():
     assert subprocess.run(["unshare", "--help"], capture_output=True).returncode == 0
@@ -133,15 +139,17 @@ def test_minus_m_unit_selects_exactly_the_unit_tier(inner):
     result = inner.runpytest("-m", "unit", "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
     collected = sorted(line for line in result.outlines if "::" in line)
-    assert collected == ["tests/test_mixed.py::test_pure", "tests/test_mixed.py::test_starts_unshare_without_its_tier"]
+    assert collected == ["tests/test_mixed.py::test_pure", "tests/test_mixed.py::test_starts_unshare_without_its_tier",
+                         "tests/test_mixed.py::test_swallows_even_base_exceptions"]
 
 
 def test_a_test_that_starts_another_tiers_tool_fails_naming_the_tool_and_the_tier(inner):
     result = inner.runpytest()
-    result.assert_outcomes(passed=3, failed=2)
+    result.assert_outcomes(passed=3, failed=3)
     result.stdout.fnmatch_lines([
         "tests/test_mixed.py::test_starts_unshare_without_its_tier carries unit but started unshare, which needs "
         "the testbed tier: *",
+        "tests/test_mixed.py::test_swallows_even_base_exceptions carries unit but started unshare, *",
         "tests/test_mixed.py::test_postgres_tier_may_not_start_unshare carries postgres but started unshare, *",
     ])
 
