@@ -2,14 +2,15 @@
 
 Verdicts, loudest first: ``claimed done, drifted`` (the workplan says done, a control drifts),
 ``claimed done, could not verify``, ``claimed done, no control checks it``, ``passing, not marked
-done`` (info), ``pending`` (todo or needs_human), ``claimed done, verified``.
+done`` (info), ``pending`` (todo or needs_human), ``claimed done, verified``. A task claimed done
+takes the verdict of its loudest finding (``finding.LOUDEST_FIRST``): drift, then could not verify.
 Example: ``claims_table(parse_workplan(path), findings)[0].verdict`` -> ``"claimed done, drifted"``.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from railiance_conformance.finding import Finding, Status
+from railiance_conformance.finding import LOUDEST_FIRST, Finding, Status
 from railiance_conformance.workplan import Workplan
 
 DRIFTED, UNVERIFIED, UNCHECKED = "claimed done, drifted", "claimed done, could not verify", \
@@ -20,6 +21,9 @@ LOUDNESS = (DRIFTED, UNVERIFIED, UNCHECKED, PASSING_NOT_DONE, PENDING, VERIFIED)
 
 @dataclass(frozen=True)
 class Claim:
+    """One workplan task's claim against the findings (``Run.claims``): its verdict, the findings'
+    count per status (loudest first, statuses with none left out) and the keys that drift."""
+
     task: str
     title: str
     workplan_status: str
@@ -35,16 +39,11 @@ class Claim:
 def _verdict(done: bool, waiting: bool, statuses: list[Status]) -> str:
     if waiting and not done:
         return PENDING
-    if done:
-        if Status.DRIFT in statuses:
-            return DRIFTED
-        if Status.ERROR in statuses:
-            return UNVERIFIED
-        if not [s for s in statuses if s is not Status.PENDING]:
-            return UNCHECKED
-        return VERIFIED
     checked = [s for s in statuses if s is not Status.PENDING]
-    if checked and all(s in (Status.PASS, Status.WAIVED) for s in checked):
+    if done:
+        loudest = max(checked, key=lambda s: s.loudness, default=None)
+        return {None: UNCHECKED, Status.DRIFT: DRIFTED, Status.ERROR: UNVERIFIED}.get(loudest, VERIFIED)
+    if checked and all(s.holds for s in checked):
         return PASSING_NOT_DONE
     return PENDING
 
@@ -55,7 +54,7 @@ def claims_table(workplan: Workplan, findings: list[Finding] | tuple[Finding, ..
     for short, task in workplan.tasks.items():
         mine = [f for f in findings if f.task == task.id]
         statuses = [f.status for f in mine]
-        counts = {s.value: statuses.count(s) for s in Status if statuses.count(s)}
+        counts = {s.value: statuses.count(s) for s in LOUDEST_FIRST if statuses.count(s)}
         verdict = _verdict(task.status == "done", task.needs_human or task.status != "done", statuses)
         rows.append(Claim(task.id, task.title, task.status, task.needs_human, verdict, counts,
                           tuple(sorted(f.key for f in mine if f.status is Status.DRIFT))))

@@ -20,6 +20,25 @@ class Status(str, enum.Enum):
     WAIVED = "waived"
     PENDING = "pending"
 
+    @property
+    def loudness(self) -> int:
+        """Rank in ``LOUDEST_FIRST`` counted from the quiet end: ``Status.DRIFT.loudness`` -> 4,
+        ``Status.PASS.loudness`` -> 0. ``max(statuses, key=lambda s: s.loudness)`` is the worst."""
+        return len(LOUDEST_FIRST) - 1 - LOUDEST_FIRST.index(self)
+
+    @property
+    def holds(self) -> bool:
+        """True for PASS and WAIVED: the control holds, or a waiver accepts that it does not.
+        ``Status.PENDING.holds`` -> False (not verified yet)."""
+        return self in (Status.PASS, Status.WAIVED)
+
+
+# The one status order of the suite, loudest first: what a reader must see first, and which status
+# wins when one control is recorded twice on one target. Drift (known wrong) before could-not-verify
+# (unknown), then pending (not due), waived (accepted), pass. Every reporter, the history, the claims
+# table and the gate use it.
+LOUDEST_FIRST: tuple[Status, ...] = (Status.DRIFT, Status.ERROR, Status.PENDING, Status.WAIVED, Status.PASS)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

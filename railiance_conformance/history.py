@@ -2,7 +2,8 @@
 
 Each ``record`` is one transaction (run row and findings together, or nothing), in WAL mode with a
 busy timeout so that concurrent writers wait for each other. Runs are ordered by when they were
-recorded; findings are keyed by ``control_id@target`` (the worse status if one run has a key twice).
+recorded; findings are keyed by ``control_id@target`` (the louder status, ``Status.loudness``, if one
+run has a key twice: ``Run.one_per_key``).
 Example: ``History(Path("history.sqlite")).diff_latest().to_dict()["new_drift"]`` -> ``["host.swap.file@a"]``.
 """
 from __future__ import annotations
@@ -16,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from railiance_conformance.finding import Finding, Status
+from railiance_conformance.finding import Status
 from railiance_conformance.reporting import Run
 
 BUSY_TIMEOUT_MS = 60_000
 SCHEMA_VERSION = 1
-RANK = {Status.PASS: 0, Status.WAIVED: 1, Status.PENDING: 2, Status.ERROR: 3, Status.DRIFT: 4}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL UNIQUE, started_at TEXT NOT NULL,
@@ -71,7 +71,7 @@ class RunDiff:
     status_changes: tuple[StatusChange, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for ``run.meta["diff"]``: ``{"from_run": ..., "new_drift": [...], ...}``."""
+        """Plain data as the reports show ``Run.diff``: ``{"from_run": ..., "new_drift": [...], ...}``."""
         return {"from_run": self.from_run, "to_run": self.to_run, "new_drift": list(self.new_drift),
                 "fixed": list(self.fixed), "persisting": list(self.persisting),
                 "status_changes": [{"key": c.key, "from": c.before, "to": c.after} for c in self.status_changes]}
@@ -90,17 +90,15 @@ class FindingHistory:
     consecutive_drift: int     # runs in drift, counted back from the latest recorded run
     runs_seen: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """What the reports show of it (``Run.history``): ``{"first_seen_run": "ab12", "first_seen_at":
+        "2026-11-27T03:27:00Z", "last_seen_at": ..., "consecutive_drift": 2}``."""
+        return {"first_seen_run": self.first_seen, "first_seen_at": self.first_seen_at,
+                "last_seen_at": self.last_seen_at, "consecutive_drift": self.consecutive_drift}
+
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
-
-
-def _worst(findings: tuple[Finding, ...]) -> list[Finding]:
-    chosen: dict[str, Finding] = {}
-    for finding in findings:
-        if finding.key not in chosen or RANK[finding.status] > RANK[chosen[finding.key].status]:
-            chosen[finding.key] = finding
-    return list(chosen.values())
 
 
 @contextmanager
@@ -204,7 +202,7 @@ class History:
         ValueError if the run id is already recorded; ``sqlite3.Error``/``OSError`` as ``open_database``."""
         rows = ((f.key, f.control_id, f.target, f.task, f.layer, f.severity, f.status.value,
                  _json(f.expected), _json(f.observed), f.reason, _json(dict(f.evidence)))
-                for f in _worst(run.findings))
+                for f in run.one_per_key())
         stack = ExitStack()
         con = stack.enter_context(self._connect())
         try:
@@ -215,7 +213,7 @@ class History:
                 "INSERT INTO runs (run_id, started_at, finished_at, partial, targets, counts, meta)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (run.run_id, run.started_at, run.finished_at, int(run.partial), _json(list(run.targets)),
-                 _json(run.counts()), _json(dict(run.meta)))).lastrowid
+                 _json(run.counts()), _json(run.details()))).lastrowid
             con.executemany(f"INSERT INTO findings VALUES ({seq}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         except BaseException:
             try:

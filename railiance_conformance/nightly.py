@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from railiance_conformance.finding import LOUDEST_FIRST, Status
 from railiance_conformance.policy import REPO_ROOT
 from railiance_conformance.reporting.output import OUTPUT_FAILED as OUTPUT_FAILED_PYTEST
 
@@ -32,13 +33,15 @@ NAMES = {CONFORMANT: "conformant", DRIFT: "drift", COULD_NOT_VERIFY: "could not 
 
 
 def verdict(document: dict | None) -> int:
-    """The exit code a report stands for: drift beats could-not-verify beats conformant."""
+    """The exit code a ``findings.json`` stands for, by its loudest status (``finding.LOUDEST_FIRST``):
+    drift beats could-not-verify beats conformant; a partial run or one without findings could not verify.
+    ``verdict({"summary": {"drift": 0, "error": 1}, "run": {"partial": False}, "findings": [...]})`` -> 2."""
     if not document or not document.get("findings"):
         return COULD_NOT_VERIFY
-    summary = document["summary"]
-    if summary.get("drift"):
+    loudest = next((s for s in LOUDEST_FIRST if document["summary"].get(s.value)), Status.PASS)
+    if loudest is Status.DRIFT:
         return DRIFT
-    if summary.get("error") or document["run"].get("partial"):
+    if loudest is Status.ERROR or document["run"].get("partial"):
         return COULD_NOT_VERIFY
     return CONFORMANT
 

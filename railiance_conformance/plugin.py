@@ -321,8 +321,8 @@ def _run(state: SuiteState, partial: bool = False) -> Run:
     return Run(run_id=state.run_id, started_at=state.started_at, finished_at=utc_now(),
                findings=tuple(state.recorder.findings),
                targets=tuple(sorted({f.target for f in state.recorder.findings})), partial=partial,
-               meta={"workplan": state.catalog.workplan,
-                     "connections": {h.name: h.connection_evidence(state.ssh.identity_file) for h in state.hosts}})
+               workplan=state.catalog.workplan,
+               connections={h.name: h.connection_evidence(state.ssh.identity_file) for h in state.hosts})
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -339,16 +339,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                              or (state.deadline is not None and state.deadline.expired))
         run = _run(state, partial=state.partial)
         if state.deadline is not None and state.deadline.expired:
-            run = replace(run, meta={**run.meta, "deadline": f"run deadline of {state.deadline.seconds:g} s "
-                                                             f"exceeded: the checks not yet run have no finding"})
+            run = replace(run, deadline=f"run deadline of {state.deadline.seconds:g} s "
+                                        f"exceeded: the checks not yet run have no finding")
         if state.workplan is not None:
             from railiance_conformance.claims import claims_table
 
-            state.claims = [c.to_dict() for c in claims_table(state.workplan, run.findings)]
-            run = replace(run, meta={**run.meta, "claims": state.claims, "workplan": state.workplan.id})
+            state.claims = tuple(claims_table(state.workplan, run.findings))
+            run = replace(run, claims=state.claims, workplan=state.workplan.id)
         # history and reports together: both have this run or neither (see reporting/output.py)
         published = publish(run, state.report_dir, state.formats, state.history, state.history_busy_timeout_s)
-        state.diff = published.run.meta.get("diff")
+        state.diff = published.run.diff
         state.output_failures, state.output_dir = published.failures, published.report_dir
         if published.failures:
             session.exitstatus = OUTPUT_FAILED
@@ -363,15 +363,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if state is None or not state.recorder.findings:
         return
     terminalreporter.section("railiance conformance")
-    run = _run(state, partial=state.partial)
-    if state.claims is not None:
-        run = replace(run, meta={**run.meta, "claims": state.claims})
+    run = replace(_run(state, partial=state.partial), claims=state.claims, diff=state.diff)
     terminalreporter.write(render_summary(run, width=terminalreporter._tw.fullwidth,
                                           color=terminalreporter.hasmarkup))
-    if state.diff:
-        d = state.diff
-        terminalreporter.write_line(f"since the previous run: {len(d['new_drift'])} new drift, {len(d['fixed'])} fixed, "
-                                    f"{len(d['persisting'])} persisting, {len(d['status_changes'])} status changes")
     names = ", ".join(load_reporters()[f].filename for f in state.formats)
     terminalreporter.write_line(f"reports in {state.output_dir or state.report_dir}: {names}"
                                 + (f"; history: {state.history}" if state.history else ""))

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 from railiance_conformance.finding import Outcome
-from railiance_conformance.gate.cutover import GateInputs, decide, findings_from_report, parity_outcome
+from railiance_conformance.gate.cutover import GateInputs, GateVerdict, decide, findings_from_report, parity_outcome
 from railiance_conformance.policy import (DEFAULT_POLICY_DIR, REPO_ROOT, PolicyError, load_catalog,
                                           load_document)
 from railiance_conformance.recorder import utc_now
@@ -160,24 +160,21 @@ def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], repor
     if not suite:
         result.go = False
         result.reasons.insert(0, f"the suite produced no findings ({suite_failure})")
-    verdict = "GO" if result.go else "NO-GO"
-    evidence = {f.control_id: dict(f.evidence) for f in result.findings if f.evidence}
-    gate_meta = {"task": task.id, "verdict": verdict, "reasons": result.reasons, "layer": layers[0],
-                 "evidence": evidence}
+    gate = result.verdict(task.id, layers[0])
     findings = tuple(suite) + tuple(result.findings)
     run = Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=utc_now(), findings=findings,
-              targets=tuple(sorted({f.target for f in findings})), meta={"workplan": workplan.id, "gate": gate_meta})
+              targets=tuple(sorted({f.target for f in findings})), workplan=workplan.id, gate=gate)
     if history is not None:
         from railiance_conformance.history import History
 
         History(history).record(run)
     written = write_reports(run, report_dir, list(load_reporters()))
-    print(f"{verdict}: {task.id} ({task.title})  run {run.run_id}", file=out)
+    print(f"{gate.verdict}: {task.id} ({task.title})  run {run.run_id}", file=out)
     for reason in result.reasons:
         print(f"  - {reason}", file=out)
     for finding in result.findings:
         print(f"  {finding.control_id}: {finding.status.value}", file=out)
-    _print_tables(evidence.get("gate.restore.parity", {}), out)
+    _print_tables(gate, out)
     print(f"reports: {', '.join(str(p) for p in written)}", file=out)
     digest = None
     if history is not None and (report_dir / "findings.json").exists():
@@ -186,20 +183,20 @@ def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], repor
         digest = store_report(history, report_dir / "findings.json")
         print(f"report archived: {digest}", file=out)
     if approve is not None:
-        return _approve(approve, verdict, task.id, run.run_id, digest, history, repos, signing_key,
+        return _approve(approve, gate.verdict, task.id, run.run_id, digest, history, repos, signing_key,
                         allowed_signers_path(policy_dir, document, allowed_signers), timeouts["signing_s"], out)
     return GO if result.go else NO_GO
 
 
-def _print_tables(parity: dict, out) -> None:
-    tables = parity.get("tables") or {}
+def _print_tables(gate: GateVerdict, out) -> None:
+    tables = gate.parity_tables()
     if not tables:
         return
+    parity = gate.evidence["gate.restore.parity"]
     print(f"  tables compared (schemas {', '.join(parity.get('schemas') or [])}; "
           f"{parity.get('sequences_checked', 0)} sequences checked):", file=out)
     width = max(len(name) for name in tables)
-    for name, counts in tables.items():
-        source, restored = counts.get("source"), counts.get("restored")
+    for name, (source, restored) in tables.items():
         mark = "=" if source == restored and source is not None else "≠"
         print(f"    {name:<{width}}  source {source if source is not None else '–':>10}  {mark}  "
               f"restored {restored if restored is not None else '–':>10}", file=out)

@@ -4,21 +4,20 @@ It runs the suite (``pytest features/``), then judges: the task's prerequisite t
 no control of the task's layer is in error, the newest CloudNativePG Backup is recent, a restored
 copy matches its source (two PostgreSQL connections: tables, exact counts, sequences) and the
 restore drill behind it is fresh. Any NO-GO reason blocks.
-Example: ``decide(GateInputs(...))`` -> ``GateResult(go=False, reasons=[...], findings=[...])``.
+Example: ``decide(GateInputs(...))`` -> ``GateResult(go=False, reasons=[...], findings=[...])``;
+``result.verdict(task.id, "S5")`` -> the ``GateVerdict`` every report shows (``Run.gate``).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, NamedTuple
 
 from railiance_conformance.finding import Finding, Outcome, Status
 from railiance_conformance.policy import Catalog
 from railiance_conformance.recorder import FindingRecorder
 from railiance_conformance.workplan import Task, Workplan
-
-OK = (Status.PASS, Status.WAIVED)
 
 
 def findings_from_report(path: Path) -> list[Finding]:
@@ -42,11 +41,55 @@ class GateInputs:
     drill: Callable[[], Outcome] | None = None
 
 
+class TableRows(NamedTuple):
+    """Both sides' exact row count of one table in the restore-parity check (None: absent or unreadable)."""
+
+    source: int | None
+    restored: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """What a gate run concluded, as every report shows it (``Run.gate``).
+
+    ``evidence`` maps each gate control id to its finding's evidence (``gate.restore.parity``:
+    ``{"schemas": [...], "sequences_checked": 4, "tables": {"public.customers": {"source": 120,
+    "restored": 120}}}``, see ``parity_outcome``); controls without evidence are left out.
+    Example: ``GateVerdict("RAIL-HO-WP-0004-T09", go=False, reasons=("gate.backup.recent: drift: ...",))``.
+    """
+
+    task: str                                  # the gated workplan task id
+    go: bool
+    reasons: tuple[str, ...] = ()              # every NO-GO reason, "<control id>: <status>: <detail>"
+    layer: str = ""                            # the gated task's layer
+    evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        """``"GO"`` or ``"NO-GO"``."""
+        return "GO" if self.go else "NO-GO"
+
+    def parity_tables(self) -> dict[str, TableRows]:
+        """``{"public.customers": TableRows(120, 120)}`` from the restore-parity evidence; {} without it."""
+        tables = (self.evidence.get("gate.restore.parity") or {}).get("tables") or {}
+        return {name: TableRows(rows.get("source"), rows.get("restored")) for name, rows in tables.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report's ``run.gate``: ``{"task", "verdict", "reasons", "layer", "evidence"}``."""
+        return {"task": self.task, "verdict": self.verdict, "reasons": list(self.reasons), "layer": self.layer,
+                "evidence": {control_id: dict(evidence) for control_id, evidence in self.evidence.items()}}
+
+
 @dataclass
 class GateResult:
     go: bool
     reasons: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+
+    def verdict(self, task_id: str, layer: str) -> GateVerdict:
+        """The record the reports show: this result's verdict, reasons and its findings' evidence."""
+        return GateVerdict(task_id, self.go, tuple(self.reasons), layer,
+                           {f.control_id: dict(f.evidence) for f in self.findings if f.evidence})
 
 
 def _preconditions(inputs: GateInputs) -> Outcome:
@@ -55,7 +98,7 @@ def _preconditions(inputs: GateInputs) -> Outcome:
     for short in inputs.task.prerequisites:
         task_id = f"{inputs.workplan.id}-{short}"
         mine = [f for f in inputs.suite_findings if f.task == task_id]
-        bad = [f"{f.key}: {f.status.value}" for f in mine if f.status not in OK]
+        bad = [f"{f.key}: {f.status.value}" for f in mine if not f.status.holds]
         if not mine:
             observed[short] = "no control verifies this task"
         elif bad:
@@ -91,7 +134,7 @@ def decide(inputs: GateInputs, catalog: Catalog) -> GateResult:
         finding = Finding(**{**{k: getattr(finding, k) for k in finding.__dataclass_fields__},
                              "task": inputs.task.id})
         result.findings.append(finding)
-        if finding.status not in OK:
+        if not finding.status.holds:
             result.go = False
             detail = finding.reason or f"expected {finding.expected!r}, observed {finding.observed!r}"
             result.reasons.append(f"{control_id}: {finding.status.value}: {detail}")

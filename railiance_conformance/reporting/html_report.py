@@ -1,7 +1,7 @@
 """One self-contained HTML file (inline CSS, no scripts, nothing fetched at view time): ``report.html``.
 
-Drift first, then could-not-verify, pending, waived and passes, grouped by layer and task;
-"Since the previous run" when the run carries a diff. Every value is HTML-escaped.
+Drift first, then could-not-verify, pending, waived and passes (``finding.LOUDEST_FIRST``), grouped by
+layer and task; "Since the previous run" when the run carries a diff (``Run.diff``). Every value is HTML-escaped.
 Example: ``'<tr class="drift"' in render(run)`` -> True when something drifted.
 """
 from __future__ import annotations
@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from html import escape as _html_escape
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from railiance_conformance.finding import Finding, Status
+from railiance_conformance.finding import LOUDEST_FIRST, Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
 
-ORDER = (Status.DRIFT, Status.ERROR, Status.PENDING, Status.WAIVED, Status.PASS)
+if TYPE_CHECKING:
+    from railiance_conformance.gate.cutover import GateVerdict
+    from railiance_conformance.history import RunDiff
+
 TITLES = {Status.DRIFT: "Drift", Status.ERROR: "Could not verify", Status.PENDING: "Pending",
           Status.WAIVED: "Waived", Status.PASS: "Passing"}
 CSS = """
@@ -53,14 +56,27 @@ def _row(f: Finding) -> str:
             f"<td>{_value(f.expected)}</td><td>{observed}</td><td>{fix}</td></tr>")
 
 
-def _diff(diff: dict[str, Any]) -> str:
-    items = [("new drift", diff.get("new_drift", [])), ("fixed", diff.get("fixed", [])),
-             ("persisting", diff.get("persisting", [])),
-             ("status changes", [f"{c['key']}: {c['from']} → {c['to']}" for c in diff.get("status_changes", [])])]
+def _diff(diff: RunDiff) -> str:
+    items = [("new drift", diff.new_drift), ("fixed", diff.fixed), ("persisting", diff.persisting),
+             ("status changes", [f"{c.key}: {c.before} → {c.after}" for c in diff.status_changes])]
     rows = "".join(f"<tr><th>{name} ({len(keys)})</th><td>{escape(', '.join(keys)) or '–'}</td></tr>"
                    for name, keys in items)
-    return (f'<h2 id="diff">Since the previous run</h2><p>from run {escape(str(diff.get("from_run")))} '
-            f'to run {escape(str(diff.get("to_run")))}</p><table class="diff">{rows}</table>')
+    return (f'<h2 id="diff">Since the previous run</h2><p>from run {escape(diff.from_run)} '
+            f'to run {escape(diff.to_run)}</p><table class="diff">{rows}</table>')
+
+
+def _gate(gate: GateVerdict) -> str:
+    """The verdict, every reason, and the restore-parity evidence: both sides' row count per table."""
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in gate.reasons) or "<li>every precondition holds</li>"
+    html = (f'<h2 id="gate" class="{"pass" if gate.go else "drift"}">Cutover gate '
+            f'{escape(gate.task)}: {escape(gate.verdict)}</h2><ul>{reasons}</ul>')
+    tables = gate.parity_tables()
+    if tables:
+        html += ('<table class="gate-tables"><tr><th>table</th><th>source rows</th><th>restored rows</th></tr>'
+                 + "".join(f"<tr><td><code>{escape(name)}</code></td><td>{escape(str(rows.source))}</td>"
+                           f"<td>{escape(str(rows.restored))}</td></tr>" for name, rows in tables.items())
+                 + "</table>")
+    return html
 
 
 def render(run: Run) -> str:
@@ -71,26 +87,17 @@ def render(run: Run) -> str:
              f"<p>run {escape(run.run_id)}, {escape(run.started_at)} – {escape(run.finished_at)} (UTC); "
              f"targets: {escape(', '.join(run.targets))}</p><p class=counts>",
              *(f'<span class="{s.value}">{counts[s.value]} {s.value}</span>' for s in Status), "</p>"]
-    gate = run.meta.get("gate")
-    if isinstance(gate, dict):
-        reasons = "".join(f"<li>{escape(r)}</li>" for r in gate.get("reasons", [])) or "<li>every precondition holds</li>"
-        parts.append(f'<h2 id="gate" class="{"pass" if gate["verdict"] == "GO" else "drift"}">Cutover gate '
-                     f'{escape(gate["task"])}: {escape(gate["verdict"])}</h2><ul>{reasons}</ul>')
-        tables = ((gate.get("evidence") or {}).get("gate.restore.parity") or {}).get("tables") or {}
-        if tables:  # the restore-parity evidence: both sides' row count per table
-            parts.append('<table class="gate-tables"><tr><th>table</th><th>source rows</th><th>restored rows</th></tr>'
-                         + "".join(f"<tr><td><code>{escape(name)}</code></td><td>{escape(str(c.get('source')))}</td>"
-                                   f"<td>{escape(str(c.get('restored')))}</td></tr>" for name, c in tables.items())
-                         + "</table>")
-    if run.meta.get("deadline"):
-        parts.append(f'<p class="drift">{escape(str(run.meta["deadline"]))}</p>')
-    if run.meta.get("output_failures"):
-        items = "".join(f"<li>{escape(str(f))}</li>" for f in run.meta["output_failures"])
+    if run.gate is not None:
+        parts.append(_gate(run.gate))
+    if run.deadline:
+        parts.append(f'<p class="drift">{escape(run.deadline)}</p>')
+    if run.output_failures:
+        items = "".join(f"<li>{escape(str(f))}</li>" for f in run.output_failures)
         parts.append(f'<h2 id="output-failures" class="drift">Not written (the run\'s own output failed)</h2>'
                      f'<ul>{items}</ul>')
-    if isinstance(run.meta.get("diff"), dict):
-        parts.append(_diff(run.meta["diff"]))
-    for status in ORDER:
+    if run.diff is not None:
+        parts.append(_diff(run.diff))
+    for status in LOUDEST_FIRST:
         findings = sorted((f for f in run.findings if f.status is status),
                           key=lambda f: (f.layer, f.task, f.control_id, f.target))
         if not findings:

@@ -12,10 +12,12 @@ SCHEMA_VERSION = 1
 
 
 def to_document(run: Run) -> dict:
+    """The document findings.schema.json describes; ``run`` holds the fixed fields, then
+    ``Run.details()`` (workplan, connections, deadline, claims, gate, diff, history, output_failures)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "run": {"id": run.run_id, "started_at": run.started_at, "finished_at": run.finished_at,
-                "partial": run.partial, "targets": list(run.targets), **dict(run.meta)},
+                "partial": run.partial, "targets": list(run.targets), **run.details()},
         "summary": run.counts(),
         "findings": [finding.to_dict() for finding in run.findings],
     }

@@ -35,19 +35,16 @@ def _case(finding: Finding) -> TestCase:
 
 def render(run: Run) -> str:
     ordered = sorted(run.findings, key=lambda f: (f.layer, f.task, f.control_id, f.target))
-    changes = run.changes()
     properties = {"run_id": run.run_id, "partial": str(run.partial).lower()}
-    for number, failure in enumerate(run.meta.get("output_failures") or ()):
+    for number, failure in enumerate(run.output_failures):
         properties[f"output_failure.{number}"] = printable(str(failure))
-    if changes is not None:  # since the previous run
-        properties |= {f"since_previous.{name}": str(n) for name, n in changes.items()}
-        properties["since_previous.from_run"] = str(run.meta["diff"].get("from_run"))
-    gate = run.meta.get("gate")
-    if isinstance(gate, dict):
-        properties |= {"gate.task": gate["task"], "gate.verdict": gate["verdict"]}
-        tables = ((gate.get("evidence") or {}).get("gate.restore.parity") or {}).get("tables") or {}
-        properties |= {f"gate.rows.{name}": f"source {c.get('source')}, restored {c.get('restored')}"
-                       for name, c in tables.items()}
+    if run.diff is not None:  # since the previous run
+        properties |= {f"since_previous.{name}": str(n) for name, n in (run.changes() or {}).items()}
+        properties["since_previous.from_run"] = str(run.diff.from_run)
+    if run.gate is not None:
+        properties |= {"gate.task": run.gate.task, "gate.verdict": run.gate.verdict}
+        properties |= {f"gate.rows.{name}": f"source {rows.source}, restored {rows.restored}"
+                       for name, rows in run.gate.parity_tables().items()}
     suites = [TestSuite(layer, [_case(f) for f in group], timestamp=run.started_at, properties=properties)
               for layer, group in groupby(ordered, key=lambda f: f.layer)]
     return to_xml_report_string(suites, prettyprint=True)

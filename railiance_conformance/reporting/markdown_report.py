@@ -1,7 +1,7 @@
 """GitHub-flavoured Markdown summary for a CI job summary or an issue comment: ``summary.md``.
 
 Drift first, then could-not-verify, one table per layer and task; pending and waived briefly;
-``run.meta["diff"]`` (``RunDiff.to_dict()``) adds "Since the previous run".
+``Run.diff`` adds "Since the previous run", ``Run.history`` how long each drift has lasted.
 Example: ``render(run).splitlines()[0]`` -> ``"## Railiance conformance: 2 drift, 1 could not verify"``.
 """
 from __future__ import annotations
@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import re
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
+
+if TYPE_CHECKING:
+    from railiance_conformance.gate.cutover import GateVerdict
+    from railiance_conformance.history import RunDiff
 
 MAX_ROWS = 100      # table rows in all; GitHub caps issue comments at 65,536 characters
 MAX_ITEMS = 30      # list items per bullet (pending, waived, diff)
@@ -90,19 +94,16 @@ def _brief(title: str, findings: list[Finding]) -> list[str]:
     return [*lines, ""]
 
 
-def _diff(diff: dict[str, Any]) -> list[str]:
-    previous = diff.get("from_run")
+def _diff(diff: RunDiff) -> list[str]:
     lines = ["### Since the previous run", ""]
-    if previous:
-        lines += [f"Compared with run {_span(str(previous))}.", ""]
-    listed = set(diff.get("new_drift", ())) | set(diff.get("fixed", ()))
-    for label, name in (("New drift", "new_drift"), ("Fixed", "fixed"), ("Persisting drift", "persisting")):
-        keys = [str(k) for k in diff.get(name, ())]
+    if diff.from_run:
+        lines += [f"Compared with run {_span(diff.from_run)}.", ""]
+    listed = {*diff.new_drift, *diff.fixed}
+    for label, keys in (("New drift", diff.new_drift), ("Fixed", diff.fixed), ("Persisting drift", diff.persisting)):
         lines.append(f"- **{label}** ({len(keys)})" + (f": {_bullets([_span(k) for k in keys])}" if keys else ""))
-    changes = [c for c in diff.get("status_changes", ()) if c.get("key") not in listed]
+    changes = [c for c in diff.status_changes if c.key not in listed]
     lines.append(f"- **Other status changes** ({len(changes)})" + (": " + _bullets(
-        [f"{_span(str(c.get('key')))} {cell(c.get('from'))} → {cell(c.get('to'))}" for c in changes])
-        if changes else ""))
+        [f"{_span(c.key)} {cell(c.before)} → {cell(c.after)}" for c in changes]) if changes else ""))
     return [*lines, ""]
 
 
@@ -122,48 +123,46 @@ def render(run: Run, *, max_rows: int = MAX_ROWS) -> str:
              "| " + " | ".join(str(counts[s]) for s in ("pass", "drift", "error", "waived", "pending")) + " |", ""]
     if run.partial:
         lines += ["> **Partial run:** interrupted before every control was evaluated."
-                  + (f" {cell(run.meta['deadline'], 400)}" if run.meta.get("deadline") else ""), ""]
-    if run.meta.get("output_failures"):
+                  + (f" {cell(run.deadline, 400)}" if run.deadline else ""), ""]
+    if run.output_failures:
         lines += ["> **Not written (the run's own output failed):** "
-                  + "; ".join(cell(f, 400) for f in run.meta["output_failures"]), ""]
-    gate = run.meta.get("gate")
-    if isinstance(gate, dict):
-        lines += [f"### Cutover gate {_span(gate['task'])}: **{gate['verdict']}**", ""]
-        lines += [f"- {cell(reason, 400)}" for reason in gate.get("reasons", [])] or ["- every precondition holds"]
-        lines += _gate_tables(gate)
+                  + "; ".join(cell(str(f), 400) for f in run.output_failures), ""]
+    if run.gate is not None:
+        lines += [f"### Cutover gate {_span(run.gate.task)}: **{run.gate.verdict}**", ""]
+        lines += [f"- {cell(reason, 400)}" for reason in run.gate.reasons] or ["- every precondition holds"]
+        lines += _gate_tables(run.gate)
         lines.append("")
     drift, budget = _section("Drift", "observed", by_status[Status.DRIFT], max_rows)
     errors, _ = _section("Could not verify", "reason", by_status[Status.ERROR], budget)
     lines += drift + errors + _brief("Pending", by_status[Status.PENDING]) + _brief("Waived", by_status[Status.WAIVED])
-    diff = run.meta.get("diff")
-    if isinstance(diff, dict):
-        lines += _diff(diff)
+    if run.diff is not None:
+        lines += _diff(run.diff)
     lines += _streaks(run)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _gate_tables(gate: dict[str, Any]) -> list[str]:
+def _gate_tables(gate: GateVerdict) -> list[str]:
     """The restore-parity evidence of a gate run: both sides' row count per table."""
-    tables = ((gate.get("evidence") or {}).get("gate.restore.parity") or {}).get("tables") or {}
+    tables = gate.parity_tables()
     if not tables:
         return []
     lines = ["", "| table | source rows | restored rows |", "| --- | ---: | ---: |"]
-    for name, counts in list(tables.items())[:MAX_ROWS]:
-        lines.append(f"| {code(name)} | {cell(counts.get('source'))} | {cell(counts.get('restored'))} |")
+    for name, rows in list(tables.items())[:MAX_ROWS]:
+        lines.append(f"| {code(name)} | {cell(rows.source)} | {cell(rows.restored)} |")
     return lines
 
 
 def _streaks(run: Run) -> list[str]:
-    """How long each drift has lasted (``meta["history"]``: first seen, consecutive runs in drift)."""
-    history = run.meta.get("history")
+    """How long each drift has lasted (``Run.history``: first seen, consecutive runs in drift)."""
     drift = sorted(f.key for f in run.findings if f.status is Status.DRIFT)
-    if not isinstance(history, dict) or not drift:
+    if run.history is None or not drift:
         return []
     lines = ["", "### How long it has drifted", "", "| finding | first seen | runs in drift in a row |",
              "| --- | --- | ---: |"]
     for key in drift[:MAX_ITEMS]:
-        entry = history.get(key, {})
-        lines.append(f"| {code(key)} | {cell(entry.get('first_seen_at'))} | {entry.get('consecutive_drift', '–')} |")
+        entry = run.history.get(key)
+        lines.append(f"| {code(key)} | {cell(entry.first_seen_at if entry else None)} "
+                     f"| {entry.consecutive_drift if entry else '–'} |")
     return lines
 
 

@@ -11,7 +11,7 @@ The order (``publish``):
    back, the report directory keeps the previous run's complete set, and this run's reports go
    to ``fallback_dir(run_id)`` instead;
 4. a history that cannot be used (not a database, locked past the busy timeout, read-only,
-   full) does not stop the reports: they are written and say ``run.output_failures``.
+   full) does not stop the reports: they are written and list it in ``Run.output_failures``.
 
 Every failure is an ``OutputFailure`` naming the file and the cause; the plugin turns any of them
 into its own exit status (``OUTPUT_FAILED``). Example:
@@ -27,20 +27,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
-from railiance_conformance.reporting import REPORTERS, Run, atomic_write, load_reporters
+from railiance_conformance.reporting import REPORTERS, OutputFailure, Run, atomic_write, load_reporters
 
 OUTPUT_FAILED = 6  # the suite's exit status when a report or the history could not be written
-
-
-@dataclass(frozen=True, slots=True)
-class OutputFailure:
-    """``OutputFailure("reports/findings.json", "No space left on device (ENOSPC)")``."""
-
-    path: str
-    cause: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.cause}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,23 +90,17 @@ def _discard(staged: list[tuple[Path, Path]]) -> None:
 
 
 def _with_failures(run: Run, failures: list[OutputFailure]) -> Run:
-    return replace(run, meta={**run.meta, "output_failures": [str(f) for f in failures]}) if failures else run
+    return replace(run, output_failures=tuple(failures))
 
 
 def _annotate(run: Run, pending) -> Run:
     """The diff against the previous run and each finding's first/last seen, from the history."""
-    meta = dict(run.meta)
-    diff = pending.diff_latest()
-    if diff is not None:
-        meta["diff"] = diff.to_dict()
     seen = {}
     for finding in run.findings:
         found = pending.finding_history(finding.key)
         if found is not None:
-            seen[finding.key] = {"first_seen_run": found.first_seen, "first_seen_at": found.first_seen_at,
-                                 "last_seen_at": found.last_seen_at, "consecutive_drift": found.consecutive_drift}
-    meta["history"] = seen
-    return replace(run, meta=meta)
+            seen[finding.key] = found
+    return replace(run, diff=pending.diff_latest(), history=seen)
 
 
 def publish(run: Run, report_dir: Path, names: Iterable[str], history_path: Path | None,

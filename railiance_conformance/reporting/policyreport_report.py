@@ -78,9 +78,8 @@ def to_document(run: Run) -> dict[str, Any]:
     results = [result(f, run.run_id) for f in run.findings]
     changes = {f"railiance.io/since-previous-{name.replace('_', '-')}": str(n)
                for name, n in (run.changes() or {}).items()}
-    gate = run.meta.get("gate")
-    if isinstance(gate, dict):
-        changes |= {"railiance.io/gate-task": gate["task"], "railiance.io/gate-verdict": gate["verdict"]}
+    if run.gate is not None:
+        changes |= {"railiance.io/gate-task": run.gate.task, "railiance.io/gate-verdict": run.gate.verdict}
     summary = {key: sum(1 for r in results if r["result"] == key) for key in ("pass", "fail", "warn", "error", "skip")}
     return {
         "apiVersion": API_VERSION, "kind": "ClusterPolicyReport",

@@ -1,33 +1,22 @@
 """Prometheus textfile-collector metrics: ``railiance_conformance.prom`` for node_exporter.
 
 One series per control and target with value 1 and its current status as a label, totals per
-status, the run's finish time and whether it was partial. No sample timestamps (the textfile
-collector rejects them); ``write_reports`` writes atomically, as the collector requires.
-Example: ``render(run)`` -> ``'...railiance_conformance_control_status{control_id="host.swap.file",...} 1\\n...'``.
+status, the run's finish time and whether it was partial; a gate run adds its verdict and the
+restore-parity row counts, a run with a history what changed since the previous run. Written by
+prometheus_client (a private ``CollectorRegistry`` and ``generate_latest``: the exposition format,
+HELP/TYPE lines and label escaping are the client library's); no sample timestamps (the textfile
+collector rejects them); ``write_reports`` writes the file atomically, as the collector requires.
+Example: ``render(run)`` -> ``'...railiance_conformance_control_status{control_id="host.swap.file",...} 1.0\\n...'``.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from railiance_conformance.finding import Finding, Status
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
 from railiance_conformance.reporting import Reporter, Run, printable, register
 
 PREFIX = "railiance_conformance"
-# when one control is recorded twice on one target, the worse status is the one exposed
-RANK = {Status.PASS: 0, Status.WAIVED: 1, Status.PENDING: 2, Status.ERROR: 3, Status.DRIFT: 4}
-
-
-def escape_label(value: str) -> str:
-    """Label value per the exposition format: ``escape_label('a"b')`` -> ``'a\\\\"b'``."""
-    return printable(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{name}="{escape_label(str(value))}"' for name, value in labels.items()) + "}"
-
-
-def _family(name: str, help_text: str, samples: list[str]) -> list[str]:
-    return [f"# HELP {PREFIX}_{name} {help_text}", f"# TYPE {PREFIX}_{name} gauge", *samples]
 
 
 def epoch_seconds(timestamp: str) -> float | None:
@@ -39,43 +28,53 @@ def epoch_seconds(timestamp: str) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def current(findings: tuple[Finding, ...]) -> list[Finding]:
-    """One finding per ``control_id@target`` (the worse one if recorded twice), in key order."""
-    chosen: dict[str, Finding] = {}
-    for finding in findings:
-        if finding.key not in chosen or RANK[finding.status] > RANK[chosen[finding.key].status]:
-            chosen[finding.key] = finding
-    return [chosen[key] for key in sorted(chosen)]
+def _gauge(registry: CollectorRegistry, name: str, documentation: str, *labels: str) -> Gauge:
+    return Gauge(f"{PREFIX}_{name}", documentation, labels, registry=registry)
+
+
+def _label(value: object) -> str:
+    """Target text made inert (control and bidi characters as escapes, ``printable``); the client
+    escapes backslash, quote and newline as the exposition format requires."""
+    return printable(str(value))
+
+
+def registry_of(run: Run) -> CollectorRegistry:
+    """Every metric of ``run`` in a fresh registry (nothing process-global is touched)."""
+    registry = CollectorRegistry()
+    status = _gauge(registry, "control_status", "1 for each control and target, labelled with its current status.",
+                    "control_id", "task", "layer", "target", "status")
+    for f in run.one_per_key():  # a control recorded twice on one target: its louder status
+        status.labels(_label(f.control_id), _label(f.task), _label(f.layer), _label(f.target), f.status.value).set(1)
+    totals = _gauge(registry, "findings", "Findings of the last run per status.", "status")
+    for name, count in run.counts().items():
+        totals.labels(name).set(count)
+    finished = epoch_seconds(run.finished_at) or epoch_seconds(run.started_at)
+    if finished is not None:
+        _gauge(registry, "run_timestamp_seconds", "When the last run finished, in seconds since the epoch.").set(finished)
+    _gauge(registry, "run_partial", "1 if the last run was interrupted before every control was evaluated.") \
+        .set(int(run.partial))
+    if run.gate is not None:
+        task = _label(run.gate.task)
+        _gauge(registry, "gate_go", "1 if the cutover gate of the task said GO, 0 for NO-GO.", "task") \
+            .labels(task).set(int(run.gate.go))
+        rows = [(name, side, count) for name, counts in run.gate.parity_tables().items()
+                for side, count in (("source", counts.source), ("restored", counts.restored)) if count is not None]
+        if rows:
+            table_rows = _gauge(registry, "gate_table_rows",
+                                "Exact row count per table of the gate's restore-parity check.", "task", "table", "side")
+            for name, side, count in rows:
+                table_rows.labels(task, _label(name), side).set(count)
+    changes = run.changes()
+    if changes is not None:
+        changed = _gauge(registry, "changes", "Findings that changed since the previous run, by kind of change.",
+                         "change")
+        for name, count in changes.items():
+            changed.labels(name).set(count)
+    return registry
 
 
 def render(run: Run) -> str:
-    status = [f"{PREFIX}_control_status" + _labels(control_id=f.control_id, task=f.task, layer=f.layer,
-                                                    target=f.target, status=f.status.value) + " 1"
-              for f in current(run.findings)]
-    totals = [f"{PREFIX}_findings{_labels(status=s)} {n}" for s, n in run.counts().items()]
-    lines = [*_family("control_status", "1 for each control and target, labelled with its current status.",
-                      status),
-             *_family("findings", "Findings of the last run per status.", totals)]
-    finished = epoch_seconds(run.finished_at) or epoch_seconds(run.started_at)
-    if finished is not None:
-        lines += _family("run_timestamp_seconds", "When the last run finished, in seconds since the epoch.",
-                         [f"{PREFIX}_run_timestamp_seconds {finished:.3f}"])
-    lines += _family("run_partial", "1 if the last run was interrupted before every control was evaluated.",
-                     [f"{PREFIX}_run_partial {int(run.partial)}"])
-    gate = run.meta.get("gate")
-    if isinstance(gate, dict):
-        lines += _family("gate_go", "1 if the cutover gate of the task said GO, 0 for NO-GO.",
-                         [f"{PREFIX}_gate_go{_labels(task=gate['task'])} {int(gate['verdict'] == 'GO')}"])
-        tables = ((gate.get("evidence") or {}).get("gate.restore.parity") or {}).get("tables") or {}
-        rows = [f"{PREFIX}_gate_table_rows{_labels(task=gate['task'], table=name, side=side)} {c[side]}"
-                for name, c in tables.items() for side in ("source", "restored") if c.get(side) is not None]
-        if rows:
-            lines += _family("gate_table_rows", "Exact row count per table of the gate's restore-parity check.", rows)
-    changes = run.changes()
-    if changes is not None:
-        lines += _family("changes", "Findings that changed since the previous run, by kind of change.",
-                         [f"{PREFIX}_changes{_labels(change=name)} {n}" for name, n in changes.items()])
-    return "\n".join(lines) + "\n"
+    return generate_latest(registry_of(run)).decode("utf-8")
 
 
 REPORTER = register(Reporter("prometheus", "railiance_conformance.prom", render))

@@ -1,6 +1,7 @@
 """A short rich summary for the terminal: drift first, grouped by layer and task.
 
-Errors that share one cause on one target (a host that is down) collapse into one row.
+Errors that share one cause on one target (a host that is down) collapse into one row; the
+workplan's claims (``Run.claims``) and what changed since the previous run (``Run.diff``) follow.
 Example: ``render_summary(run, width=120, color=False)`` -> text with a table and totals.
 """
 from __future__ import annotations
@@ -8,15 +9,18 @@ from __future__ import annotations
 import io
 import json
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape as escape_markup
 from rich.table import Table
 
-from railiance_conformance.finding import Finding, Status
+from railiance_conformance.finding import LOUDEST_FIRST, Finding, Status
 from railiance_conformance.reporting import Run, printable
 
-ORDER = {Status.DRIFT: 0, Status.ERROR: 1, Status.PENDING: 2, Status.WAIVED: 3, Status.PASS: 4}
+if TYPE_CHECKING:
+    from railiance_conformance.claims import Claim
+
 STYLE = {Status.DRIFT: "bold red", Status.ERROR: "bold magenta", Status.PENDING: "yellow",
          Status.WAIVED: "cyan", Status.PASS: "green"}
 
@@ -35,16 +39,20 @@ def short(value, limit: int = 90) -> str:
 
 
 def _rows(problems: list[Finding]):
-    """(status, where, expected, observed) rows; same-cause errors of one target collapse."""
-    errors = sorted((f for f in problems if f.status is Status.ERROR), key=lambda f: (f.target, f.reason))
-    for f in problems:
-        if f.status is not Status.ERROR:
-            yield f.status, inert(f"{f.layer} {f.task.rsplit('-', 1)[-1]} {f.control_id} @ {f.target}"), \
-                short(f.expected), short(f.observed) + (f" ({inert(f.reason)})" if f.reason else "")
-    for (target, reason), group in groupby(errors, key=lambda f: (f.target, f.reason)):
-        group = list(group)
-        where = group[0].control_id if len(group) == 1 else f"{len(group)} controls"
-        yield Status.ERROR, inert(f"{where} @ {target}"), "", f"could not verify: {inert(reason)}"
+    """(status, where, expected, observed) rows, loudest status first (``LOUDEST_FIRST``);
+    same-cause errors of one target collapse into one row."""
+    for status in LOUDEST_FIRST:
+        mine = [f for f in problems if f.status is status]
+        if status is not Status.ERROR:
+            for f in mine:
+                yield f.status, inert(f"{f.layer} {f.task.rsplit('-', 1)[-1]} {f.control_id} @ {f.target}"), \
+                    short(f.expected), short(f.observed) + (f" ({inert(f.reason)})" if f.reason else "")
+            continue
+        for (target, reason), group in groupby(sorted(mine, key=lambda f: (f.target, f.reason)),
+                                               key=lambda f: (f.target, f.reason)):
+            group = list(group)
+            where = group[0].control_id if len(group) == 1 else f"{len(group)} controls"
+            yield Status.ERROR, inert(f"{where} @ {target}"), "", f"could not verify: {inert(reason)}"
 
 
 CLAIM_STYLE = {"claimed done, drifted": "bold red", "claimed done, could not verify": "bold magenta",
@@ -52,7 +60,7 @@ CLAIM_STYLE = {"claimed done, drifted": "bold red", "claimed done, could not ver
                "pending": "yellow", "claimed done, verified": "green"}
 
 
-def _claims_table(claims: list[dict]) -> Table:
+def _claims_table(claims: tuple[Claim, ...]) -> Table:
     """The workplan's claims against the findings, loudest first."""
     table = Table(title="Workplan claims vs. reality", expand=True)
     table.add_column("task", overflow="fold", ratio=2)
@@ -61,12 +69,12 @@ def _claims_table(claims: list[dict]) -> Table:
     table.add_column("findings", overflow="fold", ratio=1)
     table.add_column("drifted", overflow="fold", ratio=2)
     for claim in claims:
-        says = claim["workplan_status"] + (" (needs_human)" if claim["needs_human"] else "")
-        counts = ", ".join(f"{n} {s}" for s, n in claim["counts"].items()) or "–"
-        style = CLAIM_STYLE.get(claim["verdict"], "")
-        table.add_row(inert(f"{claim['task'].rsplit('-', 1)[-1]} {claim['title'][:40]}"), inert(says),
-                      f"[{style}]{inert(claim['verdict'])}[/]", inert(counts),
-                      inert(", ".join(claim["drifted"][:6]) + (" …" if len(claim["drifted"]) > 6 else "")))
+        says = claim.workplan_status + (" (needs_human)" if claim.needs_human else "")
+        counts = ", ".join(f"{n} {s}" for s, n in claim.counts.items()) or "–"
+        style = CLAIM_STYLE.get(claim.verdict, "")
+        table.add_row(inert(f"{claim.task.rsplit('-', 1)[-1]} {claim.title[:40]}"), inert(says),
+                      f"[{style}]{inert(claim.verdict)}[/]", inert(counts),
+                      inert(", ".join(claim.drifted[:6]) + (" …" if len(claim.drifted) > 6 else "")))
     return table
 
 
@@ -74,7 +82,7 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
     console = Console(file=io.StringIO(), width=max(width, 100), force_terminal=color,
                       color_system="standard" if color else None, highlight=False)
     problems = sorted((f for f in run.findings if f.status is not Status.PASS),
-                      key=lambda f: (ORDER[f.status], f.layer, f.task, f.control_id, f.target))
+                      key=lambda f: (LOUDEST_FIRST.index(f.status), f.layer, f.task, f.control_id, f.target))
     if problems:
         table = Table(title="What does not hold", expand=True, show_lines=True)
         table.add_column("status", no_wrap=True)
@@ -89,11 +97,14 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
             console.print("[bold]How to fix the drift[/]")
             for control_id, remediation in fixes.items():
                 console.print(f"  {inert(control_id)}: {inert(remediation)}")
-    claims = run.meta.get("claims")
-    if claims:
-        console.print(_claims_table(claims))
+    if run.claims:
+        console.print(_claims_table(run.claims))
     counts = run.counts()
     parts = [f"[{STYLE[s]}]{counts[s.value]} {s.value}[/]" for s in Status]
     console.print(f"{len(run.findings)} findings on {len(run.targets)} targets: " + ", ".join(parts)
                   + (" [bold](partial run)[/]" if run.partial else ""))
+    changes = run.changes()
+    if changes is not None:
+        console.print(f"since the previous run: {changes['new_drift']} new drift, {changes['fixed']} fixed, "
+                      f"{changes['persisting']} persisting, {changes['status_changes']} status changes")
     return console.file.getvalue()

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.reporting import Run, load_reporters, printable
+from railiance_conformance.reporting import OutputFailure, Run, load_reporters, printable
 from railiance_conformance.reporting.terminal import render_summary
 
 HOSTILE = "[/bold]\x1b[31mred\x1b[0m\x07\r\x00\u202eevil\x9b2J [link=file:///etc]x[/link]"
@@ -26,7 +26,7 @@ def hostile_run() -> Run:
     ok = Finding("host.swap.active", "swap", "RAIL-HO-WP-0004-T01", "S1", "high", "bystander", Status.PASS,
                  4, 4, "fix")
     return Run("run-x", "2026-11-29T00:00:00Z", "2026-11-29T00:00:01Z", (drift, error, ok), (f"h{HOSTILE}", "bystander"),
-               meta={"output_failures": [f"reports/x: {HOSTILE}"]})
+               output_failures=(OutputFailure("reports/x", HOSTILE),))
 
 
 def test_printable_shows_control_and_bidi_characters_as_escapes():

@@ -19,6 +19,7 @@ from railiance_conformance.gate import archive
 from railiance_conformance.gate.approvals import (GENESIS, SCHEMA, TABLE, Approval, ApprovalChain,
                                                   ApprovalRefused, NotApproved, RepoHeadError, payload, repo_heads,
                                                   sign, verify_chain)
+from railiance_conformance.gate.cutover import GateVerdict
 from railiance_conformance.history import History
 from railiance_conformance.reporting import Run, write_reports
 
@@ -40,8 +41,7 @@ def history(tmp_path) -> Path:
 def gate_run(history: Path, verdict: str = "GO", task: str = TASK) -> tuple[str, str]:
     """A gate run recorded in the history and its findings.json archived: (run id, report digest)."""
     run = Run(run_id=uuid.uuid4().hex[:12], started_at="2026-11-27T09:00:00Z", finished_at="2026-11-27T09:01:00Z",
-              findings=(), meta={"workplan": "RAIL-HO-WP-0004", "gate": {"task": task, "verdict": verdict,
-                                                                         "reasons": []}})
+              findings=(), workplan="RAIL-HO-WP-0004", gate=GateVerdict(task, go=verdict == "GO"))
     History(history).record(run)
     written = write_reports(run, history.parent / run.run_id, ["json"])
     return run.run_id, archive.store_report(history, written[0])

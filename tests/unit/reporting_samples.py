@@ -45,6 +45,32 @@ FINDINGS: tuple[Finding, ...] = (
 
 def sample_run(run_id: str = "run-b", findings: tuple[Finding, ...] = FINDINGS, **changes: Any) -> Run:
     run = Run(run_id=run_id, started_at="2026-11-27T03:27:00Z", finished_at="2026-11-27T03:27:05Z",
-              findings=findings, targets=tuple(sorted({f.target for f in findings})),
-              meta={"workplan": WORKPLAN})
+              findings=findings, targets=tuple(sorted({f.target for f in findings})), workplan=WORKPLAN)
     return replace(run, **changes)
+
+
+def every_part_run(run_id: str = "run-b", findings: tuple[Finding, ...] = FINDINGS) -> Run:
+    """The sample run with every optional part of ``Run`` set (a partial gate run with a history)."""
+    from railiance_conformance.claims import Claim
+    from railiance_conformance.gate.cutover import GateVerdict
+    from railiance_conformance.history import FindingHistory, RunDiff, StatusChange
+    from railiance_conformance.reporting import OutputFailure
+
+    drift = sorted(f.key for f in findings if f.status is Status.DRIFT)
+    return sample_run(
+        run_id, findings, partial=True,
+        connections={"ampere": {"backend": "ssh", "address": "127.0.0.2", "user": "root", "port": 22,
+                                "identity_file": None, "jump_host": None}},
+        deadline="run deadline of 3 s exceeded: the checks not yet run have no finding",
+        claims=(Claim(f"{WORKPLAN}-T01", "Swap", "done", False, "claimed done, drifted", {"drift": 2, "pass": 1},
+                      tuple(drift[:2])),
+                Claim(f"{WORKPLAN}-T09", "Cutover", "todo", True, "pending")),
+        gate=GateVerdict(f"{WORKPLAN}-T09", go=False, reasons=("gate.backup.recent: drift: 30 h old",), layer="S5",
+                         evidence={"gate.restore.parity": {"schemas": ["public"], "sequences_checked": 1,
+                                                           "tables": {"public.customers": {"source": 120,
+                                                                                           "restored": None}}}}),
+        diff=RunDiff("run-a", run_id, tuple(drift[:1]), (), tuple(drift[1:]),
+                     (StatusChange(drift[0], "pass", "drift"),)),
+        history={key: FindingHistory(key, "run-a", "2026-11-26T03:27:00Z", run_id, "2026-11-27T03:27:00Z", "drift",
+                                     2, 2) for key in drift},
+        output_failures=(OutputFailure("reports/history.sqlite", "disk full (ENOSPC)"),))

@@ -11,7 +11,8 @@ import pytest
 
 from railiance_conformance.finding import Status
 from railiance_conformance.reporting import json_report
-from tests.unit.reporting_samples import FINDINGS, sample_run
+from railiance_conformance.reporting import Run
+from tests.unit.reporting_samples import FINDINGS, every_part_run, sample_run
 
 SCHEMA_PATH = Path(json_report.__file__).parent / "schemas" / "findings.schema.json"
 
@@ -37,10 +38,20 @@ def test_sample_covers_every_status_layer_and_several_targets() -> None:
     sample_run(),
     sample_run(partial=True),
     sample_run(findings=()),
-    sample_run(meta={"workplan": "RAIL-HO-WP-0004", "diff": {"new_drift": ["a@b"], "fixed": []}}),
-], ids=["full", "partial", "empty", "with-diff-meta"])
+    sample_run(workplan=None),
+    every_part_run(),
+], ids=["full", "partial", "empty", "no-workplan", "every-part"])
 def test_rendered_reports_validate(validator, run) -> None:
     validator.validate(rendered(run))
+
+
+def test_every_part_of_the_run_is_described(validator) -> None:
+    run = every_part_run()
+    described = set(validator.schema["properties"]["run"]["properties"])
+    fields = {"id" if name == "run_id" else name for name in Run.__dataclass_fields__} - {"findings"}
+    assert described == fields
+    assert set(rendered(run)["run"]) == fields  # every part set: every part written
+    assert set(rendered(sample_run())["run"]) == {"id", "started_at", "finished_at", "partial", "targets", "workplan"}
 
 
 def test_every_finding_field_is_described(validator) -> None:
@@ -70,11 +81,18 @@ def test_non_json_values_render_and_validate(validator) -> None:
     lambda d: d["findings"][0].update(extra=1),
     lambda d: d["findings"][0].update(evidence=[["path", "/swapfile"]]),
     lambda d: d["findings"][0].update(duration_s="fast"),
+    lambda d: d["run"].update(meta={}),
+    lambda d: d["run"]["gate"].update(verdict="maybe"),
+    lambda d: d["run"]["diff"].pop("fixed"),
+    lambda d: d["run"]["claims"][0].update(verdict="fine"),
+    lambda d: d["run"]["history"]["host.swap.file@ampere"].update(consecutive_drift=-1),
 ], ids=["no-summary", "version", "negative-count", "unknown-status-count", "partial-type", "no-run-id",
         "bad-status", "bad-layer", "bad-severity", "no-remediation", "extra-field", "evidence-list",
-        "duration-type"])
+        "duration-type", "unknown-run-field", "gate-verdict", "diff-field-missing", "claim-verdict",
+        "negative-streak"])
 def test_invalid_documents_fail(validator, breakage) -> None:
-    document = copy.deepcopy(rendered(sample_run()))
+    document = copy.deepcopy(rendered(every_part_run()))
+    validator.validate(copy.deepcopy(document))
     breakage(document)
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(document)

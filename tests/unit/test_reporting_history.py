@@ -121,7 +121,7 @@ def test_to_dict_feeds_the_markdown_summary(history: History) -> None:
     data = history.diff_latest().to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["status_changes"] == [{"key": "host.swap.file@ampere", "from": "pass", "to": "drift"}]
-    text = render_markdown(sample_run("run-2", meta={"diff": data}))
+    text = render_markdown(sample_run("run-2", diff=history.diff_latest()))
     assert "- **New drift** (1): `host.swap.file@ampere`" in text and "Compared with run `run-1`." in text
     assert RunDiff("a", "b", (), (), (), ()).to_dict()["new_drift"] == []
 

@@ -7,15 +7,16 @@ import pytest
 from markdown_it import MarkdownIt
 
 from railiance_conformance.finding import Status
+from railiance_conformance.history import RunDiff, StatusChange
 from railiance_conformance.reporting import REPORTERS, markdown_report
 from railiance_conformance.reporting.markdown_report import cell, code, render
 from tests.unit.reporting_samples import FINDINGS, finding, sample_run
 
-DIFF = {"from_run": "run-a", "to_run": "run-b", "new_drift": ["host.limits.nofile@ampere"],
-        "fixed": ["host.swap.file@coulombcore"], "persisting": ["host.swap.file@ampere"],
-        "status_changes": [{"key": "host.limits.nofile@ampere", "from": "pass", "to": "drift"},
-                           {"key": "host.swap.file@coulombcore", "from": "drift", "to": "pass"},
-                           {"key": "host.swappiness.live@volta", "from": "pass", "to": "error"}]}
+DIFF = RunDiff("run-a", "run-b", new_drift=("host.limits.nofile@ampere",), fixed=("host.swap.file@coulombcore",),
+               persisting=("host.swap.file@ampere",),
+               status_changes=(StatusChange("host.limits.nofile@ampere", "pass", "drift"),
+                               StatusChange("host.swap.file@coulombcore", "drift", "pass"),
+                               StatusChange("host.swappiness.live@volta", "pass", "error")))
 
 
 def tables(text: str) -> list[list[list[str]]]:
@@ -110,7 +111,7 @@ def test_pending_and_waived_are_brief() -> None:
 
 
 def test_since_the_previous_run() -> None:
-    text = render(sample_run(meta={"workplan": "W", "diff": DIFF}))
+    text = render(sample_run(workplan="W", diff=DIFF))
     section = text[text.index("### Since the previous run"):]
     assert "Compared with run `run-a`." in section
     assert "- **New drift** (1): `host.limits.nofile@ampere`" in section
@@ -124,8 +125,7 @@ def test_no_diff_section_without_diff() -> None:
 
 
 def test_empty_diff() -> None:
-    empty = {"from_run": "a", "to_run": "b", "new_drift": [], "fixed": [], "persisting": [], "status_changes": []}
-    assert "- **New drift** (0)\n" in render(sample_run(meta={"diff": empty}))
+    assert "- **New drift** (0)\n" in render(sample_run(diff=RunDiff("a", "b", (), (), (), ())))
 
 
 def test_large_run_fits_an_issue_comment() -> None:

@@ -1,4 +1,4 @@
-"""prometheus_report: textfile-collector format, checked with prometheus_client's own parser."""
+"""prometheus_report: textfile-collector format written by prometheus_client, checked with its own parser."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -8,8 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from railiance_conformance.finding import Status
 from railiance_conformance.reporting import REPORTERS, prometheus_report
-from railiance_conformance.reporting.prometheus_report import epoch_seconds, escape_label, render
-from tests.unit.reporting_samples import FINDINGS, finding, sample_run
+from railiance_conformance.reporting.prometheus_report import epoch_seconds, render
+from tests.unit.reporting_samples import FINDINGS, every_part_run, finding, sample_run
 
 
 def families(text: str) -> dict:
@@ -59,10 +59,13 @@ def test_label_values_are_escaped() -> None:
     assert sample.labels["target"] == nasty
 
 
-@pytest.mark.parametrize("value, expected", [("plain", "plain"), ('a"b', 'a\\"b'), ("a\\b", "a\\\\b"),
-                                             ("a\nb", "a\\nb")])
-def test_escape_label(value, expected) -> None:
-    assert escape_label(value) == expected
+@pytest.mark.parametrize("value, written", [("plain", "plain"), ('a"b', 'a\\"b'), ("a\\b", "a\\\\b"),
+                                            ("a\nb", "a\\nb"), ("a\x1bb", "a\\\\x1bb")])
+def test_label_escaping(value, written) -> None:
+    text = render(sample_run(findings=(finding("host.swap.file", value, Status.DRIFT),)))
+    assert f'target="{written}"' in text
+    sample = families(text)["railiance_conformance_control_status"].samples[0]
+    assert sample.labels["target"] == value.replace("\x1b", "\\x1b")  # a control character as its escape
 
 
 def test_duplicate_key_exposes_the_worse_status_once() -> None:
@@ -86,3 +89,23 @@ def test_epoch_seconds(text, expected) -> None:
 def test_no_sample_timestamps() -> None:
     for family in text_string_to_metric_families(render(sample_run())):
         assert all(sample.timestamp is None for sample in family.samples)
+
+
+def test_gate_and_changes() -> None:
+    parsed = families(render(every_part_run()))
+    gate = parsed["railiance_conformance_gate_go"].samples
+    assert [(s.labels, s.value) for s in gate] == [({"task": "RAIL-HO-WP-0004-T09"}, 0)]
+    rows = parsed["railiance_conformance_gate_table_rows"].samples
+    assert [(s.labels, s.value) for s in rows] == [
+        ({"task": "RAIL-HO-WP-0004-T09", "table": "public.customers", "side": "source"}, 120)]  # restored: unknown
+    changes = {s.labels["change"]: s.value for s in parsed["railiance_conformance_changes"].samples}
+    assert changes == {"new_drift": 1, "fixed": 0, "persisting": 2, "status_changes": 1}
+
+
+def test_the_process_registry_is_untouched() -> None:
+    from prometheus_client import REGISTRY
+
+    before = {m.name for m in REGISTRY.collect()}
+    render(every_part_run())
+    render(every_part_run())  # a second run registers its metrics again without a clash
+    assert {m.name for m in REGISTRY.collect()} == before
