@@ -1,20 +1,19 @@
-@T05 @cluster
+@cluster
 Feature: T05 — Valkey is a standalone S3 release that Gitea uses (RAIL-HO-WP-0004-T05)
   railiance-platform deploys Valkey as its own Helm release in platform (make valkey-deploy)
   with auth and 2Gi of persistence; Gitea's redis-cluster subchart is gone and Gitea's
-  cache, session and queue use Valkey's databases 0, 1 and 2.
+  cache, session and queue use Valkey's databases 0, 1 and 2. A release's values are read as
+  `helm get values --all` shows them (the chart's defaults deep-merged with the user's); Gitea's
+  connection strings are compared where its redis client connects (credentials ignored, never shown).
 
   Background:
     Given the cluster, read through the Kubernetes API
 
-  @S3 @high
   Scenario: cluster.valkey.release — the Valkey release is deployed and healthy
-    Then the standalone Valkey release in platform is deployed, ready, with auth and its volume bound
+    Then Helm release platform/valkey of chart valkey is deployed and ready, with auth.enabled=true, 2Gi volumes bound and the key valkey-password in Secret valkey
 
-  @S3 @medium
   Scenario: cluster.redis_cluster.absent — no redis-cluster is left behind
-    Then no redis-cluster pod or StatefulSet is left in any namespace
+    Then no pod or StatefulSet of redis-cluster is left in any namespace
 
-  @S5 @high
   Scenario: cluster.gitea.cache — Gitea's cache, session and queue are on Valkey
-    Then Gitea's cache, session and queue use Valkey db 0, 1 and 2
+    Then Gitea's app.ini in Secret gitea/gitea-inline-config has [cache] ADAPTER redis and HOST redis://valkey.platform.svc.cluster.local:6379/0; [session] PROVIDER redis and PROVIDER_CONFIG redis://valkey.platform.svc.cluster.local:6379/1; [queue] TYPE redis and CONN_STR redis://valkey.platform.svc.cluster.local:6379/2

@@ -1,6 +1,9 @@
-"""Evaluators: plain functions from probe facts and desired values to an ``Outcome``.
+"""Check kinds by subject: ``host``, ``cluster``, ``boundary``, ``repo``.
 
-Each control id maps to exactly one evaluator (``EVALUATORS``); steps look them up by id.
+Each module registers its kinds in ``vocabulary.KINDS`` when imported; a scenario's Then sentence
+names the kind (``vocabulary.load_specs``). ``EVALUATORS`` (control id -> evaluator) is the older
+registry, kept only while something still imports it (benchmarks/host_controls.py); no check kind
+registers there.
 """
 from __future__ import annotations
 

@@ -1,23 +1,26 @@
-"""Layer boundaries (ADR-003) in the cluster: snapshot + layer map -> Outcome.
+"""Layer boundaries (ADR-003) in the cluster: check kinds over a snapshot and the layer map -> Outcome.
 
-Example: ``EVALUATORS["boundary.component.layer"](snapshot, load_layer_map(policy_dir))`` -> DRIFT with
-``observed == {"argocd/argocd": "railiance-cluster (S2)", ...}``. Every boundary Outcome keys its
+The layer map (``policies/layers.yaml``) is policy, not a sentence: it comes with
+``ClusterEnv.layer_map`` (the bundled one when not given). Example:
+``KINDS["boundary.components.layer"].evaluate(snapshot, {}, ClusterEnv(layer_map=load_layer_map(policy_dir)))``
+-> DRIFT with ``observed == {"argocd/argocd": "railiance-cluster (S2)", ...}``. Every boundary Outcome keys its
 ``expected``/``observed`` by the violating target (a namespace or a component ``<namespace>/<name>``),
 so ``waivers.apply_outcome`` can waive violations one by one; a pass has ``{}`` for both.
 How a component is named and which repo it is taken to come from: see ``policies/layers.yaml``.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from railiance_conformance.controls import control
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError, load_document
 from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.resources.cluster_objects import decode_helm_release
+from railiance_conformance.vocabulary import check_kind
 
 LayerMap = Mapping[str, Any]
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets")
@@ -44,14 +47,6 @@ def load_layer_map(policy_dir: Path = DEFAULT_POLICY_DIR) -> dict[str, Any]:
         if key.split("/", 1)[0] not in doc["namespaces"]:
             raise PolicyError(str(path), f"components.{key}", f"namespace {key.split('/', 1)[0]!r} is not in namespaces")
         known(entry["repo"], f"components.{key}.repo")
-    for repo in doc["repos"]["make_targets"]:
-        known(repo, f"repos.make_targets.{repo}")
-    for index, entry in enumerate(doc["repos"]["superseded_workplans"]):
-        known(entry["repo"], f"repos.superseded_workplans[{index}].repo")
-    known(doc["repos"]["deploy_stack"]["repo"], "repos.deploy_stack.repo")
-    for index, entry in enumerate(doc["repos"]["values_location"]):
-        known(entry["repo"], f"repos.values_location[{index}].repo")
-        known(entry["moved_from"], f"repos.values_location[{index}].moved_from")
     return doc
 
 
@@ -136,8 +131,20 @@ def _result(expected: dict, observed: dict, evidence: dict[str, Any]) -> Outcome
     return Outcome(status, expected, observed, evidence=tuple(evidence.items()))
 
 
-@control("boundary.namespace.owned")
-def namespace_owned(snap: ClusterSnapshot, desired: LayerMap) -> Outcome:
+def _layers(env) -> LayerMap:
+    if env is None:
+        return load_layer_map()
+    return env.layers()
+
+
+LAYER_MAP = r"policies/layers\.yaml"
+
+
+@check_kind("boundary.namespaces.owned", rf"every namespace is owned by a layer of {LAYER_MAP}", target="cluster",
+            reads=lambda p: ["namespaces"])
+def namespace_owned(snap: ClusterSnapshot, params: Mapping[str, Any], env=None) -> Outcome:
+    """Every namespace of the cluster is declared in the layer map; the drift is keyed by namespace."""
+    desired = _layers(env)
     names = sorted(ns["metadata"]["name"] for ns in snap.list("namespaces"))
     missing = [ns for ns in names if ns not in desired["namespaces"]]
     return _result({ns: "a layer in the layer map" for ns in missing}, {ns: "not in the layer map" for ns in missing},
@@ -149,8 +156,12 @@ def _repo_layer(layer_map: LayerMap, repo: str) -> str:
     return f"{repo} ({', '.join(layers) or 'no layer'})"
 
 
-@control("boundary.component.layer")
-def component_layer(snap: ClusterSnapshot, desired: LayerMap) -> Outcome:
+@check_kind("boundary.components.layer",
+            rf"every component is deployed from the repo of its namespace's layer in {LAYER_MAP}", target="cluster",
+            reads=lambda p: ["secrets", *WORKLOAD_KINDS, "pods"])
+def component_layer(snap: ClusterSnapshot, params: Mapping[str, Any], env=None) -> Outcome:
+    """Every Helm release and workload comes from the repo of its namespace's layer (label, else the map)."""
+    desired = _layers(env)
     found: dict[str, set[str]] = defaultdict(set)  # component -> repos named by the repo label
     for secret in _releases(snap):
         release = decode_helm_release(secret)
@@ -178,9 +189,20 @@ def component_layer(snap: ClusterSnapshot, desired: LayerMap) -> Outcome:
     return _result(expected, observed, {"components": len(found), "repo_source": source})
 
 
-@control("boundary.component.manager")
-def component_manager(snap: ClusterSnapshot, desired: LayerMap) -> Outcome:
-    accepted = desired["managers"]["accepted"]
+# the managers a sentence may name -> how manager() calls them
+MANAGERS = {"Helm": "helm", "Argo CD": "argocd", "k3s": "k3s", "its operator": "operator", "kubectl": "kubectl"}
+_MANAGER = "|".join(re.escape(m) for m in MANAGERS)
+
+
+@check_kind("boundary.components.manager",
+            rf"every workload is managed by (?P<accepted>(?:{_MANAGER})(?:(?:, | or )(?:{_MANAGER}))*)", target="cluster",
+            convert=lambda g: {"accepted": [MANAGERS[m] for m in re.split(r", | or ", g["accepted"])]},
+            schema={"required": ["accepted"], "properties": {"accepted": {"type": "array", "minItems": 1}}},
+            reads=lambda p: [*WORKLOAD_KINDS, "pods"])
+def component_manager(snap: ClusterSnapshot, params: Mapping[str, Any], env=None) -> Outcome:
+    """Every workload is managed by one of the accepted managers (Helm, Argo CD, k3s, an operator)."""
+    desired = _layers(env)
+    accepted = list(params["accepted"])
     bad: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     counts: dict[str, int] = defaultdict(int)
     for obj in _units(snap):
@@ -192,3 +214,20 @@ def component_manager(snap: ClusterSnapshot, desired: LayerMap) -> Outcome:
     observed = {key: "; ".join(f"{detail}: {', '.join(sorted(objs))}" for detail, objs in sorted(details.items()))
                 for key, details in sorted(bad.items())}
     return _result({key: want for key in observed}, observed, {"managers": dict(sorted(counts.items()))})
+
+
+@check_kind("boundary.namespaces.layer",
+            rf"the namespaces (?P<namespaces>[a-z0-9-]+(?:(?:, | and )[a-z0-9-]+)*) exist and belong to layer "
+            rf"(?P<layer>S[1-5]) in {LAYER_MAP}", target="cluster",
+            convert=lambda g: {"namespaces": re.split(r", | and ", g["namespaces"]), "layer": g["layer"]},
+            schema={"required": ["namespaces", "layer"]}, reads=lambda p: ["namespaces"])
+def namespaces_layer(snap: ClusterSnapshot, params: Mapping[str, Any], env=None) -> Outcome:
+    """Each named namespace exists in the cluster and the layer map gives it the layer."""
+    desired = _layers(env)
+    present = {ns["metadata"]["name"] for ns in snap.list("namespaces")}
+    layer = params["layer"]
+    expected = {ns: f"present, layer {layer}" for ns in params["namespaces"]}
+    observed = {ns: f"{'present' if ns in present else 'absent'}, "
+                    f"{'layer ' + desired['namespaces'][ns] if ns in desired['namespaces'] else 'not in the layer map'}"
+                for ns in params["namespaces"]}
+    return Outcome.compare(expected, observed, evidence={"layer_repo": desired["layers"][layer]["repo"]})

@@ -1,28 +1,75 @@
-"""S3/S5 cluster controls (RAIL-HO-WP-0004 T03, T04, T05): snapshot + desired -> Outcome.
+"""Cluster check kinds (S2/S3/S5: RAIL-HO-WP-0004 T03-T06): a snapshot + params -> Outcome.
 
-Example: ``EVALUATORS["cluster.gitea_db.healthy"](snapshot, desired)``. Secret values never
-leave ``resources.cluster_objects``: credentials are checked by key name, Gitea's config is
-masked while it is parsed.
+Each kind below is one family of Then sentences (``vocabulary.check_kind``), like Goss's resource
+types and InSpec's resources: its sentence states the desired value, ``reads`` names the API kinds
+it LISTs or GETs (``probes.cluster.KINDS``; nothing else is read), and its evaluator compares.
+Evaluators never assert and never talk to the API directly: they read a ``ClusterSnapshot``
+(lazy, one LIST per kind), so they run in-process on plain objects too::
+
+    KINDS["cluster.secret.keys"].evaluate(ClusterSnapshot.from_objects(objs),
+                                          {"namespace": "databases", "name": "gitea-db-credentials",
+                                           "keys": ["username", "password"]})  # -> Outcome(PASS, ...)
+
+Secret values never leave ``resources.cluster_objects``: Secrets are checked by key name, Gitea's
+config is masked while it is parsed, Helm release values are read in memory for the paths a
+sentence names. What is not a sentence (the cluster's DNS domain, the layer map) comes with
+``ClusterEnv``.
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-from railiance_conformance.controls import control
+import yaml
+
 from railiance_conformance.expectations import matches
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.probes.cluster import ClusterSnapshot
+from railiance_conformance.probes.cluster import BY_KIND, ClusterSnapshot
 from railiance_conformance.resources.cluster_objects import (
     ABSENT, coalesce_values, condition, decode_helm_release, gitea_section, helm_releases, pod_problems,
     postgres_major, quantity_bytes, secret_keys)
 from railiance_conformance.resources.endpoints import postgres_endpoint, redis_endpoint
+from railiance_conformance.vocabulary import check_kind
 
-Desired = Mapping[str, Any]
+Params = Mapping[str, Any]
+NS = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+NAME = r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?"
+SELECTOR = r"[A-Za-z0-9./_-]+=[A-Za-z0-9._-]+(?:,[A-Za-z0-9./_-]+=[A-Za-z0-9._-]+)*"
+QUANTITY = r"[0-9]+(?:\.[0-9]+)?(?:[KMGTPE]i|[kMGTPE])?"
+AND = r"(?:, and |, | and )"
+WORKLOADS = ("deployments", "statefulsets", "daemonsets")
+HELM_RELEASE = "meta.helm.sh/release-name"
+_SINGULAR = {k.kind.lower(): k.kind for k in BY_KIND.values()}
 
 
-def _labels_match(obj: dict, selector: str) -> bool:
-    labels = obj["metadata"].get("labels") or {}
-    return all(labels.get(k) == v for k, v in (part.split("=", 1) for part in selector.split(",")))
+@dataclass(frozen=True)
+class ClusterEnv:
+    """What the cluster checks need that is not a sentence: the cluster's DNS domain (kubelet's
+    clusterDomain, ``policies/cluster.yaml``) and the layer map (``policies/layers.yaml``; loaded
+    from the bundled policies when not given)."""
+
+    cluster_domain: str = "cluster.local"
+    layer_map: Mapping[str, Any] | None = None
+
+    def layers(self) -> Mapping[str, Any]:
+        if self.layer_map is not None:
+            return self.layer_map
+        from railiance_conformance.controls.boundary import load_layer_map
+        return load_layer_map()
+
+
+DEFAULT_ENV = ClusterEnv()
+
+
+def _and_list(text: str) -> list[str]:
+    """``"a, b and c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in re.split(r",\s*(?:and\s+)?|\s+and\s+|\s+or\s+", text) if part.strip()]
+
+
+def plural(kind_word: str) -> str:
+    """``"pod"``/``"Pod"``/``"StatefulSet"`` -> ``"pods"``/``"statefulsets"`` (``probes.cluster.KINDS``)."""
+    return BY_KIND[_SINGULAR[kind_word.lower()]].name
 
 
 def _ref(kind: str, obj: dict) -> str:
@@ -31,154 +78,340 @@ def _ref(kind: str, obj: dict) -> str:
     return f"{kind} {meta['namespace']}/{meta['name']}" if meta.get("namespace") else f"{kind} {meta.get('name')}"
 
 
-def _ready(deployment: dict) -> dict[str, Any]:
+def _labels_match(obj: dict, selector: str) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    return all(labels.get(k) == v for k, v in (part.split("=", 1) for part in selector.split(",")))
+
+
+def _scalar(text: str) -> Any:
+    """A value as the sentence writes it: ``16`` -> 16, ``true`` -> True, ``"a b"`` -> ``"a b"``, ``10Gi`` -> ``"10Gi"``."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    value = yaml.safe_load(text)
+    return value if isinstance(value, (int, float, bool, str)) else text
+
+
+def _value(text: str) -> Any:
+    """``"1 to 3"`` -> ``{"between": [1, 3]}`` (``expectations``); ``"one of 1, 3"`` -> ``{"one_of": [1, 3]}``."""
+    m = re.fullmatch(r"(-?\d+) to (-?\d+)", text)
+    if m:
+        return {"between": [int(m[1]), int(m[2])]}
+    if text.startswith("one of "):
+        return {"one_of": [_scalar(v) for v in _and_list(text[len("one of "):])]}
+    return _scalar(text)
+
+
+# --- workloads -----------------------------------------------------------------------------------
+
+def _ready(obj: dict) -> dict[str, Any]:
     """Replica counts as the API reports them; a count the API omits is ``"absent"``, never 0."""
-    spec, status = deployment.get("spec", {}), deployment.get("status", {})
-    return {"object": _ref("Deployment", deployment), "replicas": spec.get("replicas", 1),
-            "available": status.get("availableReplicas", ABSENT), "ready": status.get("readyReplicas", ABSENT),
-            "Available": condition(deployment, "Available") or ABSENT}
+    kind = obj.get("kind", "Deployment")
+    spec, status = obj.get("spec", {}), obj.get("status", {})
+    if kind == "DaemonSet":
+        return {"object": _ref(kind, obj), "replicas": status.get("desiredNumberScheduled", ABSENT),
+                "available": status.get("numberAvailable", ABSENT), "ready": status.get("numberReady", ABSENT)}
+    state = {"object": _ref(kind, obj), "replicas": spec.get("replicas", 1),
+             "available": status.get("availableReplicas", ABSENT), "ready": status.get("readyReplicas", ABSENT)}
+    if kind == "Deployment":
+        state["Available"] = condition(obj, "Available") or ABSENT
+    return state
 
 
-def _available(snap: ClusterSnapshot, deployment: dict) -> Outcome:
-    """An available Deployment: every replica available and ready; otherwise the pods' own causes."""
-    state = _ready(deployment)
+def _wanted(state: Mapping[str, Any]) -> dict[str, Any]:
     n = state["replicas"]
-    expected = {"object": state["object"], "replicas": n, "available": n, "ready": n, "Available": "True"}
+    return {**state, "available": n, "ready": n, **({"Available": "True"} if "Available" in state else {})}
+
+
+def _available(snap: ClusterSnapshot, obj: dict) -> Outcome:
+    """An available workload: every replica available and ready; otherwise the pods' own causes."""
+    state = _ready(obj)
+    expected = _wanted(state)
     if state != expected:
-        causes = pod_problems(snap.list("pods", namespace=deployment["metadata"].get("namespace")), deployment)
+        causes = pod_problems(snap.list("pods", namespace=obj["metadata"].get("namespace")), obj)
         if causes:
             state["causes"] = causes
     return Outcome.compare(expected, state)
 
 
-@control("cluster.cnpg.operator")
-def cnpg_operator(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    want = desired["cnpg_operator"]
-    found = [d for d in snap.list("deployments", namespace=want["namespace"]) if _labels_match(d, want["selector"])]
+def _all_available(snap: ClusterSnapshot, objects: list[dict]) -> tuple[dict, dict]:
+    """Expected and observed of several workloads, keyed by ``Kind ns/name``."""
+    expected, observed = {}, {}
+    for obj in objects:
+        outcome = _available(snap, obj)
+        ref = outcome.observed.pop("object")
+        expected[ref] = {k: v for k, v in outcome.expected.items() if k != "object"}
+        observed[ref] = outcome.observed
+    return expected, observed
+
+
+_WORKLOAD = r"(?P<kind>Deployment|StatefulSet|DaemonSet)"
+
+
+@check_kind("cluster.workload.available",
+            rf"(?:the )?{_WORKLOAD} (?:(?P<namespace>{NS})/(?P<name>{NAME})|labelled (?P<selector>{SELECTOR}) "
+            rf"in (?P<in_namespace>{NS})) is available with every replica ready", target="cluster",
+            convert=lambda g: {"kind": g["kind"], "namespace": g["namespace"] or g["in_namespace"],
+                               **({"name": g["name"]} if g["name"] else {"selector": g["selector"]})},
+            schema={"required": ["kind", "namespace"], "oneOf": [{"required": ["name"]}, {"required": ["selector"]}]},
+            reads=lambda p: [plural(p["kind"]), "pods"])
+def workload_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """One workload by name, or every workload matching a label selector, available with every replica ready."""
+    kind, namespace = params["kind"], params["namespace"]
+    objects = snap.list(plural(kind), namespace=namespace)
+    if "name" in params:
+        found = [o for o in objects if o["metadata"]["name"] == params["name"]]
+        missing = f"no {kind} {params['name']} in {namespace}"
+    else:
+        found = [o for o in objects if _labels_match(o, params["selector"])]
+        missing = f"no {kind} labelled {params['selector']} in {namespace}"
     if not found:
-        return Outcome.compare("an available operator Deployment",
-                               f"no Deployment labelled {want['selector']} in {want['namespace']}")
-    outcome = _available(snap, found[0])
-    return Outcome(outcome.status, outcome.expected, outcome.observed,
-                   evidence=(("deployment", found[0]["metadata"]["name"]),))
+        return Outcome.compare(f"an available {kind}", missing)
+    if len(found) == 1:
+        outcome = _available(snap, found[0])
+        return Outcome(outcome.status, outcome.expected, outcome.observed,
+                       evidence=((kind.lower(), found[0]["metadata"]["name"]),))
+    expected, observed = _all_available(snap, found)
+    return Outcome.compare(expected, observed)
 
 
-def _gitea_db(snap: ClusterSnapshot, want: Mapping[str, Any]) -> dict | None:
-    return next((c for c in snap.list("clusters.postgresql.cnpg.io", namespace=want["namespace"])
-                 if c["metadata"]["name"] == want["name"]), None)
+@check_kind("cluster.workloads.available",
+            rf"every (?P<kinds>(?:Deployment|StatefulSet|DaemonSet)(?:{AND}(?:Deployment|StatefulSet|DaemonSet))*) "
+            rf"in (?P<namespace>{NS}) is available with every replica ready", target="cluster",
+            convert=lambda g: {"kinds": _and_list(g["kinds"]), "namespace": g["namespace"]},
+            schema={"required": ["kinds", "namespace"]},
+            reads=lambda p: [*(plural(k) for k in p["kinds"]), "pods"])
+def workloads_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """Every workload of the given kinds in a namespace available with every replica ready (at least one)."""
+    objects = [o for k in params["kinds"] for o in snap.list(plural(k), namespace=params["namespace"])]
+    if not objects:
+        return Outcome.compare(f"available {' and '.join(params['kinds'])}s",
+                               f"no {' or '.join(params['kinds'])} in {params['namespace']}")
+    expected, observed = _all_available(snap, objects)
+    return Outcome.compare(expected, observed)
 
 
-@control("cluster.gitea_db.spec")
-def gitea_db_spec(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    want = desired["gitea_db"]
-    ref = f"Cluster {want['namespace']}/{want['name']}"
-    expected = {"object": ref, "instances": want["instances"], "postgres_major": want["postgres_major"],
-                "storage_size": want["storage_size"], "database": want["database"], "owner": want["owner"],
-                "secret_name": want["secret"]}
-    cluster = _gitea_db(snap, want)
-    if cluster is None:
+# --- objects present, absent, fields -------------------------------------------------------------
+
+_KIND_WORD = "|".join(sorted({*_SINGULAR, *_SINGULAR.values()}, key=len, reverse=True))
+
+
+@check_kind("cluster.objects.absent",
+            rf"no (?P<kinds>(?:{_KIND_WORD})(?:(?:, | or )(?:{_KIND_WORD}))*) of (?P<app>{NAME}) is left in "
+            rf"(?:any namespace|namespace (?P<namespace>{NS}))", target="cluster",
+            convert=lambda g: {"kinds": [plural(k) for k in _and_list(g["kinds"])], "app": g["app"],
+                               **({"namespace": g["namespace"]} if g["namespace"] else {})},
+            schema={"required": ["kinds", "app"]}, reads=lambda p: list(p["kinds"]))
+def objects_absent(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """No object of the kinds labelled ``app.kubernetes.io/name=APP`` or with APP in its name is left."""
+    name, found = params["app"], []
+    for kind in params["kinds"]:
+        for obj in snap.list(kind, namespace=params.get("namespace")):
+            meta = obj["metadata"]
+            if (meta.get("labels") or {}).get("app.kubernetes.io/name") == name or name in meta["name"]:
+                found.append(f"{kind[:-1]} {meta.get('namespace')}/{meta['name']}")
+    return Outcome.compare([], sorted(found))
+
+
+@check_kind("cluster.object.present",
+            rf"(?:a |an )?(?P<kind>{_KIND_WORD}) (?:(?P<namespace>{NS})/(?P<name>{NAME})|labelled "
+            rf"(?P<selector>{SELECTOR}) in (?P<in_namespace>{NS})) exists", target="cluster",
+            convert=lambda g: {"kind": plural(g["kind"]), "namespace": g["namespace"] or g["in_namespace"],
+                               **({"name": g["name"]} if g["name"] else {"selector": g["selector"]})},
+            schema={"required": ["kind", "namespace"]}, reads=lambda p: [p["kind"]])
+def object_present(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """An object of a kind by name, or at least one matching a label selector, in a namespace."""
+    kind, namespace = params["kind"], params["namespace"]
+    objects = snap.list(kind, namespace=namespace)
+    if "name" in params:
+        found = [o for o in objects if o["metadata"]["name"] == params["name"]]
+        what = f"{kind[:-1]} {namespace}/{params['name']}"
+    else:
+        found = [o for o in objects if _labels_match(o, params["selector"])]
+        what = f"a {kind[:-1]} labelled {params['selector']} in {namespace}"
+    return Outcome.compare(f"{what}: present", f"{what}: {'present' if found else 'absent'}",
+                           evidence={"found": [o["metadata"]["name"] for o in found]})
+
+
+# A derived field: what a component computes from the object (CNPG picks the image, hence the major).
+DERIVED = {"PostgreSQL major": "postgres_major"}
+_FIELD = r"(?:PostgreSQL major|[a-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_-]+)+)"
+_FIELD_VALUE = r'(?:-?\d+ to -?\d+|one of [^,"]+?(?:, [^,"]+?)*(?= and |, |$)|"[^"]*"|[^\s,"]+)'
+
+
+def _fields(text: str) -> dict[str, Any]:
+    found = {}
+    for m in re.finditer(rf"(?P<field>{_FIELD}) (?P<value>{_FIELD_VALUE})", text):
+        found[m["field"]] = _value(m["value"])
+    return found
+
+
+def _path(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(obj, Mapping) or part not in obj:
+            return ABSENT
+        obj = obj[part]
+    return obj
+
+
+def _same_quantity(want: Any, got: Any) -> bool:
+    try:
+        return isinstance(want, str) and isinstance(got, str) and quantity_bytes(want) == quantity_bytes(got)
+    except ValueError:
+        return False
+
+
+@check_kind("cluster.object.fields",
+            rf"(?P<kind>[A-Z][A-Za-z]+) (?P<namespace>{NS})/(?P<name>{NAME}) has "
+            rf"(?P<fields>{_FIELD} {_FIELD_VALUE}(?:{AND}{_FIELD} {_FIELD_VALUE})*)", target="cluster",
+            convert=lambda g: {"kind": g["kind"], "namespace": g["namespace"], "name": g["name"],
+                               "fields": _fields(g["fields"])},
+            schema={"required": ["kind", "namespace", "name", "fields"],
+                    "properties": {"kind": {"enum": sorted(BY_KIND)},
+                                   "fields": {"type": "object", "minProperties": 1}}},
+            reads=lambda p: [BY_KIND[p["kind"]].name]
+            + (["imagecatalogs.postgresql.cnpg.io", "clusterimagecatalogs.postgresql.cnpg.io"]
+               if "PostgreSQL major" in p["fields"] else []))
+def object_fields(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """Fields of one object (custom resources included) equal to / within the stated values.
+
+    A field is a dotted path (``spec.storage.size``; quantities compare by bytes, ``10Gi == 10240Mi``)
+    or a derived value: ``PostgreSQL major`` of a CloudNativePG Cluster as the operator derives it
+    (imageName, imageCatalogRef, or its default image in status.image).
+    """
+    kind, namespace, name = params["kind"], params["namespace"], params["name"]
+    ref = f"{kind} {namespace}/{name}"
+    expected = {"object": ref, **params["fields"]}
+    obj = next((o for o in snap.list(BY_KIND[kind].name, namespace=namespace) if o["metadata"]["name"] == name), None)
+    if obj is None:
         return Outcome.compare(expected, f"no {ref}")
-    spec = cluster.get("spec", {})
-    initdb = spec.get("bootstrap", {}).get("initdb", {})
-    major, image_source = postgres_major(cluster, lambda kind, ns, name: snap.get(kind, ns, name))
-    observed = {"object": ref, "instances": spec.get("instances", ABSENT), "postgres_major": major,
-                "storage_size": spec.get("storage", {}).get("size", ABSENT), "database": initdb.get("database", ABSENT),
-                "owner": initdb.get("owner", ABSENT), "secret_name": (initdb.get("secret") or {}).get("name", ABSENT)}
-    size = observed["storage_size"]
-    if size != ABSENT and quantity_bytes(size) == quantity_bytes(want["storage_size"]):
-        observed["storage_size"] = want["storage_size"]  # 10Gi == 10240Mi
-    return Outcome.compare(expected, observed, evidence={"image": image_source})
+    observed: dict[str, Any] = {"object": ref}
+    evidence: dict[str, Any] = {}
+    for field, want in params["fields"].items():
+        if field == "PostgreSQL major":
+            observed[field], evidence["image"] = postgres_major(obj, lambda k, ns, n: snap.get(k, ns, n))
+            continue
+        got = _path(obj, field)
+        observed[field] = want if _same_quantity(want, got) else got  # 10Gi == 10240Mi
+    return Outcome.compare(expected, observed, evidence=evidence or None)
 
 
-@control("cluster.gitea_db.healthy")
-def gitea_db_healthy(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    want = desired["gitea_db"]
-    ref = f"Cluster {want['namespace']}/{want['name']}"
-    cluster = _gitea_db(snap, want)
+@check_kind("cluster.cnpg.healthy",
+            rf"Cluster (?P<namespace>{NS})/(?P<name>{NAME}) is in phase \"(?P<phase>[^\"]+)\" with every instance ready",
+            target="cluster", schema={"required": ["namespace", "name", "phase"]},
+            reads=lambda p: ["clusters.postgresql.cnpg.io"])
+def cnpg_healthy(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """A CloudNativePG Cluster's status.phase, and status.readyInstances equal to spec.instances."""
+    ref = f"Cluster {params['namespace']}/{params['name']}"
+    cluster = next((c for c in snap.list("clusters.postgresql.cnpg.io", namespace=params["namespace"])
+                    if c["metadata"]["name"] == params["name"]), None)
     if cluster is None:
-        return Outcome.compare(want["healthy_phase"], f"no {ref}")
+        return Outcome.compare(params["phase"], f"no {ref}")
     instances = cluster.get("spec", {}).get("instances", ABSENT)
     status = cluster.get("status", {})
     observed = {"object": ref, "phase": status.get("phase", ABSENT), "readyInstances": status.get("readyInstances", ABSENT)}
-    expected = {"object": ref, "phase": want["healthy_phase"], "readyInstances": instances}
+    expected = {"object": ref, "phase": params["phase"], "readyInstances": instances}
     if not matches(expected, observed) and status.get("phaseReason"):
         observed["phaseReason"] = status["phaseReason"]
     return Outcome.compare(expected, observed, evidence={"currentPrimary": status.get("currentPrimary")})
 
 
-@control("cluster.gitea_db.credentials")
-def gitea_db_credentials(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    want = desired["gitea_db"]
-    secret = snap.get("secrets", want["namespace"], want["secret"])
-    expected = {"secret": want["secret"], "keys_present": sorted(want["credential_keys"])}
+@check_kind("cluster.secret.keys",
+            rf"Secret (?P<namespace>{NS})/(?P<name>{NAME}) has the keys? (?P<keys>[A-Za-z0-9._-]+(?:{AND}[A-Za-z0-9._-]+)*)",
+            target="cluster", convert=lambda g: {"namespace": g["namespace"], "name": g["name"], "keys": _and_list(g["keys"])},
+            schema={"required": ["namespace", "name", "keys"]}, reads=lambda p: ["secrets"])
+def secret_has_keys(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """A Secret has the keys, by name only (GET by name; the values are never looked at)."""
+    namespace, name, want = params["namespace"], params["name"], params["keys"]
+    secret = snap.get("secrets", namespace, name)
+    expected = {"secret": name, "keys_present": sorted(want)}
     if secret is None:
-        return Outcome.compare(expected, f"no Secret {want['secret']} in {want['namespace']}")
+        return Outcome.compare(expected, f"no Secret {name} in {namespace}")
     keys = secret_keys(secret)
-    present = sorted(k for k in want["credential_keys"] if k in keys)
-    return Outcome.compare(expected, {"secret": want["secret"], "keys_present": present}, evidence={"keys": keys})
+    return Outcome.compare(expected, {"secret": name, "keys_present": sorted(k for k in want if k in keys)},
+                           evidence={"keys": keys})
 
 
-def _leftovers(snap: ClusterSnapshot, name: str) -> list[str]:
+# --- Helm ----------------------------------------------------------------------------------------
+
+def _release_workloads(snap: ClusterSnapshot, namespace: str, release: str) -> list[dict]:
+    """The workloads of a Helm release: annotated with its name by Helm, or labelled as its instance."""
     found = []
-    for kind in ("statefulsets", "pods"):
-        for obj in snap.list(kind):
+    for kind in WORKLOADS:
+        for obj in snap.list(kind, namespace=namespace):
             meta = obj["metadata"]
-            if (meta.get("labels") or {}).get("app.kubernetes.io/name") == name or name in meta["name"]:
-                found.append(f"{kind[:-1]} {meta.get('namespace')}/{meta['name']}")
+            if (meta.get("annotations") or {}).get(HELM_RELEASE) == release \
+                    or (meta.get("labels") or {}).get("app.kubernetes.io/instance") == release:
+                found.append(obj)
     return found
 
 
-@control("cluster.postgresql_ha.absent")
-def postgresql_ha_absent(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    return Outcome.compare([], _leftovers(snap, desired["absent"]["postgresql_ha"]))
+_HELM_VALUE = r"[A-Za-z0-9_.-]+=[^\s,]+"
+ALL_READY = "every workload available, every replica ready"
 
 
-@control("cluster.redis_cluster.absent")
-def redis_cluster_absent(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    return Outcome.compare([], _leftovers(snap, desired["absent"]["redis_cluster"]))
+@check_kind("cluster.helm.release",
+            rf"Helm release (?P<namespace>{NS})/(?P<release>{NAME}) of chart (?P<chart>{NAME}) is deployed"
+            rf"(?P<ready> and ready)?(?:, with (?P<values>{_HELM_VALUE}(?:{AND}{_HELM_VALUE})*))?"
+            rf"(?:{AND}(?P<volume_size>{QUANTITY}) volumes bound)?"
+            rf"(?:{AND}the key (?P<secret_key>[A-Za-z0-9._-]+) in Secret (?P<secret>{NAME}))?", target="cluster",
+            convert=lambda g: {"namespace": g["namespace"], "release": g["release"], "chart": g["chart"],
+                               "ready": bool(g["ready"]),
+                               **({"values": {k: _scalar(v) for k, _, v in (p.partition("=") for p in _and_list(g["values"]))}}
+                                  if g["values"] else {}),
+                               **({"volume_size": g["volume_size"]} if g["volume_size"] else {}),
+                               **({"secret": g["secret"], "secret_key": g["secret_key"]} if g["secret"] else {})},
+            schema={"required": ["namespace", "release", "chart", "ready"],
+                    "properties": {"volume_size": {"type": "string", "pattern": f"^{QUANTITY}$"}}},
+            reads=lambda p: ["secrets"] + ([*WORKLOADS, "pods"] if p["ready"] else [])
+            + (["persistentvolumeclaims"] if "volume_size" in p else []))
+def helm_release(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """A Helm release's newest revision: deployed, of the chart; optionally its workloads ready, values
+    (``helm get values --all``: the chart's defaults deep-merged with the user's), its PVCs bound
+    with the size, and a key (by name) in a Secret of its namespace."""
+    ns, name = params["namespace"], params["release"]
+    expected: dict[str, Any] = {"object": f"Helm release {ns}/{name}", "status": "deployed", "chart": params["chart"]}
+    if params["ready"]:
+        expected["workloads"] = ALL_READY
+    if "values" in params:
+        expected["values"] = dict(params["values"])
+    if "volume_size" in params:
+        expected["volumes"] = f"Bound {params['volume_size']}"
+    if "secret" in params:
+        expected[f"Secret {params['secret']} key"] = params["secret_key"]
+    releases = helm_releases(snap.list("secrets", label_selector="owner=helm"), ns, name)
+    if not releases:
+        return Outcome.compare(expected, f"no Helm release {name} in {ns}")
+    release = decode_helm_release(releases[0])
+    observed: dict[str, Any] = {"object": expected["object"], "status": release.get("info", {}).get("status"),
+                                "chart": release.get("chart", {}).get("metadata", {}).get("name")}
+    evidence: dict[str, Any] = {"revision": release.get("version")}
+    if params["ready"]:
+        workloads = _release_workloads(snap, ns, name)
+        want, got = _all_available(snap, workloads)
+        observed["workloads"] = ALL_READY if workloads and matches(want, got) else (
+            {ref: state for ref, state in got.items() if not matches(want[ref], state)} or "no workload of the release")
+        evidence["workloads"] = sorted(want)
+    if "values" in params:
+        values = coalesce_values(release.get("chart", {}).get("values") or {}, release.get("config") or {})
+        observed["values"] = {path: _path(values, path) for path in params["values"]}
+    if "volume_size" in params:
+        claims = [c for c in snap.list("persistentvolumeclaims", namespace=ns)
+                  if _labels_match(c, "app.kubernetes.io/instance=" + name)]
+        want_bytes = quantity_bytes(params["volume_size"])
+        ok = bool(claims) and all(c.get("status", {}).get("phase") == "Bound" and quantity_bytes(
+            c.get("status", {}).get("capacity", {}).get("storage", "0")) == want_bytes for c in claims)
+        volumes = sorted({f"{c.get('status', {}).get('phase')} {c.get('status', {}).get('capacity', {}).get('storage')}"
+                          for c in claims}) or ["no PVC"]
+        observed["volumes"] = expected["volumes"] if ok else ", ".join(volumes)
+    if "secret" in params:
+        secret = snap.get("secrets", ns, params["secret"])
+        observed[f"Secret {params['secret']} key"] = (
+            f"no Secret {params['secret']} in {ns}" if secret is None
+            else params["secret_key"] if params["secret_key"] in secret_keys(secret) else ABSENT)
+    return Outcome.compare(expected, observed, evidence=evidence)
 
 
-def _gitea_config(snap: ClusterSnapshot, desired: Desired) -> dict | None:
-    gitea = desired["gitea"]
-    return snap.get("secrets", gitea["namespace"], gitea["config_secret"])
-
-
-@control("cluster.gitea.database")
-def gitea_database(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    gitea = desired["gitea"]
-    secret = _gitea_config(snap, desired)
-    if secret is None:
-        return Outcome.compare(gitea["database"], f"no Secret {gitea['config_secret']} in {gitea['namespace']}")
-    section = gitea_section(secret, "database") or {}
-    expected = dict(gitea["database"])
-    observed = {key: section.get(key, ABSENT) for key in expected}
-    written = {}
-    if "HOST" in expected and observed["HOST"] != ABSENT:
-        # the same endpoint written differently (no port, a short service name) is the same endpoint
-        want = postgres_endpoint(expected["HOST"], client_namespace=gitea["namespace"],
-                                 cluster_domain=desired.get("cluster_domain", "cluster.local"))
-        try:
-            got = postgres_endpoint(observed["HOST"], client_namespace=gitea["namespace"],
-                                    cluster_domain=desired.get("cluster_domain", "cluster.local"))
-        except ValueError as exc:
-            got = f"unusable HOST: {exc}"
-        written["HOST"] = observed["HOST"]
-        observed["HOST"] = expected["HOST"] if got == want else (
-            f"{got.host}:{got.port}" if not isinstance(got, str) else got)
-    return Outcome.compare(expected, observed, evidence={
-        "object": f"Secret {gitea['namespace']}/{gitea['config_secret']} [database]", "as_written": written,
-        "compared": "HOST as lib/pq connects (default port 5432, service DNS completed)"})
-
-
-@control("cluster.gitea.available")
-def gitea_available(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    gitea = desired["gitea"]
-    deployment = next((d for d in snap.list("deployments", namespace=gitea["namespace"])
-                       if d["metadata"]["name"] == gitea["deployment"]), None)
-    if deployment is None:
-        return Outcome.compare("an available Deployment", f"no Deployment {gitea['deployment']} in {gitea['namespace']}")
-    return _available(snap, deployment)
-
+# --- Gitea's app.ini -----------------------------------------------------------------------------
 
 def _redis(value: str | None, namespace: str, domain: str) -> str:
     """Gitea's redis connection setting as its client connects: ``redis://host:port/db``, no credentials."""
@@ -193,76 +426,91 @@ def _redis(value: str | None, namespace: str, domain: str) -> str:
     return str(endpoint)
 
 
-@control("cluster.gitea.cache")
-def gitea_cache(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    gitea = desired["gitea"]
-    secret = _gitea_config(snap, desired)
-    expected = {name: dict(values) for name, values in gitea["cache"].items()}
+def _postgres(value: str, namespace: str, domain: str) -> Any:
+    try:
+        return postgres_endpoint(value, client_namespace=namespace, cluster_domain=domain)
+    except ValueError as exc:
+        return f"unusable HOST: {exc}"
+
+
+_INI_PAIR = r"[A-Z][A-Z0-9_]* \S+?"
+_INI_SECTION = rf"\[[a-z][a-z0-9_.]*\] {_INI_PAIR}(?:(?:, | and ){_INI_PAIR})*"
+
+
+def _ini_sections(text: str) -> dict[str, dict[str, str]]:
+    sections = {}
+    for part in re.split(r";\s*(?=\[)", text):
+        m = re.fullmatch(r"\[(?P<section>[^\]]+)\] (?P<pairs>.+)", part.strip())
+        sections[m["section"]] = dict(pair.split(" ", 1) for pair in re.split(r", | and (?=[A-Z][A-Z0-9_]* )", m["pairs"]))
+    return sections
+
+
+@check_kind("cluster.gitea.app_ini",
+            rf"Gitea's app\.ini in Secret (?P<namespace>{NS})/(?P<name>{NAME}) has "
+            rf"(?P<sections>{_INI_SECTION}(?:; {_INI_SECTION})*)", target="cluster",
+            convert=lambda g: {"namespace": g["namespace"], "name": g["name"], "sections": _ini_sections(g["sections"])},
+            schema={"required": ["namespace", "name", "sections"],
+                    "properties": {"sections": {"type": "object", "minProperties": 1,
+                                                "additionalProperties": {"type": "object", "minProperties": 1}}}},
+            reads=lambda p: ["secrets"])
+def gitea_app_ini(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """Settings of Gitea's app.ini (the chart's inline-config Secret, one key per section; masked while parsed).
+
+    Endpoints are compared where the client connects: ``[database] HOST`` as lib/pq does (default port
+    5432, a short service name completed with the cluster domain); a ``scheme://`` value as Gitea's
+    redis client does (nosql.ToRedisURI: scheme://host:port/db, credentials ignored). Any other
+    value must be equal.
+    """
+    namespace, name = params["namespace"], params["name"]
+    expected = {section: dict(values) for section, values in params["sections"].items()}
+    secret = snap.get("secrets", namespace, name)
     if secret is None:
-        return Outcome.compare(expected, f"no Secret {gitea['config_secret']} in {gitea['namespace']}")
-    domain = desired.get("cluster_domain", "cluster.local")
-    observed, written = {}, {}
-    for name, values in gitea["cache"].items():
-        section = gitea_section(secret, name) or {}
-        observed[name], written[name] = {}, {}
+        return Outcome.compare(expected, f"no Secret {name} in {namespace}")
+    domain = env.cluster_domain
+    observed: dict[str, dict[str, Any]] = {}
+    written: dict[str, dict[str, Any]] = {}
+    for section, values in params["sections"].items():
+        found = gitea_section(secret, section) or {}
+        observed[section] = {}
         for key, want in values.items():
-            got = section.get(key)
-            if "://" in str(want):  # a connection string: compare where the client connects
-                observed[name][key] = want if _redis(want, gitea["namespace"], domain) == \
-                    _redis(got, gitea["namespace"], domain) else _redis(got, gitea["namespace"], domain)
-                written[name][key] = got
+            got = found.get(key)
+            if got is None:
+                observed[section][key] = ABSENT
+            elif section == "database" and key == "HOST":
+                written.setdefault(section, {})[key] = got
+                endpoint = _postgres(got, namespace, domain)
+                observed[section][key] = want if endpoint == _postgres(want, namespace, domain) else (
+                    endpoint if isinstance(endpoint, str) else f"{endpoint.host}:{endpoint.port}")
+            elif "://" in str(want):
+                written.setdefault(section, {})[key] = got
+                mine = _redis(got, namespace, domain)
+                observed[section][key] = want if mine == _redis(want, namespace, domain) else mine
             else:
-                observed[name][key] = got if got is not None else ABSENT
+                observed[section][key] = got
+    where = f"Secret {namespace}/{name}" + (f" [{next(iter(expected))}]" if len(expected) == 1 else "")
     return Outcome.compare(expected, observed, evidence={
-        "object": f"Secret {gitea['namespace']}/{gitea['config_secret']}", "as_written": written,
-        "compared": "where Gitea's redis client connects: scheme://host:port/db (nosql.ToRedisURI; credentials ignored)"})
+        "object": where, "as_written": written,
+        "compared": "database HOST as lib/pq connects (default port 5432, service DNS completed); redis "
+                    "connection strings where Gitea's redis client connects: scheme://host:port/db "
+                    "(nosql.ToRedisURI; credentials ignored)"})
 
 
-@control("cluster.valkey.release")
-def valkey_release(snap: ClusterSnapshot, desired: Desired) -> Outcome:
-    want = desired["valkey"]
-    ns = want["namespace"]
-    expected = {"status": "deployed", "chart": want["chart"], "statefulsets_ready": True, "auth": True,
-                "password_key": True, "volumes": f"Bound {want['persistence_size']}"}
-    releases = helm_releases(snap.list("secrets", label_selector="owner=helm"), ns, want["release"])
-    if not releases:
-        return Outcome.compare(expected, f"no Helm release {want['release']} in {ns}")
-    release = decode_helm_release(releases[0])
-    # what `helm get values --all` shows: the chart's defaults deep-merged with the user's values
-    values = coalesce_values(release.get("chart", {}).get("values") or {}, release.get("config") or {})
-    instance = "app.kubernetes.io/instance=" + want["release"]
-    sets = [s for s in snap.list("statefulsets", namespace=ns) if _labels_match(s, instance)]
-    claims = [c for c in snap.list("persistentvolumeclaims", namespace=ns) if _labels_match(c, instance)]
-    password = snap.get("secrets", ns, want["password_secret"])
-    volumes = sorted({f"{c.get('status', {}).get('phase')} {c.get('status', {}).get('capacity', {}).get('storage')}"
-                      for c in claims}) or ["no PVC"]
-    want_bytes = quantity_bytes(want["persistence_size"])
-    volumes_ok = bool(claims) and all(c.get("status", {}).get("phase") == "Bound" and quantity_bytes(
-        c.get("status", {}).get("capacity", {}).get("storage", "0")) == want_bytes for c in claims)
-    observed = {
-        "status": release.get("info", {}).get("status"),
-        "chart": release.get("chart", {}).get("metadata", {}).get("name"),
-        "statefulsets_ready": bool(sets) and all(
-            s.get("status", {}).get("readyReplicas", 0) == s.get("spec", {}).get("replicas", 1) for s in sets),
-        "auth": bool((values.get("auth") or {}).get("enabled")),
-        "password_key": password is not None and want["password_key"] in secret_keys(password),
-        "volumes": expected["volumes"] if volumes_ok else ", ".join(volumes),
-    }
-    return Outcome.compare(expected, observed, evidence={"revision": release.get("version"),
-                                                         "statefulsets": [s["metadata"]["name"] for s in sets]})
+# --- services, pending ---------------------------------------------------------------------------
 
-
-def gitea_ssh_nodeport(snap: ClusterSnapshot, desired: Desired) -> int:
-    """The NodePort of Gitea's SSH Service (for the cross-layer host.gitea_ssh.config check)."""
-    gitea = desired["gitea"]
-    service = snap.get("services", gitea["namespace"], gitea["ssh_service"])
+def service_nodeport(snap: ClusterSnapshot, namespace: str, name: str) -> int:
+    """``service_nodeport(snap, "gitea", "gitea-ssh")`` -> 30022: the first NodePort of a NodePort Service
+    (for the cross-layer host.gitea_ssh.config check). LookupError says why there is none."""
+    service = snap.get("services", namespace, name)
     if service is None:
-        raise LookupError(f"no Service {gitea['ssh_service']} in {gitea['namespace']}")
+        raise LookupError(f"no Service {name} in {namespace}")
     ports = [p.get("nodePort") for p in service.get("spec", {}).get("ports", []) if p.get("nodePort")]
     if service.get("spec", {}).get("type") != "NodePort" or not ports:
-        raise LookupError(f"Service {gitea['namespace']}/{gitea['ssh_service']} is not a NodePort Service")
+        raise LookupError(f"Service {namespace}/{name} is not a NodePort Service")
     return int(ports[0])
 
 
-def pending(reason: str) -> Outcome:
-    return Outcome(Status.PENDING, reason=reason)
+@check_kind("cluster.pending", r'"(?P<control_id>[a-z0-9_.]+)" stays pending until a human approves the task',
+            target="cluster", reads=lambda p: [])
+def cluster_pending(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:  # pragma: no cover
+    """A control whose task waits for a human: the catalog's ``pending`` makes it pending, never evaluated."""
+    return Outcome(Status.PENDING, reason="pending")

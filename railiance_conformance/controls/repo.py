@@ -1,8 +1,11 @@
-"""Static checks of local checkouts of the railiance-* repos: repos + layer map -> Outcome.
+"""Repo check kinds: static checks of local checkouts of the railiance-* repos, repos + params -> Outcome.
 
-Example: ``EVALUATORS["repo.make.targets"]({"railiance-apps": Path("~/railiance-apps"), ...},
-load_layer_map(policy_dir))``. ``repos`` maps a repo name to its checkout; a repo the policy needs
-but that is not given is a could-not-verify (ERROR) unless something else already drifts.
+Each kind is one family of Then sentences (``vocabulary.check_kind``) that states what a repo must
+hold (make targets, encrypted files, a front-matter field, a runbook's sections, where a file
+lives). Example: ``KINDS["repo.make.targets"].evaluate({"railiance-apps": Path("~/railiance-apps"), ...},
+{"targets": {"railiance-apps": ["gitea-deploy"]}})``. ``repos`` maps a repo name to its checkout; a
+repo a sentence names but that is not given is a could-not-verify (ERROR) unless something else
+already drifts.
 No recipe is ever run (see ``resources.repo_files``); SOPS files are reported by file and key
 path, never by value.
 """
@@ -13,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from railiance_conformance.controls import control
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.resources.repo_files import (
     MakeUnavailable,
@@ -24,10 +26,14 @@ from railiance_conformance.resources.repo_files import (
     read_make_database,
     repo_files,
 )
+from railiance_conformance.vocabulary import check_kind
 from railiance_conformance.workplan import read_front_matter
 
 Repos = Mapping[str, Path]
-LayerMap = Mapping[str, Any]
+Params = Mapping[str, Any]
+REPO = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+RELPATH = r"[A-Za-z0-9._*?\[\]-][A-Za-z0-9._/*?\[\]-]*"
+_TARGET = r"[^\s:=#%,;]+"
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?\S", re.MULTILINE)
 
 
@@ -48,10 +54,32 @@ def _result(expected: Any, observed: Any, errors: list[str], evidence: dict[str,
     return Outcome(Status.PASS, expected, observed, "", tuple((evidence or {}).items()))
 
 
-@control("repo.make.targets")
-def make_targets(repos: Repos, desired: LayerMap) -> Outcome:
+def _and_list(text: str) -> list[str]:
+    """``"a, b and c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in re.split(r",\s*(?:and\s+)?|\s+and\s+|\s+or\s+", text) if part.strip()]
+
+
+def _targets(text: str) -> dict[str, list[str]]:
+    """``"db-deploy and db-status in railiance-platform; deploy-stack in railiance-infra"`` -> by repo."""
+    groups = {}
+    for group in text.split("; "):
+        targets, _, repo = group.rpartition(" in ")
+        groups[repo] = _and_list(targets)
+    return groups
+
+
+_TARGETS = rf"{_TARGET}(?:(?:, | and ){_TARGET})* in {REPO}"
+
+
+@check_kind("repo.make.targets", rf"make knows the targets (?P<targets>{_TARGETS}(?:; {_TARGETS})*)", target="repo",
+            convert=lambda g: {"targets": _targets(g["targets"])},
+            schema={"required": ["targets"], "properties": {"targets": {
+                "type": "object", "minProperties": 1,
+                "additionalProperties": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^[^\s:=#%]+$"}}}}})
+def make_targets(repos: Repos, params: Params) -> Outcome:
+    """Each repo's make database (``make -p``, no recipe run) has the targets."""
     expected, observed, errors, counts = {}, {}, [], {}
-    for name, targets in desired["repos"]["make_targets"].items():
+    for name, targets in params["targets"].items():
         path = _checkout(repos, name, errors)
         if path is None:
             continue
@@ -71,8 +99,12 @@ def make_targets(repos: Repos, desired: LayerMap) -> Outcome:
 SOPS_CONFIG_NAMES = frozenset({".sops.yaml", ".sops.yml"})
 
 
-@control("repo.sops.encrypted")
-def sops_encrypted(repos: Repos, desired: LayerMap) -> Outcome:
+@check_kind("repo.sops.encrypted",
+            r"every file matching (?P<patterns>\S+(?:(?:, | or )\S+)*) is SOPS-encrypted with a mac and no plaintext value",
+            target="repo", convert=lambda g: {"patterns": _and_list(g["patterns"])},
+            schema={"required": ["patterns"], "properties": {"patterns": {"type": "array", "minItems": 1}}})
+def sops_encrypted(repos: Repos, params: Params) -> Outcome:
+    """Every tracked file matching the patterns, in every repo, is SOPS-encrypted (reported by key path, never value)."""
     want = "sops metadata with a mac; every leaf ENC[...] unless sops' own rules leave it plain"
     expected, observed, errors, checked, skipped = {}, {}, [], 0, []
     for name in sorted(repos):
@@ -80,7 +112,7 @@ def sops_encrypted(repos: Repos, desired: LayerMap) -> Outcome:
         if path is None:
             continue
         files, _ = repo_files(path)
-        for relative in matching(files, desired["repos"]["sops_patterns"]):
+        for relative in matching(files, params["patterns"]):
             # files that only look like the target: sops' own configuration (.sops.yaml, looked up by
             # sops in the working directory and its parents: config.go configFileName) holds
             # creation_rules and is never encrypted; a gitlink or a tracked file deleted from the
@@ -99,28 +131,30 @@ def sops_encrypted(repos: Repos, desired: LayerMap) -> Outcome:
                 expected[f"{name}/{relative}"] = want
                 observed[f"{name}/{relative}"] = {"problems": list(result.problems),
                                                   "plaintext_keys": list(result.plaintext)}
-    return _result(expected, observed, errors, {"files_checked": checked, "patterns": desired["repos"]["sops_patterns"],
+    return _result(expected, observed, errors, {"files_checked": checked, "patterns": list(params["patterns"]),
                                                 "skipped": skipped})
 
 
-@control("repo.workplan.superseded")
-def workplan_superseded(repos: Repos, desired: LayerMap) -> Outcome:
+@check_kind("repo.front_matter",
+            rf"the front matter of (?P<repo>{REPO})/(?P<glob>{RELPATH}) has (?P<field>[A-Za-z_][A-Za-z0-9_-]*) "
+            r"(?P<value>\S+)", target="repo", schema={"required": ["repo", "glob", "field", "value"]})
+def front_matter(repos: Repos, params: Params) -> Outcome:
+    """Every file matching the glob in the repo has the field in its YAML front matter (e.g. status superseded)."""
     expected, observed, errors = {}, {}, []
-    for entry in desired["repos"]["superseded_workplans"]:
-        path = _checkout(repos, entry["repo"], errors)
-        if path is None:
-            continue
-        found = sorted(path.glob(entry["glob"]))
+    repo, pattern, field, want = params["repo"], params["glob"], params["field"], params["value"]
+    path = _checkout(repos, repo, errors)
+    if path is not None:
+        found = sorted(path.glob(pattern))
         if not found:
-            expected[f"{entry['repo']}/{entry['glob']}"] = "superseded"
-            observed[f"{entry['repo']}/{entry['glob']}"] = "no such workplan"
+            expected[f"{repo}/{pattern}"] = want
+            observed[f"{repo}/{pattern}"] = "no such file"
         for file in found:
-            key = f"{entry['repo']}/{file.relative_to(path).as_posix()}"
+            key = f"{repo}/{file.relative_to(path).as_posix()}"
             try:
-                status = str(read_front_matter(file).get("status") or "no status in front matter")
+                value = str(read_front_matter(file).get(field) or f"no {field} in front matter")
             except ValueError as exc:
-                status = f"unreadable front matter: {str(exc).split(': ', 1)[-1]}"
-            expected[key], observed[key] = "superseded", status
+                value = f"unreadable front matter: {str(exc).split(': ', 1)[-1]}"
+            expected[key], observed[key] = want, value
     return _result(expected, observed, errors)
 
 
@@ -142,9 +176,29 @@ def _section_state(sections: list[tuple[int, str, str]], want: Mapping[str, Any]
     return "; ".join(problems)
 
 
-@control("repo.deploy_stack.doc")
-def deploy_stack_doc(repos: Repos, desired: LayerMap) -> Outcome:
-    cfg = desired["repos"]["deploy_stack"]
+_SECTION = r'"(?P<name>[^"]+)" /(?P<heading>[^/]+)/(?: naming (?P<keywords>[^";]+?))?(?: with (?P<min>\d+) list items)?'
+_NEXT = r'(?=, and "|, "| and "|$)'
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    return [{"name": m["name"], "heading": m["heading"],
+             **({"keywords": _and_list(m["keywords"])} if m["keywords"] else {}),
+             **({"min_list_items": int(m["min"])} if m["min"] else {})}
+            for m in re.finditer(_SECTION + _NEXT, text)]
+
+
+@check_kind("repo.runbook",
+            rf"(?P<repo>{REPO})/(?P<doc>{RELPATH}\.md) has the sections (?P<sections>\".+\"?[^;]*); make (?P<target>{_TARGET}) "
+            r"prints (?P<order>S[1-5](?:(?:, | and )S[1-5])*) in that order", target="repo",
+            convert=lambda g: {"repo": g["repo"], "doc": g["doc"], "sections": _sections(g["sections"]),
+                               "target": g["target"], "order": _and_list(g["order"])},
+            schema={"required": ["repo", "doc", "sections", "target", "order"],
+                    "properties": {"sections": {"type": "array", "minItems": 1}}})
+def runbook(repos: Repos, params: Params) -> Outcome:
+    """A runbook's sections (a heading matching the regex, case-insensitive, whose text down to the next
+    heading of the same or a higher level names every keyword and has the list items), and the layers
+    a make target prints, in order (read from its echo/printf lines in make's database; never run)."""
+    cfg = params
     errors: list[str] = []
     path = _checkout(repos, cfg["repo"], errors)
     doc_key, make_key = f"{cfg['repo']}/{cfg['doc']}", f"make {cfg['target']} prints"
@@ -175,22 +229,30 @@ def _tombstone(path: Path, file: str, repo: str) -> bool:
     return path.is_file() and any(pattern.search(line) for line in path.read_text(errors="replace").splitlines())
 
 
-@control("boundary.values.location")
-def values_location(repos: Repos, desired: LayerMap) -> Outcome:
+@check_kind("repo.file.moved",
+            rf"(?P<file>[^\s/,]+) lives in (?P<repo>{REPO})/(?P<dir>{RELPATH}), with no copy left in (?P<moved_from>{REPO}) "
+            rf"and a tombstone in (?P<tombstone_repo>{REPO})/(?P<tombstone>{RELPATH})", target="repo",
+            schema={"required": ["file", "repo", "dir", "moved_from", "tombstone_repo", "tombstone"]})
+def values_location(repos: Repos, params: Params) -> Outcome:
+    """A file lives in its layer's repo, no copy of it is left in the repo it moved from, and a
+    tombstone line there names it with an arrow to the new repo."""
     expected, observed, errors = {}, {}, []
-    for entry in desired["repos"]["values_location"]:
-        home, old = _checkout(repos, entry["repo"], errors), _checkout(repos, entry["moved_from"], errors)
-        file, tomb = entry["file"], f"{entry['moved_from']}/{entry['tombstone']}"
-        if home is not None:
-            key = f"{entry['repo']}/{entry['dir']}/{file}"
-            expected[key] = "present"
-            observed[key] = "present" if f"{entry['dir']}/{file}" in repo_files(home)[0] else "missing"
-        if old is not None:
-            key = f"{entry['moved_from']}: copies of {file}"
-            expected[key] = []
-            observed[key] = [f for f in repo_files(old)[0] if f.rsplit("/", 1)[-1] == file]
-            line = f"a line naming {file} → {entry['repo']}"
-            expected[tomb] = line
-            observed[tomb] = line if _tombstone(old / entry["tombstone"], file, entry["repo"]) else (
-                f"no line naming {file} → {entry['repo']}" if (old / entry["tombstone"]).is_file() else "missing")
+    file, repo, moved_from = params["file"], params["repo"], params["moved_from"]
+    home, old = _checkout(repos, repo, errors), _checkout(repos, moved_from, errors)
+    tomb_repo = params["tombstone_repo"]
+    tomb_checkout = old if tomb_repo == moved_from else _checkout(repos, tomb_repo, errors)
+    if home is not None:
+        key = f"{repo}/{params['dir']}/{file}"
+        expected[key] = "present"
+        observed[key] = "present" if f"{params['dir']}/{file}" in repo_files(home)[0] else "missing"
+    if old is not None:
+        key = f"{moved_from}: copies of {file}"
+        expected[key] = []
+        observed[key] = [f for f in repo_files(old)[0] if f.rsplit("/", 1)[-1] == file]
+    if tomb_checkout is not None:
+        tomb, line = tomb_checkout / params["tombstone"], f"a line naming {file} → {repo}"
+        key = f"{tomb_repo}/{params['tombstone']}"
+        expected[key] = line
+        observed[key] = line if _tombstone(tomb, file, repo) else (
+            f"no line naming {file} → {repo}" if tomb.is_file() else "missing")
     return _result(expected, observed, errors)

@@ -1,5 +1,8 @@
 """Read the cluster through the Kubernetes API once: one LIST per resource kind per run.
 
+Nothing is read until a control asks (lazy): a run selecting ``-m T03`` LISTs only the kinds
+T03's check kinds declare in ``reads``. ``ClusterSnapshot.from_objects(objs)`` is the same view
+over plain dicts (a dump, a test fixture), with no API server.
 Access like kubectl: ``--kubeconfig``/``KUBECONFIG``/``~/.kube/config`` with ``--context``, or the
 in-cluster service account. Lists are paged with ``limit``/``continue`` and cached for every
 scenario; single objects (named Secrets) are fetched with GET and cached too. Any failure
@@ -29,6 +32,7 @@ class Kind:
     group: str
     version: str
     plural: str
+    kind: str = ""             # the API Kind: "Deployment", "Cluster"
     namespaced: bool = True
 
     @property
@@ -44,15 +48,17 @@ class Kind:
 
 
 KINDS = {k.name: k for k in (
-    Kind("", "v1", "namespaces", namespaced=False),
-    Kind("", "v1", "pods"), Kind("", "v1", "services"), Kind("", "v1", "secrets"),
-    Kind("", "v1", "persistentvolumeclaims"),
-    Kind("apps", "v1", "deployments"), Kind("apps", "v1", "statefulsets"), Kind("apps", "v1", "daemonsets"),
-    Kind("postgresql.cnpg.io", "v1", "clusters"), Kind("postgresql.cnpg.io", "v1", "backups"),
+    Kind("", "v1", "namespaces", "Namespace", namespaced=False),
+    Kind("", "v1", "pods", "Pod"), Kind("", "v1", "services", "Service"), Kind("", "v1", "secrets", "Secret"),
+    Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    Kind("apps", "v1", "deployments", "Deployment"), Kind("apps", "v1", "statefulsets", "StatefulSet"),
+    Kind("apps", "v1", "daemonsets", "DaemonSet"),
+    Kind("postgresql.cnpg.io", "v1", "clusters", "Cluster"), Kind("postgresql.cnpg.io", "v1", "backups", "Backup"),
     # read with GET only when a Cluster names its image through imageCatalogRef
-    Kind("postgresql.cnpg.io", "v1", "imagecatalogs"),
-    Kind("postgresql.cnpg.io", "v1", "clusterimagecatalogs", namespaced=False),
+    Kind("postgresql.cnpg.io", "v1", "imagecatalogs", "ImageCatalog"),
+    Kind("postgresql.cnpg.io", "v1", "clusterimagecatalogs", "ClusterImageCatalog", namespaced=False),
 )}
+BY_KIND = {k.kind: k for k in KINDS.values()}   # "Deployment" -> Kind(apps, v1, deployments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +96,35 @@ class ClusterAccess:
 
 
 class ClusterSnapshot:
-    """Lazily listed, cached view of the cluster; counts its requests (``requests``)."""
+    """Lazily listed, cached view of the cluster; counts its requests (``requests``) and the kinds it
+    listed (``listed``)."""
 
-    def __init__(self, access: ClusterAccess):
+    def __init__(self, access: ClusterAccess, *, objects: list[dict] | None = None, name: str = "cluster"):
         self.access = access
         self._lists: dict[str, list[dict] | ClusterUnavailable] = {}  # "kind?selector" -> items
         self._gets: dict[tuple[str, str, str], dict | None | ClusterUnavailable] = {}
         self._lock = threading.RLock()
         self.requests = 0
-        self.name = "cluster"
+        self.listed: list[str] = []      # "kind?selector" in the order they were first listed
+        self.name = name
         self._client = None
+        self._objects = objects
         self._setup_error: ClusterUnavailable | None = None
+        if objects is not None:
+            return
         try:
             self._client, self.name = access.client()
         except Exception as exc:  # noqa: BLE001 - any config problem is a could-not-verify
             self._setup_error = ClusterUnavailable(f"no usable cluster configuration: {_short(exc)}")
+
+    @classmethod
+    def from_objects(cls, objects: list[dict], *, name: str = "objects") -> "ClusterSnapshot":
+        """The snapshot of plain objects (``kubectl get -o json`` items, a dump): no API server.
+
+        ``ClusterSnapshot.from_objects([{"apiVersion": "apps/v1", "kind": "Deployment", ...}]).list("deployments")``
+        -> that Deployment. Objects of kinds the suite does not read are ignored; a kind with no
+        object lists as ``[]`` (as an installed CRD with no objects would)."""
+        return cls(ClusterAccess(), objects=list(objects), name=name)
 
     def list(self, kind: str, *, namespace: str | None = None, label_selector: str = "") -> list[dict]:
         """Every object of ``kind`` (one cached cluster-wide LIST per kind and selector), optionally
@@ -112,6 +132,7 @@ class ClusterSnapshot:
         key = f"{kind}?{label_selector}"
         with self._lock:
             if key not in self._lists:
+                self.listed.append(key)
                 try:
                     self._lists[key] = self._list_all(KINDS[kind], label_selector)
                 except ClusterUnavailable as exc:
@@ -137,6 +158,12 @@ class ClusterSnapshot:
         return found
 
     def _list_all(self, kind: Kind, label_selector: str) -> list[dict]:
+        if self._objects is not None:
+            self.requests += 1
+            return [o for o in self._objects if _is(o, kind) and _selected(o, label_selector)]
+        return self._list_pages(kind, label_selector)
+
+    def _list_pages(self, kind: Kind, label_selector: str) -> list[dict]:
         """Every page of one LIST. A continue token seen before (the server loops) or more pages than
         ``page_budget`` ends it with ClusterUnavailable: a list that never ends is not a list."""
         items: list[dict] = []
@@ -166,6 +193,12 @@ class ClusterSnapshot:
 
     def _request(self, path: str, *, verb: str, kind: Kind, namespace: str | None = None,
                  query: list | None = None, missing_ok: bool = False) -> Any:
+        if self._objects is not None:  # from_objects: a GET by name
+            self.requests += 1
+            name = path.rsplit("/", 1)[-1]
+            return next((o for o in self._objects if _is(o, kind) and o["metadata"].get("name") == name
+                         and (o["metadata"].get("namespace") or None) == (namespace if kind.namespaced else None)),
+                        None)
         if self._setup_error:
             raise self._setup_error
         from kubernetes.client.exceptions import ApiException
@@ -189,6 +222,19 @@ class ClusterSnapshot:
             raise ClusterUnavailable(_api_reason(exc, verb, kind, namespace)) from None
         except Exception as exc:  # noqa: BLE001 - connection refused, timeout, TLS, bad JSON
             raise ClusterUnavailable(f"API server unreachable for {verb} {kind.name}: {_short(exc)}") from None
+
+
+def _is(obj: dict, kind: Kind) -> bool:
+    """Whether a plain object is of ``kind`` (its apiVersion's group and its Kind)."""
+    api_version = obj.get("apiVersion", "")
+    group = api_version.split("/", 1)[0] if "/" in api_version else ""
+    return obj.get("kind") == kind.kind and group == kind.group
+
+
+def _selected(obj: dict, label_selector: str) -> bool:
+    """Equality-based label selector (``owner=helm,name=valkey``), as the API server applies it."""
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return all(labels.get(k) == v for k, _, v in (part.partition("=") for part in label_selector.split(",") if part))
 
 
 class BodyTimeout(TimeoutError):

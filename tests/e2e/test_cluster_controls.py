@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from railiance_conformance.checks import bundled_plan
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
+from railiance_conformance.vocabulary import KINDS
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, DRIFTED_DIR, KubeAPIStandIn, drift_overlay, load_dump
 from tests.suite_runner import run_suite
 
@@ -115,6 +117,25 @@ def test_one_list_per_resource_kind_paged(standin, tmp_path):
                                       if r.path == "/api/v1/secrets")
 
 
+def test_only_the_kinds_the_selected_scenarios_read_are_listed(standin, tmp_path):
+    """-m T05 LISTs only what T05's check kinds declare in ``reads`` (the snapshot is lazy), once each."""
+    api, kubeconfig = standin()
+    run = run_suite("-m", "T05 and cluster", "--kubeconfig", str(kubeconfig), report_dir=tmp_path / "reports")
+    plan = bundled_plan()
+    t05 = {f["control_id"] for f in run.findings()}
+    assert t05 == {c for c in CLUSTER_CONTROLS if CATALOG[c].task == "T05"}
+    declared = {kind.split(".")[0] for c in t05 for kind in KINDS[plan.spec(c).kind].reads(plan.spec(c).params)}
+    listed = []
+    for record in api.requests():
+        parts = record.path.strip("/").split("/")
+        is_collection = (parts[0] == "api" and len(parts) in (3, 5)) or (parts[0] == "apis" and len(parts) in (4, 6))
+        if is_collection and "continue" not in record.query:
+            listed.append(parts[-1])
+    assert listed and len(listed) == len(set(listed)), listed
+    assert set(listed) <= declared, set(listed) - declared
+    assert "clusters" not in listed and "namespaces" not in listed  # T03's and the boundaries' kinds
+
+
 def test_api_unreachable_is_an_error_for_every_cluster_control(standin, tmp_path):
     api, kubeconfig = standin()
     api.stop()
@@ -135,8 +156,11 @@ def test_a_forbidden_kind_errors_only_the_controls_that_need_it(standin, tmp_pat
     api, kubeconfig = standin(forbidden={("get", "secrets", "*"), ("list", "secrets", "*")})
     run = cluster_run(kubeconfig, tmp_path)
     findings = {f["control_id"]: f for f in run.findings()}
-    needs_secrets = {"cluster.gitea_db.credentials", "cluster.gitea.database", "cluster.gitea.cache",
-                     "cluster.valkey.release"}
+    plan = bundled_plan()  # which controls read Secrets: as their check kinds declare it
+    needs_secrets = {c for c in CLUSTER_CONTROLS
+                     if "secrets" in KINDS[plan.spec(c).kind].reads(plan.spec(c).params)}
+    assert needs_secrets >= {"cluster.gitea_db.credentials", "cluster.gitea.database", "cluster.gitea.cache",
+                             "cluster.valkey.release"}
     for control_id in needs_secrets:
         assert findings[control_id]["status"] == "error"
         assert "forbidden" in findings[control_id]["reason"] and "RBAC: grant verb" in findings[control_id]["reason"]

@@ -83,7 +83,7 @@ def test_a_different_endpoint_is_drift_named_as_the_client_resolves_it(tmp_path)
     run, found = serve_and_run(tmp_path, mutate)
     database = found["cluster.gitea.database"]
     assert database["status"] == "drift"
-    assert database["observed"]["HOST"] == "gitea-postgresql-ha-pgpool.gitea.svc.cluster.local:5432"
+    assert database["observed"]["database"]["HOST"] == "gitea-postgresql-ha-pgpool.gitea.svc.cluster.local:5432"
     cache = found["cluster.gitea.cache"]
     assert cache["status"] == "drift" and "no port" in cache["observed"]["cache"]["HOST"]
 
@@ -112,7 +112,8 @@ def test_derived_values_image_catalog_helm_deep_merge_and_allowed_instances(tmp_
     run, found = serve_and_run(tmp_path, mutate)
     for control in ("cluster.gitea_db.spec", "cluster.gitea_db.healthy", "cluster.valkey.release"):
         assert found[control]["status"] == "pass", found[control]
-    assert found["cluster.gitea_db.spec"]["observed"]["instances"] == 3
+    assert found["cluster.gitea_db.spec"]["observed"]["spec.instances"] == 3
+    assert found["cluster.gitea_db.spec"]["observed"]["PostgreSQL major"] == 16
 
 
 def test_an_unavailable_workload_names_its_object_and_the_kubelets_cause(tmp_path):

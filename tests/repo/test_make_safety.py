@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-import railiance_conformance.controls.repo  # noqa: F401
-from railiance_conformance.controls import EVALUATORS
+from railiance_conformance.checks import bundled_plan
+from railiance_conformance.vocabulary import KINDS
 from railiance_conformance.finding import Status
 from railiance_conformance.resources.repo_files import (
     MakeUnavailable,
@@ -81,7 +81,8 @@ def test_unreadable_makefile_is_could_not_verify(conformant_repos, layer_map, tm
     (broken / "Makefile").write_text("gitea-deploy:\n    spaces instead of a tab\n")
     with pytest.raises(MakeUnavailable, match="missing separator"):
         read_make_database(broken)
-    outcome = EVALUATORS["repo.make.targets"]({**conformant_repos, "railiance-apps": broken}, layer_map)
+    spec = bundled_plan().spec("repo.make.targets")  # the targets features/X/repos.feature states
+    outcome = KINDS[spec.kind].evaluate({**conformant_repos, "railiance-apps": broken}, spec.params)
     assert outcome.status is Status.ERROR and "railiance-apps: make cannot read Makefile" in outcome.reason
 
 

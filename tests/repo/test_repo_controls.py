@@ -1,4 +1,6 @@
-"""repo.* and boundary.values.location on fixture checkouts: conformant passes, drifted drifts exactly."""
+"""repo.* and boundary.values.location on fixture checkouts, in-process: conformant passes, drifted drifts
+exactly. Each control is evaluated by its check kind with the params its sentence in
+features/X/repos.feature states (the bundled plan), as the suite does."""
 from __future__ import annotations
 
 import json
@@ -6,9 +8,10 @@ import subprocess
 
 import pytest
 
-import railiance_conformance.controls.repo  # noqa: F401  (registers the repo evaluators)
-from railiance_conformance.controls import EVALUATORS
+import railiance_conformance.controls.repo  # noqa: F401  (registers the repo check kinds)
+from railiance_conformance.checks import bundled_plan
 from railiance_conformance.finding import Status
+from railiance_conformance.vocabulary import KINDS
 from railiance_testbed.repos import PLAINTEXT_SENTINEL, build_repos
 
 CONTROLS = ["repo.make.targets", "repo.sops.encrypted", "repo.workplan.superseded", "repo.deploy_stack.doc",
@@ -18,6 +21,13 @@ DOC = {"pre-conditions checklist": "present", "State Hub tunnel bring-up (ops-br
        "recovery runbook pointer (INC-002)": "present"}
 PLATFORM_TARGETS = ["db-deploy", "db-shell", "db-status", "valkey-deploy", "valkey-status"]
 TOMBSTONE = "a line naming gitea-values.sops.yaml → railiance-apps"
+
+
+
+def evaluate(control_id: str, repos):
+    spec = bundled_plan().spec(control_id)
+    return KINDS[spec.kind].evaluate(repos, spec.params)
+
 
 DRIFT = {  # control -> (expected, observed) on the drifted checkouts
     "repo.make.targets": (
@@ -44,7 +54,7 @@ DRIFT = {  # control -> (expected, observed) on the drifted checkouts
 
 
 def test_conformant_checkouts_pass_every_control(conformant_repos, layer_map):
-    outcomes = {c: EVALUATORS[c](conformant_repos, layer_map) for c in CONTROLS}
+    outcomes = {c: evaluate(c, conformant_repos) for c in CONTROLS}
     assert {c: o.status for c, o in outcomes.items()} == {c: Status.PASS for c in CONTROLS}
     assert all(o.expected == o.observed and not o.reason for o in outcomes.values())
     assert dict(outcomes["repo.sops.encrypted"].evidence)["files_checked"] == 5
@@ -52,7 +62,7 @@ def test_conformant_checkouts_pass_every_control(conformant_repos, layer_map):
 
 @pytest.mark.parametrize("control_id", CONTROLS)
 def test_drifted_checkouts_drift_exactly(drifted_repos, layer_map, control_id):
-    outcome = EVALUATORS[control_id](drifted_repos, layer_map)
+    outcome = evaluate(control_id, drifted_repos)
     assert (outcome.status, outcome.expected, outcome.observed, outcome.reason) == (Status.DRIFT, *DRIFT[control_id], "")
 
 
@@ -60,7 +70,7 @@ def test_plaintext_value_never_reaches_an_outcome(drifted_repos, layer_map):
     planted = (drifted_repos["railiance-platform"] / "helm/valkey-values.sops.yaml").read_text()
     assert PLAINTEXT_SENTINEL in planted  # the leaf is really there
     for control_id in CONTROLS:
-        outcome = EVALUATORS[control_id](drifted_repos, layer_map)
+        outcome = evaluate(control_id, drifted_repos)
         text = repr(outcome) + json.dumps([outcome.expected, outcome.observed, dict(outcome.evidence)], default=str)
         assert PLAINTEXT_SENTINEL not in text and "plaintext-sops-leaf" not in text, control_id
 
@@ -69,7 +79,7 @@ def test_plaintext_value_never_reaches_an_outcome(drifted_repos, layer_map):
 def test_checkouts_are_left_untouched(tmp_path, layer_map, variant):
     repos = build_repos(tmp_path, variant)
     for control_id in CONTROLS:
-        EVALUATORS[control_id](repos, layer_map)
+        evaluate(control_id, repos)
     for path in repos.values():
         status = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=path, capture_output=True,
                                 text=True, check=True).stdout
@@ -78,15 +88,15 @@ def test_checkouts_are_left_untouched(tmp_path, layer_map, variant):
 
 def test_missing_checkout_is_could_not_verify(conformant_repos, layer_map):
     repos = {k: v for k, v in conformant_repos.items() if k != "railiance-apps"}
-    outcome = EVALUATORS["repo.make.targets"](repos, layer_map)
+    outcome = evaluate("repo.make.targets", repos)
     assert (outcome.status, outcome.reason) == (Status.ERROR, "no checkout of railiance-apps given")
-    located = EVALUATORS["boundary.values.location"](repos, layer_map)
+    located = evaluate("boundary.values.location", repos)
     assert located.status is Status.ERROR and "no checkout of railiance-apps given" in located.reason
 
 
 def test_drift_wins_over_a_missing_checkout(drifted_repos, layer_map):
     repos = {k: v for k, v in drifted_repos.items() if k != "railiance-apps"}
-    outcome = EVALUATORS["repo.make.targets"](repos, layer_map)
+    outcome = evaluate("repo.make.targets", repos)
     assert outcome.status is Status.DRIFT and outcome.reason == "no checkout of railiance-apps given"
     assert outcome.observed["railiance-platform"] == PLATFORM_TARGETS[:-1]
 
@@ -97,7 +107,7 @@ def test_doc_sections_report_what_is_missing(tmp_path, layer_map):
     text = doc.read_text().replace("INC-002", "the incident").replace("## State Hub tunnel bring-up (ops-bridge)",
                                                                        "## Networking")
     doc.write_text(text.replace("- [ ] the operator's age key in `~/.config/sops/age/keys.txt`\n", ""))
-    outcome = EVALUATORS["repo.deploy_stack.doc"](repos, layer_map)
+    outcome = evaluate("repo.deploy_stack.doc", repos)
     assert outcome.status is Status.DRIFT
     assert outcome.observed["railiance-infra/docs/deploy-stack.md"] == {
         "pre-conditions checklist": "section 'Pre-conditions checklist': missing age",
@@ -108,7 +118,7 @@ def test_doc_sections_report_what_is_missing(tmp_path, layer_map):
 def test_tombstone_needs_the_arrow_to_the_new_repo(tmp_path, layer_map):
     repos = build_repos(tmp_path, "conformant")
     (repos["railiance-cluster"] / "helm/MOVED.md").write_text("gitea-values.sops.yaml was deleted\n")
-    outcome = EVALUATORS["boundary.values.location"](repos, layer_map)
+    outcome = evaluate("boundary.values.location", repos)
     assert outcome.observed["railiance-cluster/helm/MOVED.md"] == "no line naming gitea-values.sops.yaml → railiance-apps"
 
 
@@ -120,7 +130,7 @@ def test_files_that_only_look_like_sops_files_are_not_checked(tmp_path, layer_ma
     (infra / "helm").mkdir(exist_ok=True)
     (infra / "helm" / ".sops.yaml").write_text("creation_rules:\n  - age: age1xyz\n")
     subprocess.run(["git", "-C", str(infra), "add", "-A"], check=True, capture_output=True)
-    outcome = EVALUATORS["repo.sops.encrypted"](repos, layer_map)
+    outcome = evaluate("repo.sops.encrypted", repos)
     assert outcome.status is Status.PASS, outcome
     skipped = dict(outcome.evidence)["skipped"]
     assert "railiance-infra/.sops.yaml: sops' configuration, never encrypted" in skipped

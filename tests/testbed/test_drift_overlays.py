@@ -1,17 +1,20 @@
-"""The drift overlays in ``railiance_testbed/kubeapi/dumps/drifted/<scenario>/``.
+"""The drift overlays in ``railiance_testbed/kubeapi/dumps/drifted/<scenario>/``: the cluster controls'
+fail fixtures (the conformant dump is their pass fixture), as ansible-lint keeps rule-*-pass/fail.
 
 Each scenario directory holds overlay YAML (objects replacing conformant ones, ``delete:``
 documents) and an ``expected.yaml``: a one-line ``description``, the ``drift`` list of cluster
 control ids that must drift when the overlay is layered over ``dumps/conformant``, and for the
-cross-layer case ``cross_layer``. Checked here, for every scenario:
+cross-layer case ``cross_layer``. Checked here, for every scenario directory found:
 
 * it layers cleanly over the conformant dump and ``expected.yaml`` is well formed;
-* it drifts EXACTLY the controls it lists -- judged by a small oracle below that restates the
-  cluster controls' definitions over plain dump objects (the oracle finds no drift in the
-  conformant dump), so an overlay that also breaks a neighbouring control fails here;
+* it drifts EXACTLY the controls it lists, as the suite's own check kinds evaluate them
+  in-process (``KINDS[spec.kind].evaluate(ClusterSnapshot.from_objects(objects), params)`` with the
+  params the bundled features state; no subprocess, no API server), and every other cluster
+  control passes -- so an overlay that also breaks a neighbouring control fails here;
 * every secret value it adds or changes is a ``DRIFT-SECRET-VALUE-<scenario>-<what>`` marker;
 * served by the stand-in API, the unmodified ``kubernetes`` client (built from an explicit
-  ``config_file=``, never $KUBECONFIG) reads the change the scenario claims.
+  ``config_file=``, never $KUBECONFIG) reads back every object the overlay changes or deletes,
+  and, for the scenarios written to a brief, the change the brief describes.
 
 ``expected.yaml`` is not a dump document, so the overlay is layered as its dump files
 (``overlay_files``): ``load_dump`` reads every ``*.yaml`` of a directory it is given.
@@ -29,30 +32,28 @@ import pytest
 import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
+from kubernetes.dynamic.exceptions import NotFoundError
 
+import railiance_conformance.controls.cluster  # noqa: F401  (registers the cluster check kinds)
+from railiance_conformance.checks import bundled_plan
+from railiance_conformance.controls.cluster import service_nodeport
+from railiance_conformance.finding import Status
+from railiance_conformance.probes.cluster import ClusterSnapshot
+from railiance_conformance.vocabulary import KINDS
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, DUMPS_DIR, KubeAPIStandIn, load_dump
 from railiance_testbed.kubeapi.dump import DUMP_SUFFIXES, object_key
 from railiance_testbed.kubeapi.helm_release import decode_release
 
 DRIFTED_DIR = DUMPS_DIR / "drifted"
 EXPECTED_FILE = "expected.yaml"
-
-CLUSTER_CONTROLS = (
-    "cluster.cnpg.operator",
-    "cluster.gitea_db.spec",
-    "cluster.gitea_db.healthy",
-    "cluster.gitea_db.credentials",
-    "cluster.valkey.release",
-    "cluster.redis_cluster.absent",
-    "cluster.postgresql_ha.absent",
-    "cluster.gitea.database",
-    "cluster.gitea.available",
-    "cluster.gitea.cache",
-)
+PLAN = bundled_plan()
+# every cluster control the features state (the catalog's cluster.* ids that are not pending)
+CLUSTER_CONTROLS = tuple(sorted(c for c in PLAN.specs if c.startswith("cluster.") and not PLAN.catalog[c].pending))
 CONFORMANT_SSH_NODEPORT = 30022
+SCENARIOS = sorted(p.name for p in DRIFTED_DIR.iterdir() if p.is_dir())
 
-# The scenarios and what each must drift (the brief they were written to).
-SCENARIOS = {
+# The scenarios written to a brief, and what each must drift (new scenarios are held to their expected.yaml).
+BRIEF = {
     "cnpg-operator-down": {"cluster.cnpg.operator"},
     "gitea-db-spec-drift": {"cluster.gitea_db.spec"},
     "gitea-db-degraded": {"cluster.gitea_db.healthy"},
@@ -93,21 +94,29 @@ def expected(scenario: str) -> dict:
     return yaml.safe_load((DRIFTED_DIR / scenario / EXPECTED_FILE).read_text(encoding="utf-8"))
 
 
-# --- oracle: the cluster controls' definitions over plain dump objects ----------------------
+# --- the suite's own evaluation, in-process -------------------------------------------------------
+def evaluate(objects) -> dict[str, Status]:
+    """Every cluster control's status on plain objects, with the params its feature states."""
+    snap = ClusterSnapshot.from_objects(copy.deepcopy(objects))
+    return {c: KINDS[PLAN.spec(c).kind].evaluate(snap, PLAN.spec(c).params).status for c in CLUSTER_CONTROLS}
+
+
+def drifted_controls(objects) -> set[str]:
+    statuses = evaluate(objects)
+    assert set(statuses.values()) <= {Status.PASS, Status.DRIFT}, statuses  # never could-not-verify here
+    return {c for c, status in statuses.items() if status is Status.DRIFT}
+
+
+def gitea_ssh_nodeport(objects) -> int:
+    return service_nodeport(ClusterSnapshot.from_objects(objects), "gitea", "gitea-ssh")
+
+
 def _ns(obj: dict) -> str:
     return obj["metadata"].get("namespace") or ""
 
 
-def _labels(obj: dict) -> dict:
-    return obj["metadata"].get("labels") or {}
-
-
-def _find(objects, kind, namespace, name, group=None) -> dict | None:
-    for obj in objects:
-        if (obj["kind"], _ns(obj), obj["metadata"]["name"]) == (kind, namespace, name) and (
-                group is None or object_key(obj)[0] == group):
-            return obj
-    return None
+def _find(objects, kind, namespace, name) -> dict | None:
+    return next((o for o in objects if (o["kind"], _ns(o), o["metadata"]["name"]) == (kind, namespace, name)), None)
 
 
 def _secret_text(secret: dict, key: str) -> str:
@@ -121,149 +130,31 @@ def _ini(secret: dict | None, key: str) -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in pairs}
 
 
-def _deployment_available(dep: dict | None, *, ready_too: bool = False) -> bool:
-    if dep is None:
-        return False
-    want, status = dep["spec"].get("replicas", 1), dep.get("status") or {}
-    ok = status.get("availableReplicas", 0) == want  # omitempty: an absent count is 0
-    if ready_too:
-        return ok and status.get("readyReplicas", 0) == want
-    return ok and any(c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or [])
-
-
-def _cnpg_operator(objects) -> bool:
-    deps = [o for o in objects if o["kind"] == "Deployment" and _ns(o) == "cnpg-system"
-            and _labels(o).get("app.kubernetes.io/name") == "cloudnative-pg"]
-    return bool(deps) and all(_deployment_available(d) for d in deps)
-
-
-def _gitea_db(objects) -> dict | None:
-    return _find(objects, "Cluster", "databases", "gitea-db", group="postgresql.cnpg.io")
-
-
-def _gitea_db_spec(objects) -> bool:
-    cluster = _gitea_db(objects)
-    if cluster is None:
-        return False
-    spec = cluster.get("spec") or {}
-    initdb = (spec.get("bootstrap") or {}).get("initdb") or {}
-    major = spec.get("imageName", "").rpartition(":")[2].split(".")[0]
-    return (spec.get("instances") == 1 and major == "16" and (spec.get("storage") or {}).get("size") == "10Gi"
-            and initdb.get("database") == "gitea" and initdb.get("owner") == "gitea"
-            and (initdb.get("secret") or {}).get("name") == "gitea-db-credentials")
-
-
-def _gitea_db_healthy(objects) -> bool:
-    cluster = _gitea_db(objects)
-    if cluster is None:
-        return False
-    status = cluster.get("status") or {}
-    return (status.get("phase") == "Cluster in healthy state"
-            and status.get("readyInstances", 0) == cluster["spec"].get("instances"))
-
-
-def _gitea_db_credentials(objects) -> bool:
-    secret = _find(objects, "Secret", "databases", "gitea-db-credentials")
-    return secret is not None and {"username", "password"} <= set(secret.get("data") or {})
-
-
-def _valkey_release(objects) -> bool:
-    releases = [o for o in objects if o["kind"] == "Secret" and _ns(o) == "platform"
-                and o.get("type") == "helm.sh/release.v1" and _labels(o).get("owner") == "helm"
-                and _labels(o).get("name") == "valkey"]
-    if not releases:
-        return False
-    newest = max(releases, key=lambda o: int(o["metadata"]["name"].rpartition(".v")[2]))
-    release = decode_release(newest["data"]["release"])
-    if release["info"]["status"] != "deployed" or ((release.get("config") or {}).get("auth") or {}).get("enabled") is not True:
-        return False
-    secret = _find(objects, "Secret", "platform", "valkey")
-    if secret is None or "valkey-password" not in (secret.get("data") or {}):
-        return False
-    mine = [o for o in objects if _ns(o) == "platform" and _labels(o).get("app.kubernetes.io/instance") == "valkey"]
-    statefulsets = [o for o in mine if o["kind"] == "StatefulSet"]
-    pvcs = [o for o in mine if o["kind"] == "PersistentVolumeClaim"]
-    return (bool(statefulsets) and all((s.get("status") or {}).get("readyReplicas", 0) == s["spec"].get("replicas", 1)
-                                       for s in statefulsets)
-            and bool(pvcs) and all((p.get("status") or {}).get("phase") == "Bound"
-                                   and ((p.get("status") or {}).get("capacity") or {}).get("storage") == "2Gi"
-                                   for p in pvcs))
-
-
-def _absent(app: str):
-    def check(objects) -> bool:
-        return not [o for o in objects if o["kind"] in ("Pod", "StatefulSet")
-                    and (_labels(o).get("app.kubernetes.io/name") == app or app in o["metadata"]["name"])]
-    return check
-
-
 def _inline_config(objects) -> dict | None:
     return _find(objects, "Secret", "gitea", "gitea-inline-config")
 
 
-def _gitea_database(objects) -> bool:
-    db = _ini(_inline_config(objects), "database")
-    return (db.get("DB_TYPE"), db.get("HOST"), db.get("NAME"), db.get("USER")) == (
-        "postgres", "gitea-db-rw.databases.svc.cluster.local:5432", "gitea", "gitea")
-
-
-def _gitea_available(objects) -> bool:
-    return _deployment_available(_find(objects, "Deployment", "gitea", "gitea"), ready_too=True)
-
-
-def _valkey_url(url: str | None, db: int) -> bool:
-    return bool(url) and re.fullmatch(rf"redis://:[^@/\s]+@valkey\.platform\.svc\.cluster\.local:6379/{db}", url) is not None
-
-
-def _gitea_cache(objects) -> bool:
-    secret = _inline_config(objects)
-    cache, session, queue = (_ini(secret, key) for key in ("cache", "session", "queue"))
-    return (cache.get("ADAPTER") == "redis" and _valkey_url(cache.get("HOST"), 0)
-            and session.get("PROVIDER") == "redis" and _valkey_url(session.get("PROVIDER_CONFIG"), 1)
-            and queue.get("TYPE") == "redis" and _valkey_url(queue.get("CONN_STR"), 2))
-
-
-ORACLE = {
-    "cluster.cnpg.operator": _cnpg_operator,
-    "cluster.gitea_db.spec": _gitea_db_spec,
-    "cluster.gitea_db.healthy": _gitea_db_healthy,
-    "cluster.gitea_db.credentials": _gitea_db_credentials,
-    "cluster.valkey.release": _valkey_release,
-    "cluster.redis_cluster.absent": _absent("redis-cluster"),
-    "cluster.postgresql_ha.absent": _absent("postgresql-ha"),
-    "cluster.gitea.database": _gitea_database,
-    "cluster.gitea.available": _gitea_available,
-    "cluster.gitea.cache": _gitea_cache,
-}
-assert set(ORACLE) == set(CLUSTER_CONTROLS)
-
-
-def drifted_controls(objects) -> set[str]:
-    return {control for control, conformant in ORACLE.items() if not conformant(objects)}
-
-
-def gitea_ssh_nodeport(objects) -> int | None:
-    service = _find(objects, "Service", "gitea", "gitea-ssh")
-    ports = (service or {}).get("spec", {}).get("ports") or []
-    return next((p.get("nodePort") for p in ports if p.get("name") == "ssh"), None)
-
-
 # --- the scenario directories ------------------------------------------------------------------
 def test_every_scenario_has_an_overlay_directory_and_nothing_else_is_there():
-    found = sorted(p.name for p in DRIFTED_DIR.iterdir())
-    assert found == sorted(SCENARIOS)
-    for name in found:
+    assert sorted(p.name for p in DRIFTED_DIR.iterdir()) == SCENARIOS
+    assert set(BRIEF) <= set(SCENARIOS)
+    for name in SCENARIOS:
         files = {p.name for p in (DRIFTED_DIR / name).iterdir()}
         assert EXPECTED_FILE in files and overlay_files(DRIFTED_DIR / name), name
 
 
-def test_the_oracle_finds_the_conformant_dump_conformant():
+def test_every_cluster_control_passes_on_the_conformant_dump():
     objects = conformant()
-    assert drifted_controls(objects) == set()
+    assert evaluate(objects) == {c: Status.PASS for c in CLUSTER_CONTROLS}
     assert gitea_ssh_nodeport(objects) == CONFORMANT_SSH_NODEPORT
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_cluster_control_has_a_fail_fixture():
+    drifted = set().union(*(set(expected(s)["drift"]) for s in SCENARIOS))
+    assert drifted == set(CLUSTER_CONTROLS)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_expected_yaml_is_well_formed(scenario):
     spec = expected(scenario)
     assert isinstance(spec, dict) and {"description", "drift"} <= set(spec) <= {"description", "drift", "cross_layer"}
@@ -271,11 +162,12 @@ def test_expected_yaml_is_well_formed(scenario):
     assert "\n" not in spec["description"].strip()
     assert isinstance(spec["drift"], list) and len(set(spec["drift"])) == len(spec["drift"])
     assert set(spec["drift"]) <= set(CLUSTER_CONTROLS), set(spec["drift"]) - set(CLUSTER_CONTROLS)
-    assert set(spec["drift"]) == SCENARIOS[scenario]
+    if scenario in BRIEF:
+        assert set(spec["drift"]) == BRIEF[scenario]
     assert spec.get("cross_layer") == CROSS_LAYER.get(scenario)
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_overlay_layers_over_the_conformant_dump(scenario):
     base = {object_key(o): o for o in conformant()}
     objects = load_dump([CONFORMANT_DUMP, *overlay_files(DRIFTED_DIR / scenario)])  # not the cached copy
@@ -284,7 +176,7 @@ def test_overlay_layers_over_the_conformant_dump(scenario):
     assert mine != base, "the overlay changes nothing"
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_overlay_drifts_exactly_the_expected_controls(scenario):
     objects = layered(scenario)
     spec = expected(scenario)
@@ -314,7 +206,7 @@ def _secret_payloads(secret: dict) -> dict[str, str]:
     return {key: _secret_text(secret, key) for key in secret.get("data") or {}}
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_secret_values_the_overlay_adds_are_scenario_markers(scenario):
     base = {object_key(o): o for o in conformant() if o["kind"] == "Secret"}
     prefix = f"DRIFT-SECRET-VALUE-{scenario}-"
@@ -458,6 +350,28 @@ def _gitea_ssh_nodeport_changed(api, tmp_path):
     assert (port.name, port.port, port.node_port) == ("ssh", 22, 30122)
 
 
+def _read_back(api, tmp_path, scenario):
+    """Every object the overlay writes is served as written; every object it deletes is gone."""
+    dyn = dynamic.DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
+    objects = {object_key(o): o for o in layered(scenario)}
+    for path in overlay_files(DRIFTED_DIR / scenario):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not doc:
+                continue
+            for entry in doc.get("delete") or []:
+                resource = dyn.resources.get(api_version=entry.get("apiVersion", "v1"), kind=entry["kind"])
+                with pytest.raises(NotFoundError):
+                    resource.get(namespace=entry.get("namespace"), name=entry["name"])
+            if "kind" not in doc:
+                continue
+            for obj in doc.get("items", [doc]):
+                want = objects[object_key(obj)]
+                served = dyn.resources.get(api_version=want["apiVersion"], kind=want["kind"]).get(
+                    namespace=want["metadata"].get("namespace"), name=want["metadata"]["name"]).to_dict()
+                for part in ("spec", "status", "data"):
+                    assert served.get(part) == want.get(part), (scenario, want["kind"], want["metadata"]["name"], part)
+
+
 SPOT_CHECKS = {
     "cnpg-operator-down": _cnpg_operator_down,
     "gitea-db-spec-drift": _gitea_db_spec_drift,
@@ -474,7 +388,7 @@ SPOT_CHECKS = {
 assert set(SPOT_CHECKS) == set(SCENARIOS)
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_the_kubernetes_client_reads_the_drift_from_the_stand_in(request, tmp_path, scenario):
     standin = KubeAPIStandIn(copy.deepcopy(layered(scenario)))
     request.addfinalizer(standin.stop)  # registered before start: stopped even if the test fails
