@@ -385,7 +385,7 @@ SPOT_CHECKS = {
     "valkey-release-failed": _valkey_release_failed,
     "gitea-ssh-nodeport-changed": _gitea_ssh_nodeport_changed,
 }
-assert set(SPOT_CHECKS) == set(SCENARIOS)
+assert set(SPOT_CHECKS) == set(BRIEF)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -395,5 +395,7 @@ def test_the_kubernetes_client_reads_the_drift_from_the_stand_in(request, tmp_pa
     standin.start()
     api = config.new_client_from_config(config_file=str(standin.write_kubeconfig(tmp_path / "kubeconfig")))
     request.addfinalizer(api.close)
-    SPOT_CHECKS[scenario](api, tmp_path)
+    _read_back(api, tmp_path, scenario)
+    if scenario in SPOT_CHECKS:
+        SPOT_CHECKS[scenario](api, tmp_path)
     assert {r.method for r in standin.request_log} == {"GET"}
