@@ -119,17 +119,3 @@ def test_a_bad_policy_exits_3(tmp_path):
     done = nightly(tmp_path, pytest_args=("--policy-dir", str(tmp_path / "nowhere")))
     assert done.returncode == 3
 
-
-@pytest.mark.parametrize("summary, partial, code", [
-    ({"pass": 3, "drift": 1, "error": 1, "pending": 1}, False, 1),   # drift is the loudest status
-    ({"pass": 3, "error": 1, "waived": 1}, False, 2),
-    ({"pass": 3, "pending": 2, "waived": 1}, False, 0),               # pending and waived do not fail a run
-    ({"pass": 3}, True, 2),                                           # interrupted: could not verify the rest
-    ({"pass": 3, "drift": 1}, True, 1),
-])
-def test_the_exit_code_follows_the_loudest_status(summary, partial, code):
-    from railiance_conformance.nightly import verdict
-
-    document = {"summary": summary, "run": {"partial": partial}, "findings": [{}]}
-    assert verdict(document) == code
-    assert verdict({**document, "findings": []}) == verdict(None) == 2  # no finding: nothing was verified

@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import json
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -102,8 +103,21 @@ def test_every_reporter_shows_the_typed_parts() -> None:
 def test_the_history_stores_the_parts_as_the_json_report_shows_them(tmp_path) -> None:
     run = dataclasses.replace(every_part_run(), diff=None, history=None)  # as publish records it
     History(tmp_path / "h.sqlite").record(run)
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "h.sqlite") as con:
         stored = json.loads(con.execute("SELECT meta FROM runs").fetchone()[0])
     assert stored == json.loads(json.dumps(run.details())) and stored["gate"]["task"] == "RAIL-HO-WP-0004-T09"
+
+
+@pytest.mark.parametrize("summary, partial, code", [
+    ({"pass": 3, "drift": 1, "error": 1, "pending": 1}, False, 1),   # drift is the loudest status
+    ({"pass": 3, "error": 1, "waived": 1}, False, 2),
+    ({"pass": 3, "pending": 2, "waived": 1}, False, 0),               # pending and waived do not fail a run
+    ({"pass": 3}, True, 2),                                           # interrupted: could not verify the rest
+    ({"pass": 3, "drift": 1}, True, 1),
+])
+def test_nightlys_exit_code_follows_the_loudest_status(summary, partial, code):
+    from railiance_conformance.nightly import verdict
+
+    document = {"summary": summary, "run": {"partial": partial}, "findings": [{}]}
+    assert verdict(document) == code
+    assert verdict({**document, "findings": []}) == verdict(None) == 2  # no finding: nothing was verified
