@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from railiance_conformance.checks import CheckPlan
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.policy import (DEFAULT_POLICY_DIR, Catalog, PolicyError, check_inventory_yaml, load_catalog,
-                                          load_cluster_policy, load_host_policy)
+                                          load_cluster_policy)
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.recorder import FindingRecorder, describe, utc_now
@@ -29,10 +30,10 @@ from railiance_conformance.run_deadline import RunDeadline
 from railiance_conformance.controls.boundary import load_layer_map
 from railiance_conformance.inventory import VaultOptions, configured_inventory
 from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
+from railiance_conformance.vocabulary import control_id_of, load_specs
 from railiance_conformance.waivers import load_waivers
 
-LAYERS = ("S1", "S2", "S3", "S4", "S5", "X")
-TASKS = tuple(f"T{n:02d}" for n in range(1, 11))
+LAYERS = ("S1", "S2", "S3", "S4", "S5", "X")      # the enum of policies/schemas/control-catalog.schema.json
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
@@ -63,6 +64,8 @@ class SuiteState:
     output_failures: tuple = ()      # OutputFailure: a report or the history that could not be written
     output_dir: Path | None = None   # where this run's reports were written (the fallback if not report_dir)
     deadline: "RunDeadline | None" = None
+    specs: dict = field(default_factory=dict)          # control id -> vocabulary.ControlSpec (from features/)
+    checks: "CheckPlan | None" = None                  # the selected controls' specs, resolved per target
 
 
 STATE = pytest.StashKey[SuiteState]()
@@ -128,21 +131,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, text in [*((l, "layer") for l in LAYERS), *((t, "workplan task") for t in TASKS),
+    option = config.option
+    policy_dir = Path(option.policy_dir)
+    try:
+        tasks = sorted({c.task for c in load_catalog(policy_dir).controls.values()})
+    except PolicyError:
+        tasks = []  # reported below, with the file and field
+    for name, text in [*((l, "layer") for l in LAYERS), *((t, "workplan task") for t in tasks),
                        *((s, "severity") for s in SEVERITIES),
                        ("hosts", "runs once per host target (--hosts / --ansible-inventory)"),
                        ("cluster", "reads the cluster through the Kubernetes API (--kubeconfig / --context)"),
                        ("repos", "reads the local railiance-* repo checkouts (--repos DIR)")]:
         config.addinivalue_line("markers", f"{name}: {text}")
-    option = config.option
-    policy_dir = Path(option.policy_dir)
     try:
         catalog = load_catalog(policy_dir)
-        defaults = load_host_policy(policy_dir)
+        # the features state the desired values (read and validated before any probe); a host's
+        # Ansible vars override them (CheckPlan.params)
+        features_dir = Path(config.rootpath) / "features"
+        specs = load_specs(features_dir, catalog) if features_dir.is_dir() else {}
+        defaults: dict = {}
         cluster_desired = load_cluster_policy(policy_dir)
         layer_map = load_layer_map(policy_dir)
         workplan = load_workplan(option.workplan) if option.workplan else None
-        policy_source = str(policy_dir / "hosts.yaml")
+        policy_source = "features/"
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
                 for u in (option.hosts or "").split(",") if u.strip()]
         hosts = hosts_from_urls(urls, defaults, policy_source=policy_source)
@@ -182,12 +193,37 @@ def pytest_configure(config: pytest.Config) -> None:
                                      option.probe_workers, formats=formats, history=history,
                                      layer_map=layer_map, workplan=workplan,
                                      repos_dir=Path(option.repos) if option.repos else None,
-                                     history_busy_timeout_s=option.history_busy_timeout)
+                                     history_busy_timeout_s=option.history_busy_timeout, specs=specs)
+
+
+def scenario_control_id(item) -> str | None:
+    """The control id a collected pytest-bdd scenario checks (its title starts with it), or None."""
+    from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+    function = getattr(item, "function", None)
+    template = scenario_wrapper_template_registry.get(function) if function is not None else None
+    return control_id_of(template.name) if template is not None else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the catalog's task, layer and severity are markers
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    for item in items:
+        control_id = scenario_control_id(item)
+        if control_id in state.catalog.controls:
+            control = state.catalog.controls[control_id]
+            for name in (control.task, control.layer, control.severity):
+                item.add_marker(name)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Arm the run deadline once the scenarios are known (only for runs of the features)."""
+    """Plan the selected checks (only their facts are gathered); arm the run deadline (feature runs only)."""
     state = session.config.stash.get(STATE, None)
+    if state is not None:
+        selected = {scenario_control_id(item) for item in session.items} - {None}
+        state.checks = CheckPlan(state.catalog, state.specs, selected)
     features = Path(session.config.rootpath) / "features"
     if state is None or not (session.config.option.run_timeout or any(
             Path(str(item.path)).is_relative_to(features) for item in session.items)):
@@ -267,8 +303,9 @@ def suite_state(pytestconfig: pytest.Config) -> SuiteState:
 @pytest.fixture(scope="session")
 def fact_store(suite_state: SuiteState, pytestconfig: pytest.Config) -> HostFactStore:
     if suite_state.fact_store is None:
+        checks = suite_state.checks or CheckPlan(suite_state.catalog, suite_state.specs)
         suite_state.fact_store = HostFactStore(suite_state.ssh, suite_state.workdir,
-                                               workers=suite_state.probe_workers)
+                                               workers=suite_state.probe_workers, facts_for=checks.host_facts)
         progress = probe_progress(suite_state.hosts, pytestconfig)
         suite_state.fact_store.prefetch(suite_state.hosts, on_done=progress)
     return suite_state.fact_store
@@ -306,6 +343,23 @@ def cluster_snapshot(suite_state: SuiteState) -> ClusterSnapshot:
 @pytest.fixture(scope="session")
 def recorder(suite_state: SuiteState) -> FindingRecorder:
     return suite_state.recorder
+
+
+@pytest.fixture(scope="session")
+def check_plan(suite_state: SuiteState) -> CheckPlan:
+    """The selected controls' specs from the features, resolved per target."""
+    if suite_state.checks is None:
+        suite_state.checks = CheckPlan(suite_state.catalog, suite_state.specs)
+    return suite_state.checks
+
+
+@pytest.fixture
+def scenario_control(request: pytest.FixtureRequest) -> str:
+    """The control id of the running scenario (the first word of its title)."""
+    control_id = scenario_control_id(request.node)
+    if control_id is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: the scenario title does not start with a control id")
+    return control_id
 
 
 def enforce(finding: Finding) -> None:
