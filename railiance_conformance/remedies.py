@@ -14,6 +14,12 @@ from __future__ import annotations
 import re
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), fix) for p, fix in (
+    (r"cannot be reached from the host",
+     "The git server the operator's ssh config names did not answer from the host: check Gitea's SSH Service and "
+     "NodePort (kubectl -n gitea get svc gitea-ssh) and the Host block's HostName/Port (ssh -G gitea-local)."),
+    (r"not cgroup v2",
+     "Boot the host with the unified cgroup hierarchy (cgroup v2: the default since Debian 11 and systemd 247; "
+     "remove systemd.unified_cgroup_hierarchy=0 from the kernel command line) so the kernel's caps can be read."),
     (r"api server unreachable|api error|could not reach the api|max retries exceeded|kubeconfig",
      "The Kubernetes API could not be read: check --kubeconfig/--context (or the in-cluster ServiceAccount) "
      "and that the API server is reachable from where the suite runs."),

@@ -65,7 +65,8 @@ class NspawnHost:
 
     def prepare(self, client_pubkey: str) -> str:
         """Render the layer and host key; returns this host's known_hosts line."""
-        binds = render_layer(self.state, self.workdir / "layer", rootfs=self.rootfs, client_pubkey=client_pubkey)
+        binds = render_layer(self.state, self.workdir / "layer", rootfs=self.rootfs, client_pubkey=client_pubkey,
+                             address=self.address)
         keydir = self.workdir / "hostkey"
         keydir.mkdir(parents=True, exist_ok=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keydir / "ssh_host_ed25519_key")],
@@ -92,6 +93,7 @@ class NspawnHost:
                 f"--bind-ro={layer / 'proc'}:/fixture-proc",
                 "--bind-ro=/fixture-proc/swaps:/proc/swaps",
                 "--bind-ro=/fixture-proc/swappiness:/proc/sys/vm/swappiness",
+                "--bind-ro=/fixture-proc/meminfo:/proc/meminfo",
                 f"--bind={self.workdir / 'log'}:/var/log/testbed"]
         for inside, outside in self.binds.items():
             args.append(f"--bind={outside}:{inside}" if inside == "/home/tegwick" else f"--bind-ro={outside}:{inside}")

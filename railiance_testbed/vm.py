@@ -333,7 +333,8 @@ class VMHost:
         layer = self.workdir / "layer"
         shutil.rmtree(layer, ignore_errors=True)
         binds = render_layer(self.state, layer, rootfs=image.rootfs,
-                             client_pubkey=self.client_key.with_suffix(".pub").read_text())
+                             client_pubkey=self.client_key.with_suffix(".pub").read_text(),
+                             address="127.0.0.1")  # the VM's loopback is its own: Gitea's SSH server on it
         for inside, outside in binds.items():
             if inside == "/swapfile":
                 continue  # the VM makes a real one (fallocate + mkswap + swapon)

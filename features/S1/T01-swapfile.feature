@@ -24,3 +24,6 @@ Feature: T01 — CoulombCore has its swapfile, codified in Ansible (RAIL-HO-WP-0
 
   Scenario: host.swappiness.persisted — the swappiness survives a reboot
     Then sysctl.d sets vm.swappiness to 10 for the next boot
+
+  Scenario: host.swap.total — free -h shows the stated swap (the workplan's Done when)
+    Then the kernel's total swap is 4 GiB, within one page

@@ -26,3 +26,9 @@ Feature: T02 — nproc limits and the user slice protect CoulombCore (RAIL-HO-WP
 
   Scenario: host.slice.effective — systemd applies the memory caps
     Then systemd runs user-1000.slice with MemoryMax 1500M and MemorySwapMax 512M
+
+  Scenario: host.nproc.processes — every running process of the user has the nproc caps (Done when: /proc/<tegwick-pid>/limits)
+    Then every running process of tegwick runs with nproc soft 512 and hard 1024
+
+  Scenario: host.slice.enforced — the kernel enforces the slice's memory caps (cgroup v2)
+    Then the kernel enforces memory.max 1500M and memory.swap.max 512M on user-1000.slice

@@ -19,3 +19,9 @@ Feature: T07 — git over SSH from CoulombCore to Gitea (RAIL-HO-WP-0004-T07)
 
   Scenario: host.gitea_ssh.remotes — every checkout fetches and pushes to Gitea over SSH
     Then every checkout of tegwick in ~/railiance-infra, ~/railiance-cluster, ~/railiance-platform and ~/railiance-apps fetches and pushes to ssh://git@gitea-local/
+
+  Scenario: host.gitea_ssh.login — ssh to Gitea authenticates without a prompt (Done when: push over SSH without prompts)
+    Then tegwick's ssh logs in to gitea-local in batch mode, without a prompt
+
+  Scenario: host.gitea_ssh.ls_remote — every checkout's push URL answers over SSH
+    Then git ls-remote answers as tegwick for the push URL of every checkout in ~/railiance-infra, ~/railiance-cluster, ~/railiance-platform and ~/railiance-apps

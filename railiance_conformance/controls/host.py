@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes import facts as F
-from railiance_conformance.probes.host_facts import HostFacts
+from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
 from railiance_conformance.resources import pam_limits, sysctl, systemd_units
 from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources.host_files import (
@@ -423,6 +423,212 @@ def _to_prefix(remote, want) -> bool:
     same = (remote.scheme, remote.host.lower(), remote.port) == (want.scheme, want.host.lower(), want.port) \
         and remote.user in (want.user, None)
     return same and (base == "/" or (remote.path + "/").startswith(base))
+
+
+# --- outcomes: what the workplan's "Done when" promises (issue 13) -------------------------------
+
+@check_kind("host.swap.total", r"the kernel's total swap is (?P<size_gib>\d+) GiB, within one page", target="host",
+            convert=lambda g: {"size_gib": int(g["size_gib"])},
+            schema={"required": ["size_gib"], "properties": {"size_gib": {"type": "integer", "minimum": 0}}},
+            facts=lambda p: [F.pagesize(), F.meminfo_swap(), F.proc_swaps()])
+def swap_total(facts: HostFacts, params: Params) -> Outcome:
+    """The kernel's total swap (/proc/meminfo SwapTotal, what ``free -h`` shows) is the stated size within
+    one page (a swap file's first page is its header: a 4 GiB file gives 4 GiB - 4 KiB)."""
+    page = int(facts.text("pagesize", what="the page size").strip())
+    total = F.read_swap_total(facts)
+    want = params["size_gib"] * GIB
+    swaps = facts.sections.get("proc.swaps")
+    evidence = {"swap_total_kib": total // 1024, "page_size": page,
+                "swap_areas": sorted(parse_proc_swaps(swaps.out)) if swaps is not None and swaps.rc == 0 else None}
+    expected = {"swap_total_bytes": want, "tolerance_bytes": page}
+    within = abs(total - want) <= page
+    return Outcome(Status.PASS if within else Status.DRIFT, expected,
+                   {"swap_total_bytes": total, "tolerance_bytes": page},
+                   "" if within else f"the kernel has {total / GIB:.2f} GiB of swap, not {params['size_gib']} GiB",
+                   tuple(evidence.items()))
+
+
+@check_kind("host.processes.limits", rf"every running process of {USER} runs with {_LIMITS}", target="host",
+            convert=_limits_params, schema={**_LIMITS_SCHEMA, "properties": {**_LIMITS_SCHEMA["properties"],
+                                                                             "item": {"const": "nproc"}}},
+            facts=lambda p: [F.whoami(), F.user_processes(p["user"])])
+def processes_limits(facts: HostFacts, params: Params) -> Outcome:
+    """Every running process of the user (real uid; /proc/<pid>/limits) has the caps, not only a new
+    login: a process started before the converge keeps its old limits (INC-002's runaway agent).
+    Offenders are listed by pid and command name (/proc/<pid>/comm), never with their arguments."""
+    user = params["user"]
+    expected = {"soft": _limit(params["soft"]), "hard": _limit(params["hard"])}
+    rows = F.read_user_processes(facts, user)
+    if rows is None:
+        return Outcome.compare(expected, f"no user {user!r}")
+    if not rows:
+        whoami = facts.text("whoami", what="the login user").strip()
+        return Outcome.error(f"no running process of {user} could be inspected (logged in as {whoami}; "
+                             "/proc mounted with hidepid hides other users' processes)", expected=expected)
+    offenders = {}
+    for pid, soft, hard, comm in rows:
+        observed = {"soft": _limit(soft), "hard": _limit(hard)}
+        if observed != expected:
+            offenders[str(pid)] = {"command": comm, **observed}
+    evidence = {"processes_inspected": len(rows)}
+    if not offenders:
+        return Outcome(Status.PASS, expected, {"processes": len(rows), "all": expected}, evidence=tuple(evidence.items()))
+    names = ", ".join(f"{pid} ({o['command']}: soft {o['soft']}, hard {o['hard']})" for pid, o in sorted(
+        offenders.items(), key=lambda kv: int(kv[0]))[:10])
+    return Outcome(Status.DRIFT, expected, {"offending_processes": offenders},
+                   f"{len(offenders)} of {len(rows)} processes of {user} run with other nproc limits: {names}"
+                   + (" …" if len(offenders) > 10 else "") + "; they keep them until restarted",
+                   tuple(evidence.items()))
+
+
+CGROUP_FILES = r"(?P<limits>memory\.(?:max|swap\.max|high|low|min) \S+(?:(?:, | and )memory\.(?:max|swap\.max|high|low|min) \S+)*)"
+
+
+@check_kind("host.cgroup.memory", rf"the kernel enforces {CGROUP_FILES} on {UNIT}", target="host",
+            convert=lambda g: {"unit": g["unit"], "limits": dict(p.split(" ", 1) for p in _and_list(g["limits"]))},
+            schema={"required": ["unit", "limits"],
+                    "properties": {"unit": {"type": "string", "pattern": r"\.slice$"},
+                                   "limits": {"type": "object", "minProperties": 1, "additionalProperties": SIZE}}},
+            facts=lambda p: [F.memtotal(), F.pagesize(), *F.cgroup_memory(p["unit"], tuple(p["limits"]))])
+def cgroup_memory(facts: HostFacts, params: Params) -> Outcome:
+    """The slice's cgroup v2 interface files (``memory.max``, ``memory.swap.max``) as the kernel enforces
+    them, in bytes (the kernel keeps whole pages: values are compared rounded down to a page). Without
+    cgroup v2, or without the memory controller on that cgroup, an error that says so, never a pass."""
+    unit = params["unit"]
+    mem_total = F.read_memtotal(facts)
+    page = int(facts.text("pagesize", what="the page size").strip())
+
+    def pages(value: Any) -> Any:
+        return value - value % page if isinstance(value, int) else value
+    expected = {name: pages(systemd_units.parse_size(str(v), mem_total=mem_total)) for name, v in params["limits"].items()}
+    expected = {k: ("max" if v in ("infinity", None) else v) for k, v in expected.items()}
+    fs = facts.text("cgroup.fs", what=f"the cgroup filesystem ({F.CGROUP_ROOT})").strip()
+    if fs != "cgroup2fs":
+        return Outcome.error(f"{F.CGROUP_ROOT} is {fs}, not cgroup v2 (cgroup2fs): the host runs cgroup v1 or the "
+                             f"hybrid layout, so the kernel's memory caps of {unit} cannot be read as memory.max/"
+                             "memory.swap.max (systemd's view is host.slice.effective)", expected=expected)
+    base = F.cgroup_path(unit)
+    found = facts.files(base + "/")
+    observed: dict[str, Any] = {}
+    missing = []
+    for name in expected:
+        text = found.get(f"{base}/{name}")
+        if text is None:
+            missing.append(name)
+            continue
+        value = text.strip()
+        observed[name] = int(value) if value.isdigit() else value
+    if missing and not observed:
+        return Outcome.error(f"{base} has no {', '.join(missing)}: the cgroup does not exist (no session of the "
+                             "user) or the memory controller is not enabled for it", expected=expected)
+    for name in missing:
+        observed[name] = "absent"
+    return Outcome.compare(expected, observed, evidence={"cgroup": base})
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+_SSH_UNREACHABLE = ("Connection refused", "Could not resolve host", "timed out", "No route to host",
+                    "Network is unreachable", "Connection closed by", "Connection reset", "kex_exchange_identification")
+
+
+def _ssh_failure(text: str, rc: int, alias: str) -> tuple[Status, str] | None:
+    """Classify an ssh client's exit: None when it authenticated; (DRIFT, why) when the server or the
+    client's own setup refuses a prompt-free login; (ERROR, why) when the server could not be reached."""
+    if "Permission denied" in text:
+        line = next(line.strip() for line in text.splitlines() if "Permission denied" in line)
+        return Status.DRIFT, f"{alias} refuses the login in batch mode (no usable key without a prompt): {line}"
+    if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
+        return Status.DRIFT, (f"{alias}'s host key is not in the user's known_hosts (or changed): a push would stop "
+                              "at a prompt or fail")
+    if rc == 255 or any(marker in text for marker in _SSH_UNREACHABLE):
+        cause = next((line.strip() for line in text.splitlines() if any(m in line for m in _SSH_UNREACHABLE)),
+                     _last_line(text) or f"ssh exit {rc}")
+        return Status.ERROR, f"{alias} cannot be reached from the host: {cause}"
+    return None
+
+
+@check_kind("host.ssh.batch_login", rf"{USER}'s ssh logs in to (?P<alias>[A-Za-z0-9._-]+) in batch mode, without a prompt",
+            target="host", schema={"required": ["user", "alias"]},
+            facts=lambda p: [F.ssh_login(p["user"], p["alias"])])
+def ssh_batch_login(facts: HostFacts, params: Params) -> Outcome:
+    """``ssh -T ALIAS`` as the user in batch mode (no command: a git-shell or Gitea login answers and
+    exits) authenticates: "Permission denied" or an unknown host key is drift; unreachable is an error."""
+    user, alias = params["user"], params["alias"]
+    section = facts.section(F.ssh_login(user, alias).section)
+    text = section.out
+    if section.rc == 5:  # asuser: could not run as the user
+        raise FactUnavailable(_last_line(text))
+    if section.rc == 124:
+        return Outcome.error(f"ssh to {alias} did not finish within 15 s", expected={"authenticated": True})
+    failure = _ssh_failure(text, section.rc, alias)
+    expected = {"authenticated": True, "prompt": False}
+    if failure is None:
+        return Outcome(Status.PASS, expected, {"authenticated": True, "prompt": False},
+                       evidence=(("server_answer", _last_line(text)[:200]), ("exit", section.rc)))
+    status, reason = failure
+    if status is Status.ERROR:
+        return Outcome.error(reason, expected=expected)
+    return Outcome(Status.DRIFT, expected, {"authenticated": False}, reason, (("exit", section.rc),))
+
+
+@check_kind("host.git.ls_remote", rf"git ls-remote answers as {USER} for the push URL of every checkout in "
+                                  r"(?P<paths>~?/\S+(?:(?:, | and )~?/\S+)*)", target="host",
+            convert=lambda g: {"user": g["user"], "paths": _and_list(g["paths"])},
+            schema={"required": ["user", "paths"],
+                    "properties": {"paths": {"type": "array", "minItems": 1,
+                                             "items": {"type": "string", "pattern": r"^(~/|/)[A-Za-z0-9._/@+-]*$"}}}},
+            facts=lambda p: [F.git_ls_remote(p["user"], path) for path in p["paths"]])
+def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
+    """``git ls-remote`` of every push URL of each checkout's origin answers, as the user, in batch
+    mode (read-only: the refs are listed, nothing is sent). A refused key or missing repository is
+    drift; a server that cannot be reached is an error."""
+    user = params["user"]
+    expected = {path: "answers" for path in params["paths"]}
+    observed: dict[str, str] = {}
+    drifted, unreachable = [], []
+    for path in params["paths"]:
+        section = facts.section(F.git_ls_remote(user, path).section)
+        if section.rc == 5:
+            raise FactUnavailable(_last_line(section.out))
+        if section.rc in (3, 4):
+            observed[path] = f"no origin ({_last_line(section.out)})" if section.rc == 3 else "no checkout"
+            drifted.append(path)
+            continue
+        if section.rc == 124:
+            observed[path] = "ls-remote did not finish within 15 s"
+            unreachable.append(path)
+            continue
+        answers, url = [], ""
+        lines = section.out.splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith("url "):
+                url = line[4:]
+            elif line.startswith("rc "):
+                rc, refs = int(line.split()[1]), int(line.split()[3])
+                detail = "\n".join(l.strip() for l in lines[index + 1:index + 4] if l.startswith("  "))
+                answers.append((url, rc, refs, detail))
+        failures = [(u, _ssh_failure(d, rc, "the server") or (Status.DRIFT, d.splitlines()[0] if d else f"exit {rc}"))
+                    for u, rc, _, d in answers if rc != 0]
+        if not answers:
+            observed[path] = "no push URL"
+            drifted.append(path)
+        elif not failures:
+            observed[path] = "answers"
+        else:
+            observed[path] = "; ".join(f"{u}: {why}" for u, (_, why) in failures)
+            (drifted if any(s is Status.DRIFT for _, (s, _) in failures) else unreachable).append(path)
+    evidence = (("drifted", drifted), ("unreachable", unreachable))
+    if drifted:
+        return Outcome(Status.DRIFT, expected, observed, evidence=evidence)
+    if unreachable:
+        return Outcome(Status.ERROR, expected, observed,
+                       reason="cannot reach the push URL of " + "; ".join(f"{p}: {observed[p]}" for p in unreachable),
+                       evidence=evidence)
+    return Outcome(Status.PASS, expected, observed, evidence=evidence)
 
 
 @check_kind("host.pending", r'"(?P<control_id>[a-z0-9_.]+)" stays pending on the host until a human approves the task',

@@ -171,3 +171,94 @@ def git_remote(user: str, path: str) -> list[Fact]:
     """The origin's fetch URL and every push URL (pushurl, pushInsteadOf), read by git as the user."""
     git = f"asuser {q(user)} git -c safe.directory='*' -C {_path(path, user)} remote get-url"
     return [_sec(f"remote {user}:{path}", f"{git} origin"), _sec(f"remote.push {user}:{path}", f"{git} --push --all origin")]
+
+
+# --- outcomes (issue 13: what "Done when" promises, not only configuration) ----------------------
+
+def meminfo_swap() -> Fact:
+    """The kernel's swap totals (what ``free`` reads): ``SwapTotal:  4194300 kB`` and ``SwapFree``."""
+    return _sec("meminfo.swap", "grep -E '^Swap(Total|Free):' /proc/meminfo")
+
+
+def read_swap_total(facts) -> int:
+    """SwapTotal of /proc/meminfo in bytes; FactUnavailable when /proc/meminfo cannot tell."""
+    text = facts.text("meminfo.swap", what="/proc/meminfo")
+    for line in text.splitlines():
+        fields = line.split()
+        if fields[:1] == ["SwapTotal:"] and len(fields) >= 2 and fields[1].isdigit():
+            return int(fields[1]) * 1024
+    raise ValueError(f"no SwapTotal line in /proc/meminfo: {text[:200]!r}")
+
+
+def user_processes(user: str) -> Fact:
+    """Every running process whose real uid is the user's: ``pid<TAB>soft<TAB>hard<TAB>comm`` of its
+    /proc/<pid>/limits "Max processes" row and its /proc/<pid>/comm (the command's name: never its
+    arguments, which may hold secrets). rc 2: no such user. Processes that end while being read are left out."""
+    script = ('u=$(id -u "$1" 2>/dev/null) || { echo "no such user: $1"; exit 2; }; '
+              'for p in $(pgrep -U "$u"); do l=$(grep "^Max processes" "/proc/$p/limits" 2>/dev/null) || continue; '
+              'c=$(tr -d "\\n" < "/proc/$p/comm" 2>/dev/null) || continue; set -- $l; '
+              'printf "%s\\t%s\\t%s\\t%s\\n" "$p" "$3" "$4" "$c"; done')
+    return _sec(f"processes {user}", f"sh -c {q(script)} sh {q(user)}")
+
+
+def read_user_processes(facts, user: str) -> list[tuple[int, str, str, str]] | None:
+    """``[(pid, soft, hard, comm), ...]``, None when the user does not exist."""
+    section = facts.section(f"processes {user}")
+    if section.rc == 2:
+        return None
+    text = facts.text(f"processes {user}", what=f"the processes of {user}")
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("\t", 3)
+        if len(parts) == 4 and parts[0].isdigit():
+            rows.append((int(parts[0]), parts[1], parts[2], parts[3]))
+    return rows
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_path(unit: str) -> str:
+    """Where systemd puts a slice in the unified hierarchy: ``user-1000.slice`` ->
+    ``/sys/fs/cgroup/user.slice/user-1000.slice`` (each dash of a slice name is a level: systemd.slice(5))."""
+    prefix, _, unit_type = unit.rpartition(".")
+    if unit_type != "slice" or not prefix:
+        raise ValueError(f"{unit}: only slices have a fixed place in the cgroup tree")
+    parts = prefix.split("-")
+    levels = ["-".join(parts[:i + 1]) + ".slice" for i in range(len(parts))]
+    return "/".join([CGROUP_ROOT, *levels])
+
+
+def cgroup_memory(unit: str, names: tuple[str, ...]) -> list[Fact]:
+    """The cgroup filesystem's type (``cgroup2fs`` is cgroup v2) and the unit's interface files
+    (``memory.max``, ``memory.swap.max``: ``file`` sections, absent ones none)."""
+    return [_sec("cgroup.fs", f"stat -f -c %T {CGROUP_ROOT}"), *files(*(f"{cgroup_path(unit)}/{n}" for n in names))]
+
+
+# the options that keep a login probe from changing anything or asking anything: no known_hosts
+# written (StrictHostKeyChecking=yes, UpdateHostKeys=no), no control socket, no local command, no
+# forwarding; batch mode: a key with a passphrase and no agent, or a password, fails instead of prompting
+SSH_PROBE_OPTIONS = ("-o BatchMode=yes -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o ControlMaster=no "
+                     "-o ControlPath=none -o PermitLocalCommand=no -o ClearAllForwardings=yes -o ForwardAgent=no "
+                     "-o ConnectTimeout=5 -o RemoteCommand=none -o RequestTTY=no")
+
+
+def ssh_login(user: str, alias: str) -> Fact:
+    """``ssh -T ALIAS`` as the user in batch mode, no command: a git-shell (or Gitea) login answers and
+    exits; exit 255 is ssh's own failure (refused key, unreachable, host key). Nothing runs on the server."""
+    return _sec(f"ssh.login {user} {alias}",
+                f"asuser {q(user)} $T ssh -T {SSH_PROBE_OPTIONS} {q(alias)} </dev/null")
+
+
+def git_ls_remote(user: str, path: str) -> Fact:
+    """``git ls-remote`` of every push URL of the checkout's origin, as the user, in batch mode:
+    per URL a ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git
+    printed. No credential helper (nothing stored), no terminal prompt. rc 3: no origin."""
+    script = ('cd "$1" || exit 4; urls=$(git -c safe.directory="*" remote get-url --push --all origin 2>&1) || '
+              '{ echo "$urls"; exit 3; }; for u in $urls; do printf "url %s\\n" "$u"; '
+              'o=$(git -c safe.directory="*" -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
+              'printf "rc %s refs %s\\n" "$r" "$(printf "%s\\n" "$o" | grep -c "	refs/")"; '
+              '[ "$r" = 0 ] || printf "%s\\n" "$o" | grep -v "^ *$" | head -n 3 | sed "s/^/  /"; done')
+    env = f"GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND={q('ssh ' + SSH_PROBE_OPTIONS)}"
+    return _sec(f"lsremote {user}:{path}",
+                f'asuser {q(user)} $T env {env} sh -c {q(script)} sh {_path(path, user)}')

@@ -1,0 +1,195 @@
+"""Issue 13's outcome controls, evaluated in-process on the fact script's sections (probes/facts.py).
+
+What "Done when" promises, not only configuration: the kernel's swap total (T01), every running process
+of the operator and the slice's cgroup v2 caps (T02), a prompt-free ssh login and ls-remote (T07).
+Each test gives real output of the commands the facts run and asserts the exact outcome.
+"""
+from __future__ import annotations
+
+import pytest
+
+from railiance_conformance.checks import evaluate_control
+from railiance_conformance.finding import Status
+from railiance_conformance.probes import facts as F
+from railiance_conformance.probes.host_facts import HostFacts
+from railiance_conformance.probes.host_script import Section
+
+DESIRED = {"operator_user": "tegwick", "operator_uid": 1000, "swap_size_gb": 4, "nproc_soft": 512,
+           "nproc_hard": 1024, "user_memory_max": "1500M", "user_memory_swap_max": "512M"}
+MEMINFO = "SwapTotal:       {kib} kB\nSwapFree:        {kib} kB"
+SWAPS = "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 4194300 0 -2"
+
+
+def host(**sections: tuple[int, str]) -> HostFacts:
+    return HostFacts("h", {name: Section(rc, out) for name, (rc, out) in sections.items()})
+
+
+def evaluate(control_id: str, facts: HostFacts, **overrides):
+    return evaluate_control(control_id, facts, DESIRED | overrides)
+
+
+# ---- T01: the kernel's total swap --------------------------------------------------------------------------
+@pytest.mark.parametrize("kib,status", [
+    (4194300, Status.PASS),            # a 4 GiB swap file: its first page is the header
+    (4 * 1024 * 1024, Status.PASS),    # a 4 GiB partition
+    (4194296, Status.DRIFT),           # two pages short
+    (2097148, Status.DRIFT),           # a 2 GiB file
+    (0, Status.DRIFT),                 # no swap at all
+])
+def test_swap_total_is_the_stated_size_within_a_page(kib: int, status: Status) -> None:
+    facts = host(**{"pagesize": (0, "4096"), "meminfo.swap": (0, MEMINFO.format(kib=kib)), "proc.swaps": (0, SWAPS)})
+    outcome = evaluate("host.swap.total", facts)
+    assert outcome.status is status
+    assert outcome.expected == {"swap_total_bytes": 4 * 1024 ** 3, "tolerance_bytes": 4096}
+    assert outcome.observed == {"swap_total_bytes": kib * 1024, "tolerance_bytes": 4096}
+    assert dict(outcome.evidence)["swap_areas"] == ["/swapfile"]
+
+
+def test_swap_total_follows_the_inventory() -> None:
+    facts = host(**{"pagesize": (0, "4096"), "meminfo.swap": (0, MEMINFO.format(kib=8388604)), "proc.swaps": (0, SWAPS)})
+    assert evaluate("host.swap.total", facts, swap_size_gb=8).status is Status.PASS
+
+
+def test_an_unreadable_meminfo_is_an_error_not_a_pass() -> None:
+    from railiance_conformance.probes.host_facts import FactUnavailable
+
+    facts = host(**{"pagesize": (0, "4096"), "meminfo.swap": (1, "grep: /proc/meminfo: Permission denied")})
+    with pytest.raises(FactUnavailable, match="/proc/meminfo"):
+        evaluate("host.swap.total", facts)
+
+
+# ---- T02: every running process of the user ----------------------------------------------------------------
+def processes(*rows: str, rc: int = 0) -> HostFacts:
+    return host(**{"whoami": (0, "tegwick"), "processes tegwick": (rc, "\n".join(rows))})
+
+
+def test_every_process_with_the_caps_passes() -> None:
+    outcome = evaluate("host.nproc.processes", processes("44\t512\t1024\tsystemd", "105\t512\t1024\tbash"))
+    assert outcome.status is Status.PASS
+    assert outcome.observed == {"processes": 2, "all": {"soft": 512, "hard": 1024}}
+
+
+def test_a_process_left_with_old_limits_is_drift_naming_pid_and_command() -> None:
+    outcome = evaluate("host.nproc.processes", processes("33\t4096\t8192\tsh", "35\t4096\t8192\tsleep",
+                                                         "105\t512\t1024\tbash"))
+    assert outcome.status is Status.DRIFT
+    assert outcome.observed == {"offending_processes": {"33": {"command": "sh", "soft": 4096, "hard": 8192},
+                                                        "35": {"command": "sleep", "soft": 4096, "hard": 8192}}}
+    assert outcome.reason.startswith("2 of 3 processes of tegwick run with other nproc limits: 33 (sh: soft 4096")
+
+
+def test_unlimited_is_read_as_unlimited() -> None:
+    outcome = evaluate("host.nproc.processes", processes("7\tunlimited\tunlimited\tagent"))
+    assert outcome.observed["offending_processes"]["7"] == {"command": "agent", "soft": "unlimited", "hard": "unlimited"}
+
+
+def test_no_visible_process_is_an_error_and_no_user_is_drift() -> None:
+    assert evaluate("host.nproc.processes", processes()).status is Status.ERROR
+    assert "hidepid" in evaluate("host.nproc.processes", processes()).reason
+    missing = evaluate("host.nproc.processes", processes("no such user: tegwick", rc=2))
+    assert (missing.status, missing.observed) == (Status.DRIFT, "no user 'tegwick'")
+
+
+def test_the_process_fact_never_reads_arguments() -> None:
+    command = F.user_processes("tegwick").command
+    assert "/comm" in command and "cmdline" not in command and "ps " not in command
+
+
+# ---- T02: the slice's caps as the kernel enforces them (cgroup v2) ----------------------------------------
+SLICE = "/sys/fs/cgroup/user.slice/user-1000.slice"
+
+
+def cgroup(fs: str = "cgroup2fs", **files: str) -> HostFacts:
+    sections = {"memtotal": Section(0, "MemTotal:       8000000 kB"), "pagesize": Section(0, "4096"),
+                "cgroup.fs": Section(0, fs)}
+    sections.update({f"file {SLICE}/{name.replace('_', '.')}": Section(0, text) for name, text in files.items()})
+    return HostFacts("h", sections)
+
+
+def test_the_cgroup_path_of_a_slice() -> None:
+    assert F.cgroup_path("user-1000.slice") == SLICE
+    assert F.cgroup_path("system.slice") == "/sys/fs/cgroup/system.slice"
+
+
+def test_the_kernels_caps_pass_and_drift() -> None:
+    good = evaluate("host.slice.enforced", cgroup(memory_max="1572864000\n", memory_swap_max="536870912\n"))
+    assert (good.status, good.observed) == (Status.PASS, {"memory.max": 1572864000, "memory.swap.max": 536870912})
+    bad = evaluate("host.slice.enforced", cgroup(memory_max="max\n", memory_swap_max="1073741824\n"))
+    assert bad.status is Status.DRIFT
+    assert bad.observed == {"memory.max": "max", "memory.swap.max": 1073741824}
+    assert bad.expected == {"memory.max": 1572864000, "memory.swap.max": 536870912}
+
+
+def test_a_value_the_kernel_rounds_to_a_page_still_passes() -> None:
+    outcome = evaluate("host.slice.enforced", cgroup(memory_max="999997440\n", memory_swap_max="536870912\n"),
+                       user_memory_max="1000000001")  # not a page multiple: the kernel keeps whole pages
+    assert outcome.status is Status.PASS
+
+
+def test_without_cgroup_v2_the_caps_are_an_error_that_says_so() -> None:
+    outcome = evaluate("host.slice.enforced", cgroup(fs="tmpfs"))
+    assert outcome.status is Status.ERROR
+    assert "not cgroup v2" in outcome.reason and "tmpfs" in outcome.reason
+    missing = evaluate("host.slice.enforced", cgroup())
+    assert missing.status is Status.ERROR and "memory controller" in missing.reason
+
+
+# ---- T07: ssh in batch mode, ls-remote ---------------------------------------------------------------------
+LOGIN = "ssh.login tegwick gitea-local"
+REPOS = ["~/railiance-infra", "~/railiance-cluster", "~/railiance-platform", "~/railiance-apps"]
+
+
+@pytest.mark.parametrize("rc,text,status", [
+    (128, "fatal: Interactive git shell is not enabled.\nhint: ~/git-shell-commands should exist", Status.PASS),
+    (1, "Hi there, coulomb! You've successfully authenticated with the key named coulombcore, "
+        "but Gitea does not provide shell access.", Status.PASS),
+    (255, "git@localhost: Permission denied (publickey).", Status.DRIFT),
+    (255, "Host key verification failed.", Status.DRIFT),
+    (255, "ssh: connect to host localhost port 30022: Connection refused", Status.ERROR),
+    (255, "ssh: Could not resolve hostname gitea.invalid: Name or service not known", Status.ERROR),
+])
+def test_batch_login(rc: int, text: str, status: Status) -> None:
+    outcome = evaluate("host.gitea_ssh.login", host(**{LOGIN: (rc, text)}))
+    assert outcome.status is status, outcome
+    if status is Status.ERROR:
+        assert "cannot be reached from the host" in outcome.reason
+
+
+def test_a_timeout_is_an_error() -> None:
+    assert evaluate("host.gitea_ssh.login", host(**{LOGIN: (124, "")})).status is Status.ERROR
+
+
+def ls_remote(**outputs: tuple[int, str]) -> HostFacts:
+    sections = {f"lsremote tegwick:{path}": Section(0, f"url ssh://git@gitea-local/coulomb/{path[2:]}.git\nrc 0 refs 1")
+                for path in REPOS}
+    sections.update({f"lsremote tegwick:~/{name.replace('_', '-')}": Section(rc, out) for name, (rc, out) in outputs.items()})
+    return HostFacts("h", sections)
+
+
+def test_ls_remote_of_every_push_url() -> None:
+    assert evaluate("host.gitea_ssh.ls_remote", ls_remote()).status is Status.PASS
+    refused = ls_remote(railiance_apps=(0, "url ssh://git@gitea-local/coulomb/railiance-apps.git\nrc 128 refs 0\n"
+                                           "  git@localhost: Permission denied (publickey).\n"
+                                           "  fatal: Could not read from remote repository."))
+    outcome = evaluate("host.gitea_ssh.ls_remote", refused)
+    assert outcome.status is Status.DRIFT
+    assert dict(outcome.evidence)["drifted"] == ["~/railiance-apps"]
+    assert "Permission denied" in outcome.observed["~/railiance-apps"]
+
+
+def test_ls_remote_unreachable_is_an_error_but_drift_wins() -> None:
+    down = "url ssh://git@gitea-local/coulomb/x.git\nrc 128 refs 0\n  ssh: connect to host localhost port 30022: Connection refused"
+    only_down = ls_remote(railiance_infra=(0, down))
+    assert evaluate("host.gitea_ssh.ls_remote", only_down).status is Status.ERROR
+    both = ls_remote(railiance_infra=(0, down), railiance_apps=(3, "error: No such remote 'origin'"))
+    outcome = evaluate("host.gitea_ssh.ls_remote", both)
+    assert outcome.status is Status.DRIFT and outcome.observed["~/railiance-apps"].startswith("no origin")
+
+
+def test_the_probes_cannot_prompt_or_write() -> None:
+    login, lsremote = F.ssh_login("tegwick", "gitea-local").command, F.git_ls_remote("tegwick", "~/r").command
+    for option in ("BatchMode=yes", "StrictHostKeyChecking=yes", "UpdateHostKeys=no", "ControlMaster=no",
+                   "PermitLocalCommand=no"):
+        assert option in login and option in lsremote
+    assert "credential.helper=" in lsremote and "GIT_TERMINAL_PROMPT=0" in lsremote
+    assert " push" not in lsremote.replace("--push", "")
