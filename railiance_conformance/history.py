@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from railiance_conformance.finding import Status
 from railiance_conformance.reporting import Run
@@ -97,6 +97,23 @@ class FindingHistory:
                 "last_seen_at": self.last_seen_at, "consecutive_drift": self.consecutive_drift}
 
 
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """The last recorded runs, oldest first, and each finding key's status in each of them
+    (``None``: the key was not in that run). What the HTML report draws: the counts per run and a
+    strip of statuses per key. Example: ``History(path).trend(30).statuses["host.swap.file@a"]``
+    -> ``("pass", "drift", "drift")``."""
+
+    runs: tuple[RunInfo, ...]
+    statuses: Mapping[str, tuple[str | None, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"runs": [{"run_id": ..., "counts": {...}}, ...], "statuses": {"host.swap.file@a": ["pass", null]}}``."""
+        return {"runs": [{"run_id": r.run_id, "started_at": r.started_at, "finished_at": r.finished_at,
+                          "partial": r.partial, "counts": dict(r.counts)} for r in self.runs],
+                "statuses": {key: list(found) for key, found in self.statuses.items()}}
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -160,6 +177,9 @@ class PendingRecord:
 
     def finding_history(self, key: str) -> FindingHistory | None:
         return self.history._finding_history(self.con, key)
+
+    def trend(self, limit: int = 30) -> Trend:
+        return self.history._trend(self.con, limit)
 
     def commit(self) -> None:
         try:
@@ -284,3 +304,20 @@ class History:
                 break
             streak += 1
         return FindingHistory(key, seen[0][0], seen[0][1], seen[-1][0], seen[-1][1], seen[-1][2], streak, len(seen))
+
+    def trend(self, limit: int = 30) -> Trend:
+        """The last ``limit`` recorded runs (oldest first) and every key's status in each; read only."""
+        with self._connect() as con:
+            return self._trend(con, limit)
+
+    def _trend(self, con: sqlite3.Connection, limit: int) -> Trend:
+        rows = con.execute("SELECT seq, run_id, started_at, finished_at, partial, targets, counts FROM runs"
+                           " ORDER BY seq DESC LIMIT ?", (max(1, int(limit)),)).fetchall()[::-1]
+        runs = tuple(RunInfo(r[1], r[2], r[3], bool(r[4]), tuple(json.loads(r[5])), json.loads(r[6])) for r in rows)
+        column = {r[0]: index for index, r in enumerate(rows)}
+        statuses: dict[str, list[str | None]] = {}
+        if rows:
+            for seq, key, status in con.execute("SELECT seq, key, status FROM findings WHERE seq >= ? ORDER BY key",
+                                                (rows[0][0],)):
+                statuses.setdefault(key, [None] * len(rows))[column[seq]] = status
+        return Trend(runs, {key: tuple(found) for key, found in statuses.items()})

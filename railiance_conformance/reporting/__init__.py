@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # for the annotations only: the modules that make the parts a
     # (history imports this one); reporters only read the parts' attributes
     from railiance_conformance.claims import Claim
     from railiance_conformance.gate.cutover import GateVerdict
-    from railiance_conformance.history import FindingHistory, RunDiff
+    from railiance_conformance.history import FindingHistory, RunDiff, Trend
 
 
 # C0 and C1 controls (tab and newline stay: every format handles them), DEL, lone surrogates,
@@ -53,12 +53,27 @@ class OutputFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class FeatureText:
+    """Where a control's desired state is stated: its scenario, its Then sentence and ``file:line``.
+    ``FeatureText("host.swap.file — ...", "/swapfile is a regular file of 4 GiB, ...",
+    "features/S1/T01-swapfile.feature:14")``."""
+
+    scenario: str
+    sentence: str
+    source: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"scenario": self.scenario, "sentence": self.sentence, "source": self.source}
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """One run of the suite: when, against what, every Finding in order, and what else the
     reports show. Every reporter reads only this record. Each optional part is None when it does
     not apply to the run (no workplan given, not a gate run, no history) and is made by its own
     module: ``claims`` by ``claims.claims_table``, ``gate`` by ``gate.cutover.GateResult.verdict``,
-    ``diff`` and ``history`` by ``history.History`` (read in ``reporting.output.publish``).
+    ``diff``, ``history`` and ``trend`` by ``history.History`` and ``features`` by
+    ``reporting.features.feature_texts`` (both added in ``reporting.output.publish``).
     Example: ``Run("ab12", "2026-11-27T03:27:00Z", "2026-11-27T03:27:05Z", findings, ("ampere",))``.
     """
 
@@ -77,6 +92,8 @@ class Run:
     diff: RunDiff | None = None                   # against the previous run in the history
     history: Mapping[str, FindingHistory] | None = None   # finding key -> its past, from the history
     output_failures: tuple[OutputFailure, ...] = ()          # what of this run's own output failed
+    trend: Trend | None = None                    # the last recorded runs, this one included (history.Trend)
+    features: Mapping[str, FeatureText] | None = None        # control id -> the feature sentence stating it
 
     def counts(self) -> dict[str, int]:
         """Findings per status, every status (zero included), in ``Status`` order."""
@@ -120,6 +137,10 @@ class Run:
             parts["history"] = {key: seen.to_dict() for key, seen in self.history.items()}
         if self.output_failures:
             parts["output_failures"] = [str(failure) for failure in self.output_failures]
+        if self.trend is not None:
+            parts["trend"] = self.trend.to_dict()
+        if self.features is not None:
+            parts["features"] = {control_id: text.to_dict() for control_id, text in self.features.items()}
         return parts
 
 

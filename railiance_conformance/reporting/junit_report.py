@@ -1,6 +1,7 @@
 """JUnit XML via junit-xml: one testsuite per layer, one testcase per control and target.
 
-Drift is a failure whose message carries the remediation; could-not-verify is an error;
+Drift is a failure whose message names only the fields that differ, ``expected → observed``
+(``reporting.diff``), and carries the remediation (the whole values and the evidence are its output); could-not-verify is an error;
 waived and pending are skipped with their reason.
 Example: ``render(run)`` -> ``<testsuites><testsuite name="S1" ...>``.
 """
@@ -13,6 +14,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
+from railiance_conformance.reporting.diff import finding_diff
 
 
 def _compact(value) -> str:
@@ -22,10 +24,15 @@ def _compact(value) -> str:
 def _case(finding: Finding) -> TestCase:
     case = TestCase(name=printable(finding.key), classname=f"{finding.layer}.{finding.task}", elapsed_sec=finding.duration_s,
                     timestamp=finding.started_at or None)
-    detail = f"expected {_compact(finding.expected)}; observed {_compact(finding.observed)}"
     if finding.status is Status.DRIFT:
+        diff = finding_diff(finding)
+        detail = "; ".join(printable(line) for line in diff.lines()) or \
+            f"values as expected: {_compact(finding.observed)}"
+        detail += f" ({diff.folded()})" if diff.folded() else ""
+        detail += f" ({printable(finding.reason)})" if finding.reason else ""
+        whole = {"expected": finding.expected, "observed": finding.observed, "evidence": dict(finding.evidence)}
         case.add_failure_info(message=f"drift: {detail}; fix: {printable(finding.remediation)}",
-                              output=printable(json.dumps(dict(finding.evidence), default=str)), failure_type="drift")
+                              output=printable(json.dumps(whole, sort_keys=True, default=str)), failure_type="drift")
     elif finding.status is Status.ERROR:
         case.add_error_info(message=f"could not verify: {printable(finding.reason)}", error_type="could-not-verify")
     elif finding.status in (Status.WAIVED, Status.PENDING):

@@ -1,6 +1,7 @@
 """GitHub-flavoured Markdown summary for a CI job summary or an issue comment: ``summary.md``.
 
-Drift first, then could-not-verify, one table per layer and task; pending and waived briefly;
+Drift first, then could-not-verify, one table per layer and task; a drift shows only the fields that
+differ, ``expected → observed`` (``reporting.diff``); pending and waived briefly;
 ``Run.diff`` adds "Since the previous run", ``Run.history`` how long each drift has lasted.
 Example: ``render(run).splitlines()[0]`` -> ``"## Railiance conformance: 2 drift, 1 could not verify"``.
 """
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
+from railiance_conformance.reporting.diff import finding_diff, show
 
 if TYPE_CHECKING:
     from railiance_conformance.gate.cutover import GateVerdict
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 MAX_ROWS = 100      # table rows in all; GitHub caps issue comments at 65,536 characters
 MAX_ITEMS = 30      # list items per bullet (pending, waived, diff)
 MAX_CELL = 160      # characters per value
+MAX_CHANGE = 240    # characters per changed field (expected → observed)
+MAX_DIFF_CELL = 400  # characters of changed fields per drift; the rest is counted
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
 
 
@@ -46,12 +50,37 @@ def _span(text: str) -> str:
     return code(text, in_table=False)
 
 
+def difference(f: Finding) -> str:
+    """A drift's cell: only the differing fields, ``field: expected → observed`` one per line
+    (``reporting.diff``), then how many fields were as expected and the reason."""
+    diff = finding_diff(f)
+    parts: list[str] = []
+    budget = MAX_DIFF_CELL
+    for line in diff.lines():
+        shown = cell(line, min(MAX_CHANGE, max(budget, 40)))
+        if budget <= 0:
+            parts.append(f"_… {len(diff.changes) - len(parts)} more changed fields (see findings.json)_")
+            break
+        parts.append(shown)
+        budget -= len(shown)
+    if not diff.changes:
+        parts.append("values as expected: " + cell(show(f.observed)))
+    if diff.folded():
+        parts.append(f"_{diff.folded()}_")
+    if f.reason:
+        parts.append(f"({cell(f.reason)})")
+    return "<br>".join(parts)
+
+
 def _table(findings: list[Finding], detail: str, budget: int) -> list[str]:
+    if detail == "observed":
+        lines = ["| control | target | expected → observed | fix |", "| --- | --- | --- | --- |"]
+        lines += [f"| {code(f.control_id)} | {code(f.target)} | {difference(f)} | {cell(f.remediation)} |"
+                  for f in findings[:budget]]
+        return lines
     lines = [f"| control | target | expected | {detail} | fix |", "| --- | --- | --- | --- | --- |"]
     for f in findings[:budget]:
-        shown = cell(f.reason) if f.status is Status.ERROR else (
-            cell(f.observed) + (f" ({cell(f.reason)})" if f.reason else ""))
-        lines.append(f"| {code(f.control_id)} | {code(f.target)} | {cell(f.expected)} | {shown} "
+        lines.append(f"| {code(f.control_id)} | {code(f.target)} | {cell(f.expected)} | {cell(f.reason)} "
                      f"| {cell(f.remediation)} |")
     return lines
 

@@ -11,7 +11,11 @@ The order (``publish``):
    back, the report directory keeps the previous run's complete set, and this run's reports go
    to ``fallback_dir(run_id)`` instead;
 4. a history that cannot be used (not a database, locked past the busy timeout, read-only,
-   full) does not stop the reports: they are written and list it in ``Run.output_failures``.
+   full) does not stop the reports: they are written and list it in ``Run.output_failures``;
+5. with ``$GITHUB_STEP_SUMMARY`` set (a GitHub or Gitea Actions job), the Markdown summary is
+   appended to that file (``step_summary``), whichever formats were asked for.
+
+Before any of it, each control's feature text (``reporting.features``) is added to the run.
 
 Every failure is an ``OutputFailure`` naming the file and the cause; the plugin turns any of them
 into its own exit status (``OUTPUT_FAILED``). Example:
@@ -25,11 +29,12 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from railiance_conformance.reporting import REPORTERS, OutputFailure, Run, atomic_write, load_reporters
 
 OUTPUT_FAILED = 6  # the suite's exit status when a report or the history could not be written
+TREND_RUNS = 30    # recorded runs the HTML report's trend shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +105,29 @@ def _annotate(run: Run, pending) -> Run:
         found = pending.finding_history(finding.key)
         if found is not None:
             seen[finding.key] = found
-    return replace(run, diff=pending.diff_latest(), history=seen)
+    return replace(run, diff=pending.diff_latest(), history=seen, trend=pending.trend(TREND_RUNS))
+
+
+def step_summary(run: Run, environ: Mapping[str, str] = os.environ) -> OutputFailure | None:
+    """Append the Markdown summary to ``$GITHUB_STEP_SUMMARY`` when it is set (GitHub and Gitea Actions
+    render that file as the job summary and expect it appended to, never replaced); the failure, if any."""
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return None
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(REPORTERS["markdown"].render(run) + "\n")
+    except OSError as exc:
+        return OutputFailure(path, os_cause(exc))
+    return None
 
 
 def publish(run: Run, report_dir: Path, names: Iterable[str], history_path: Path | None,
             busy_timeout_s: float = 60.0) -> Publication:
     """Record ``run`` and write its reports (see the module docstring); never raises for I/O."""
     from railiance_conformance.history import History, error_cause
+
+    from railiance_conformance.reporting.features import feature_texts
 
     load_reporters()
     names = list(names)
@@ -122,6 +143,8 @@ def publish(run: Run, report_dir: Path, names: Iterable[str], history_path: Path
                 pending = None
             failures.append(OutputFailure(str(history_path),
                                           error_cause(exc, busy_timeout_s)))
+    if run.features is None:  # after the history's insert: the history keeps no copy of the features
+        run = replace(run, features=feature_texts(run.findings))
     staged, stage_failures = _stage(_with_failures(run, failures), report_dir, names)
     if not stage_failures and pending is not None:
         try:
@@ -150,6 +173,8 @@ def publish(run: Run, report_dir: Path, names: Iterable[str], history_path: Path
             tmp.unlink(missing_ok=True)
             failures.append(OutputFailure(str(final), os_cause(exc)))
     recorded = history_path is not None and not any(f.path == str(history_path) for f in failures)
+    if (summary := step_summary(_with_failures(run, failures))) is not None:
+        failures.append(summary)
     return Publication(report_dir, tuple(written), recorded, tuple(failures), _with_failures(run, failures))
 
 
@@ -164,4 +189,6 @@ def _to_fallback(run: Run, names: list[str], failures: list[OutputFailure], *, r
             written.append(path)
         except OSError as exc:
             failures.append(OutputFailure(str(path), os_cause(exc)))
+    if (summary := step_summary(run)) is not None:
+        failures.append(summary)
     return Publication(directory, tuple(written), recorded, tuple(failures), run)

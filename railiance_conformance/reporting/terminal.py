@@ -1,110 +1,269 @@
-"""A short rich summary for the terminal: drift first, grouped by layer and task.
+"""The terminal summary: drift first, each finding as a short block that fits the terminal's width.
 
-Errors that share one cause on one target (a host that is down) collapse into one row; the
-workplan's claims (``Run.claims``) and what changed since the previous run (``Run.diff``) follow.
-Example: ``render_summary(run, width=120, color=False)`` -> text with a table and totals.
+Layout (``render_summary(run, width=80)``, any width from 80 to 200 columns; narrower or wider
+terminals get 80 or 200)::
+
+    drift   cluster.gitea.database @ railiance-testbed · S5 T04
+            HOST: gitea-db-rw.databases.svc.cluster.local:5432
+              → gitea-postgresql-ha-pgpool.gitea.svc.cluster.local:5432
+            3 more fields as expected
+    waived  boundary.component.layer @ railiance-testbed · X T04
+            argocd/argocd waived until 2027-03-31 by worsch: RAIL-CL-WP-0007-argocd-to-s4.md
+
+* a drift shows only the fields that differ (``reporting.diff``), ``expected → observed``;
+* no line is longer than the width, so the terminal never wraps one: control ids, targets and
+  finding keys are never broken (a header too long for one line continues on the next, between
+  words); long values are wrapped after separators (``. / , : ; = - _ @`` and blanks);
+* a waived finding shows one line per waiver reference (what, until when, by whom, the migration
+  stub's file name) instead of the waiver's whole text;
+* errors that share one cause on one target (a host that is down) collapse into one block;
+  the workplan's claims (``Run.claims``) and what changed since the previous run (``Run.diff``) follow.
+
+Every text from a target is inert (``printable``; lines are rich ``Text``, never markup).
 """
 from __future__ import annotations
 
 import io
-import json
+import re
 from itertools import groupby
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
+from rich.cells import cell_len, get_character_cell_size
 from rich.console import Console
-from rich.markup import escape as escape_markup
-from rich.table import Table
+from rich.text import Text
 
 from railiance_conformance.finding import LOUDEST_FIRST, Finding, Status
 from railiance_conformance.reporting import Run, printable
+from railiance_conformance.reporting.diff import ARROW, finding_diff, show
 
 if TYPE_CHECKING:
     from railiance_conformance.claims import Claim
 
+MIN_WIDTH, MAX_WIDTH = 80, 200
+LABEL = 8                                         # "pending " : the status column
 STYLE = {Status.DRIFT: "bold red", Status.ERROR: "bold magenta", Status.PENDING: "yellow",
          Status.WAIVED: "cyan", Status.PASS: "green"}
-
-
-def inert(text: str) -> str:
-    """Target text for a rich console: control characters as escapes, ``[markup]`` escaped."""
-    return escape_markup(printable(str(text)))
-
-
-def short(value, limit: int = 90) -> str:
-    """A value cut to ``limit`` characters, inert (see ``inert``)."""
-    if value is None:
-        return "–"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return inert(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _rows(problems: list[Finding]):
-    """(status, where, expected, observed) rows, loudest status first (``LOUDEST_FIRST``);
-    same-cause errors of one target collapse into one row."""
-    for status in LOUDEST_FIRST:
-        mine = [f for f in problems if f.status is status]
-        if status is not Status.ERROR:
-            for f in mine:
-                yield f.status, inert(f"{f.layer} {f.task.rsplit('-', 1)[-1]} {f.control_id} @ {f.target}"), \
-                    short(f.expected), short(f.observed) + (f" ({inert(f.reason)})" if f.reason else "")
-            continue
-        for (target, reason), group in groupby(sorted(mine, key=lambda f: (f.target, f.reason)),
-                                               key=lambda f: (f.target, f.reason)):
-            group = list(group)
-            where = group[0].control_id if len(group) == 1 else f"{len(group)} controls"
-            yield Status.ERROR, inert(f"{where} @ {target}"), "", f"could not verify: {inert(reason)}"
-
-
 CLAIM_STYLE = {"claimed done, drifted": "bold red", "claimed done, could not verify": "bold magenta",
                "claimed done, no control checks it": "magenta", "passing, not marked done": "cyan",
                "pending": "yellow", "claimed done, verified": "green"}
+SEPARATORS = frozenset("./,:;=-_@&?+|")
+# a waiver's reference, as waivers.apply words it: "[KEY: ]waived until DATE (end of day UTC), approved by WHO; migration: LINK"
+WAIVER = re.compile(r"(?:(?P<key>[^\s;]+): )?waived until (?P<date>\d{4}-\d{2}-\d{2}) \(end of day UTC\), "
+                    r"approved by (?P<who>[^;]+); migration: (?P<link>[^\s;]+)")
 
 
-def _claims_table(claims: tuple[Claim, ...]) -> Table:
-    """The workplan's claims against the findings, loudest first."""
-    table = Table(title="Workplan claims vs. reality", expand=True)
-    table.add_column("task", overflow="fold", ratio=2)
-    table.add_column("workplan says", overflow="fold", ratio=1)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("findings", overflow="fold", ratio=1)
-    table.add_column("drifted", overflow="fold", ratio=2)
+def one_line(text: object) -> str:
+    """Target text on one terminal line: inert (``printable``), newline and tab as ``\\n``/``\\t``."""
+    return printable(str(text)).replace("\n", "\\n").replace("\t", "\\t")
+
+
+def inert(text: object) -> str:
+    """Target text made inert for the terminal (kept for callers of the older API)."""
+    return one_line(text)
+
+
+def wrap(text: str, width: int, *, breaks: Iterable[str] = SEPARATORS) -> list[str]:
+    """``text`` cut into lines of at most ``width`` cells, each cut after a blank or a separator
+    (``wrap("a.b.c", 4)`` -> ``["a.b.", "c"]``); a blank at a cut is dropped. Only a run longer than
+    ``width`` without any break is cut inside (it has nowhere else)."""
+    breaks = set(breaks)
+    width = max(width, 1)
+    lines: list[str] = []
+    while cell_len(text) > width:
+        cut, used, last = 0, 0, -1
+        for index, char in enumerate(text):
+            used += get_character_cell_size(char)
+            if used > width:
+                break
+            cut = index + 1
+            if char == " " or char in breaks:
+                last = index + 1
+        end = last if last > 0 else cut
+        lines.append(text[:end].rstrip(" "))
+        text = text[end:].lstrip(" ")
+    return [*lines, text] if text or not lines else lines
+
+
+def pack(tokens: list[str], width: int, indent: int, *, joiner: str = " ") -> list[str]:
+    """Whole tokens (ids, keys) on as few lines as fit ``width``: a token is never split; the lines after
+    the first are indented by ``indent``. ``pack(["host.swap.file", "@ coulombcore"], 20, 2)`` -> two lines."""
+    lines: list[str] = []
+    current = ""
+    for token in tokens:
+        candidate = f"{current}{joiner}{token}" if current else token
+        if current and cell_len(candidate) > width - (indent if lines else 0):
+            lines.append(current)
+            current = token
+        else:
+            current = candidate
+    lines.append(current)
+    return [lines[0], *(" " * indent + line for line in lines[1:])]
+
+
+class _Printer:
+    """Lines for one console of a fixed width; every line is at most ``width`` cells."""
+
+    def __init__(self, console: Console, width: int):
+        self.console, self.width = console, width
+
+    def line(self, *parts: tuple[str, str]) -> None:
+        text = Text(no_wrap=True, overflow="ignore")
+        for part, style in parts:
+            text.append(part, style=style or None)
+        self.console.print(text, soft_wrap=True)
+
+    def block(self, label: str, style: str, header: list[str], body: list[list[str]]) -> None:
+        """``label`` in the status column, the header's tokens packed, then each body line (already cut)."""
+        head = pack(header, self.width - LABEL, 2)
+        self.line((label.ljust(LABEL), style), (head[0], "bold"))
+        for line in head[1:]:
+            self.line((" " * LABEL + line, "bold"))
+        for group in body:
+            for line in group:
+                self.line((" " * LABEL + line, ""))
+
+    def paragraph(self, text: str, indent: int = 0, style: str = "", *, breaks: Iterable[str] = SEPARATORS) -> None:
+        for number, line in enumerate(wrap(text, self.width - indent - (2 if indent else 0), breaks=breaks)):
+            self.line((" " * (indent + (2 if number and indent else 0)) + line, style))
+
+
+def _change_lines(where: str, expected: str, observed: str, width: int) -> list[str]:
+    """``where: expected → observed`` on one line if it fits, else expected and ``→ observed`` wrapped apart."""
+    head = f"{where}: " if where else ""
+    whole = f"{head}{expected} {ARROW} {observed}"
+    if cell_len(whole) <= width:
+        return [whole]
+    lines = wrap(f"{head}{expected}", width)
+    arrow = wrap(f"{ARROW} {observed}", width - 2)
+    return [*lines, *("  " + line for line in arrow)]
+
+
+def _drift_body(f: Finding, width: int) -> list[list[str]]:
+    diff = finding_diff(f)
+    body = []
+    for change in diff.changes:
+        suffix = " (secret)" if change.secret else ""
+        body.append(_change_lines(one_line(change.where), one_line(show(change.expected)),
+                                  one_line(show(change.observed)) + suffix, width))
+    if not diff.changes:
+        body.append(wrap(f"values as expected: {one_line(show(f.observed))}", width))
+    if diff.folded():
+        body.append([diff.folded()])
+    if f.reason:
+        body.append(wrap(one_line(f.reason), width))
+    return body
+
+
+def waiver_lines(reason: str, width: int) -> list[str]:
+    """One line per waiver reference in a waived finding's reason (see ``WAIVER``), each cut to ``width``;
+    a reason in another form: its first line, cut."""
+    found = [f"{m['key'] + ' ' if m['key'] else ''}waived until {m['date']} by {m['who'].strip()}: "
+             f"{m['link'].rstrip('/').rsplit('/', 1)[-1]}" for m in WAIVER.finditer(reason)]
+    lines = [one_line(line) for line in found] or [one_line(reason.splitlines()[0] if reason else "waived")]
+    return [line if cell_len(line) <= width else _cut(line, width) for line in lines]
+
+
+def _cut(text: str, width: int) -> str:
+    out, used = "", 0
+    for char in text:
+        used += get_character_cell_size(char)
+        if used > width - 1:
+            break
+        out += char
+    return out + "…"
+
+
+def _tags(f: Finding) -> str:
+    return one_line(f"· {f.layer} {f.task.rsplit('-', 1)[-1]}")
+
+
+def _problems(printer: _Printer, problems: list[Finding]) -> None:
+    width = printer.width - LABEL
+    for status in LOUDEST_FIRST:
+        mine = [f for f in problems if f.status is status]
+        if status is Status.ERROR:
+            for (target, reason), group in groupby(sorted(mine, key=lambda f: (f.target, f.reason)),
+                                                   key=lambda f: (f.target, f.reason)):
+                group = list(group)
+                ids = [one_line(f.control_id) for f in group]
+                header = [ids[0], f"@ {one_line(target)}"] if len(group) == 1 else \
+                    [f"{len(group)} controls", f"@ {one_line(target)}"]
+                body = [wrap(f"could not verify: {one_line(reason)}", width)]
+                if len(group) > 1:
+                    body.append(pack([i + "," for i in ids[:-1]] + ids[-1:], width, 0))
+                printer.block(status.value, STYLE[status], header, body)
+            continue
+        if status is Status.PENDING:  # one block per control and reason, naming its targets
+            for (control_id, reason), group in groupby(sorted(mine, key=lambda f: (f.control_id, f.reason, f.target)),
+                                                       key=lambda f: (f.control_id, f.reason)):
+                group = list(group)
+                targets = [one_line(f.target) for f in group]
+                header = [one_line(control_id), "@", *(t + "," for t in targets[:-1]), targets[-1], _tags(group[0])]
+                printer.block(status.value, STYLE[status], header, [wrap(one_line(reason), width)] if reason else [])
+            continue
+        for f in mine:
+            header = [one_line(f.control_id), f"@ {one_line(f.target)}", _tags(f)]
+            if status is Status.DRIFT:
+                body = _drift_body(f, width)
+            elif status is Status.WAIVED:
+                body = [waiver_lines(f.reason, width)]
+            else:
+                body = [wrap(one_line(f.reason), width)] if f.reason else []
+            printer.block(status.value, STYLE[status], header, body)
+
+
+def _claims(printer: _Printer, claims: tuple[Claim, ...]) -> None:
+    """The workplan's claims against the findings, loudest first: one block per task."""
+    printer.line(("Workplan claims vs. reality", "bold"))
     for claim in claims:
-        says = claim.workplan_status + (" (needs_human)" if claim.needs_human else "")
-        counts = ", ".join(f"{n} {s}" for s, n in claim.counts.items()) or "–"
+        says = claim.workplan_status + (", needs_human" if claim.needs_human else "")
+        counts = ", ".join(f"{n} {s}" for s, n in claim.counts.items()) or "no findings"
         style = CLAIM_STYLE.get(claim.verdict, "")
-        table.add_row(inert(f"{claim.task.rsplit('-', 1)[-1]} {claim.title[:40]}"), inert(says),
-                      f"[{style}]{inert(claim.verdict)}[/]", inert(counts),
-                      inert(", ".join(claim.drifted[:6]) + (" …" if len(claim.drifted) > 6 else "")))
-    return table
+        printer.line(("  " + one_line(claim.verdict), style))
+        head = pack([one_line(claim.task.rsplit('-', 1)[-1]), *one_line(claim.title).split(), f"({one_line(says)}):",
+                     *one_line(counts).split()], printer.width - 4, 2)
+        if claim.drifted:
+            keys = [one_line(k) for k in claim.drifted]
+            head += pack(["drifted:", *(k + "," for k in keys[:-1]), keys[-1]], printer.width - 4, 2)
+        for line in head:
+            printer.line(("    " + line, ""))
 
 
 def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
-    console = Console(file=io.StringIO(), width=max(width, 100), force_terminal=color,
-                      color_system="standard" if color else None, highlight=False)
+    """The summary for a terminal ``width`` columns wide (clamped to 80..200), ANSI colours if ``color``."""
+    width = min(max(int(width), MIN_WIDTH), MAX_WIDTH)
+    console = Console(file=io.StringIO(), width=width, force_terminal=color,
+                      color_system="standard" if color else None, highlight=False, emoji=False, markup=False)
+    printer = _Printer(console, width)
     problems = sorted((f for f in run.findings if f.status is not Status.PASS),
                       key=lambda f: (LOUDEST_FIRST.index(f.status), f.layer, f.task, f.control_id, f.target))
     if problems:
-        table = Table(title="What does not hold", expand=True, show_lines=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("control @ target", ratio=2, overflow="fold")
-        table.add_column("expected", ratio=3, overflow="fold")
-        table.add_column("observed", ratio=3, overflow="fold")
-        for status, where, expected, observed in _rows(problems):
-            table.add_row(f"[{STYLE[status]}]{status.value}[/]", where, expected, observed)
-        console.print(table)
+        printer.line(("What does not hold", "bold underline"))
+        _problems(printer, problems)
         fixes = {f.control_id: f.remediation for f in problems if f.status is Status.DRIFT}
         if fixes:
-            console.print("[bold]How to fix the drift[/]")
+            printer.line(("How to fix the drift", "bold"))
             for control_id, remediation in fixes.items():
-                console.print(f"  {inert(control_id)}: {inert(remediation)}")
+                printer.line(("  " + one_line(control_id), "bold"))
+                for part in str(remediation).splitlines() or [""]:
+                    printer.paragraph(one_line(part), 4, breaks=" ")
     if run.claims:
-        console.print(_claims_table(run.claims))
+        _claims(printer, run.claims)
     counts = run.counts()
-    parts = [f"[{STYLE[s]}]{counts[s.value]} {s.value}[/]" for s in Status]
-    console.print(f"{len(run.findings)} findings on {len(run.targets)} targets: " + ", ".join(parts)
-                  + (" [bold](partial run)[/]" if run.partial else ""))
+    totals = f"{len(run.findings)} findings on {len(run.targets)} targets: "
+    parts = [(f"{counts[s.value]} {s.value}" + ("," if n < len(Status) - 1 else ""), STYLE[s])
+             for n, s in enumerate(Status)] + ([("(partial run)", "bold")] if run.partial else [])
+    line: list[tuple[str, str]] = [(totals.rstrip(), "")]
+    used = cell_len(totals.rstrip())
+    for text, style in parts:
+        if used + 1 + cell_len(text) > width:
+            printer.line(*line)
+            line, used = [(" ", "")], 1
+        line += [(" ", ""), (text, style)]
+        used += 1 + cell_len(text)
+    printer.line(*line)
     changes = run.changes()
     if changes is not None:
-        console.print(f"since the previous run: {changes['new_drift']} new drift, {changes['fixed']} fixed, "
-                      f"{changes['persisting']} persisting, {changes['status_changes']} status changes")
+        printer.paragraph(f"since the previous run: {changes['new_drift']} new drift, {changes['fixed']} fixed, "
+                          f"{changes['persisting']} persisting, {changes['status_changes']} status changes", breaks=" ")
     return console.file.getvalue()

@@ -53,8 +53,8 @@ def every_part_run(run_id: str = "run-b", findings: tuple[Finding, ...] = FINDIN
     """The sample run with every optional part of ``Run`` set (a partial gate run with a history)."""
     from railiance_conformance.claims import Claim
     from railiance_conformance.gate.cutover import GateVerdict
-    from railiance_conformance.history import FindingHistory, RunDiff, StatusChange
-    from railiance_conformance.reporting import OutputFailure
+    from railiance_conformance.history import FindingHistory, RunDiff, RunInfo, StatusChange, Trend
+    from railiance_conformance.reporting import FeatureText, OutputFailure
 
     drift = sorted(f.key for f in findings if f.status is Status.DRIFT)
     return sample_run(
@@ -73,4 +73,11 @@ def every_part_run(run_id: str = "run-b", findings: tuple[Finding, ...] = FINDIN
                      (StatusChange(drift[0], "pass", "drift"),)),
         history={key: FindingHistory(key, "run-a", "2026-11-26T03:27:00Z", run_id, "2026-11-27T03:27:00Z", "drift",
                                      2, 2) for key in drift},
-        output_failures=(OutputFailure("reports/history.sqlite", "disk full (ENOSPC)"),))
+        output_failures=(OutputFailure("reports/history.sqlite", "disk full (ENOSPC)"),),
+        trend=Trend((RunInfo("run-a", "2026-11-26T03:27:00Z", "2026-11-26T03:27:05Z", False, ("ampere",),
+                             {"pass": 1, "drift": 1, "error": 0, "waived": 0, "pending": 0}),
+                     RunInfo(run_id, "2026-11-27T03:27:00Z", "2026-11-27T03:27:05Z", True, ("ampere",),
+                             {"pass": 0, "drift": 2, "error": 0, "waived": 0, "pending": 0})),
+                    {key: ("drift", "drift") for key in drift}),
+        features={"host.swap.file": FeatureText("host.swap.file — the swap file", "/swapfile is a regular file of 4 GiB",
+                                                "features/S1/T01-swapfile.feature:14")})

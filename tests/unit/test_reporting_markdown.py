@@ -64,21 +64,36 @@ def test_drift_before_errors_grouped_by_layer_and_task() -> None:
                         "### Pending (1)", "### Waived (1)"]
 
 
-def test_table_rows_hold_control_target_expected_observed_fix() -> None:
+def test_table_rows_hold_control_target_the_differing_fields_and_fix() -> None:
     drift_s1, drift_s3, error_s1, error_s5 = tables(render(sample_run()))[1:]
-    assert drift_s1[0] == ["control", "target", "expected", "observed", "fix"]
+    assert drift_s1[0] == ["control", "target", "expected → observed", "fix"]
     assert error_s1[0] == ["control", "target", "expected", "reason", "fix"]
-    assert drift_s1[2] == ["`host.swappiness.live`", "`ampere`", "10", "60", "make converge"]
-    assert drift_s1[1][2] == '{"mode": "0600", "size\\_bytes": 4294967296}'
+    assert drift_s1[2] == ["`host.swappiness.live`", "`ampere`", "10 → 60", "make converge"]
+    # only the differing fields of the mapping, one per line
+    assert drift_s1[1][2] == "mode: 0600 → 0644<br>size\\_bytes: 4294967296 → 2147483648"
     assert error_s1[1][:4] == ["`host.swappiness.live`", "`volta`", "10",
                                "ssh: connect to host volta port 22: Connection refused"]
-    assert all(len(row) == 5 for table in (drift_s1, drift_s3, error_s1, error_s5) for row in table)
+    assert all(len(row) == 4 for table in (drift_s1, drift_s3) for row in table)
+    assert all(len(row) == 5 for table in (error_s1, error_s5) for row in table)
+
+
+def test_a_drift_folds_the_fields_as_expected() -> None:
+    gitea = finding("cluster.gitea.database", "railiance-prod", Status.DRIFT,
+                    {"DB_TYPE": "postgres", "HOST": "gitea-db-rw.databases.svc.cluster.local:5432", "NAME": "gitea",
+                     "USER": "gitea", "PASSWD": "***"},
+                    {"DB_TYPE": "postgres", "HOST": "gitea-postgresql-ha-pgpool.gitea.svc.cluster.local:5432",
+                     "NAME": "gitea", "USER": "gitea", "PASSWD": "***"}, layer="S5", task="T04")
+    row = tables(render(sample_run(findings=(gitea,))))[1][1]
+    assert row[2] == ("HOST: gitea-db-rw.databases.svc.cluster.local:5432 → "
+                      "gitea-postgresql-ha-pgpool.gitea.svc.cluster.local:5432<br>\\_4 more fields as expected\\_") \
+        or row[2] == ("HOST: gitea-db-rw.databases.svc.cluster.local:5432 → "
+                      "gitea-postgresql-ha-pgpool.gitea.svc.cluster.local:5432<br>_4 more fields as expected_")
 
 
 def test_pipes_and_newlines_are_escaped() -> None:
     text = render(sample_run())
     html = MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
-    assert "soft &quot;1024&quot; | hard 4096<br>from \\etc (limits.d | override)" in html
+    assert "65536 → soft &quot;1024&quot; | hard 4096<br>from \\etc<br>(limits.d | override)" in html
     assert "railiance-infra: make converge (role swapfile | chmod 600)<br>then: swapon -a" in html
     assert "kubernetes API: 403 Forbidden<br>namespaces is forbidden" in html
     assert all(line.startswith("|") == line.endswith("|") for line in text.splitlines())
