@@ -8,14 +8,14 @@ terminals get 80 or 200)::
               → gitea-postgresql-ha-pgpool.gitea.svc.cluster.local:5432
             3 more fields as expected
     waived  boundary.component.layer @ railiance-testbed · X T04
-            argocd/argocd waived until 2027-03-31 by worsch: RAIL-CL-WP-0007-argocd-to-s4.md
+            argocd/argocd waived until 2027-03-31: RAIL-CL-WP-0007-argocd-to-s4.md
 
 * a drift shows only the fields that differ (``reporting.diff``), ``expected → observed``;
 * no line is longer than the width, so the terminal never wraps one: control ids, targets and
   finding keys are never broken (a header too long for one line continues on the next, between
   words); long values are wrapped after separators (``. / , : ; = - _ @`` and blanks);
-* a waived finding shows one line per waiver reference (what, until when, by whom, the migration
-  stub's file name) instead of the waiver's whole text;
+* a waived finding shows one line per waiver reference (what, until when, the migration stub's
+  file name) instead of the waiver's whole text (approver and justification: the other formats);
 * errors that share one cause on one target (a host that is down) collapse into one block;
   the workplan's claims (``Run.claims``) and what changed since the previous run (``Run.diff``) follow.
 
@@ -157,8 +157,8 @@ def _drift_body(f: Finding, width: int) -> list[list[str]]:
 def waiver_lines(reason: str, width: int) -> list[str]:
     """One line per waiver reference in a waived finding's reason (see ``WAIVER``), each cut to ``width``;
     a reason in another form: its first line, cut."""
-    found = [f"{m['key'] + ' ' if m['key'] else ''}waived until {m['date']} by {m['who'].strip()}: "
-             f"{m['link'].rstrip('/').rsplit('/', 1)[-1]}" for m in WAIVER.finditer(reason)]
+    found = [f"{m['key'] + ' ' if m['key'] else ''}waived until {m['date']}: {m['link'].rstrip('/').rsplit('/', 1)[-1]}"
+             for m in WAIVER.finditer(reason)]
     lines = [one_line(line) for line in found] or [one_line(reason.splitlines()[0] if reason else "waived")]
     return [line if cell_len(line) <= width else _cut(line, width) for line in lines]
 
