@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--list-approvals", action="store_true", help="list the recorded approvals and exit")
     gate.add_argument("--verify-approvals", action="store_true",
                       help="check the approval chain (hashes, signatures, approved runs, archived reports) and exit")
+    controls = sub.add_parser("controls", help="print the control table (catalog + the features' sentences); "
+                                               "--write-readme puts it into README.md")
+    controls.add_argument("--write-readme", action="store_true")
+    vocabulary = sub.add_parser("vocabulary", help="print docs/vocabulary.md (every check kind); --write writes it")
+    vocabulary.add_argument("--write", action="store_true")
     history = sub.add_parser("history", help="list the recorded runs, or diff any two of them")
     history.add_argument("--history", type=Path, default=REPO_ROOT / "reports" / "history.sqlite")
     history.add_argument("--diff", nargs=2, metavar=("RUN_A", "RUN_B"), help="what changed from run A to run B")
@@ -65,10 +70,41 @@ def main(argv: list[str] | None = None) -> int:
         return _gate(args, tail)
     if args.command == "history":
         return _history(args)
+    if args.command == "controls":
+        return _controls(args)
+    if args.command == "vocabulary":
+        return _vocabulary(args)
     extra = tail
     webhook = Webhook(args.webhook, args.webhook_timeout, args.webhook_retries, args.webhook_backoff) \
         if args.webhook else None
     return run_nightly(extra, report_dir=args.report_dir, webhook=webhook)
+
+
+def _controls(args) -> int:
+    from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.control_table import control_table, replace_readme_table
+
+    plan = bundled_plan()
+    table = control_table(plan.catalog, plan.specs)
+    if args.write_readme:
+        readme = REPO_ROOT / "README.md"
+        readme.write_text(replace_readme_table(readme.read_text(), table))
+    else:
+        print(table, end="")
+    return 0
+
+
+def _vocabulary(args) -> int:
+    from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.control_table import vocabulary_doc
+    from railiance_conformance.vocabulary import KINDS
+
+    text = vocabulary_doc(KINDS, bundled_plan().specs)
+    if args.write:
+        (REPO_ROOT / "docs" / "vocabulary.md").write_text(text)
+    else:
+        print(text, end="")
+    return 0
 
 
 def _history(args) -> int:

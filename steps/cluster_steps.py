@@ -27,10 +27,9 @@ def _(cluster_snapshot) -> ClusterSnapshot:
 
 
 @pytest.fixture(scope="session")
-def cluster_env(suite_state) -> ClusterEnv:
+def cluster_env(cluster_policy, layer_map) -> ClusterEnv:
     """What is not a sentence: the cluster domain (policies/cluster.yaml) and the layer map (policies/layers.yaml)."""
-    settings = suite_state.cluster_desired or {}
-    return ClusterEnv(cluster_domain=settings.get("cluster_domain", "cluster.local"), layer_map=suite_state.layer_map)
+    return ClusterEnv(cluster_domain=(cluster_policy or {}).get("cluster_domain", "cluster.local"), layer_map=layer_map)
 
 
 @pytest.fixture
@@ -50,12 +49,12 @@ def check_cluster(cluster: ClusterSnapshot, cluster_env: ClusterEnv, recorder, c
 
 
 @pytest.fixture(scope="session")
-def service_nodeport(suite_state, cluster_snapshot):
+def service_nodeport(cluster_configured, cluster_snapshot):
     """``service_nodeport("gitea/gitea-ssh")`` -> the NodePort the cluster reports, for host checks whose
     sentence says "Port the NodePort of Service NS/NAME". None without cluster access (the host's
     inventory var then gives the port); a Service the cluster cannot tell about raises FactUnavailable.
     """
-    if not suite_state.cluster_access.configured():
+    if not cluster_configured:
         return None
 
     def lookup(service: str) -> int:

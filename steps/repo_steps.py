@@ -21,11 +21,11 @@ REPOS_TARGET = "repos"
 
 
 @given("the railiance-* repo checkouts", target_fixture="repos")
-def _(suite_state) -> dict[str, Path] | FactUnavailable:
-    if suite_state.repos_dir is None:
+def _(repos_dir, layer_map) -> dict[str, Path] | FactUnavailable:
+    if repos_dir is None:
         return FactUnavailable("no repo checkouts given: use --repos DIR (the railiance-* checkouts side by side)")
-    names = suite_state.layer_map["repos"]["names"]
-    return {name: suite_state.repos_dir / name for name in names}
+    names = layer_map["repos"]["names"]
+    return {name: repos_dir / name for name in names}
 
 
 @pytest.fixture

@@ -192,7 +192,7 @@ def workloads_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv =
 
 # --- objects present, absent, fields -------------------------------------------------------------
 
-_KIND_WORD = "|".join(sorted({*_SINGULAR, *_SINGULAR.values()}, key=len, reverse=True))
+_KIND_WORD = "|".join(sorted({*_SINGULAR, *_SINGULAR.values()}, key=lambda w: (-len(w), w)))
 
 
 @check_kind("cluster.objects.absent",

@@ -1,0 +1,283 @@
+"""One run of the suite: its settings (read and validated before any probe) and the object whose methods are the hooks.
+
+Modelled on pytest's own junitxml plugin: ``plugin.pytest_configure`` builds one ``Suite`` from
+the options, keeps it under a StashKey and registers it as a plugin; its methods are the
+collection, session-finish and terminal-summary hooks. Steps never see it: they get what they
+need through fixtures (``plugin.py``).
+
+``SuiteSettings.from_options(option, rootpath)`` raises ``PolicyError`` (file, field, problem)
+for any bad input: catalog, features, cluster policy, layer map, workplan, hosts, inventory,
+waivers, report formats, run id.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytest
+
+from railiance_conformance.checks import CheckPlan
+from railiance_conformance.controls.boundary import load_layer_map
+from railiance_conformance.inventory import VaultOptions, configured_inventory
+from railiance_conformance.policy import Catalog, PolicyError, check_inventory_yaml, load_catalog, load_cluster_policy
+from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
+from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
+from railiance_conformance.recorder import FindingRecorder, utc_now
+from railiance_conformance.reporting import Run, load_reporters
+from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
+from railiance_conformance.run_deadline import RunDeadline
+from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
+from railiance_conformance.vocabulary import ControlSpec, control_id_of, load_specs
+from railiance_conformance.waivers import load_waivers
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """Everything a run is configured with: policy, the features' specs, targets, report settings."""
+
+    catalog: Catalog
+    specs: Mapping[str, ControlSpec]
+    hosts: tuple[HostTarget, ...]
+    ssh: SshOptions
+    cluster_access: ClusterAccess
+    cluster_desired: Mapping[str, Any]
+    layer_map: Mapping[str, Any]
+    waivers: tuple
+    report_dir: Path
+    formats: tuple[str, ...]
+    history: Path | None
+    history_busy_timeout_s: float
+    run_id: str
+    probe_workers: int
+    workplan: Any = None
+    repos_dir: Path | None = None
+    features_dir: Path | None = None
+
+    @classmethod
+    def from_options(cls, option: Any, rootpath: Path) -> "SuiteSettings":
+        policy_dir = Path(option.policy_dir)
+        catalog = load_catalog(policy_dir)
+        # the features state the desired values (read and validated before any probe); a host's
+        # Ansible vars override them (CheckPlan.params)
+        features_dir = Path(rootpath) / "features"
+        specs = load_specs(features_dir, catalog) if features_dir.is_dir() else {}
+        cluster_desired = load_cluster_policy(policy_dir)
+        layer_map = load_layer_map(policy_dir)
+        workplan = load_workplan(option.workplan) if option.workplan else None
+        urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
+                for u in (option.hosts or "").split(",") if u.strip()]
+        hosts = hosts_from_urls(urls, {}, policy_source="features/")
+        inventory = option.ansible_inventory or (None if urls else configured_inventory())  # ansible.cfg's
+        if inventory:
+            for source in [inventory] if isinstance(inventory, str) else inventory:  # ansible.cfg: a list
+                check_inventory_yaml(source)  # bounded before ansible-core's own loader reads it
+            hosts += hosts_from_inventory(inventory, {}, limit=option.limit, policy_source="features/",
+                                          vault=VaultOptions(tuple(option.vault_password_file), tuple(option.vault_id)))
+        report_dir = Path(option.report_dir) if option.report_dir else Path(rootpath) / "reports"
+        formats = tuple(f.strip() for f in option.report_formats.split(",") if f.strip())
+        unknown = set(formats) - set(load_reporters())
+        if unknown:
+            raise PolicyError("--report-formats", "", f"unknown format(s) {sorted(unknown)}; expected some of "
+                                                      f"{sorted(load_reporters())}")
+        waivers = () if option.waivers == "none" else tuple(load_waivers(
+            Path(option.waivers) if option.waivers else policy_dir / "waivers.yaml", set(catalog.controls),
+            KnownTargets(hosts, layer_map, option.kubeconfig)))
+        run_id = option.run_id or uuid.uuid4().hex[:12]
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", run_id) or run_id.startswith("."):
+            raise PolicyError("--run-id", "", f"{run_id!r} is not 1-64 letters, digits, _ . -")
+        return cls(
+            catalog=catalog, specs=specs, hosts=tuple(hosts),
+            ssh=SshOptions(known_hosts=option.known_hosts, identity_file=option.ssh_identity_file,
+                           user_config=option.ssh_config, host_key_checking=option.host_key_checking,
+                           connect_timeout=option.connect_timeout, command_timeout=option.command_timeout,
+                           kex=option.ssh_kex),
+            cluster_access=ClusterAccess(option.kubeconfig, option.context, option.api_timeout, option.api_page_size,
+                                         page_budget=option.api_page_budget),
+            cluster_desired=cluster_desired, layer_map=layer_map, waivers=waivers, report_dir=report_dir,
+            formats=formats, history=None if option.history == "none" else Path(option.history or report_dir / "history.sqlite"),
+            history_busy_timeout_s=option.history_busy_timeout, run_id=run_id, probe_workers=option.probe_workers,
+            workplan=workplan, repos_dir=Path(option.repos) if option.repos else None, features_dir=features_dir)
+
+
+def load_workplan(path: str):
+    from railiance_conformance.workplan import parse_workplan
+
+    try:
+        return parse_workplan(Path(path))
+    except (OSError, ValueError) as exc:
+        raise PolicyError(path, "", f"not a readable workplan: {exc}") from None
+
+
+def default_run_timeout(hosts: int, option) -> float:
+    """hosts in waves of --probe-workers, each bounded by --command-timeout (+5 s to kill and reap);
+    the cluster's requests (one per kind and named object, 20 at most) by --api-timeout each; 120 s
+    to evaluate and report. ``default_run_timeout(1, defaults)`` -> 385.0."""
+    waves = -(-hosts // max(1, option.probe_workers)) if hosts else 0
+    return waves * (option.command_timeout + 5) + 20 * option.api_timeout + 120
+
+
+class KnownTargets:
+    """What a waiver may name: hosts, the layer map's components and namespaces, repos, and the
+    kubeconfig's contexts (read only when a waiver names something else: the kubernetes import
+    costs start-up time on every run)."""
+
+    def __init__(self, hosts: list[HostTarget], layer_map: Mapping, kubeconfig: str | None):
+        self.cheap = {h.name for h in hosts} | set(layer_map.get("components", {})) \
+            | set(layer_map.get("namespaces", {})) | {"repos", "in-cluster"}
+        self.kubeconfig = kubeconfig
+        self._contexts: set[str] | None = None
+
+    def __contains__(self, target: object) -> bool:
+        return target in self.cheap or target in self.contexts()
+
+    def contexts(self) -> set[str]:
+        if self._contexts is None:
+            try:
+                from kubernetes import config as kube_config
+
+                contexts, _ = kube_config.list_kube_config_contexts(config_file=self.kubeconfig)
+                self._contexts = {c["name"] for c in contexts}
+            except Exception:  # noqa: BLE001 - no kubeconfig: no contexts to name
+                self._contexts = set()
+        return self._contexts
+
+
+def scenario_control_id(item: Any) -> str | None:
+    """The control id a collected pytest-bdd scenario checks (its title starts with it), or None."""
+    from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+    function = getattr(item, "function", None)
+    template = scenario_wrapper_template_registry.get(function) if function is not None else None
+    return control_id_of(template.name) if template is not None else None
+
+
+@dataclass
+class Suite:
+    """One run: settings plus what the run produces (findings, probes, reports). Its methods are hooks."""
+
+    settings: SuiteSettings
+    option: Any
+    rootpath: Path
+    recorder: FindingRecorder = field(init=False)
+    workdir: Path = field(init=False)
+    started_at: str = field(default_factory=utc_now)
+    checks: CheckPlan | None = None
+    fact_store: HostFactStore | None = None
+    cluster: ClusterSnapshot | None = None
+    deadline: RunDeadline | None = None
+    partial: bool = False
+    claims: tuple | None = None
+    diff: Any = None
+    output_failures: tuple = ()
+    output_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.recorder = FindingRecorder(self.settings.catalog, list(self.settings.waivers))
+        self.workdir = Path(tempfile.mkdtemp(prefix="railiance-conformance-"))
+
+    # --- collection ---------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)  # before -m deselects: the catalog's task, layer and severity are markers
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list) -> None:
+        controls = self.settings.catalog.controls
+        for item in items:
+            control_id = scenario_control_id(item)
+            if control_id in controls:
+                control = controls[control_id]
+                for name in (control.task, control.layer, control.severity):
+                    item.add_marker(name)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Plan the selected checks (only their facts are gathered); arm the run deadline (feature runs only)."""
+        selected = {scenario_control_id(item) for item in session.items} - {None}
+        self.checks = CheckPlan(self.settings.catalog, self.settings.specs, selected)
+        features = self.settings.features_dir
+        if not (self.option.run_timeout or (features is not None and any(
+                Path(str(item.path)).is_relative_to(features) for item in session.items))):
+            return
+        self.deadline = RunDeadline(self.option.run_timeout or default_run_timeout(len(self.settings.hosts), self.option))
+        self.deadline.arm()
+
+    # --- what the steps use (through the plugin's fixtures) -----------------------------------------------
+
+    def plan(self) -> CheckPlan:
+        if self.checks is None:
+            self.checks = CheckPlan(self.settings.catalog, self.settings.specs)
+        return self.checks
+
+    def facts(self, on_done=None) -> HostFactStore:
+        """The host facts store, started once: every host is probed concurrently, one SSH command each."""
+        if self.fact_store is None:
+            self.fact_store = HostFactStore(self.settings.ssh, self.workdir, workers=self.settings.probe_workers,
+                                            facts_for=self.plan().host_facts)
+            self.fact_store.prefetch(list(self.settings.hosts), on_done=on_done)
+        return self.fact_store
+
+    def snapshot(self) -> ClusterSnapshot:
+        """The cluster, read lazily and once per run (one LIST per resource kind a check reads)."""
+        if self.cluster is None:
+            self.cluster = ClusterSnapshot(self.settings.cluster_access)
+        return self.cluster
+
+    # --- the end of the run -------------------------------------------------------------------------------
+
+    def run(self) -> Run:
+        s = self.settings
+        return Run(run_id=s.run_id, started_at=self.started_at, finished_at=utc_now(),
+                   findings=tuple(self.recorder.findings),
+                   targets=tuple(sorted({f.target for f in self.recorder.findings})), partial=self.partial,
+                   workplan=s.catalog.workplan,
+                   connections={h.name: h.connection_evidence(s.ssh.identity_file) for h in s.hosts})
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.deadline is not None:
+            self.deadline.disarm()  # writing the reports is never interrupted
+        if self.fact_store is not None:
+            self.fact_store.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self.recorder.findings:
+            return
+        self.partial = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
+                            or (self.deadline is not None and self.deadline.expired))
+        run = self.run()
+        if self.deadline is not None and self.deadline.expired:
+            run = replace(run, deadline=f"run deadline of {self.deadline.seconds:g} s "
+                                        f"exceeded: the checks not yet run have no finding")
+        if self.settings.workplan is not None:
+            from railiance_conformance.claims import claims_table
+
+            self.claims = tuple(claims_table(self.settings.workplan, run.findings))
+            run = replace(run, claims=self.claims, workplan=self.settings.workplan.id)
+        # history and reports together: both have this run or neither (see reporting/output.py)
+        s = self.settings
+        published = publish(run, s.report_dir, list(s.formats), s.history, s.history_busy_timeout_s)
+        self.diff = published.run.diff
+        self.output_failures, self.output_dir = published.failures, published.report_dir
+        if published.failures:
+            session.exitstatus = OUTPUT_FAILED
+            for failure in published.failures:
+                print(f"railiance-conformance: could not write {failure}", file=sys.stderr)
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        from railiance_conformance.reporting.terminal import render_summary
+
+        if not self.recorder.findings:
+            return
+        terminalreporter.section("railiance conformance")
+        run = replace(self.run(), claims=self.claims, diff=self.diff)
+        terminalreporter.write(render_summary(run, width=terminalreporter._tw.fullwidth,
+                                              color=terminalreporter.hasmarkup))
+        s = self.settings
+        names = ", ".join(load_reporters()[f].filename for f in s.formats)
+        terminalreporter.write_line(f"reports in {self.output_dir or s.report_dir}: {names}"
+                                    + (f"; history: {s.history}" if s.history else ""))
+        for failure in self.output_failures:
+            terminalreporter.write_line(f"NOT WRITTEN {failure} (exit status {OUTPUT_FAILED})", red=True, bold=True)
+        if self.deadline is not None and self.deadline.expired:
+            terminalreporter.write_line(f"run deadline of {self.deadline.seconds:g} s exceeded: partial run", red=True)
