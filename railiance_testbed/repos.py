@@ -12,7 +12,8 @@ The drifted variant breaks every repo.* control and boundary.values.location onc
 railiance-platform lacks ``valkey-status`` and its valkey values hold one plaintext leaf
 (``auth.password`` = ``PLAINTEXT_SENTINEL``), RAIL-PL-WP-0001 is still ``active``,
 ``deploy-stack`` prints S3 before S2, and gitea-values.sops.yaml was never moved: still in
-railiance-cluster/helm, absent from railiance-apps, no MOVED.md tombstone.
+railiance-cluster/helm, absent from railiance-apps, no MOVED.md tombstone; railiance-infra's goss files
+(goss/*.yaml, make verify) still test a 2 GiB /swapfile and only the soft nproc limit.
 """
 from __future__ import annotations
 
@@ -137,9 +138,24 @@ def _infra(drifted: bool) -> dict[str, str]:
                           "bootstrap: ## converge then verify\n$(MAKE) converge\n+$(MAKE) verify",
                           f"deploy-stack: ## print the S1→S5 deploy sequence (runs nothing)\n{deploy}"),
         "docs/deploy-stack.md": DEPLOY_STACK_DOC,
+        **_goss(drifted),
         "ansible/inventory/group_vars/all/secrets.sops.yaml": sops_file(
             {"hetzner_api_token": "hz-token", "hosteurope_password": "he-pass", "backup_s3_secret": "s3"}, "infra"),
         "README.md": "# railiance-infra\n\nS1: hosts (Terraform + Ansible). See docs/deploy-stack.md.\n",
+    }
+
+
+def _goss(drifted: bool) -> dict[str, str]:
+    """railiance-infra's goss files (make verify): the entry file includes one file per role. Drifted:
+    the swap test still says 2 GiB, and the nproc limit was never given a test (only its soft half)."""
+    swap_bytes = (2 if drifted else 4) * 1024 ** 3
+    soft = ("command:\n  \"su - tegwick -c 'ulimit -Su'\":\n    exit-status: 0\n    stdout: ['512']\n")
+    hard = ("  \"su - tegwick -c 'ulimit -Hu'\":\n    exit-status: 0\n    stdout: ['1024']\n")
+    return {
+        "goss/coulombcore.yaml": "gossfile:\n  swapfile.yaml: {}\n  limits.yaml: {}\n",
+        "goss/swapfile.yaml": (f"file:\n  /swapfile:\n    exists: true\n    mode: \"0600\"\n    owner: root\n"
+                               f"    size: {swap_bytes}\nkernel-param:\n  vm.swappiness:\n    value: \"10\"\n"),
+        "goss/limits.yaml": soft + ("" if drifted else hard),
     }
 
 

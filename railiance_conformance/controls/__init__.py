@@ -23,3 +23,8 @@ def control(control_id: str) -> Callable[[Evaluator], Evaluator]:
         EVALUATORS[control_id] = fn
         return fn
     return register
+
+
+# goss.py is the one kind module no step module or command imports by name: it registers its repo
+# kind whenever any check kind module is imported (steps/repo_steps.py generates its Then step)
+from railiance_conformance.controls import goss  # noqa: E402,F401

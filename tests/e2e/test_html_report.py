@@ -7,6 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from railiance_testbed.hosts import DRIFTED_CONTROLS
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -49,7 +51,7 @@ def test_the_html_report_renders_with_the_drift_rows(testbed_run, tmp_path):
     parser = Rows()
     parser.feed(dom.stdout)
     drift = [text for cls, text in parser.rows if cls == "drift"]
-    assert len(drift) == testbed_run.document["summary"]["drift"] == 13
+    assert len(drift) == testbed_run.document["summary"]["drift"] == len(DRIFTED_CONTROLS)
     assert any("host.swappiness.persisted" in text and "drifted" in text for text in drift)
     shot = tmp_path / "report.png"
     subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",

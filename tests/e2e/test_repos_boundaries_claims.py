@@ -11,7 +11,7 @@ from tests.suite_runner import run_suite
 
 from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 REPO_CONTROLS = {"repo.make.targets", "repo.sops.encrypted", "repo.workplan.superseded", "repo.deploy_stack.doc",
-                 "boundary.values.location"}
+                 "boundary.values.location", "repo.goss.swap", "repo.goss.nproc"}
 
 
 @pytest.fixture(scope="module")
