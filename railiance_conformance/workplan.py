@@ -33,6 +33,7 @@ _PRECONDITION = re.compile(r"^\s*(?:[-*•]\s*)?(?:\*\*|__)?pre-?conditions?(?:\
 _SHORT_REF = re.compile(r"(?<![\w-])T\d{2,}(?![\w-])")
 _KEY_VALUE = re.compile(r"^\s*[A-Za-z_][\w-]*:(?:\s|$)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_DONE_WHEN = re.compile(r"^\s*(?:[-*•]\s*)?(?:\*\*|__)?done when(?:\*\*|__)?\s*:(?:\*\*|__)?\s*(?P<text>.*)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Task:
     needs_human: bool = False
     intervention_note: str = ""
     prerequisites: list[str] = field(default_factory=list)
+    done_when: tuple[str, ...] = ()   # the "Done when:" line's clauses (done_when_clauses)
 
 
 @dataclass(frozen=True)
@@ -231,5 +233,18 @@ def _task(task_id: str, short: str, title: str, block: dict[str, Any], body: lis
         for ref in _SHORT_REF.findall(text):
             if ref != short and ref not in prerequisites:
                 prerequisites.append(ref)
+    done_when = next((done_when_clauses(m["text"]) for m in map(_DONE_WHEN.match, body) if m), ())
     return Task(id=task_id, short=short, title=title, status=str(status), needs_human=needs_human,
-                intervention_note=str(block.get("intervention_note") or ""), prerequisites=prerequisites)
+                intervention_note=str(block.get("intervention_note") or ""), prerequisites=prerequisites,
+                done_when=done_when)
+
+
+def done_when_clauses(text: str) -> tuple[str, ...]:
+    """A task's "Done when:" text -> its clauses: the first sentence, split at ``;`` (or, without one, at
+    ``,``/``, and``); later sentences are notes (T09's "Permanent WSL2 retirement is out of scope …"), not
+    promises. ``done_when_clauses("Convergence runs; free -h shows 4 GB swap.")`` ->
+    ``("Convergence runs", "free -h shows 4 GB swap")``."""
+    text = re.sub(r"[*_`]{2,}", "", text).strip()
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text, maxsplit=1)[0].strip().rstrip(".").strip()
+    parts = first.split(";") if ";" in first else re.split(r",\s*(?:and\s+)?", first)
+    return tuple(part.strip() for part in parts if part.strip())
