@@ -42,6 +42,7 @@ CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1f24;max-width:1600px}
 h1{font-size:1.5em;margin:.2em 0}h2{margin-top:1.6em}h3{font-size:1em;color:#57606a}
 table{border-collapse:collapse;width:100%;margin:.4em 0 1em}
+table.diff td{overflow-wrap:anywhere}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa}code,pre{font:12px ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere;margin:0}
 .counts span{display:inline-block;margin:0 .6em .3em 0;padding:2px 8px;border-radius:4px}
@@ -68,7 +69,7 @@ table.matrix{width:auto;border-collapse:separate;border-spacing:2px}
 .matrix td.dim a{opacity:.12}
 .legend span{display:inline-block;margin-right:1em}.legend i{display:inline-block;width:12px;height:12px;
  border-radius:2px;margin-right:4px;vertical-align:-1px}
-.trend svg{width:100%;max-width:960px;height:auto}
+.trend{overflow-x:auto}.trend svg{width:100%;max-width:960px;min-width:560px;height:auto}
 .strip svg{display:block}
 .change{font:12px ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere}
 .change .arrow{color:#57606a;font-weight:bold}
