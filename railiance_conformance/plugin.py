@@ -83,6 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the id this run is recorded and reported under (default: random; nightly passes its own)")
     group.addoption("--history-busy-timeout", type=float, default=60.0, metavar="S",
                     help="seconds to wait for another process's lock on the history (default 60)")
+    group.addoption("--publish-policyreport", action="store_true", default=False,
+                    help="after the reports are written, apply the run's ClusterPolicyReport to the cluster "
+                         "(server-side apply, field manager railiance-conformance): the suite's only write")
     group.addoption("--run-timeout", type=float, default=None, metavar="S",
                     help="deadline of the whole run; default derived from the other timeouts "
                          "(see docs/faults.md); past it the run stops as partial")

@@ -263,6 +263,8 @@ class Suite:
             session.exitstatus = OUTPUT_FAILED
             for failure in published.failures:
                 print(f"railiance-conformance: could not write {failure}", file=sys.stderr)
+        from railiance_conformance.publish_policyreport import publish_at_session_finish
+        publish_at_session_finish(session, published.run, s.cluster_access)  # --publish-policyreport (opt-in)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         from railiance_conformance.reporting.terminal import render_summary

@@ -22,6 +22,7 @@ from .server import KubeAPIStandIn, RequestRecord
 DUMPS_DIR = Path(__file__).parent / "dumps"
 CONFORMANT_DUMP = DUMPS_DIR / "conformant"
 DRIFTED_DIR = DUMPS_DIR / "drifted"
+POLICY_REPORTER_DUMP = DUMPS_DIR / "policy-reporter"   # the wgpolicyk8s.io CRDs, to layer over a dump
 
 
 def drift_overlay(name: str | Path) -> list[Path]:
@@ -33,6 +34,6 @@ def drift_overlay(name: str | Path) -> list[Path]:
     return files
 
 __all__ = [
-    "CONFORMANT_DUMP", "DRIFTED_DIR", "drift_overlay", "DEFAULT_SERVER_VERSION", "DEFAULT_USER", "DUMPS_DIR", "DumpError", "KubeAPI",
+    "CONFORMANT_DUMP", "DRIFTED_DIR", "POLICY_REPORTER_DUMP", "drift_overlay", "DEFAULT_SERVER_VERSION", "DEFAULT_USER", "DUMPS_DIR", "DumpError", "KubeAPI",
     "KubeAPIStandIn", "RequestRecord", "load_dump",
 ]

@@ -9,7 +9,9 @@ Served: discovery (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<g>``
 get and list of every resource (namespaced, across namespaces, cluster-scoped), the ``status``
 subresource, label/field selectors, ``limit``/``continue`` paging and server-side Tables.
 Everything else answers a Kubernetes ``Status``: 404 unknown object or resource, 403 for the
-``forbidden`` (verb, resource, namespace) triples, 405 for every write and for ``watch``.
+``forbidden`` (verb, resource, namespace) triples, 405 for every write and for ``watch`` -- except the
+one write the suite may send: server-side apply (``PATCH``, ``application/apply-patch+yaml``, with a
+``fieldManager``) of a ClusterPolicyReport (``resources.APPLYABLE``), which is stored and served.
 Answers share nested data with the store: serialise them, do not mutate them.
 
 ``forbidden`` entries are ``(verb, resource, namespace)``: verb ``get``/``list``/``watch``/
@@ -22,10 +24,13 @@ namespaces, as RBAC would (a cluster-wide grant would cover that namespace too).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable
 
+import yaml
+
 from . import status
-from .resources import ResourceRegistry, ResourceType
+from .resources import APPLYABLE, ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import ContinueError, ObjectStore
 from .tables import to_table
@@ -33,6 +38,7 @@ from .tables import to_table
 DEFAULT_USER = "system:serviceaccount:conformance:railiance-conformance"
 DEFAULT_SERVER_VERSION = "v1.30.6+k3s1"
 WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,8 @@ class KubeAPI:
         self.user = user
         self.server_version = server_version
 
-    def handle(self, method: str, path: str, query: dict[str, str], accept: str = "") -> tuple[int, dict | str]:
+    def handle(self, method: str, path: str, query: dict[str, str], accept: str = "", *, body: bytes = b"",
+               content_type: str = "") -> tuple[int, dict | str]:
         parts = [p for p in path.split("/") if p]
         found = self._discovery(parts)
         if found is not None:
@@ -87,6 +94,9 @@ class KubeAPI:
             rtype = request.rtype
             return 403, status.forbidden(verb, rtype.plural, rtype.group, request.namespace, user=self.user,
                                          name=request.name or "")
+        if method == "PATCH" and content_type.split(";")[0].strip() == APPLY_PATCH \
+                and (request.rtype.group, request.rtype.plural) in APPLYABLE and request.name and not request.subresource:
+            return self._apply(request, query, body)
         if method not in ("GET", "HEAD"):
             return 405, status.method_not_allowed(f"{verb}: the Railiance stand-in API is read-only")
         if request.watch:
@@ -157,6 +167,34 @@ class KubeAPI:
             if rtype.namespaced and request.namespace is None:
                 return True  # denied somewhere, so no cluster-wide permission either
         return False
+
+    # --- the one write: server-side apply of an APPLYABLE kind -----------------------------------
+    def _apply(self, request: ResourceRequest, query: dict[str, str], body: bytes) -> tuple[int, dict]:
+        """Server-side apply as the apiserver answers it: fieldManager required (422), the body's kind
+        and name must be the URL's (400), 201 with the object when created, 200 when it replaced one.
+        One manager owns the whole object here (the suite's publisher), so the applied object is stored
+        as it is, with ``managedFields`` naming that manager."""
+        rtype = request.rtype
+        manager = query.get("fieldManager", "")
+        if not manager:
+            return 422, status.status(422, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                                           "is required for apply patch", "Invalid")
+        try:
+            obj = yaml.safe_load(body.decode("utf-8")) if body else None
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            return 400, status.bad_request(f"error decoding YAML: {exc}")
+        if not isinstance(obj, dict) or obj.get("apiVersion") != rtype.group_version or obj.get("kind") != rtype.kind:
+            return 400, status.bad_request(f"the apply patch is not a {rtype.group_version} {rtype.kind}")
+        name = (obj.get("metadata") or {}).get("name")
+        if name != request.name:
+            return 400, status.bad_request(f"the name of the object ({name}) does not match the name on the URL "
+                                           f"({request.name})")
+        obj["metadata"] = {**obj["metadata"], "managedFields": [
+            {"manager": manager, "operation": "Apply", "apiVersion": rtype.group_version,
+             "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "fieldsType": "FieldsV1",
+             "fieldsV1": {}}]}
+        stored, created = self.store.put(rtype, obj)
+        return (201 if created else 200), stored
 
     # --- reads -----------------------------------------------------------------------------
     def _get(self, request: ResourceRequest, accept: str, query: dict[str, str]) -> tuple[int, dict]:

@@ -9,7 +9,8 @@ Resources come from three places, in this order of precedence:
    served versions, additionalPrinterColumns), as the apiextensions server would announce them;
 2. the built-in kinds below (always announced, like on a real cluster);
 3. any other kind found in the dump (plural guessed from the kind, scope from the object).
-Every resource is announced read-only: verbs get, list, watch.
+Every resource is announced read-only (verbs get, list, watch) except those in ``APPLYABLE``
+(the ClusterPolicyReport the suite may publish), which add ``patch``: server-side apply only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 
 READ_VERBS = ["get", "list", "watch"]
+# the one write the stand-in accepts: server-side apply of these (group, plural) (see api.KubeAPI._apply)
+APPLYABLE = frozenset({("wgpolicyk8s.io", "clusterpolicyreports")})
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class ResourceType:
 
     def discovery_entry(self) -> dict:
         entry = {"name": self.plural, "singularName": self.kind.lower(), "namespaced": self.namespaced,
-                 "kind": self.kind, "verbs": READ_VERBS}
+                 "kind": self.kind, "verbs": READ_VERBS + (["patch"] if (self.group, self.plural) in APPLYABLE else [])}
         if self.short_names:
             entry["shortNames"] = list(self.short_names)
         if self.categories:

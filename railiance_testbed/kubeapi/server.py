@@ -5,6 +5,8 @@
         ...                                  # kubectl --kubeconfig, kubernetes.config.new_client_from_config
         assert not [r for r in api.request_log if r.method != "GET"]
 
+Read-only but for one write: a server-side apply of a ClusterPolicyReport (see ``api``), logged
+with its content type in ``request_log`` like every request.
 Plain HTTP/1.1 with keep-alive and Content-Length (no TLS; the kubeconfig carries a placeholder
 bearer token the server ignores). ``latency_s`` delays every answer; ``fail_status`` makes every
 non-discovery request fail with that code. ``fault`` misbehaves the way a broken or hostile
@@ -46,6 +48,7 @@ class RequestRecord(NamedTuple):
     path: str
     query: dict[str, str]
     status: int
+    content_type: str = ""      # of the request body (writes): "application/apply-patch+yaml"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -66,10 +69,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.standin._connection_closed(self.connection)
 
     def _serve(self) -> None:
+        body = b""
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True  # a chunked body we do not parse: do not reuse the stream
         elif int(self.headers.get("Content-Length") or 0):
-            self.rfile.read(int(self.headers["Content-Length"]))
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+        request_type = self.headers.get("Content-Type", "") if self.command not in ("GET", "HEAD") else ""
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if self.standin.latency_s:
@@ -78,7 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in ("repeat-continue", "endless-continue"):
             query.pop("continue", None)  # the fake token means nothing to the store: serve page one again
         try:
-            code, body = self.standin.api.handle(self.command, url.path, query, self.headers.get("Accept", ""))
+            with self.standin._api_lock:  # an apply and the reads it changes do not interleave
+                code, body = self.standin.api.handle(self.command, url.path, query, self.headers.get("Accept", ""),
+                                                     body=body, content_type=request_type)
         except Exception as exc:  # a stand-in bug must surface as a 500 Status, not a dropped connection
             code, body = 500, status.status(500, f"Internal error occurred: {exc!r}", "InternalError")
         if fault in ("repeat-continue", "endless-continue") and code == 200 and isinstance(body, dict) \
@@ -89,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload, content_type = body.encode(), "text/plain; charset=utf-8"
         else:
             payload, content_type = json.dumps(body, separators=(",", ":")).encode(), "application/json"
-        self.standin._record(RequestRecord(self.command, url.path, query, code))
+        self.standin._record(RequestRecord(self.command, url.path, query, code, request_type))
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -136,6 +143,7 @@ class KubeAPIStandIn:
         self.latency_s = latency_s
         self.request_log: list[RequestRecord] = []
         self._lock = threading.Lock()
+        self._api_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

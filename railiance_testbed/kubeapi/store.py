@@ -121,3 +121,19 @@ class ObjectStore:
             token = encode_continue(last[len(prefix):] + "\x00", self.revision)
             remaining = None if predicate is not None else len(matching) - limit
         return ListPage([self._present(bucket[k], rtype) for k in page], str(self.revision), token, remaining)
+
+    def put(self, rtype: ResourceType, obj: dict) -> tuple[dict, bool]:
+        """Store ``obj`` (a server-side apply's result) under a new resourceVersion; (stored, created)."""
+        bucket = self._objects.setdefault((rtype.group, rtype.plural), {})
+        key = self._key(obj, rtype)
+        created = key not in bucket
+        self.revision += 1
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        if not created:
+            meta["uid"] = bucket[key]["metadata"]["uid"]
+            meta["creationTimestamp"] = bucket[key]["metadata"]["creationTimestamp"]
+        stored = _normalised({**obj, "metadata": {**meta, "resourceVersion": str(self.revision)}}, 0)
+        bucket[key] = stored
+        self._objects[(rtype.group, rtype.plural)] = dict(sorted(bucket.items()))
+        return self._present(stored, rtype), created
