@@ -33,6 +33,7 @@ from railiance_conformance.reporting import Run, load_reporters
 from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
 from railiance_conformance.run_deadline import RunDeadline
 from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
+from railiance_conformance.coverage import load_coverage
 from railiance_conformance.vocabulary import ControlSpec, control_id_of, load_specs
 from railiance_conformance.waivers import load_waivers
 
@@ -58,6 +59,7 @@ class SuiteSettings:
     workplan: Any = None
     repos_dir: Path | None = None
     features_dir: Path | None = None
+    coverage: Any = None               # coverage.CoverageMap (policies/coverage.yaml), read with --workplan
 
     @classmethod
     def from_options(cls, option: Any, rootpath: Path) -> "SuiteSettings":
@@ -70,6 +72,7 @@ class SuiteSettings:
         cluster_desired = load_cluster_policy(policy_dir)
         layer_map = load_layer_map(policy_dir)
         workplan = load_workplan(option.workplan) if option.workplan else None
+        coverage = load_coverage(policy_dir, catalog.controls) if workplan is not None else None
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
                 for u in (option.hosts or "").split(",") if u.strip()]
         hosts = hosts_from_urls(urls, {}, policy_source="features/")
@@ -102,7 +105,8 @@ class SuiteSettings:
             cluster_desired=cluster_desired, layer_map=layer_map, waivers=waivers, report_dir=report_dir,
             formats=formats, history=None if option.history == "none" else Path(option.history or report_dir / "history.sqlite"),
             history_busy_timeout_s=option.history_busy_timeout, run_id=run_id, probe_workers=option.probe_workers,
-            workplan=workplan, repos_dir=Path(option.repos) if option.repos else None, features_dir=features_dir)
+            workplan=workplan, repos_dir=Path(option.repos) if option.repos else None, features_dir=features_dir,
+            coverage=coverage)
 
 
 def load_workplan(path: str):
@@ -173,6 +177,7 @@ class Suite:
     deadline: RunDeadline | None = None
     partial: bool = False
     claims: tuple | None = None
+    coverage: tuple | None = None      # coverage.TaskCoverage per task (with --workplan)
     diff: Any = None
     output_failures: tuple = ()
     output_dir: Path | None = None
@@ -252,8 +257,11 @@ class Suite:
         if self.settings.workplan is not None:
             from railiance_conformance.claims import claims_table
 
+            from railiance_conformance.coverage import coverage_table
+
             self.claims = tuple(claims_table(self.settings.workplan, run.findings))
-            run = replace(run, claims=self.claims, workplan=self.settings.workplan.id)
+            self.coverage = coverage_table(self.settings.workplan, self.settings.coverage, run.findings)
+            run = replace(run, claims=self.claims, coverage=self.coverage, workplan=self.settings.workplan.id)
         # history and reports together: both have this run or neither (see reporting/output.py)
         s = self.settings
         published = publish(run, s.report_dir, list(s.formats), s.history, s.history_busy_timeout_s)
@@ -272,7 +280,7 @@ class Suite:
         if not self.recorder.findings:
             return
         terminalreporter.section("railiance conformance")
-        run = replace(self.run(), claims=self.claims, diff=self.diff)
+        run = replace(self.run(), claims=self.claims, coverage=self.coverage, diff=self.diff)
         terminalreporter.write(render_summary(run, width=terminalreporter._tw.fullwidth,
                                               color=terminalreporter.hasmarkup))
         s = self.settings

@@ -19,6 +19,7 @@ from railiance_conformance.finding import Finding, Status
 if TYPE_CHECKING:  # for the annotations only: the modules that make the parts are never imported here
     # (history imports this one); reporters only read the parts' attributes
     from railiance_conformance.claims import Claim
+    from railiance_conformance.coverage import TaskCoverage
     from railiance_conformance.gate.cutover import GateVerdict
     from railiance_conformance.history import FindingHistory, RunDiff, Trend
 
@@ -94,6 +95,8 @@ class Run:
     output_failures: tuple[OutputFailure, ...] = ()          # what of this run's own output failed
     trend: Trend | None = None                    # the last recorded runs, this one included (history.Trend)
     features: Mapping[str, FeatureText] | None = None        # control id -> the feature sentence stating it
+    # per workplan task, each Done-when clause's state in this run (coverage.coverage_table; --workplan)
+    coverage: tuple[TaskCoverage, ...] | None = None
 
     def counts(self) -> dict[str, int]:
         """Findings per status, every status (zero included), in ``Status`` order."""
@@ -141,6 +144,8 @@ class Run:
             parts["trend"] = self.trend.to_dict()
         if self.features is not None:
             parts["features"] = {control_id: text.to_dict() for control_id, text in self.features.items()}
+        if self.coverage is not None:
+            parts["coverage"] = [row.to_dict() for row in self.coverage]
         return parts
 
 

@@ -339,6 +339,18 @@ def _diff(diff: RunDiff) -> str:
             f'to run {escape(diff.to_run)}</p><table class="diff">{rows}</table>')
 
 
+def _coverage(run: Run) -> str:
+    """Per workplan task, how many Done-when clauses this run verified; each clause with its state and why."""
+    rows = []
+    for row in run.coverage or ():
+        items = "".join(f'<li class="{"pass" if c.state == "verified" else ""}">{escape(c.clause)}: '
+                        f'<b>{escape(c.state)}</b>{" (" + escape(", ".join(c.controls)) + ")" if c.controls else ""}'
+                        f'{" — " + escape(c.why) if c.why else ""}</li>' for c in row.clauses)
+        rows.append(f"<tr><th>{escape(row.task)}</th><td>{escape(row.summary())}</td><td><ul>{items}</ul></td></tr>")
+    return (f'<h2 id="done-when">Done when: clauses verified per task</h2><table class="coverage">'
+            f'<tr><th>task</th><th>verified</th><th>clauses</th></tr>{"".join(rows)}</table>')
+
+
 def _gate(gate: GateVerdict) -> str:
     """The verdict, every reason, and the restore-parity evidence: both sides' row count per table."""
     reasons = "".join(f"<li>{escape(r)}</li>" for r in gate.reasons) or "<li>every precondition holds</li>"
@@ -376,6 +388,8 @@ def render(run: Run) -> str:
         parts += [_filters(run), _matrix(run, ids, features)]
     if run.diff is not None:
         parts.append(_diff(run.diff))
+    if run.coverage:
+        parts.append(_coverage(run))
     parts.append(_trend(run, ids))
     anchored: set[str] = set()
     chosen = {f.key: f for f in run.one_per_key()}

@@ -52,6 +52,8 @@ def render(run: Run) -> str:
         properties |= {"gate.task": run.gate.task, "gate.verdict": run.gate.verdict}
         properties |= {f"gate.rows.{name}": f"source {rows.source}, restored {rows.restored}"
                        for name, rows in run.gate.parity_tables().items()}
+    for row in run.coverage or ():  # how many of each task's Done-when clauses this run verified
+        properties[f"done_when.{row.task}"] = row.summary()
     suites = [TestSuite(layer, [_case(f) for f in group], timestamp=run.started_at, properties=properties)
               for layer, group in groupby(ordered, key=lambda f: f.layer)]
     return to_xml_report_string(suites, prettyprint=True)

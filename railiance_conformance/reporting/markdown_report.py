@@ -167,7 +167,20 @@ def render(run: Run, *, max_rows: int = MAX_ROWS) -> str:
     if run.diff is not None:
         lines += _diff(run.diff)
     lines += _streaks(run)
+    lines += _coverage(run)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _coverage(run: Run) -> list[str]:
+    """Per workplan task, how many Done-when clauses this run verified, and each one it did not (``Run.coverage``)."""
+    if not run.coverage:
+        return []
+    lines = ["", "### Done when: clauses verified per task", "", "| task | verified | not verified (state) |",
+             "| --- | --- | --- |"]
+    for row in run.coverage:
+        others = "; ".join(f"{cell(c.clause, 120)} ({c.state})" for c in row.clauses if c.state != "verified")
+        lines.append(f"| {cell(row.task)} | {row.summary()} | {others or '–'} |")
+    return lines
 
 
 def _gate_tables(gate: GateVerdict) -> list[str]:

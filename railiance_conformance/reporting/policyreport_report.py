@@ -80,6 +80,8 @@ def to_document(run: Run) -> dict[str, Any]:
                for name, n in (run.changes() or {}).items()}
     if run.gate is not None:
         changes |= {"railiance.io/gate-task": run.gate.task, "railiance.io/gate-verdict": run.gate.verdict}
+    # annotation keys: a task id is a valid name part ("railiance.io/done-when-RAIL-HO-WP-0004-T01")
+    changes |= {f"railiance.io/done-when-{row.task}": row.summary() for row in run.coverage or ()}
     summary = {key: sum(1 for r in results if r["result"] == key) for key in ("pass", "fail", "warn", "error", "skip")}
     return {
         "apiVersion": API_VERSION, "kind": "ClusterPolicyReport",

@@ -70,6 +70,13 @@ def registry_of(run: Run) -> CollectorRegistry:
                          "change")
         for name, count in changes.items():
             changed.labels(name).set(count)
+    if run.coverage:
+        clauses = _gauge(registry, "done_when_clauses",
+                         "The workplan tasks' Done-when clauses in the last run, by task and state "
+                         "(verified, drifted, not verifiable read-only, ...).", "task", "state")
+        for row in run.coverage:
+            for state in sorted({c.state for c in row.clauses}):
+                clauses.labels(row.task, state).set(sum(c.state == state for c in row.clauses))
     return registry
 
 

@@ -212,8 +212,12 @@ def _problems(printer: _Printer, problems: list[Finding]) -> None:
             printer.block(status.value, STYLE[status], header, body)
 
 
-def _claims(printer: _Printer, claims: tuple[Claim, ...]) -> None:
-    """The workplan's claims against the findings, loudest first: one block per task."""
+def _claims(printer: _Printer, claims: tuple[Claim, ...], coverage=None) -> None:
+    """The workplan's claims against the findings, loudest first: one block per task, with how many of
+    its Done-when clauses this run verified (``Run.coverage``) and each clause not verified."""
+    from railiance_conformance.coverage import VERIFIED, by_task
+
+    covered = by_task(coverage)
     printer.line(("Workplan claims vs. reality", "bold"))
     for claim in claims:
         says = claim.workplan_status + (", needs_human" if claim.needs_human else "")
@@ -225,6 +229,12 @@ def _claims(printer: _Printer, claims: tuple[Claim, ...]) -> None:
         if claim.drifted:
             keys = [one_line(k) for k in claim.drifted]
             head += pack(["drifted:", *(k + "," for k in keys[:-1]), keys[-1]], printer.width - 4, 2)
+        row = covered.get(claim.task)
+        if row is not None and row.clauses:
+            head += pack(["Done", "when:", *row.summary().split()], printer.width - 4, 2)
+            for clause in row.clauses:
+                if clause.state != VERIFIED:
+                    head += pack(["-", *one_line(clause.clause).split(), f"({clause.state})"], printer.width - 6, 4)
         for line in head:
             printer.line(("    " + line, ""))
 
@@ -248,7 +258,7 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
                 for part in str(remediation).splitlines() or [""]:
                     printer.paragraph(one_line(part), 4, breaks=" ")
     if run.claims:
-        _claims(printer, run.claims)
+        _claims(printer, run.claims, run.coverage)
     counts = run.counts()
     totals = f"{len(run.findings)} findings on {len(run.targets)} targets: "
     parts = [(f"{counts[s.value]} {s.value}" + ("," if n < len(Status) - 1 else ""), STYLE[s])

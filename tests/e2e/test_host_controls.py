@@ -57,18 +57,23 @@ def test_the_run_fails_and_reports_every_target(testbed_run):
     assert testbed_run.returncode == 1  # drift and errors fail the run
     assert testbed_run.document["run"]["targets"] == ["conformant", "drifted", "railiance-testbed", "repos",
                                                       "stopped"]
-    # hosts 13 pass (conformant) + 13 drift + 13 error (stopped); cluster 10 pass + namespace owned;
-    # 2 waived boundary violations; 5 repo controls pass; pending: 3 hosts + 2 cluster
-    assert testbed_run.document["summary"] == {"pass": 13 + 10 + 1 + 5, "drift": 13, "error": 13, "waived": 2,
+    # hosts: every host control passes on conformant, drifts on drifted, is an error on stopped (the cgroup v2
+    # caps: an error on drifted, whose uid has no user-1000.slice, and where containers get no cgroup v2);
+    # cluster 14 pass + namespace owned; 2 waived boundary violations; 7 repo controls pass;
+    # pending: 3 hosts + 2 cluster
+    hosts = len(HOST_CONTROLS)
+    assert testbed_run.document["summary"] == {"pass": hosts - len(NO_CGROUP2) + 14 + 1 + 7,
+                                               "drift": len(DRIFTED_CONTROLS),
+                                               "error": hosts + len(CGROUP2_CONTROLS) + len(NO_CGROUP2), "waived": 2,
                                                "pending": 3 + 2}
-    assert "could not verify" in testbed_run.stdout and "13 drift" in testbed_run.stdout
+    assert "could not verify" in testbed_run.stdout and f"{len(DRIFTED_CONTROLS)} drift" in testbed_run.stdout
 
 
 def test_junit_has_one_unique_testcase_per_control_and_target(testbed_run):
     root = ET.parse(testbed_run.report_dir / "junit.xml").getroot()
     cases = root.findall(".//testcase")
     names = [c.get("name") for c in cases]
-    assert len(names) == len(set(names)) == 3 * 14 + 12 + 3 + 5
+    assert len(names) == len(set(names)) == 3 * (len(HOST_CONTROLS) + len(HOST_PENDING)) + 16 + 3 + 7
     drift = root.find(".//testcase[@name='host.swap.fstab@drifted']/failure")
     assert "make converge" in drift.get("message")
     assert root.find(".//testcase[@name='host.swap.fstab@stopped']/error") is not None

@@ -52,6 +52,7 @@ def sample_run(run_id: str = "run-b", findings: tuple[Finding, ...] = FINDINGS, 
 def every_part_run(run_id: str = "run-b", findings: tuple[Finding, ...] = FINDINGS) -> Run:
     """The sample run with every optional part of ``Run`` set (a partial gate run with a history)."""
     from railiance_conformance.claims import Claim
+    from railiance_conformance.coverage import ClauseCoverage, TaskCoverage
     from railiance_conformance.gate.cutover import GateVerdict
     from railiance_conformance.history import FindingHistory, RunDiff, RunInfo, StatusChange, Trend
     from railiance_conformance.reporting import FeatureText, OutputFailure
@@ -80,4 +81,10 @@ def every_part_run(run_id: str = "run-b", findings: tuple[Finding, ...] = FINDIN
                              {"pass": 0, "drift": 2, "error": 0, "waived": 0, "pending": 0})),
                     {key: ("drift", "drift") for key in drift}),
         features={"host.swap.file": FeatureText("host.swap.file — the swap file", "/swapfile is a regular file of 4 GiB",
-                                                "features/S1/T01-swapfile.feature:14")})
+                                                "features/S1/T01-swapfile.feature:14")},
+        # a task without a claim row: the terminal (which joins coverage to the claims) stays as long as it was
+        coverage=(TaskCoverage(f"{WORKPLAN}-T07", (
+            ClauseCoverage("git push from CoulombCore to Gitea succeeds over SSH without prompts", "verified",
+                           ("host.gitea_ssh.login",)),
+            ClauseCoverage("Ansible role deploys the key idempotently", "not verifiable read-only", (),
+                           "needs two converges"))),))
