@@ -131,3 +131,13 @@ def test_claims_against_the_seed_workplan_and_the_drifted_testbed(testbed, clust
     assert claims["RAIL-HO-WP-0004-T09"]["verdict"] == "pending"
     assert run.document["run"]["claims"][0]["verdict"] == "claimed done, drifted"  # loudest first
     assert "Workplan claims vs. reality" in run.stdout and "claimed done, drifted" in run.stdout
+    # the Done-when coverage (issue 13): every clause of every task, in the run record and the terminal
+    coverage = {row["task"][-3:]: row for row in run.document["run"]["coverage"]}
+    assert sum(row["total"] for row in coverage.values()) == 31
+    t01 = {c["clause"]: c["state"] for c in coverage["T01"]["clauses"]}
+    assert t01 == {"Convergence runs without errors": "not verifiable read-only",
+                   "free -h on CoulombCore shows 4 GB swap": "drifted",  # the drifted host has no swap
+                   "Goss verify passes": "drifted"}
+    assert {c["state"] for c in coverage["T08"]["clauses"]} == {"verified", "not verifiable read-only"}
+    assert "Done when: 0 of 3 verified, 1 not verifiable read-only" in run.stdout
+    assert "### Done when: clauses verified per task" in (run.report_dir / "summary.md").read_text()
