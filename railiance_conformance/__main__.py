@@ -1,4 +1,4 @@
-"""``python -m railiance_conformance nightly|gate ...``: the CI entry point and the cutover gate.
+"""``python -m railiance_conformance nightly|gate|serve ...``: the CI entry point, the cutover gate, the long-running server.
 
 See ``railiance_conformance.nightly`` and ``railiance_conformance.gate.command`` for the exit codes.
 """
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import railiance_conformance.gate.command  # noqa: F401  (its docstring is the gate's --help)
+import railiance_conformance.serve  # noqa: F401  (its docstring is serve's --help)
 from railiance_conformance.nightly import USAGE_ERROR, Webhook, run_nightly
 from railiance_conformance.policy import REPO_ROOT
 
@@ -55,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     controls.add_argument("--write-readme", action="store_true")
     vocabulary = sub.add_parser("vocabulary", help="print docs/vocabulary.md (every check kind); --write writes it")
     vocabulary.add_argument("--write", action="store_true")
+    serve = sub.add_parser("serve", help="re-run the suite on an interval; serve /metrics, /healthz and the "
+                                         "latest HTML report", description=sys.modules["railiance_conformance.serve"].__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--listen", default="0.0.0.0:9477", metavar="HOST:PORT", help="where to serve (port 0: a free one)")
+    serve.add_argument("--interval", type=float, default=900.0, metavar="S",
+                       help="seconds from the end of one run to the start of the next (default 900)")
+    serve.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports")
+    serve.add_argument("--run-timeout", type=float, metavar="S", help="deadline of each run (the suite's --run-timeout)")
+    serve.add_argument("--accept-after", type=int, default=3, metavar="N",
+                       help="a run that verifies less than the served one is taken after N such runs in a row (default 3)")
     history = sub.add_parser("history", help="list the recorded runs, or diff any two of them")
     history.add_argument("--history", type=Path, default=REPO_ROOT / "reports" / "history.sqlite")
     history.add_argument("--diff", nargs=2, metavar=("RUN_A", "RUN_B"), help="what changed from run A to run B")
@@ -68,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR if exc.code else 0
     if args.command == "gate":
         return _gate(args, tail)
+    if args.command == "serve":
+        from railiance_conformance.serve import serve as run_serve
+
+        return run_serve(tail, report_dir=args.report_dir, interval_s=args.interval, listen=args.listen,
+                         run_timeout_s=args.run_timeout, accept_after=args.accept_after)
     if args.command == "history":
         return _history(args)
     if args.command == "controls":

@@ -1,0 +1,301 @@
+"""``python -m railiance_conformance serve``: re-run the suite on an interval and serve its latest good result
+(as ``goss serve`` serves its checks).
+
+    python -m railiance_conformance serve --listen 0.0.0.0:9477 --interval 900 -- -m cluster
+
+Endpoints (plain HTTP, GET):
+
+* ``/metrics``: Prometheus exposition (prometheus_client): the last good run's metrics, exactly as the
+  ``railiance_conformance.prom`` textfile of that run has them (``railiance_conformance_control_status``,
+  ``…_findings``, ``…_run_timestamp_seconds``, …), plus the server's own: ``…_serve_runs_total{result}``,
+  ``…_serve_last_run_success``, ``…_serve_running``, ``…_serve_last_run_duration_seconds``,
+  ``…_serve_last_good_run_timestamp_seconds`` and ``…_serve_last_failure{reason}``;
+* ``/healthz``: 200 and a small JSON status while the server runs;
+* ``/`` and ``/report.html``: the last good run's HTML report; ``/findings.json`` its JSON report
+  (503 until the first run has finished).
+
+Each run is ``pytest features/`` in a child process (as ``nightly`` runs it) with its own run id, writing
+every format and the history into ``--report-dir``; runs never overlap: one worker runs them one after
+another, and the next starts ``--interval`` seconds after the previous one finished.
+
+**Which result is served.** A run *fails* when it did not finish with a complete report of its own
+(pytest exit other than 0 or 1, a missing or partial report, past ``--run-timeout``), or when it could
+verify less than the last good run (more findings *could not verify*: an API server or host that went
+away during the run). A failed run is counted (``…_serve_runs_total{result="failed"}``, its reason in
+``…_serve_last_failure``) and the last good result stays served. A regression that persists for
+``--accept-after`` runs in a row (default 3) is no blip: that run becomes the served result (its
+could-not-verify findings are then the truth). The first finished run is always taken.
+
+SIGTERM or SIGINT stops the server cleanly: a run in progress is terminated (its child's process
+group), the HTTP server is shut down, exit status 0.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from railiance_conformance.nightly import this_run_report
+from railiance_conformance.policy import REPO_ROOT
+
+PREFIX = "railiance_conformance_serve"
+GOOD_EXITS = (0, 1)          # pytest: every control passed / drift or could-not-verify found
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished run: its id, its report texts, how many findings could not be verified."""
+
+    run_id: str
+    finished_at: float
+    errors: int
+    metrics: str
+    html: bytes
+    findings: bytes
+
+
+class _LastGood:
+    """A prometheus_client collector re-exposing the last good run's own textfile metrics."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def collect(self):
+        yield from text_string_to_metric_families(self.text) if self.text else ()
+
+
+class Server:
+    """The serve loop and its HTTP endpoints; ``start()``, then ``stop()`` (or a signal)."""
+
+    def __init__(self, suite_args: list[str], *, report_dir: Path, interval_s: float, listen: tuple[str, int],
+                 run_timeout_s: float | None = None, accept_after: int = 3):
+        self.suite_args, self.report_dir, self.interval_s = list(suite_args), report_dir, interval_s
+        self.listen, self.run_timeout_s, self.accept_after = listen, run_timeout_s, max(1, accept_after)
+        self.good: Result | None = None
+        self.regressions = 0
+        self.last_ok: bool | None = None         # None until the first run has finished
+        self.stopping = threading.Event()
+        self._run_lock = threading.Lock()        # never two probes at once
+        self._child: subprocess.Popen | None = None
+        self.registry = CollectorRegistry()
+        self._last_good = _LastGood()
+        self.registry.register(self._last_good)
+        self.runs = Counter(f"{PREFIX}_runs", "Suite runs by result: ok (served) or failed (the last good result kept).",
+                            ["result"], registry=self.registry)
+        for result in ("ok", "failed"):
+            self.runs.labels(result)
+        self.last_success = Gauge(f"{PREFIX}_last_run_success", "1 if the last run finished and was taken, else 0.",
+                                  registry=self.registry)
+        self.running = Gauge(f"{PREFIX}_running", "1 while a suite run is in progress.", registry=self.registry)
+        self.duration = Gauge(f"{PREFIX}_last_run_duration_seconds", "How long the last run took.",
+                              registry=self.registry)
+        self.good_time = Gauge(f"{PREFIX}_last_good_run_timestamp_seconds",
+                               "When the served (last good) run finished, seconds since the epoch.", registry=self.registry)
+        self.failure = Gauge(f"{PREFIX}_last_failure", "1, labelled with why the last failed run failed.",
+                             ["reason"], registry=self.registry)
+        self.http: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+
+    # --- one run ------------------------------------------------------------------------------
+    def run_once(self) -> bool | None:
+        """Run the suite once; True taken, False failed, None when a run is already in progress."""
+        if not self._run_lock.acquire(blocking=False):
+            return None
+        started = time.monotonic()
+        self.running.set(1)
+        try:
+            reason, result = self._probe()
+        finally:
+            self.running.set(0)
+            self.duration.set(time.monotonic() - started)
+            self._run_lock.release()
+        if self.stopping.is_set():
+            return None  # stopped mid-run: neither a result nor a failure
+        if result is not None and self.good is not None and result.errors > self.good.errors:
+            self.regressions += 1
+            if self.regressions < self.accept_after:
+                reason = (f"could not verify {result.errors} findings (the served run {self.good.run_id}: "
+                          f"{self.good.errors}); regression {self.regressions} of {self.accept_after}")
+                result = None
+        if result is None:
+            self.runs.labels("failed").inc()
+            self.last_success.set(0)
+            self.last_ok = False
+            self.failure.clear()
+            self.failure.labels(reason[:300]).set(1)
+            print(f"railiance-conformance serve: run failed, keeping the last good result: {reason}",
+                  file=sys.stderr, flush=True)
+            return False
+        self.regressions = 0
+        self.good = result
+        self._last_good.text = result.metrics
+        self.runs.labels("ok").inc()
+        self.last_success.set(1)
+        self.last_ok = True
+        self.good_time.set(result.finished_at)
+        print(f"railiance-conformance serve: run {result.run_id} served ({result.errors} could not verify)",
+              file=sys.stderr, flush=True)
+        return True
+
+    def _probe(self) -> tuple[str, Result | None]:
+        run_id = "serve-" + uuid.uuid4().hex[:12]
+        command = [sys.executable, "-m", "pytest", "features/", "-q", "-p", "no:randomly", "--report-dir",
+                   str(self.report_dir), *self.suite_args, "--run-id", run_id]
+        if self.run_timeout_s:
+            command += ["--run-timeout", str(self.run_timeout_s)]
+        try:
+            self._child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:
+            return f"could not start the suite: {exc}", None
+        try:
+            code = self._child.wait(timeout=(self.run_timeout_s or 3600) + 60)
+        except subprocess.TimeoutExpired:
+            self._kill_child()
+            return "the run did not finish in time and was stopped", None
+        finally:
+            child, self._child = self._child, None
+        if self.stopping.is_set():
+            return "stopped", None
+        path, document, why = this_run_report(self.report_dir, run_id)
+        if code not in GOOD_EXITS:
+            return f"pytest exit {code}" + (f": {why}" if why else ""), None
+        if document is None or path is None or path.parent != self.report_dir:
+            return f"no complete report of run {run_id}: {why or 'written elsewhere'}", None
+        if document["run"].get("partial"):
+            return f"run {run_id} is partial: {document['run'].get('deadline') or 'interrupted'}", None
+        try:
+            metrics = (self.report_dir / "railiance_conformance.prom").read_text(encoding="utf-8")
+            html = (self.report_dir / "report.html").read_bytes()
+        except OSError as exc:
+            return f"a report of run {run_id} is missing: {exc}", None
+        return "", Result(run_id, time.time(), document["summary"].get("error", 0), metrics, html,
+                          path.read_bytes())
+
+    def _kill_child(self) -> None:
+        child = self._child
+        if child is not None and child.poll() is None:
+            try:
+                os.killpg(child.pid, signal.SIGTERM)  # the suite and its ssh children: its own session
+                child.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                child.wait()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            self.run_once()
+            self.stopping.wait(self.interval_s)
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "railiance-conformance-serve"
+
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                path = self.path.split("?", 1)[0]
+                good = server.good
+                if path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(server.registry))
+                elif path == "/healthz":
+                    status = {"status": "ok", "running": bool(server._run_lock.locked()),
+                              "served_run": good.run_id if good else None,
+                              "last_run_success": server.last_ok}
+                    self._send(200, "application/json", json.dumps(status).encode())
+                elif path in ("/", "/report.html", "/findings.json"):
+                    if good is None:
+                        self._send(503, "text/plain; charset=utf-8", b"no run has finished yet\n")
+                    elif path == "/findings.json":
+                        self._send(200, "application/json", good.findings)
+                    else:
+                        self._send(200, "text/html; charset=utf-8", good.html)
+                else:
+                    self._send(404, "text/plain; charset=utf-8", b"not found\n")
+
+            def _send(self, code: int, content_type: str, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args) -> None:  # noqa: A002 - scrapes every 15 s are noise
+                pass
+
+        return Handler
+
+    def start(self) -> str:
+        """Listen and start the run loop; the URL served (``--listen`` port 0 picks a free one)."""
+        self.http = ThreadingHTTPServer(self.listen, self._handler())
+        self.http.daemon_threads = True
+        self._threads = [threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
+                                          name="serve-http", daemon=True),
+                         threading.Thread(target=self._loop, name="serve-runs", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+        host, port = self.http.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._kill_child()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"0.0.0.0:9477"`` -> ``("0.0.0.0", 9477)``; ``":9477"`` listens on every address. ValueError if bad."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--listen {text!r}: expected HOST:PORT")
+    return host or "0.0.0.0", int(port)
+
+
+def serve(suite_args: list[str], *, report_dir: Path, interval_s: float, listen: str,
+          run_timeout_s: float | None = None, accept_after: int = 3) -> int:
+    """Run until SIGTERM/SIGINT; exit status 0 after a clean stop, 3 for a bad option."""
+    try:
+        address = parse_listen(listen)
+    except ValueError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 3
+    if interval_s <= 0:
+        print("serve: --interval must be more than 0 seconds", file=sys.stderr)
+        return 3
+    server = Server(suite_args, report_dir=report_dir, interval_s=interval_s, listen=address,
+                    run_timeout_s=run_timeout_s, accept_after=accept_after)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        url = server.start()
+    except OSError as exc:
+        print(f"serve: cannot listen on {listen}: {exc}", file=sys.stderr)
+        return 3
+    print(f"railiance-conformance serve: listening on {url} (pid {os.getpid()})", flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    print("railiance-conformance serve: stopped", flush=True)
+    return 0
