@@ -1,0 +1,296 @@
+"""Many cheap sshd-only hosts: "namespace hosts" in private mount namespaces over the cached rootfs.
+
+The scale tier of the testbed (see ../shared/TESTBED.md, "namespace host"): no systemd, no boot,
+just the host's files and its sshd. Per host::
+
+    unshare --mount --uts --pid --fork --kill-child --propagation private sh -c '
+        mount -t overlay overlay -o lowerdir=TEMPLATE:ROOTFS,upperdir=UPPER,workdir=WORK MERGED
+        mount -t proc proc MERGED/proc            # a fresh /proc of the host's own pid namespace
+        mount -o bind,ro FIXTURE/swaps MERGED/proc/swaps   # ... swappiness, meminfo: the fake kernel views
+        mount -t sysfs -o ro sysfs MERGED/sys
+        hostname NAME
+        chroot MERGED /usr/sbin/sshd -f /etc/gitea-ssh/sshd_config     # the host's Gitea SSH front end
+        exec chroot MERGED /usr/sbin/sshd -D ...'                      # sshd on 127.77.x.y:2222, PID 1
+
+The host's files are the same as an nspawn host's: ``hosts.render_layer`` renders them once per
+distinct ``HostState`` (conformant, drifted, ...) into a *template* layer, shared read-only by every
+host of that state; each host's own upper layer holds its sshd host key and config, the files that
+name its address (``/etc/hosts``, the Gitea sshd's ``ListenAddress``), ``/run`` and its logs, and
+everything the host writes (copy-up). So hosts of one state share the operator's Gitea key pair and
+the Gitea server's host key (a testbed's simplification); every host has its own SSH host key.
+
+What is real: every /etc file, the user database, pam_limits in the SSH session (sshd with PAM),
+the operator's ssh/git, the Gitea SSH server (OpenSSH + git-shell). Faked as on nspawn hosts:
+``/proc/swaps``, ``/proc/sys/vm/swappiness``, ``/proc/meminfo``. Absent: systemd (PID 1 is sshd),
+so the controls that ask systemd (``host.slice.effective``: "systemd is not running") or the
+cgroup tree systemd would build (``host.slice.enforced``) are error findings, as they must be;
+units (the stale agent of ``HostState.stale_process_nproc``) are never started.
+
+About 0.5 s per distinct state (the template), then ~30 ms of CPU per host: 100 hosts listen in a
+few seconds. Each host is stopped by its pid: SIGKILL to ``unshare``, whose ``--kill-child`` kills
+the host's PID 1 and with it the whole pid namespace; its mounts go with its mount namespace.
+Example::
+
+    with NamespaceTestbed([replace(CONFORMANT, name=f"h{i:03d}") for i in range(100)], workdir) as bed:
+        bed.inventory, bed.ssh_config   # an Ansible inventory of the running hosts, their ssh_config
+"""
+from __future__ import annotations
+
+import os
+import random
+import shlex
+import signal
+import socket
+import stat
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+from railiance_testbed.hosts import HostState, render_layer
+from railiance_testbed.nspawn import SSH_PORT, Testbed
+from railiance_testbed.rootfs import ensure_rootfs
+
+# the second octet of every namespace host's loopback address (127.77.x.y)
+NS_OCTET = 77
+# rendered into the shared template where a host's own address belongs; replaced per host
+TEMPLATE_ADDRESS = "127.77.0.1"
+# S1 host controls that are error findings on a namespace host (no systemd), and the reason each gives
+SYSTEMD_CONTROLS = {"host.slice.effective": "systemd is not running",
+                    # systemd builds /sys/fs/cgroup; without it the host's sysfs has an empty directory there
+                    "host.slice.enforced": "/sys/fs/cgroup is sysfs, not cgroup v2"}
+
+
+def ns_address_block(count: int) -> list[str]:
+    """``count`` addresses 127.77.x.y (x from a random start, y 2..251) on which nothing listens on SSH_PORT.
+
+    Raises RuntimeError when 50 tries find no free block."""
+    per_block = 250
+    blocks = -(-count // per_block)
+    for _ in range(50):
+        first = random.randint(1, 255 - blocks)
+        addresses = [f"127.{NS_OCTET}.{first + i // per_block}.{2 + i % per_block}" for i in range(count)]
+        if all(_port_free(a) for a in addresses):
+            return addresses
+    raise RuntimeError(f"no free block of {count} loopback addresses 127.{NS_OCTET}.x.y for namespace hosts")
+
+
+def _port_free(address: str) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, SSH_PORT))
+        except OSError:
+            return False
+    return True
+
+
+def _make_parents(root: Path, inside: str, rootfs: Path) -> Path:
+    """``root``/``inside``'s parent directories, each with the owner and mode of the rootfs's own (0755
+    root where the rootfs has none): in an overlay the upper directory's attributes are the merged ones."""
+    current_in, current_out = rootfs, root
+    for part in PurePosixPath(inside).parent.parts[1:]:
+        current_in, current_out = current_in / part, current_out / part
+        if current_out.is_dir():
+            continue
+        current_out.mkdir()
+        try:
+            info = current_in.stat()
+            mode, uid, gid = stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
+        except FileNotFoundError:
+            mode, uid, gid = 0o755, 0, 0
+        os.chmod(current_out, mode)
+        os.chown(current_out, uid, gid)
+    return root / inside.lstrip("/")
+
+
+@dataclass
+class Template:
+    """One ``HostState`` rendered once: ``tree`` (the files at their in-host paths: an overlay lower
+    layer), ``proc`` (the fake kernel views), and the in-host paths of files that name the address."""
+
+    tree: Path
+    proc: Path
+    address_files: tuple[str, ...]
+    git_server: bool
+
+    @classmethod
+    def render(cls, state: HostState, directory: Path, rootfs: Path, client_pubkey: str) -> "Template":
+        layer = directory / "layer"
+        binds = render_layer(state, layer, rootfs=rootfs, client_pubkey=client_pubkey, address=TEMPLATE_ADDRESS)
+        tree = directory / "tree"
+        tree.mkdir(parents=True)
+        os.chmod(tree, 0o755)
+        address_files = []
+        for inside, outside in binds.items():
+            source = Path(outside)
+            if source.is_file() and source.stat().st_size < 65536 and TEMPLATE_ADDRESS.encode() in source.read_bytes():
+                address_files.append(inside)
+            os.rename(source, _make_parents(tree, inside, rootfs))
+        return cls(tree, layer / "proc", tuple(address_files), "/etc/gitea-ssh/sshd_config" in binds)
+
+
+@dataclass
+class NamespaceHost:
+    """One sshd-only host (see the module docstring); ``start`` returns at once, ``wait_ready`` waits."""
+
+    state: HostState
+    address: str
+    workdir: Path
+    rootfs: Path
+    template: Template
+    pid: int | None = None
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"ssh://tegwick@{self.address}:{SSH_PORT}"
+
+    @property
+    def upper(self) -> Path:
+        return self.workdir / "upper"
+
+    @property
+    def sshd_log(self) -> Path:
+        """The host's sshd log (LogLevel VERBOSE), readable from outside: it is in the upper layer."""
+        return self.upper / "var" / "log" / "testbed" / "sshd.log"
+
+    def prepare(self) -> str:
+        """Write the host's own upper layer; returns its known_hosts line."""
+        upper = self.upper
+        upper.mkdir(parents=True)
+        os.chmod(upper, 0o755)
+        (self.workdir / "work").mkdir()
+        (self.workdir / "merged").mkdir()
+        key = _make_parents(upper, "/etc/ssh/ssh_host_ed25519_key", self.rootfs)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.state.name, "-f", str(key)],
+                       check=True)
+        config = _make_parents(upper, "/etc/ssh/sshd_config.d/testbed.conf", self.rootfs)
+        config.write_text(f"ListenAddress {self.address}:{SSH_PORT}\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
+                          "PasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel VERBOSE\n")
+        for inside in self.template.address_files:
+            source = self.template.tree / inside.lstrip("/")
+            target = _make_parents(upper, inside, self.rootfs)
+            target.write_bytes(source.read_bytes().replace(TEMPLATE_ADDRESS.encode(), self.address.encode()))
+            info = source.stat()
+            os.chmod(target, stat.S_IMODE(info.st_mode))
+            os.chown(target, info.st_uid, info.st_gid)
+        _make_parents(upper, "/run/sshd/-", self.rootfs)  # /run/sshd: sshd's privilege separation directory
+        self.sshd_log.parent.mkdir(parents=True)
+        self.sshd_log.touch()
+        public = key.with_suffix(".pub").read_text().split()[:2]
+        return f"[{self.address}]:{SSH_PORT} {' '.join(public)}"
+
+    def script(self) -> str:
+        """The shell run as PID 1 of the host's namespaces: mounts, then exec sshd (see the module docstring)."""
+        q = shlex.quote
+        merged, proc = self.workdir / "merged", self.template.proc
+        options = f"lowerdir={self.template.tree}:{self.rootfs},upperdir={self.upper},workdir={self.workdir}/work"
+        lines = ["set -e",
+                 f"mount -t overlay overlay -o {q(options)} {q(str(merged))}",
+                 f"mount -t proc proc {q(str(merged / 'proc'))}",
+                 *(f"mount -o bind,ro {q(str(proc / name))} {q(str(merged / 'proc' / inside))}"
+                   for name, inside in (("swaps", "swaps"), ("swappiness", "sys/vm/swappiness"),
+                                        ("meminfo", "meminfo"))),
+                 f"mount -t sysfs -o ro sysfs {q(str(merged / 'sys'))}",
+                 f"hostname {q(self.state.name)}"]
+        if self.template.git_server:
+            lines.append(f"chroot {q(str(merged))} /usr/sbin/sshd -f /etc/gitea-ssh/sshd_config "
+                         "-E /var/log/testbed/gitea-sshd.log")
+        lines.append(f"exec chroot {q(str(merged))} /usr/sbin/sshd -D -E /var/log/testbed/sshd.log")
+        return "\n".join(lines)
+
+    def start(self) -> None:
+        console = open(self.workdir / "console.log", "wb")
+        self._process = subprocess.Popen(
+            ["unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child", "--propagation", "private",
+             "sh", "-c", self.script()],
+            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
+        console.close()
+        self.pid = self._process.pid
+
+    def ports(self) -> list[int]:
+        return [SSH_PORT, *([self.state.ssh_port_in_config] if self.template.git_server else [])]
+
+    def wait_ready(self, deadline: float) -> None:
+        """Until the host's sshd (and its Gitea sshd) accept connections; RuntimeError if it exited,
+        TimeoutError at ``deadline`` (time.monotonic())."""
+        waiting = self.ports()
+        while waiting:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"namespace host {self.state.name} at {self.address} exited "
+                                   f"({self._process.returncode}): {(self.workdir / 'console.log').read_text()[-2000:]}")
+            with socket.socket() as probe:
+                probe.settimeout(0.5)
+                if probe.connect_ex((self.address, waiting[0])) == 0:
+                    waiting.pop(0)
+                    continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"namespace host {self.state.name}: nothing listens on {self.address}:{waiting[0]}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 10) -> None:
+        """SIGKILL to ``unshare`` (``--kill-child`` takes the host's PID 1 and its namespace with it)."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.kill(self.pid, signal.SIGKILL)
+        self._process.wait(timeout)
+
+
+class NamespaceTestbed(Testbed):
+    """Start many namespace hosts; the same surface as ``nspawn.Testbed`` (``inventory``, ``ssh_config``,
+    ``known_hosts``, ``hosts``, ``describe``, ``down=``), and ``stop()`` (or leaving the ``with``)
+    stops every host by its pid, also when starting failed half way."""
+
+    __test__ = False
+
+    def __init__(self, states: list[HostState], workdir: Path, *, down: list[str] = (), ready_timeout: float = 60):
+        super().__init__(states, workdir, down=down)
+        self.ready_timeout = ready_timeout
+        self.templates: dict[str, Template] = {}
+
+    def start(self) -> None:
+        rootfs = ensure_rootfs()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.client_key)], check=True)
+        pubkey = self.client_key.with_suffix(".pub").read_text()
+        addresses = ns_address_block(len(self.states) + len(self.down))
+        self.down_addresses = dict(zip(self.down, addresses[len(self.states):]))
+        hosts = []
+        for i, (state, address) in enumerate(zip(self.states, addresses)):
+            key = repr(replace(state, name=""))  # hosts that differ only by name share one template
+            if key not in self.templates:
+                self.templates[key] = Template.render(state, self.workdir / "templates" / str(len(self.templates)),
+                                                      rootfs, pubkey)
+            hosts.append(NamespaceHost(state, address, self.workdir / f"{i:03d}-{state.name}", rootfs,
+                                       self.templates[key]))
+        self.hosts = hosts
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            known = list(pool.map(NamespaceHost.prepare, hosts))
+        self.known_hosts.write_text("\n".join(known) + "\n")
+        self.ssh_config.write_text(f"IdentityFile {self.client_key}\nUserKnownHostsFile {self.known_hosts}\n"
+                                   "StrictHostKeyChecking yes\nBatchMode yes\nLogLevel ERROR\n")
+        self._write_inventory()
+        for host in hosts:
+            host.start()
+        deadline = time.monotonic() + self.ready_timeout
+        for host in hosts:
+            host.wait_ready(deadline)
+
+    def stop(self) -> None:
+        """Every started host, by pid: SIGKILL to all first, then wait for each."""
+        errors = []
+        for host in self.hosts:
+            if host._process is not None and host._process.poll() is None:
+                try:
+                    os.kill(host.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for host in self.hosts:
+            try:
+                host.stop()
+            except Exception as exc:  # noqa: BLE001 - stop the others anyway
+                errors.append(exc)
+        if errors:
+            raise errors[0]
