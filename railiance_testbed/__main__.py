@@ -1,4 +1,6 @@
 """``python -m railiance_testbed run [--hosts N] -- COMMAND...``: boot the testbed, run, stop.
+(``python -m railiance_testbed ns [--hosts 100] [--drifted N] -- COMMAND...``: the same with many
+sshd-only namespace hosts, railiance_testbed/nshosts.py.)
 
 The command sees ``TESTBED_INVENTORY`` (an Ansible inventory of the hosts: conformant,
 drifted and one that is down), ``TESTBED_SSH_CONFIG`` (identity and known_hosts for them) and
@@ -40,10 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--repos", choices=("conformant", "drifted"), default="conformant",
                      help="which fixture repo checkouts to build (default conformant)")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    ns = sub.add_parser("ns", help="start many sshd-only namespace hosts (no systemd), run COMMAND, stop them",
+                        description="Namespace hosts (railiance_testbed/nshosts.py): COMMAND sees TESTBED_INVENTORY, "
+                                    "TESTBED_SSH_CONFIG and TESTBED_STATE; systemd controls are errors there.")
+    ns.add_argument("--hosts", type=int, default=100, help="how many conformant hosts (default 100)")
+    ns.add_argument("--drifted", type=int, default=0, help="how many drifted hosts besides (default 0)")
+    ns.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     args = parser.parse_args(argv)
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not command:
         parser.error("give the command to run after --")
+    if args.command == "ns":
+        return run_namespace_hosts(args.hosts, args.drifted, command)
     states = [CONFORMANT if args.conformant == 1 else replace(CONFORMANT, name=f"conformant-{i + 1}")
               for i in range(args.conformant)]
     if not args.no_drifted:
@@ -65,6 +75,25 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"testbed: {name} at {info['url']}", file=sys.stderr)
             for name, url in bed.describe()["down"].items():
                 print(f"testbed: {name} at {url} (down)", file=sys.stderr, flush=True)
+            try:
+                return subprocess.run(command, env=env).returncode
+            except KeyboardInterrupt:
+                return 130
+
+
+def run_namespace_hosts(conformant: int, drifted: int, command: list[str]) -> int:
+    """``ns``: ``conformant`` + ``drifted`` namespace hosts (ns001..., ns-drifted1...), COMMAND, stop them."""
+    from railiance_testbed.nshosts import NamespaceTestbed
+
+    states = [replace(CONFORMANT, name=f"ns{i + 1:03d}") for i in range(conformant)]
+    states += [replace(DRIFTED, name=f"ns-drifted{i + 1}") for i in range(drifted)]
+    with tempfile.TemporaryDirectory(prefix="railiance-nshosts-") as workdir:
+        print(f"testbed: starting {len(states)} namespace hosts ...", file=sys.stderr, flush=True)
+        with NamespaceTestbed(states, Path(workdir)) as bed:
+            env = dict(os.environ, TESTBED_INVENTORY=str(bed.inventory), TESTBED_SSH_CONFIG=str(bed.ssh_config),
+                       TESTBED_STATE=str(bed.write_state()))
+            print(f"testbed: {len(bed.hosts)} hosts listening on 127.77.x.y:2222 (inventory {bed.inventory})",
+                  file=sys.stderr, flush=True)
             try:
                 return subprocess.run(command, env=env).returncode
             except KeyboardInterrupt:
