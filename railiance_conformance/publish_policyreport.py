@@ -7,7 +7,7 @@ This is the only write the suite ever sends, and only when asked: one server-sid
 the suite owns that one object and takes back any field another manager set on it). The document
 is the one ``reporting.policyreport_report`` writes to ``policyreport.yaml``. RBAC: the
 ``railiance-conformance-policyreport-publisher`` ClusterRole (deploy/kubernetes/publish-policyreport/)
-grants ``patch`` on that one name, nothing else.
+grants ``patch`` and ``create`` (an apply that creates is authorised as create) on that one name, nothing else.
 
 Nothing here raises: ``apply_policyreport`` returns ``""`` on success or why it failed (HTTP status
 and the apiserver's message, a missing CRD, an unreachable API), with what to do about it.
@@ -26,7 +26,7 @@ FIELD_MANAGER = "railiance-conformance"
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "clusterpolicyreports"
 PUBLISH_FAILED = 6  # the suite's exit status: the run's own output (here: the published report) failed
-RBAC_HINT = ("grant patch on clusterpolicyreports.wgpolicyk8s.io, resourceNames [railiance-conformance] "
+RBAC_HINT = ("grant create and patch on clusterpolicyreports.wgpolicyk8s.io, resourceNames [railiance-conformance] "
              "(deploy/kubernetes/publish-policyreport/rbac.yaml)")
 
 

@@ -96,6 +96,11 @@ class KubeAPI:
                                          name=request.name or "")
         if method == "PATCH" and content_type.split(";")[0].strip() == APPLY_PATCH \
                 and (request.rtype.group, request.rtype.plural) in APPLYABLE and request.name and not request.subresource:
+            rtype = request.rtype
+            if self.store.get(rtype, request.namespace, request.name) is None and self._denied("create", request):
+                # an apply that creates is authorised as create as well (server-side-apply docs, RBAC)
+                return 403, status.forbidden("create", rtype.plural, rtype.group, request.namespace, user=self.user,
+                                             name=request.name)
             return self._apply(request, query, body)
         if method not in ("GET", "HEAD"):
             return 405, status.method_not_allowed(f"{verb}: the Railiance stand-in API is read-only")

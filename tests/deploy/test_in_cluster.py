@@ -18,9 +18,16 @@ from railiance_conformance.probes.cluster import KINDS
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from tests.suite_runner import REPO
 
-MANIFESTS = sorted((REPO / "deploy" / "kubernetes").glob("*.yaml"))
-DOCUMENTS = [(path.name, doc) for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+DEPLOY = REPO / "deploy" / "kubernetes"
+MANIFESTS = sorted(DEPLOY.rglob("*.yaml"))   # the base, and the opt-in serve/ and publish-policyreport/
+DOCUMENTS = [(path.relative_to(DEPLOY).as_posix(), doc) for path in MANIFESTS
+             for doc in yaml.safe_load_all(path.read_text()) if doc]
 READ_VERBS = {"get", "list", "watch"}
+PUBLISHER = "railiance-conformance-policyreport-publisher"
+# the only write ever granted: server-side apply (patch, and create for the apply that creates it) of the
+# one ClusterPolicyReport, by the publisher's own role, in the opt-in publish-policyreport/ directory
+APPLY_RULE = {"apiGroups": ["wgpolicyk8s.io"], "resources": ["clusterpolicyreports"],
+              "resourceNames": ["railiance-conformance"], "verbs": ["create", "patch"]}
 
 
 def model_for(doc: dict) -> type[BaseModel]:
@@ -78,14 +85,52 @@ def test_the_validation_would_catch_a_typo():
     assert unknown_fields(models.V1CronJob, broken) == [".spec.jobTemplate.spec.template.spec.containers.imagePullPolicyy"]
 
 
-def rules() -> list[dict]:
-    return [rule for _, doc in DOCUMENTS if doc["kind"] in ("ClusterRole", "Role") for rule in doc["rules"]]
+def rules(*, publisher: bool = False) -> list[dict]:
+    """Every rule of every Role and ClusterRole; the publisher's own role only with ``publisher``."""
+    return [rule for _, doc in DOCUMENTS if doc["kind"] in ("ClusterRole", "Role")
+            and (doc["metadata"]["name"] == PUBLISHER) == publisher for rule in doc["rules"]]
 
 
-def test_the_roles_grant_no_write_verb_and_no_wildcard():
+def test_the_only_write_is_the_publishers_server_side_apply_of_the_policy_report():
     for rule in rules():
         assert set(rule["verbs"]) <= READ_VERBS, rule
         assert "*" not in rule["resources"] and "*" not in rule.get("apiGroups", [])
+    assert rules(publisher=True) == [APPLY_RULE]
+    roles = [(name, doc) for name, doc in DOCUMENTS if doc["metadata"]["name"] == PUBLISHER]
+    assert [(name, doc["kind"]) for name, doc in roles] == [
+        ("publish-policyreport/rbac.yaml", "ClusterRole"), ("publish-policyreport/rbac.yaml", "ClusterRoleBinding")]
+    # opt-in: nothing in the base directory (kubectl apply -f deploy/kubernetes/ does not recurse) binds it,
+    # and only the nightly's ServiceAccount is bound to it (not the serve mode's)
+    binding = roles[1][1]
+    assert binding["roleRef"]["name"] == PUBLISHER and binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "railiance-conformance", "namespace": "conformance"}]
+    assert not [n for n, d in DOCUMENTS if d.get("roleRef", {}).get("name") == PUBLISHER and "/" not in n]
+    from railiance_conformance.publish_policyreport import FIELD_MANAGER, GROUP, PLURAL
+    from railiance_conformance.reporting.policyreport_report import NAME
+    assert (GROUP, PLURAL, NAME, FIELD_MANAGER) == ("wgpolicyk8s.io", "clusterpolicyreports", "railiance-conformance",
+                                                    "railiance-conformance")
+
+
+def test_the_serve_deployment_is_scraped_and_reads_only():
+    deployment = next(d for _, d in DOCUMENTS if d["kind"] == "Deployment")
+    service = next(d for _, d in DOCUMENTS if d["kind"] == "Service")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"] == ["python", "-m", "railiance_conformance", "serve"]
+    listen = container["args"][container["args"].index("--listen") + 1]
+    port = next(p for p in container["ports"] if p["name"] == "http")["containerPort"]
+    assert listen.endswith(f":{port}") and container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    annotations = service["metadata"]["annotations"]
+    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    # its own ServiceAccount, bound only to the read-only roles
+    account = pod["serviceAccountName"]
+    bound = {d["roleRef"]["name"] for _, d in DOCUMENTS if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
+             and any(s["name"] == account for s in d["subjects"])}
+    assert account == "railiance-conformance-serve"
+    assert bound == {"railiance-conformance-reader", "railiance-conformance-helm-releases",
+                     "railiance-conformance-secret-keys"}
 
 
 def test_the_roles_cover_exactly_what_the_suite_reads():

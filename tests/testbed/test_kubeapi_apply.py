@@ -81,3 +81,11 @@ def test_over_http_the_apply_is_logged_with_its_content_type(objects):
         log = standin.requests()
     assert [(r.method, r.path, r.query, r.status, r.content_type) for r in log] == [
         ("PATCH", PATH, {"fieldManager": "railiance-conformance", "force": "true"}, 201, APPLY)]
+
+
+def test_an_apply_that_creates_needs_create_as_well_as_patch(objects):
+    api = KubeAPI(objects, forbidden={("create", "clusterpolicyreports", "")})
+    code, body = apply(api, REPORT)
+    assert code == 403 and 'cannot create resource "clusterpolicyreports"' in body["message"]
+    allowed = KubeAPI(objects)
+    assert apply(allowed, REPORT)[0] == 201
