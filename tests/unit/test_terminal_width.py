@@ -74,7 +74,12 @@ def tmux_capture(tmp_path, columns: int) -> tuple[list[str], list[str]]:
                                 text=True, check=True, timeout=10).stdout
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=10)
-    return shown.rstrip("\n").splitlines(), joined.rstrip("\n").splitlines()
+    def output(text: str) -> list[str]:  # the program's lines: without tmux's own "Pane is dead" line
+        lines = [line for line in text.splitlines() if not line.startswith("Pane is dead")]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        return lines
+    return output(shown), output(joined)
 
 
 @pytest.mark.parametrize("columns", [80, 200])
