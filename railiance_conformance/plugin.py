@@ -86,6 +86,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--publish-policyreport", action="store_true", default=False,
                     help="after the reports are written, apply the run's ClusterPolicyReport to the cluster "
                          "(server-side apply, field manager railiance-conformance): the suite's only write")
+    group.addoption("--settle", type=float, default=0.0, metavar="SECONDS",
+                    help="re-probe what drifted or could not be verified, with backoff, until it passes or SECONDS "
+                         "have passed since the first probe (default 0: probe once); findings record attempts, "
+                         "when each first passed and whether it flapped")
     group.addoption("--run-timeout", type=float, default=None, metavar="S",
                     help="deadline of the whole run; default derived from the other timeouts "
                          "(see docs/faults.md); past it the run stops as partial")
@@ -120,21 +124,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-bdd's own (firstresult), however the plugin was loaded
 def pytest_bdd_apply_tag(tag: str, function):
-    """``@hosts`` scenarios need the ``target_host`` argument so they can be parametrised."""
+    """``@hosts`` scenarios are marked ``hosts``: one item per control evaluates every host
+    (``evaluation.py``), and ``-k`` selects hosts by name."""
     if tag == "hosts":
         pytest.mark.hosts(function)
-        pytest.mark.usefixtures("target_host")(function)
         return True
     return None
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("hosts") and "target_host" in metafunc.fixturenames:
-        hosts = metafunc.config.stash[SUITE].settings.hosts
-        if hosts:
-            metafunc.parametrize("target_host", hosts, ids=[h.name for h in hosts])
-        else:  # never silently skipped: one error finding says why
-            metafunc.parametrize("target_host", [None], ids=["no-hosts"])
 
 
 # --- fixtures: what steps may use -------------------------------------------------------------------
@@ -218,6 +213,28 @@ def probe_progress(hosts: list[HostTarget], config: pytest.Config):
         if progress.tasks[0].finished:
             progress.stop()
     return done
+
+
+@pytest.fixture
+def check(suite: Suite, scenario_control: str, request: pytest.FixtureRequest):
+    """``check()``: the findings of this scenario's control on the targets this item covers -> pass/fail/skip."""
+    def run() -> None:
+        hosts = suite.hosts_for(request.node) if request.node.get_closest_marker("hosts") else None
+        findings = suite.evaluation.findings(scenario_control, hosts)
+        if not findings:
+            pytest.skip("no target of this control is selected")
+        enforce_all(findings)
+    return run
+
+
+def enforce_all(findings: list[Finding]) -> None:
+    """One item, many targets: it fails listing every target that drifted or could not be verified;
+    it is skipped when every target is pending; otherwise it passes."""
+    problems = [f for f in findings if not f.status.holds and f.status is not Status.PENDING]
+    if problems:
+        pytest.fail("\n".join(printable(describe(f)) for f in problems), pytrace=False)
+    if all(f.status is Status.PENDING for f in findings):
+        pytest.skip(f"pending: {findings[0].reason}")
 
 
 def enforce(finding: Finding) -> None:

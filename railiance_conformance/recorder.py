@@ -31,6 +31,23 @@ class FindingRecorder:
         self._lock = threading.Lock()
 
     def evaluate(self, control_id: str, target: str, evaluation: Callable[[], Outcome]) -> Finding:
+        """Build the Finding (see ``build``) and record it."""
+        return self.add(self.build(control_id, target, evaluation))
+
+    def add(self, finding: Finding) -> Finding:
+        """Record a finding built with ``build`` (the run's findings, in order)."""
+        with self._lock:
+            self.findings.append(finding)
+        return finding
+
+    def replace(self, update: Callable[[Finding], Finding]) -> None:
+        """Replace each recorded finding by ``update(finding)`` (settle: the last attempt's result), in order."""
+        with self._lock:
+            self.findings = [update(f) for f in self.findings]
+
+    def build(self, control_id: str, target: str, evaluation: Callable[[], Outcome]) -> Finding:
+        """Evaluate one control on one target into a Finding, without recording it: timed, pending when its
+        task is not due, any exception an error finding, waivers applied, every value sanitized."""
         control = self.catalog[control_id]
         started_at, started = utc_now(), time.monotonic()
         try:
@@ -52,8 +69,6 @@ class FindingRecorder:
             observed=sanitize(outcome.observed), remediation=remediation, reason=sanitize(outcome.reason),
             evidence=sanitize(outcome.evidence), duration_s=round(time.monotonic() - started, 6),
             started_at=started_at)
-        with self._lock:
-            self.findings.append(finding)
         return finding
 
 

@@ -181,32 +181,54 @@ class Suite:
     diff: Any = None
     output_failures: tuple = ()
     output_dir: Path | None = None
+    evaluation: Any = None
+    host_selection: dict = field(default_factory=dict)   # control id -> host names its item covers
 
     def __post_init__(self) -> None:
+        from railiance_conformance.evaluation import Evaluation
+
         self.recorder = FindingRecorder(self.settings.catalog, list(self.settings.waivers))
         self.workdir = Path(tempfile.mkdtemp(prefix="railiance-conformance-"))
+        self.evaluation = Evaluation(self, getattr(self.option, "settle", 0) or 0)
+        self._repos: Any = None
 
     # --- collection ---------------------------------------------------------------------------------
 
-    @pytest.hookimpl(tryfirst=True)  # before -m deselects: the catalog's task, layer and severity are markers
+    @pytest.hookimpl(tryfirst=True)  # before -m/-k deselect: the catalog's task, layer and severity are markers
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list) -> None:
+        from railiance_conformance.evaluation import selected_hosts
+
         controls = self.settings.catalog.controls
+        hosts = [h.name for h in self.settings.hosts]
+        keyword = config.option.keyword
         for item in items:
             control_id = scenario_control_id(item)
             if control_id in controls:
                 control = controls[control_id]
                 for name in (control.task, control.layer, control.severity):
                     item.add_marker(name)
+            # one item per host control covers every host; -k selects hosts as if the item were one per
+            # host: the first host -k selects is a keyword, so pytest keeps the item (see selected_hosts)
+            if keyword and hosts and item.get_closest_marker("hosts"):
+                chosen = selected_hosts(item, hosts, keyword)
+                if chosen:
+                    item.extra_keyword_matches.add(chosen[0])
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Plan the selected checks (only their facts are gathered); arm the run deadline (feature runs only)."""
         selected = {scenario_control_id(item) for item in session.items} - {None}
         self.checks = CheckPlan(self.settings.catalog, self.settings.specs, selected)
+        # the hosts each host control's item covers (-k by host name): only those are probed and reported
+        for item in session.items:
+            control_id = scenario_control_id(item)
+            if control_id is not None and item.get_closest_marker("hosts"):
+                self.host_selection.setdefault(control_id, set()).update(self.hosts_for(item))
         features = self.settings.features_dir
         if not (self.option.run_timeout or (features is not None and any(
                 Path(str(item.path)).is_relative_to(features) for item in session.items))):
             return
-        self.deadline = RunDeadline(self.option.run_timeout or default_run_timeout(len(self.settings.hosts), self.option))
+        self.deadline = RunDeadline(self.option.run_timeout or default_run_timeout(len(self.settings.hosts), self.option)
+                                    + (getattr(self.option, "settle", 0) or 0))
         self.deadline.arm()
 
     # --- what the steps use (through the plugin's fixtures) -----------------------------------------------
@@ -221,8 +243,43 @@ class Suite:
         if self.fact_store is None:
             self.fact_store = HostFactStore(self.settings.ssh, self.workdir, workers=self.settings.probe_workers,
                                             facts_for=self.plan().host_facts)
-            self.fact_store.prefetch(list(self.settings.hosts), on_done=on_done)
+            wanted = set().union(*self.host_selection.values()) if self.host_selection else None
+            self.fact_store.prefetch([h for h in self.settings.hosts if wanted is None or h.name in wanted],
+                                     on_done=on_done)
         return self.fact_store
+
+    def hosts_for(self, item: Any) -> list[str]:
+        """The host names a host control's item evaluates (``-k`` by host name)."""
+        from railiance_conformance.evaluation import selected_hosts
+
+        return selected_hosts(item, [h.name for h in self.settings.hosts], self.option.keyword)
+
+    def repos(self) -> Mapping[str, Path]:
+        """The railiance-* checkouts (``--repos DIR``, named in the layer map), or FactUnavailable raised."""
+        from railiance_conformance.probes.host_facts import FactUnavailable
+
+        if self.settings.repos_dir is None:
+            raise FactUnavailable("no repo checkouts given: use --repos DIR (the railiance-* checkouts side by side)")
+        return {name: self.settings.repos_dir / name for name in self.settings.layer_map["repos"]["names"]}
+
+    def cluster_env(self) -> Any:
+        """What the cluster checks need that is not a sentence: the cluster domain and the layer map."""
+        from railiance_conformance.controls.cluster import ClusterEnv
+
+        return ClusterEnv(cluster_domain=(self.settings.cluster_desired or {}).get("cluster_domain", "cluster.local"),
+                          layer_map=self.settings.layer_map)
+
+    def service_nodeport(self, service: str) -> int:
+        """The NodePort the cluster reports for ``service`` (``NS/NAME``), for a host check whose sentence
+        says "Port the NodePort of Service NS/NAME"; FactUnavailable says why there is none."""
+        from railiance_conformance.controls.cluster import service_nodeport
+        from railiance_conformance.probes.host_facts import FactUnavailable
+
+        namespace, _, name = service.partition("/")
+        try:
+            return service_nodeport(self.snapshot(), namespace, name)
+        except (FactUnavailable, LookupError) as exc:
+            raise FactUnavailable(f"the NodePort of Service {service} from the cluster: {exc}") from None
 
     def snapshot(self) -> ClusterSnapshot:
         """The cluster, read lazily and once per run (one LIST per resource kind a check reads)."""

@@ -1,71 +1,54 @@
-"""How host scenarios fan out: ``@hosts`` scenarios run once per host; others once.
+"""How host scenarios fan out: one pytest item per host control evaluates every host; ``-k`` selects hosts.
 
-testinfra's ``host`` parametrisation does not reach pytest-bdd's ``scenarios()`` tests, so
-the suite's plugin parametrises ``target_host`` itself. This proves it with an inline
-feature (pytest-bdd's own testing style).
+A run costs one SSH command per host and one pytest item per control, not hosts x controls items
+(issue 14: 100 hosts at most 3x one host). ``-k`` still selects by host name, with the same meaning
+as if the items were one per host. Hosts here are unreachable loopback ports: every host control is
+an error finding naming its host, which is all this needs.
 """
 from __future__ import annotations
 
-pytest_plugins = ["pytester"]
+import pytest
 
-FEATURE = """\
-Feature: fan-out
-  @hosts
-  Scenario: per host
-    Given a host
-    Then it is seen
+from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
+from tests.suite_runner import run_suite
 
-  Scenario: once
-    Given nothing
-    Then it is seen once
-"""
+pytestmark = pytest.mark.testbed  # end-to-end runs of the suite (its hosts are closed loopback ports)
 
-STEPS = """\
-import json, os
-from pytest_bdd import given, then, scenarios
-
-scenarios("fanout.feature")
-SEEN = os.environ.get("SEEN_FILE", os.devnull)
-
-@given("a host", target_fixture="name")
-def _(target_host):
-    return target_host.name
-
-@then("it is seen")
-def _(name):
-    with open(SEEN, "a") as f:
-        f.write(name + "\\n")
-
-@given("nothing")
-def _():
-    pass
-
-@then("it is seen once")
-def _():
-    with open(SEEN, "a") as f:
-        f.write("once\\n")
-"""
+HOSTS = ["ssh://tegwick@127.0.0.2:9", "ssh://tegwick@127.0.0.3:9", "ssh://tegwick@127.0.0.4:9"]
+NAMES = ["127.0.0.2:9", "127.0.0.3:9", "127.0.0.4:9"]
+T01_HOST = {c.id for c in load_catalog(DEFAULT_POLICY_DIR).controls.values()
+            if c.task == "T01" and c.id.startswith("host.")}
 
 
-def test_hosts_scenarios_run_once_per_host(pytester, monkeypatch, tmp_path):
-    seen = tmp_path / "seen"
-    monkeypatch.setenv("SEEN_FILE", str(seen))
-    pytester.makeconftest('pytest_plugins = ["railiance_conformance.plugin"]')
-    pytester.makefile(".feature", fanout=FEATURE)
-    pytester.makepyfile(test_fanout=STEPS)
-    result = pytester.runpytest("--hosts", "ssh://tegwick@127.0.0.2:2222,ssh://tegwick@127.0.0.3:2222",
-                                "--collect-only", "-q")
-    ids = [line for line in result.outlines if "::" in line]
-    assert ids == ["test_fanout.py::test_per_host[127.0.0.2:2222]", "test_fanout.py::test_per_host[127.0.0.3:2222]",
-                   "test_fanout.py::test_once"]
-    result = pytester.runpytest("--hosts", "ssh://tegwick@127.0.0.2:2222,ssh://tegwick@127.0.0.3:2222")
-    result.assert_outcomes(passed=3)
-    assert sorted(seen.read_text().split()) == ["127.0.0.2:2222", "127.0.0.3:2222", "once"]
+def _targets(run) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for finding in run.findings():
+        if finding["control_id"] not in T01_HOST:
+            continue  # T01's repo controls (goss) have their own target
+        found.setdefault(finding["control_id"], set()).add(finding["target"])
+    return found
 
 
-def test_without_hosts_a_host_scenario_still_runs_once_and_says_why(pytester):
-    pytester.makeconftest('pytest_plugins = ["railiance_conformance.plugin"]')
-    pytester.makefile(".feature", fanout=FEATURE)
-    pytester.makepyfile(test_fanout=STEPS)
-    result = pytester.runpytest("--collect-only", "-q")
-    assert "test_fanout.py::test_per_host[no-hosts]" in result.outlines
+def test_one_item_per_host_control_evaluates_every_host(tmp_path):
+    collected = run_suite("-m", "T01", "--hosts", ",".join(HOSTS), "--collect-only", "-q", report_dir=tmp_path / "c")
+    ids = [line for line in collected.stdout.splitlines() if "::test_host" in line]
+    assert len(ids) == len(T01_HOST) and not any("[" in i for i in ids), ids  # no per-host parametrisation
+    run = run_suite("-m", "T01", "--hosts", ",".join(HOSTS), report_dir=tmp_path / "r")
+    assert _targets(run) == {c: set(NAMES) for c in T01_HOST}
+    assert all(f["status"] == "error" and "Connection refused" in f["reason"]
+               for f in run.findings() if f["control_id"] in T01_HOST)
+    # each failing item names every host that could not be verified, one line each
+    assert all(f"host.swap.file on {name}: could not verify" in run.stdout for name in NAMES)
+
+
+def test_k_selects_hosts_as_if_items_were_per_host(tmp_path):
+    only = run_suite("-m", "T01", "-k", "127.0.0.3", "--hosts", ",".join(HOSTS), report_dir=tmp_path / "a")
+    assert _targets(only) == {c: {"127.0.0.3:9"} for c in T01_HOST}
+    others = run_suite("-m", "T01", "-k", "swap and not 127.0.0.3", "--hosts", ",".join(HOSTS), report_dir=tmp_path / "b")
+    assert _targets(others) == {c: {"127.0.0.2:9", "127.0.0.4:9"} for c in T01_HOST}
+
+
+def test_without_hosts_a_host_control_is_one_error_that_says_why(tmp_path):
+    run = run_suite("-m", "T01", report_dir=tmp_path / "r")
+    assert _targets(run) == {c: {"(no hosts)"} for c in T01_HOST}
+    assert all("no host targets given" in f["reason"] for f in run.findings() if f["control_id"] in T01_HOST)

@@ -126,6 +126,15 @@ class ClusterSnapshot:
         object lists as ``[]`` (as an installed CRD with no objects would)."""
         return cls(ClusterAccess(), objects=list(objects), name=name)
 
+    def forget(self, kinds: set[str] | list[str]) -> None:
+        """Drop what was read of ``kinds`` (LISTs and GETs), so the next read asks the API again
+        (settle's re-probe: one LIST per kind per attempt)."""
+        with self._lock:
+            for key in [k for k in self._lists if k.split("?", 1)[0] in kinds]:
+                del self._lists[key]
+            for key in [k for k in self._gets if k[0] in kinds]:
+                del self._gets[key]
+
     def list(self, kind: str, *, namespace: str | None = None, label_selector: str = "") -> list[dict]:
         """Every object of ``kind`` (one cached cluster-wide LIST per kind and selector), optionally
         of one namespace. Secrets are only ever listed with a selector (Helm's ``owner=helm``)."""

@@ -146,6 +146,20 @@ class HostFactStore:
                 self.futures[target.name] = done
             return facts
 
+    def refresh(self, target: HostTarget, facts: list[Fact]) -> HostFacts:
+        """Re-gather ``facts`` on ``target`` now (one SSH command) and merge them over what was read:
+        settle's re-probe. Returns the merged HostFacts; later ``get(target)`` answers with them."""
+        earlier = self.get(target)
+        started = time.monotonic()
+        fresh = self._gather(target, facts)
+        merged = HostFacts(target.name, {**earlier.sections, **fresh.sections}, fresh.failure,
+                           time.monotonic() - started, earlier.commands + fresh.commands)
+        done: Future[HostFacts] = Future()
+        done.set_result(merged)
+        with self.lock:
+            self.futures[target.name] = done
+        return merged
+
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -165,17 +179,17 @@ class HostFactStore:
         # the whole ssh session is bounded by --command-timeout: killed (process group) when it is up
         return bound(testinfra.get_host(target.url, **kwargs), self.options.command_timeout)
 
-    def _gather(self, target: HostTarget) -> HostFacts:
+    def _gather(self, target: HostTarget, facts: list[Fact] | None = None) -> HostFacts:
         started = time.monotonic()
         try:
-            return self._gather_once(target, started)
+            return self._gather_once(target, started, self.facts_for(target) if facts is None else facts)
         except Exception as exc:  # noqa: BLE001 - one host's surprise is that host's error finding, never a gap
             return HostFacts(target.name, failure=f"internal error while gathering facts: {type(exc).__name__}: {exc}",
                              duration_s=time.monotonic() - started, commands=1)
 
-    def _gather_once(self, target: HostTarget, started: float) -> HostFacts:
+    def _gather_once(self, target: HostTarget, started: float, facts: list[Fact]) -> HostFacts:
         boundary = "@@rcf-" + secrets.token_hex(8)
-        script = build_script(self.facts_for(target), boundary)
+        script = build_script(facts, boundary)
         command = f"sh -c {shlex.quote(script)}"
         try:
             result = self._backend(target).run(command)

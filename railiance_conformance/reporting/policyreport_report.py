@@ -96,7 +96,9 @@ def to_document(run: Run) -> dict[str, Any]:
 
 def render(run: Run) -> str:
     # allow_unicode=False: bidi and invisible characters from a target are \u-escaped, never raw (data stays exact)
-    return yaml.safe_dump(to_document(run), sort_keys=False, allow_unicode=False, width=4096)
+    # libyaml's emitter (CSafeDumper) when PyYAML has it: the same YAML ~20x faster than the pure-Python one
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(to_document(run), Dumper=dumper, sort_keys=False, allow_unicode=False, width=4096)
 
 
 REPORTER = register(Reporter("policyreport", "policyreport.yaml", render))

@@ -1,0 +1,222 @@
+"""Evaluate every selected control on every target once, then settle what is not yet passing.
+
+The scenarios are the spec; this module is the engine behind their steps. At the first step of
+the run, ``Evaluation.run()`` evaluates each selected control on each of its targets (every
+host for a host kind, the cluster for a cluster kind, the checkouts for a repo kind) from the
+facts gathered once (one SSH command per host, one LIST per API kind). One pytest item per
+control then reports the findings of the hosts it selects (``-k`` by host name works, see
+``selected_hosts``), so 100 hosts cost 100 SSH commands, not 100 x controls pytest items.
+
+Settle (``--settle SECONDS``, Goss's retry-timeout): right after a converge, state is still
+settling. Controls that drifted or could not be verified are re-probed with backoff (1, 2, 4,
+8 s, ...) until every one passes or the budget ends. Each attempt re-gathers only what those
+controls need: one SSH command per host with their facts, and one LIST per API kind they read;
+the controls sharing the refreshed facts are re-evaluated too, so a control that passes and then
+fails again is seen flapping. A finding of a settled run carries ``settle`` evidence: attempts,
+seconds until it first passed, its statuses, and whether it flapped.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from railiance_conformance.finding import Finding, Outcome, Status
+from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
+from railiance_conformance.secret_mask import evaluate_with_secrets
+from railiance_conformance.targets import HostTarget
+from railiance_conformance.vocabulary import KINDS
+
+NO_HOSTS = "(no hosts)"
+REPOS_TARGET = "repos"
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0)
+
+
+@dataclass
+class _History:
+    """What settle saw of one (control, target)."""
+
+    statuses: list[str] = field(default_factory=list)
+    passed_after_s: float | None = None
+
+
+class Evaluation:
+    """The findings of one run: ``findings(control_id)`` -> one Finding per target of that control."""
+
+    def __init__(self, suite: Any, settle_s: float = 0.0, *, sleep: Callable[[float], None] = time.sleep):
+        self.suite = suite
+        self.settle_s = max(0.0, float(settle_s or 0.0))
+        self.sleep = sleep
+        self.results: dict[str, dict[str, Finding]] | None = None
+        self.history: dict[tuple[str, str], _History] = {}
+        self.attempts = 1
+        self.reprobes = {"ssh_commands": 0, "api_kinds": 0}
+
+    # --- targets ------------------------------------------------------------------------------------------
+
+    def targets(self, control_id: str) -> list[str]:
+        kind = KINDS[self.suite.plan().spec(control_id).kind]
+        if kind.target == "host":
+            hosts = [h.name for h in self.suite.settings.hosts]
+            chosen = self.suite.host_selection.get(control_id)
+            return [h for h in hosts if chosen is None or h in chosen] or ([] if hosts else [NO_HOSTS])
+        if kind.target == "repo":
+            return [REPOS_TARGET]
+        return [self.suite.snapshot().name]
+
+    # --- one (control, target) -----------------------------------------------------------------------------
+
+    def _outcome(self, control_id: str, target: str) -> Callable[[], Outcome]:
+        plan, suite = self.suite.plan(), self.suite
+        spec = plan.spec(control_id)
+        kind = KINDS[spec.kind]
+
+        def evaluate() -> Outcome:
+            if kind.target == "host":
+                host = self._host(target)
+                if host is None:
+                    raise FactUnavailable("no host targets given: use --hosts URL or --ansible-inventory PATH")
+                params, sources = plan.params(control_id, host)
+                if "nodeport_service" in params and suite.settings.cluster_access.configured():
+                    # cross-layer: the Port is the NodePort the cluster reports (it wins over the inventory's)
+                    service = params["nodeport_service"]
+                    params = {**params, "port": suite.service_nodeport(service)}
+                    sources = {**sources, "port": f"Service {service} (the cluster)"}
+                facts = suite.facts().get(host)
+                outcome = evaluate_with_secrets(kind.evaluate, facts, params, plan.secret_params(control_id, host))
+            elif kind.target == "repo":
+                params, sources = plan.params(control_id, None)
+                outcome = kind.evaluate(suite.repos(), params)
+            else:
+                params, sources = plan.params(control_id, None)
+                outcome = kind.evaluate(suite.snapshot(), params, suite.cluster_env())
+            # a Finding says where its expected value came from (the feature's line or the inventory's)
+            return Outcome(outcome.status, outcome.expected, outcome.observed, outcome.reason,
+                           (*outcome.evidence, ("expected_from", dict(sorted(sources.items())))))
+        return evaluate
+
+    def _host(self, name: str) -> HostTarget | None:
+        return next((h for h in self.suite.settings.hosts if h.name == name), None)
+
+    def _evaluate(self, control_id: str, target: str) -> Finding:
+        return self.suite.recorder.build(control_id, target, self._outcome(control_id, target))
+
+    # --- the run ----------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Evaluate every selected control on every target; then settle (if a budget is given); record."""
+        if self.results is not None:
+            return
+        started = time.monotonic()
+        plan = self.suite.plan()
+        self.results = {}
+        for control_id in plan.selected:
+            self.results[control_id] = {}
+            for target in self.targets(control_id):
+                # recorded at once: a run interrupted here still reports what it found (partial)
+                finding = self.results[control_id][target] = self._evaluate(control_id, target)
+                self.suite.recorder.add(finding)
+        self._note_all(0.0)
+        if self.settle_s > 0:
+            self._settle(started)
+            final = {(c, t): self._with_settle(f) for c, by_target in self.results.items() for t, f in by_target.items()}
+            for (control_id, target), finding in final.items():
+                self.results[control_id][target] = finding
+            self.suite.recorder.replace(lambda f: final.get((f.control_id, f.target), f))
+
+    def findings(self, control_id: str, targets: list[str] | None = None) -> list[Finding]:
+        self.run()
+        by_target = self.results.get(control_id, {}) if self.results is not None else {}
+        return [f for t, f in by_target.items() if targets is None or t in targets or t == NO_HOSTS]
+
+    # --- settle --------------------------------------------------------------------------------------------
+
+    def _failing(self) -> list[tuple[str, str]]:
+        return [(c, t) for c, by_target in (self.results or {}).items() for t, f in by_target.items()
+                if f.status in (Status.DRIFT, Status.ERROR)]
+
+    def _note_all(self, elapsed: float, only: set[tuple[str, str]] | None = None) -> None:
+        for control_id, by_target in (self.results or {}).items():
+            for target, finding in by_target.items():
+                if only is not None and (control_id, target) not in only:
+                    continue
+                seen = self.history.setdefault((control_id, target), _History())
+                seen.statuses.append(finding.status.value)
+                if finding.status.holds and seen.passed_after_s is None:
+                    seen.passed_after_s = round(elapsed, 3)
+
+    def _settle(self, started: float) -> None:
+        deadline = started + self.settle_s
+        for step in range(10_000):
+            failing = self._failing()
+            remaining = deadline - time.monotonic()
+            if not failing or remaining <= 0:
+                return
+            self.sleep(min(BACKOFF_S[min(step, len(BACKOFF_S) - 1)], remaining))
+            self.attempts += 1
+            refreshed = self._reprobe(failing)
+            elapsed = time.monotonic() - started
+            for control_id, target in refreshed:
+                self.results[control_id][target] = self._evaluate(control_id, target)
+            self._note_all(elapsed, refreshed)
+
+    def _reprobe(self, failing: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Re-gather what the failing controls need; return every (control, target) whose inputs changed."""
+        plan, suite = self.suite.plan(), self.suite
+        hosts: dict[str, list[str]] = {}
+        kinds: set[str] = set()
+        repos = False
+        for control_id, target in failing:
+            kind = KINDS[plan.spec(control_id).kind]
+            if kind.target == "host" and target != NO_HOSTS:
+                hosts.setdefault(target, []).append(control_id)
+            elif kind.target == "cluster" and kind.reads is not None:
+                kinds.update(kind.reads(plan.params(control_id, None)[0]))
+            elif kind.target == "repo":
+                repos = True
+        refreshed: set[tuple[str, str]] = set()
+        for name, controls in hosts.items():
+            host = self._host(name)
+            facts = [f for c in controls for f in KINDS[plan.spec(c).kind].facts(plan.params(c, host)[0])]
+            suite.facts().refresh(host, facts)  # one SSH command for this host's failing controls
+            self.reprobes["ssh_commands"] += 1
+            refreshed |= {(c, name) for c in self.results if name in self.results[c]
+                          and KINDS[plan.spec(c).kind].target == "host"}
+        if kinds:
+            suite.snapshot().forget(kinds)  # one LIST per kind, at the next read
+            self.reprobes["api_kinds"] += len(kinds)
+            cluster = suite.snapshot().name
+            refreshed |= {(c, cluster) for c in self.results if KINDS[plan.spec(c).kind].target == "cluster"
+                          and KINDS[plan.spec(c).kind].reads is not None
+                          and set(KINDS[plan.spec(c).kind].reads(plan.params(c, None)[0])) & kinds}
+        if repos:
+            refreshed |= {(c, REPOS_TARGET) for c in self.results if KINDS[plan.spec(c).kind].target == "repo"}
+        return refreshed | set(failing)
+
+    def _with_settle(self, finding: Finding) -> Finding:
+        seen = self.history.get((finding.control_id, finding.target), _History())
+        statuses = seen.statuses
+        flapping = any(a in ("pass", "waived") and b not in ("pass", "waived") for a, b in zip(statuses, statuses[1:]))
+        settle = {"attempts": len(statuses), "passed_after_s": seen.passed_after_s, "statuses": statuses,
+                  "flapping": flapping, "budget_s": self.settle_s}
+        reason = finding.reason
+        if flapping:
+            reason = (reason + "; " if reason else "") + f"flapping while settling: {' → '.join(statuses)}"
+        elif finding.status in (Status.DRIFT, Status.ERROR) and len(statuses) > 1:
+            reason = (reason + "; " if reason else "") + \
+                f"still {finding.status.value} after {len(statuses)} attempts in a {self.settle_s:g} s settle budget"
+        return replace(finding, reason=reason, evidence=(*finding.evidence, ("settle", settle)))
+
+
+def selected_hosts(item: Any, hosts: list[str], keyword: str) -> list[str]:
+    """The hosts of a one-item-per-control scenario that ``-k KEYWORD`` selects, as if the item were
+    parametrised per host: each host is matched against the item's own keywords plus its name."""
+    if not keyword:
+        return hosts
+    from _pytest.mark import KeywordMatcher
+    from _pytest.mark.expression import Expression
+
+    expression = Expression.compile(keyword)
+    own = KeywordMatcher.from_item(item)._names - set(hosts)
+    return [h for h in hosts if expression.evaluate(KeywordMatcher(frozenset(own | {h})))]
