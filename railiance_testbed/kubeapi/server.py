@@ -138,6 +138,8 @@ class KubeAPIStandIn:
         self._pages = 0
         self.api = KubeAPI(objects, forbidden=forbidden, fail_status=fail_status, user=user,
                            server_version=server_version)
+        self._api_options = {"forbidden": forbidden, "fail_status": fail_status, "user": user,
+                             "server_version": server_version}
         self.host, self.port = host, port
         self.tls = tls  # (certificate file, key file): serve HTTPS, as a real apiserver (in-cluster) does
         self.latency_s = latency_s
@@ -147,6 +149,13 @@ class KubeAPIStandIn:
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    def replace_objects(self, objects: list[dict]) -> None:
+        """Serve ``objects`` from now on (a cluster whose state changes while the suite reads it: a
+        converge settling, a flapping workload). Requests already answered keep what they got."""
+        api = KubeAPI(objects, **self._api_options)
+        with self._api_lock:
+            self.api = api
 
     @classmethod
     def from_dump(cls, paths, **kwargs) -> "KubeAPIStandIn":
