@@ -133,11 +133,15 @@ def test_a_host_fixed_while_settling_passes_with_one_ssh_command_per_attempt(tmp
         host = bed.hosts[0]
         config = host.workdir / "layer" / "home" / ".ssh" / "config"
         fixed = config.read_text().replace(f"Port {GITEA_NODEPORT + 1}", f"Port {GITEA_NODEPORT}")
+        time.sleep(0.5)  # the testbed's own readiness login is logged completely
         before = host.sshd_log.read_text().count("Starting session: command")
-        done = host.sshd_log.read_text().count("Disconnected from user")
-        # once the first probe's session has ended, the operator fixes the Port
-        _after(lambda: host.sshd_log.read_text().count("Disconnected from user") > done,
-               lambda: config.write_text(fixed), delay_s=0.0)
+
+        def first_probe_ended() -> bool:
+            lines = host.sshd_log.read_text().splitlines()
+            starts = [i for i, line in enumerate(lines) if "Starting session: command" in line]
+            return len(starts) > before and any("Disconnected from user" in line for line in lines[starts[before]:])
+        # once the suite's first probe has ended, the operator fixes the Port
+        _after(first_probe_ended, lambda: config.write_text(fixed), delay_s=0.0)
         run = run_suite("-m", "T07", "-k", "gitea_ssh and config", "--ansible-inventory", str(bed.inventory),
                         "--ssh-config", str(bed.ssh_config), "--settle", "20", report_dir=tmp_path / "r")
         commands = host.sshd_log.read_text().count("Starting session: command") - before
