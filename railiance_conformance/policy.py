@@ -42,9 +42,20 @@ def field_path(path: Any) -> str:
     return out or "(document)"
 
 
+_VALIDATORS: dict[int, tuple[Any, Any]] = {}
+
+
+def _validator(schema_doc: Mapping[str, Any]) -> Any:
+    """One compiled validator per schema object (the schemas and the check kinds' schemas live for the run)."""
+    found = _VALIDATORS.get(id(schema_doc))
+    if found is None or found[0] is not schema_doc:
+        found = _VALIDATORS[id(schema_doc)] = (schema_doc, jsonschema.Draft202012Validator(schema_doc))
+    return found[1]
+
+
 def validate(data: Any, schema_doc: Mapping[str, Any], *, source: str, prefix: str = "") -> None:
     """Raise PolicyError for the first schema violation, most specific field first."""
-    validator = jsonschema.Draft202012Validator(schema_doc)
+    validator = _validator(schema_doc)
     errors = sorted(validator.iter_errors(data), key=lambda e: (-len(e.absolute_path), str(e.absolute_path)))
     if errors:
         error = jsonschema.exceptions.best_match(errors) if len(errors) > 1 else errors[0]

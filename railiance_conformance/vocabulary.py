@@ -151,7 +151,7 @@ def load_specs(features_dir: Path, catalog: Any, *, root: Path | None = None,
                 raise PolicyError(step_where, "Then", f"no check kind states {step.name!r} "
                                                       "(see docs/vocabulary.md for the sentences the suite knows)")
             kind, params = found
-            validate(params, dict(kind.schema), source=step_where)
+            validate(params, kind.schema, source=step_where)
             specs[control_id] = ControlSpec(control_id, kind.name, params, step_where, step.name, scenario.name, tags)
     return specs
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from itertools import groupby
 
-from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
@@ -21,7 +20,9 @@ def _compact(value) -> str:
     return printable(value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str))
 
 
-def _case(finding: Finding) -> TestCase:
+def _case(finding: Finding) -> "TestCase":
+    from junit_xml import TestCase  # imported only when this format is written
+
     case = TestCase(name=printable(finding.key), classname=f"{finding.layer}.{finding.task}", elapsed_sec=finding.duration_s,
                     timestamp=finding.started_at or None)
     if finding.status is Status.DRIFT:
@@ -54,6 +55,8 @@ def render(run: Run) -> str:
                        for name, rows in run.gate.parity_tables().items()}
     for row in run.coverage or ():  # how many of each task's Done-when clauses this run verified
         properties[f"done_when.{row.task}"] = row.summary()
+    from junit_xml import TestSuite, to_xml_report_string
+
     suites = [TestSuite(layer, [_case(f) for f in group], timestamp=run.started_at, properties=properties)
               for layer, group in groupby(ordered, key=lambda f: f.layer)]
     return to_xml_report_string(suites, prettyprint=True)

@@ -11,8 +11,10 @@ Example: ``render(run)`` -> ``'...railiance_conformance_control_status{control_i
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Gauge
 
 from railiance_conformance.reporting import Reporter, Run, printable, register
 
@@ -29,6 +31,8 @@ def epoch_seconds(timestamp: str) -> float | None:
 
 
 def _gauge(registry: CollectorRegistry, name: str, documentation: str, *labels: str) -> Gauge:
+    from prometheus_client import Gauge
+
     return Gauge(f"{PREFIX}_{name}", documentation, labels, registry=registry)
 
 
@@ -40,6 +44,8 @@ def _label(value: object) -> str:
 
 def registry_of(run: Run) -> CollectorRegistry:
     """Every metric of ``run`` in a fresh registry (nothing process-global is touched)."""
+    from prometheus_client import CollectorRegistry
+
     registry = CollectorRegistry()
     status = _gauge(registry, "control_status", "1 for each control and target, labelled with its current status.",
                     "control_id", "task", "layer", "target", "status")
@@ -81,6 +87,8 @@ def registry_of(run: Run) -> CollectorRegistry:
 
 
 def render(run: Run) -> str:
+    from prometheus_client import generate_latest  # imported only when this format is written
+
     return generate_latest(registry_of(run)).decode("utf-8")
 
 

@@ -37,9 +37,12 @@ def test_every_format_shows_the_clauses_verified_per_task():
     import json
 
 
-    from tests.unit.test_reporting_findings_schema import validator
+    import jsonschema
+
+    from tests.unit.test_reporting_findings_schema import SCHEMA_PATH
     document = json.loads(rendered("json", run))
-    validator().validate(document)
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(document)
     coverage = document["run"]["coverage"]
     assert coverage[0]["verified"] == 1 and coverage[0]["total"] == 3 and coverage[0]["not_verifiable"] == 1
     assert f'name="done_when.{WORKPLAN}-T01" value="{SUMMARY}"' in rendered("junit", run)
