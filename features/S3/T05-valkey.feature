@@ -5,6 +5,8 @@ Feature: T05 — Valkey is a standalone S3 release that Gitea uses (RAIL-HO-WP-0
   cache, session and queue use Valkey's databases 0, 1 and 2. A release's values are read as
   `helm get values --all` shows them (the chart's defaults deep-merged with the user's); Gitea's
   connection strings are compared where its redis client connects (credentials ignored, never shown).
+  That the cache works, not only that it is configured, is Gitea's own health check (cache:ping),
+  read through the API server's service proxy with one GET.
 
   Background:
     Given the cluster, read through the Kubernetes API
@@ -17,3 +19,6 @@ Feature: T05 — Valkey is a standalone S3 release that Gitea uses (RAIL-HO-WP-0
 
   Scenario: cluster.gitea.cache — Gitea's cache, session and queue are on Valkey
     Then Gitea's app.ini in Secret gitea/gitea-inline-config has [cache] ADAPTER redis and HOST redis://valkey.platform.svc.cluster.local:6379/0; [session] PROVIDER redis and PROVIDER_CONFIG redis://valkey.platform.svc.cluster.local:6379/1; [queue] TYPE redis and CONN_STR redis://valkey.platform.svc.cluster.local:6379/2
+
+  Scenario: cluster.gitea.cache_health — Gitea's cache on Valkey answers
+    Then Service gitea/gitea-http answers GET /api/healthz on port 3000 through the API server's service proxy with the health check cache:ping passing

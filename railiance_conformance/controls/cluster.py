@@ -17,6 +17,7 @@ sentence names. What is not a sentence (the cluster's DNS domain, the layer map)
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -25,7 +26,9 @@ import yaml
 
 from railiance_conformance.expectations import matches
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.probes.cluster import BY_KIND, ClusterSnapshot
+from railiance_conformance.gate.backups import BACKUPS, backup_recency
+from railiance_conformance.probes.cluster import BY_KIND, SERVICE_PROXY, ClusterSnapshot
+from railiance_conformance.redact import redact_url
 from railiance_conformance.resources.cluster_objects import (
     ABSENT, coalesce_values, condition, decode_helm_release, gitea_section, helm_releases, pod_problems,
     postgres_major, quantity_bytes, secret_keys)
@@ -313,6 +316,120 @@ def cnpg_healthy(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAUL
     if not matches(expected, observed) and status.get("phaseReason"):
         observed["phaseReason"] = status["phaseReason"]
     return Outcome.compare(expected, observed, evidence={"currentPrimary": status.get("currentPrimary")})
+
+
+_PRIMARY_OK = "an instance of the cluster, no switchover pending"
+
+
+def _primary(status: Mapping[str, Any]) -> str:
+    """``kubectl cnpg status``'s "Current Primary" as a verdict: an instance of the cluster (one of
+    status.instanceNames, when the operator lists them) that is also the target primary."""
+    current, target = status.get("currentPrimary"), status.get("targetPrimary")
+    names = status.get("instanceNames")
+    if not current:
+        return "none"
+    if names and current not in names:
+        return f"{current} (not an instance of the cluster: {', '.join(names)})"
+    if target and target != current:
+        return f"{current} (switching over to {target})"
+    return _PRIMARY_OK
+
+
+def _condition_entry(obj: dict, kind: str) -> Mapping[str, Any]:
+    return next((c for c in obj.get("status", {}).get("conditions") or [] if c.get("type") == kind), {})
+
+
+@check_kind("cluster.cnpg.status",
+            rf"Cluster (?P<namespace>{NS})/(?P<name>{NAME}) reports every instance ready, a current primary, "
+            rf"continuous archiving working and a completed backup in the last (?P<window_hours>[0-9]+) hours",
+            target="cluster", convert=lambda g: {**g, "window_hours": int(g["window_hours"])},
+            schema={"required": ["namespace", "name", "window_hours"],
+                    "properties": {"window_hours": {"type": "integer", "minimum": 1}}},
+            reads=lambda p: ["clusters.postgresql.cnpg.io", BACKUPS])
+def cnpg_status(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """What ``kubectl cnpg status`` reports of a CloudNativePG Cluster, from its status and conditions:
+    status.readyInstances equal to spec.instances; status.currentPrimary an instance of the cluster
+    and equal to status.targetPrimary (no switchover pending); the condition ContinuousArchiving
+    "True" (CNPG sets it from the WAL archiver: ContinuousArchivingSuccess/Failing); and the newest
+    Backup of the cluster ``completed`` within ``window_hours`` (``gate.backups.backup_recency``: its
+    stoppedAt, else startedAt, else creation time)."""
+    ns, name = params["namespace"], params["name"]
+    ref = f"Cluster {ns}/{name}"
+    expected = {"object": ref, "ready instances": ABSENT, "current primary": _PRIMARY_OK,
+                "continuous archiving": "True", "newest backup": f"completed within {params['window_hours']} h"}
+    cluster = next((c for c in snap.list("clusters.postgresql.cnpg.io", namespace=ns)
+                    if c["metadata"]["name"] == name), None)
+    if cluster is None:
+        return Outcome.compare({k: v for k, v in expected.items() if k != "ready instances"}, f"no {ref}")
+    status = cluster.get("status", {})
+    expected["ready instances"] = cluster.get("spec", {}).get("instances", ABSENT)
+    archiving = _condition_entry(cluster, "ContinuousArchiving")
+    backup = backup_recency(snap, namespace=ns, cluster=name, window_hours=params["window_hours"])
+    observed = {"object": ref, "ready instances": status.get("readyInstances", ABSENT),
+                "current primary": _primary(status),
+                "continuous archiving": archiving.get("status", ABSENT),
+                "newest backup": expected["newest backup"] if backup.status is Status.PASS
+                else backup.reason or str(backup.observed)}
+    evidence: dict[str, Any] = {"currentPrimary": status.get("currentPrimary"), "phase": status.get("phase"),
+                                "backup": backup.observed if isinstance(backup.observed, Mapping) else None}
+    if archiving.get("status") != "True" and archiving:
+        evidence["continuous archiving"] = redact_url(f"{archiving.get('reason', '')}: {archiving.get('message', '')}")[:300]
+    if status.get("lastFailedBackup"):
+        evidence["lastFailedBackup"] = status["lastFailedBackup"]
+    return Outcome.compare(expected, observed, evidence=evidence)
+
+
+# --- a Service's health endpoint through the API server's service proxy ----------------------------
+
+_CHECK = r"[a-z][a-z0-9_.-]*:[a-z][a-z0-9_.-]*"
+
+
+@check_kind("cluster.service.health",
+            rf"Service (?P<namespace>{NS})/(?P<name>{NAME}) answers GET (?P<path>/[A-Za-z0-9/_.-]*) on port "
+            rf"(?P<port>[a-z0-9-]+) through the API server's service proxy with the health checks? "
+            rf"(?P<checks>{_CHECK}(?:{AND}{_CHECK})*) passing", target="cluster",
+            convert=lambda g: {"namespace": g["namespace"], "name": g["name"], "path": g["path"], "port": g["port"],
+                               "checks": _and_list(g["checks"])},
+            schema={"required": ["namespace", "name", "path", "port", "checks"],
+                    "properties": {"checks": {"type": "array", "minItems": 1}}},
+            reads=lambda p: [SERVICE_PROXY])
+def service_health(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
+    """A health endpoint in the IETF health-check format (draft-inadarei-api-health-check, as Gitea's
+    ``/api/healthz`` answers: ``{"status": "pass", "checks": {"database:ping": [{"status": "pass"}]}}``;
+    Gitea answers 200 on pass, 424 on fail: routers/web/healthcheck/check.go) read with one GET
+    through the API server's service proxy (``http:NAME:PORT``; RBAC ``get`` on ``services/proxy``).
+    Passes when every named check is ``pass``. The overall status is evidence only: it fails with
+    any check, and one control per check keeps a cache outage off the database's control. A check
+    listed several times counts by its worst entry; a check the answer omits (Gitea omits cache:ping
+    when its cache is disabled) is absent, never a pass."""
+    ns, name, path = params["namespace"], params["name"], params["path"]
+    service = f"http:{name}:{params['port']}"
+    where = f"Service {ns}/{name} GET {path}"
+    expected = {"object": where, **{check: "pass" for check in params["checks"]}}
+    answer = snap.proxy_get(ns, service, path)
+    evidence: dict[str, Any] = {"url": f"/api/v1/namespaces/{ns}/services/{service}/proxy{path}",
+                                "http_status": answer.status}
+    try:
+        body = json.loads(answer.body) if "json" in answer.content_type else None
+    except ValueError:
+        body = None
+    if not isinstance(body, Mapping) or "status" not in body:
+        return Outcome.compare(expected, f"not a health answer: HTTP {answer.status} {answer.content_type} "
+                                         f"{redact_url(answer.body[:120])!r}", evidence=evidence)
+    checks = body.get("checks") if isinstance(body.get("checks"), Mapping) else {}
+    observed: dict[str, Any] = {"object": where}
+    evidence["status"] = str(body["status"])
+    for check in params["checks"]:
+        entries = checks.get(check)
+        if not isinstance(entries, list) or not entries:
+            observed[check] = ABSENT
+            continue
+        states = [str((e or {}).get("status")) for e in entries if isinstance(e, Mapping)]
+        observed[check] = next((s for s in states if s != "pass"), "pass") if states else ABSENT
+        outputs = [redact_url(str(e["output"]))[:300] for e in entries if isinstance(e, Mapping) and e.get("output")]
+        if outputs:
+            evidence[f"{check} output"] = outputs
+    return Outcome.compare(expected, observed, evidence=evidence)
 
 
 @check_kind("cluster.secret.keys",

@@ -9,6 +9,11 @@ scenario; single objects (named Secrets) are fetched with GET and cached too. An
 (unreachable, timeout, 403, unknown CRD) is kept as the reason, raised as ``ClusterUnavailable``
 to the controls that needed that kind; the others still run.
 Example: ``snapshot.list("deployments", namespace="gitea")`` -> plain dicts as ``kubectl -o json``.
+
+One more read, GET only: a Service's HTTP endpoint through the API server's service proxy
+(``snapshot.proxy_get("gitea", "http:gitea-http:3000", "/api/healthz")`` -> ``ProxyAnswer``),
+authorised as ``get`` on ``services/proxy`` for that Service; cached and counted like the others
+(its kind name for ``forget`` and ``reads`` is ``services/proxy``).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from railiance_conformance.probes.host_facts import FactUnavailable
 
@@ -59,6 +64,23 @@ KINDS = {k.name: k for k in (
     Kind("postgresql.cnpg.io", "v1", "clusterimagecatalogs", "ClusterImageCatalog", namespaced=False),
 )}
 BY_KIND = {k.kind: k for k in KINDS.values()}   # "Deployment" -> Kind(apps, v1, deployments)
+SERVICE_PROXY = "services/proxy"   # the name ``reads`` and ``forget`` use for proxied GETs
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyAnswer:
+    """What a Service's backend answered through the API server's proxy: HTTP status, content type
+    and body (text, at most ``PROXY_BODY_LIMIT`` bytes read). The backend's own error answers (Gitea's
+    424 when a health check fails) are answers too; the API server's refusals are ClusterUnavailable."""
+
+    status: int
+    content_type: str
+    body: str
+
+
+PROXY_BODY_LIMIT = 1 << 20
+# what from_objects' service proxy answers: by (namespace, service, path), or a function of them
+Proxied = Mapping[tuple[str, str, str], ProxyAnswer] | Callable[[str, str, str], "ProxyAnswer | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +121,12 @@ class ClusterSnapshot:
     """Lazily listed, cached view of the cluster; counts its requests (``requests``) and the kinds it
     listed (``listed``)."""
 
-    def __init__(self, access: ClusterAccess, *, objects: list[dict] | None = None, name: str = "cluster"):
+    def __init__(self, access: ClusterAccess, *, objects: list[dict] | None = None, name: str = "cluster",
+                 proxied: "Proxied | None" = None):
         self.access = access
         self._lists: dict[str, list[dict] | ClusterUnavailable] = {}  # "kind?selector" -> items
         self._gets: dict[tuple[str, str, str], dict | None | ClusterUnavailable] = {}
+        self._proxied = proxied  # from_objects: {(namespace, service, path): ProxyAnswer} or such a function
         self._lock = threading.RLock()
         self.requests = 0
         self.listed: list[str] = []      # "kind?selector" in the order they were first listed
@@ -118,13 +142,17 @@ class ClusterSnapshot:
             self._setup_error = ClusterUnavailable(f"no usable cluster configuration: {_short(exc)}")
 
     @classmethod
-    def from_objects(cls, objects: list[dict], *, name: str = "objects") -> "ClusterSnapshot":
+    def from_objects(cls, objects: list[dict], *, name: str = "objects",
+                     proxied: "Proxied | None" = None) -> "ClusterSnapshot":
         """The snapshot of plain objects (``kubectl get -o json`` items, a dump): no API server.
 
         ``ClusterSnapshot.from_objects([{"apiVersion": "apps/v1", "kind": "Deployment", ...}]).list("deployments")``
         -> that Deployment. Objects of kinds the suite does not read are ignored; a kind with no
-        object lists as ``[]`` (as an installed CRD with no objects would)."""
-        return cls(ClusterAccess(), objects=list(objects), name=name)
+        object lists as ``[]`` (as an installed CRD with no objects would). ``proxied`` holds what
+        the service proxy answers: ``{("gitea", "http:gitea-http:3000", "/api/healthz"): ProxyAnswer(...)}``,
+        or a function of (namespace, service, path) returning an answer (anything with status,
+        content_type and body) or None; a GET of anything else is refused (ClusterUnavailable)."""
+        return cls(ClusterAccess(), objects=list(objects), name=name, proxied=proxied)
 
     def forget(self, kinds: set[str] | list[str]) -> None:
         """Drop what was read of ``kinds`` (LISTs and GETs), so the next read asks the API again
@@ -165,6 +193,63 @@ class ClusterSnapshot:
         if isinstance(found, ClusterUnavailable):
             raise found
         return found
+
+    def proxy_get(self, namespace: str, service: str, path: str) -> ProxyAnswer:
+        """``proxy_get("gitea", "http:gitea-http:3000", "/api/healthz")``: GET ``path`` of a Service
+        through the API server (``/api/v1/namespaces/NS/services/SERVICE/proxy/PATH``; SERVICE is
+        ``[scheme:]name[:port]`` as kubectl proxy names it). Cached per (namespace, service, path);
+        the API server's refusals (403 with the RBAC rule to grant, 404 no such Service, 503 no
+        endpoint) and an unreachable server raise ClusterUnavailable."""
+        key = (SERVICE_PROXY, namespace, f"{service}{path}")
+        with self._lock:
+            if key not in self._gets:
+                try:
+                    self._gets[key] = self._proxy(namespace, service, path)
+                except ClusterUnavailable as exc:
+                    self._gets[key] = exc
+            found = self._gets[key]
+        if isinstance(found, ClusterUnavailable):
+            raise found
+        return found
+
+    def _proxy(self, namespace: str, service: str, path: str) -> ProxyAnswer:
+        what = f"GET {path} of Service {namespace}/{service} through the API server's service proxy"
+        if self._objects is not None:
+            self.requests += 1
+            proxied = self._proxied
+            answer = proxied(namespace, service, path) if callable(proxied) else (proxied or {}).get(
+                (namespace, service, path))
+            if answer is None:
+                raise ClusterUnavailable(f"{what}: no such Service or path in the objects given")
+            return answer
+        if self._setup_error:
+            raise self._setup_error
+        from kubernetes.client.exceptions import ApiException
+
+        self.requests += 1
+        url_path = f"/api/v1/namespaces/{namespace}/services/{service}/proxy/{path.lstrip('/')}"
+        try:
+            method, url, headers, _, _ = self._client.param_serialize(
+                "GET", url_path, header_params={"Accept": "application/json, */*"}, auth_settings=["BearerToken"])
+            deadline = time.monotonic() + self.access.timeout_s
+            response = self._client.call_api(method, url, header_params=headers,
+                                             _request_timeout=self.access.timeout_s)
+            data = _read_body(response.response, deadline, self.access.timeout_s)[:PROXY_BODY_LIMIT]
+            content_type = response.getheader("Content-Type") or ""
+        except ApiException as exc:  # pragma: no cover - call_api does not raise on status codes
+            raise ClusterUnavailable(f"{what}: API error {exc.status}") from None
+        except Exception as exc:  # noqa: BLE001 - connection refused, timeout, TLS
+            raise ClusterUnavailable(f"API server unreachable for {what}: {_short(exc)}") from None
+        text = data.decode("utf-8", "replace")
+        refusal = _api_status(text, content_type)
+        if response.status == 403:
+            raise ClusterUnavailable(
+                f"forbidden: {what}: {refusal or text[:200]} (RBAC: grant verb 'get' on resource 'services/proxy' "
+                f"in API group '' in namespace {namespace!r}, resourceNames [{service!r}]: the name as the URL "
+                f"writes it, scheme and port included)")
+        if refusal is not None:
+            raise ClusterUnavailable(f"{what}: the API server answered {response.status}: {refusal}")
+        return ProxyAnswer(response.status, content_type, text)
 
     def _list_all(self, kind: Kind, label_selector: str) -> list[dict]:
         if self._objects is not None:
@@ -273,6 +358,21 @@ def _read_body(raw, deadline: float, timeout_s: float) -> bytes:
         raise
     finally:
         raw.release_conn()
+
+
+def _api_status(text: str, content_type: str) -> str | None:
+    """The message of a Kubernetes ``Status`` failure (the API server's own refusal), else None (the
+    backend's answer, whatever its code)."""
+    if "json" not in content_type:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("kind") == "Status" and body.get("apiVersion") == "v1" \
+            and body.get("status") == "Failure":
+        return body.get("message") or body.get("reason") or "refused"
+    return None
 
 
 def _api_reason(exc, verb: str, kind: Kind, namespace: str | None) -> str:

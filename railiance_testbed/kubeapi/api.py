@@ -7,7 +7,8 @@
 Served: discovery (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<g>``,
 ``/apis/<g>/<v>``; aggregated-discovery requests get the legacy documents, which clients accept),
 get and list of every resource (namespaced, across namespaces, cluster-scoped), the ``status``
-subresource, label/field selectors, ``limit``/``continue`` paging and server-side Tables.
+subresource, label/field selectors, ``limit``/``continue`` paging and server-side Tables;
+GETs through the service proxy answer what the dump declares for the Service (``proxy``).
 Everything else answers a Kubernetes ``Status``: 404 unknown object or resource, 403 for the
 ``forbidden`` (verb, resource, namespace) triples, 405 for every write and for ``watch`` -- except the
 one write the suite may send: server-side apply (``PATCH``, ``application/apply-patch+yaml``, with a
@@ -26,10 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
+from urllib.parse import unquote
 
 import yaml
 
-from . import status
+from . import proxy, status
 from .resources import APPLYABLE, ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import ContinueError, ObjectStore
@@ -68,6 +70,7 @@ class KubeAPI:
     def __init__(self, objects: list[dict], *, forbidden: Iterable[tuple[str, str, str]] = (),
                  fail_status: int | None = None, user: str = DEFAULT_USER,
                  server_version: str = DEFAULT_SERVER_VERSION):
+        objects, self.proxied = proxy.split_proxied(objects)
         self.registry = ResourceRegistry(objects)
         self.store = ObjectStore(objects, self.registry)
         self.forbidden = frozenset(forbidden)
@@ -86,6 +89,10 @@ class KubeAPI:
             return 404, status.no_such_resource()  # unknown group/version; kubectl tolerates a missing openapi
         if self.fail_status:
             return self.fail_status, status.injected_failure(self.fail_status)
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 7 and parts[4] == "services" \
+                and parts[6] == "proxy":
+            # the apiserver decodes the path: the official client sends http%3Agitea-http%3A3000 and api%2Fhealthz
+            return self._proxy(method, unquote(parts[3]), unquote(parts[5]), "/" + unquote("/".join(parts[7:])))
         request = self._resource_request(parts, query)
         if request is None:
             return 404, status.no_such_resource()
@@ -172,6 +179,18 @@ class KubeAPI:
             if rtype.namespaced and request.namespace is None:
                 return True  # denied somewhere, so no cluster-wide permission either
         return False
+
+    # --- the service proxy (see ``proxy``) -------------------------------------------------------
+    def _proxy(self, method: str, namespace: str, url_name: str, path: str) -> tuple[int, dict | proxy.ProxiedAnswer]:
+        verb = "get" if method in ("GET", "HEAD") else WRITE_VERBS.get(method, method.lower())
+        for denied_verb, resource, denied_ns in self.forbidden:
+            if denied_verb in (verb, "*") and resource in ("services/proxy", "*") and denied_ns in (namespace, "*"):
+                return 403, status.forbidden(verb, "services/proxy", "", namespace, user=self.user, name=url_name)
+        if method not in ("GET", "HEAD"):
+            return 405, status.method_not_allowed(f"{verb}: the Railiance stand-in proxies GET only")
+        rtype = self.registry.find("", "v1", "services")
+        _, name, _ = proxy.parse_name(url_name)
+        return proxy.answer(self.store.get(rtype, namespace, name), self.proxied.get((namespace, name)), url_name, path)
 
     # --- the one write: server-side apply of an APPLYABLE kind -----------------------------------
     def _apply(self, request: ResourceRequest, query: dict[str, str], body: bytes) -> tuple[int, dict]:

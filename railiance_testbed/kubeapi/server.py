@@ -38,6 +38,7 @@ import yaml
 from . import status
 from .api import DEFAULT_SERVER_VERSION, DEFAULT_USER, KubeAPI
 from .dump import load_dump
+from .proxy import ProxiedAnswer
 
 PLACEHOLDER_TOKEN = "railiance-testbed-placeholder-token"
 FAULTS = (None, "repeat-continue", "endless-continue", "trickle-body")
@@ -92,7 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
                 and "items" in body:
             token = "loop" if fault == "repeat-continue" else f"page-{self.standin._next_page()}"
             body = {**body, "metadata": {**body.get("metadata", {}), "continue": token}}
-        if isinstance(body, str):
+        if isinstance(body, ProxiedAnswer):  # a Service's backend, through the proxy
+            payload, content_type = body.body.encode(), body.content_type
+        elif isinstance(body, str):
             payload, content_type = body.encode(), "text/plain; charset=utf-8"
         else:
             payload, content_type = json.dumps(body, separators=(",", ":")).encode(), "application/json"

@@ -14,7 +14,7 @@ from kubernetes.client import models
 from pydantic import BaseModel
 
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
-from railiance_conformance.probes.cluster import KINDS
+from railiance_conformance.probes.cluster import KINDS, SERVICE_PROXY
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from tests.suite_runner import REPO
 
@@ -130,16 +130,40 @@ def test_the_serve_deployment_is_scraped_and_reads_only():
              and any(s["name"] == account for s in d["subjects"])}
     assert account == "railiance-conformance-serve"
     assert bound == {"railiance-conformance-reader", "railiance-conformance-helm-releases",
-                     "railiance-conformance-secret-keys"}
+                     "railiance-conformance-secret-keys", "railiance-conformance-gitea-health"}
 
 
 def test_the_roles_cover_exactly_what_the_suite_reads():
     granted = {(group, resource) for rule in rules() for group in rule["apiGroups"] for resource in rule["resources"]}
-    read = {(kind.group, kind.plural) for kind in KINDS.values()}
+    read = {(kind.group, kind.plural) for kind in KINDS.values()} | {("", SERVICE_PROXY)}
     assert granted == read
     secrets = [r for r in rules() if "secrets" in r["resources"]]
     assert all(r["verbs"] == ["get"] and r.get("resourceNames") for r in secrets if "get" in r["verbs"])
     assert [r["verbs"] for r in secrets if "list" in r["verbs"]] == [["list"]]
+
+
+def test_the_service_proxy_is_granted_for_gitea_health_only():
+    """One GET of one Service's port through the proxy: get on services/proxy, that name (as the URL
+    writes it: scheme:service:port) only, in its own Role in namespace gitea, bound to the nightly's
+    and the serve mode's ServiceAccounts and to nothing else."""
+    proxy_rules = [(name, doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace"), rule)
+                   for name, doc in DOCUMENTS if doc["kind"] in ("ClusterRole", "Role") for rule in doc["rules"]
+                   if any("proxy" in r for r in rule["resources"])]
+    assert proxy_rules == [("rbac.yaml", "Role", "railiance-conformance-gitea-health", "gitea",
+                            {"apiGroups": [""], "resources": ["services/proxy"],
+                             "resourceNames": ["http:gitea-http:3000"], "verbs": ["get"]})]
+    role = next(d for _, d in DOCUMENTS if d["kind"] == "Role" and d["metadata"]["name"] == "railiance-conformance-gitea-health")
+    assert len(role["rules"]) == 1
+    bindings = sorted((d["metadata"]["namespace"], s["name"]) for _, d in DOCUMENTS if d["kind"] == "RoleBinding"
+                      and d["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                           "name": "railiance-conformance-gitea-health"} for s in d["subjects"])
+    assert bindings == [("gitea", "railiance-conformance"), ("gitea", "railiance-conformance-serve")]
+    # what the features ask for is what is granted: the Service, its port and the scheme the probe uses
+    from railiance_conformance.checks import bundled_plan
+    plan = bundled_plan()
+    asked = {(p.params["namespace"], f"http:{p.params['name']}:{p.params['port']}") for p in
+             (plan.spec(c) for c in plan.specs) if p.kind == "cluster.service.health"}
+    assert asked == {("gitea", "http:gitea-http:3000")}
 
 
 def test_in_a_pod_the_suite_uses_the_service_account(tmp_path):

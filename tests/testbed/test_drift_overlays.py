@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import json
 import re
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from railiance_conformance.vocabulary import KINDS
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, DUMPS_DIR, KubeAPIStandIn, load_dump
 from railiance_testbed.kubeapi.dump import DUMP_SUFFIXES, object_key
 from railiance_testbed.kubeapi.helm_release import decode_release
+from railiance_testbed.kubeapi.proxy import resolver
 
 DRIFTED_DIR = DUMPS_DIR / "drifted"
 EXPECTED_FILE = "expected.yaml"
@@ -55,8 +57,8 @@ SCENARIOS = sorted(p.name for p in DRIFTED_DIR.iterdir() if p.is_dir())
 # The scenarios written to a brief, and what each must drift (new scenarios are held to their expected.yaml).
 BRIEF = {
     "cnpg-operator-down": {"cluster.cnpg.operator"},
-    "gitea-db-spec-drift": {"cluster.gitea_db.spec"},
-    "gitea-db-degraded": {"cluster.gitea_db.healthy"},
+    "gitea-db-spec-drift": {"cluster.gitea_db.spec", "cluster.gitea_db.status"},  # its WAL archiving fails too
+    "gitea-db-degraded": {"cluster.gitea_db.healthy", "cluster.gitea_db.status", "cluster.gitea.db_health"},
     "gitea-db-credentials-missing": {"cluster.gitea_db.credentials"},
     "postgresql-ha-leftover": {"cluster.postgresql_ha.absent"},
     "gitea-on-internal-db": {"cluster.gitea.database"},
@@ -65,6 +67,8 @@ BRIEF = {
     "gitea-cache-on-redis-cluster": {"cluster.gitea.cache"},
     "valkey-release-failed": {"cluster.valkey.release"},
     "gitea-ssh-nodeport-changed": set(),
+    "gitea-cache-down": {"cluster.gitea.cache_health"},
+    "gitea-db-archiving-failing": {"cluster.gitea_db.status"},
 }
 CROSS_LAYER = {"gitea-ssh-nodeport-changed": {"gitea_ssh_nodeport": 30122}}
 
@@ -96,8 +100,10 @@ def expected(scenario: str) -> dict:
 
 # --- the suite's own evaluation, in-process -------------------------------------------------------
 def evaluate(objects) -> dict[str, Status]:
-    """Every cluster control's status on plain objects, with the params its feature states."""
-    snap = ClusterSnapshot.from_objects(copy.deepcopy(objects))
+    """Every cluster control's status on plain objects, with the params its feature states; the service
+    proxy answers what the dump declares for a Service (``railiance_testbed.kubeapi.proxy``)."""
+    objects = copy.deepcopy(objects)
+    snap = ClusterSnapshot.from_objects(objects, proxied=resolver(objects))
     return {c: KINDS[PLAN.spec(c).kind].evaluate(snap, PLAN.spec(c).params).status for c in CLUSTER_CONTROLS}
 
 
@@ -271,6 +277,39 @@ def _gitea_db_degraded(api, tmp_path):
     assert cluster.status.phase == "Waiting for the instances to become active"
     assert cluster.status.readyInstances == 0 and cluster.spec.instances == 1
     assert cluster.spec.imageName == "ghcr.io/cloudnative-pg/postgresql:16.6"
+    status, health = _gitea_health(api)
+    assert status == 424 and health["checks"]["database:ping"][0]["status"] == "fail"
+    assert health["checks"]["cache:ping"][0]["status"] == "pass"
+
+
+def _gitea_health(api) -> tuple[int, dict]:
+    """Gitea's /api/healthz through the stand-in's service proxy, read by the official client
+    (CoreV1Api.connect_get_namespaced_service_proxy_with_path: a 424 is an ApiException there)."""
+    try:
+        raw = client.CoreV1Api(api).connect_get_namespaced_service_proxy_with_path(
+            "http:gitea-http:3000", "gitea", "api/healthz", _preload_content=False)
+        return raw.status, json.loads(raw.data)
+    except ApiException as exc:
+        return exc.status, json.loads(exc.body)
+
+
+def _gitea_cache_down(api, tmp_path):
+    status, health = _gitea_health(api)
+    assert status == 424 and health["status"] == "fail"
+    assert {k: v[0]["status"] for k, v in health["checks"].items()} == {"database:ping": "pass", "cache:ping": "fail"}
+    served = client.CoreV1Api(api).read_namespaced_service("gitea-http", "gitea")
+    assert not any("railiance" in k for k in served.metadata.annotations)  # the declaration is not served
+
+
+def _gitea_db_archiving_failing(api, tmp_path):
+    cluster = _gitea_db_cluster(api, tmp_path)
+    conditions = {c["type"]: c["status"] for c in cluster.status.conditions}
+    assert conditions["ContinuousArchiving"] == "False" and cluster.status.phase == "Cluster in healthy state"
+    assert cluster.status.readyInstances == 1
+    dyn = dynamic.DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
+    backups = dyn.resources.get(api_version="postgresql.cnpg.io/v1", kind="Backup").get(namespace="databases").items
+    newest = max(backups, key=lambda b: b.status.stoppedAt)
+    assert newest.status.phase == "failed"
 
 
 def _gitea_db_credentials_missing(api, tmp_path):
@@ -384,6 +423,8 @@ SPOT_CHECKS = {
     "gitea-cache-on-redis-cluster": _gitea_cache_on_redis_cluster,
     "valkey-release-failed": _valkey_release_failed,
     "gitea-ssh-nodeport-changed": _gitea_ssh_nodeport_changed,
+    "gitea-cache-down": _gitea_cache_down,
+    "gitea-db-archiving-failing": _gitea_db_archiving_failing,
 }
 assert set(SPOT_CHECKS) == set(BRIEF)
 

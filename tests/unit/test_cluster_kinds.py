@@ -5,6 +5,7 @@ per-kind edge cases: what a sentence parses to, and what a finding says."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -205,3 +206,114 @@ def test_every_cluster_kind_declares_what_it_reads():
     for kind in KINDS.values():
         if kind.target == "cluster":
             assert kind.reads is not None, kind.name
+
+
+# --- kubectl cnpg status, and a health endpoint through the service proxy --------------------------
+CNPG_STATUS = ("Cluster databases/gitea-db reports every instance ready, a current primary, continuous archiving "
+               "working and a completed backup in the last 24 hours")
+
+
+def cnpg_cluster(*, instances=1, ready=1, primary="gitea-db-1", target=None, archiving="True"):
+    status = {"readyInstances": ready, "instanceNames": [f"gitea-db-{i + 1}" for i in range(instances)],
+              "phase": "Cluster in healthy state",
+              "conditions": [{"type": "ContinuousArchiving", "status": archiving,
+                              "reason": "ContinuousArchivingSuccess" if archiving == "True" else "ContinuousArchivingFailing",
+                              "message": "Continuous archiving is working" if archiving == "True" else
+                              "unexpected failure invoking barman-cloud-wal-archive: exit status 4 "
+                              "(s3://AKIAEXAMPLE:sekrit@bucket.example/gitea-db)"}]}
+    if primary:
+        status.update(currentPrimary=primary, targetPrimary=target or primary)
+    return {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"namespace": "databases", "name": "gitea-db"},
+            "spec": {"instances": instances}, "status": status}
+
+
+def cnpg_backup(name, *, hours_ago, phase="completed", cluster="gitea-db"):
+    from datetime import datetime, timedelta, timezone
+    when = (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup", "metadata": {"namespace": "databases", "name": name},
+            "spec": {"cluster": {"name": cluster}}, "status": {"phase": phase, "stoppedAt": when}}
+
+
+def test_cnpg_status_passes_when_the_plugin_would_say_healthy():
+    outcome = check(CNPG_STATUS, [cnpg_cluster(), cnpg_backup("b1", hours_ago=30), cnpg_backup("b2", hours_ago=3)])
+    assert outcome.status is Status.PASS
+    assert outcome.observed == {"object": "Cluster databases/gitea-db", "ready instances": 1,
+                                "current primary": "an instance of the cluster, no switchover pending",
+                                "continuous archiving": "True", "newest backup": "completed within 24 h"}
+    assert dict(outcome.evidence)["currentPrimary"] == "gitea-db-1"
+
+
+def test_cnpg_status_names_each_failure():
+    fresh = cnpg_backup("b2", hours_ago=3)
+    archiving = check(CNPG_STATUS, [cnpg_cluster(archiving="False"), fresh])
+    assert archiving.status is Status.DRIFT and archiving.observed["continuous archiving"] == "False"
+    detail = dict(archiving.evidence)["continuous archiving"]
+    assert detail.startswith("ContinuousArchivingFailing: unexpected failure") and "sekrit" not in detail
+    not_ready = check(CNPG_STATUS, [cnpg_cluster(instances=3, ready=2), fresh])
+    assert (not_ready.expected["ready instances"], not_ready.observed["ready instances"]) == (3, 2)
+    assert check(CNPG_STATUS, [cnpg_cluster(primary=None), fresh]).observed["current primary"] == "none"
+    switching = check(CNPG_STATUS, [cnpg_cluster(instances=2, primary="gitea-db-1", target="gitea-db-2"), fresh])
+    assert switching.observed["current primary"] == "gitea-db-1 (switching over to gitea-db-2)"
+    stale = check(CNPG_STATUS, [cnpg_cluster(), cnpg_backup("b1", hours_ago=30)])
+    assert stale.status is Status.DRIFT and "30.0 h old" in stale.observed["newest backup"]
+    failed = check(CNPG_STATUS, [cnpg_cluster(), fresh, cnpg_backup("b3", hours_ago=1, phase="failed")])
+    assert failed.observed["newest backup"] == "the newest backup b3 is failed, not completed"
+    other_cluster = check(CNPG_STATUS, [cnpg_cluster(), cnpg_backup("x", hours_ago=1, cluster="state-hub-db")])
+    assert other_cluster.observed["newest backup"].startswith("no backup at all")
+    missing = check(CNPG_STATUS, [])
+    assert missing.status is Status.DRIFT and missing.observed == "no Cluster databases/gitea-db"
+
+
+HEALTH = ("Service gitea/gitea-http answers GET /api/healthz on port 3000 through the API server's service proxy "
+          "with the health checks database:ping and cache:ping passing")
+HEALTH_KEY = ("gitea", "http:gitea-http:3000", "/api/healthz")
+
+
+def gitea_health(database="pass", cache="pass", *, code=None, extra=None):
+    from railiance_conformance.probes.cluster import ProxyAnswer
+    checks = {"database:ping": [{"status": database, "time": "2026-11-27T10:00:00Z"}]}
+    if cache is not None:
+        checks["cache:ping"] = [{"status": cache, "time": "2026-11-27T10:00:00Z", **(extra or {})}]
+    overall = "pass" if database == "pass" and cache in ("pass", None) else "fail"
+    body = {"status": overall, "description": "Gitea: Git with a cup of tea", "checks": checks}
+    return ProxyAnswer(code or (200 if overall == "pass" else 424), "application/json", json.dumps(body))
+
+
+def check_health(sentence, answer):
+    found = match(sentence)
+    assert found is not None
+    kind, params = found
+    snap = ClusterSnapshot.from_objects([], proxied={HEALTH_KEY: answer} if answer else {})
+    assert kind.reads(params) == ["services/proxy"]
+    return kind.evaluate(snap, params), snap
+
+
+def test_gitea_health_passes_when_every_named_check_passes_and_is_read_once():
+    outcome, snap = check_health(HEALTH, gitea_health())
+    assert outcome.status is Status.PASS
+    assert outcome.observed == {"object": "Service gitea/gitea-http GET /api/healthz", "database:ping": "pass",
+                                "cache:ping": "pass"}
+    assert dict(outcome.evidence)["http_status"] == 200
+    kind, params = match(HEALTH)
+    kind.evaluate(snap, params)
+    assert snap.requests == 1  # cached for the run
+
+
+def test_gitea_health_drifts_on_the_failing_check_only():
+    cache_down = gitea_health(cache="fail", extra={"output": "dial tcp redis://:pw@valkey:6379: connection refused"})
+    outcome, _ = check_health(HEALTH, cache_down)
+    assert outcome.status is Status.DRIFT and outcome.observed["cache:ping"] == "fail"
+    assert dict(outcome.evidence)["http_status"] == 424 and dict(outcome.evidence)["status"] == "fail"
+    assert ":pw@" not in json.dumps(dict(outcome.evidence)["cache:ping output"])
+    database_only = HEALTH.replace("checks database:ping and cache:ping", "check database:ping")
+    assert check_health(database_only, cache_down)[0].status is Status.PASS  # the cache has its own control
+    omitted, _ = check_health(HEALTH, gitea_health(cache=None))  # Gitea omits cache:ping with the cache off
+    assert omitted.status is Status.DRIFT and omitted.observed["cache:ping"] == "absent"
+
+
+def test_gitea_health_that_is_not_a_health_answer_drifts_and_a_refusal_is_unavailable():
+    from railiance_conformance.probes.cluster import ClusterUnavailable, ProxyAnswer
+    page, _ = check_health(HEALTH, ProxyAnswer(404, "text/plain; charset=utf-8", "404 page not found\n"))
+    assert page.status is Status.DRIFT and page.observed.startswith("not a health answer: HTTP 404")
+    with pytest.raises(ClusterUnavailable, match="no such Service or path"):
+        check_health(HEALTH, None)
