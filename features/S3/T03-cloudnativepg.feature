@@ -24,7 +24,7 @@ Feature: T03 — Gitea's database is a CloudNativePG cluster (RAIL-HO-WP-0004-T0
   Scenario: cluster.gitea_db.healthy — gitea-db is healthy
     Then Cluster databases/gitea-db is in phase "Cluster in healthy state" with every instance ready
 
-  Scenario: cluster.gitea_db.status — kubectl cnpg status reports gitea-db healthy
+  Scenario: cluster.gitea_db.status — gitea-db reports its instances, primary, archiving and backups healthy
     Then Cluster databases/gitea-db reports every instance ready, a current primary, continuous archiving working and a completed backup in the last 24 hours
 
   Scenario: cluster.gitea_db.credentials — the credentials Secret is there
