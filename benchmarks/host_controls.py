@@ -1,244 +1,578 @@
-"""Benchmark the S1 host controls on the nspawn testbed (a script, not a timed test).
+"""Benchmark the S1 host controls as whole processes, the way a user starts them (a script, not a timed test).
 
-Boots 20 conformant hosts, then measures in one run:
-  - the suite's probe layer (all 13 host controls): 1, 10 and 20 hosts;
-  - the full CLI (`pytest features/ -m S1`): 1, 10 and 20 hosts, with its peak memory;
-  - baselines, the same 13 checks: an ansible-playbook --check assertion playbook
-    (benchmarks/ansible/host_checks.yml; 1 and 10 hosts), and testinfra written the classic
-    way (a command per property) over ssh with a ControlPath master, over paramiko, and naive
-    (testinfra's default: no ControlPath, a new connection per command);
-  - the cluster controls' API requests per run against the API stand-in.
-SSH connections and remote commands are counted on the server side, from each host's
-sshd log (LogLevel VERBOSE: "Accepted publickey", "Starting session: command").
-Usage: ./run bench [--hosts 20] [--repeat 3]
+Starts 100 conformant namespace hosts (railiance_testbed/nshosts.py: sshd-only, no systemd), then
+measures, paired in one run (every round runs every row once, in a rotated order; medians of
+``--repeat`` rounds after one untimed warm-up round of the 1-host rows that fills the bytecode caches):
+
+  - the suite:  ``pytest features/ -m S1 --ansible-inventory INV --ssh-config CFG`` (every report
+    format and the history, as by default), 1, 10 and 100 hosts;
+  - testinfra:  benchmarks/testinfra/test_host_checks.py (the same 18 checks written the classic
+    way: a command per property) run by ``pytest --hosts=... --ssh-config=CFG`` with a
+    ControlMaster/ControlPath in CFG; 1 and 10 hosts;
+  - Ansible:    ``ansible-playbook --check`` of benchmarks/ansible/host_checks.yml (the same 18
+    checks as assertions; pipelining, forks 20, ControlPersist); 1 and 10 hosts;
+  - the suite's probe layer in-process (no pytest: the fact script of
+    ``checks.bundled_plan().host_facts`` over one SSH command per host, each kind's evaluator): 1, 10, 100;
+  - with ``--nspawn``: the suite, testinfra and Ansible at 1 and 10 nspawn hosts (real systemd) too.
+
+Then the peak memory of one more suite run at 100 hosts: the pytest process's own max RSS
+(``wait4``) and the sampled sum of RSS over it and its children (the ssh clients), and the cluster
+controls' API requests against the API stand-in. Every run is checked: each tool must report every
+host with exactly the checks that must fail there failing (on namespace hosts the two that need
+systemd), so a broken baseline cannot pass for a fast one. SSH connections and remote commands are
+counted on the server side, from each host's sshd log (LogLevel VERBOSE).
+
+Whole processes here are started with the bytecode cache allowed (PYTHONDONTWRITEBYTECODE unset), as
+an installed suite runs; ``-p no:hypothesispytest`` (the project's test extra, not in an operator's
+install) is given to every pytest process, and the testinfra baseline runs without the pytest-bdd plugin.
+
+Usage: ./run bench [--repeat 5] [--hosts 100] [--nspawn] [--no-ansible] [--no-probe-layer]
+Prints a plain table, the paired ratios against the acceptance aims (issue 14), and a Markdown
+table for BENCHMARKS.md.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import testinfra
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from railiance_conformance.controls import EVALUATORS  # noqa: E402
-import railiance_conformance.controls.host  # noqa: E402,F401
-from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_host_policy  # noqa: E402
-from railiance_conformance.probes.host_facts import HostFactStore, SshOptions  # noqa: E402
-from railiance_conformance.targets import hosts_from_urls  # noqa: E402
-from railiance_testbed.hosts import CONFORMANT, GITEA_NODEPORT  # noqa: E402
-from railiance_testbed.nspawn import Testbed  # noqa: E402
+from railiance_testbed.hosts import CGROUP2_CONTROLS, CONFORMANT, GITEA_NODEPORT, cgroup2_memory  # noqa: E402
+from railiance_testbed.nshosts import SYSTEMD_CONTROLS, NamespaceTestbed  # noqa: E402
 
-REPOS = ("railiance-infra", "railiance-cluster", "railiance-platform", "railiance-apps")
+# without the Gitea SSH server (the default, "sshd-only" hosts) these are errors for every tool: the
+# operator's ssh finds nothing listening on the host's Gitea port
+GITEA_CONTROLS = frozenset({"host.gitea_ssh.login", "host.gitea_ssh.ls_remote"})
+from railiance_testbed.nspawn import SSH_PORT, Testbed  # noqa: E402
 
-
-def classic_testinfra_checks(host) -> int:
-    """The same 13 controls as a testinfra user writes them: one command per property."""
-    swap = host.file("/swapfile")
-    values = [swap.is_file, swap.user, swap.mode, swap.size,
-              host.file("/proc/swaps").content_string, host.file("/etc/fstab").content_string,
-              host.file("/proc/sys/vm/swappiness").content_string,
-              host.file("/etc/sysctl.d/60-swappiness.conf").content_string,
-              host.user("tegwick").uid,
-              host.file("/etc/security/limits.conf").content_string,
-              host.run("ulimit -Su; ulimit -Hu").stdout,
-              host.file("/etc/systemd/system/user-1000.slice.d/50-resource-limits.conf").content_string,
-              host.run("systemctl show user-1000.slice -p MemoryMax -p MemorySwapMax").stdout]
-    key = host.file("/home/tegwick/.ssh/id_ed25519_gitea")
-    values += [key.mode, key.user, host.run("ssh -G gitea-local").stdout]
-    values += [host.run(f"git -C ~/{repo} remote get-url origin").stdout for repo in REPOS]
-    return len(values)
+BENCH = Path(__file__).resolve().parent
+PYTHON = sys.executable
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+NO_TEST_EXTRA = ["-p", "no:hypothesispytest"]
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+MIB = 1024 * 1024
 
 
-def suite_probe(targets, workdir: Path, ssh: SshOptions) -> int:
-    store = HostFactStore(ssh, workdir)
-    store.prefetch(targets)
-    results = 0
-    for target in targets:
-        facts = store.get(target)
-        assert not facts.failure, facts.failure
-        for control_id, evaluate in EVALUATORS.items():
-            if control_id.startswith("host."):
-                outcome = evaluate(facts, target.desired)
-                assert outcome.status.value == "pass", (control_id, outcome)
-                results += 1
-    store.close()
-    return results
+class BenchError(RuntimeError):
+    """A measured run did not do what it must (wrong exit status, a host missing, a check not run)."""
 
 
-def server_counts(bed: Testbed, marks: dict[str, int]) -> dict[str, tuple[int, int]]:
-    counts = {}
-    for host in bed.hosts:
-        lines = host.sshd_log.read_text().splitlines()[marks[host.state.name]:]
-        counts[host.state.name] = (sum("Accepted publickey" in l for l in lines),
-                                   sum("Starting session: command" in l for l in lines))
-    return counts
+@dataclass
+class Bed:
+    """One started testbed (namespace or nspawn hosts) and what the rows need of it."""
+
+    tier: str                       # "namespace" | "nspawn"
+    testbed: Testbed
+    failing: frozenset[str]         # S1 host controls that must be errors on every host of this tier
+    workdir: Path
+    cgroup: "CpuCgroup | None" = None   # the hosts' processes are in it (namespace hosts): their CPU
+
+    def hosts_cpu(self) -> float:
+        return self.cgroup.seconds() if self.cgroup is not None else float("nan")
+
+    def inventory(self, n: int) -> Path:
+        """An Ansible inventory of the first ``n`` hosts, with the testbed's group_vars."""
+        directory = self.workdir / f"inventory-{n}"
+        if not directory.exists():
+            shutil.copytree(self.testbed.inventory.parent, directory)
+            lines = self.testbed.inventory.read_text().splitlines()
+            (directory / "hosts.ini").write_text("\n".join(lines[:1 + n]) + "\n")
+        return directory / "hosts.ini"
+
+    def urls(self, n: int) -> list[str]:
+        return [h.url for h in self.testbed.hosts[:n]]
 
 
-def log_marks(bed: Testbed) -> dict[str, int]:
-    return {h.state.name: len(h.sshd_log.read_text().splitlines()) for h in bed.hosts}
+@dataclass
+class Row:
+    """One measured command: ``run()`` is timed, ``check(output)`` and ``cleanup()`` are not."""
+
+    tool: str                       # "suite" | "testinfra" | "ansible" | "probe layer"
+    bed: Bed
+    hosts: int
+    run: Callable[[], object]
+    check: Callable[[object], str]
+    cleanup: Callable[[], None] = lambda: None
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    conn: list[float] = field(default_factory=list)
+    cmds: list[float] = field(default_factory=list)
+    hosts_cpu: list[float] = field(default_factory=list)
+    checked: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.tool} [{self.bed.tier}] x{self.hosts}"
+
+    def measure(self, timed: bool) -> None:
+        marks = log_marks(self.bed.testbed.hosts[:self.hosts])
+        start_hosts = self.bed.hosts_cpu()
+        start_cpu, start = cpu_seconds(), time.perf_counter()
+        output = self.run()
+        wall, cpu = time.perf_counter() - start, cpu_seconds() - start_cpu
+        hosts_cpu = self.bed.hosts_cpu() - start_hosts
+        counts = server_counts(self.bed.testbed.hosts[:self.hosts], marks)
+        self.cleanup()
+        self.checked = self.check(output)
+        if timed:
+            self.wall.append(wall)
+            self.cpu.append(cpu)
+            self.conn.append(max(c for c, _ in counts))
+            self.cmds.append(max(c for _, c in counts))
+            self.hosts_cpu.append(hosts_cpu)
 
 
 def cpu_seconds() -> float:
-    """CPU of this process and its finished children (the ssh clients), user + system."""
+    """User + system CPU of this process and every child it has waited for (the measured processes
+    and their descendants: ssh clients, ansible's workers)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def timed(fn, repeat: int) -> tuple[float, float, object]:
-    times, cpu, result = [], [], None
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), cpu_seconds()
-        result = fn()
-        times.append(time.perf_counter() - start)
-        cpu.append(cpu_seconds() - start_cpu)
-    return statistics.median(times), statistics.median(cpu), result
+def log_marks(hosts) -> list[int]:
+    return [h.sshd_log.stat().st_size for h in hosts]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hosts", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is printed")
-    args = parser.parse_args()
-    defaults = load_host_policy(DEFAULT_POLICY_DIR) | {"gitea_ssh_nodeport": GITEA_NODEPORT}
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        tmp = Path(tmp)
-        states = [replace(CONFORMANT, name=f"h{i:02d}") for i in range(args.hosts)]
-        print(f"booting {args.hosts} testbed hosts ...", flush=True)
-        with Testbed(states, tmp / "bed") as bed:
-            ssh = SshOptions(user_config=str(bed.ssh_config))
-            targets = hosts_from_urls([h.url for h in bed.hosts], defaults, policy_source="policies/hosts.yaml")
-            rows = []
-
-            def measure(label, fn, hosts):
-                marks = log_marks(bed)
-                seconds, cpu, checks = timed(fn, args.repeat)
-                counts = server_counts(bed, marks)
-                per_host = [counts[h.state.name] for h in hosts]
-                conn = max(c for c, _ in per_host) / args.repeat
-                cmds = max(c for _, c in per_host) / args.repeat
-                rows.append((label, len(hosts), seconds, cpu, checks, conn, cmds))
-
-            one, first = targets[:1], bed.hosts[:1]
-            sizes = sorted({1, min(10, args.hosts), args.hosts})
-            for n in sizes:
-                measure("suite probe layer", lambda n=n: suite_probe(targets[:n], tmp, ssh), bed.hosts[:n])
-            cli = [sys.executable, "-m", "pytest", "features/", "-m", "S1", "-q", "-p", "no:randomly",
-                   "--ssh-config", str(bed.ssh_config), "--report-dir", str(tmp / "reports")]
-            run_cli = lambda urls: subprocess.run([*cli, "--hosts", ",".join(urls)], cwd=REPO,
-                                                  capture_output=True).returncode
-            for n in sizes:
-                measure("pytest features/ -m S1 (CLI)", lambda n=n: run_cli([h.url for h in bed.hosts[:n]]),
-                        bed.hosts[:n])
-            peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            for n in sorted({1, min(10, args.hosts)}):
-                measure("ansible-playbook --check", lambda n=n: ansible_check(bed, n, tmp), bed.hosts[:n])
-            pq_ssh = SshOptions(user_config=str(bed.ssh_config), kex="openssh-default")
-            measure("suite probe layer, --ssh-kex openssh-default", lambda: suite_probe(one, tmp, pq_ssh), first)
-            measure("suite probe layer, --ssh-kex openssh-default", lambda: suite_probe(targets, tmp, pq_ssh),
-                    bed.hosts)
-            url = bed.hosts[0].url
-            control = str(tmp / "cm.sock")
-
-            def with_master():
-                """testinfra over one ControlPath master, set up and torn down in each run."""
-                checks = classic_testinfra_checks(testinfra.get_host(
-                    url, ssh_config=str(bed.ssh_config), controlpath=control, controlpersist=60))
-                subprocess.run(["ssh", "-F", str(bed.ssh_config), "-o", f"ControlPath={control}", "-O", "exit",
-                                "-p", "2222", f"tegwick@{bed.hosts[0].address}"], capture_output=True)
-                return checks
-
-            measure("testinfra ssh + ControlPath", with_master, first)
-            measure("testinfra ssh, no ControlPath (naive)",
-                    lambda: classic_testinfra_checks(testinfra.get_host(
-                        url, ssh_config=str(bed.ssh_config), controlpersist=0)), first)
-            try:
-                import paramiko  # noqa: F401
-                def with_paramiko():
-                    """A fresh paramiko connection per run (testinfra caches hosts)."""
-                    testinfra.host.Host._host_cache.clear()
-                    host = testinfra.get_host(url.replace("ssh://", "paramiko://"), ssh_config=str(bed.ssh_config))
-                    checks = classic_testinfra_checks(host)
-                    host.backend.client.close()
-                    return checks
-
-                measure("testinfra paramiko", with_paramiko, first)
-            except ImportError:
-                print("(paramiko not installed: pip install paramiko to add that baseline)")
-
-    base = next(r[2] for r in rows if r[0] == "testinfra ssh + ControlPath")
-    one_host = next(r[2] for r in rows if r[0] == "suite probe layer" and r[1] == 1)
-    print(f"\nS1 host controls, median of {args.repeat} runs (connections/commands per host, server side)")
-    print("(client CPU = this process and its ssh children, user+system; the hosts' sshd, PAM and")
-    print(" systemd run on the same 2 cores, so wall time at 10 hosts also pays for 10 servers)")
-    print(f"{'what':46} {'hosts':>5} {'wall s':>7} {'client CPU s':>12} {'checks':>6} {'conn/host':>9}"
-          f" {'cmds/host':>9} {'vs testinfra+CP':>15} {'vs 1 host':>9}")
-    for label, hosts, seconds, cpu, checks, conn, cmds in rows:
-        same = next(r[2] for r in rows if r[0] == label and r[1] == 1)
-        print(f"{label:46} {hosts:>5} {seconds:>7.3f} {cpu:>12.3f} {checks:>6} {conn:>9.2f} {cmds:>9.2f}"
-              f" {seconds / base:>14.2f}x {seconds / same:>8.2f}x")
-    by = {(r[0], r[1]): r[2] for r in rows}
-    biggest = max(r[1] for r in rows)
-    print("\nratios (same run):")
-    print(f"  suite CLI / ansible-playbook --check, 1 host:   "
-          f"{by[('pytest features/ -m S1 (CLI)', 1)] / by[('ansible-playbook --check', 1)]:.2f}x (aim <= 0.3x)")
-    print(f"  suite probe layer / ansible --check, 1 host:    "
-          f"{by[('suite probe layer', 1)] / by[('ansible-playbook --check', 1)]:.2f}x")
-    print(f"  suite probe layer / naive testinfra, 1 host:    "
-          f"{by[('suite probe layer', 1)] / by[('testinfra ssh, no ControlPath (naive)', 1)]:.2f}x (aim <= 0.5x)")
-    print(f"  suite CLI / naive testinfra, 1 host:            "
-          f"{by[('pytest features/ -m S1 (CLI)', 1)] / by[('testinfra ssh, no ControlPath (naive)', 1)]:.2f}x")
-    print(f"  CLI, {biggest} hosts / 1 host:                         "
-          f"{by[('pytest features/ -m S1 (CLI)', biggest)] / by[('pytest features/ -m S1 (CLI)', 1)]:.2f}x (aim <= 3x)")
-    print(f"  probe layer, {biggest} hosts / 1 host:                 "
-          f"{by[('suite probe layer', biggest)] / one_host:.2f}x")
-    print(f"  peak memory of a CLI run (max RSS): {peak_rss_mib:.0f} MiB")
-    print(cluster_requests())
-    return 0
+def server_counts(hosts, marks: list[int]) -> list[tuple[int, int]]:
+    """Per host: (SSH logins, remote commands) its sshd logged since ``marks``."""
+    counts = []
+    for host, mark in zip(hosts, marks):
+        with open(host.sshd_log, "rb") as log:
+            log.seek(mark)
+            text = log.read().decode(errors="replace")
+        counts.append((text.count("Accepted publickey"), text.count("Starting session: command")))
+    return counts
 
 
-def ansible_check(bed: Testbed, hosts: int, tmp: Path) -> int:
-    """ansible-playbook --check of the assertion playbook; fresh ssh masters per run."""
-    control_dir = Path(tempfile.mkdtemp(dir=tmp, prefix="cp-"))
-    env = dict(os.environ, ANSIBLE_SSH_ARGS=f"-F {bed.ssh_config} -o ControlMaster=auto -o ControlPersist=60s",
-               ANSIBLE_SSH_CONTROL_PATH_DIR=str(control_dir), ANSIBLE_PIPELINING="True",
-               ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_FORKS="20", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3")
-    limit = ",".join(h.state.name for h in bed.hosts[:hosts])
-    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--check", "-i", str(bed.inventory),
-                           "--limit", limit, str(REPO / "benchmarks" / "ansible" / "host_checks.yml")],
-                          env=env, capture_output=True, text=True)
-    for socket_path in control_dir.iterdir():  # stop the masters this run started
+def run_process(argv: list[str], log: Path, *, cwd: Path = REPO, env: dict | None = None) -> tuple[int, str]:
+    """Run a whole process (output to a file: an ssh master left behind cannot hold a pipe open)."""
+    with open(log, "wb") as out:
+        rc = subprocess.run(argv, cwd=cwd, env=env or ENV, stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=subprocess.STDOUT).returncode
+    return rc, log.read_text(errors="replace")
+
+
+def stop_masters(directory: Path) -> None:
+    """Stop the ssh ControlPersist masters whose sockets are in ``directory`` (after a run, untimed)."""
+    for socket_path in directory.iterdir() if directory.exists() else ():
         subprocess.run(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "x"], capture_output=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"ansible-playbook failed:\n{done.stdout[-3000:]}")
-    return 13 * hosts
+        socket_path.unlink(missing_ok=True)
 
 
-def cluster_requests() -> str:
+# --- the rows --------------------------------------------------------------------------------------
+
+def host_controls() -> tuple[set[str], set[str]]:
+    from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
+
+    catalog = load_catalog(DEFAULT_POLICY_DIR)
+    hosts = [c for c in catalog.controls.values() if c.id.startswith("host.")]
+    return {c.id for c in hosts if not c.pending}, {c.id for c in hosts if c.pending}
+
+
+HOST_CONTROLS, HOST_PENDING = host_controls()
+
+
+def suite_row(bed: Bed, n: int, tmp: Path) -> Row:
+    report_dir = tmp / f"reports-{bed.tier}-{n}"   # kept across rounds, as a user's reports/ (history grows)
+    argv = [PYTHON, "-m", "pytest", "features/", "-m", "S1", "--ansible-inventory", str(bed.inventory(n)),
+            "--ssh-config", str(bed.testbed.ssh_config), "--report-dir", str(report_dir), *NO_TEST_EXTRA]
+
+    def check(result) -> str:
+        rc, output = result
+        if rc not in (0, 1):
+            raise BenchError(f"suite x{n}: exit {rc}\n{output[-3000:]}")
+        document = json.loads((report_dir / "findings.json").read_text())
+        names = [h.state.name for h in bed.testbed.hosts[:n]]
+        statuses: dict[str, dict[str, str]] = {}
+        for finding in document["findings"]:
+            statuses.setdefault(finding["target"], {})[finding["control_id"]] = finding["status"]
+        want = {**{c: "pass" for c in HOST_CONTROLS}, **{c: "error" for c in bed.failing},
+                **{c: "pending" for c in HOST_PENDING}}
+        for name in names:
+            if statuses.get(name) != want:
+                raise BenchError(f"suite x{n}: {name}: {statuses.get(name)} != {want}")
+        return f"{len(HOST_CONTROLS)} controls x {n} hosts, {len(bed.failing)} errors per host"
+    return Row("suite", bed, n, lambda: run_process(argv, tmp / "suite.log"), check)
+
+
+def testinfra_row(bed: Bed, n: int, tmp: Path) -> Row:
+    workdir = tmp / "testinfra"
+    if not workdir.exists():  # the user's own directory with their test module, outside this repo
+        workdir.mkdir()
+        shutil.copy(BENCH / "testinfra" / "test_host_checks.py", workdir)
+    control = tmp / f"cm-{bed.tier}"
+    control.mkdir(exist_ok=True)
+    config = workdir / f"ssh_config-{bed.tier}"
+    config.write_text(f"ControlPath {control}/%C\n" + bed.testbed.ssh_config.read_text())
+    argv = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:pytest-bdd", *NO_TEST_EXTRA,
+            f"--hosts={','.join(bed.urls(n))}", f"--ssh-config={config}", "test_host_checks.py"]
+    checks = len(re.findall(r"^def test_", (BENCH / "testinfra" / "test_host_checks.py").read_text(), re.M))
+    failing = {"host.slice.effective": "test_slice_effective", "host.slice.enforced": "test_slice_enforced",
+               "host.gitea_ssh.login": "test_gitea_login", "host.gitea_ssh.ls_remote": "test_gitea_ls_remote"}
+
+    def check(result) -> str:
+        rc, output = result
+        passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", output)) else 0
+        failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", output)) else 0
+        failed_names = set(re.findall(r"^FAILED \S+::(test_\w+)\[", output, re.M))
+        if passed != (checks - len(bed.failing)) * n or failed != len(bed.failing) * n or \
+                failed_names != {failing[c] for c in bed.failing}:
+            raise BenchError(f"testinfra x{n}: {passed} passed, {failed} failed ({sorted(failed_names)})\n{output[-3000:]}")
+        return f"{checks} tests x {n} hosts, {len(bed.failing)} failing per host"
+    return Row("testinfra", bed, n, lambda: run_process(argv, tmp / "testinfra.log", cwd=workdir), check,
+               cleanup=lambda: stop_masters(control))
+
+
+def ansible_row(bed: Bed, n: int, tmp: Path) -> Row:
+    control = tmp / f"ansible-cp-{bed.tier}"
+    control.mkdir(exist_ok=True)
+    config = tmp / f"ansible-{bed.tier}.cfg"
+    config.write_text("[defaults]\nforks = 20\nhost_key_checking = True\ninterpreter_python = /usr/bin/python3\n"
+                      "nocolor = True\nretry_files_enabled = False\n\n[ssh_connection]\npipelining = True\n"
+                      f"ssh_args = -F {bed.testbed.ssh_config} -o ControlMaster=auto -o ControlPersist=60s\n"
+                      f"control_path_dir = {control}\n")
+    argv = [ANSIBLE_PLAYBOOK, "--check", "-i", str(bed.inventory(n)), str(BENCH / "ansible" / "host_checks.yml")]
+    env = dict(ENV, ANSIBLE_CONFIG=str(config))
+
+    def check(result) -> str:
+        rc, output = result
+        recap = dict(re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M))
+        names = [h.state.name for h in bed.testbed.hosts[:n]]
+        for name in names:
+            fields = dict(kv.split("=") for kv in recap.get(name, "").split())
+            if rc != 0 or fields.get("unreachable") != "0" or fields.get("failed") != "0" or \
+                    fields.get("ignored") != str(len(bed.failing)):
+                raise BenchError(f"ansible x{n}: exit {rc}, {name}: {recap.get(name)}\n{output[-3000:]}")
+        return f"18 assertions x {n} hosts, {len(bed.failing)} failing (ignored) per host"
+    return Row("ansible", bed, n, lambda: run_process(argv, tmp / "ansible.log", env=env), check,
+               cleanup=lambda: stop_masters(control))
+
+
+def probe_layer_row(bed: Bed, n: int, tmp: Path) -> Row:
+    """The suite's probe layer in this process: one fact script per host, each control's kind evaluated."""
+    from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
+    from railiance_conformance.targets import hosts_from_inventory
+    from railiance_conformance.vocabulary import KINDS
+
+    plan = bundled_plan()
+    controls = [c for c in plan.selected if c in HOST_CONTROLS]
+    targets = hosts_from_inventory(str(bed.inventory(n)), {}, limit=None, policy_source="features/")
+    options = SshOptions(user_config=str(bed.testbed.ssh_config))
+    workdir = tmp / f"probe-{bed.tier}-{n}"
+    workdir.mkdir(exist_ok=True)
+
+    def run():
+        store = HostFactStore(options, workdir, facts_for=plan.host_facts)
+        store.prefetch(targets)
+        outcomes = {}
+        for target in targets:
+            facts = store.get(target)
+            for control_id in controls:
+                kind = KINDS[plan.spec(control_id).kind]
+                outcomes[(target.name, control_id)] = kind.evaluate(facts, plan.params(control_id, target)[0]).status.value
+        store.close()
+        return outcomes
+
+    def check(outcomes) -> str:
+        want = {(t.name, c): "error" if c in bed.failing else "pass" for t in targets for c in controls}
+        if outcomes != want:
+            wrong = {k: v for k, v in outcomes.items() if want.get(k) != v}
+            raise BenchError(f"probe layer x{n}: {dict(list(wrong.items())[:5])}")
+        return f"{len(controls)} controls x {n} hosts"
+    return Row("probe layer", bed, n, run, check)
+
+
+class CpuCgroup:
+    """A cgroup the namespace hosts run in, to read the CPU they used (user + system, seconds): cgroup v2
+    ``cpu.stat`` (usage_usec is there with no controller enabled) where a cgroup2 hierarchy is mounted,
+    else cgroup v1 ``cpuacct.usage``. ``CpuCgroup.make()`` is None where neither can be written."""
+
+    def __init__(self, path: Path, version: int):
+        self.path, self.version = path, version
+
+    @classmethod
+    def make(cls) -> "CpuCgroup | None":
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+        candidates = [(Path(m[1]), 2) for m in mounts if m[2] == "cgroup2"]
+        candidates += [(Path(m[1]), 1) for m in mounts if m[2] == "cgroup" and "cpuacct" in m[3].split(",")]
+        for root, version in candidates:
+            path = root / f"railiance-bench-{os.getpid()}"
+            try:
+                path.mkdir()
+                cgroup = cls(path, version)
+                cgroup.seconds()
+                return cgroup
+            except OSError:
+                continue
+        return None
+
+    def seconds(self) -> float:
+        if self.version == 2:
+            text = (self.path / "cpu.stat").read_text()
+            return int(re.search(r"^usage_usec (\d+)", text, re.M).group(1)) / 1e6
+        return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def remove(self) -> None:
+        try:
+            self.path.rmdir()
+        except OSError as exc:
+            print(f"(could not remove {self.path}: {exc})", file=sys.stderr)
+
+
+# --- memory and the cluster -----------------------------------------------------------------------
+
+def tree_rss(root: int) -> int:
+    """Sum of VmRSS (bytes) of ``root`` and its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as status:
+                text = status.read()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(re.search(r"^PPid:\s+(\d+)", text, re.M).group(1))
+        found = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+        rss[pid] = int(found.group(1)) * 1024 if found else 0
+    total, stack = 0, [root]
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack += children.get(pid, [])
+    return total
+
+
+def peak_memory(row: Row, tmp: Path) -> tuple[float, float]:
+    """One more (untimed) suite run of ``row``: (the pytest process's max RSS, the peak sampled sum of
+    RSS of it and its children), MiB."""
+    argv = [PYTHON, "-m", "pytest", "features/", "-m", "S1", "--ansible-inventory", str(row.bed.inventory(row.hosts)),
+            "--ssh-config", str(row.bed.testbed.ssh_config), "--report-dir", str(tmp / "reports-memory"),
+            *NO_TEST_EXTRA]
+    with open(tmp / "memory.log", "wb") as out:
+        process = subprocess.Popen(argv, cwd=REPO, env=ENV, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT)
+        peak = [0]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], tree_rss(process.pid))
+                done.wait(0.02)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        sampler.join()
+    if process.returncode not in (0, 1):
+        raise BenchError(f"memory run: exit {process.returncode}")
+    return usage.ru_maxrss / 1024, peak[0] / MIB
+
+
+def cluster_requests(tmp: Path) -> str:
     """The cluster controls against the API stand-in: requests per run, LISTs per kind."""
     from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 
-    with tempfile.TemporaryDirectory() as tmp, KubeAPIStandIn(load_dump([CONFORMANT_DUMP])) as api:
-        subprocess.run([sys.executable, "-m", "pytest", "features/", "-m", "cluster", "-q", "--kubeconfig",
-                        str(api.write_kubeconfig(Path(tmp) / "kc")), "--report-dir", tmp], cwd=REPO,
-                       capture_output=True)
+    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP])) as api:
+        run_process([PYTHON, "-m", "pytest", "features/", "-m", "cluster", "-q", "--kubeconfig",
+                     str(api.write_kubeconfig(tmp / "kubeconfig")), "--report-dir", str(tmp / "reports-cluster"),
+                     *NO_TEST_EXTRA], tmp / "cluster.log")
         requests = api.requests()
     lists = [r for r in requests if r.path.rstrip("/").split("/")[-1] in
              {"pods", "deployments", "statefulsets", "secrets", "persistentvolumeclaims", "clusters", "services"}
              and "/namespaces/" not in r.path]
     kinds = sorted({r.path.rsplit("/", 1)[-1] for r in lists})
-    return (f"  cluster controls: {len(requests)} API requests per run, {len(lists)} LISTs over {len(kinds)} kinds "
-            f"({', '.join(kinds)}): max 1 LIST per kind; {sum(r.method != 'GET' for r in requests)} write verbs")
+    return (f"cluster controls: {len(requests)} API requests per run, {len(lists)} LISTs over {len(kinds)} kinds "
+            f"({', '.join(kinds)}); {sum(r.method != 'GET' for r in requests)} write verbs")
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def paired(a: Row | None, b: Row | None, measure: str = "wall") -> float | None:
+    """The median over rounds of a's ``measure`` (wall, cpu) / b's in the same round."""
+    if a is None or b is None or not getattr(a, measure) or not getattr(b, measure):
+        return None
+    return statistics.median(x / y for x, y in zip(getattr(a, measure), getattr(b, measure)))
+
+
+def report(rows: list[Row], repeat: int, memory: tuple[float, float] | None, cluster: str | None,
+           big: int, hosts_kind: str) -> None:
+    def find(tool: str, n: int, tier: str = "namespace") -> Row | None:
+        return next((r for r in rows if r.tool == tool and r.hosts == n and r.bed.tier == tier), None)
+
+    print(f"\nS1 host controls on this machine ({os.cpu_count()} cores), whole processes unless noted, "
+          f"median of {repeat} paired rounds; {hosts_kind}")
+    print("(client CPU = the measured process and its children, user+system; hosts CPU = every process of the")
+    print(" namespace hosts (sshd, PAM, the remote commands), from their cgroup: they run on the same cores, so wall")
+    print(" time at many hosts also pays for the servers; conn/cmds = per host, counted by its sshd)")
+    print(f"{'what':34} {'hosts':>5} {'wall s':>7} {'min-max s':>13} {'client CPU s':>12} {'hosts CPU s':>11} "
+          f"{'conn/host':>9} {'cmds/host':>9}  checked")
+    for row in rows:
+        label = f"{row.tool} [{row.bed.tier}]" + (" (in-process)" if row.tool == "probe layer" else "")
+        print(f"{label:34} {row.hosts:>5} {median(row.wall):>7.2f} {min(row.wall):>6.2f}-{max(row.wall):<6.2f} "
+              f"{median(row.cpu):>12.2f} {median(row.hosts_cpu):>11.2f} {median(row.conn):>9.1f} "
+              f"{median(row.cmds):>9.1f}  {row.checked}")
+
+    suite1, suite10, suite_big = find("suite", 1), find("suite", 10), find("suite", big)
+    ratios = [
+        ("suite / testinfra+ControlPath, 1 host", paired(suite1, find("testinfra", 1)), 0.5),
+        ("suite / testinfra+ControlPath, 10 hosts", paired(suite10, find("testinfra", 10)), None),
+        ("suite / ansible-playbook --check, 1 host", paired(suite1, find("ansible", 1)), 0.1),
+        ("suite / ansible-playbook --check, 10 hosts", paired(suite10, find("ansible", 10)), None),
+        (f"suite, {big} hosts / 1 host", paired(suite_big, suite1), 3.0),
+        ("suite, 10 hosts / 1 host", paired(suite10, suite1), None),
+        (f"suite, {big} hosts / 1 host, client CPU", paired(suite_big, suite1, "cpu"), None),
+    ]
+    print("\npaired ratios (median over rounds of the ratio within each round):")
+    for text, value, aim in ratios:
+        if value is not None:
+            verdict = "" if aim is None else f"  (aim <= {aim}x: {'met' if value <= aim else 'NOT met'})"
+            print(f"  {text:44} {value:6.3f}x{verdict}")
+    if memory:
+        own, tree = memory
+        print(f"  peak memory, suite at {big} hosts: {own:.0f} MiB the pytest process (max RSS), {tree:.0f} MiB "
+              f"with its ssh children (sampled sum)  (aim <= 150 MiB: {'met' if own <= 150 else 'NOT met'})")
+    if cluster:
+        print(f"  {cluster}")
+
+    def cell(row: Row | None, base: Row | None = None, bold: bool = False) -> str:
+        if row is None:
+            return ""
+        text = f"{median(row.wall):.2f} s"
+        ratio = paired(base, row) if base is not None else None
+        if ratio is not None:
+            text += f" (suite/this {'**' if bold else ''}{ratio:.2f}×{'**' if bold else ''})"
+        return text
+
+    print("\nMarkdown (paste into BENCHMARKS.md):\n")
+    print("| | suite `pytest features/ -m S1` | testinfra + ssh ControlPath | ansible-playbook --check |")
+    print("|---|---|---|---|")
+    for tier in ("namespace", "nspawn"):
+        for n in (1, 10):
+            suite = find("suite", n, tier)
+            if suite is None:
+                continue
+            where = "namespace hosts" if tier == "namespace" else "nspawn hosts"
+            print(f"| {n} host{'s' if n > 1 else ''} ({where}) | {cell(suite)} | "
+                  f"{cell(find('testinfra', n, tier), suite, bold=n == 1)} | {cell(find('ansible', n, tier), suite, bold=n == 1)} |")
+    if suite_big is not None:
+        scale = paired(suite_big, suite1)
+        mem = f", peak {memory[0]:.0f} MiB ({memory[1]:.0f} MiB with its ssh children)" if memory else ""
+        cpu_scale = paired(suite_big, suite1, "cpu")
+        print(f"| {big} hosts (namespace hosts) | {median(suite_big.wall):.2f} s = **{scale:.2f}×** its 1-host "
+              f"time; client CPU {median(suite_big.cpu):.2f} s = {cpu_scale:.2f}× (the hosts' own CPU "
+              f"{median(suite_big.hosts_cpu):.1f} s on the same cores){mem} | | |")
+    print(f"\nHosts: {hosts_kind}.")
+    probes = [r for r in rows if r.tool == "probe layer"]
+    if probes:
+        print("\n| probe layer in-process | " + " | ".join(f"{r.hosts} host{'s' if r.hosts > 1 else ''}" for r in probes)
+              + " |\n|---|" + "---|" * len(probes))
+        print("| wall (client CPU) | " + " | ".join(f"{median(r.wall):.2f} s ({median(r.cpu):.2f} s)" for r in probes) + " |")
+    print(f"\n(medians of {repeat} paired rounds; ratios are medians of the per-round ratios; "
+          f"{os.cpu_count()}-core machine; {time.strftime('%Y-%m-%d')})")
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds (default 5); medians are printed")
+    parser.add_argument("--hosts", type=int, default=100, help="the largest suite run, namespace hosts (default 100)")
+    parser.add_argument("--gitea", action="store_true",
+                        help="give every namespace host its Gitea SSH server (five more logins per host, on the "
+                             "same cores); default: sshd-only hosts, where the two Gitea login checks are errors")
+    parser.add_argument("--nspawn", action="store_true", help="also measure at 1 and 10 nspawn hosts (real systemd)")
+    parser.add_argument("--no-ansible", action="store_true", help="leave out the ansible-playbook baseline")
+    parser.add_argument("--no-probe-layer", action="store_true", help="leave out the in-process probe layer rows")
+    parser.add_argument("--no-cluster", action="store_true", help="leave out the cluster API request count")
+    args = parser.parse_args()
+    started = time.monotonic()
+    cgroup = CpuCgroup.make()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
+            rows, memory, cluster = measure_all(args, Path(tmp_name), cgroup)
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
+    hosts_kind = "namespace hosts with their Gitea SSH server" if args.gitea else \
+        "sshd-only namespace hosts (no Gitea SSH server: host.gitea_ssh.login/ls_remote are errors for every tool)"
+    report(rows, args.repeat, memory, cluster, args.hosts, hosts_kind)
+    print(f"\n(./run bench took {time.monotonic() - started:.0f} s)")
+    return 0
+
+
+def measure_all(args, tmp: Path, cgroup: CpuCgroup | None) -> tuple[list[Row], tuple[float, float], str | None]:
+    states = [replace(CONFORMANT, name=f"ns{i:03d}", git_server=args.gitea) for i in range(max(args.hosts, 10))]
+    print(f"starting {len(states)} namespace hosts ...", flush=True)
+    begin = time.monotonic()
+    with NamespaceTestbed(states, tmp / "ns", cgroup=cgroup.path if cgroup else None) as ns_testbed:
+        print(f"  listening after {time.monotonic() - begin:.1f} s", flush=True)
+        failing = frozenset(SYSTEMD_CONTROLS) | (frozenset() if args.gitea else GITEA_CONTROLS)
+        beds = [Bed("namespace", ns_testbed, failing, tmp, cgroup)]
+        nspawn = None
+        try:
+            if args.nspawn:
+                print("booting 10 nspawn hosts ...", flush=True)
+                begin = time.monotonic()
+                nspawn = Testbed([replace(CONFORMANT, name=f"nspawn{i:02d}") for i in range(10)], tmp / "nspawn")
+                nspawn.__enter__()
+                print(f"  ready after {time.monotonic() - begin:.1f} s", flush=True)
+                beds.append(Bed("nspawn", nspawn, frozenset() if cgroup2_memory() else frozenset(CGROUP2_CONTROLS), tmp))
+            rows = build_rows(beds, args, tmp)
+            print(f"{len(rows)} rows; a warm-up round (1 host), then {args.repeat} timed rounds", flush=True)
+            for round_no in range(args.repeat + 1):
+                begin = time.monotonic()
+                order = rows[round_no % len(rows):] + rows[:round_no % len(rows)]
+                for row in order:
+                    if round_no > 0 or row.hosts == 1:  # warming the caches once per tool is enough
+                        row.measure(timed=round_no > 0)
+                print(f"  round {round_no}{' (warm-up)' if round_no == 0 else ''}: "
+                      f"{time.monotonic() - begin:.0f} s", flush=True)
+            big = next(r for r in rows if r.tool == "suite" and r.hosts == args.hosts and r.bed.tier == "namespace")
+            memory = peak_memory(big, tmp)
+        finally:
+            if nspawn is not None:
+                nspawn.stop()
+    cluster = None if args.no_cluster else cluster_requests(tmp)
+    return rows, memory, cluster
+
+
+def build_rows(beds: list[Bed], args, tmp: Path) -> list[Row]:
+    rows: list[Row] = []
+    for bed in beds:
+        sizes = sorted({1, 10, args.hosts}) if bed.tier == "namespace" else [1, 10]
+        rows += [suite_row(bed, n, tmp) for n in sizes]
+        rows += [testinfra_row(bed, n, tmp) for n in (1, 10)]
+        if not args.no_ansible:
+            rows += [ansible_row(bed, n, tmp) for n in (1, 10)]
+        if not args.no_probe_layer and bed.tier == "namespace":
+            rows += [probe_layer_row(bed, n, tmp) for n in sizes]
+    return rows
 
 
 if __name__ == "__main__":
