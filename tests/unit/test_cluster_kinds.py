@@ -317,3 +317,15 @@ def test_gitea_health_that_is_not_a_health_answer_drifts_and_a_refusal_is_unavai
     assert page.status is Status.DRIFT and page.observed.startswith("not a health answer: HTTP 404")
     with pytest.raises(ClusterUnavailable, match="no such Service or path"):
         check_health(HEALTH, None)
+
+
+def test_a_proxied_get_is_forgotten_by_its_reads_name_for_a_settle_re_probe():
+    answer = gitea_health()
+    snap = ClusterSnapshot.from_objects([], proxied={HEALTH_KEY: answer})
+    assert snap.proxy_get(*HEALTH_KEY) is snap.proxy_get(*HEALTH_KEY) and snap.requests == 1
+    snap.forget(["clusters.postgresql.cnpg.io"])
+    snap.proxy_get(*HEALTH_KEY)
+    assert snap.requests == 1
+    snap.forget(match(HEALTH)[0].reads({}))  # what settle forgets for a failing health control
+    snap.proxy_get(*HEALTH_KEY)
+    assert snap.requests == 2
