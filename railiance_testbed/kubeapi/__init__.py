@@ -10,7 +10,7 @@ The unmodified ``kubernetes`` client (typed APIs and ``DynamicClient``) and ``ku
 format is described there), ``resources`` (discovery), ``store`` (get/list/paging),
 ``selectors``, ``tables`` (kubectl's server-side printing), ``status`` (error bodies), ``api``
 (request -> answer, no HTTP), ``server`` (the HTTP server), ``helm_release`` (Helm 3 release
-Secrets). ``python -m railiance_testbed.kubeapi --help`` serves a dump from the shell.
+Secrets), ``proxy`` (the service proxy: a Service's declared backend answers). ``python -m railiance_testbed.kubeapi --help`` serves a dump from the shell.
 """
 
 from pathlib import Path
