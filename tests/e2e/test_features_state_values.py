@@ -46,7 +46,7 @@ def test_a_value_changed_in_the_feature_is_the_expected_value_and_its_source(bed
         f"features/S1/T01-swapfile.feature:{_line(t01, '8 GiB')}"
     # only T01's controls ran (-m T01: markers from the catalog)
     catalog = load_catalog(DEFAULT_POLICY_DIR)
-    assert {f["control_id"] for f in run.findings()} == \
+    assert {f["control_id"] for f in run.findings() if f["control_id"].startswith("host.")} == \
         {c.id for c in catalog.controls.values() if c.task == "T01" and c.id.startswith("host.")}
 
 
