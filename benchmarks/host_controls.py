@@ -86,7 +86,7 @@ class Bed:
 
     def inventory(self, n: int) -> Path:
         """An Ansible inventory of the first ``n`` hosts, with the testbed's group_vars."""
-        directory = self.workdir / f"inventory-{n}"
+        directory = self.workdir / f"inventory-{self.tier}-{n}"
         if not directory.exists():
             shutil.copytree(self.testbed.inventory.parent, directory)
             lines = self.testbed.inventory.read_text().splitlines()
@@ -413,6 +413,10 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def fmt(value: float) -> str:
+    return "n/a" if value != value else f"{value:.2f}"  # NaN: not measured (nspawn hosts run in no cgroup of ours)
+
+
 def paired(a: Row | None, b: Row | None, measure: str = "wall") -> float | None:
     """The median over rounds of a's ``measure`` (wall, cpu) / b's in the same round."""
     if a is None or b is None or not getattr(a, measure) or not getattr(b, measure):
@@ -435,7 +439,7 @@ def report(rows: list[Row], repeat: int, memory: tuple[float, float] | None, clu
     for row in rows:
         label = f"{row.tool} [{row.bed.tier}]" + (" (in-process)" if row.tool == "probe layer" else "")
         print(f"{label:34} {row.hosts:>5} {median(row.wall):>7.2f} {min(row.wall):>6.2f}-{max(row.wall):<6.2f} "
-              f"{median(row.cpu):>12.2f} {median(row.hosts_cpu):>11.2f} {median(row.conn):>9.1f} "
+              f"{median(row.cpu):>12.2f} {fmt(median(row.hosts_cpu)):>11} {median(row.conn):>9.1f} "
               f"{median(row.cmds):>9.1f}  {row.checked}")
 
     suite1, suite10, suite_big = find("suite", 1), find("suite", 10), find("suite", big)
