@@ -134,7 +134,11 @@ def check_yaml_bounds(text: str, source: str, *, loader: type = SAFE_LOADER) -> 
             if total + sum(c for _, c in stack) > YAML_MAX_NODES:
                 raise _bound(source, event, f"expands to more than {YAML_MAX_NODES} nodes (nested aliases: "
                                             f"a 'billion laughs' document?)")
-    except yaml.YAMLError:
+    except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):  # libyaml refuses deep nesting while scanning ahead of the events
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise PolicyError(source, where, f"refused: nested deeper than {YAML_MAX_DEPTH} levels") from None
         return  # the parser's own error, with its position, comes from the real load
     except RecursionError:
         raise PolicyError(source, "", "refused: nested too deeply to parse") from None

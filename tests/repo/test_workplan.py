@@ -29,7 +29,9 @@ def test_seed_tasks(seed):
         **{f"T0{n}": "done" for n in range(1, 9)}, "T09": "todo", "T10": "todo"}
     assert [t.short for t in seed.tasks.values() if t.needs_human] == ["T09", "T10"]
     assert seed.tasks["T09"].intervention_note.startswith("Requires decisions: final hostname/domain")
-    assert seed.tasks["T01"] == Task("RAIL-HO-WP-0004-T01", "T01", "Ansible: swapfile role for CoulombCore", "done")
+    assert seed.tasks["T01"] == Task("RAIL-HO-WP-0004-T01", "T01", "Ansible: swapfile role for CoulombCore", "done",
+                                     done_when=("Convergence runs without errors", "free -h on CoulombCore shows 4 GB swap",
+                                                "Goss verify passes"))
 
 
 def test_seed_prerequisites(seed):
