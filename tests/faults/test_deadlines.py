@@ -76,7 +76,8 @@ def cluster_errors(doc: dict) -> list[dict]:
             and f["control_id"] not in GET_ONLY]
 
 
-GET_ONLY = {"cluster.gitea_db.credentials", "cluster.gitea.database", "cluster.gitea.cache"}
+GET_ONLY = {"cluster.gitea_db.credentials", "cluster.gitea.database", "cluster.gitea.cache",
+            "cluster.gitea.db_health", "cluster.gitea.cache_health"}  # read by GET (or the service proxy), never a LIST
 
 
 def test_a_repeated_continue_token_ends_the_list_with_an_error(standin, conformant_repos, tmp_path):
