@@ -57,8 +57,9 @@ def bed(tmp_path_factory):
         (hosts["keyonly"].workdir / "layer" / "home" / ".ssh" / "authorized_keys").write_text(
             ops_key.with_suffix(".pub").read_text())
         # the bastion (and only it) resolves behind's name
-        subprocess.run(["nsenter", "-t", str(container_init_pid(hosts["bastion"].pid)), "-m", "--", "sh", "-c",
-                        f"echo '{hosts['behind'].address} {BEHIND_NAME}' >> /etc/hosts"], check=True)
+        # (the container's /etc/hosts is bound read-only from its layer: append there, on this side)
+        with open(hosts["bastion"].workdir / "layer" / "hosts", "a") as etc_hosts:
+            etc_hosts.write(f"{hosts['behind'].address} {BEHIND_NAME}\n")
         known = testbed.known_hosts.read_text()
         behind_key = next(line for line in known.splitlines() if line.startswith(f"[{hosts['behind'].address}]"))
         known_hosts = workdir / "known_hosts_ops"
@@ -145,7 +146,8 @@ def test_ansible_cfg_remote_user_and_private_key_file_are_used(bed, tmp_path):
     assert len(findings) == HOST_PROBED and {f["status"] for f in findings} == {"pass"}, proc.stdout[-3000:]
     evidence = run.document["run"]["connections"]["keyonly"]
     assert (evidence["user"], evidence["identity_file"]) == ("tegwick", str(key))
-    assert run.returncode == 0
+    # everything verified passes; where containers get no cgroup v2 its check is an error, which fails the run
+    assert run.returncode == (1 if NO_CGROUP2 else 0)
 
 
 @pytest.fixture(scope="module")
