@@ -248,7 +248,7 @@ class ClusterSnapshot:
                 f"in API group '' in namespace {namespace!r}, resourceNames [{service!r}]: the name as the URL "
                 f"writes it, scheme and port included)")
         if refusal is not None:
-            raise ClusterUnavailable(f"{what}: the API server answered {response.status}: {refusal}")
+            raise ClusterUnavailable(f"{what}: API error {response.status} from the API server: {refusal}")
         return ProxyAnswer(response.status, content_type, text)
 
     def _list_all(self, kind: Kind, label_selector: str) -> list[dict]:
