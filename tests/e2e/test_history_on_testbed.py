@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from railiance_testbed.hosts import CONFORMANT, DRIFTED
+from railiance_testbed.hosts import CONFORMANT, DRIFTED, DRIFTED_CONTROLS
 from railiance_testbed.nspawn import Testbed
 from tests.conftest import nspawn_unavailable_reason
 from tests.suite_runner import run_suite
@@ -50,7 +50,8 @@ def test_a_fixed_host_and_a_new_drift_show_in_json_markdown_and_history(bed, tmp
     assert (diff["from_run"], diff["to_run"]) == (first_id, second_id)
     assert diff["new_drift"] == ["host.swappiness.persisted@conformant"]
     assert diff["fixed"] == ["host.swap.fstab@drifted"]
-    assert len(diff["persisting"]) == 12 and "host.swap.file@drifted" in diff["persisting"]
+    # every drift of the drifted host persists but the fixed fstab
+    assert sorted(diff["persisting"]) == sorted(f"{c}@drifted" for c in DRIFTED_CONTROLS - {"host.swap.fstab"})
 
     history = second.document["run"]["history"]
     assert history["host.swap.file@drifted"]["consecutive_drift"] == 2
