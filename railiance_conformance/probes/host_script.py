@@ -30,13 +30,18 @@ PREAMBLE = [
     'sec() { n=$1; shift; printf "%s %s\\n" "$B" "$n"; "$@" 2>&1; r=$?; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
     # dump FILE...: each existing file's content; a file whose existence cannot even be told
     # (a directory on its path is not searchable) is a section of its own, never "absent"
-    'dump() { for f in "$@"; do if [ -e "$f" ] || [ -L "$f" ]; then sec "file $f" cat -- "$f"; else '
-    'e=$(stat -c %F -- "$f" 2>&1); case $e in *"ermission denied"*) sec "file $f" denied "$e";; esac; fi; done; }',
+    'dump() { for f in "$@"; do if [ -e "$f" ] || [ -L "$f" ]; then sec "file $f" cat -- "$f"; '
+    'elif unseen "$f"; then sec "file $f" denied "cannot tell whether $f exists: $q is not searchable by $(id -un)"; '
+    'fi; done; }',
     # dumpdir DIR: every *.conf in DIR (as glob(3) lists them: no hidden files); a directory the
     # login user cannot list is a "dir" section with exit 13, never an empty directory
     'dumpdir() { d=$1; if [ -d "$d" ]; then if [ -r "$d" ] && [ -x "$d" ]; then dump "$d"/*.conf; else '
     'sec "dir $d" denied "cannot list $d as $(id -un): permission denied ($(stat -c \'%A %U:%G\' -- "$d"))"; fi; '
-    'else e=$(stat -c %F -- "$d" 2>&1); case $e in *"ermission denied"*) sec "dir $d" denied "$e";; esac; fi; }',
+    'elif unseen "$d"; then sec "dir $d" denied "cannot tell whether $d exists: $q is not searchable by $(id -un)"; fi; }',
+    # unseen PATH: true when PATH's absence cannot be told (its nearest existing ancestor, left in $q,
+    # is not searchable). Shell builtins only: most probed paths are absent, and a fork each would
+    # cost the host more than the rest of the script.
+    'unseen() { q=${1%/*}; while [ -n "$q" ] && [ ! -e "$q" ]; do q=${q%/*}; done; q=${q:-/}; [ ! -x "$q" ]; }',
     'denied() { echo "$1"; return 13; }',
     'homeof() { getent passwd "$1" | cut -d: -f6; }',
     # asuser USER CMD...: run CMD as the user's own processes run it: their uid, groups and HOME, so
