@@ -9,11 +9,11 @@ kind per run. Each Then sentence is a check kind (``railiance_conformance.contro
 """
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then
+from pytest_bdd import given
 
 import railiance_conformance.controls.boundary  # noqa: F401  (registers the boundary check kinds)
 import railiance_conformance.controls.cluster  # noqa: F401  (registers the cluster check kinds)
-from railiance_conformance.vocabulary import KINDS
+from steps import then_steps_for
 
 
 @given("the cluster, read through the Kubernetes API")
@@ -21,7 +21,4 @@ def _(cluster_snapshot):
     """The cluster snapshot: one LIST per kind a selected check reads, cached for the run."""
 
 
-for _kind in [k for k in KINDS.values() if k.target == "cluster"]:
-    @then(parsers.re(_kind.sentence.pattern))
-    def _(check):
-        check()
+then_steps_for("cluster")

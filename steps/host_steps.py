@@ -7,10 +7,10 @@ per host, ``railiance_conformance.evaluation``); the step passes or fails on tho
 """
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then
+from pytest_bdd import given
 
 import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
-from railiance_conformance.vocabulary import KINDS
+from steps import then_steps_for
 
 
 @given("the host's facts, gathered in one SSH command")
@@ -18,7 +18,4 @@ def _(fact_store):
     """Every host is probed concurrently, one SSH connection and one command each."""
 
 
-for _kind in [k for k in KINDS.values() if k.target == "host"]:
-    @then(parsers.re(_kind.sentence.pattern))
-    def _(check):
-        check()
+then_steps_for("host")

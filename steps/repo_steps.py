@@ -6,10 +6,10 @@ The repo checkouts come from ``--repos DIR`` (the railiance-* checkouts side by 
 """
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then
+from pytest_bdd import given
 
 import railiance_conformance.controls.repo  # noqa: F401  (registers the repo check kinds)
-from railiance_conformance.vocabulary import KINDS
+from steps import then_steps_for
 
 
 @given("the railiance-* repo checkouts")
@@ -17,7 +17,4 @@ def _(repos_dir):
     """The checkouts named in policies/layers.yaml under --repos DIR (absent: every repo check is an error)."""
 
 
-for _kind in [k for k in KINDS.values() if k.target == "repo"]:
-    @then(parsers.re(_kind.sentence.pattern))
-    def _(check):
-        check()
+then_steps_for("repo")

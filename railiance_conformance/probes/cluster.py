@@ -182,11 +182,15 @@ class ClusterSnapshot:
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
         """One object by name (GET, cached); None when it does not exist."""
         key = (kind, namespace, name)
+        return self._cached_get(key, lambda: self._request(KINDS[kind].path(namespace, name), verb="get",
+                                                           kind=KINDS[kind], namespace=namespace, missing_ok=True))
+
+    def _cached_get(self, key: tuple, read) -> Any:
+        """``read()`` once per key for the run (until ``forget``); a ClusterUnavailable is kept and re-raised."""
         with self._lock:
             if key not in self._gets:
                 try:
-                    self._gets[key] = self._request(KINDS[kind].path(namespace, name), verb="get", kind=KINDS[kind],
-                                                    namespace=namespace, missing_ok=True)
+                    self._gets[key] = read()
                 except ClusterUnavailable as exc:
                     self._gets[key] = exc
             found = self._gets[key]
@@ -200,17 +204,8 @@ class ClusterSnapshot:
         ``[scheme:]name[:port]`` as kubectl proxy names it). Cached per (namespace, service, path);
         the API server's refusals (403 with the RBAC rule to grant, 404 no such Service, 503 no
         endpoint) and an unreachable server raise ClusterUnavailable."""
-        key = (SERVICE_PROXY, namespace, f"{service}{path}")
-        with self._lock:
-            if key not in self._gets:
-                try:
-                    self._gets[key] = self._proxy(namespace, service, path)
-                except ClusterUnavailable as exc:
-                    self._gets[key] = exc
-            found = self._gets[key]
-        if isinstance(found, ClusterUnavailable):
-            raise found
-        return found
+        return self._cached_get((SERVICE_PROXY, namespace, f"{service}{path}"),
+                                lambda: self._proxy(namespace, service, path))
 
     def _proxy(self, namespace: str, service: str, path: str) -> ProxyAnswer:
         what = f"GET {path} of Service {namespace}/{service} through the API server's service proxy"
