@@ -303,10 +303,11 @@ class Suite:
         if self.fact_store is not None:
             self.fact_store.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
-        if not self.recorder.findings:
-            return
         self.partial = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
                             or (self.deadline is not None and self.deadline.expired))
+        if not self.recorder.findings and not self.partial:
+            return  # nothing of the suite ran (e.g. the project's own tests)
+        # an interrupted run writes its (partial, perhaps empty) report: never the previous run's as if current
         run = self.run()
         if self.deadline is not None and self.deadline.expired:
             run = replace(run, deadline=f"run deadline of {self.deadline.seconds:g} s "
@@ -334,7 +335,7 @@ class Suite:
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         from railiance_conformance.reporting.terminal import render_summary
 
-        if not self.recorder.findings:
+        if not self.recorder.findings and not self.partial:
             return
         terminalreporter.section("railiance conformance")
         run = replace(self.run(), claims=self.claims, coverage=self.coverage, diff=self.diff)
