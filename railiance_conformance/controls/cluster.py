@@ -86,6 +86,13 @@ def _labels_match(obj: dict, selector: str) -> bool:
     return all(labels.get(k) == v for k, v in (part.split("=", 1) for part in selector.split(",")))
 
 
+def _named_or_selected(objects: list[dict], params: Params) -> list[dict]:
+    """The objects a sentence names: the one called ``params["name"]``, or every one matching ``params["selector"]``."""
+    if "name" in params:
+        return [o for o in objects if o["metadata"]["name"] == params["name"]]
+    return [o for o in objects if _labels_match(o, params["selector"])]
+
+
 def _scalar(text: str) -> Any:
     """A value as the sentence writes it: ``16`` -> 16, ``true`` -> True, ``"a b"`` -> ``"a b"``, ``10Gi`` -> ``"10Gi"``."""
     if len(text) >= 2 and text[0] == text[-1] == '"':
@@ -160,13 +167,9 @@ _WORKLOAD = r"(?P<kind>Deployment|StatefulSet|DaemonSet)"
 def workload_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
     """One workload by name, or every workload matching a label selector, available with every replica ready."""
     kind, namespace = params["kind"], params["namespace"]
-    objects = snap.list(plural(kind), namespace=namespace)
-    if "name" in params:
-        found = [o for o in objects if o["metadata"]["name"] == params["name"]]
-        missing = f"no {kind} {params['name']} in {namespace}"
-    else:
-        found = [o for o in objects if _labels_match(o, params["selector"])]
-        missing = f"no {kind} labelled {params['selector']} in {namespace}"
+    found = _named_or_selected(snap.list(plural(kind), namespace=namespace), params)
+    missing = f"no {kind} {params['name']} in {namespace}" if "name" in params \
+        else f"no {kind} labelled {params['selector']} in {namespace}"
     if not found:
         return Outcome.compare(f"an available {kind}", missing)
     if len(found) == 1:
@@ -224,13 +227,9 @@ def objects_absent(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFA
 def object_present(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
     """An object of a kind by name, or at least one matching a label selector, in a namespace."""
     kind, namespace = params["kind"], params["namespace"]
-    objects = snap.list(kind, namespace=namespace)
-    if "name" in params:
-        found = [o for o in objects if o["metadata"]["name"] == params["name"]]
-        what = f"{kind[:-1]} {namespace}/{params['name']}"
-    else:
-        found = [o for o in objects if _labels_match(o, params["selector"])]
-        what = f"a {kind[:-1]} labelled {params['selector']} in {namespace}"
+    found = _named_or_selected(snap.list(kind, namespace=namespace), params)
+    what = f"{kind[:-1]} {namespace}/{params['name']}" if "name" in params \
+        else f"a {kind[:-1]} labelled {params['selector']} in {namespace}"
     return Outcome.compare(f"{what}: present", f"{what}: {'present' if found else 'absent'}",
                            evidence={"found": [o["metadata"]["name"] for o in found]})
 
