@@ -104,8 +104,10 @@ class NspawnHost:
         self.pid = process.pid
         self._process = process
 
-    def wait_ready(self, ssh_base: list[str], timeout: float = 60) -> None:
-        """Until sshd answers and the boot has finished (logind up: the first login is not slow)."""
+    def wait_ready(self, ssh_base: list[str], timeout: float = 120) -> None:
+        """Until sshd answers and the boot has finished: ``systemctl is-system-running --wait`` says
+        ``running`` or ``degraded`` (logind up, no unit still starting that may restart sshd: on a
+        loaded machine a login during the boot can be cut off)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -114,9 +116,10 @@ class NspawnHost:
                 probe.settimeout(0.2)
                 if probe.connect_ex((self.address, SSH_PORT)) == 0:
                     done = subprocess.run([*ssh_base, "-p", str(SSH_PORT), f"tegwick@{self.address}",
-                                           "timeout 30 systemctl is-system-running --wait; true"],
-                                          capture_output=True, timeout=max(1.0, deadline - time.monotonic()))
-                    if done.returncode == 0:
+                                           "timeout 20 systemctl is-system-running --wait"],
+                                          capture_output=True, text=True,
+                                          timeout=max(1.0, deadline - time.monotonic()))
+                    if done.stdout.strip() in ("running", "degraded"):
                         return
             time.sleep(0.1)
         raise TimeoutError(f"{self.state.name} at {self.address}: no SSH login within {timeout}s")

@@ -27,10 +27,13 @@ q = shlex.quote
 
 @dataclass(frozen=True, slots=True)
 class Fact:
-    """One section of the fact script: ``section`` names it, ``command`` is one shell line."""
+    """One section of the fact script: ``section`` names it, ``command`` is one shell line.
+    ``concurrent``: the command mostly waits on the network (a login, a ``git ls-remote``), so the
+    script runs it alongside the others instead of after them (``host_script.build_script``)."""
 
     section: str
     command: str
+    concurrent: bool = False
 
 
 def _path(path: str, user: str | None) -> str:
@@ -43,8 +46,8 @@ def _path(path: str, user: str | None) -> str:
     return q(path)
 
 
-def _sec(name: str, command: str) -> Fact:
-    return Fact(name, f"sec {q(name)} {command}")
+def _sec(name: str, command: str, *, concurrent: bool = False) -> Fact:
+    return Fact(name, f"sec {q(name)} {command}", concurrent)
 
 
 # --- the login and the machine -------------------------------------------------------------------
@@ -247,7 +250,7 @@ def ssh_login(user: str, alias: str) -> Fact:
     """``ssh -T ALIAS`` as the user in batch mode, no command: a git-shell (or Gitea) login answers and
     exits; exit 255 is ssh's own failure (refused key, unreachable, host key). Nothing runs on the server."""
     return _sec(f"ssh.login {user} {alias}",
-                f"asuser {q(user)} $T ssh -T {SSH_PROBE_OPTIONS} {q(alias)} </dev/null")
+                f"asuser {q(user)} $T ssh -T {SSH_PROBE_OPTIONS} {q(alias)} </dev/null", concurrent=True)
 
 
 def git_ls_remote(user: str, path: str) -> Fact:
@@ -261,4 +264,4 @@ def git_ls_remote(user: str, path: str) -> Fact:
               '[ "$r" = 0 ] || printf "%s\\n" "$o" | grep -v "^ *$" | head -n 3 | sed "s/^/  /"; done')
     env = f"GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND={q('ssh ' + SSH_PROBE_OPTIONS)}"
     return _sec(f"lsremote {user}:{path}",
-                f'asuser {q(user)} $T env {env} sh -c {q(script)} sh {_path(path, user)}')
+                f'asuser {q(user)} $T env {env} sh -c {q(script)} sh {_path(path, user)}', concurrent=True)

@@ -220,4 +220,8 @@ def _ssh_reason(exc: RuntimeError) -> str:
     raw = getattr(result, "stderr_bytes", None)
     stderr = decode_remote(raw) if raw is not None else (getattr(result, "stderr", "") or "")
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return "ssh failed: " + (lines[-1] if lines else "exit status 255, no message")
+    # at LogLevel ERROR ssh says nothing when the host ends the connection after the handshake (sshd
+    # restarting, a PAM session module failing or timing out, MaxStartups): exit 255 and no stderr
+    return "ssh failed: " + (lines[-1] if lines else "exit status 255 without a message: connection closed by "
+                                                      "the host during login or the session (sshd restarted, a "
+                                                      "PAM session module failed or timed out, MaxStartups)")

@@ -48,23 +48,42 @@ PREAMBLE = [
     # ssh reads their ~/.ssh/config (relative Includes resolve in *their* ~/.ssh) and git their
     # ~/.gitconfig. Logged in as root: setpriv (util-linux; no PAM session, nothing written).
     # Logged in as anyone else: exit 5 with the reason.
+    # (the login's own name and uid are read once, in ME and MEID: two forks less per call)
+    'ME=$(id -un); MEID=$(id -u)',
     'asuser() { u=$1; shift; h=$(homeof "$u"); [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
-    'if [ "$(id -un)" = "$u" ]; then HOME="$h" "$@"; '
-    'elif [ "$(id -u)" = 0 ]; then HOME="$h" USER="$u" LOGNAME="$u" setpriv --reuid="$u" --regid="$(id -g "$u")" '
-    '--init-groups -- "$@"; else echo "cannot resolve as $u: logged in as $(id -un), who is neither $u nor root"; '
+    'if [ "$ME" = "$u" ]; then HOME="$h" "$@"; '
+    'elif [ "$MEID" = 0 ]; then HOME="$h" USER="$u" LOGNAME="$u" setpriv --reuid="$u" --regid="$(id -g "$u")" '
+    '--init-groups -- "$@"; else echo "cannot resolve as $u: logged in as $ME, who is neither $u nor root"; '
     'return 5; fi; }',
     'T=; command -v timeout >/dev/null 2>&1 && T="timeout 15"',
 ]
 
 
 def build_script(facts: Sequence[Fact], boundary: str) -> str:
-    """The one ``sh`` script that gathers ``facts`` (deduplicated by section, in order), framed by ``boundary``."""
+    """The one ``sh`` script that gathers ``facts`` (deduplicated by section), framed by ``boundary``.
+
+    The others run first, one after another (so the user's process list, read among them, holds no
+    process of this script but its login shell). Then the ``concurrent`` facts (network waits: logins,
+    ``git ls-remote``) all run at once as the stages of one pipeline:
+    ``: | { o=$(F1); cat; printf '%s\\n' "$o"; } | { o=$(F2); cat; …; } | …``. Each stage keeps its
+    fact's output in ``o`` until the stages before it have ended (``cat`` copies theirs through
+    first), so sections never interleave: the output is the same text as if the facts ran one after
+    another, and their time is the slowest wait, not the sum. (A fact's output loses NUL bytes in
+    ``$(…)``; these are status lines and git/ssh messages.)
+    """
     lines = [*PREAMBLE, f"B={shlex.quote(boundary)}"]
     seen: set[str] = set()
+    serial: list[str] = []
+    concurrent: list[str] = []
     for fact in facts:
         if fact.section not in seen:
             seen.add(fact.section)
-            lines.append(fact.command)
+            (concurrent if fact.concurrent else serial).append(fact.command)
+    lines.extend(serial)
+    if concurrent:
+        # stdin of a stage is the pipe from the one before: the fact reads /dev/null, never that
+        lines.append(":" + "".join(f""" | {{ o=$({command} </dev/null
+); cat; printf '%s\\n' "$o"; }}""" for command in concurrent))
     return "\n".join(lines) + "\nexit 0\n"
 
 

@@ -101,11 +101,15 @@ def test_sshd_killed_mid_run_is_an_error_and_the_other_host_is_intact(bed, tmp_p
 
 
 def tree_digest(root: Path) -> str:
+    """Every entry's inode, mode, owner, size, mtime and ctime (a write, chmod or chown moves ctime), and
+    the content of the files under 1 MiB. Not the content of the big ones: reading the 4 GiB /swapfile
+    took 13 s and pushed the machine into memory pressure that broke the next SSH logins."""
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         stat = path.lstat()
-        digest.update(f"{path}:{stat.st_mode}:{stat.st_uid}:{stat.st_mtime_ns}".encode())
-        if path.is_file() and not path.is_symlink():
+        digest.update(f"{path}:{stat.st_ino}:{stat.st_mode}:{stat.st_uid}:{stat.st_gid}:{stat.st_size}:"
+                      f"{stat.st_mtime_ns}:{stat.st_ctime_ns}".encode())
+        if path.is_file() and not path.is_symlink() and stat.st_size < 1 << 20:
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
