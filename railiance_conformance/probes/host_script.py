@@ -26,30 +26,33 @@ class Section:
 
 PREAMBLE = [
     "LC_ALL=C; export LC_ALL",
+    # the login's own name and uid, read once (asuser and homeof ask them for every fact)
+    'ME=$(id -un); MEID=$(id -u)',
     # sec NAME CMD...: run CMD, frame its stdout+stderr, record its exit status
     'sec() { n=$1; shift; printf "%s %s\\n" "$B" "$n"; "$@" 2>&1; r=$?; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
     # dump FILE...: each existing file's content; a file whose existence cannot even be told
     # (a directory on its path is not searchable) is a section of its own, never "absent"
     'dump() { for f in "$@"; do if [ -e "$f" ] || [ -L "$f" ]; then sec "file $f" cat -- "$f"; '
-    'elif unseen "$f"; then sec "file $f" denied "cannot tell whether $f exists: $q is not searchable by $(id -un)"; '
+    'elif unseen "$f"; then sec "file $f" denied "cannot tell whether $f exists: $q is not searchable by $ME"; '
     'fi; done; }',
     # dumpdir DIR: every *.conf in DIR (as glob(3) lists them: no hidden files); a directory the
     # login user cannot list is a "dir" section with exit 13, never an empty directory
     'dumpdir() { d=$1; if [ -d "$d" ]; then if [ -r "$d" ] && [ -x "$d" ]; then dump "$d"/*.conf; else '
-    'sec "dir $d" denied "cannot list $d as $(id -un): permission denied ($(stat -c \'%A %U:%G\' -- "$d"))"; fi; '
-    'elif unseen "$d"; then sec "dir $d" denied "cannot tell whether $d exists: $q is not searchable by $(id -un)"; fi; }',
+    'sec "dir $d" denied "cannot list $d as $ME: permission denied ($(stat -c \'%A %U:%G\' -- "$d"))"; fi; '
+    'elif unseen "$d"; then sec "dir $d" denied "cannot tell whether $d exists: $q is not searchable by $ME"; fi; }',
     # unseen PATH: true when PATH's absence cannot be told (its nearest existing ancestor, left in $q,
     # is not searchable). Shell builtins only: most probed paths are absent, and a fork each would
     # cost the host more than the rest of the script.
     'unseen() { q=${1%/*}; while [ -n "$q" ] && [ ! -e "$q" ]; do q=${q%/*}; done; q=${q:-/}; [ ! -x "$q" ]; }',
     'denied() { echo "$1"; return 13; }',
-    'homeof() { getent passwd "$1" | cut -d: -f6; }',
+    # homeof USER: the user's home directory from the passwd database (NSS). For the login user it is
+    # $HOME, which sshd set from the same getpwnam() entry (session.c do_setup_env): two forks less a call
+    'homeof() { if [ "$1" = "$ME" ] && [ -n "$HOME" ]; then printf "%s\\n" "$HOME"; '
+    'else getent passwd "$1" | cut -d: -f6; fi; }',
     # asuser USER CMD...: run CMD as the user's own processes run it: their uid, groups and HOME, so
     # ssh reads their ~/.ssh/config (relative Includes resolve in *their* ~/.ssh) and git their
     # ~/.gitconfig. Logged in as root: setpriv (util-linux; no PAM session, nothing written).
     # Logged in as anyone else: exit 5 with the reason.
-    # (the login's own name and uid are read once, in ME and MEID: two forks less per call)
-    'ME=$(id -un); MEID=$(id -u)',
     'asuser() { u=$1; shift; h=$(homeof "$u"); [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
     'if [ "$ME" = "$u" ]; then HOME="$h" "$@"; '
     'elif [ "$MEID" = 0 ]; then HOME="$h" USER="$u" LOGNAME="$u" setpriv --reuid="$u" --regid="$(id -g "$u")" '
