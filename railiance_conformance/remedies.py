@@ -20,6 +20,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
     (r"not cgroup v2",
      "Boot the host with the unified cgroup hierarchy (cgroup v2: the default since Debian 11 and systemd 247; "
      "remove systemd.unified_cgroup_hierarchy=0 from the kernel command line) so the kernel's caps can be read."),
+    (r"could not start a process for the probe",
+     "The host refused to start a process for the probe (fork failed with EAGAIN): the login user is at its "
+     "nproc cap (ulimit -u; pam_limits nproc) or the host at kernel.pid_max or its cgroup's pids.max. Find what "
+     "holds the processes (ps -u USER | wc -l), or log in as a user with room, and re-run."),
     (r"api server unreachable|api error|could not reach the api|max retries exceeded|kubeconfig",
      "The Kubernetes API could not be read: check --kubeconfig/--context (or the in-cluster ServiceAccount) "
      "and that the API server is reachable from where the suite runs."),

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes import facts as F
-from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
+from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts, cannot_start, fork_failure
 from railiance_conformance.resources import pam_limits, sysctl, systemd_units
 from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources.host_files import (
@@ -608,8 +608,14 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
             if line.startswith("url "):
                 url = line[4:]
             elif line.startswith("rc "):
-                rc, refs = int(line.split()[1]), int(line.split()[3])
+                fields = line.split()
+                if len(fields) != 4 or not (fields[1].isdigit() and fields[3].isdigit()):
+                    raise cannot_start(forked) if (forked := fork_failure(section.out)) else \
+                        FactUnavailable(f"the ls-remote probe of {path} was cut short: {line!r}")
+                rc, refs = int(fields[1]), int(fields[3])
                 detail = "\n".join(l.strip() for l in lines[index + 1:index + 4] if l.startswith("  "))
+                if rc != 0 and (forked := fork_failure(detail)):
+                    raise cannot_start(forked)
                 answers.append((url, rc, refs, detail))
         failures = [(u, _ssh_failure(d, rc, "the server") or (Status.DRIFT, d.splitlines()[0] if d else f"exit {rc}"))
                     for u, rc, _, d in answers if rc != 0]

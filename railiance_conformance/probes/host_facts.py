@@ -6,6 +6,7 @@ Example: ``store = HostFactStore(ssh_options); store.prefetch(targets); store.ge
 """
 from __future__ import annotations
 
+import re
 import secrets
 import shlex
 import threading
@@ -27,6 +28,25 @@ class FactUnavailable(Exception):
     """A fact could not be read (permission denied, command missing, host unreachable)."""
 
 
+# What a shell or git prints when fork(2) fails (EAGAIN: the login user is at RLIMIT_NPROC, or the
+# host at pid_max / its cgroup's pids.max): dash "Cannot fork", bash "fork: retry: Resource temporarily
+# unavailable", git "cannot fork() for ...". A probe that could not start its command read nothing.
+FORK_FAILURE = re.compile(r"cannot fork|fork: (?:retry: )?resource temporarily unavailable", re.IGNORECASE)
+
+
+def fork_failure(text: str) -> str | None:
+    """The line of ``text`` that says a process could not be started, else None."""
+    for line in text.splitlines():
+        if FORK_FAILURE.search(line):
+            return line.strip()
+    return None
+
+
+def cannot_start(line: str) -> FactUnavailable:
+    return FactUnavailable(f"the host could not start a process for the probe ({line}): the login user is at "
+                           "its nproc cap (RLIMIT_NPROC) or the host at its process limit")
+
+
 @dataclass(frozen=True, slots=True)
 class HostFacts:
     """Every raw fact of one host, as plain data. ``failure`` is why none could be read."""
@@ -41,10 +61,13 @@ class HostFacts:
         if self.failure:
             raise FactUnavailable(self.failure)
         try:
-            return self.sections[name]
+            section = self.sections[name]
         except KeyError:
             raise FactUnavailable(f"the host's fact script produced no {name!r} section "
                                   f"(output cut short?)") from None
+        if section.rc != 0 and (line := fork_failure(section.out)):
+            raise cannot_start(line)
+        return section
 
     def text(self, name: str, *, what: str) -> str:
         """The output of a section that must have succeeded, else FactUnavailable naming ``what``."""

@@ -11,7 +11,7 @@ import pytest
 from railiance_conformance.checks import evaluate_control
 from railiance_conformance.finding import Status
 from railiance_conformance.probes import facts as F
-from railiance_conformance.probes.host_facts import HostFacts
+from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
 from railiance_conformance.probes.host_script import Section
 
 DESIRED = {"operator_user": "tegwick", "operator_uid": 1000, "swap_size_gb": 4, "nproc_soft": 512,
@@ -193,3 +193,30 @@ def test_the_probes_cannot_prompt_or_write() -> None:
         assert option in login and option in lsremote
     assert "credential.helper=" in lsremote and "GIT_TERMINAL_PROMPT=0" in lsremote
     assert " push" not in lsremote.replace("--push", "")
+
+
+# what git and dash printed on namespace hosts whose login user had reached its nproc cap (one kernel,
+# one uid across 100 hosts): the probe could not run, which is an error with that reason, never drift
+FORK_GIT = ("url ssh://git@gitea-local/coulomb/railiance-infra.git\nrc 128 refs 0\n"
+            "  error: cannot fork() for ssh -o BatchMode=yes -o ConnectTimeout=5: Resource temporarily unavailable")
+FORK_CUT = "url ssh://git@gitea-local/coulomb/railiance-infra.git\nsh: 1: Cannot fork\nrc 0 refs "
+
+
+@pytest.mark.parametrize("output", [FORK_GIT, FORK_CUT], ids=["git-cannot-fork", "shell-cannot-fork"])
+def test_a_probe_that_could_not_fork_is_unavailable_naming_the_nproc_cap(output: str) -> None:
+    # FactUnavailable: the evaluation makes it an error finding with this reason (never drift, never a pass)
+    with pytest.raises(FactUnavailable, match="could not start a process.*nproc") as raised:
+        evaluate("host.gitea_ssh.ls_remote", ls_remote(railiance_infra=(0, output)))
+    from railiance_conformance.remedies import remedy_for_error
+    assert "ulimit -u" in remedy_for_error(str(raised.value))
+
+
+def test_a_section_whose_command_could_not_fork_is_unavailable_not_absent() -> None:
+    # stat's section as dash leaves it when fork(2) fails: not "No such file", so never "the file is absent"
+    with pytest.raises(FactUnavailable, match="could not start a process"):
+        evaluate("host.swap.file", host(**{"stat /swapfile": (2, "sh: 1: Cannot fork")}))
+
+
+def test_a_half_written_ls_remote_line_is_unavailable_not_a_crash() -> None:
+    with pytest.raises(FactUnavailable, match="cut short"):
+        evaluate("host.gitea_ssh.ls_remote", ls_remote(railiance_infra=(0, "url x\nrc 0 refs ")))
