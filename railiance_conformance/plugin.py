@@ -16,7 +16,7 @@ import pytest
 
 from railiance_conformance.checks import CheckPlan
 from railiance_conformance.finding import Finding, Status
-from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError, load_catalog
+from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError
 from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore
 from railiance_conformance.recorder import FindingRecorder, describe
@@ -98,19 +98,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     option = config.option
     try:
-        tasks = sorted({c.task for c in load_catalog(Path(option.policy_dir)).controls.values()})
-    except PolicyError:
-        tasks = []  # reported below, with the file and field
+        settings = SuiteSettings.from_options(option, Path(config.rootpath))
+    except PolicyError as exc:
+        raise pytest.UsageError(f"railiance-conformance: {exc}") from None
+    tasks = sorted({c.task for c in settings.catalog.controls.values()})
     for name, text in [*((l, "layer") for l in LAYERS), *((t, "workplan task") for t in tasks),
                        *((s, "severity") for s in SEVERITIES),
                        ("hosts", "runs once per host target (--hosts / --ansible-inventory)"),
                        ("cluster", "reads the cluster through the Kubernetes API (--kubeconfig / --context)"),
                        ("repos", "reads the local railiance-* repo checkouts (--repos DIR)")]:
         config.addinivalue_line("markers", f"{name}: {text}")
-    try:
-        settings = SuiteSettings.from_options(option, Path(config.rootpath))
-    except PolicyError as exc:
-        raise pytest.UsageError(f"railiance-conformance: {exc}") from None
     suite = Suite(settings, option, Path(config.rootpath))
     config.stash[SUITE] = suite
     config.pluginmanager.register(suite, "railiance-conformance-suite")

@@ -98,10 +98,14 @@ def test_a_flapping_cluster_is_reported_flapping(tmp_path):
         stop = threading.Event()
 
         def flip() -> None:
-            n = 0
-            while not stop.wait(0.9):
-                n += 1
-                api.replace_objects(variants[n % 2])
+            # after each LIST of the clusters the next one sees the other variant: degraded, healthy,
+            # degraded, ... whatever the machine's speed (the re-probes are >= 0.5 s apart, this polls 10 ms)
+            seen = 0
+            while not stop.wait(0.01):
+                lists = _lists(api, "clusters")
+                if lists != seen:
+                    seen = lists
+                    api.replace_objects(variants[seen % 2])
         flipper = threading.Thread(target=flip, daemon=True)
         flipper.start()
         run = run_suite("-m", "T03 and cluster", "--kubeconfig", str(api.write_kubeconfig(tmp_path / "kc")),
