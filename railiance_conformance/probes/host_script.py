@@ -65,8 +65,9 @@ PREAMBLE = [
 # How many network-bound facts run at once. Every process of the script counts against the login
 # user's RLIMIT_NPROC (pam_limits "nproc"), which the workplan caps for the operator user (512/1024):
 # a lane costs about eight processes (a subshell, timeout, sh, git, ssh, ...), so two lanes keep one
-# probe near twenty. Measured on a namespace host: one lane 0.70 s, two 0.42 s, five 0.32 s; five lanes
-# on 100 namespace hosts (one kernel: one uid's processes across all of them) hit the cap ("cannot fork").
+# probe near twenty. One SSH command with the script, on a namespace host: one lane 0.88 s, two 0.62 s,
+# five 0.41 s; but five lanes on 100 namespace hosts (one kernel: one uid's processes across all of
+# them) hit the cap ("cannot fork"), three did not.
 LANES = 2
 
 
