@@ -187,3 +187,35 @@ def test_two_runs_at_once_share_one_history(tmp_path):
     json.loads((tmp_path / "r" / "findings.json").read_text())
     with sqlite3.connect(tmp_path / "r" / "history.sqlite") as db:
         assert db.execute("select count(*) from runs").fetchone()[0] == 2
+
+
+def test_the_network_facts_in_lanes_read_what_they_read_one_after_another(bed, monkeypatch):
+    """The two-lane pipeline (host_script.LANES) is only a schedule: on a real host with its Gitea SSH
+    server, every section it frames equals the section of the same facts run one after another, whatever
+    the lanes. (The user's process list differs by the pids of each run's own shell, so it is left out.)"""
+    from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.probes import host_script
+    from railiance_conformance.targets import hosts_from_urls
+
+    victim = next(h for h in bed.hosts if h.state.name == "victim")
+    victim.wait_ready(bed.ssh_base())
+    [target] = hosts_from_urls([victim.url], {}, policy_source="x")
+    facts = bundled_plan().host_facts(target)
+    assert sum(f.concurrent for f in facts) == 5  # the Gitea login and four ls-remotes
+
+    def sections(lanes: int, facts=facts) -> dict:
+        monkeypatch.setattr(host_script, "LANES", lanes)  # the schedule only; the script runs on the real host
+        script = build_script(facts, "@@B")
+        done = subprocess.run([*bed.ssh_base(), "-p", "2222", f"tegwick@{victim.address}", "sh"],
+                              input=script.encode(), capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        found = host_script.parse_output(done.stdout.decode("utf-8", "surrogateescape"), "@@B")
+        return {name: s for name, s in found.items() if not name.startswith("processes ")}
+
+    from dataclasses import replace as copy_with
+    serial = sections(1, [copy_with(f, concurrent=False) for f in facts])  # plain lines, no pipeline at all
+    assert "| { o=$(" not in build_script([copy_with(f, concurrent=False) for f in facts], "@@B")
+    assert {n for n in serial if n.startswith("lsremote ")} and all(
+        serial[n].rc == 0 and "rc 0 refs" in serial[n].out for n in serial if n.startswith("lsremote "))
+    for lanes in (1, 2, 5):
+        assert sections(lanes) == serial
