@@ -218,6 +218,10 @@ class Suite:
         """Plan the selected checks (only their facts are gathered); arm the run deadline (feature runs only)."""
         selected = {scenario_control_id(item) for item in session.items} - {None}
         self.checks = CheckPlan(self.settings.catalog, self.settings.specs, selected)
+        if selected:  # the run will wait on SSH or the API: import the report writers meanwhile
+            from railiance_conformance.reporting import warm_up
+
+            warm_up(self.settings.formats)
         # the hosts each host control's item covers (-k by host name): only those are probed and reported
         for item in session.items:
             control_id = scenario_control_id(item)

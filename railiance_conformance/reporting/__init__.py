@@ -18,6 +18,7 @@ from railiance_conformance.finding import Finding, Status
 
 if TYPE_CHECKING:  # for the annotations only: the modules that make the parts are never imported here
     # (history imports this one); reporters only read the parts' attributes
+    import threading
     from railiance_conformance.claims import Claim
     from railiance_conformance.coverage import TaskCoverage
     from railiance_conformance.gate.cutover import GateVerdict
@@ -185,6 +186,41 @@ def load_reporters() -> dict[str, Reporter]:
         html_report, json_report, junit_report, markdown_report, policyreport_report, prometheus_report)
 
     return REPORTERS
+
+
+# The libraries a format renders with, imported when it is written (besides the reporter modules)
+FORMAT_LIBRARIES = {"junit": ("junit_xml",), "html": ("pygal", "pygal.style"), "prometheus": ("prometheus_client",)}
+# what every run's end uses whatever the formats: the history, the feature texts, the terminal summary
+RUN_END_MODULES = ("railiance_conformance.history", "railiance_conformance.reporting.output",
+                   "railiance_conformance.reporting.features", "railiance_conformance.reporting.terminal")
+
+
+def warm_up(names: Iterable[str]) -> "threading.Thread":
+    """Import, in a daemon thread, what the end of the run will need to write the formats ``names``:
+    the reporters, their libraries (``FORMAT_LIBRARIES``) and ``RUN_END_MODULES``. Nothing is rendered
+    or written. A run spends most of its time waiting on SSH or the API, which releases the GIL, so
+    these imports (about 0.1 s: pygal, prometheus_client, rich, ...) move out of the run's tail. An
+    import that fails here is left for the report writer to raise where it is handled. Returns the
+    thread (started)."""
+    import importlib
+    import threading
+
+    modules = [*RUN_END_MODULES, *(m for name in names for m in FORMAT_LIBRARIES.get(name, ()))]
+
+    def run() -> None:
+        try:
+            load_reporters()
+        except Exception:  # noqa: BLE001 - raised again, and reported, when the reports are written
+            pass
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001 - as above
+                pass
+
+    thread = threading.Thread(target=run, name="report-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def write_reports(run: Run, directory: Path, names: Iterable[str]) -> list[Path]:
