@@ -36,7 +36,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
      "ansible_ssh_private_key_file, IdentityFile in --ssh-config) and the right user (ansible_user, ssh://USER@)."),
     (r"connection refused|no route to host|network is unreachable|could not resolve hostname|"
      r"name or service not known|connect to host .* (?:timed out|operation timed out)|connection closed by|"
-     r"connection reset",
+     r"closed by remote host|connection reset|exit status 255 without a message",
      "The host did not accept an SSH connection: check that it is up and that sshd listens on the address and "
      "port the inventory gives (ansible_host/ansible_port), and any jump host on the way (ssh -v)."),
     (r"no answer within|timed out|timeout|deadline",

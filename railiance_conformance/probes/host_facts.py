@@ -243,8 +243,9 @@ def _ssh_reason(exc: RuntimeError) -> str:
     raw = getattr(result, "stderr_bytes", None)
     stderr = decode_remote(raw) if raw is not None else (getattr(result, "stderr", "") or "")
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    # at LogLevel ERROR ssh says nothing when the host ends the connection after the handshake (sshd
-    # restarting, a PAM session module failing or timing out, MaxStartups): exit 255 and no stderr
-    return "ssh failed: " + (lines[-1] if lines else "exit status 255 without a message: connection closed by "
-                                                      "the host during login or the session (sshd restarted, a "
-                                                      "PAM session module failed or timed out, MaxStartups)")
+    # exit 255 and nothing on stderr (LogLevel ERROR): the session ended before the script answered
+    # without ssh saying why, or the remote command itself exited 255
+    return "ssh failed: " + (lines[-1] if lines else "exit status 255 without a message: the connection or the "
+                                                      "session ended before the fact script answered, connection "
+                                                      "closed by the host (sshd restarted or killed, a PAM session "
+                                                      "module failed), or the remote shell exited 255")

@@ -138,3 +138,24 @@ def test_the_default_run_deadline_is_derived_from_the_options():
     options = SimpleNamespace(probe_workers=16, command_timeout=60, api_timeout=10.0)
     assert default_run_timeout(1, options) == 65 + 200 + 120
     assert default_run_timeout(33, options) == 3 * 65 + 200 + 120  # three waves of 16 hosts
+
+
+def test_a_host_that_closes_the_session_is_an_error_that_says_so(tmp_path, client_key):
+    # the session's own sshd is killed by the forced command: ssh exits 255 saying the connection was
+    # closed; every control of the host is an error with that reason and the connection's remedy
+    closer = LoopbackSshd(tmp_path / "closer", client_key, "kill -KILL $PPID")
+    try:
+        known = tmp_path / "known_hosts"
+        known.write_text(f"{closer.known_host()}\n")
+        config = tmp_path / "ssh_config"
+        config.write_text(f"Host closer\n  HostName 127.0.0.1\n  Port {closer.port}\n  IdentityFile {client_key}\n"
+                          f"  IdentitiesOnly yes\n  UserKnownHostsFile {known}\n")
+        done, _ = suite(tmp_path / "r", "-m", "S1", "--hosts", "ssh://root@closer", "--ssh-config", str(config),
+                        timeout=120)
+    finally:
+        closer.stop()
+    assert done.returncode == 1, done.stdout[-3000:]
+    findings = [f for f in document(tmp_path / "r" / "findings.json")["findings"] if f["status"] != "pending"]
+    assert findings and all(f["status"] == "error" for f in findings)
+    assert all("closed by remote host" in f["reason"] for f in findings), findings[0]["reason"]
+    assert all("did not accept an SSH connection" in f["remediation"] for f in findings), findings[0]["remediation"]
