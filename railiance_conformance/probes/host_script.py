@@ -46,8 +46,9 @@ PREAMBLE = [
     'unseen() { q=${1%/*}; while [ -n "$q" ] && [ ! -e "$q" ]; do q=${q%/*}; done; q=${q:-/}; [ ! -x "$q" ]; }',
     'denied() { echo "$1"; return 13; }',
     # homeof USER: the user's home directory from the passwd database (NSS). For the login user it is
-    # $HOME, which sshd set from the same getpwnam() entry (session.c do_setup_env): two forks less a call
-    'homeof() { if [ "$1" = "$ME" ] && [ -n "$HOME" ]; then printf "%s\\n" "$HOME"; '
+    # $HOME, which sshd set from the same getpwnam() entry (session.c do_setup_env): two forks less a
+    # call. Not under sudo (become): there HOME may still be the invoking user's, so getent answers
+    'homeof() { if [ "$1" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then printf "%s\\n" "$HOME"; '
     'else getent passwd "$1" | cut -d: -f6; fi; }',
     # asuser USER CMD...: run CMD as the user's own processes run it: their uid, groups and HOME, so
     # ssh reads their ~/.ssh/config (relative Includes resolve in *their* ~/.ssh) and git their
