@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), fix) for p, fix in (
-    (r"cannot be reached from the host",
+    (r"cannot be reached from the host|cannot reach the push url",
      "The git server the operator's ssh config names did not answer from the host: check Gitea's SSH Service and "
      "NodePort (kubectl -n gitea get svc gitea-ssh) and the Host block's HostName/Port (ssh -G gitea-local)."),
     (r"not cgroup v2",

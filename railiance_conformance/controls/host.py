@@ -563,7 +563,9 @@ def ssh_batch_login(facts: HostFacts, params: Params) -> Outcome:
     if section.rc == 5:  # asuser: could not run as the user
         raise FactUnavailable(_last_line(text))
     if section.rc == 124:
-        return Outcome.error(f"ssh to {alias} did not finish within 15 s", expected={"authenticated": True})
+        return Outcome.error(f"{alias} cannot be reached from the host: ssh did not finish within "
+                             f"{facts.network_timeout_s} s (timed out: the probe's bound for a network check, "
+                             "from --command-timeout)", expected={"authenticated": True})
     failure = _ssh_failure(text, section.rc, alias)
     expected = {"authenticated": True, "prompt": False}
     if failure is None:
@@ -599,7 +601,7 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
             drifted.append(path)
             continue
         if section.rc == 124:
-            observed[path] = "ls-remote did not finish within 15 s"
+            observed[path] = f"ls-remote did not finish within {facts.network_timeout_s} s (timed out)"
             unreachable.append(path)
             continue
         answers, url = [], ""

@@ -20,7 +20,7 @@ import testinfra
 
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.facts import Fact
-from railiance_conformance.probes.host_script import Section, build_script, parse_output
+from railiance_conformance.probes.host_script import Section, build_script, network_timeout, parse_output
 from railiance_conformance.targets import HostTarget
 
 
@@ -56,6 +56,7 @@ class HostFacts:
     failure: str = ""
     duration_s: float = 0.0
     commands: int = 0
+    network_timeout_s: int = 15   # what each network-bound fact was given (host_script.network_timeout)
 
     def section(self, name: str) -> Section:
         if self.failure:
@@ -176,7 +177,7 @@ class HostFactStore:
         started = time.monotonic()
         fresh = self._gather(target, facts)
         merged = HostFacts(target.name, {**earlier.sections, **fresh.sections}, fresh.failure,
-                           time.monotonic() - started, earlier.commands + fresh.commands)
+                           time.monotonic() - started, earlier.commands + fresh.commands, fresh.network_timeout_s)
         done: Future[HostFacts] = Future()
         done.set_result(merged)
         with self.lock:
@@ -212,7 +213,10 @@ class HostFactStore:
 
     def _gather_once(self, target: HostTarget, started: float, facts: list[Fact]) -> HostFacts:
         boundary = "@@rcf-" + secrets.token_hex(8)
-        script = build_script(facts, boundary)
+        # the network-bound facts (a stalled git server) must end well inside --command-timeout, so a
+        # broken server costs only its own controls, never the host's others
+        network_s = network_timeout(facts, self.options.command_timeout * 0.75)
+        script = build_script(facts, boundary, network_s)
         command = f"sh -c {shlex.quote(script)}"
         try:
             result = self._backend(target).run(command)
@@ -230,7 +234,8 @@ class HostFactStore:
         sections = parse_output(decode_remote(result.stdout_bytes), boundary)
         failure = "" if sections else f"the fact script gave no output (exit {result.rc}): " \
                                       f"{decode_remote(result.stderr_bytes).strip()[-300:]}"
-        return HostFacts(target.name, sections, failure, time.monotonic() - started, commands=1)
+        return HostFacts(target.name, sections, failure, time.monotonic() - started, commands=1,
+                         network_timeout_s=network_s)
 
 
 def decode_remote(data: bytes | str) -> str:

@@ -70,9 +70,23 @@ PREAMBLE = [
 # five 0.41 s; but five lanes on 100 namespace hosts (one kernel: one uid's processes across all of
 # them) hit the cap ("cannot fork"), three did not.
 LANES = 2
+# The longest a network-bound fact may take (``timeout``), and the least: a Gitea SSH server that accepts
+# and never answers costs each fact of a lane this long, so network_timeout() fits them in the budget.
+NETWORK_TIMEOUT_S = 15
+NETWORK_TIMEOUT_MIN_S = 3
 
 
-def build_script(facts: Sequence[Fact], boundary: str) -> str:
+def network_timeout(facts: Sequence[Fact], budget_s: float) -> int:
+    """Seconds each network-bound fact may take so that the longest lane ends within ``budget_s``
+    (the host's --command-timeout less a margin): ``budget_s // facts in that lane``, between
+    ``NETWORK_TIMEOUT_MIN_S`` and ``NETWORK_TIMEOUT_S``. Example: 5 such facts, 2 lanes, 45 s -> 15;
+    30 s -> 10; 12 s -> 4. A stalled git server then costs its own controls, never the host's others."""
+    count = len({f.section for f in facts if f.concurrent})
+    longest = -(-count // LANES) if count else 1
+    return max(NETWORK_TIMEOUT_MIN_S, min(NETWORK_TIMEOUT_S, int(budget_s // longest)))
+
+
+def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = NETWORK_TIMEOUT_S) -> str:
     """The one ``sh`` script that gathers ``facts`` (deduplicated by section), framed by ``boundary``.
 
     The others run first, one after another (so the user's process list, read among them, holds no
@@ -82,7 +96,8 @@ def build_script(facts: Sequence[Fact], boundary: str) -> str:
     Each stage keeps its lane's output in ``o`` until the stages before it have ended (``cat`` copies
     theirs through first), so sections never interleave: the output is the same text as if the facts
     ran one after another, and their time is the slowest lane's. (Output loses NUL bytes in ``$(…)``;
-    these are status lines and git/ssh messages.)
+    these are status lines and git/ssh messages.) Each network-bound fact runs under
+    ``timeout network_timeout_s`` (see ``network_timeout``).
     """
     lines = [*PREAMBLE, f"B={shlex.quote(boundary)}"]
     seen: set[str] = set()
@@ -96,7 +111,9 @@ def build_script(facts: Sequence[Fact], boundary: str) -> str:
     if concurrent:
         lanes = ["\n".join(concurrent[i::LANES]) for i in range(min(LANES, len(concurrent)))]
         # stdin of a stage is the pipe from the one before: the facts read /dev/null, never that
+        bound = f'[ -z "$T" ] || T="timeout {int(network_timeout_s)}"'  # no timeout(1) on the host: none
         lines.append(":" + "".join(f""" | {{ o=$( {{
+{bound}
 {lane}
 }} </dev/null); cat; printf '%s\\n' "$o"; }}""" for lane in lanes))
     return "\n".join(lines) + "\nexit 0\n"

@@ -220,3 +220,16 @@ def test_a_section_whose_command_could_not_fork_is_unavailable_not_absent() -> N
 def test_a_half_written_ls_remote_line_is_unavailable_not_a_crash() -> None:
     with pytest.raises(FactUnavailable, match="cut short"):
         evaluate("host.gitea_ssh.ls_remote", ls_remote(railiance_infra=(0, "url x\nrc 0 refs ")))
+
+
+@pytest.mark.parametrize("budget_s,expected", [(45, 15), (30, 10), (12, 4), (3, 3), (600, 15)])
+def test_each_network_check_gets_its_share_of_the_budget(budget_s: float, expected: int) -> None:
+    from railiance_conformance.probes.host_script import build_script, network_timeout
+
+    facts = [F.ssh_login("tegwick", "gitea-local"), *(F.git_ls_remote("tegwick", f"~/r{i}") for i in range(4)),
+             F.whoami()]
+    assert network_timeout(facts, budget_s) == expected   # 5 network checks, 2 lanes: 3 in the longer one
+    script = build_script(facts, "B", expected)
+    assert script.count(f'[ -z "$T" ] || T="timeout {expected}"') == 2  # set in each lane's subshell
+    assert 'T="timeout 15"' in script.split("\nB=")[0]                  # the other facts keep 15 s
+    assert network_timeout([F.whoami()], 45) == 15
