@@ -57,10 +57,11 @@ class LoopbackSshd:
 
 
 class BannerThenSilence:
-    """Accepts, sends ``SSH-2.0-OpenSSH_9.2p1`` and then nothing, keeping the connection open."""
+    """Accepts, sends ``SSH-2.0-OpenSSH_9.2p1`` and then nothing, keeping the connection open (an SSH
+    server that hangs in the key exchange). ``address``/``port``: where to listen (default: a free port)."""
 
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, address: str = "127.0.0.1", port: int = 0):
+        self.server = socket.create_server((address, port))
         self.port = self.server.getsockname()[1]
         self.connections: list[socket.socket] = []
         self.stopped = threading.Event()

@@ -20,6 +20,7 @@ import pytest
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
 from railiance_testbed.hosts import CONFORMANT, DRIFTED, DRIFTED_CONTROLS
 from railiance_testbed.nshosts import SSH_PORT, SYSTEMD_CONTROLS, NamespaceTestbed
+from tests.faults.fake_hosts import BannerThenSilence
 from tests.suite_runner import run_suite
 
 pytestmark = pytest.mark.testbed
@@ -144,41 +145,14 @@ def test_hosts_are_stopped_by_pid_also_when_starting_or_a_test_fails(tmp_path):
             assert not root.startswith(str(tmp_path)), (proc.name, root)
 
 
-class _SilentGitServer:
-    """Listens where the host's Gitea SSH server belongs, accepts, sends an SSH banner and then nothing:
-    a git server that hangs in the key exchange (no ConnectTimeout ends that; only the probe's bound)."""
-
-    def __init__(self, address: str, port: int):
-        import threading
-        self.server = socket.create_server((address, port))
-        self.server.settimeout(0.2)
-        self.connections: list[socket.socket] = []
-        self.stopped = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                continue
-            connection.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
-            self.connections.append(connection)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        for connection in self.connections:
-            connection.close()
-        self.server.close()
-
-
 def test_a_git_server_that_hangs_costs_only_its_own_controls(tmp_path):
     # five network checks (the login, four ls-remotes) each waiting on a server that never answers used to
     # take 5 x 15 s, past a 60 s --command-timeout: every control of the host was an error. Now each waits
     # at most its share of the budget (host_script.network_timeout) and only the Gitea checks are errors.
     state = replace(CONFORMANT, name="stalled", git_server=False)
     with NamespaceTestbed([state], tmp_path / "bed") as bed:
-        silent = _SilentGitServer(bed.hosts[0].address, state.ssh_port_in_config)
+        # where the host's Gitea SSH server belongs: a server that hangs in the key exchange
+        silent = BannerThenSilence(bed.hosts[0].address, state.ssh_port_in_config)
         try:
             started = time.monotonic()
             run = run_suite("-m", "S1", "--ansible-inventory", str(bed.inventory), "--ssh-config",
