@@ -11,25 +11,33 @@ reach pytest-bdd's ``scenarios()`` tests).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from railiance_conformance.checks import CheckPlan
-from railiance_conformance.finding import Finding, Status
-from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError
-from railiance_conformance.probes.cluster import ClusterSnapshot
-from railiance_conformance.probes.host_facts import HostFactStore
-from railiance_conformance.recorder import FindingRecorder, describe
-from railiance_conformance.reporting import printable
-from railiance_conformance.suite import Suite, SuiteSettings, default_run_timeout, scenario_control_id  # noqa: F401
-from railiance_conformance.targets import HostTarget
+from railiance_conformance import early_inventory
+
+# The rest is imported when first used, not here: pytest calls pytest_addoption only once this module is
+# imported, and from there early_inventory reads the inventory in a child while pytest loads the rest
+# (the steps import these same modules meanwhile).
+if TYPE_CHECKING:
+    from railiance_conformance.checks import CheckPlan
+    from railiance_conformance.finding import Finding
+    from railiance_conformance.probes.cluster import ClusterSnapshot
+    from railiance_conformance.probes.host_facts import HostFactStore
+    from railiance_conformance.recorder import FindingRecorder
+    from railiance_conformance.suite import Suite
+    from railiance_conformance.targets import HostTarget
+
+# policy.DEFAULT_POLICY_DIR, without importing policy (jsonschema) before the fork
+DEFAULT_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 LAYERS = ("S1", "S2", "S3", "S4", "S5", "X")      # the enum of policies/schemas/control-catalog.schema.json
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-SUITE = pytest.StashKey[Suite]()
+SUITE = pytest.StashKey["Suite"]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     # --hosts, --connection, --ssh-config, --ssh-identity-file and --ansible-inventory are
     # testinfra's own options (its plugin is loaded too); the suite reads them as they are.
     group = parser.getgroup("railiance", "Railiance conformance suite")
@@ -93,9 +101,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-timeout", type=float, default=None, metavar="S",
                     help="deadline of the whole run; default derived from the other timeouts "
                          "(see docs/faults.md); past it the run stops as partial")
+    # every option the inventory is read with is known now: read it in a child while pytest loads the rest
+    early_inventory.start(parser, pluginmanager)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from railiance_conformance.policy import PolicyError
+    from railiance_conformance.suite import Suite, SuiteSettings
+
     option = config.option
     try:
         settings = SuiteSettings.from_options(option, Path(config.rootpath))
@@ -114,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    early_inventory.discard()
     suite = config.stash.get(SUITE, None)
     if suite is not None and config.pluginmanager.is_registered(suite):
         config.pluginmanager.unregister(suite)
@@ -185,6 +199,8 @@ def repos_dir(suite: Suite) -> Path | None:
 @pytest.fixture
 def scenario_control(request: pytest.FixtureRequest) -> str:
     """The control id of the running scenario (the first word of its title)."""
+    from railiance_conformance.suite import scenario_control_id
+
     control_id = scenario_control_id(request.node)
     if control_id is None:
         raise pytest.UsageError(f"{request.node.nodeid}: the scenario title does not start with a control id")
@@ -227,6 +243,10 @@ def check(suite: Suite, scenario_control: str, request: pytest.FixtureRequest):
 def enforce_all(findings: list[Finding]) -> None:
     """One item, many targets: it fails listing every target that drifted or could not be verified;
     it is skipped when every target is pending; otherwise it passes."""
+    from railiance_conformance.finding import Status
+    from railiance_conformance.recorder import describe
+    from railiance_conformance.reporting import printable
+
     problems = [f for f in findings if not f.status.holds and f.status is not Status.PENDING]
     if problems:
         pytest.fail("\n".join(printable(describe(f)) for f in problems), pytrace=False)
@@ -236,8 +256,21 @@ def enforce_all(findings: list[Finding]) -> None:
 
 def enforce(finding: Finding) -> None:
     """Map a finding to the pytest outcome: pass passes, pending skips, the rest fail."""
+    from railiance_conformance.finding import Status
+    from railiance_conformance.recorder import describe
+    from railiance_conformance.reporting import printable
+
     if finding.status in (Status.PASS, Status.WAIVED):
         return
     if finding.status is Status.PENDING:
         pytest.skip(f"pending: {finding.reason}")
     pytest.fail(printable(describe(finding)), pytrace=False)  # target text is inert on the terminal
+
+
+def __getattr__(name: str):
+    """``default_run_timeout``, re-exported from suite.py as before, imported when asked for."""
+    if name == "default_run_timeout":
+        from railiance_conformance.suite import default_run_timeout
+
+        return default_run_timeout
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Mapping
 
-import jsonschema
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +48,8 @@ def _validator(schema_doc: Mapping[str, Any]) -> Any:
     """One compiled validator per schema object (the schemas and the check kinds' schemas live for the run)."""
     found = _VALIDATORS.get(id(schema_doc))
     if found is None or found[0] is not schema_doc:
+        import jsonschema  # here, not at import: the inventory's reader (early_inventory's child) needs none
+
         found = _VALIDATORS[id(schema_doc)] = (schema_doc, jsonschema.Draft202012Validator(schema_doc))
     return found[1]
 
@@ -58,6 +59,8 @@ def validate(data: Any, schema_doc: Mapping[str, Any], *, source: str, prefix: s
     validator = _validator(schema_doc)
     errors = sorted(validator.iter_errors(data), key=lambda e: (-len(e.absolute_path), str(e.absolute_path)))
     if errors:
+        import jsonschema
+
         error = jsonschema.exceptions.best_match(errors) if len(errors) > 1 else errors[0]
         # best_match prefers shallow errors; report the deepest one on the same branch
         deepest = max((e for e in errors if list(e.absolute_path)[: len(error.absolute_path)]
@@ -68,7 +71,7 @@ def validate(data: Any, schema_doc: Mapping[str, Any], *, source: str, prefix: s
         raise PolicyError(source, field, f"{_describe(deepest)}")
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def _describe(error: "jsonschema.ValidationError") -> str:
     if error.validator == "additionalProperties":
         return f"{error.message} (allowed: {', '.join(sorted(error.schema.get('properties', {})))})"
     if error.validator in ("oneOf", "anyOf"):

@@ -24,15 +24,15 @@ import pytest
 
 from railiance_conformance.checks import CheckPlan
 from railiance_conformance.controls.boundary import load_layer_map
-from railiance_conformance.inventory import VaultOptions, configured_inventory
-from railiance_conformance.policy import Catalog, PolicyError, check_inventory_yaml, load_catalog, load_cluster_policy
+from railiance_conformance import early_inventory
+from railiance_conformance.policy import Catalog, PolicyError, load_catalog, load_cluster_policy
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.recorder import FindingRecorder, utc_now
 from railiance_conformance.reporting import Run, load_reporters
 from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
 from railiance_conformance.run_deadline import RunDeadline
-from railiance_conformance.targets import HostTarget, hosts_from_inventory, hosts_from_urls
+from railiance_conformance.targets import HostTarget, hosts_from_urls
 from railiance_conformance.coverage import load_coverage
 from railiance_conformance.vocabulary import ControlSpec, control_id_of, load_specs
 from railiance_conformance.waivers import load_waivers
@@ -76,12 +76,9 @@ class SuiteSettings:
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
                 for u in (option.hosts or "").split(",") if u.strip()]
         hosts = hosts_from_urls(urls, {}, policy_source="features/")
-        inventory = option.ansible_inventory or (None if urls else configured_inventory())  # ansible.cfg's
-        if inventory:
-            for source in [inventory] if isinstance(inventory, str) else inventory:  # ansible.cfg: a list
-                check_inventory_yaml(source)  # bounded before ansible-core's own loader reads it
-            hosts += hosts_from_inventory(inventory, {}, limit=option.limit, policy_source="features/",
-                                          vault=VaultOptions(tuple(option.vault_password_file), tuple(option.vault_id)))
+        # read by a child forked at plugin load when it could be (early_inventory), else here
+        early = early_inventory.take(option)
+        hosts += early if early is not None else early_inventory.inventory_targets(option)
         report_dir = Path(option.report_dir) if option.report_dir else Path(rootpath) / "reports"
         formats = tuple(f.strip() for f in option.report_formats.split(",") if f.strip())
         unknown = set(formats) - set(load_reporters())

@@ -103,6 +103,11 @@ class HostTarget:
     connection: Connection | None = None
     secret_keys: frozenset[str] = frozenset()
 
+    def __reduce__(self):
+        """Pickled with its read-only mappings as dicts (``early_inventory`` sends targets from a child)."""
+        return _unpickle_host_target, (self.name, self.url, dict(self.desired), dict(self.desired_sources),
+                                       self.connection, self.secret_keys)
+
     def connection_kwargs(self) -> dict[str, Any]:
         """Extra ``testinfra.get_host`` arguments from the inventory (identity, ssh args, become)."""
         return self.connection.testinfra_kwargs() if self.connection else {}
@@ -175,7 +180,7 @@ def hosts_from_urls(urls: Iterable[str], defaults: Mapping[str, Any], *, policy_
 
 
 def hosts_from_inventory(path: str, defaults: Mapping[str, Any], *, limit: str | None,
-                         policy_source: str, vault: Any = None) -> list[HostTarget]:
+                         policy_source: str, vault: Any = None, validate: bool = True) -> list[HostTarget]:
     """Every host of the Ansible inventory (or of ``limit``), with its desired-state vars and
     connection. ``vault``: an ``inventory.VaultOptions`` (default: none given on the command line;
     ANSIBLE_VAULT_PASSWORD_FILE and ansible.cfg still apply, as for ansible-playbook)."""
@@ -185,8 +190,13 @@ def hosts_from_inventory(path: str, defaults: Mapping[str, Any], *, limit: str |
     for host in read_inventory(path, limit=limit, keys=desired_keys(), vault=vault):
         desired, sources = _merge(defaults, host.vars, host.var_sources, policy_source)
         targets.append(HostTarget(host.name, host.url, desired, sources, host.connection, host.secret_keys))
-    validate_targets(targets)
+    if validate:  # validate=False: the caller calls validate_targets (early_inventory, in the parent)
+        validate_targets(targets)
     return targets
+
+
+def _unpickle_host_target(name, url, desired, sources, connection, secret_keys) -> HostTarget:
+    return HostTarget(name, url, MappingProxyType(desired), MappingProxyType(sources), connection, secret_keys)
 
 
 def validate_targets(targets: list[HostTarget]) -> None:

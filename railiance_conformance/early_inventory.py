@@ -1,0 +1,206 @@
+"""Read the Ansible inventory in a forked child while pytest is still loading plugins.
+
+Reading an inventory costs a run about 0.3 s on the critical path (importing ansible-core is most of
+it: ``python -X importtime``), before any host can be probed. The suite's options are known as soon as
+its plugin registers them, while pytest still has the step modules, pytest-bdd and the rest of the
+start-up ahead of it. So ``start(parser, pluginmanager)`` (from the plugin's ``pytest_addoption``)
+parses the command line as pytest will (ini ``addopts``, ``PYTEST_ADDOPTS``, then the arguments),
+and forks a child that reads the inventory exactly as ``inventory_targets`` would in
+``pytest_configure``, and sends back the ``HostTarget`` list, pickled, through a pipe.
+
+It is a speculation and never changes a result:
+
+- ``take(option)`` in ``pytest_configure`` uses the child's answer only if the inputs it was
+  computed from are the ones the real option parse gave (``INPUTS``), in the same working directory
+  and environment; anything else (other inputs, the child failed, was killed, or sent something
+  unreadable) and the inventory is read in-process as before, so a bad inventory's error is the
+  same ``PolicyError`` either way;
+- no fork when the process already has threads (a fork copies held locks, not the threads that
+  would release them: pytest run in-process beside a test server), without ``os.fork``, for
+  ``--help``/``--version``, or with ``RAILIANCE_EARLY_INVENTORY=0``;
+- the child reads nothing from stdin (``/dev/null``) and leaves through ``os._exit`` (no atexit
+  hooks, no flush of the parent's buffers); an answer never taken is killed and reaped at
+  ``discard()`` (``pytest_unconfigure``).
+
+Vault passwords and the values they decrypt pass only through the pipe between the two processes.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import shlex
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+# the option dests the inventory's HostTargets are computed from (inventory_targets)
+INPUTS = ("ansible_inventory", "hosts", "connection", "limit", "vault_password_file", "vault_id")
+# set by railiance_conformance.inventory at import (setdefault), so present in one process and not yet
+# in the other: not an input that differs
+_OWN_ENV = frozenset({"ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "ANSIBLE_INVENTORY_UNPARSED_WARNING",
+                      "ANSIBLE_LOCALHOST_WARNING"})
+
+
+def inventory_targets(option: Any, *, validate: bool = True) -> list:
+    """The ``HostTarget`` of every host of the inventory the options name (``--ansible-inventory``, or
+    ansible.cfg's when neither it nor ``--hosts`` is given), [] without one. Raises ``PolicyError``.
+    ``validate=False``: the desired values are not checked against the policy schema
+    (``targets.validate_targets``), as in the child: jsonschema is not imported there."""
+    from railiance_conformance.inventory import VaultOptions, configured_inventory
+    from railiance_conformance.policy import check_inventory_yaml
+    from railiance_conformance.targets import hosts_from_inventory
+
+    urls = [u for u in (option.hosts or "").split(",") if u.strip()]
+    inventory = option.ansible_inventory or (None if urls else configured_inventory())  # ansible.cfg's
+    if not inventory:
+        return []
+    for source in [inventory] if isinstance(inventory, str) else inventory:  # ansible.cfg: a list
+        check_inventory_yaml(source)  # bounded before ansible-core's own loader reads it
+    return hosts_from_inventory(inventory, {}, limit=option.limit, policy_source="features/",
+                                vault=VaultOptions(tuple(option.vault_password_file or ()),
+                                                   tuple(option.vault_id or ())), validate=validate)
+
+
+def _key(option: Any) -> tuple:
+    values = tuple(_frozen(getattr(option, name, None)) for name in INPUTS)
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k not in _OWN_ENV))
+    return values, os.getcwd(), environment
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass
+class _Pending:
+    key: tuple
+    pid: int
+    fd: int
+
+
+_pending: _Pending | None = None
+
+
+def start(parser: Any, pluginmanager: Any) -> bool:
+    """Fork the child that reads the inventory, if the command line names one (or ansible.cfg may).
+    ``parser``/``pluginmanager``: pytest_addoption's, after the suite's options are added. Returns
+    whether a child was started. Never raises: a speculation that cannot start is simply not made
+    (also when the plugin is loaded with ``-p`` before testinfra's options exist)."""
+    if _pending is not None or os.environ.get("RAILIANCE_EARLY_INVENTORY", "1") == "0":
+        return False
+    try:
+        config = pluginmanager.get_plugin("pytestconfig")
+        # as Config.parse builds them: the ini file's addopts, then PYTEST_ADDOPTS, then the arguments
+        args = [*config.getini("addopts"), *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+                *map(str, config.invocation_params.args)]
+        option = parser.parse_known_args(args)
+    except (Exception, SystemExit):  # noqa: BLE001 - pytest reports a bad command line itself, later
+        return False
+    # with -p railiance_conformance.plugin the suite's options come before testinfra's (an entry point):
+    # --ansible-inventory and --hosts are not known yet, so nothing can be told from the command line
+    if getattr(option, "help", False) or getattr(option, "version", False) \
+            or not all(hasattr(option, name) for name in INPUTS):
+        return False
+    try:
+        return speculate(option)
+    except Exception:  # noqa: BLE001 - no speculation: pytest_configure reads the inventory itself
+        return False
+
+
+def speculate(option: Any) -> bool:
+    """Fork the child that computes ``inventory_targets(option)`` (``option``: the parsed command line,
+    at least the ``INPUTS``). Returns whether one was started: not when one is pending, without
+    ``os.fork``, when this process has other threads, or when the options name no inventory."""
+    global _pending
+    if _pending is not None or not hasattr(os, "fork") or threading.active_count() != 1:
+        return False
+    if not option.ansible_inventory and (option.hosts or not _may_configure_inventory()):
+        return False
+    key = _key(option)
+    read_fd, write_fd = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return False
+    if pid == 0:  # the child: never returns into pytest
+        status = 0
+        try:
+            os.close(read_fd)
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            try:
+                answer = ("ok", inventory_targets(option, validate=False))
+            except BaseException:  # noqa: BLE001 - the parent reads it again and raises the same error
+                answer = ("error", None)
+            try:
+                data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001
+                data = pickle.dumps(("error", None))
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(data)
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    _pending = _Pending(key, pid, read_fd)
+    return True
+
+
+def _may_configure_inventory() -> bool:
+    """Whether ansible.cfg or ANSIBLE_INVENTORY could name an inventory (inventory.configured_inventory
+    decides; it imports ansible-core only then)."""
+    from railiance_conformance.inventory import _CONFIG_CANDIDATES
+    from pathlib import Path
+
+    return "ANSIBLE_INVENTORY" in os.environ or "ANSIBLE_CONFIG" in os.environ \
+        or any(Path(p).expanduser().is_file() for p in _CONFIG_CANDIDATES)
+
+
+def take(option: Any) -> list | None:
+    """The child's ``HostTarget`` list if it was computed from these options (see the module's
+    docstring), else None: the caller reads the inventory itself. The child is reaped either way."""
+    global _pending
+    pending, _pending = _pending, None
+    if pending is None:
+        return None
+    if pending.key != _key(option):
+        _stop(pending)
+        return None
+    chunks = []
+    with os.fdopen(pending.fd, "rb") as pipe:
+        while chunk := pipe.read(1 << 16):
+            chunks.append(chunk)
+    _, status = os.waitpid(pending.pid, 0)
+    if status != 0:
+        return None
+    try:
+        verdict, targets = pickle.loads(b"".join(chunks))
+    except Exception:  # noqa: BLE001 - cut short or unreadable: read it here
+        return None
+    if verdict != "ok":
+        return None
+    from railiance_conformance.targets import validate_targets
+
+    validate_targets(targets)  # as inventory_targets does (PolicyError naming the value's file)
+    return targets
+
+
+def discard() -> None:
+    """Stop and reap a child whose answer was not taken (a run that never configured the suite)."""
+    global _pending
+    pending, _pending = _pending, None
+    if pending is not None:
+        _stop(pending)
+
+
+def _stop(pending: _Pending) -> None:
+    try:
+        os.kill(pending.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pending.pid, 0)
+    os.close(pending.fd)

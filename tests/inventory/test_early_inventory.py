@@ -1,0 +1,142 @@
+"""The inventory read in a child forked at plugin load (railiance_conformance/early_inventory.py) is a
+speculation: it must give the run exactly what reading it in pytest_configure gives, errors included,
+and be used only for the options it was computed from.
+
+Which process read the inventory is observed, not assumed: the vault password is a script (ansible-core
+runs an executable password file) that records its parent's pid, the process that ran ansible-core."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from railiance_conformance import early_inventory
+from tests.inventory.vault_fixtures import PASSWORD, vault_var
+from tests.suite_runner import REPO
+
+VOLATILE = {"duration_s", "started_at", "finished_at", "run_id", "first_passed_at"}
+
+
+def inventory(root: Path) -> Path:
+    """Two hosts on a closed port (every host control an error, at once), one desired value vaulted,
+    one from group_vars; the vault password file is a script that records who ran it."""
+    (root / "group_vars").mkdir(parents=True)
+    (root / "host_vars").mkdir()
+    (root / "hosts.ini").write_text("[coulomb]\nalpha ansible_host=127.0.0.1 ansible_port=1 ansible_user=op\n"
+                                    "beta ansible_host=127.0.0.1 ansible_port=1 ansible_user=op\n")
+    (root / "group_vars" / "coulomb.yml").write_text("swap_size_gb: 4\nnproc_hard: 1024\n")
+    (root / "host_vars" / "beta.yml").write_text(vault_var("nproc_soft", "987"))
+    script = root / "vault-pass"
+    script.write_text(f"#!/bin/sh\necho $PPID >> {root / 'ran-by'}\necho '{PASSWORD}'\n")
+    script.chmod(0o700)
+    return root
+
+
+def run(root: Path, report_dir: Path, *args: str, early: bool) -> tuple[subprocess.CompletedProcess, list[int]]:
+    (root / "ran-by").unlink(missing_ok=True)
+    env = {**os.environ, "RAILIANCE_EARLY_INVENTORY": "1" if early else "0"}
+    command = [sys.executable, "-m", "pytest", "features/", "-p", "no:randomly", "-m", "S1",
+               "--ansible-inventory", str(root / "hosts.ini"), "--vault-password-file", str(root / "vault-pass"),
+               "--report-dir", str(report_dir), "--history", "none", "--connect-timeout", "3", *args]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate(timeout=300)
+    ran_by = [int(line) for line in (root / "ran-by").read_text().split()] if (root / "ran-by").exists() else []
+    return subprocess.CompletedProcess(command, process.returncode, out, err), [process.pid, *ran_by]
+
+
+def stable(report_dir: Path) -> list[dict]:
+    findings = json.loads((report_dir / "findings.json").read_text())["findings"]
+    return sorted(({k: v for k, v in f.items() if k not in VOLATILE} for f in findings),
+                  key=lambda f: (f["target"], f["control_id"]))
+
+
+@pytest.mark.testbed  # runs pytest features/ end to end (tests/tiers.py)
+def test_the_child_reads_the_inventory_and_the_run_is_the_same(tmp_path):
+    root = inventory(tmp_path / "inv")
+    early, (pid, *readers) = run(root, tmp_path / "early", early=True)
+    assert early.returncode == 1, early.stdout[-2000:] + early.stderr[-2000:]
+    assert readers and all(r != pid for r in readers), (pid, readers)  # ansible-core ran in the child
+    late, (pid, *readers) = run(root, tmp_path / "late", early=False)
+    assert late.returncode == 1, late.stdout[-2000:] + late.stderr[-2000:]
+    assert readers and all(r == pid for r in readers), (pid, readers)  # and here in pytest's own process
+    findings = stable(tmp_path / "early")
+    assert {f["target"] for f in findings} == {"alpha", "beta"}
+    assert findings == stable(tmp_path / "late")
+    # the vaulted value (decrypted in the child: the last test) is in no report
+    assert "987" not in (tmp_path / "early" / "findings.json").read_text()
+
+
+@pytest.mark.testbed
+@pytest.mark.parametrize("broken, message", [
+    ("hosts.ini", "not a valid Ansible inventory"),
+    ("group_vars/coulomb.yml", "nproc_hard (host alpha)"),
+])
+def test_a_bad_inventory_is_the_same_usage_error_either_way(tmp_path, broken, message):
+    root = inventory(tmp_path / "inv")
+    if broken == "hosts.ini":
+        (root / broken).write_text("[coulomb\nalpha ansible_host=127.0.0.1\n")
+    else:  # valid for Ansible, not for the policy schema: the parent's validation names the file
+        (root / broken).write_text("swap_size_gb: 4\nnproc_hard: many\n")
+    outputs = []
+    for early in (True, False):
+        result, _ = run(root, tmp_path / f"r{early}", early=early)
+        assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+        assert message in result.stderr, result.stderr[-2000:]
+        outputs.append(result.stderr.replace(str(tmp_path / f"r{early}"), "R"))
+    assert outputs[0] == outputs[1]
+    assert not (tmp_path / "rTrue" / "findings.json").exists()  # before any probe
+
+
+@pytest.mark.testbed
+def test_help_forks_no_child(tmp_path):
+    root = inventory(tmp_path / "inv")
+    result, (pid, *readers) = run(root, tmp_path / "r", "--help", early=True)
+    assert result.returncode == 0 and "--ansible-inventory" in result.stdout
+    assert readers == [pid]  # pytest configures the suite for --help too: read once, in its own process
+
+
+def options(root: Path, **changed) -> SimpleNamespace:
+    values = dict(ansible_inventory=str(root / "hosts.ini"), hosts=None, connection=None, limit=None,
+                  vault_password_file=[str(root / "vault-pass")], vault_id=[])
+    return SimpleNamespace(**{**values, **changed})
+
+
+def test_an_answer_is_used_only_for_the_options_it_was_computed_from(tmp_path):
+    assert early_inventory.threading.active_count() == 1, "a fork needs a single-threaded test process"
+    root = inventory(tmp_path / "inv")
+    try:
+        assert early_inventory.speculate(options(root))
+        pending = early_inventory._pending
+        assert early_inventory.take(options(root, limit="alpha")) is None  # another limit: not this answer
+        with pytest.raises(ChildProcessError):  # and its child is reaped, not left behind
+            os.waitpid(pending.pid, 0)
+
+        assert early_inventory.speculate(options(root))
+        taken = early_inventory.take(options(root))
+        direct = early_inventory.inventory_targets(options(root))
+        assert [t.name for t in taken] == ["alpha", "beta"]
+        assert taken == direct and [dict(t.desired) for t in taken] == [dict(t.desired) for t in direct]
+        assert taken[1].desired["nproc_soft"] == 987 and taken[1].secret_keys == {"nproc_soft"}
+        assert early_inventory.take(options(root)) is None  # taken once
+
+        assert not early_inventory.speculate(options(root, ansible_inventory=None, hosts="127.0.0.1:1"))
+    finally:
+        early_inventory.discard()
+
+
+def test_the_plugin_imports_little_before_it_forks():
+    """pytest_addoption runs once plugin.py is imported: what it imports is start-up the child cannot
+    overlap. The steps import the rest meanwhile."""
+    heavy = ("jsonschema", "ansible", "kubernetes", "railiance_conformance.checks", "railiance_conformance.suite")
+    loaded = subprocess.run([sys.executable, "-c", f"import sys, railiance_conformance.plugin; "
+                             f"print(*[m for m in {heavy!r} if m in sys.modules])"],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert loaded.split() == []
+    from railiance_conformance import plugin, policy
+
+    assert plugin.DEFAULT_POLICY_DIR == policy.DEFAULT_POLICY_DIR
