@@ -297,6 +297,46 @@ def probe_layer_row(bed: Bed, n: int, tmp: Path) -> Row:
     return Row("probe layer", bed, n, run, check)
 
 
+def startup_row(bed: Bed, tmp: Path) -> Row:
+    """A floor: pytest's own start-up with the suite's plugin, steps and features, no target
+    (``--collect-only``): what any run of ``pytest features/`` pays before its first probe."""
+    argv = [PYTHON, "-m", "pytest", "features/", "-m", "S1", "--collect-only", "-q", "--report-dir",
+            str(tmp / "reports-startup"), *NO_TEST_EXTRA]
+
+    def check(result) -> str:
+        rc, output = result
+        collected = len(re.findall(r"^features/\S+::test_", output, re.M))
+        if rc != 0 or collected < len(HOST_CONTROLS):
+            raise BenchError(f"start-up: exit {rc}, {collected} items\n{output[-3000:]}")
+        return f"{collected} items collected, no target"
+    return Row("pytest start-up", bed, 1, lambda: run_process(argv, tmp / "startup.log"), check)
+
+
+def ssh_row(bed: Bed, n: int, tmp: Path) -> Row:
+    """A floor: one ``ssh HOST true`` per host, as many at once as the suite's --probe-workers
+    (16), with the suite's key exchange: the logins any SSH-based tool pays, and nothing else."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    from railiance_conformance.probes.host_facts import SshOptions
+
+    def login(url: str) -> int:
+        parts = urlsplit(url)
+        return subprocess.run(["ssh", "-F", str(bed.testbed.ssh_config), "-o", f"KexAlgorithms={SshOptions.FAST_KEX}",
+                               "-o", f"User={parts.username}", "-o", f"Port={parts.port}", parts.hostname, "true"],
+                              stdin=subprocess.DEVNULL, capture_output=True).returncode
+
+    def run():
+        with ThreadPoolExecutor(16) as pool:
+            return list(pool.map(login, bed.urls(n)))
+
+    def check(codes) -> str:
+        if codes != [0] * n:
+            raise BenchError(f"ssh x{n}: exit statuses {codes}")
+        return f"{n} logins, 16 at a time"
+    return Row("ssh true", bed, n, run, check)
+
+
 class CpuCgroup:
     """A cgroup the namespace hosts run in, to read the CPU they used (user + system, seconds): cgroup v2
     ``cpu.stat`` (usage_usec is there with no controller enabled) where a cgroup2 hierarchy is mounted,
@@ -457,6 +497,19 @@ def report(rows: list[Row], repeat: int, memory: tuple[float, float] | None, clu
         if value is not None:
             verdict = "" if aim is None else f"  (aim <= {aim}x: {'met' if value <= aim else 'NOT met'})"
             print(f"  {text:44} {value:6.3f}x{verdict}")
+    startup, login1, login_big = find("pytest start-up", 1), find("ssh true", 1), find("ssh true", big)
+    testinfra1 = find("testinfra", 1)
+    if startup and login1 and testinfra1 and suite1:
+        floor = [a + b for a, b in zip(startup.wall, login1.wall)]
+        versus = statistics.median(f / t for f, t in zip(floor, testinfra1.wall))
+        print(f"  floor, 1 host: pytest start-up {median(startup.wall):.2f} s + one ssh login {median(login1.wall):.2f} s"
+              f" = {median(floor):.2f} s = {versus:.3f}x testinfra ({'above' if versus > 0.5 else 'below'} the 0.5x aim), "
+              f"{statistics.median(f / t for f, t in zip(floor, suite1.wall)):.2f} of the suite's 1-host time")
+    if login_big and suite1 and suite_big:
+        print(f"  floor, {big} hosts: {big} ssh logins alone {median(login_big.wall):.2f} s (hosts CPU "
+              f"{fmt(median(login_big.hosts_cpu))} s, client CPU {median(login_big.cpu):.2f} s) = "
+              f"{paired(login_big, suite1):.2f}x the suite's 1-host time; the suite's own hosts CPU at {big} hosts "
+              f"{fmt(median(suite_big.hosts_cpu))} s")
     if memory:
         own, tree = memory
         print(f"  peak memory, suite at {big} hosts: {own:.0f} MiB the pytest process (max RSS), {tree:.0f} MiB "
@@ -576,6 +629,8 @@ def build_rows(beds: list[Bed], args, tmp: Path) -> list[Row]:
             rows += [ansible_row(bed, n, tmp) for n in (1, 10)]
         if not args.no_probe_layer and bed.tier == "namespace":
             rows += [probe_layer_row(bed, n, tmp) for n in sizes]
+        if bed.tier == "namespace":  # the floors the suite cannot go below on this machine
+            rows += [startup_row(bed, tmp), *(ssh_row(bed, n, tmp) for n in sorted({1, args.hosts}))]
     return rows
 
 
