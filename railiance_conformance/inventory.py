@@ -39,8 +39,8 @@ VAULT_REMEDY = ("pass --vault-password-file FILE or --vault-id [LABEL@]FILE "
 # The connection variables the suite honours, as Ansible's ssh connection reads them;
 # the legacy ansible_ssh_* spellings are aliases (Ansible's ssh plugin accepts both).
 CONNECTION_VARS = ("ansible_connection", "ansible_host", "ansible_port", "ansible_user",
-                   "ansible_ssh_private_key_file", "ansible_private_key_file", "ansible_ssh_common_args",
-                   "ansible_ssh_extra_args", "ansible_become", "ansible_become_user")
+                   "ansible_ssh_private_key_file", "ansible_private_key_file", "ansible_ssh_args",
+                   "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_become", "ansible_become_user")
 ALIASES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_port": "ansible_port", "ansible_ssh_user": "ansible_user"}
 # testinfra's backend names for Ansible's connection plugin names it does not alias itself
 CONNECTION_NAMES = {"paramiko": "paramiko_ssh", "ansible.builtin.ssh": "ssh", "ansible.builtin.paramiko_ssh":
@@ -48,7 +48,7 @@ CONNECTION_NAMES = {"paramiko": "paramiko_ssh", "ansible.builtin.ssh": "ssh", "a
 # Connection fields, named as in Connection, that a vaulted variable fills
 _FIELD_OF = {"ansible_host": "address", "ansible_user": "user", "ansible_port": "port",
              "ansible_ssh_private_key_file": "identity_file", "ansible_private_key_file": "identity_file",
-             "ansible_ssh_common_args": "ssh_args", "ansible_ssh_extra_args": "ssh_args",
+             "ansible_ssh_args": "ssh_args", "ansible_ssh_common_args": "ssh_args", "ansible_ssh_extra_args": "ssh_args",
              "ansible_become_user": "become_user"}
 
 
@@ -315,13 +315,47 @@ def _connection(name: str, resolver: _HostResolver, config: configparser.ConfigP
     backend = host.backend
     spec = getattr(backend, "host", None)
     secret_fields = frozenset(_FIELD_OF[k] for k in resolver.secret if k in _FIELD_OF)
+    user = getattr(spec, "user", None)
+    port = int(spec.port) if getattr(spec, "port", None) else None
+    ssh_args = getattr(backend, "ssh_extra_args", None) or ""
+    if backend.NAME == "ssh":  # user, port and ssh args as Ansible's ssh connection itself resolves them
+        user, port, ssh_args = ssh_connection_options(conn_vars)
     return Connection(
-        backend=backend.NAME, address=getattr(spec, "name", None), user=getattr(spec, "user", None),
-        port=int(spec.port) if getattr(spec, "port", None) else None,
-        identity_file=getattr(backend, "ssh_identity_file", None) or None,
-        ssh_args=getattr(backend, "ssh_extra_args", None) or "",
+        backend=backend.NAME, address=getattr(spec, "name", None), user=user, port=port,
+        identity_file=getattr(backend, "ssh_identity_file", None) or None, ssh_args=ssh_args,
         become=become, become_user=(conn_vars.get("ansible_become_user") or default_become_user) if become else None,
         secret_fields=secret_fields)
+
+
+def ssh_connection_options(variables: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
+    """(user, port, ssh args) as ansible-core's ``ssh`` connection plugin resolves its options
+    ``remote_user``, ``port``, ``ssh_args``, ``ssh_common_args`` and ``ssh_extra_args`` for a host
+    with these (rendered) connection ``variables``: each from the host's variable if it has one
+    (``ansible_user``, ``ansible_port``, ``ansible_ssh_args``, ``ansible_ssh_common_args``,
+    ``ansible_ssh_extra_args``), else the environment (``ANSIBLE_REMOTE_USER``, ``ANSIBLE_REMOTE_PORT``,
+    ``ANSIBLE_SSH_ARGS``, ``ANSIBLE_SSH_COMMON_ARGS``, ``ANSIBLE_SSH_EXTRA_ARGS``), else ansible.cfg:
+    ansible-core's ConfigManager with the plugin's own option definitions decides, so the precedence is
+    Ansible's. testinfra's mapping lets the environment win over the host's variables and ignores
+    ANSIBLE_SSH_ARGS: not used for these. The ssh args are ``ssh_args`` (unless only its default,
+    ``-C -o ControlMaster=auto -o ControlPersist=60s``: the suite keeps no master) then the common and
+    the extra args, in the order Ansible puts them on ssh's command line.
+    Example: ``ssh_connection_options({"ansible_user": "alice"})`` -> ``("alice", None, "")`` (no
+    ansible.cfg or ANSIBLE_* set)."""
+    from ansible import constants as C
+    from ansible.plugins.loader import connection_loader
+
+    connection_loader.get("ssh", class_only=True)  # registers the plugin's option definitions
+
+    def option(name: str) -> tuple[Any, str]:
+        return C.config.get_config_value_and_origin(name, plugin_type="connection", plugin_name="ssh",
+                                                    variables=variables)
+
+    user, _ = option("remote_user")
+    port, _ = option("port")
+    args, origin = option("ssh_args")
+    parts = [args if origin != "default" else "", option("ssh_common_args")[0], option("ssh_extra_args")[0]]
+    return (str(user) if user not in (None, "") else None, int(port) if port not in (None, "") else None,
+            " ".join(str(p) for p in parts if p).strip())
 
 
 def connection_url(connection: Connection) -> str:

@@ -28,10 +28,12 @@ class Connection:
     Built by testinfra's own Ansible mapping (``testinfra.utils.ansible_runner.get_ansible_host``)
     from the host's connection variables and ansible.cfg: ``identity_file`` from
     ``ansible_ssh_private_key_file``/``ansible_private_key_file`` (else ansible.cfg
-    ``private_key_file``), ``ssh_args`` = ansible.cfg ``[ssh_connection] ssh_args`` +
-    ``ansible_ssh_common_args`` + ``ansible_ssh_extra_args`` (one string, ssh's own syntax),
-    ``become``/``become_user`` from ``ansible_become``/``ansible_become_user``. A password is
-    never carried. ``secret_fields`` name the fields whose value came from the vault.
+    ``private_key_file``), ``become``/``become_user`` from ``ansible_become``/``ansible_become_user``.
+    For ssh hosts, ``user``, ``port`` and ``ssh_args`` (``ssh_args`` unless only Ansible's default, then
+    the common and the extra args: one string, ssh's own syntax) are resolved by ansible-core's ssh
+    plugin options, so a host's variable wins over ``ANSIBLE_*`` and ansible.cfg as in Ansible
+    (``inventory.ssh_connection_options``). A password is never carried. ``secret_fields`` name the
+    fields whose value came from the vault.
     Example: ``Connection("ssh", "10.0.0.5", "tegwick", 22, "~/.ssh/id_ops", "-o ProxyJump=bastion")``.
     """
 
