@@ -18,18 +18,29 @@ It is a speculation and never changes a result:
 - no fork when the process already has threads (a fork copies held locks, not the threads that
   would release them: pytest run in-process beside a test server), without ``os.fork``, for
   ``--help``/``--version``, or with ``RAILIANCE_EARLY_INVENTORY=0``;
-- the child reads nothing from stdin (``/dev/null``) and leaves through ``os._exit`` (no atexit
-  hooks, no flush of the parent's buffers); an answer never taken is killed and reaped at
-  ``discard()`` (``pytest_unconfigure``).
+- the child reads nothing from stdin (``/dev/null``), runs in its own process group, dies with this
+  process (``PR_SET_PDEATHSIG``) and leaves through ``os._exit`` (no atexit hooks, no flush of the
+  parent's buffers). What it prints (a vault or inventory script's stderr) is sent back and written
+  out by ``take`` when the inventory would have been read in-process; a bad inventory's
+  ``PolicyError`` is sent back and raised, so a script runs once either way;
+- an answer never taken (pytest stopped before configure, another run in the same process, options
+  that changed) is stopped with its whole process group and reaped: at ``discard()``
+  (``pytest_unconfigure``, and at exit), or when the next run ``claim``s.
+
+One difference remains by design: if another input error (a missing ``--workplan``, a bad catalog)
+stops the run before the inventory would have been read, the child may already have run a vault or
+inventory script; its output is then dropped with the child.
 
 Vault passwords and the values they decrypt pass only through the pipe between the two processes.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 import shlex
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -77,9 +88,11 @@ class _Pending:
     key: tuple
     pid: int
     fd: int
+    owner: int          # id() of the pytest plugin manager whose run started it
 
 
 _pending: _Pending | None = None
+_atexit_registered = False
 
 
 def start(parser: Any, pluginmanager: Any) -> bool:
@@ -87,6 +100,7 @@ def start(parser: Any, pluginmanager: Any) -> bool:
     ``parser``/``pluginmanager``: pytest_addoption's, after the suite's options are added. Returns
     whether a child was started. Never raises: a speculation that cannot start is simply not made
     (also when the plugin is loaded with ``-p`` before testinfra's options exist)."""
+    claim(pluginmanager)  # a read left by an earlier run in this process (it ended before configure)
     if _pending is not None or os.environ.get("RAILIANCE_EARLY_INVENTORY", "1") == "0":
         return False
     try:
@@ -103,21 +117,28 @@ def start(parser: Any, pluginmanager: Any) -> bool:
             or not all(hasattr(option, name) for name in INPUTS):
         return False
     try:
-        return speculate(option)
+        return speculate(option, owner=pluginmanager)
     except Exception:  # noqa: BLE001 - no speculation: pytest_configure reads the inventory itself
         return False
 
 
-def speculate(option: Any) -> bool:
+def speculate(option: Any, owner: Any = None) -> bool:
     """Fork the child that computes ``inventory_targets(option)`` (``option``: the parsed command line,
-    at least the ``INPUTS``). Returns whether one was started: not when one is pending, without
-    ``os.fork``, when this process has other threads, or when the options name no inventory."""
-    global _pending
+    at least the ``INPUTS``; ``owner``: the pytest run's plugin manager). Returns whether one was
+    started: not when one is pending, without ``os.fork``, when this process has other threads, or
+    when the options name no inventory.
+
+    The child runs in its own process group (so stopping it stops the vault or inventory scripts
+    ansible-core started), dies with this process (``PR_SET_PDEATHSIG``), reads /dev/null, and writes
+    its stdout and stderr to files it sends back with its answer: ``take`` writes them out where this
+    process's own would have gone, when the inventory would have been read here."""
+    global _pending, _atexit_registered
     if _pending is not None or not hasattr(os, "fork") or threading.active_count() != 1:
         return False
     if not option.ansible_inventory and (option.hosts or not _may_configure_inventory()):
         return False
     key = _key(option)
+    parent = os.getpid()
     read_fd, write_fd = os.pipe()
     try:
         pid = os.fork()
@@ -128,26 +149,67 @@ def speculate(option: Any) -> bool:
     if pid == 0:  # the child: never returns into pytest
         status = 0
         try:
+            os.setpgid(0, 0)
+            _die_with_parent(parent)
             os.close(read_fd)
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            try:
-                answer = ("ok", inventory_targets(option, validate=False))
-            except BaseException:  # noqa: BLE001 - the parent reads it again and raises the same error
-                answer = ("error", None)
-            try:
-                data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception:  # noqa: BLE001
-                data = pickle.dumps(("error", None))
-            with os.fdopen(write_fd, "wb") as pipe:
-                pipe.write(data)
+            _child(option, write_fd)
         except BaseException:  # noqa: BLE001
             status = 1
         finally:
             os._exit(status)
+    try:
+        os.setpgid(pid, pid)  # also here: whichever runs first, the group exists before a kill
+    except OSError:
+        pass
     os.close(write_fd)
-    _pending = _Pending(key, pid, read_fd)
+    _pending = _Pending(key, pid, read_fd, id(owner))
+    if not _atexit_registered:
+        atexit.register(discard)  # pytest can exit before configure (a bad option): no child left behind
+        _atexit_registered = True
     return True
+
+
+def _die_with_parent(parent: int) -> None:
+    """PR_SET_PDEATHSIG(SIGKILL): the kernel kills the child if the parent dies first (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: discard() at exit still stops it
+        pass
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+
+
+def _child(option: Any, write_fd: int) -> None:
+    import tempfile
+
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    try:
+        answer: tuple = ("ok", inventory_targets(option, validate=False))
+    except Exception as exc:  # noqa: BLE001 - the parent raises it (PolicyError pickles as itself)
+        answer = ("error", exc)
+    except BaseException:  # noqa: BLE001 - interrupted: the parent reads the inventory itself
+        answer = ("unknown", None)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+    printed = []
+    for handle in (out, err):
+        handle.seek(0)
+        printed.append(handle.read())
+    try:
+        data = pickle.dumps((*answer, *printed), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - an exception that does not pickle: the parent reads it itself
+        data = pickle.dumps(("unknown", None, *printed))
+    with os.fdopen(write_fd, "wb") as pipe:
+        pipe.write(data)
 
 
 def _may_configure_inventory() -> bool:
@@ -160,9 +222,19 @@ def _may_configure_inventory() -> bool:
         or any(Path(p).expanduser().is_file() for p in _CONFIG_CANDIDATES)
 
 
+def claim(owner: Any) -> None:
+    """Discard a pending read that another pytest run in this process started (``owner``: this run's
+    plugin manager): its answer is for that run's command line and that moment."""
+    if _pending is not None and _pending.owner != id(owner):
+        discard()
+
+
 def take(option: Any) -> list | None:
     """The child's ``HostTarget`` list if it was computed from these options (see the module's
-    docstring), else None: the caller reads the inventory itself. The child is reaped either way."""
+    docstring), else None: the caller reads the inventory itself. The child is reaped either way.
+    What the child printed (vault or inventory scripts' stderr, ansible-core's warnings) is written to
+    this process's stdout and stderr now. Raises the child's ``PolicyError`` for a bad inventory, so a
+    password or inventory script runs once, as without the child."""
     global _pending
     pending, _pending = _pending, None
     if pending is None:
@@ -171,22 +243,38 @@ def take(option: Any) -> list | None:
         _stop(pending)
         return None
     chunks = []
-    with os.fdopen(pending.fd, "rb") as pipe:
-        while chunk := pipe.read(1 << 16):
-            chunks.append(chunk)
-    _, status = os.waitpid(pending.pid, 0)
+    try:
+        with os.fdopen(pending.fd, "rb") as pipe:
+            while chunk := pipe.read(1 << 16):
+                chunks.append(chunk)
+    finally:
+        _, status = os.waitpid(pending.pid, 0)
     if status != 0:
         return None
     try:
-        verdict, targets = pickle.loads(b"".join(chunks))
+        verdict, value, out, err = pickle.loads(b"".join(chunks))
     except Exception:  # noqa: BLE001 - cut short or unreadable: read it here
         return None
-    if verdict != "ok":
+    if verdict == "unknown":
         return None
+    _write(1, out)
+    _write(2, err)
+    if verdict == "error":
+        raise value
     from railiance_conformance.targets import validate_targets
 
-    validate_targets(targets)  # as inventory_targets does (PolicyError naming the value's file)
-    return targets
+    validate_targets(value)  # as inventory_targets does (PolicyError naming the value's file)
+    return value
+
+
+def _write(fd: int, data: bytes) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def discard() -> None:
@@ -198,9 +286,16 @@ def discard() -> None:
 
 
 def _stop(pending: _Pending) -> None:
+    """Kill the child's process group (the child and any script ansible-core started), reap the child."""
     try:
-        os.kill(pending.pid, signal.SIGKILL)
-    except ProcessLookupError:
+        os.killpg(pending.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pending.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.waitpid(pending.pid, 0)
+    except ChildProcessError:
         pass
-    os.waitpid(pending.pid, 0)
     os.close(pending.fd)

@@ -108,9 +108,21 @@ def _cause(ansible_output: str, exc: Exception) -> str:
 _CONFIG_CANDIDATES = ("ansible.cfg", "~/.ansible.cfg", "/etc/ansible/ansible.cfg")
 
 
+def _constants():
+    """ansible-core's ``constants`` (it reads ansible.cfg and ANSIBLE_* at import); a broken
+    ansible.cfg is bad input: PolicyError naming the file, not a crash."""
+    try:
+        from ansible import constants as C
+    except Exception as exc:  # noqa: BLE001 - AnsibleOptionsError("Error reading config file (PATH): ...")
+        candidates = [os.environ.get("ANSIBLE_CONFIG", ""), *(str(Path(p).expanduser()) for p in _CONFIG_CANDIDATES)]
+        source = next((str(Path(c).resolve()) for c in candidates if c and Path(c).is_file()), "ansible.cfg")
+        raise PolicyError(source, "", f"ansible-core cannot read it: {getattr(exc, 'message', None) or exc}") from None
+    return C
+
+
 def ansible_config_file() -> str | None:
     """The ansible.cfg ansible-core itself uses (its search order), or None."""
-    from ansible import constants as C
+    C = _constants()
 
     # ConfigManager keeps the file it found with find_ini_config_file(); it has no public name
     return getattr(C.config, "_config_file", None)
@@ -131,7 +143,7 @@ def configured_inventory() -> list[str] | None:
     if "ANSIBLE_INVENTORY" not in os.environ and "ANSIBLE_CONFIG" not in os.environ \
             and not any(Path(p).expanduser().is_file() for p in _CONFIG_CANDIDATES):
         return None  # nothing configured: do not import ansible-core at all
-    from ansible import constants as C
+    C = _constants()
 
     value, origin = C.config.get_config_value_and_origin("DEFAULT_HOST_LIST")
     return None if origin == "default" or not value else [str(v) for v in value]
@@ -140,7 +152,7 @@ def configured_inventory() -> list[str] | None:
 # --- vault ---------------------------------------------------------------------------------
 
 def _vault_secrets(loader: Any, vault: VaultOptions) -> list:
-    from ansible import constants as C
+    C = _constants()
     from ansible.cli import CLI
     from ansible.errors import AnsibleError
 
@@ -341,7 +353,7 @@ def ssh_connection_options(variables: Mapping[str, Any]) -> tuple[str | None, in
     the extra args, in the order Ansible puts them on ssh's command line.
     Example: ``ssh_connection_options({"ansible_user": "alice"})`` -> ``("alice", None, "")`` (no
     ansible.cfg or ANSIBLE_* set)."""
-    from ansible import constants as C
+    C = _constants()
     from ansible.plugins.loader import connection_loader
 
     connection_loader.get("ssh", class_only=True)  # registers the plugin's option definitions
@@ -380,7 +392,7 @@ def read_inventory(path: str | Sequence[str], *, limit: str | None, keys: Iterab
     for source in sources:
         if not Path(source).exists():
             raise PolicyError(source, "", "inventory not found")
-    from ansible import constants as C
+    C = _constants()
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.manager import VariableManager
@@ -421,7 +433,7 @@ def read_inventory(path: str | Sequence[str], *, limit: str | None, keys: Iterab
             desired_secrets = frozenset(resolver.secret & wanted)
             connection = _connection(host.name, resolver, config, default_key, default_become, default_become_user)
             result.append(InventoryHost(
-                name=host.name,
+                name=str(host.name),  # a plain str: ansible-core tags names from dynamic inventories
                 url=connection_url(connection),
                 vars=picked,
                 var_sources={k: resolver.origin(k) for k in picked},

@@ -110,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from railiance_conformance.suite import Suite, SuiteSettings
 
     option = config.option
+    early_inventory.claim(config.pluginmanager)  # not a read an earlier run in this process left
     try:
         settings = SuiteSettings.from_options(option, Path(config.rootpath))
     except PolicyError as exc:

@@ -26,6 +26,9 @@ class PolicyError(Exception):
         where = f"{source}: {field}" if field else source
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self):  # pickled as its three parts (early_inventory sends it from a child process)
+        return PolicyError, (self.source, self.field, self.problem)
+
 
 @cache
 def schema(name: str) -> dict[str, Any]:

@@ -140,3 +140,89 @@ def test_the_plugin_imports_little_before_it_forks():
     from railiance_conformance import plugin, policy
 
     assert plugin.DEFAULT_POLICY_DIR == policy.DEFAULT_POLICY_DIR
+
+
+def slow_script(root: Path, password: str = PASSWORD, sleep: float = 0) -> Path:
+    """A vault password script that says so on stderr, records its pid and may take its time."""
+    script = root / "slow-pass"
+    script.write_text(f"#!/bin/sh\necho $$ >> {root / 'script-pids'}\necho 'vault-script: fetching password' >&2\n"
+                      f"sleep {sleep}\necho '{password}'\n")
+    script.chmod(0o700)
+    return script
+
+
+def suite(root: Path, report_dir: Path, *args: str, early: bool = True, password_file: Path | None = None):
+    env = {**os.environ, "RAILIANCE_EARLY_INVENTORY": "1" if early else "0"}
+    command = [sys.executable, "-m", "pytest", "features/", "-p", "no:randomly", "-m", "S1", "--ansible-inventory",
+               str(root / "hosts.ini"), "--vault-password-file", str(password_file or root / "vault-pass"),
+               "--report-dir", str(report_dir), "--history", "none", "--connect-timeout", "3", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+
+
+def processes_naming(text: str) -> list[int]:
+    """Live processes whose command line holds ``text`` (the forked child shares pytest's; the script's names its file)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.testbed
+def test_a_run_that_stops_before_configure_leaves_no_child_behind(tmp_path):
+    """A bad option ends pytest before pytest_configure: the child (and any script it started) is
+    stopped at exit, not left running with pytest's stdout (a pipeline reading it would wait)."""
+    import time
+
+    root = inventory(tmp_path / "inv")
+    script = slow_script(root, sleep=30)
+    started = time.monotonic()
+    result = suite(root, tmp_path / "r", "--no-such-option", password_file=script)  # waits for EOF on the pipes
+    assert result.returncode == 4 and "--no-such-option" in result.stderr
+    assert time.monotonic() - started < 15
+    deadline = time.monotonic() + 5
+    while processes_naming(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_naming(str(tmp_path)) == []
+
+
+@pytest.mark.testbed
+@pytest.mark.parametrize("password", [PASSWORD, "wrong"])
+def test_what_the_scripts_print_is_printed_once_and_they_run_once(tmp_path, password):
+    root = inventory(tmp_path / "inv")
+    script = slow_script(root, password=password)
+    results = []
+    for early in (True, False):
+        (root / "script-pids").unlink(missing_ok=True)
+        result = suite(root, tmp_path / f"r{early}", early=early, password_file=script)
+        runs = len((root / "script-pids").read_text().split())
+        results.append((result.returncode, result.stderr.count("vault-script: fetching password"), runs))
+    expected = (1, 1, 1) if password == PASSWORD else (4, 1, 1)
+    assert results == [expected, expected]
+
+
+def test_a_read_left_by_an_earlier_run_in_this_process_is_not_used(tmp_path):
+    assert early_inventory.threading.active_count() == 1
+    root = inventory(tmp_path / "inv")
+    earlier, this = object(), object()
+    try:
+        assert early_inventory.speculate(options(root), owner=earlier)
+        pending = early_inventory._pending
+        early_inventory.claim(this)  # pytest_configure of the next run
+        assert early_inventory._pending is None
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pending.pid, 0)
+    finally:
+        early_inventory.discard()
