@@ -106,9 +106,20 @@ def options(root: Path, **changed) -> SimpleNamespace:
     return SimpleNamespace(**{**values, **changed})
 
 
+def in_fresh_process(check: str, root: Path) -> None:
+    """Run ``check(root)`` of this module in a new interpreter: a fork needs a single-threaded process,
+    and the test process may have threads that earlier tests left (speculate() refuses to fork then)."""
+    code = f"import sys; from pathlib import Path; import tests.inventory.test_early_inventory as t; t.{check}(Path(sys.argv[1]))"
+    result = subprocess.run([sys.executable, "-c", code, str(root)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
 def test_an_answer_is_used_only_for_the_options_it_was_computed_from(tmp_path):
-    assert early_inventory.threading.active_count() == 1, "a fork needs a single-threaded test process"
-    root = inventory(tmp_path / "inv")
+    in_fresh_process("_answer_used_only_for_its_options", inventory(tmp_path / "inv"))
+
+
+def _answer_used_only_for_its_options(root: Path) -> None:
+    assert early_inventory.threading.active_count() == 1
     try:
         assert early_inventory.speculate(options(root))
         pending = early_inventory._pending
@@ -127,6 +138,21 @@ def test_an_answer_is_used_only_for_the_options_it_was_computed_from(tmp_path):
         assert not early_inventory.speculate(options(root, ansible_inventory=None, hosts="127.0.0.1:1"))
     finally:
         early_inventory.discard()
+
+
+def test_no_fork_while_other_threads_run(tmp_path):
+    import threading
+
+    root = inventory(tmp_path / "inv")
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not early_inventory.speculate(options(root))
+        assert early_inventory._pending is None
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_the_plugin_imports_little_before_it_forks():
@@ -214,8 +240,11 @@ def test_what_the_scripts_print_is_printed_once_and_they_run_once(tmp_path, pass
 
 
 def test_a_read_left_by_an_earlier_run_in_this_process_is_not_used(tmp_path):
+    in_fresh_process("_earlier_runs_read_is_discarded", inventory(tmp_path / "inv"))
+
+
+def _earlier_runs_read_is_discarded(root: Path) -> None:
     assert early_inventory.threading.active_count() == 1
-    root = inventory(tmp_path / "inv")
     earlier, this = object(), object()
     try:
         assert early_inventory.speculate(options(root), owner=earlier)
