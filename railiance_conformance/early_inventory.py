@@ -42,6 +42,7 @@ import shlex
 import signal
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +89,7 @@ class _Pending:
     key: tuple
     pid: int
     fd: int
-    owner: int          # id() of the pytest plugin manager whose run started it
+    owner: Any          # weak reference to the plugin manager of the pytest run that started it (or None)
 
 
 _pending: _Pending | None = None
@@ -138,6 +139,10 @@ def speculate(option: Any, owner: Any = None) -> bool:
     if not option.ansible_inventory and (option.hosts or not _may_configure_inventory()):
         return False
     key = _key(option)
+    try:
+        owner_ref = None if owner is None else weakref.ref(owner)
+    except TypeError:  # not weakly referable: held, as it is compared by identity only
+        owner_ref = lambda: owner  # noqa: E731
     parent = os.getpid()
     read_fd, write_fd = os.pipe()
     try:
@@ -162,7 +167,7 @@ def speculate(option: Any, owner: Any = None) -> bool:
     except OSError:
         pass
     os.close(write_fd)
-    _pending = _Pending(key, pid, read_fd, id(owner))
+    _pending = _Pending(key, pid, read_fd, owner_ref)
     if not _atexit_registered:
         atexit.register(discard)  # pytest can exit before configure (a bad option): no child left behind
         _atexit_registered = True
@@ -225,7 +230,8 @@ def _may_configure_inventory() -> bool:
 def claim(owner: Any) -> None:
     """Discard a pending read that another pytest run in this process started (``owner``: this run's
     plugin manager): its answer is for that run's command line and that moment."""
-    if _pending is not None and _pending.owner != id(owner):
+    # compared by identity, held weakly: an id() could be reused by the next run's plugin manager
+    if _pending is not None and (_pending.owner is None or _pending.owner() is not owner):
         discard()
 
 

@@ -245,7 +245,10 @@ def test_a_read_left_by_an_earlier_run_in_this_process_is_not_used(tmp_path):
 
 def _earlier_runs_read_is_discarded(root: Path) -> None:
     assert early_inventory.threading.active_count() == 1
-    earlier, this = object(), object()
+    class PluginManager:  # stands for two pytest runs' plugin managers (held weakly)
+        pass
+
+    earlier, this = PluginManager(), PluginManager()
     try:
         assert early_inventory.speculate(options(root), owner=earlier)
         pending = early_inventory._pending
