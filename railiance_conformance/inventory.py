@@ -327,11 +327,17 @@ def _connection(name: str, resolver: _HostResolver, config: configparser.ConfigP
     backend = host.backend
     spec = getattr(backend, "host", None)
     secret_fields = frozenset(_FIELD_OF[k] for k in resolver.secret if k in _FIELD_OF)
-    user = getattr(spec, "user", None)
-    port = int(spec.port) if getattr(spec, "port", None) else None
-    ssh_args = getattr(backend, "ssh_extra_args", None) or ""
-    if backend.NAME == "ssh":  # user, port and ssh args as Ansible's ssh connection itself resolves them
-        user, port, ssh_args = ssh_connection_options(conn_vars)
+    try:
+        if backend.NAME == "ssh":  # user, port and ssh args as Ansible's ssh connection itself resolves them
+            user, port, ssh_args = ssh_connection_options(conn_vars)
+        else:
+            user, ssh_args = getattr(spec, "user", None), getattr(backend, "ssh_extra_args", None) or ""
+            port = int(spec.port) if getattr(spec, "port", None) else None
+    except ValueError as exc:  # a port that is not a number, from the host's vars, ANSIBLE_REMOTE_PORT or ansible.cfg
+        key = next((k for k in ("ansible_port", "ansible_ssh_port") if k in resolver.hostvars), None)
+        source = resolver.origin(key) if key else \
+            ("ANSIBLE_REMOTE_PORT" if "ANSIBLE_REMOTE_PORT" in os.environ else ansible_config_file() or "ansible.cfg")
+        raise PolicyError(source, f"{key or 'remote_port'} (host {name})", f"not a port number: {exc}") from None
     return Connection(
         backend=backend.NAME, address=getattr(spec, "name", None), user=user, port=port,
         identity_file=getattr(backend, "ssh_identity_file", None) or None, ssh_args=ssh_args,
@@ -363,11 +369,14 @@ def ssh_connection_options(variables: Mapping[str, Any]) -> tuple[str | None, in
                                                     variables=variables)
 
     user, _ = option("remote_user")
-    port, _ = option("port")
+    try:
+        port, _ = option("port")
+        port = int(port) if port not in (None, "") else None
+    except Exception as exc:  # noqa: BLE001 - ansible-core's own type check of an integer option
+        raise ValueError(getattr(exc, "message", None) or str(exc)) from None
     args, origin = option("ssh_args")
     parts = [args if origin != "default" else "", option("ssh_common_args")[0], option("ssh_extra_args")[0]]
-    return (str(user) if user not in (None, "") else None, int(port) if port not in (None, "") else None,
-            " ".join(str(p) for p in parts if p).strip())
+    return (str(user) if user not in (None, "") else None, port, " ".join(str(p) for p in parts if p).strip())
 
 
 def connection_url(connection: Connection) -> str:

@@ -29,3 +29,16 @@ def test_a_broken_ansible_cfg_is_bad_input_naming_it(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)})
     assert out.stdout.startswith(f"POLICY {tmp_path / 'ansible.cfg'}: ansible-core cannot read it"), out.stdout + out.stderr
+
+
+def test_a_port_that_is_not_a_number_is_bad_input_naming_its_line(tmp_path):
+    import pytest
+
+    from railiance_conformance.policy import PolicyError
+
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[coulomb]\nalpha ansible_host=127.0.0.1 ansible_port=twentytwo\n")
+    with pytest.raises(PolicyError) as caught:
+        read_inventory(str(inventory), limit=None, keys=set())
+    assert str(caught.value).startswith(f"{inventory}:2:")
+    assert "ansible_port (host alpha): not a port number" in str(caught.value) and "twentytwo" in str(caught.value)
