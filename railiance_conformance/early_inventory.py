@@ -136,7 +136,9 @@ def speculate(option: Any, owner: Any = None) -> bool:
     global _pending, _atexit_registered
     if _pending is not None or not hasattr(os, "fork") or threading.active_count() != 1:
         return False
-    if not option.ansible_inventory and (option.hosts or not _may_configure_inventory()):
+    from railiance_conformance.inventory import ansible_cfg_may_apply
+
+    if not option.ansible_inventory and (option.hosts or not ansible_cfg_may_apply()):
         return False
     key = _key(option)
     try:
@@ -186,6 +188,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+
 def _child(option: Any, write_fd: int) -> None:
     import tempfile
 
@@ -200,11 +210,7 @@ def _child(option: Any, write_fd: int) -> None:
         answer = ("error", exc)
     except BaseException:  # noqa: BLE001 - interrupted: the parent reads the inventory itself
         answer = ("unknown", None)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001
-            pass
+    _flush_std()
     printed = []
     for handle in (out, err):
         handle.seek(0)
@@ -215,16 +221,6 @@ def _child(option: Any, write_fd: int) -> None:
         data = pickle.dumps(("unknown", None, *printed))
     with os.fdopen(write_fd, "wb") as pipe:
         pipe.write(data)
-
-
-def _may_configure_inventory() -> bool:
-    """Whether ansible.cfg or ANSIBLE_INVENTORY could name an inventory (inventory.configured_inventory
-    decides; it imports ansible-core only then)."""
-    from railiance_conformance.inventory import _CONFIG_CANDIDATES
-    from pathlib import Path
-
-    return "ANSIBLE_INVENTORY" in os.environ or "ANSIBLE_CONFIG" in os.environ \
-        or any(Path(p).expanduser().is_file() for p in _CONFIG_CANDIDATES)
 
 
 def claim(owner: Any) -> None:
@@ -274,11 +270,7 @@ def take(option: Any) -> list | None:
 
 
 def _write(fd: int, data: bytes) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001
-            pass
+    _flush_std()
     while data:
         data = data[os.write(fd, data):]
 

@@ -108,6 +108,13 @@ def _cause(ansible_output: str, exc: Exception) -> str:
 _CONFIG_CANDIDATES = ("ansible.cfg", "~/.ansible.cfg", "/etc/ansible/ansible.cfg")
 
 
+def ansible_cfg_may_apply() -> bool:
+    """Whether ANSIBLE_INVENTORY, ANSIBLE_CONFIG or an ansible.cfg in Ansible's search path exists:
+    only then can ansible-core's configuration name an inventory (checked without importing it)."""
+    return "ANSIBLE_INVENTORY" in os.environ or "ANSIBLE_CONFIG" in os.environ \
+        or any(Path(p).expanduser().is_file() for p in _CONFIG_CANDIDATES)
+
+
 def _constants():
     """ansible-core's ``constants`` (it reads ansible.cfg and ANSIBLE_* at import); a broken
     ansible.cfg is bad input: PolicyError naming the file, not a crash."""
@@ -140,8 +147,7 @@ def ansible_config() -> configparser.ConfigParser:
 def configured_inventory() -> list[str] | None:
     """ansible.cfg's ``[defaults] inventory`` (or ANSIBLE_INVENTORY), paths resolved as Ansible
     resolves them; None when neither is set (Ansible's own /etc/ansible/hosts default is not used)."""
-    if "ANSIBLE_INVENTORY" not in os.environ and "ANSIBLE_CONFIG" not in os.environ \
-            and not any(Path(p).expanduser().is_file() for p in _CONFIG_CANDIDATES):
+    if not ansible_cfg_may_apply():
         return None  # nothing configured: do not import ansible-core at all
     C = _constants()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from railiance_conformance import early_inventory
+from railiance_conformance.paths import DEFAULT_POLICY_DIR
 
 # The rest is imported when first used, not here: pytest calls pytest_addoption only once this module is
 # imported, and from there early_inventory reads the inventory in a child while pytest loads the rest
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
     from railiance_conformance.recorder import FindingRecorder
     from railiance_conformance.suite import Suite
     from railiance_conformance.targets import HostTarget
-
-# policy.DEFAULT_POLICY_DIR, without importing policy (jsonschema) before the fork
-DEFAULT_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 LAYERS = ("S1", "S2", "S3", "S4", "S5", "X")      # the enum of policies/schemas/control-catalog.schema.json
 SEVERITIES = ("critical", "high", "medium", "low", "info")

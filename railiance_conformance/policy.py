@@ -13,8 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_POLICY_DIR = REPO_ROOT / "policies"
+from railiance_conformance.paths import DEFAULT_POLICY_DIR, REPO_ROOT  # noqa: F401 - re-exported
 SCHEMA_DIR = DEFAULT_POLICY_DIR / "schemas"
 
 
