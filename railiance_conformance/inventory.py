@@ -343,7 +343,8 @@ def _connection(name: str, resolver: _HostResolver, config: configparser.ConfigP
         key = next((k for k in ("ansible_port", "ansible_ssh_port") if k in resolver.hostvars), None)
         source = resolver.origin(key) if key else \
             ("ANSIBLE_REMOTE_PORT" if "ANSIBLE_REMOTE_PORT" in os.environ else ansible_config_file() or "ansible.cfg")
-        raise PolicyError(source, f"{key or 'remote_port'} (host {name})", f"not a port number: {exc}") from None
+        reason = "its vaulted value is not shown" if key in resolver.secret else str(exc)
+        raise PolicyError(source, f"{key or 'remote_port'} (host {name})", f"not a port number: {reason}") from None
     return Connection(
         backend=backend.NAME, address=getattr(spec, "name", None), user=user, port=port,
         identity_file=getattr(backend, "ssh_identity_file", None) or None, ssh_args=ssh_args,

@@ -42,3 +42,21 @@ def test_a_port_that_is_not_a_number_is_bad_input_naming_its_line(tmp_path):
         read_inventory(str(inventory), limit=None, keys=set())
     assert str(caught.value).startswith(f"{inventory}:2:")
     assert "ansible_port (host alpha): not a port number" in str(caught.value) and "twentytwo" in str(caught.value)
+
+
+def test_a_vaulted_port_that_is_not_a_number_is_not_printed(tmp_path):
+    import pytest
+
+    from railiance_conformance.inventory import VaultOptions
+    from railiance_conformance.policy import PolicyError
+    from tests.inventory.vault_fixtures import password_file, vault_var
+
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "alpha.yml").write_text(vault_var("ansible_port", "SENTINEL-port-7f3a"))
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[coulomb]\nalpha ansible_host=127.0.0.1\n")
+    with pytest.raises(PolicyError) as caught:
+        read_inventory(str(inventory), limit=None, keys=set(),
+                       vault=VaultOptions(password_files=(str(password_file(tmp_path)),)))
+    assert "ansible_port (host alpha): not a port number" in str(caught.value)
+    assert "SENTINEL" not in str(caught.value)
