@@ -63,6 +63,7 @@ class GateVerdict:
     reasons: tuple[str, ...] = ()              # every NO-GO reason, "<control id>: <status>: <detail>"
     layer: str = ""                            # the gated task's layer
     evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    cluster_uid: str | None = None             # the gated cluster's kube-system namespace uid (None: none read)
 
     @property
     def verdict(self) -> str:
@@ -75,9 +76,11 @@ class GateVerdict:
         return {name: TableRows(rows.get("source"), rows.get("restored")) for name, rows in tables.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON report's ``run.gate``: ``{"task", "verdict", "reasons", "layer", "evidence"}``."""
+        """The JSON report's ``run.gate``: ``{"task", "verdict", "reasons", "layer", "evidence"}`` and, when a
+        cluster was targeted and its identity read, ``"cluster_uid"``."""
         return {"task": self.task, "verdict": self.verdict, "reasons": list(self.reasons), "layer": self.layer,
-                "evidence": {control_id: dict(evidence) for control_id, evidence in self.evidence.items()}}
+                "evidence": {control_id: dict(evidence) for control_id, evidence in self.evidence.items()},
+                **({"cluster_uid": self.cluster_uid} if self.cluster_uid else {})}
 
 
 @dataclass
@@ -86,10 +89,10 @@ class GateResult:
     reasons: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
-    def verdict(self, task_id: str, layer: str) -> GateVerdict:
+    def verdict(self, task_id: str, layer: str, cluster_uid: str | None = None) -> GateVerdict:
         """The record the reports show: this result's verdict, reasons and its findings' evidence."""
         return GateVerdict(task_id, self.go, tuple(self.reasons), layer,
-                           {f.control_id: dict(f.evidence) for f in self.findings if f.evidence})
+                           {f.control_id: dict(f.evidence) for f in self.findings if f.evidence}, cluster_uid)
 
 
 def _preconditions(inputs: GateInputs) -> Outcome:

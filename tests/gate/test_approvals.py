@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -38,21 +39,48 @@ def history(tmp_path) -> Path:
     return tmp_path / "reports" / "history.sqlite"
 
 
-def gate_run(history: Path, verdict: str = "GO", task: str = TASK) -> tuple[str, str]:
-    """A gate run recorded in the history and its findings.json archived: (run id, report digest)."""
-    run = Run(run_id=uuid.uuid4().hex[:12], started_at="2026-11-27T09:00:00Z", finished_at="2026-11-27T09:01:00Z",
-              findings=(), workplan="RAIL-HO-WP-0004", gate=GateVerdict(task, go=verdict == "GO"))
+def utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def gate_run(history: Path, verdict: str = "GO", task: str = TASK, finished: datetime | None = None,
+             cluster_uid: str | None = None) -> tuple[str, str]:
+    """A gate run recorded in the history and its findings.json archived: (run id, report digest).
+    It ended at ``finished`` (default 2026-11-27T09:01:00Z), on the cluster ``cluster_uid``."""
+    ended = finished or datetime(2026, 11, 27, 9, 1, tzinfo=timezone.utc)
+    run = Run(run_id=uuid.uuid4().hex[:12], started_at=utc(ended - timedelta(minutes=1)), finished_at=utc(ended),
+              findings=(), workplan="RAIL-HO-WP-0004", gate=GateVerdict(task, go=verdict == "GO",
+                                                                        cluster_uid=cluster_uid))
     History(history).record(run)
+    ApprovalChain(history)  # as the gate does after each run: the history's identity
     written = write_reports(run, history.parent / run.run_id, ["json"])
     return run.run_id, archive.store_report(history, written[0])
 
 
 def approve(history: Path, keys, run: tuple[str, str] | None = None, approver: str = ADA, key: str = "ada",
-            heads: dict | None = None) -> Approval:
+            heads: dict | None = None, now: datetime | None = None) -> Approval:
     run_id, digest = run or gate_run(history)
     return ApprovalChain(history).record(task=TASK, run_id=run_id, approver=approver, report_digest=digest,
                                          repo_heads=heads or {}, signing_key=keys[key],
-                                         allowed_signers=keys["allowed"])
+                                         allowed_signers=keys["allowed"], now=now)
+
+
+def history_id(history: Path) -> str:
+    with sqlite3.connect(history) as con:
+        return con.execute("SELECT history_id FROM history_identity").fetchone()[0]
+
+
+def run_end(history: Path, run_id: str) -> str:
+    with sqlite3.connect(history) as con:
+        return con.execute("SELECT finished_at FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0]
+
+
+def forge(history: Path, seq: int, run: tuple[str, str], prev_hash: str, approved_at: str | None = None,
+          approver: str = ADA, **changes) -> Approval:
+    """An unsigned row as the gate would write it (this history's identity, the run's recorded end), made
+    by hand; ``approved_at`` defaults to now. Sign it with ``signed``."""
+    return Approval(seq, TASK, run[0], "GO", approver, approved_at or utc(datetime.now(timezone.utc)), run[1], {},
+                    prev_hash, "", "", run_end(history, run[0]), history_id(history), None, **changes)
 
 
 def chain_of_three(history: Path, keys) -> list[Approval]:
@@ -84,10 +112,8 @@ def problems(history: Path, keys) -> list[str]:
 
 def signed(approval: Approval, key: Path, **changes) -> Approval:
     """A row with the given changes, (re-)signed with ``key`` and with a consistent row hash."""
-    values = {**approval.to_dict(), **changes}
-    fields = {k: values[k] for k in ("seq", "task", "run_id", "verdict", "approver", "approved_at_utc",
-                                     "report_digest", "repo_heads", "prev_hash")}
-    forged = Approval(**{**values, "signature": sign(payload(**fields), key), "row_hash": ""})
+    values = Approval(**{**approval.to_dict(), **changes})
+    forged = Approval(**{**values.to_dict(), "signature": sign(values.payload(), key), "row_hash": ""})
     return Approval(**{**forged.to_dict(), "row_hash": forged.computed_hash()})
 
 
@@ -166,26 +192,26 @@ def test_the_deleted_last_row_is_caught(history, keys):
 
 def test_a_signature_by_a_key_not_in_allowed_signers_is_caught(history, keys):
     rows = chain_of_three(history, keys)
-    run_id, digest = gate_run(history)
-    template = Approval(4, TASK, run_id, "GO", ADA, "2026-11-27T10:00:00Z", digest, {}, rows[-1].row_hash, "", "")
+    template = forge(history, 4, gate_run(history), rows[-1].row_hash)
     insert(history, signed(template, keys["eve"]))
     found = problems(history, keys)
     fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", str(keys["eve"]) + ".pub"], capture_output=True,
                                  text=True, check=True).stdout.split()[1]
     assert found == [f"row #4: signed by key {fingerprint}, which {keys['allowed']} does not allow to approve as "
-                     f"{ADA!r}"]
+                     f"{ADA!r} at {template.approved_at_utc}"]
 
 
 def test_recording_with_a_key_not_in_allowed_signers_is_refused(history, keys):
     with pytest.raises(ApprovalRefused, match=f"may not approve as '{ADA}'"):
         approve(history, keys, key="eve")
-    assert ApprovalChain(history).list() == [] and verify_chain(history, keys["allowed"]).ok
+    assert ApprovalChain(history).list() == []
+    assert verify_chain(history, keys["allowed"], expect_head=GENESIS).ok  # "no approval was ever made": true
 
 
 def test_an_approval_of_a_no_go_run_is_caught(history, keys):
     first = approve(history, keys)
     run_id, digest = gate_run(history, verdict="NO-GO")
-    template = Approval(2, TASK, run_id, "GO", ADA, "2026-11-27T10:00:00Z", digest, {}, first.row_hash, "", "")
+    template = forge(history, 2, (run_id, digest), first.row_hash)
     insert(history, signed(template, keys["ada"]))  # an allowed key, a consistent chain: only the run is wrong
     found = problems(history, keys)
     assert f"row #2: approves run {run_id}, whose verdict was NO-GO, not GO" in found
