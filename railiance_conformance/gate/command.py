@@ -109,9 +109,10 @@ def _drill(task_policy: dict):
 def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], report_dir: Path,
              policy_dir: Path = DEFAULT_POLICY_DIR, kubeconfig: str | None = None, context: str | None = None,
              history: Path | None = None, approve: str | None = None, repos: Path | None = None,
-             signing_key: Path | None = None, allowed_signers: Path | None = None, out=sys.stdout) -> int:
+             signing_key: Path | None = None, allowed_signers: Path | None = None, out=None) -> int:
     from railiance_conformance.workplan import parse_workplan
 
+    out = out or sys.stdout
     try:
         workplan = parse_workplan(workplan_path)
         catalog = load_catalog(policy_dir)
@@ -249,9 +250,10 @@ def _approve(name: str, verdict: str, task_id: str, run_id: str, digest: str | N
     return GO
 
 
-def list_approvals(history: Path, out=sys.stdout) -> int:
+def list_approvals(history: Path, out=None) -> int:
     from railiance_conformance.gate.approvals import ApprovalChain
 
+    out = out or sys.stdout
     if not history.exists():
         print(f"gate: {history}: no such history database", file=sys.stderr)
         return USAGE_ERROR
@@ -265,7 +267,7 @@ def list_approvals(history: Path, out=sys.stdout) -> int:
 
 def verify_approvals(history: Path, *, policy_dir: Path = DEFAULT_POLICY_DIR, allowed_signers: Path | None = None,
                      expect_head: str | None = None, kubeconfig: str | None = None, context: str | None = None,
-                     out=sys.stdout) -> int:
+                     out=None) -> int:
     """Check the whole approval chain; print each problem with its row, exit 0 only when none.
 
     ``expect_head``: ``sha256:<64 hex>`` kept elsewhere (printed with each approval); ``kubeconfig``/
@@ -273,6 +275,7 @@ def verify_approvals(history: Path, *, policy_dir: Path = DEFAULT_POLICY_DIR, al
     from railiance_conformance.gate.approvals import GENESIS, verify_chain
     from railiance_conformance.gate.identity import cluster_identity
 
+    out = out or sys.stdout
     try:
         document = load_gate_policy(policy_dir)
     except (PolicyError, ValueError, OSError) as exc:
