@@ -149,11 +149,12 @@ def parity_outcome(source_dsn: str, restored_dsn: str, **options) -> Outcome:
     sequence behind its column and the source's write activity, or ERROR (a side or a table unreadable).
 
     The evidence, in every status: ``schemas`` compared, ``tables`` ``{name: {"source": n, "restored": m}}``
-    (None where absent or unreadable), ``sequences_checked``, and ``checksums`` when asked for.
+    (None where absent or unreadable), ``sequences_checked``, ``sequences`` ``{name: {"source": next value,
+    "restored": next value}}``, and ``checksums`` when asked for.
     """
     from railiance_conformance.gate.parity import compare
 
-    expected = "same tables, same row counts, every sequence ahead of its column"
+    expected = "same tables, same row counts, every sequence ahead of its columns and not behind the source's"
     result = compare(source_dsn, restored_dsn, **options)
     if result.error:
         return Outcome.error(result.error, expected=expected)
@@ -162,6 +163,8 @@ def parity_outcome(source_dsn: str, restored_dsn: str, **options) -> Outcome:
         "restored": result.evidence.get("restored", {}).get("database"),
         "schemas": result.schemas, "sequences_checked": result.sequences_checked,
         "tables": {name: {"source": a, "restored": b} for name, (a, b) in result.tables.items()}}
+    if result.sequence_values:
+        evidence["sequences"] = {name: {"source": a, "restored": b} for name, (a, b) in result.sequence_values.items()}
     if result.checksums:
         evidence["checksums"] = {name: {"source": a, "restored": b} for name, (a, b) in result.checksums.items()}
     problems = [*result.mismatches, *result.sequences, *result.source_writes]
