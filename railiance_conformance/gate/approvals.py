@@ -8,14 +8,22 @@ HEADs of the railiance-* checkouts, the hash of the previous row (``prev_hash``:
 ``sha256:0…0`` for the first row), an SSH signature over all of that made with
 ``ssh-keygen -Y sign -n gate-approval@railiance-conformance`` (the suite's own namespace, so no
 signature made for git or for files can be replayed as an approval), and its own ``row_hash``.
-Each approval also leaves a receipt file (the whole signed row) in the archive.
+Each approval also leaves a receipt file (the whole signed row) in the archive. A row of format 2
+also signs where and for what it was made: the history's identity (``identity.HistoryIdentity``),
+the gated cluster's kube-system namespace uid (or null), and the approved run's end as the history
+recorded it, so the approval time and the run's time cannot be chosen apart.
 
 ``verify_chain`` re-checks everything: the chain links, each row's hash, each signature with
 ``ssh-keygen -Y check-novalidate`` (contents) and ``-Y verify`` against ``allowed_signers`` for
 the row's approver at the row's time (who), that the approved run is in the history with a GO
 for that task, that the archived report still has the recorded digest, the table's AUTOINCREMENT
-high-water mark, the receipts and the append-only triggers. Any forged, edited or deleted row is a
-``Problem`` naming the row (``#seq``). Triggers (RAISE(ABORT) on UPDATE, DELETE and replacing
+high-water mark, the receipts and the append-only triggers; that time only moves forward (a row's time
+is not before its run's end nor before the previous row's, and not more than ``MAX_CLOCK_SKEW_S``
+ahead of the verifying clock: the signer chooses the time its key is checked at, so a retired key
+dating a row back into its validity breaks the order); that each row was made in this history
+(and, when asked, for the cluster being cut over); with ``expect_head``, that a head kept elsewhere
+is still in the chain; without it, that an empty chain does not sit beside GO runs. Any forged,
+edited, deleted, backdated or copied row is a ``Problem`` naming the row (``#seq``). Triggers (RAISE(ABORT) on UPDATE, DELETE and replacing
 INSERTs) and a CHECK admitting only 'GO' make an accident impossible and a tampering visible;
 the signatures make it evident. Example::
 
@@ -706,5 +714,5 @@ def _utc(value: str | datetime) -> str:
 
 
 __all__ = ["Approval", "ApprovalChain", "ApprovalRefused", "ChainReport", "FORMAT", "GENESIS", "GO",
-           "MAX_CLOCK_SKEW_S", "NAMESPACE", "NotApproved", "Problem", "RunFacts", "RepoHeadError", "check_signature", "file_digest", "payload", "repo_heads",
-           "sign", "verify_chain"]
+           "MAX_CLOCK_SKEW_S", "NAMESPACE", "NotApproved", "Problem", "RepoHeadError", "RunFacts", "check_signature",
+           "file_digest", "payload", "repo_heads", "sign", "verify_chain"]

@@ -69,16 +69,6 @@ def store_report(history: Path, report: Path) -> str:
     return found
 
 
-def report_gate(path: Path) -> tuple[str, str, str]:
-    """``(run id, gated task, verdict)`` of an archived findings.json (empty strings where absent)."""
-    try:
-        run = json.loads(path.read_text()).get("run") or {}
-    except (OSError, ValueError, AttributeError):
-        return "", "", ""
-    gate = run.get("gate") if isinstance(run.get("gate"), dict) else {}
-    return str(run.get("id", "")), str(gate.get("task", "")), str(gate.get("verdict", ""))
-
-
 def report_run(path: Path) -> dict[str, Any]:
     """``{"id", "task", "verdict", "finished_at", "cluster_uid"}`` of an archived findings.json's run
     (empty strings, ``cluster_uid`` None, where absent)."""

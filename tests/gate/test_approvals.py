@@ -18,7 +18,7 @@ import pytest
 
 from railiance_conformance.gate import archive
 from railiance_conformance.gate.approvals import (GENESIS, NAMESPACE, SCHEMA, TABLE, Approval, ApprovalChain,
-                                                  ApprovalRefused, NotApproved, RepoHeadError, payload, repo_heads,
+                                                  ApprovalRefused, NotApproved, RepoHeadError, repo_heads,
                                                   sign, verify_chain)
 from railiance_conformance.gate.cutover import GateVerdict
 from railiance_conformance.history import History
