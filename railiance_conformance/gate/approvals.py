@@ -257,6 +257,9 @@ class ApprovalChain:
         self.path = Path(path)
         if create:
             with open_database(self.path) as con:
+                if (_has_table(con, TABLE) and set(_BINDING) <= _table_columns(con)
+                        and identity.read(con) is not None):
+                    return  # nothing to make: no write lock taken
                 con.execute("BEGIN IMMEDIATE")
                 try:
                     if not _has_table(con, TABLE):  # triggers are made with the table, never silently re-made later

@@ -7,8 +7,10 @@ import time
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from railiance_conformance.gate.parity import DsnNotSet, compare, dsn_from_env, masked_dsn
+from railiance_conformance.gate.parity import DsnNotSet, _next_value, compare, dsn_from_env, masked_dsn
 from tests.gate.pg_server import PgServer, free_port
 
 PUBLIC = {"public.customers": (120, 120), "public.empty_table": (0, 0), "public.events": (50, 50),
@@ -360,3 +362,28 @@ def test_a_sequence_no_column_uses_is_compared_with_the_source_and_a_missing_one
         "cutover it hands out 1000..1000 a second time, values the source already gave out "
         "(SELECT setval('public.invoice_no', 1001, false))"]
     assert compare(source, restored, exclude=["audit"]).sequences == result.sequences[1:]
+
+
+@pytest.fixture(scope="module")
+def scratch(postgres: PgServer) -> str:
+    """An empty database of its own (never a template of the others)."""
+    return postgres.create_database()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(increment=st.integers(-1000, 1000).filter(bool), start=st.integers(-10**6, 10**6),
+       moved=st.one_of(st.none(), st.tuples(st.integers(-10**6, 10**6), st.booleans())), calls=st.integers(0, 3))
+def test_the_next_value_the_gate_reads_is_what_nextval_gives(postgres, scratch, increment, start, moved, calls):
+    """_next_value (last_value, is_called) against PostgreSQL's own nextval on the same sequence."""
+    with psycopg.connect(postgres.dsn(scratch), autocommit=True) as conn:
+        conn.execute("DROP SEQUENCE IF EXISTS public.probe_seq")
+        conn.execute(psycopg.sql.SQL("CREATE SEQUENCE public.probe_seq INCREMENT BY {} MINVALUE -100000000 "
+                                     "MAXVALUE 100000000 START WITH {}").format(psycopg.sql.Literal(increment),
+                                                                                psycopg.sql.Literal(start)))
+        if moved is not None:
+            conn.execute("SELECT setval('public.probe_seq', %s, %s)", moved)
+        for _ in range(calls):
+            conn.execute("SELECT nextval('public.probe_seq')")
+        predicted = _next_value(conn, "public", "probe_seq", increment)
+        assert conn.execute("SELECT nextval('public.probe_seq')").fetchone()[0] == predicted
+        conn.execute("DROP SEQUENCE public.probe_seq")
