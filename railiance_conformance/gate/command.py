@@ -169,9 +169,8 @@ def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], repor
     run = Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=utc_now(), findings=findings,
               targets=tuple(sorted({f.target for f in findings})), workplan=workplan.id, gate=gate)
     if history is not None:
-        from railiance_conformance.history import History
-
         from railiance_conformance.gate.approvals import ApprovalChain
+        from railiance_conformance.history import History
 
         History(history).record(run)
         ApprovalChain(history)  # the history's identity (and approval table) from its first gate run
