@@ -311,6 +311,9 @@ class ApprovalChain:
                 if run is None:
                     raise ApprovalRefused(f"run {run_id} is not in the history {self.path}: only a recorded gate run "
                                           "can be approved")
+                if run.verdict != GO or run.task != task.strip():
+                    raise NotApproved(f"run {run_id} is recorded as {run.verdict or 'no verdict'} for "
+                                      f"{run.task or 'no task'}: only a GO of {task} is recorded as its approval")
                 rows = _rows(con)
                 _refuse_time(when, clock, run, rows[-1] if rows else None)
                 seq, prev = _next_link(con)

@@ -541,3 +541,11 @@ def test_an_old_history_stays_readable_and_is_bound_from_then_on(history, keys, 
                                     third.report_digest, {}, third.row_hash, "", ""), keys["ada"]))
     assert any(p.startswith("row #4: it does not carry the history's identity, though every row after #2 must")
                for p in problems(history, keys))
+
+
+def test_recording_reads_the_verdict_and_task_from_the_history(history, keys):
+    with pytest.raises(NotApproved, match="is recorded as NO-GO"):
+        approve(history, keys, run=gate_run(history, verdict="NO-GO"))  # the caller's history_verdict says GO
+    with pytest.raises(NotApproved, match="for RAIL-HO-WP-0004-T10"):
+        approve(history, keys, run=gate_run(history, task="RAIL-HO-WP-0004-T10"))
+    assert ApprovalChain(history).list() == []
