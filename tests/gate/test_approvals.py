@@ -549,3 +549,26 @@ def test_recording_reads_the_verdict_and_task_from_the_history(history, keys):
     with pytest.raises(NotApproved, match="for RAIL-HO-WP-0004-T10"):
         approve(history, keys, run=gate_run(history, task="RAIL-HO-WP-0004-T10"))
     assert ApprovalChain(history).list() == []
+
+
+@pytest.mark.parametrize("statement", ["UPDATE history_identity SET history_id = 'another'",
+                                       "DELETE FROM history_identity",
+                                       "INSERT INTO history_identity VALUES (2, 'another', 'x', 0)"])
+def test_the_history_identity_is_fixed_when_the_history_is_made(history, keys, statement):
+    approval = approve(history, keys)
+    with sqlite3.connect(history) as con, pytest.raises(sqlite3.DatabaseError, match="fixed|CHECK"):
+        con.execute(statement)
+    assert history_id(history) == approval.history_id and verify_chain(history, keys["allowed"]).ok
+
+
+def test_a_replaced_history_identity_is_reported(history, keys):
+    approval = approve(history, keys)
+    with sqlite3.connect(history) as con:
+        con.execute("DROP TRIGGER history_identity_no_delete")
+        con.execute("DELETE FROM history_identity")
+    ApprovalChain(history)  # opening it gives it a new identity: the old rows no longer match it
+    found = problems(history, keys)
+    assert "the history identity's trigger history_identity_no_delete is missing: someone dropped it; the identity " \
+           "may have been replaced" in found
+    assert f"row #1: it was made in history {approval.history_id}, not in this one ({history_id(history)}): an " \
+           "approval copied from another history approves nothing here" in found
