@@ -24,12 +24,11 @@ each (``features/S1/T01-swapfile.feature:14`` or ``inventory/host_vars/coulombco
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from railiance_conformance.policy import PolicyError, validate
+from railiance_conformance.policy import PolicyError, validate, var_names
 
 CONTROL_TITLE = re.compile(r"^(?P<id>[a-z][a-z0-9_]*(?:\.[a-z0-9_*]+)+)\s+[—-]\s+")
 
@@ -152,8 +151,32 @@ def load_specs(features_dir: Path, catalog: Any, *, root: Path | None = None,
                                                       "(see docs/vocabulary.md for the sentences the suite knows)")
             kind, params = found
             validate(params, kind.schema, source=step_where)
+            check_control_vars(catalog.controls[control_id], kind, params)
             specs[control_id] = ControlSpec(control_id, kind.name, params, step_where, step.name, scenario.name, tags)
     return specs
+
+
+def check_control_vars(control: Any, kind: CheckKind, params: Mapping[str, Any] = {}) -> None:
+    """Raise PolicyError (the catalog entry's ``file:line``) when the control's ``vars`` name a param
+    its check kind does not have: ``vars: {valu: swap_swappiness}`` for a kind whose params are
+    ``key`` and ``value``. ``properties.MemoryMax`` names the entry ``MemoryMax`` of the mapping param
+    ``properties``; the entry is checked too where the kind's schema lists the mapping's keys.
+    A kind's params: those its schema names (``properties``, ``required``) and those its sentence gave
+    (``params``, the converted groups)."""
+    known = {**{name: {} for name in (*kind.schema.get("required", ()), *params)}, **(kind.schema.get("properties") or {})}
+    for param in getattr(control, "vars", None) or {}:
+        head, _, leaf = param.partition(".")
+        where = (getattr(control, "var_sources", None) or {}).get(param) or getattr(control, "source", "") \
+            or "policies/controls.yaml"
+        if head not in known:
+            raise PolicyError(where, f"{control.id}.vars.{param}",
+                              f"unknown param {head!r} of check kind {kind.name!r} (its params: "
+                              f"{', '.join(sorted(known)) or 'none'})")
+        entries = known[head].get("properties") if isinstance(known[head], Mapping) else None
+        if leaf and entries and known[head].get("additionalProperties") is False and leaf not in entries:
+            raise PolicyError(where, f"{control.id}.vars.{param}",
+                              f"unknown entry {leaf!r} of param {head!r} of check kind {kind.name!r} "
+                              f"(its entries: {', '.join(sorted(entries))})")
 
 
 def resolve(spec: ControlSpec, variables: Mapping[str, str], values: Mapping[str, Any],
@@ -167,7 +190,7 @@ def resolve(spec: ControlSpec, variables: Mapping[str, str], values: Mapping[str
     params = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in spec.params.items()}
     origin = {name: spec.source for name in params}
     for param, var in variables.items():
-        names = [f for _, f, _, _ in string.Formatter().parse(var) if f] if "{" in var else [var]
+        names = var_names(var)
         if not names or any(name not in values for name in names):
             continue
         value = var.format(**values) if "{" in var else values[var]
