@@ -6,8 +6,8 @@ just the host's files and its sshd. Per host::
     unshare --mount --uts --pid --fork --kill-child --propagation private sh -c '
         mount -t overlay overlay -o lowerdir=TEMPLATE:ROOTFS,upperdir=UPPER,workdir=WORK MERGED
         mount -t proc proc MERGED/proc            # a fresh /proc of the host's own pid namespace
-        mount -o bind,ro FIXTURE/swaps MERGED/proc/swaps   # ... swappiness, meminfo: the fake kernel views
         mount -t sysfs -o ro sysfs MERGED/sys
+        mount -o bind,ro FIXTURE/proc/swaps MERGED/proc/swaps   # ... every hosts.kernel_views path
         hostname NAME
         chroot MERGED /usr/sbin/sshd -f /etc/gitea-ssh/sshd_config     # the host's Gitea SSH front end
         exec chroot MERGED /usr/sbin/sshd -D ...'                      # sshd on 127.77.x.y:2222, PID 1
@@ -21,7 +21,7 @@ the Gitea server's host key (a testbed's simplification); every host has its own
 
 What is real: every /etc file, the user database, pam_limits in the SSH session (sshd with PAM),
 the operator's ssh/git, the Gitea SSH server (OpenSSH + git-shell). Faked as on nspawn hosts:
-``/proc/swaps``, ``/proc/sys/vm/swappiness``, ``/proc/meminfo``. Absent: systemd (PID 1 is sshd),
+``/proc/swaps``, ``/proc/meminfo`` and every ``kernel`` value of the host state. Absent: systemd (PID 1 is sshd),
 so the controls that ask systemd (``host.slice.effective``: "systemd is not running") or the
 cgroup tree systemd would build (``host.slice.enforced``) are error findings, as they must be;
 units (the stale agent of ``HostState.stale_process_nproc``) are never started.
@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from railiance_testbed.hosts import HostState, render_layer
+from railiance_testbed.hosts import HostState, kernel_views, render_layer
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from railiance_testbed.rootfs import ensure_rootfs
 
@@ -115,10 +115,11 @@ def _make_parents(root: Path, inside: str, rootfs: Path) -> Path:
 @dataclass
 class Template:
     """One ``HostState`` rendered once: ``tree`` (the files at their in-host paths: an overlay lower
-    layer), ``proc`` (the fake kernel views), and the in-host paths of files that name the address."""
+    layer), ``kernel`` (the fake kernel views, ``hosts.kernel_views``), and the in-host paths of files
+    that name the address."""
 
     tree: Path
-    proc: Path
+    kernel: Path
     address_files: tuple[str, ...]
     git_server: bool
 
@@ -138,7 +139,7 @@ class Template:
             os.rename(source, target)
             if target.is_dir():  # replaces the rootfs's directory, as a bind mount would (no merge with it)
                 os.setxattr(target, "trusted.overlay.opaque", b"y")
-        return cls(tree, layer / "proc", tuple(address_files), GITEA_SSHD_CONFIG in binds)
+        return cls(tree, layer / "kernel", tuple(address_files), GITEA_SSHD_CONFIG in binds)
 
 
 @dataclass
@@ -198,15 +199,15 @@ class NamespaceHost:
     def script(self) -> str:
         """The shell run as PID 1 of the host's namespaces: mounts, then exec sshd (see the module docstring)."""
         q = shlex.quote
-        merged, proc = self.workdir / "merged", self.template.proc
+        merged, kernel = self.workdir / "merged", self.template.kernel
         options = f"lowerdir={self.template.tree}:{self.rootfs},upperdir={self.upper},workdir={self.workdir}/work"
         lines = ["set -e",
                  f"mount -t overlay overlay -o {q(options)} {q(str(merged))}",
                  f"mount -t proc proc {q(str(merged / 'proc'))}",
-                 *(f"mount -o bind,ro {q(str(proc / name))} {q(str(merged / 'proc' / inside))}"
-                   for name, inside in (("swaps", "swaps"), ("swappiness", "sys/vm/swappiness"),
-                                        ("meminfo", "meminfo"))),
                  f"mount -t sysfs -o ro sysfs {q(str(merged / 'sys'))}",
+                 # the fake kernel views over the fresh /proc and /sys
+                 *(f"mount -o bind,ro {q(str(kernel) + inside)} {q(str(merged) + inside)}"
+                   for inside in kernel_views(self.state)),
                  f"hostname {q(self.state.name)}"]
         if self.template.git_server:
             lines.append(f"chroot {q(str(merged))} /usr/sbin/sshd -f {GITEA_SSHD_CONFIG} "

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from railiance_testbed.hosts import GITEA_NODEPORT, HostState, render_layer
+from railiance_testbed.hosts import GITEA_NODEPORT, HostState, kernel_views, render_layer
 from railiance_testbed.rootfs import ensure_rootfs
 
 SSH_PORT = 2222
@@ -90,10 +90,9 @@ class NspawnHost:
         layer = self.workdir / "layer"
         args = ["systemd-nspawn", "--quiet", "--boot", "--volatile=overlay", "--keep-unit", "--register=no",
                 "--console=read-only", "-D", str(self.rootfs), "-M", f"tb-{self.state.name}-{self.address.replace('.', '-')}"[:64],
-                f"--bind-ro={layer / 'proc'}:/fixture-proc",
-                "--bind-ro=/fixture-proc/swaps:/proc/swaps",
-                "--bind-ro=/fixture-proc/swappiness:/proc/sys/vm/swappiness",
-                "--bind-ro=/fixture-proc/meminfo:/proc/meminfo",
+                # the fake kernel views: bound from /fixture-kernel (a /proc bind resolves its source inside)
+                f"--bind-ro={layer / 'kernel'}:/fixture-kernel",
+                *(f"--bind-ro=/fixture-kernel{inside}:{inside}" for inside in kernel_views(self.state)),
                 f"--bind={self.workdir / 'log'}:/var/log/testbed"]
         for inside, outside in self.binds.items():
             args.append(f"--bind={outside}:{inside}" if inside == "/home/tegwick" else f"--bind-ro={outside}:{inside}")
