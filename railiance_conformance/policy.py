@@ -248,6 +248,7 @@ class Catalog:
     controls: Mapping[str, Control]
     # every Ansible var a control reads -> the JSON Schema of its value (the catalog's top-level "vars")
     vars: Mapping[str, Any] = field(default_factory=dict)
+    defs: Mapping[str, Any] = field(default_factory=dict)  # the shared types the vars' "$ref"s name
 
     def __getitem__(self, control_id: str) -> Control:
         try:
@@ -339,7 +340,7 @@ def load_catalog(policy_dir: Path) -> Catalog:
                 if not ref.startswith("#/$defs/") or ref.removeprefix("#/$defs/") not in defs:
                     raise PolicyError(where(section, name), f"{section}.{name}", f"$ref {ref!r} names no entry of the "
                                       f"catalog's $defs (defined: {', '.join(sorted(defs)) or 'none'})")
-    return Catalog(doc["workplan"], controls, MappingProxyType(dict(declared)))
+    return Catalog(doc["workplan"], controls, MappingProxyType(dict(declared)), MappingProxyType(dict(defs)))
 
 
 def _refs(node: Any) -> list[str]:

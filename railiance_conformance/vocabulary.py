@@ -1,25 +1,10 @@
 """The step vocabulary: check kinds, each one family of Gherkin sentences that states a desired state.
 
-A feature's Then step states the desired value literally, e.g.
-``Then /swapfile is a regular file of 4 GiB, owned by root, mode 0600``. A **check kind**
-(like Goss's resource types or InSpec's resources) declares, in one place:
-
-* ``sentence``: a regular expression with named groups (the pytest-bdd step parser);
-* ``convert``: the groups -> typed ``params`` (``{"path": "/swapfile", "size_gib": 4, ...}``);
-* ``schema``: the JSON Schema the params must satisfy;
-* ``facts`` (host kinds): the remote facts it needs for given params (``probes.facts``);
-  ``reads`` (cluster kinds): the API kinds it LISTs or GETs;
-* the evaluator: ``(facts | snapshot | repos, params) -> Outcome``.
-
-A control of a known kind is a scenario plus a catalog entry (``policies/controls.yaml``):
-no Python. :func:`load_specs` reads every feature before any probe runs: each scenario title
-starts with its control id, which must be in the catalog; its one Then step must match exactly
-one kind; the params are validated. Any problem is a ``PolicyError`` naming ``file:line``.
-
-Per target, the catalog entry's ``vars`` let the operators' Ansible vars override a param
-(``vars: {size_gib: swap_size_gb}``; a template such as ``"user-{operator_uid}.slice"`` is
-filled when all its vars are given): :func:`resolve` returns the params with the source of
-each (``features/S1/T01-swapfile.feature:14`` or ``inventory/host_vars/coulombcore.yml:2``).
+A check kind (``check_kind``) declares its sentence (a regular expression with named groups),
+``convert`` (groups -> typed params), the params' JSON Schema, the facts (host) or API kinds
+(cluster) it reads, and its evaluator. ``load_specs`` reads every feature before any probe runs;
+``resolve`` applies a target's inventory vars. Every problem is a ``PolicyError`` naming
+``file:line``. Design: docs/architecture.md; the sentences: docs/vocabulary.md.
 """
 from __future__ import annotations
 

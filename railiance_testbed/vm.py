@@ -1,19 +1,10 @@
 """The realistic host tier: one testbed host as a real VM under QEMU (TCG), real kernel included.
 
-Where the nspawn hosts fake the kernel's views (``/proc/swaps``, ``/proc/meminfo``, the host
-state's ``kernel`` values), a VM has nothing faked: the per-VM setup unit baked into the image
-plays the Ansible swapfile role (``fallocate``, ``mkswap``, ``swapon``, ``sysctl --system``) and
-writes the state's ``/proc/sys`` values with ``sysctl -p``, so the swap and the sysctls the suite
-reads are the kernel's own.
-
-The image is built once and cached like the nspawn rootfs, keyed by a hash of its recipe:
-``<cache>/vm-<key>/`` holds ``rootfs/`` (a debootstrap of bookworm with a kernel), ``base.raw``
-(a sparse ext4 disk made with ``mke2fs -d rootfs``), and ``vmlinuz`` / ``initrd.img`` from its
-``/boot``. The base disk is never booted: every VM runs on its own qcow2 overlay and gets a small
-second disk (label ``TBCONFIG``, ``mke2fs -d`` of a per-VM directory) with its files: the
-host-state files of ``render_layer`` (sysctl.d, limits, the user-1000.slice drop-in, fstab, the
-operator's home with ``authorized_keys`` for the client key), a fresh ssh host key and
-``swap.env``. Example::
+Nothing is faked: the setup unit baked into the image plays the Ansible swapfile role and writes
+the state's ``/proc/sys`` values with ``sysctl -p``. The image (debootstrap + kernel, ``base.raw``)
+is built once and cached by a hash of its recipe; each VM boots a qcow2 overlay of it plus a
+config disk (label ``TBCONFIG``) with the host state's files, a fresh SSH host key and ``swap.env``.
+Example::
 
     with VMHost(CONFORMANT, workdir) as vm:      # ~30-90 s to the first SSH login under TCG
         run_suite("--hosts", vm.url, "--ssh-config", str(vm.ssh_config), ...)
