@@ -11,7 +11,8 @@ host (``vm.overcommit_memory`` is 1 now, and persisted in sysctl.d):
   3. the var and its type under the catalog's ``vars``;
   4. the kernel's range and boot default of the key in resources/sysctl_keys.yaml (optional data);
   5. the testbed's host fixtures: the conformant host's file and kernel value, the drifted host's
-     (a merge patch over the conformant one) and the new ids in its ``drifts``.
+     (a merge patch over the conformant one) and the new ids in its ``drifts``; the var in the
+     testbed inventory's group_vars.
 cluster (the cert-manager cainjector Deployment is available):
   1. the scenario; 2. the catalog entry;
   3. a drift overlay (dumps/drifted/<case>/): a merge patch that breaks the object, and
@@ -101,6 +102,8 @@ def add_host_control(root: Path) -> None:
              "files:\n  /etc/sysctl.d/60-overcommit.conf: null   # never persisted\n")
     _replace(fixtures / "drifted.yaml", "kernel:\n", "kernel:\n  /proc/sys/vm/overcommit_memory: 0\n")
     _replace(fixtures / "drifted.yaml", "drifts:\n", "drifts:\n" + "".join(f"  - {c}\n" for c in HOST_IDS))
+    # the var as the operators' inventory sets it (the per-host override reaches the desired state)
+    _append(root / "railiance_testbed/fixtures/inventory/group_vars/coulomb.yml", "swap_overcommit_memory: 1\n")
 
 
 def add_cluster_control(root: Path) -> None:
@@ -169,6 +172,8 @@ def test_a_host_and_a_cluster_control_of_known_kinds_run_from_data_alone(scratch
     for control_id in HOST_IDS:
         assert _status(drifted, control_id, "conformant") == "pass"
         assert _status(drifted, control_id, "drifted") == "drift"
+        finding = next(f for f in drifted["findings"] if f["control_id"] == control_id and f["target"] == "conformant")
+        assert "group_vars/coulomb.yml" in json.dumps(finding["evidence"]), finding["evidence"]  # the var was read
     assert _status(drifted, CLUSTER_ID) == "drift"
     expected = set(__import__("yaml").safe_load(
         (scratch / "railiance_testbed/kubeapi/dumps/drifted" / CLUSTER_CASE / "expected.yaml").read_text())["drift"])
@@ -192,6 +197,7 @@ def test_the_checklist_in_docs_is_the_one_this_test_follows():
     text = (REPO / "docs/contributing.md").read_text()
     for needle in ("features/S1/", "policies/controls.yaml", "railiance_conformance/resources/sysctl_keys.yaml",
                    "railiance_testbed/fixtures/hosts/conformant.yaml", "railiance_testbed/fixtures/hosts/drifted.yaml",
-                   "drifts", "kernel:", "railiance_testbed/kubeapi/dumps/drifted/", "expected.yaml", "patch:",
+                   "drifts", "kernel:", "railiance_testbed/fixtures/inventory/group_vars/coulomb.yml",
+                   "railiance_testbed/kubeapi/dumps/drifted/", "expected.yaml", "patch:",
                    "tests/e2e/test_add_a_control.py"):
         assert needle in text, f"docs/contributing.md does not mention {needle!r}"
