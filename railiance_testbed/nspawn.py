@@ -91,9 +91,11 @@ class NspawnHost:
         layer = self.workdir / "layer"
         args = ["systemd-nspawn", "--quiet", "--boot", "--volatile=overlay", "--keep-unit", "--register=no",
                 "--console=read-only", "-D", str(self.rootfs), "-M", f"tb-{self.state.name}-{self.address.replace('.', '-')}"[:64],
-                # the fake kernel views: bound from /fixture-kernel (a /proc bind resolves its source inside)
+                # the fake kernel views (nspawn resolves the source of a bind over /proc inside the
+                # container, so those come from /fixture-kernel; any other source from the machine's side)
                 f"--bind-ro={layer / 'kernel'}:/fixture-kernel",
-                *(f"--bind-ro=/fixture-kernel{inside}:{inside}" for inside in kernel_views(self.state)),
+                *(f"--bind-ro={'/fixture-kernel' if inside.startswith('/proc/') else layer / 'kernel'}{inside}:{inside}"
+                  for inside in kernel_views(self.state)),
                 f"--bind={self.workdir / 'log'}:/var/log/testbed"]
         for inside, outside in self.binds.items():
             args.append(f"--bind={outside}:{inside}" if inside == "/home/tegwick" else f"--bind-ro={outside}:{inside}")
