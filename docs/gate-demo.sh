@@ -1,5 +1,5 @@
 #!/bin/sh
-# The cutover gate on the bundled testbed, end to end, on any date (README.md "The cutover gate").
+# The cutover gate on the bundled testbed, end to end, on any date (docs/operating.md "The cutover gate").
 # As root, from the repo, after ./run test or ./run demo has installed everything:  sh docs/gate-demo.sh
 #  1. a throwaway PostgreSQL on 127.0.0.1: a State Hub-like source, restored with pg_dump | pg_restore
 #     (a real restore drill) that ends by writing the drill marker; a read-only gate user with exactly

@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--expect-head", metavar="sha256:HEX",
                       help="with --verify-approvals: a chain head kept elsewhere (printed with each approval); fails "
                            "when no row has it (rows cut from the end, the table dropped)")
-    controls = sub.add_parser("controls", help="print the control table (catalog + the features' sentences); "
-                                               "--write-readme puts it into README.md")
-    controls.add_argument("--write-readme", action="store_true")
+    controls = sub.add_parser("controls", help="print docs/controls.md (the control table: catalog + the features' "
+                                               "sentences, and the vars); --write writes it")
+    controls.add_argument("--write", action="store_true")
     vocabulary = sub.add_parser("vocabulary", help="print docs/vocabulary.md (every check kind); --write writes it")
     vocabulary.add_argument("--write", action="store_true")
     serve = sub.add_parser("serve", help="re-run the suite on an interval; serve /metrics, /healthz and the "
@@ -101,15 +101,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _controls(args) -> int:
     from railiance_conformance.checks import bundled_plan
-    from railiance_conformance.control_table import control_table, replace_readme_table
+    from railiance_conformance.control_table import controls_doc
 
     plan = bundled_plan()
-    table = control_table(plan.catalog, plan.specs)
-    if args.write_readme:
-        readme = REPO_ROOT / "README.md"
-        readme.write_text(replace_readme_table(readme.read_text(), table))
+    text = controls_doc(plan.catalog, plan.specs)
+    if args.write:
+        (REPO_ROOT / "docs" / "controls.md").write_text(text)
     else:
-        print(table, end="")
+        print(text, end="")
     return 0
 
 

@@ -4,9 +4,10 @@ Example: ``Finding(control_id="host.swap.file", target="coulombcore", status=Sta
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from railiance_conformance.expectations import matches
 
@@ -93,3 +94,26 @@ class Finding:
         data["status"] = self.status.value
         data["evidence"] = dict(self.evidence)
         return data
+
+
+class UnexpectedOutput(ValueError):
+    """What a target returned could not be parsed (a corrupt file, an unknown format, a truncated
+    answer): the control could not be verified, and the target, not the suite, is the thing to check.
+    ``UnexpectedOutput("the passwd entry of tegwick", "3 fields, expected 7")``."""
+
+    def __init__(self, what: str, problem: str):
+        self.what, self.problem = what, problem
+        super().__init__(f"{what}: {problem}")
+
+
+@contextlib.contextmanager
+def target_output(what: str) -> Iterator[None]:
+    """Parse a target's output inside this block: a ValueError, KeyError or IndexError raised in it
+    becomes ``UnexpectedOutput(what, ...)``. Outside such a block (and outside the parsers under
+    ``resources/`` and ``probes/``) the same exceptions are bugs of the suite (``recorder.build``)."""
+    try:
+        yield
+    except UnexpectedOutput:
+        raise
+    except (ValueError, KeyError, IndexError) as exc:
+        raise UnexpectedOutput(what, f"{type(exc).__name__}: {exc}") from exc

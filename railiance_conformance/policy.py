@@ -1,7 +1,9 @@
 """Policy files: YAML documents validated by JSON Schema before any probe runs.
 
-Example: ``load_document(Path("policies/hosts.yaml"), "host-policy")`` -> dict, or
-``PolicyError("policies/hosts.yaml: desired.swap_size_gb: 'four' is not of type 'integer'")``.
+Example: ``load_document(Path("policies/cluster.yaml"), "cluster-policy")`` -> dict, or
+``PolicyError("policies/cluster.yaml: desired.namespaces: 'gitea' is not of type 'array'")``.
+The catalog (``policies/controls.yaml``) is the one declaration of a control and of the vars it
+reads; a host's vars are checked against the schema built from it (``host_policy_schema``).
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import yaml
@@ -31,7 +34,10 @@ class PolicyError(Exception):
 
 @cache
 def schema(name: str) -> dict[str, Any]:
-    """The JSON Schema ``policies/schemas/<name>.schema.json``."""
+    """The JSON Schema ``policies/schemas/<name>.schema.json``; ``"host-policy"`` (a host's vars) is
+    built from the catalog's ``vars`` (``host_policy_schema``): it has no file of its own."""
+    if name == HOST_POLICY:
+        return host_policy_schema(DEFAULT_POLICY_DIR)
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
 
 
@@ -232,12 +238,17 @@ class Control:
     pending: str = ""
     # param of the control's Then sentence -> the Ansible var (or "{var}" template) that overrides it per host
     vars: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""                                        # "policies/controls.yaml:12": the entry
+    var_sources: Mapping[str, str] = field(default_factory=dict)  # param -> "policies/controls.yaml:14"
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
     workplan: str
     controls: Mapping[str, Control]
+    # every Ansible var a control reads -> the JSON Schema of its value (the catalog's top-level "vars")
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    defs: Mapping[str, Any] = field(default_factory=dict)  # the shared types the vars' "$ref"s name
 
     def __getitem__(self, control_id: str) -> Control:
         try:
@@ -250,15 +261,118 @@ class Catalog:
         return f"{self.workplan}-{control.task}"
 
 
+HOST_POLICY = "host-policy"
+
+
+def var_names(var: str) -> list[str]:
+    """The Ansible vars a catalog ``vars`` value names: ``"swap_file"`` -> ``["swap_file"]``,
+    ``"user-{operator_uid}.slice"`` -> ``["operator_uid"]``."""
+    import string
+
+    return [f for _, f, _, _ in string.Formatter().parse(var) if f] if "{" in var else [var]
+
+
+def yaml_lines(text: str) -> dict[tuple, int]:
+    """The 1-based line of every node of a YAML document by its path: ``("controls", 3, "vars", "size_gib")``
+    -> the line of that key. Read from PyYAML's node graph (``yaml.compose``), which keeps each node's mark."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node: Any, path: tuple) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[(*path, key.value)] = key.start_mark.line + 1
+                walk(value, (*path, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, index))
+
+    root = yaml.compose(text, Loader=SAFE_LOADER)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
 def load_catalog(policy_dir: Path) -> Catalog:
+    """``policy_dir/controls.yaml`` validated, every control with the line of its entry.
+
+    Raises PolicyError naming ``controls.yaml:LINE`` for a duplicate id, a control's ``vars`` naming a
+    var not declared under the top-level ``vars`` (with its type), a declared var no control reads,
+    or a declared type that is not a JSON Schema. (A param the control's check kind does not have is
+    refused by ``vocabulary.load_specs``, which knows the kind.)"""
     path = policy_dir / "controls.yaml"
     doc = load_document(path, "control-catalog")
+    lines = yaml_lines(path.read_text(encoding="utf-8"))
+
+    def where(*at: Any) -> str:
+        return f"{path}:{lines.get(at, 1)}"
+
+    declared = doc.get("vars") or {}
+    used: set[str] = set()
     controls: dict[str, Control] = {}
     for index, item in enumerate(doc["controls"]):
         if item["id"] in controls:
-            raise PolicyError(str(path), f"controls[{index}].id", f"duplicate control id {item['id']!r}")
-        controls[item["id"]] = Control(**item)
-    return Catalog(doc["workplan"], controls)
+            raise PolicyError(where("controls", index, "id"), f"controls[{index}].id", f"duplicate control id {item['id']!r}")
+        for param, var in (item.get("vars") or {}).items():
+            for name in var_names(var):
+                if name not in declared:
+                    raise PolicyError(where("controls", index, "vars", param), f"controls[{index}].vars.{param}",
+                                      f"unknown var {name!r} (control {item['id']}): declare it with the JSON Schema "
+                                      f"of its value under the catalog's top-level 'vars' (declared: "
+                                      f"{', '.join(sorted(declared)) or 'none'})")
+                used.add(name)
+        controls[item["id"]] = Control(**item, source=where("controls", index),
+                                       var_sources={p: where("controls", index, "vars", p) for p in item.get("vars") or {}})
+    for name in declared:
+        if name not in used:
+            raise PolicyError(where("vars", name), f"vars.{name}", "declared, but no control's 'vars' reads it "
+                                                                   "(remove it, or name it in a control's vars)")
+    import jsonschema
+
+    defs = doc.get("$defs") or {}
+    for section, types in (("$defs", defs), ("vars", declared)):
+        for name, type_schema in types.items():
+            try:
+                jsonschema.Draft202012Validator.check_schema(type_schema)
+            except jsonschema.SchemaError as exc:
+                raise PolicyError(where(section, name), f"{section}.{name}", f"not a JSON Schema: {exc.message}") from None
+            for ref in _refs(type_schema):  # a typo in "#/$defs/NAME" fails here, not at a host's value
+                if not ref.startswith("#/$defs/") or ref.removeprefix("#/$defs/") not in defs:
+                    raise PolicyError(where(section, name), f"{section}.{name}", f"$ref {ref!r} names no entry of the "
+                                      f"catalog's $defs (defined: {', '.join(sorted(defs)) or 'none'})")
+    return Catalog(doc["workplan"], controls, MappingProxyType(dict(declared)), MappingProxyType(dict(defs)))
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, Mapping):
+        return [*([node["$ref"]] if isinstance(node.get("$ref"), str) else []),
+                *(r for value in node.values() for r in _refs(value))]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs(value)]
+    return []
+
+
+def host_policy_document(catalog_doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of a host's vars, built from a catalog document's ``vars`` and ``$defs``: the
+    desired-value schema has no other source (a var reaches a host's desired state only if declared)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://railiance.local/schemas/host-policy.schema.json",
+        "title": "Host vars: the Ansible vars of the operators' roles that override a feature's desired values per host",
+        "type": "object", "required": ["kind", "version", "desired"], "additionalProperties": False,
+        "properties": {"kind": {"const": "HostPolicy"}, "version": {"const": 1}, "desired": {"$ref": "#/$defs/desired"}},
+        "$defs": {**(catalog_doc.get("$defs") or {}), "desired": {
+            "type": "object", "additionalProperties": False, "properties": dict(catalog_doc.get("vars") or {}),
+            "description": "the role vars the suite reads from an inventory's host_vars/group_vars "
+                           "(policies/controls.yaml 'vars' declares each and its type)"}},
+    }
+
+
+@cache
+def host_policy_schema(policy_dir: Path) -> dict[str, Any]:
+    """``host_policy_document`` of ``policy_dir/controls.yaml`` (read without validation: cheap enough
+    for the inventory reader; ``load_catalog`` validates the same file before any probe runs)."""
+    return host_policy_document(read_yaml(policy_dir / "controls.yaml") or {})
 
 
 def load_cluster_policy(policy_dir: Path) -> dict[str, Any]:
@@ -267,6 +381,6 @@ def load_cluster_policy(policy_dir: Path) -> dict[str, Any]:
 
 
 def validate_host_desired(desired: Mapping[str, Any], *, source: str) -> None:
-    """Check one host's Ansible vars that the suite reads (``policies/schemas/host-policy.schema.json``)."""
+    """Check one host's Ansible vars that the suite reads (their types: the catalog's ``vars``)."""
     validate(dict(desired), schema("host-policy")["$defs"]["desired"] | {"$defs": schema("host-policy")["$defs"]},
              source=source)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
-from railiance_conformance.finding import Finding, Outcome, Status
+from railiance_conformance.finding import Finding, Outcome, Status, UnexpectedOutput
 from railiance_conformance.policy import Catalog
 from railiance_conformance.probes.host_facts import FactUnavailable
 from railiance_conformance.redact import redact
@@ -55,10 +56,8 @@ class FindingRecorder:
             outcome = Outcome(Status.PENDING, reason=control.pending) if control.pending else evaluation()
         except FactUnavailable as exc:
             outcome = Outcome.error(str(exc))
-        except (ValueError, KeyError, IndexError) as exc:  # a fact that did not parse
-            outcome = Outcome.error(f"unexpected output while evaluating: {type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001 - a bug in an evaluator is still a finding, never a gap
-            outcome = Outcome.error(f"internal error while evaluating: {type(exc).__name__}: {exc}")
+            outcome = Outcome.error(describe_exception(exc))
         if self.waivers:  # still evaluated; a waived drift keeps its observed value
             outcome = apply_outcome(outcome, control_id, target, self.waivers, datetime.now(timezone.utc))
         # an error's fix addresses why it could not verify; the catalog's drift fix only where there is drift
@@ -70,6 +69,50 @@ class FindingRecorder:
             evidence=sanitize(outcome.evidence), duration_s=round(time.monotonic() - started, 6),
             started_at=started_at)
         return finding
+
+
+# The modules that parse what a target returned (files, command output, API objects): a ValueError,
+# KeyError or IndexError raised there means the target's output did not parse.
+PARSER_PACKAGES = (Path(__file__).parent / "resources", Path(__file__).parent / "probes")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The error reason for an exception an evaluation raised: the target's fault only when its output
+    did not parse (``UnexpectedOutput``, or a ValueError/KeyError/IndexError raised inside a parser
+    under ``resources/`` or ``probes/``); anything else, a KeyError in an evaluator included, is a bug
+    of this suite and says so, with the place it was raised (file:line, no values of the target)."""
+    name = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, UnexpectedOutput):
+        return f"unexpected output from the target: {exc}"
+    frame = _innermost_own_frame(exc)
+    if isinstance(exc, (ValueError, KeyError, IndexError)) and frame is not None \
+            and any(Path(frame.f_code.co_filename).is_relative_to(p) for p in PARSER_PACKAGES):
+        return f"unexpected output from the target (it did not parse): {name}"
+    where = ""
+    if frame is not None:
+        where = f" at {Path(frame.f_code.co_filename).relative_to(Path(__file__).parent.parent).as_posix()}:" \
+                f"{_innermost_own_line(exc)}"
+    return f"internal error: this is a bug in railiance-conformance ({name}{where}); the target was not judged"
+
+
+def _own_tracebacks(exc: BaseException) -> list:
+    package = Path(__file__).parent
+    out, tb = [], exc.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).is_relative_to(package):
+            out.append(tb)
+        tb = tb.tb_next
+    return out
+
+
+def _innermost_own_frame(exc: BaseException):
+    own = _own_tracebacks(exc)
+    return own[-1].tb_frame if own else None
+
+
+def _innermost_own_line(exc: BaseException) -> int:
+    own = _own_tracebacks(exc)
+    return own[-1].tb_lineno if own else 0
 
 
 def sanitize(value: Any) -> Any:

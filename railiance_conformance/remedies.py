@@ -60,9 +60,13 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
     (r"permission denied|cannot list|cannot read|not readable|unreadable",
      "The login user may not read what the control needs: run the suite as the operator user or root, "
      "or grant read access to the file or directory the reason names."),
-    (r"internal error|unexpected output",
-     "The suite could not interpret what it read: this is a bug in railiance-conformance; report it with "
-     "this finding (reason and evidence)."),
+    (r"internal error",
+     "This is a bug in railiance-conformance, not a fault of the target: report it with this finding "
+     "(reason and evidence); the control stays unverified until the suite is fixed."),
+    (r"unexpected output",
+     "The target answered in a form the suite cannot read: look at what the reason names on the target "
+     "(a hand-edited or truncated file, an unsupported version); if the output is valid there, report it "
+     "as a bug of railiance-conformance with this finding."),
 ))
 
 DEFAULT = ("The control could not be verified: fix what the reason names and re-run; the drift fix "

@@ -1,35 +1,19 @@
 """The step vocabulary: check kinds, each one family of Gherkin sentences that states a desired state.
 
-A feature's Then step states the desired value literally, e.g.
-``Then /swapfile is a regular file of 4 GiB, owned by root, mode 0600``. A **check kind**
-(like Goss's resource types or InSpec's resources) declares, in one place:
-
-* ``sentence``: a regular expression with named groups (the pytest-bdd step parser);
-* ``convert``: the groups -> typed ``params`` (``{"path": "/swapfile", "size_gib": 4, ...}``);
-* ``schema``: the JSON Schema the params must satisfy;
-* ``facts`` (host kinds): the remote facts it needs for given params (``probes.facts``);
-  ``reads`` (cluster kinds): the API kinds it LISTs or GETs;
-* the evaluator: ``(facts | snapshot | repos, params) -> Outcome``.
-
-A control of a known kind is a scenario plus a catalog entry (``policies/controls.yaml``):
-no Python. :func:`load_specs` reads every feature before any probe runs: each scenario title
-starts with its control id, which must be in the catalog; its one Then step must match exactly
-one kind; the params are validated. Any problem is a ``PolicyError`` naming ``file:line``.
-
-Per target, the catalog entry's ``vars`` let the operators' Ansible vars override a param
-(``vars: {size_gib: swap_size_gb}``; a template such as ``"user-{operator_uid}.slice"`` is
-filled when all its vars are given): :func:`resolve` returns the params with the source of
-each (``features/S1/T01-swapfile.feature:14`` or ``inventory/host_vars/coulombcore.yml:2``).
+A check kind (``check_kind``) declares its sentence (a regular expression with named groups),
+``convert`` (groups -> typed params), the params' JSON Schema, the facts (host) or API kinds
+(cluster) it reads, and its evaluator. ``load_specs`` reads every feature before any probe runs;
+``resolve`` applies a target's inventory vars. Every problem is a ``PolicyError`` naming
+``file:line``. Design: docs/architecture.md; the sentences: docs/vocabulary.md.
 """
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from railiance_conformance.policy import PolicyError, validate
+from railiance_conformance.policy import PolicyError, validate, var_names
 
 CONTROL_TITLE = re.compile(r"^(?P<id>[a-z][a-z0-9_]*(?:\.[a-z0-9_*]+)+)\s+[—-]\s+")
 
@@ -152,8 +136,32 @@ def load_specs(features_dir: Path, catalog: Any, *, root: Path | None = None,
                                                       "(see docs/vocabulary.md for the sentences the suite knows)")
             kind, params = found
             validate(params, kind.schema, source=step_where)
+            check_control_vars(catalog.controls[control_id], kind, params)
             specs[control_id] = ControlSpec(control_id, kind.name, params, step_where, step.name, scenario.name, tags)
     return specs
+
+
+def check_control_vars(control: Any, kind: CheckKind, params: Mapping[str, Any] = {}) -> None:
+    """Raise PolicyError (the catalog entry's ``file:line``) when the control's ``vars`` name a param
+    its check kind does not have: ``vars: {valu: swap_swappiness}`` for a kind whose params are
+    ``key`` and ``value``. ``properties.MemoryMax`` names the entry ``MemoryMax`` of the mapping param
+    ``properties``; the entry is checked too where the kind's schema lists the mapping's keys.
+    A kind's params: those its schema names (``properties``, ``required``) and those its sentence gave
+    (``params``, the converted groups)."""
+    known = {**{name: {} for name in (*kind.schema.get("required", ()), *params)}, **(kind.schema.get("properties") or {})}
+    for param in getattr(control, "vars", None) or {}:
+        head, _, leaf = param.partition(".")
+        where = (getattr(control, "var_sources", None) or {}).get(param) or getattr(control, "source", "") \
+            or "policies/controls.yaml"
+        if head not in known:
+            raise PolicyError(where, f"{control.id}.vars.{param}",
+                              f"unknown param {head!r} of check kind {kind.name!r} (its params: "
+                              f"{', '.join(sorted(known)) or 'none'})")
+        entries = known[head].get("properties") if isinstance(known[head], Mapping) else None
+        if leaf and entries and known[head].get("additionalProperties") is False and leaf not in entries:
+            raise PolicyError(where, f"{control.id}.vars.{param}",
+                              f"unknown entry {leaf!r} of param {head!r} of check kind {kind.name!r} "
+                              f"(its entries: {', '.join(sorted(entries))})")
 
 
 def resolve(spec: ControlSpec, variables: Mapping[str, str], values: Mapping[str, Any],
@@ -167,7 +175,7 @@ def resolve(spec: ControlSpec, variables: Mapping[str, str], values: Mapping[str
     params = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in spec.params.items()}
     origin = {name: spec.source for name in params}
     for param, var in variables.items():
-        names = [f for _, f, _, _ in string.Formatter().parse(var) if f] if "{" in var else [var]
+        names = var_names(var)
         if not names or any(name not in values for name in names):
             continue
         value = var.format(**values) if "{" in var else values[var]

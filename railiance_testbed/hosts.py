@@ -1,18 +1,24 @@
-"""What each testbed host looks like: the conformant host and the drifted one, as data.
+"""What each testbed host looks like: host states as data (``fixtures/hosts/*.yaml``).
 
-A ``HostState`` lists the files that make a host (conformant or drifted) and the fake kernel
-views; ``render_layer`` writes them into a per-host directory that ``nspawn`` binds into the
-booted container. The drifted host drifts on every S1 control, each in a way operators
-really meet (a later sysctl.d file, a limits.d override, a commented fstab line, ...).
+A ``HostState`` lists the files that make a host and the fake kernel values it shows; the states
+are YAML files, one per state, read by ``load_states`` (see fixtures/hosts/conformant.yaml for the
+fields). ``render_layer`` writes a state into a per-host directory that each backend binds
+(``binds``) plus the fake kernel views (``kernel_views``), in one loop per backend.
 Example: ``render_layer(DRIFTED, Path("/tmp/h2"), ...)``.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from railiance_testbed.merge_patch import merge_patch
 
 GIB = 1024 ** 3
 REPOS = ("railiance-infra", "railiance-cluster", "railiance-platform", "railiance-apps")
@@ -20,68 +26,110 @@ GITEA_NODEPORT = 30022
 # A unique value the tests grep for: it must never reach a report, log or test id.
 REMOTE_SECRET_SENTINEL = "SENTINEL-remote-token-5f1c2d"
 STALE_PROCESS_SENTINEL = "SENTINEL-agent-argument-7d3e"   # in a process's arguments: never reported
+FIXTURES = Path(__file__).parent / "fixtures" / "hosts"
 
 
 @dataclass(frozen=True)
 class HostState:
+    """One host state; the YAML keys of fixtures/hosts/*.yaml are these fields' names."""
+
     name: str
     uid: int = 1000
     swap_bytes: int = 4 * GIB
     swap_mode: int = 0o600
     swap_active: bool = True
-    swappiness_live: int = 10
     fstab_swap_line: str = "/swapfile none swap sw 0 0"
-    sysctl_files: dict[str, str] = field(default_factory=lambda: {
-        "/etc/sysctl.d/60-swappiness.conf": "# managed by ansible (role swapfile)\nvm.swappiness = 10\n"})
-    limits_conf_extra: str = "tegwick soft nproc 512\ntegwick hard nproc 1024\n"
+    sysctl_files: dict[str, str] = field(default_factory=dict)   # path -> content (like files; kept apart for tests)
+    limits_conf_extra: str = ""
     limits_d: dict[str, str] = field(default_factory=dict)
-    slice_dropin: str = "[Slice]\nMemoryMax=1500M\nMemorySwapMax=512M\n"
+    slice_dropin: str = ""
     key_mode: int = 0o600
     ssh_port_in_config: int = GITEA_NODEPORT
-    remotes: dict[str, str] = field(default_factory=lambda: {
-        repo: f"ssh://git@gitea-local/coulomb/{repo}.git" for repo in REPOS})
-    # real-world variants (issue 10/11): each defaults to the plain conformant layout
+    remotes: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str | bytes] = field(default_factory=dict)  # any other file: in-host path -> content
+    kernel: dict[str, str] = field(default_factory=dict)         # /proc or /sys path -> the value shown there
+    drifts: frozenset[str] = frozenset()                         # control ids that must drift on this host
+    # real-world variants: each defaults to the plain conformant layout
     pushurls: dict[str, str] = field(default_factory=dict)      # repo -> remote.origin.pushurl
     ssh_config: str | None = None                               # ~/.ssh/config text (None: the gitea-local block)
     home_files: dict[str, bytes | str] = field(default_factory=dict)  # path under ~ -> content (owned by the user)
     limits_d_mode: int | None = None                            # mode of /etc/security/limits.d (bound as a directory)
     root_login: bool = False                                    # the client key may log in as root too
-    # issue 13 (outcomes): the Gitea SSH front end, a process left with old limits
+    # the outcomes: the Gitea SSH front end, a process left with old limits
     git_server: bool = True                                     # a real sshd + git-shell serving bare repos
     git_server_refuses: bool = False                            # its authorized_keys lacks the operator's key
     stale_process_nproc: tuple[int, int] | None = None          # a service of the user with these (soft, hard)
 
 
-CONFORMANT = HostState("conformant")
+class FixtureError(ValueError):
+    """A host state file that does not describe a host: names the file and the key."""
 
-DRIFTED = replace(
-    CONFORMANT,
-    name="drifted",
-    uid=1001,
-    swap_bytes=2 * GIB,
-    swap_mode=0o644,
-    swap_active=False,
-    swappiness_live=60,
-    fstab_swap_line="#/swapfile none swap sw 0 0",
-    sysctl_files={"/etc/sysctl.d/60-swappiness.conf": "vm.swappiness = 10\n",
-                  "/etc/sysctl.d/99-zz-tuning.conf": "# someone's later tuning wins\nvm.swappiness = 60\n"},
-    limits_d={"/etc/security/limits.d/99-build-jobs.conf": "tegwick - nproc 4096\n"},
-    slice_dropin="[Slice]\nMemoryMax=2G\nMemorySwapMax=1G\n",
-    key_mode=0o644,
-    ssh_port_in_config=30023,
-    remotes={**CONFORMANT.remotes,
-             "railiance-apps": f"https://tegwick:{REMOTE_SECRET_SENTINEL}@gitea.example.invalid/coulomb/railiance-apps.git"},
-)
 
-# control ids the drifted host must drift on (every S1 host control)
-DRIFTED_CONTROLS = frozenset({
-    "host.swap.file", "host.swap.active", "host.swap.fstab", "host.swappiness.live", "host.swappiness.persisted",
-    "host.user.uid", "host.nproc.configured", "host.nproc.effective", "host.slice.configured",
-    "host.slice.effective", "host.gitea_ssh.key", "host.gitea_ssh.config", "host.gitea_ssh.remotes",
-    # the outcomes (issue 13): no swap at all; every process runs with limits.d's 4096; the key file is
-    # 0644, so ssh ignores it ("UNPROTECTED PRIVATE KEY FILE") and the server at the configured port
-    # refuses the login and every ls-remote
-    "host.swap.total", "host.nproc.processes", "host.gitea_ssh.login", "host.gitea_ssh.ls_remote"})
+def _document(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The state file's mapping with its ``base`` chain applied (each file a merge patch over its base)."""
+    if path in seen:
+        raise FixtureError(f"{path}: base: the bases form a cycle ({' -> '.join(p.stem for p in (*seen, path))})")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise FixtureError(f"{path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise FixtureError(f"{path}: a host state is a mapping of HostState fields")
+    base = doc.pop("base", None)
+    return merge_patch(_document(path.with_name(f"{base}.yaml"), (*seen, path)), doc) if base else doc
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(GiB|MiB|KiB|B)?\s*$")
+
+
+def _value(path: Path, name: str, value: Any) -> Any:
+    if name in ("swap_mode", "key_mode", "limits_d_mode") and isinstance(value, str):
+        return int(value, 8)
+    if name == "swap_bytes" and isinstance(value, str):
+        m = _SIZE.match(value)
+        if not m:
+            raise FixtureError(f"{path}: {name}: {value!r} is not a size (bytes, or N GiB/MiB/KiB)")
+        return int(m[1]) * {"GiB": GIB, "MiB": 1024 ** 2, "KiB": 1024, "B": 1, None: 1}[m[2]]
+    if name == "kernel":
+        return {str(k): str(v) for k, v in (value or {}).items()}
+    if name == "drifts":
+        return frozenset(value or ())
+    if name == "stale_process_nproc" and value is not None:
+        return tuple(value)
+    return value
+
+
+def load_state(path: Path) -> HostState:
+    """One host state file (``fixtures/hosts/NAME.yaml``); its name is the file's stem.
+    FixtureError names the file and the key for a key that is not a HostState field, a kernel path
+    outside /proc and /sys, or a file path that is not absolute."""
+    doc = _document(path)
+    known = {f.name for f in fields(HostState)} - {"name"}
+    for key in doc:
+        if key not in known:
+            raise FixtureError(f"{path}: {key}: not a host state field (known: {', '.join(sorted(known))})")
+    for where in doc.get("kernel") or {}:
+        if not str(where).startswith(("/proc/", "/sys/")):
+            raise FixtureError(f"{path}: kernel: {where!r} is not a path under /proc or /sys")
+    for where in doc.get("files") or {}:
+        if not str(where).startswith("/"):
+            raise FixtureError(f"{path}: files: {where!r} is not an absolute in-host path")
+    return HostState(path.stem, **{key: _value(path, key, value) for key, value in doc.items()})
+
+
+def load_states(directory: Path = FIXTURES) -> dict[str, HostState]:
+    """Every host state file of ``directory`` by name."""
+    return {path.stem: load_state(path) for path in sorted(directory.glob("*.yaml"))}
+
+
+STATES = load_states()
+CONFORMANT = STATES["conformant"]
+DRIFTED = STATES["drifted"]
+if REMOTE_SECRET_SENTINEL not in DRIFTED.remotes.get("railiance-apps", ""):  # the tests grep reports for it
+    raise FixtureError(f"{FIXTURES / 'drifted.yaml'}: remotes: railiance-apps must carry {REMOTE_SECRET_SENTINEL}")
+
+# control ids the drifted host must drift on (every S1 host control): fixtures/hosts/drifted.yaml's drifts
+DRIFTED_CONTROLS = DRIFTED.drifts
 # controls that read the kernel's cgroup v2 files: an error on a machine whose containers get no cgroup v2
 # memory controller (see cgroup2_memory()), drift or pass where they do
 CGROUP2_CONTROLS = frozenset({"host.slice.enforced"})
@@ -134,7 +182,7 @@ def render_layer(state: HostState, layer: Path, *, rootfs: Path, client_pubkey: 
         "/etc/security/limits.conf": (b"# /etc/security/limits.conf\n" + limits_extra) if isinstance(limits_extra, bytes)
         else "# /etc/security/limits.conf\n" + limits_extra,
         "/etc/systemd/system/user-1000.slice.d/50-resource-limits.conf": state.slice_dropin,
-        **state.sysctl_files, **state.limits_d, **_user_db(rootfs, state),
+        **state.files, **state.sysctl_files, **state.limits_d, **_user_db(rootfs, state),
     }
     limits_d = "/etc/security/limits.d"
     for path, text in files.items():
@@ -156,14 +204,9 @@ def render_layer(state: HostState, layer: Path, *, rootfs: Path, client_pubkey: 
         handle.truncate(state.swap_bytes)
     os.chmod(swapfile, state.swap_mode)
     binds["/swapfile"] = str(swapfile)
-    # fake kernel views, bound from /fixture-proc (a /proc bind resolves its source inside)
-    proc = layer / "proc"
-    swaps = PROC_SWAPS_HEADER
-    if state.swap_active:
-        swaps += f"/swapfile{' ' * 31}file\t\t{state.swap_bytes // 1024 - 4}\t\t0\t\t-2\n"
-    _write(proc / "swaps", swaps)
-    _write(proc / "swappiness", f"{state.swappiness_live}\n")
-    _write(proc / "meminfo", fake_meminfo(state))
+    # fake kernel views: layer/kernel/<in-host path>, bound over the path by each backend (kernel_views)
+    for inside, text in kernel_files(state).items():
+        _write(layer / "kernel" / inside.lstrip("/"), text)
     _render_home(state, layer / "home", client_pubkey)
     binds["/home/tegwick"] = str(layer / "home")
     if address is not None:
@@ -176,6 +219,29 @@ def render_layer(state: HostState, layer: Path, *, rootfs: Path, client_pubkey: 
     if address is not None and state.stale_process_nproc is not None:
         binds.update(_render_stale_process(state, layer / "stale-process"))
     return binds
+
+
+def kernel_files(state: HostState) -> dict[str, str]:
+    """The fake kernel views of a host on nspawn and namespace hosts, by in-host path: ``/proc/swaps``
+    and ``/proc/meminfo`` from the state's swap, then every ``state.kernel`` value (a line each)."""
+    swaps = PROC_SWAPS_HEADER
+    if state.swap_active:
+        swaps += f"/swapfile{' ' * 31}file\t\t{state.swap_bytes // 1024 - 4}\t\t0\t\t-2\n"
+    return {"/proc/swaps": swaps, "/proc/meminfo": fake_meminfo(state),
+            **{inside: f"{value}\n" for inside, value in state.kernel.items()}}
+
+
+def kernel_views(state: HostState) -> list[str]:
+    """The in-host paths a backend binds from ``<layer>/kernel/<path>`` over the host's own: /proc ones
+    first, then /sys (a backend mounts /proc and /sys before binding over them)."""
+    return sorted(kernel_files(state), key=lambda p: (not p.startswith("/proc/"), p))
+
+
+def live_sysctls(state: HostState) -> dict[str, str]:
+    """The state's kernel values under /proc/sys as sysctl keys (a VM writes these at boot):
+    ``{"/proc/sys/vm/swappiness": "10"}`` -> ``{"vm.swappiness": "10"}``."""
+    return {inside.removeprefix("/proc/sys/").replace("/", "."): value
+            for inside, value in state.kernel.items() if inside.startswith("/proc/sys/")}
 
 
 def fake_meminfo(state: HostState, source: Path = Path("/proc/meminfo")) -> str:

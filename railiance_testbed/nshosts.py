@@ -1,36 +1,10 @@
 """Many cheap sshd-only hosts: "namespace hosts" in private mount namespaces over the cached rootfs.
 
-The scale tier of the testbed (see ../shared/TESTBED.md, "namespace host"): no systemd, no boot,
-just the host's files and its sshd. Per host::
-
-    unshare --mount --uts --pid --fork --kill-child --propagation private sh -c '
-        mount -t overlay overlay -o lowerdir=TEMPLATE:ROOTFS,upperdir=UPPER,workdir=WORK MERGED
-        mount -t proc proc MERGED/proc            # a fresh /proc of the host's own pid namespace
-        mount -o bind,ro FIXTURE/swaps MERGED/proc/swaps   # ... swappiness, meminfo: the fake kernel views
-        mount -t sysfs -o ro sysfs MERGED/sys
-        hostname NAME
-        chroot MERGED /usr/sbin/sshd -f /etc/gitea-ssh/sshd_config     # the host's Gitea SSH front end
-        exec chroot MERGED /usr/sbin/sshd -D ...'                      # sshd on 127.77.x.y:2222, PID 1
-
-The host's files are the same as an nspawn host's: ``hosts.render_layer`` renders them once per
-distinct ``HostState`` (conformant, drifted, ...) into a *template* layer, shared read-only by every
-host of that state; each host's own upper layer holds its sshd host key and config, the files that
-name its address (``/etc/hosts``, the Gitea sshd's ``ListenAddress``), ``/run`` and its logs, and
-everything the host writes (copy-up). So hosts of one state share the operator's Gitea key pair and
-the Gitea server's host key (a testbed's simplification); every host has its own SSH host key.
-
-What is real: every /etc file, the user database, pam_limits in the SSH session (sshd with PAM),
-the operator's ssh/git, the Gitea SSH server (OpenSSH + git-shell). Faked as on nspawn hosts:
-``/proc/swaps``, ``/proc/sys/vm/swappiness``, ``/proc/meminfo``. Absent: systemd (PID 1 is sshd),
-so the controls that ask systemd (``host.slice.effective``: "systemd is not running") or the
-cgroup tree systemd would build (``host.slice.enforced``) are error findings, as they must be;
-units (the stale agent of ``HostState.stale_process_nproc``) are never started.
-
-About 0.5 s per distinct state (the template), then ~30 ms of CPU per host: 100 hosts listen in a
-few seconds. Each host is stopped by its pid: SIGKILL to ``unshare``, whose ``--kill-child`` kills
-the host's PID 1 and with it the whole pid namespace; ``stop`` returns once that PID 1 is gone
-(nothing of the host runs then), and its mounts go with its mount namespace.
-Example::
+Per host: ``unshare --mount --uts --pid --fork --kill-child`` runs a shell that mounts an overlay
+(the state's template layer over the rootfs), a fresh /proc and a read-only /sys, binds the fake
+kernel views over them (``hosts.kernel_views``), starts the Gitea sshd and execs sshd as PID 1.
+No systemd: controls that ask systemd are error findings, as they must be. Design and costs:
+docs/architecture.md ("The testbed"). Example::
 
     with NamespaceTestbed([replace(CONFORMANT, name=f"h{i:03d}") for i in range(100)], workdir) as bed:
         bed.inventory, bed.ssh_config   # an Ansible inventory of the running hosts, their ssh_config
@@ -49,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from railiance_testbed.hosts import HostState, render_layer
+from railiance_testbed.hosts import HostState, kernel_views, render_layer
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from railiance_testbed.rootfs import ensure_rootfs
 
@@ -115,10 +89,11 @@ def _make_parents(root: Path, inside: str, rootfs: Path) -> Path:
 @dataclass
 class Template:
     """One ``HostState`` rendered once: ``tree`` (the files at their in-host paths: an overlay lower
-    layer), ``proc`` (the fake kernel views), and the in-host paths of files that name the address."""
+    layer), ``kernel`` (the fake kernel views, ``hosts.kernel_views``), and the in-host paths of files
+    that name the address."""
 
     tree: Path
-    proc: Path
+    kernel: Path
     address_files: tuple[str, ...]
     git_server: bool
 
@@ -138,7 +113,7 @@ class Template:
             os.rename(source, target)
             if target.is_dir():  # replaces the rootfs's directory, as a bind mount would (no merge with it)
                 os.setxattr(target, "trusted.overlay.opaque", b"y")
-        return cls(tree, layer / "proc", tuple(address_files), GITEA_SSHD_CONFIG in binds)
+        return cls(tree, layer / "kernel", tuple(address_files), GITEA_SSHD_CONFIG in binds)
 
 
 @dataclass
@@ -198,15 +173,15 @@ class NamespaceHost:
     def script(self) -> str:
         """The shell run as PID 1 of the host's namespaces: mounts, then exec sshd (see the module docstring)."""
         q = shlex.quote
-        merged, proc = self.workdir / "merged", self.template.proc
+        merged, kernel = self.workdir / "merged", self.template.kernel
         options = f"lowerdir={self.template.tree}:{self.rootfs},upperdir={self.upper},workdir={self.workdir}/work"
         lines = ["set -e",
                  f"mount -t overlay overlay -o {q(options)} {q(str(merged))}",
                  f"mount -t proc proc {q(str(merged / 'proc'))}",
-                 *(f"mount -o bind,ro {q(str(proc / name))} {q(str(merged / 'proc' / inside))}"
-                   for name, inside in (("swaps", "swaps"), ("swappiness", "sys/vm/swappiness"),
-                                        ("meminfo", "meminfo"))),
                  f"mount -t sysfs -o ro sysfs {q(str(merged / 'sys'))}",
+                 # the fake kernel views over the fresh /proc and /sys
+                 *(f"mount -o bind,ro {q(str(kernel) + inside)} {q(str(merged) + inside)}"
+                   for inside in kernel_views(self.state)),
                  f"hostname {q(self.state.name)}"]
         if self.template.git_server:
             lines.append(f"chroot {q(str(merged))} /usr/sbin/sshd -f {GITEA_SSHD_CONFIG} "

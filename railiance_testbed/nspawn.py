@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from railiance_testbed.hosts import GITEA_NODEPORT, HostState, render_layer
+from railiance_testbed.hosts import HostState, kernel_views, render_layer
 from railiance_testbed.rootfs import ensure_rootfs
 
 SSH_PORT = 2222
+INVENTORY_FIXTURES = Path(__file__).parent / "fixtures" / "inventory"   # group_vars/ copied into each inventory
 
 
 def free_address_block(count: int) -> list[str]:
@@ -90,10 +91,11 @@ class NspawnHost:
         layer = self.workdir / "layer"
         args = ["systemd-nspawn", "--quiet", "--boot", "--volatile=overlay", "--keep-unit", "--register=no",
                 "--console=read-only", "-D", str(self.rootfs), "-M", f"tb-{self.state.name}-{self.address.replace('.', '-')}"[:64],
-                f"--bind-ro={layer / 'proc'}:/fixture-proc",
-                "--bind-ro=/fixture-proc/swaps:/proc/swaps",
-                "--bind-ro=/fixture-proc/swappiness:/proc/sys/vm/swappiness",
-                "--bind-ro=/fixture-proc/meminfo:/proc/meminfo",
+                # the fake kernel views (nspawn resolves the source of a bind over /proc inside the
+                # container, so those come from /fixture-kernel; any other source from the machine's side)
+                f"--bind-ro={layer / 'kernel'}:/fixture-kernel",
+                *(f"--bind-ro={'/fixture-kernel' if inside.startswith('/proc/') else layer / 'kernel'}{inside}:{inside}"
+                  for inside in kernel_views(self.state)),
                 f"--bind={self.workdir / 'log'}:/var/log/testbed"]
         for inside, outside in self.binds.items():
             args.append(f"--bind={outside}:{inside}" if inside == "/home/tegwick" else f"--bind-ro={outside}:{inside}")
@@ -207,10 +209,9 @@ class Testbed:
         self.inventory.write_text("\n".join(lines) + "\n")
         group_vars = self.inventory.parent / "group_vars"
         group_vars.mkdir(exist_ok=True)
-        # as in railiance-infra's inventory (RAIL-HO-WP-0004 T01/T02); the NodePort of gitea-ssh
-        (group_vars / "coulomb.yml").write_text(
-            "swap_size_gb: 4\nswap_swappiness: 10\nnproc_soft: 512\nnproc_hard: 1024\n"
-            f"user_memory_max: 1500M\nuser_memory_swap_max: 512M\ngitea_ssh_nodeport: {GITEA_NODEPORT}\n")
+        # the inventory's vars are data: fixtures/inventory/group_vars/ (as in railiance-infra's inventory)
+        for source in sorted(INVENTORY_FIXTURES.glob("group_vars/*.yml")):
+            shutil.copyfile(source, group_vars / source.name)
 
     def stop(self) -> None:
         errors = []

@@ -1,18 +1,10 @@
 """The realistic host tier: one testbed host as a real VM under QEMU (TCG), real kernel included.
 
-Where the nspawn hosts fake the kernel's views (``/proc/swaps``, ``/proc/sys/vm/swappiness``),
-a VM has nothing faked: the per-VM setup unit baked into the image plays the Ansible swapfile
-role (``fallocate``, ``mkswap``, ``swapon``, ``sysctl --system``), so the swap and the
-swappiness the suite reads are the kernel's own.
-
-The image is built once and cached like the nspawn rootfs, keyed by a hash of its recipe:
-``<cache>/vm-<key>/`` holds ``rootfs/`` (a debootstrap of bookworm with a kernel), ``base.raw``
-(a sparse ext4 disk made with ``mke2fs -d rootfs``), and ``vmlinuz`` / ``initrd.img`` from its
-``/boot``. The base disk is never booted: every VM runs on its own qcow2 overlay and gets a small
-second disk (label ``TBCONFIG``, ``mke2fs -d`` of a per-VM directory) with its files: the
-host-state files of ``render_layer`` (sysctl.d, limits, the user-1000.slice drop-in, fstab, the
-operator's home with ``authorized_keys`` for the client key), a fresh ssh host key and
-``swap.env``. Example::
+Nothing is faked: the setup unit baked into the image plays the Ansible swapfile role and writes
+the state's ``/proc/sys`` values with ``sysctl -p``. The image (debootstrap + kernel, ``base.raw``)
+is built once and cached by a hash of its recipe; each VM boots a qcow2 overlay of it plus a
+config disk (label ``TBCONFIG``) with the host state's files, a fresh SSH host key and ``swap.env``.
+Example::
 
     with VMHost(CONFORMANT, workdir) as vm:      # ~30-90 s to the first SSH login under TCG
         run_suite("--hosts", vm.url, "--ssh-config", str(vm.ssh_config), ...)
@@ -30,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from railiance_testbed.hosts import CONFORMANT, HostState, render_layer
+from railiance_testbed.hosts import CONFORMANT, HostState, live_sysctls, render_layer
 from railiance_testbed.rootfs import CACHE_DIR, OPERATOR_UID, OPERATOR_USER, recipe_key
 
 DISK_SIZE = "7G"      # room for the rootfs (~1 GiB) and a real 4 GiB swapfile
@@ -48,6 +40,7 @@ mkdir -p "$mnt"
 mount -o ro LABEL=TBCONFIG "$mnt"
 cp -a "$mnt/root/." /
 . "$mnt/swap.env"
+cp "$mnt/live-sysctl.conf" /run/testbed-live-sysctl.conf
 umount "$mnt"
 # QEMU's user network, a static address (systemd-networkd alone takes ~7 s to start under TCG);
 # net.ifnames=0 on the kernel command line keeps the name eth0
@@ -68,9 +61,9 @@ if ! grep -q '^/swapfile ' /proc/swaps; then
         swapon /swapfile
     fi
 fi
-# the sysctl role: persisted files applied, then the live value the host state asks for
+# the sysctl role: persisted files applied, then the live values the host state asks for
 sysctl --system >/dev/null
-sysctl -q -w vm.swappiness="$SWAPPINESS_LIVE"
+sysctl -q -p /run/testbed-live-sysctl.conf
 echo "testbed-setup: done: $(tail -n +2 /proc/swaps) swappiness=$(cat /proc/sys/vm/swappiness)"
 """.replace("{address}", GUEST_ADDRESS)
 
@@ -356,8 +349,10 @@ class VMHost:
                         "-f", str(hostkey)], check=True)
         (config / "swap.env").write_text(
             f"SWAP_BYTES={self.state.swap_bytes}\nSWAP_MODE={self.state.swap_mode:o}\n"
-            f"SWAP_ACTIVE={'yes' if self.state.swap_active else 'no'}\n"
-            f"SWAPPINESS_LIVE={self.state.swappiness_live}\n")
+            f"SWAP_ACTIVE={'yes' if self.state.swap_active else 'no'}\n")
+        # the state's /proc/sys values, written live at boot (a VM's other /proc and /sys are its kernel's own)
+        (config / "live-sysctl.conf").write_text("".join(f"{key} = {value}\n"
+                                                         for key, value in live_sysctls(self.state).items()))
         self.config_disk.unlink(missing_ok=True)
         subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", CONFIG_LABEL, "-d", str(config),
                         str(self.config_disk), "16M"], check=True, stdout=subprocess.DEVNULL)

@@ -13,6 +13,9 @@ import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 # CONF_PATHS_STRV("sysctl.d") in src/basic/def.h; /lib/sysctl.d is added on split-usr builds.
 SYSCTL_DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d")
@@ -114,14 +117,15 @@ def _lines(content: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-# The [min, max] of proc_dointvec_minmax() keys the suite reads (extra1/extra2 of their ctl_table entries):
-# vm.swappiness in mm/vmscan.c / kernel/sysctl.c (SYSCTL_ZERO..SYSCTL_TWO_HUNDRED since Linux 5.8, so on
-# Debian 12's 6.1), net.ipv4.ip_default_ttl in net/ipv4/sysctl_net_ipv4.c (ip_ttl_min 1..ip_ttl_max 255).
-INT_RANGES = {"vm.swappiness": (0, 200), "net.ipv4.ip_default_ttl": (1, 255)}
+# Per-key kernel knowledge is data: sysctl_keys.yaml beside this file (range: the [min, max] of a
+# proc_dointvec_minmax() key, its ctl_table's extra1/extra2; default: its value at boot before
+# systemd-sysctl writes anything; source: where the kernel defines them).
+KEYS_FILE = Path(__file__).with_name("sysctl_keys.yaml")
+_KEYS = yaml.safe_load(KEYS_FILE.read_text(encoding="utf-8")) or {}
+INT_RANGES = {key: tuple(entry["range"]) for key, entry in _KEYS.items() if "range" in entry}
 # Other keys are read as plain proc_dointvec() ints (no min/max): the whole int range.
 INT_RANGE_DEFAULT = (-2**31, 2**31 - 1)
-# The value a key has at boot before systemd-sysctl writes anything (the kernel's own default).
-KERNEL_DEFAULTS = {"vm.swappiness": 60, "net.ipv4.ip_default_ttl": 64}
+KERNEL_DEFAULTS = {key: entry["default"] for key, entry in _KEYS.items() if "default" in entry}
 
 _TMPBUFLEN = 22  # kernel/sysctl.c: the longest number proc_get_long() reads is TMPBUFLEN - 1 bytes
 _PERM_TR = b" \t\n"  # proc_wspace_sep[]: what may follow a number

@@ -13,6 +13,16 @@ A dump is one or more YAML (or JSON) files, or directories of them (``*.yaml``, 
         - {kind: Secret, namespace: databases, name: gitea-db-credentials}   # any group
         - {apiVersion: v1, kind: Namespace, name: argocd}                    # cluster-scoped
 
+* an overlay document that changes earlier objects by an RFC 7386 JSON merge patch (``null``
+  removes a field, a list replaces the whole list; the object is named by ``apiVersion``,
+  ``kind`` and ``metadata``; an error when nothing matches)::
+
+      patch:
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {namespace: gitea, name: gitea}
+        status: {readyReplicas: null, availableReplicas: null, unavailableReplicas: 1}
+
 Several dumps are layered in the order given (``load_dump([base, drift])``): an object with
 the same API group, kind, namespace and name as an earlier one replaces it, in place;
 a ``delete:`` entry removes the matching objects loaded so far and is an error when nothing
@@ -49,6 +59,8 @@ from typing import Iterable, Iterator
 
 import yaml
 
+from railiance_testbed.merge_patch import merge_patch
+
 DUMP_SUFFIXES = (".yaml", ".yml", ".json")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on a full dump
 _RELATIVE = re.compile(r"now(?P<sign>[+-])(?=\d)(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
@@ -83,7 +95,7 @@ def _documents(path: Path, now: datetime) -> Iterator[dict]:
             continue
         if not isinstance(doc, dict):
             raise DumpError(f"{path}: a document is a {type(doc).__name__}, not a mapping")
-        if "delete" in doc and "kind" not in doc:
+        if ("delete" in doc or "patch" in doc) and "kind" not in doc:
             yield doc
         elif str(doc.get("kind", "")).endswith("List") and "items" in doc:
             for item in doc.get("items") or []:
@@ -127,6 +139,10 @@ def _checked(path: Path, obj: dict, now: datetime) -> dict:
     return obj
 
 
+def _as_list(value) -> list[dict]:
+    return value if isinstance(value, list) else [value]
+
+
 def _matches(ref: dict, obj: dict) -> bool:
     group, kind, namespace, name = object_key(obj)
     if "apiVersion" in ref and ref["apiVersion"].rpartition("/")[0] != group:
@@ -151,6 +167,12 @@ def load_dump(paths: Iterable[str | os.PathLike] | str | os.PathLike, *, now: da
                             raise DumpError(f"{file}: delete matches no object loaded so far: {ref}")
                         for key in doomed:
                             del objects[key]
+                elif "patch" in doc and "kind" not in doc:
+                    for patch in _as_list(doc["patch"]):
+                        key = object_key(patch)
+                        if key not in objects:
+                            raise DumpError(f"{file}: patch matches no object loaded so far: {'/'.join(key)}")
+                        objects[key] = _checked(file, merge_patch(objects[key], _plain(patch, now)), now)
                 else:
                     objects[object_key(doc)] = doc
     return list(objects.values())

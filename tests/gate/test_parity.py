@@ -257,7 +257,7 @@ def test_unreadable_tables_are_named_not_missing_and_the_documented_grants_suffi
     with postgres.admin() as conn:
         conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
             psycopg.sql.Identifier(f"reader_{name}"), psycopg.sql.Literal(password)))
-    for db in (source_name, name):  # exactly the privileges README.md documents for the DSN users
+    for db in (source_name, name):  # exactly the privileges docs/operating.md documents for the DSN users
         change(postgres, db, f"GRANT CONNECT ON DATABASE {db} TO reader_{name}; "
                              f"GRANT USAGE ON SCHEMA public, audit TO reader_{name}; "
                              f"GRANT SELECT ON ALL TABLES IN SCHEMA public, audit TO reader_{name}; "

@@ -2,7 +2,7 @@
 fail fixtures (the conformant dump is their pass fixture), as ansible-lint keeps rule-*-pass/fail.
 
 Each scenario directory holds overlay YAML (objects replacing conformant ones, ``delete:``
-documents) and an ``expected.yaml``: a one-line ``description``, the ``drift`` list of cluster
+documents, ``patch:`` documents: RFC 7386 merge patches of conformant objects) and an ``expected.yaml``: a one-line ``description``, the ``drift`` list of cluster
 control ids that must drift when the overlay is layered over ``dumps/conformant``, and for the
 cross-layer case ``cross_layer``. Checked here, for every scenario directory found:
 
@@ -401,9 +401,11 @@ def _read_back(api, tmp_path, scenario):
                 resource = dyn.resources.get(api_version=entry.get("apiVersion", "v1"), kind=entry["kind"])
                 with pytest.raises(NotFoundError):
                     resource.get(namespace=entry.get("namespace"), name=entry["name"])
-            if "kind" not in doc:
-                continue
-            for obj in doc.get("items", [doc]):
+            if "kind" in doc:
+                written = doc.get("items", [doc])
+            else:  # a patch: document changes earlier objects (an RFC 7386 merge patch each)
+                written = doc["patch"] if isinstance(doc.get("patch"), list) else [doc["patch"]] if doc.get("patch") else []
+            for obj in written:
                 want = objects[object_key(obj)]
                 served = dyn.resources.get(api_version=want["apiVersion"], kind=want["kind"]).get(
                     namespace=want["metadata"].get("namespace"), name=want["metadata"]["name"]).to_dict()

@@ -1,11 +1,11 @@
-"""One catalog entry per control (issue 12): the catalog, the features' scenarios and tags, and the
-README's control table must agree; each test fails on a disagreement and names it."""
+"""One catalog entry per control: the catalog, the features' scenarios and tags, and the generated
+docs/controls.md must agree; each test fails on a disagreement and names it."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from railiance_conformance.checks import bundled_plan
-from railiance_conformance.control_table import control_table, readme_table
+from railiance_conformance.control_table import controls_doc
 from railiance_conformance.vocabulary import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,12 +30,17 @@ def test_tags_left_in_features_agree_with_the_catalog():
                 f"{spec.source}: tag {sorted(stated)} disagrees with the catalog's {field} {getattr(control, field)!r}"
 
 
-def test_the_readme_control_table_is_the_generated_one():
+def test_docs_controls_is_the_generated_one():
     plan = bundled_plan()
-    in_readme = readme_table((REPO / "README.md").read_text())
-    assert in_readme is not None, "README.md lacks the generated control table markers"
-    assert in_readme == control_table(plan.catalog, plan.specs), \
-        "README.md's control table is stale: run python -m railiance_conformance controls --write-readme"
+    assert (REPO / "docs" / "controls.md").read_text() == controls_doc(plan.catalog, plan.specs), \
+        "docs/controls.md is stale: run python -m railiance_conformance controls --write"
+
+
+def test_docs_controls_lists_every_control_and_every_var():
+    plan = bundled_plan()
+    text = (REPO / "docs" / "controls.md").read_text()
+    assert all(f"| {c} |" in text for c in plan.catalog.controls)
+    assert all(f"| `{v}` |" in text for v in plan.catalog.vars)
 
 
 def test_docs_vocabulary_is_the_generated_one():
