@@ -25,8 +25,19 @@ def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):
     """testinfra's ``BaseBackend.run_local`` with a total time bound (see the module docstring)."""
     command = backend.quote(command, *args)
     cmd = backend.encode(command)
-    proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    # stdin: one line, then held open until the command ends. The remote watchdog (host_script.wrap) kills
+    # the probe's session on the host when it reads end-of-file: when this process ends or is killed, the
+    # pipe closes, ssh sends EOF or drops the connection, and nothing the probe started stays behind.
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, b"\n")
+        proc = subprocess.Popen(cmd, shell=True, stdin=reader, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+    except BaseException:
+        os.close(writer)
+        raise
+    finally:
+        os.close(reader)
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -36,6 +47,8 @@ def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):
     except BaseException:
         kill_group(proc)
         raise
+    finally:
+        os.close(writer)
     return backend.result(proc.returncode, cmd, stdout, stderr)
 
 

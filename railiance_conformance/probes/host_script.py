@@ -26,15 +26,26 @@ class Section:
 
 PREAMBLE = [
     "LC_ALL=C; export LC_ALL",
-    # the login's own name and uid, read once (asuser and homeof ask them for every fact)
-    'ME=$(id -un); MEID=$(id -u)',
+    # the login's own name and uid, read once with one id(1) ("uid=1000(tegwick) gid=..."; asuser and
+    # homeof ask them for every fact); an id that prints no name for the uid is asked for it once more
+    'I=$(id); MEID=${I#uid=}; MEID=${MEID%%[!0-9]*}; case $I in "uid=$MEID("*) ME=${I#*"("}; ME=${ME%%")"*};; '
+    '*) ME=$(id -un);; esac',
     # sec NAME CMD...: run CMD, frame its stdout+stderr, record its exit status
     'sec() { n=$1; shift; printf "%s %s\\n" "$B" "$n"; "$@" 2>&1; r=$?; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
-    # dump FILE...: each existing file's content; a file whose existence cannot even be told
-    # (a directory on its path is not searchable) is a section of its own, never "absent"
-    'dump() { for f in "$@"; do if [ -e "$f" ] || [ -L "$f" ]; then sec "file $f" cat -- "$f"; '
+    # dump FILE...: each existing regular file's content; a file whose existence cannot even be told
+    # (a directory on its path is not searchable) is a section of its own, never "absent". Anything
+    # else that exists (a FIFO, a device, a socket, a directory) is never opened: opening a FIFO blocks
+    # until a writer comes, a device may block or have effects. Its section (exit NOT_REGULAR) names
+    # it; test(1)'s -f/-p/-c/-b/-S/-d are builtins, stat(2) of the name only. A dangling symlink is
+    # given to cat, which names why it cannot be opened (ENOENT, ELOOP).
+    'dump() { for f in "$@"; do if [ -f "$f" ] || { [ -L "$f" ] && [ ! -e "$f" ]; }; then sec "file $f" cat -- "$f"; '
+    'elif [ -e "$f" ]; then sec "file $f" notregular "$f"; '
     'elif unseen "$f"; then sec "file $f" denied "cannot tell whether $f exists: $q is not searchable by $ME"; '
     'fi; done; }',
+    'notregular() { if [ -d "$1" ]; then t="a directory"; elif [ -p "$1" ]; then t="a FIFO (named pipe)"; '
+    'elif [ -c "$1" ]; then t="a character device"; elif [ -b "$1" ]; then t="a block device"; '
+    'elif [ -S "$1" ]; then t="a socket"; else t="not a regular file"; fi; '
+    'echo "not read: $1 is $t, not a regular file (opening it could block the probe)"; return 20; }',
     # dumpdir DIR: every *.conf in DIR (as glob(3) lists them: no hidden files); a directory the
     # login user cannot list is a "dir" section with exit 13, never an empty directory
     'dumpdir() { d=$1; if [ -d "$d" ]; then if [ -r "$d" ] && [ -x "$d" ]; then dump "$d"/*.conf; else '
@@ -119,12 +130,61 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
     return "\n".join(lines) + "\nexit 0\n"
 
 
+# A section whose command was still running when the host's deadline ended the script (``wrap``) gets
+# this exit status and the deadline in its text; a dumped file that is not a regular file (a FIFO, a
+# device: never opened) gets NOT_REGULAR.
+DEADLINE_RC = 254
+NOT_REGULAR = 20
+
+# The session on the host (``wrap``): the fact script runs in a session of its own (setsid(1), so one
+# process group holds everything it starts) under timeout(1) with the host's own deadline; a watchdog
+# reads the ssh channel and kills that session when the channel closes (the client ended or was
+# killed: sshd closes the command's stdin), so nothing the probe started outlives the ssh session.
+# The client sends one line first (``bounded_command``) and keeps its end open while it waits: with no
+# such line (stdin closed at once, a backend that sends nothing) the watchdog stands down and the
+# deadline still holds. pkill -s (procps) ends every process group of the session: timeout(1) puts each
+# bounded network fact in a group of its own. Without setsid or timeout(1) the script runs as before.
+WRAPPER = r"""exec 3<&0 </dev/null
+if command -v setsid >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then
+end() { pkill -KILL -s "$1" 2>/dev/null || kill -s KILL -- "-$1" 2>/dev/null; }
+setsid timeout -s KILL "$3" sh -c "$1" sh & P=$!
+{ if read -r _; then while read -r _; do :; done; end "$P"; fi; } <&3 3<&- & W=$!
+exec 3<&-
+wait "$P"; r=$?
+kill "$W" 2>/dev/null
+if [ "$r" = 137 ]; then printf '
+%s/deadline %s
+' "$2" "$3"; end "$P"; else kill -s KILL -- "-$P" 2>/dev/null; fi
+exit 0
+fi
+exec 3<&-; exec sh -c "$1" sh"""
+
+
+def deadline_for(command_timeout_s: float) -> int:
+    """The host's own deadline for the fact script, in seconds: ``command_timeout_s`` (the client's bound on
+    the whole ssh session) less a margin for the login and for the output to arrive, at least 1 s.
+    Example: 60 -> 54; 20 -> 18; 8 -> 6."""
+    return max(1, int(command_timeout_s - max(2.0, command_timeout_s * 0.1)))
+
+
+def wrap(script: str, boundary: str, deadline_s: int) -> str:
+    """The remote command (shell text for the login shell) that runs ``script`` (``build_script``) in a
+    session of its own, killed with everything it started after ``deadline_s`` on the host or when the
+    ssh session ends (``WRAPPER``). The output is the script's; a deadline adds ``<boundary>/deadline N``."""
+    return "sh -c " + " ".join(shlex.quote(a) for a in (WRAPPER, "rcf", script, boundary, str(int(deadline_s))))
+
+
 def parse_output(text: str, boundary: str) -> dict[str, Section]:
-    """Split the framed output into ``{section name: Section(rc, output)}``."""
+    """Split the framed output into ``{section name: Section(rc, output)}``. A section still open when the
+    host's deadline ended the script (``wrap``) is ``Section(DEADLINE_RC, what it printed + why)``."""
     sections: dict[str, Section] = {}
     name: str | None = None
     body: list[str] = []
+    deadline = ""
     for line in text.split("\n"):
+        if line.startswith(boundary + "/deadline "):
+            deadline = line.rsplit(" ", 1)[1]
+            continue
         if name is None:
             if line.startswith(boundary + " "):
                 name, body = line[len(boundary) + 1:], []
@@ -134,8 +194,22 @@ def parse_output(text: str, boundary: str) -> dict[str, Section]:
             sections[name] = Section(int(line.rsplit(" ", 1)[1]), content[:-1] if content.endswith("\n") else content)
             name = None
             continue
+        if line.startswith(boundary + " "):  # a section began inside an unfinished one (cut short)
+            name, body = line[len(boundary) + 1:], []
+            continue
         body.append(line)
+    if deadline:
+        hung = "" if name is None else name[5:] if name.startswith("file ") else name
+        if name is not None:
+            sections[name] = Section(DEADLINE_RC, f"{hung}: not finished when the probe's deadline on the host "
+                                                  f"({deadline} s) ended it: a read that blocks (a FIFO, a device, a "
+                                                  "hung mount, an unanswered lookup)")
+        sections[DEADLINE_SECTION] = Section(DEADLINE_RC, f"{deadline} {hung}".strip())
     return sections
+
+
+# set by parse_output when the host's deadline ended the script (its text: the deadline in seconds)
+DEADLINE_SECTION = "@deadline"
 
 
 def render_files(sections: Mapping[str, Section], prefix: str = "") -> dict[str, Section]:
