@@ -178,7 +178,7 @@ def ssh_config(user: str, alias: str) -> list[Fact]:
     name = q(f"ssh.G {user} {alias}")
     # ssh opens ~/.ssh/config with fopen(3): a FIFO there blocks it (and every ssh the user starts); the
     # probe names it instead of waiting
-    return [_sec(f"ssh.userconfig {user}", f'stat -c %F -- "$(homeof {q(user)})/.ssh/config"'),
+    return [_sec(f"ssh.userconfig {user}", f'test -e "$(homeof {q(user)})/.ssh/config"'),
             Fact(f"ssh.G {user} {alias}", f'c="$(homeof {q(user)})/.ssh/config"; if [ -e "$c" ] && [ ! -f "$c" ]; then '
                                           f'sec {name} notregular "$c"; else sec {name} asuser {q(user)} ssh -G {q(alias)}; fi')]
 

@@ -38,7 +38,12 @@ PREAMBLE = [
     # until a writer comes, a device may block or have effects. Its section (exit NOT_REGULAR) names
     # it; test(1)'s -f/-p/-c/-b/-S/-d are builtins, stat(2) of the name only. A dangling symlink is
     # given to cat, which names why it cannot be opened (ENOENT, ELOOP).
-    'dump() { for f in "$@"; do if [ -f "$f" ] || { [ -L "$f" ] && [ ! -e "$f" ]; }; then sec "file $f" cat -- "$f"; '
+    # A readable regular file is queued (Q) and read with every other queued file by one grep at the end
+    # (flush: one process for every file, not a cat each); grep -a passes every byte, and the framing
+    # drops a file's last newline either way (parse_output), so the content is the same.
+    'N="\n"; Q=',
+    'dump() { for f in "$@"; do if [ -f "$f" ] && [ -r "$f" ]; then case $f in *"$N"*) sec "file $f" cat -- "$f";; '
+    '*) Q="$Q$f$N";; esac; elif [ -f "$f" ] || { [ -L "$f" ] && [ ! -e "$f" ]; }; then sec "file $f" cat -- "$f"; '
     'elif [ -e "$f" ]; then sec "file $f" notregular "$f"; '
     'elif unseen "$f"; then sec "file $f" denied "cannot tell whether $f exists: $q is not searchable by $ME"; '
     'fi; done; }',
@@ -65,7 +70,11 @@ PREAMBLE = [
     # ssh reads their ~/.ssh/config (relative Includes resolve in *their* ~/.ssh) and git their
     # ~/.gitconfig. Logged in as root: setpriv (util-linux; no PAM session, nothing written).
     # Logged in as anyone else: exit 5 with the reason.
-    'asuser() { u=$1; shift; h=$(homeof "$u"); [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
+    # flush: the queued files, one grep: a "files" section, the list, a "<boundary>/files" line, grep's lines
+    'flush() { [ -n "$Q" ] || return 0; printf "%s files\\n%s%s/files\\n" "$B" "$Q" "$B"; set -f; IFS=$N; set -- $Q; '
+    'unset IFS; set +f; Q=; grep -aH "" -- "$@" 2>&1; r=$?; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
+    'asuser() { u=$1; shift; if [ "$u" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then h=$HOME; '
+    'else h=$(homeof "$u"); fi; [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
     'if [ "$ME" = "$u" ]; then HOME="$h" "$@"; '
     'elif [ "$MEID" = 0 ]; then HOME="$h" USER="$u" LOGNAME="$u" setpriv --reuid="$u" --regid="$(id -g "$u")" '
     '--init-groups -- "$@"; else echo "cannot resolve as $u: logged in as $ME, who is neither $u nor root"; '
@@ -119,6 +128,7 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
             seen.add(fact.section)
             (concurrent if fact.concurrent else serial).append(fact.command)
     lines.extend(serial)
+    lines.append("flush")
     if concurrent:
         lanes = ["\n".join(concurrent[i::LANES]) for i in range(min(LANES, len(concurrent)))]
         # stdin of a stage is the pipe from the one before: the facts read /dev/null, never that
@@ -198,8 +208,12 @@ def parse_output(text: str, boundary: str) -> dict[str, Section]:
             name, body = line[len(boundary) + 1:], []
             continue
         body.append(line)
+    if FILES_SECTION in sections:
+        sections.update(split_files(sections.pop(FILES_SECTION), boundary))
     if deadline:
         hung = "" if name is None else name[5:] if name.startswith("file ") else name
+        if name == FILES_SECTION:
+            hung = "one of " + ", ".join(body[:body.index(boundary + "/files")] if boundary + "/files" in body else body)
         if name is not None:
             sections[name] = Section(DEADLINE_RC, f"{hung}: not finished when the probe's deadline on the host "
                                                   f"({deadline} s) ended it: a read that blocks (a FIFO, a device, a "
@@ -210,6 +224,33 @@ def parse_output(text: str, boundary: str) -> dict[str, Section]:
 
 # set by parse_output when the host's deadline ended the script (its text: the deadline in seconds)
 DEADLINE_SECTION = "@deadline"
+FILES_SECTION = "files"  # the queued files read by one grep (``flush``), split into ``file <path>`` sections
+
+
+def split_files(section: Section, boundary: str) -> dict[str, Section]:
+    """``flush``'s section -> ``{"file <path>": Section(0, content)}`` for every listed file, in order: a line
+    ``<path>:<text>`` belongs to the file being read if it starts with that file's path and a colon, else
+    to the next file it starts with (grep -H reads them in the order given; an empty file has no line).
+    A line ``grep: <path>: <error>`` (the file went away or could not be read after it was listed) makes
+    that file's section that error (exit 2)."""
+    listed, _, lines = ("\n" + section.out).partition("\n" + boundary + "/files")
+    lines = lines[1:]
+    paths = [p for p in listed.split("\n") if p]
+    bodies: dict[str, list[str]] = {p: [] for p in paths}
+    errors: dict[str, str] = {}
+    index = 0
+    for line in lines.split("\n") if lines else []:
+        if line.startswith("grep: "):
+            failed = next((p for p in paths if line.startswith(f"grep: {p}: ")), None)
+            if failed is not None:
+                errors[failed] = line[len("grep: "):]
+                continue
+        for i in range(index, len(paths)):
+            if line.startswith(paths[i] + ":"):
+                index = i
+                bodies[paths[i]].append(line[len(paths[i]) + 1:])
+                break
+    return {f"file {p}": Section(2, errors[p]) if p in errors else Section(0, "\n".join(bodies[p])) for p in paths}
 
 
 def render_files(sections: Mapping[str, Section], prefix: str = "") -> dict[str, Section]:

@@ -133,3 +133,18 @@ def test_every_process_of_the_user_with_its_nproc_limits_from_three_execs():
 
 def test_the_hosts_deadline_leaves_the_client_time_for_the_output():
     assert deadline_for(60) == 54 and deadline_for(20) == 18 and deadline_for(8) == 6 and deadline_for(1) == 1
+
+
+def test_the_files_read_by_one_grep_are_byte_for_byte_what_cat_reads(tmp_path):
+    """Every queued file is read by one grep (``flush``); each file's section is what ``cat`` framed gave:
+    empty files, no final newline, blank last lines, NUL and non-UTF-8 bytes, a colon in the name, a
+    line that starts with another file's name."""
+    contents = {"a.conf": b"vm.swappiness = 10\n", "b.conf": b"", "c.conf": b"no newline", "d:e.conf": b"x\n\n",
+                "f.conf": b"\x00nul\xe9\r\n", "g.conf": b"# h.conf:looks like the next one\n", "h.conf": b"k=v\n"}
+    for name, data in contents.items():
+        (tmp_path / name).write_bytes(data)
+    facts = run(F.directories(str(tmp_path)))
+    cat = run([Fact(f"cat {n}", f"sec 'cat {n}' cat -- '{tmp_path / n}'") for n in contents])
+    for name in contents:
+        assert facts.sections[f"file {tmp_path / name}"] == cat.sections[f"cat {name}"], name
+    assert build_script(F.directories(str(tmp_path)), B).count("flush") == 2  # defined once, run once
