@@ -278,8 +278,7 @@ def git_ls_remote(user: str, path: str) -> Fact:
     per URL a ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git
     printed. No credential helper (nothing stored), no terminal prompt. rc 3: no origin."""
     # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
-    env = f"GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND={q('ssh ' + SSH_PROBE_OPTIONS)}"
-    script = (f'export {env}; '
+    script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
               'cd "$1" || exit 4; urls=$(git -c safe.directory="*" remote get-url --push --all origin 2>&1) || '
               '{ echo "$urls"; exit 3; }; N="\n"; for u in $urls; do printf "url %s\\n" "$u"; '
               'o=$(git -c safe.directory="*" -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
@@ -287,4 +286,5 @@ def git_ls_remote(user: str, path: str) -> Fact:
               'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
               'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
     return _sec(f"lsremote {user}:{path}",
-                f'asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)}', concurrent=True)
+                f'asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}',
+                concurrent=True)

@@ -21,7 +21,7 @@ import testinfra
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.facts import Fact
 from railiance_conformance.probes.host_script import (
-    DEADLINE_SECTION, NOT_REGULAR, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
+    DEADLINE_RC, DEADLINE_SECTION, FILES_READ, NOT_REGULAR, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
 from railiance_conformance.targets import HostTarget
 
 
@@ -67,6 +67,8 @@ class HostFacts:
         except KeyError:
             raise FactUnavailable(self.cut_short() or f"the host's fact script produced no {name!r} section "
                                                       f"(output cut short?)") from None
+        if section.rc == DEADLINE_RC:  # still running when the host's deadline ended the script: unread
+            raise FactUnavailable(section.out)
         if section.rc != 0 and (line := fork_failure(section.out)):
             raise cannot_start(line)
         return section
@@ -93,10 +95,11 @@ class HostFacts:
     def files(self, *prefixes: str) -> dict[str, str]:
         """Contents of the dumped files under ``prefixes``; an unreadable one is FactUnavailable, and so is
         a file that is not a regular file (never opened: ``host_script.NOT_REGULAR``), and every file when
-        the host's deadline cut the script short (a file not listed could then be one not yet read)."""
+        the host's deadline cut the script short before they were read (a file not listed could then be
+        one not yet read; the script reads them first, ``host_script.build_script``)."""
         if self.failure:
             raise FactUnavailable(self.failure)
-        if reason := self.cut_short():
+        if (reason := self.cut_short()) and FILES_READ not in self.sections:
             raise FactUnavailable(reason)
         out = {}
         for name, section in self.sections.items():

@@ -71,8 +71,8 @@ PREAMBLE = [
     # ~/.gitconfig. Logged in as root: setpriv (util-linux; no PAM session, nothing written).
     # Logged in as anyone else: exit 5 with the reason.
     # flush: the queued files, one grep: a "files" section, the list, a "<boundary>/files" line, grep's lines
-    'flush() { [ -n "$Q" ] || return 0; printf "%s files\\n%s%s/files\\n" "$B" "$Q" "$B"; set -f; IFS=$N; set -- $Q; '
-    'unset IFS; set +f; Q=; grep -aH "" -- "$@" 2>&1; r=$?; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
+    'flush() { printf "%s files\\n%s%s/files\\n" "$B" "$Q" "$B"; r=0; if [ -n "$Q" ]; then set -f; IFS=$N; set -- $Q; '
+    'unset IFS; set +f; Q=; grep -aH "" -- "$@" 2>&1; r=$?; fi; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
     'asuser() { u=$1; shift; if [ "$u" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then h=$HOME; '
     'else h=$(homeof "$u"); fi; [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
     'if [ "$ME" = "$u" ]; then HOME="$h" "$@"; '
@@ -127,8 +127,12 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
         if fact.section not in seen:
             seen.add(fact.section)
             (concurrent if fact.concurrent else serial).append(fact.command)
-    lines.extend(serial)
+    # the config files first, read at once by flush: a later command that blocks (git on a FIFO as its
+    # .git/config, a hung NSS lookup) until the host's deadline then costs its own controls, not theirs
+    files = [c for c in serial if c.startswith(("dump ", "dumpdir "))]
+    lines.extend(files)
     lines.append("flush")
+    lines.extend(c for c in serial if not c.startswith(("dump ", "dumpdir ")))
     if concurrent:
         lanes = ["\n".join(concurrent[i::LANES]) for i in range(min(LANES, len(concurrent)))]
         # stdin of a stage is the pipe from the one before: the facts read /dev/null, never that
@@ -210,6 +214,7 @@ def parse_output(text: str, boundary: str) -> dict[str, Section]:
         body.append(line)
     if FILES_SECTION in sections:
         sections.update(split_files(sections.pop(FILES_SECTION), boundary))
+        sections[FILES_READ] = Section(0, "")
     if deadline:
         hung = "" if name is None else name[5:] if name.startswith("file ") else name
         if name == FILES_SECTION:
@@ -225,6 +230,7 @@ def parse_output(text: str, boundary: str) -> dict[str, Section]:
 # set by parse_output when the host's deadline ended the script (its text: the deadline in seconds)
 DEADLINE_SECTION = "@deadline"
 FILES_SECTION = "files"  # the queued files read by one grep (``flush``), split into ``file <path>`` sections
+FILES_READ = "@files-read"  # set by parse_output when flush ended: every dumped file was read
 
 
 def split_files(section: Section, boundary: str) -> dict[str, Section]:
