@@ -42,7 +42,8 @@ PREAMBLE = [
     # (flush: one process for every file, not a cat each); grep -a passes every byte, and the framing
     # drops a file's last newline either way (parse_output), so the content is the same.
     'N="\n"; Q=',
-    'dump() { for f in "$@"; do if [ -f "$f" ] && [ -r "$f" ]; then case $f in *"$N"*) sec "file $f" cat -- "$f";; '
+    # A symlink to /dev/null (systemd's mask) is read as before: empty, never blocking.
+    'dump() { for f in "$@"; do if { [ -f "$f" ] || [ "$f" -ef /dev/null ]; } && [ -r "$f" ]; then case $f in *"$N"*) sec "file $f" cat -- "$f";; '
     '*) Q="$Q$f$N";; esac; elif [ -f "$f" ] || { [ -L "$f" ] && [ ! -e "$f" ]; }; then sec "file $f" cat -- "$f"; '
     'elif [ -e "$f" ]; then sec "file $f" notregular "$f"; '
     'elif unseen "$f"; then sec "file $f" denied "cannot tell whether $f exists: $q is not searchable by $ME"; '

@@ -148,3 +148,9 @@ def test_the_files_read_by_one_grep_are_byte_for_byte_what_cat_reads(tmp_path):
     for name in contents:
         assert facts.sections[f"file {tmp_path / name}"] == cat.sections[f"cat {name}"], name
     assert build_script(F.directories(str(tmp_path)), B).count("flush") == 2  # defined once, run once
+
+
+def test_a_symlink_to_dev_null_a_mask_is_read_as_empty_as_before(tmp_path):
+    (tmp_path / "10-mask.conf").symlink_to("/dev/null")
+    facts = run(F.directories(str(tmp_path)))
+    assert facts.files(str(tmp_path) + "/") == {f"{tmp_path}/10-mask.conf": ""}
