@@ -4,7 +4,9 @@ testinfra's ``run_local`` waits for its ``sh -c 'ssh ...'`` child without a time
 accepts and then never answers (or answers one line every few seconds, which keeps ssh's
 ServerAlive checks happy) holds it forever. ``bound(host, 15)`` makes that host's backend start
 the command in a session of its own and, ``timeout_s`` seconds after it started, kill the whole
-process group (sh, ssh and anything they started) with SIGKILL and raise ``CommandTimeout``.
+process group (sh, ssh and anything they started) with SIGKILL and raise ``CommandTimeout``. The
+command's stdin is a pipe holding one line and held open until it ends: the fact script's watchdog on
+the host (``host_script.wrap``) ends the probe's session there when it reads end-of-file.
 Example: ``bound(testinfra.get_host("ssh://u@h"), 15).run("true")`` -> a CommandResult within 15 s.
 """
 from __future__ import annotations
