@@ -5,7 +5,7 @@ Example: ``Finding(control_id="host.swap.file", target="coulombcore", status=Sta
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from railiance_conformance.expectations import matches
@@ -64,6 +64,22 @@ class Outcome:
         return cls(Status.ERROR, expected, None, reason)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copied(value: Any) -> Any:
+    """``value`` with its dicts, lists and tuples copied (same types), its scalars as they are."""
+    if type(value) in _SCALARS:
+        return value
+    if isinstance(value, dict):
+        return type(value)((k, _copied(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(_copied(v) for v in value)
+    from dataclasses import is_dataclass
+
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One control evaluated on one target; reporters only ever read these."""
@@ -92,23 +108,9 @@ class Finding:
         """The fields by name, as ``dataclasses.asdict`` gives them (containers copied, of the same type),
         without its deepcopy of every leaf: a finding's leaves are immutable scalars (asdict was 14% of
         the client's CPU in a 100-host run)."""
-        data = {name: _copied(getattr(self, name)) for name in _FIELDS}
+        from dataclasses import fields
+
+        data = {f.name: _copied(getattr(self, f.name)) for f in fields(self)}
         data["status"] = self.status.value
         data["evidence"] = {key: _copied(value) for key, value in self.evidence}
         return data
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _copied(value: Any) -> Any:
-    if type(value) in _SCALARS:
-        return value
-    if isinstance(value, dict):
-        return type(value)((k, _copied(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(_copied(v) for v in value)
-    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
-
-
-_FIELDS = tuple(f.name for f in fields(Finding))
