@@ -41,7 +41,13 @@ PREAMBLE = [
     # else that exists (a FIFO, a device, a socket, a directory) is never opened: opening a FIFO blocks
     # until a writer comes, a device may block or have effects. Its section (exit NOT_REGULAR) names
     # it; test(1)'s -f/-p/-c/-b/-S/-d are builtins, stat(2) of the name only. A dangling symlink is
-    # given to cat, which names why it cannot be opened (ENOENT, ELOOP).
+    # given to cat, which names why it cannot be opened (ENOENT, ELOOP). The components themselves do not
+    # skip such a file in the versions here, so it is its control's error, not "absent": systemd-sysctl
+    # 252 blocks on a FIFO in sysctl.d (measured: systemd 252.39, a mount namespace, timeout 124; its
+    # src/basic/conf-files.c files_add stats an entry only for CONF_FILES_REGULAR and the like, which
+    # conf_files_list_with_replacement does not pass; later systemd passes CONF_FILES_REGULAR and logs
+    # "Ignoring ..., as it is not a regular file"); Linux-PAM 1.5 modules/pam_limits/pam_limits.c
+    # pam_sm_open_session globs limits.d/*.conf and parse_config_file fopen()s each match, no type check.
     # A readable regular file is queued (Q) and read with every other queued file by one grep at the end
     # (flush: one process for every file, not a cat each); grep -a passes every byte, and the framing
     # drops a file's last newline either way (parse_output), so the content is the same.
