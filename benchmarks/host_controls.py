@@ -312,6 +312,34 @@ def startup_row(bed: Bed, tmp: Path) -> Row:
     return Row("pytest start-up", bed, 1, lambda: run_process(argv, tmp / "startup.log"), check)
 
 
+PLAIN_TEST = "def test_nothing():\n    pass\n"
+BDD_TEST = ('from pytest_bdd import given, scenarios\n\nscenarios("one.feature")\n\n\n'
+            '@given("nothing")\ndef nothing():\n    pass\n')
+BDD_FEATURE = "Feature: one\n  Scenario: one\n    Given nothing\n"
+
+
+def bare_pytest_row(bed: Bed, tmp: Path, bdd: bool) -> Row:
+    """A floor: pytest alone (one empty test, pytest-bdd's plugin not loaded), or pytest with pytest-bdd
+    (one one-step scenario), in a directory of its own (no conftest, no suite plugin): what pytest and
+    pytest-bdd cost before any of the suite's own code."""
+    workdir = tmp / ("bare-bdd" if bdd else "bare-pytest")
+    if not workdir.exists():
+        workdir.mkdir()
+        (workdir / "test_one.py").write_text(BDD_TEST if bdd else PLAIN_TEST)
+        if bdd:
+            (workdir / "one.feature").write_text(BDD_FEATURE)
+    argv = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_TEST_EXTRA,
+            *(() if bdd else ("-p", "no:pytest-bdd")), "test_one.py"]
+
+    def check(result) -> str:
+        rc, output = result
+        if rc != 0 or "1 passed" not in output:
+            raise BenchError(f"bare pytest (bdd={bdd}): exit {rc}\n{output[-3000:]}")
+        return "1 test passed"
+    return Row("pytest + pytest-bdd" if bdd else "pytest alone", bed, 1,
+               lambda: run_process(argv, tmp / "bare.log", cwd=workdir), check)
+
+
 def ssh_row(bed: Bed, n: int, tmp: Path) -> Row:
     """A floor: one ``ssh HOST true`` per host, as many at once as the suite's --probe-workers
     (16), with the suite's key exchange: the logins any SSH-based tool pays, and nothing else."""
@@ -335,6 +363,57 @@ def ssh_row(bed: Bed, n: int, tmp: Path) -> Row:
             raise BenchError(f"ssh x{n}: exit statuses {codes}")
         return f"{n} logins, 16 at a time"
     return Row("ssh true", bed, n, run, check)
+
+
+def section_costs(bed: Bed, tmp: Path, repeat: int) -> list[tuple[str, int, float]]:
+    """What each host control's part of the fact script costs on one host: the hosts' CPU (their cgroup)
+    of ``repeat`` runs of the script with only that control's facts, less the same runs of the script with
+    no fact (the login, the session and the script's preamble), per run. Returns ``[(control, sections,
+    seconds per run)]``, then ``("(every control: the whole script)", ...)`` and ``("(no fact: login and
+    preamble)", ...)`` with its own absolute cost. Controls share facts (the account, the page size), so
+    the parts add up to more than the whole."""
+    from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
+    from railiance_conformance.targets import hosts_from_inventory
+    from railiance_conformance.vocabulary import KINDS
+
+    plan = bundled_plan()
+    [target] = hosts_from_inventory(str(bed.inventory(1)), {}, limit=None, policy_source="features/")
+    controls = [c for c in plan.selected if c in HOST_CONTROLS]
+    options = SshOptions(user_config=str(bed.testbed.ssh_config))
+    workdir = tmp / "sections"
+    workdir.mkdir(exist_ok=True)
+
+    def facts_of(control_id: str):
+        return KINDS[plan.spec(control_id).kind].facts(plan.params(control_id, target)[0])
+
+    def cost(facts) -> float:
+        store = HostFactStore(options, workdir, facts_for=lambda _: facts, workers=1)
+        store._gather(target)  # warm: the first run pays for page-cache misses
+        start = bed.hosts_cpu()
+        for _ in range(repeat):
+            gathered = store._gather(target)
+            if gathered.failure:
+                raise BenchError(f"sections: {gathered.failure}")
+        store.close()
+        return (bed.hosts_cpu() - start) / repeat
+
+    from railiance_conformance.probes.facts import Fact
+
+    empty = cost([Fact("baseline", "sec baseline :")])  # one builtin: the script must frame something
+    everything = [f for c in controls for f in facts_of(c)]
+    rows = [(c, len({f.section for f in facts_of(c)}), cost(facts_of(c)) - empty) for c in controls]
+    rows.append(("(every control: the whole script)", len({f.section for f in everything}), cost(everything) - empty))
+    rows.append(("(no fact: login and preamble)", 0, empty))
+    return rows
+
+
+def print_section_costs(rows: list[tuple[str, int, float]], repeat: int) -> None:
+    print(f"\nthe fact script's cost on one host, per control (hosts CPU from their cgroup, less the script with no "
+          f"fact; mean of {repeat} runs):")
+    print("| control | sections | hosts CPU ms |\n|---|---|---|")
+    for control, sections, seconds in rows:
+        print(f"| {control} | {sections} | {seconds * 1000:.1f} |")
 
 
 class CpuCgroup:
@@ -464,6 +543,33 @@ def paired(a: Row | None, b: Row | None, measure: str = "wall") -> float | None:
     return statistics.median(x / y for x, y in zip(getattr(a, measure), getattr(b, measure)))
 
 
+def per_host_lines(find, big: int) -> list[str]:
+    """The cost aims per host: the hosts' CPU per host beyond one login (aim <= 50 ms), the client CPU per
+    additional host between 1 and ``big`` hosts (aim <= 10 ms), suite / testinfra at one host (aim <= 1.0x),
+    and what pytest and pytest-bdd alone cost. Each a median over rounds of the value within one round."""
+    lines = []
+    suite1, suite_big, login_big = find("suite", 1), find("suite", big), find("ssh true", big)
+    if suite_big and login_big and suite_big.hosts_cpu and login_big.hosts_cpu:
+        per_host = statistics.median((s - l) / big for s, l in zip(suite_big.hosts_cpu, login_big.hosts_cpu))
+        login = median(login_big.hosts_cpu) / big
+        lines.append(f"the hosts' CPU per host beyond one login: {per_host * 1000:.0f} ms (suite at {big} hosts "
+                     f"{median(suite_big.hosts_cpu):.2f} s, {big} logins {median(login_big.hosts_cpu):.2f} s = "
+                     f"{login * 1000:.0f} ms each)  (aim <= 50 ms: {'met' if per_host <= 0.050 else 'NOT met'})")
+    if suite1 and suite_big and big > 1:
+        extra = statistics.median((b - a) / (big - 1) for a, b in zip(suite1.cpu, suite_big.cpu))
+        lines.append(f"the client CPU per additional host, 1 to {big} hosts: {extra * 1000:.1f} ms ({median(suite1.cpu):.2f} s "
+                     f"at 1, {median(suite_big.cpu):.2f} s at {big})  (aim <= 10 ms: {'met' if extra <= 0.010 else 'NOT met'})")
+    ratio = paired(suite1, find("testinfra", 1))
+    if ratio is not None:
+        lines.append(f"suite / testinfra+ControlPath at 1 host: {ratio:.3f}x ({median(suite1.wall):.2f} s against "
+                     f"{median(find('testinfra', 1).wall):.2f} s)  (aim <= 1.0x: {'met' if ratio <= 1.0 else 'NOT met'})")
+    bare, bdd, startup = find("pytest alone", 1), find("pytest + pytest-bdd", 1), find("pytest start-up", 1)
+    if bare and bdd and startup:
+        lines.append(f"start-up: pytest alone {median(bare.wall):.2f} s, with pytest-bdd {median(bdd.wall):.2f} s, the "
+                     f"suite's collection (plugin, policy, features) {median(startup.wall):.2f} s")
+    return lines
+
+
 def report(rows: list[Row], repeat: int, memory: tuple[float, float] | None, cluster: str | None,
            big: int, hosts_kind: str) -> None:
     def find(tool: str, n: int, tier: str = "namespace") -> Row | None:
@@ -497,6 +603,9 @@ def report(rows: list[Row], repeat: int, memory: tuple[float, float] | None, clu
         if value is not None:
             verdict = "" if aim is None else f"  (aim <= {aim}x: {'met' if value <= aim else 'NOT met'})"
             print(f"  {text:44} {value:6.3f}x{verdict}")
+    print("\nper-host costs (paired: each round's own rows):")
+    for line in per_host_lines(find, big):
+        print(f"  {line}")
     startup, login1, login_big = find("pytest start-up", 1), find("ssh true", 1), find("ssh true", big)
     testinfra1 = find("testinfra", 1)
     if startup and login1 and testinfra1 and suite1:
@@ -577,9 +686,27 @@ def main() -> int:
     parser.add_argument("--no-ansible", action="store_true", help="leave out the ansible-playbook baseline")
     parser.add_argument("--no-probe-layer", action="store_true", help="leave out the in-process probe layer rows")
     parser.add_argument("--no-cluster", action="store_true", help="leave out the cluster API request count")
+    parser.add_argument("--sections", action="store_true",
+                        help="only the fact script's cost per control on one namespace host (hosts CPU), then exit")
+    parser.add_argument("--section-runs", type=int, default=20, help="runs per control for the section costs")
     args = parser.parse_args()
     started = time.monotonic()
     cgroup = CpuCgroup.make()
+    if args.sections:
+        try:
+            if cgroup is None:
+                raise BenchError("no cgroup to read the hosts' CPU from")
+            with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
+                tmp = Path(tmp_name)
+                with NamespaceTestbed([replace(CONFORMANT, name="ns000", git_server=args.gitea)], tmp / "ns",
+                                      cgroup=cgroup.path) as testbed:
+                    failing = frozenset(SYSTEMD_CONTROLS) | (frozenset() if args.gitea else GITEA_CONTROLS)
+                    print_section_costs(section_costs(Bed("namespace", testbed, failing, tmp, cgroup), tmp,
+                                                      args.section_runs), args.section_runs)
+        finally:
+            if cgroup is not None:
+                cgroup.remove()
+        return 0
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
             rows, memory, cluster = measure_all(args, Path(tmp_name), cgroup)
@@ -622,6 +749,8 @@ def measure_all(args, tmp: Path, cgroup: CpuCgroup | None) -> tuple[list[Row], t
                       f"{time.monotonic() - begin:.0f} s", flush=True)
             big = next(r for r in rows if r.tool == "suite" and r.hosts == args.hosts and r.bed.tier == "namespace")
             memory = peak_memory(big, tmp)
+            if cgroup is not None:
+                print_section_costs(section_costs(beds[0], tmp, args.section_runs), args.section_runs)
         finally:
             if nspawn is not None:
                 nspawn.stop()
@@ -640,7 +769,8 @@ def build_rows(beds: list[Bed], args, tmp: Path) -> list[Row]:
         if not args.no_probe_layer and bed.tier == "namespace":
             rows += [probe_layer_row(bed, n, tmp) for n in sizes]
         if bed.tier == "namespace":  # the floors the suite cannot go below on this machine
-            rows += [startup_row(bed, tmp), *(ssh_row(bed, n, tmp) for n in sorted({1, args.hosts}))]
+            rows += [startup_row(bed, tmp), bare_pytest_row(bed, tmp, False), bare_pytest_row(bed, tmp, True),
+                     *(ssh_row(bed, n, tmp) for n in sorted({1, args.hosts}))]
     return rows
 
 

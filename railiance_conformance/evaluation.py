@@ -52,6 +52,7 @@ class Evaluation:
         self.history: dict[tuple[str, str], _History] = {}
         self.attempts = 1
         self.reprobes = {"ssh_commands": 0, "api_kinds": 0}
+        self._hosts: dict[str, HostTarget] | None = None
 
     # --- targets ------------------------------------------------------------------------------------------
 
@@ -97,7 +98,9 @@ class Evaluation:
         return evaluate
 
     def _host(self, name: str) -> HostTarget | None:
-        return next((h for h in self.suite.settings.hosts if h.name == name), None)
+        if self._hosts is None:  # by name: a scan per (control, host) was quadratic in the hosts
+            self._hosts = {h.name: h for h in self.suite.settings.hosts}
+        return self._hosts.get(name)
 
     def _evaluate(self, control_id: str, target: str) -> Finding:
         return self.suite.recorder.build(control_id, target, self._outcome(control_id, target))

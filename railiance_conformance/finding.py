@@ -65,6 +65,22 @@ class Outcome:
         return cls(Status.ERROR, expected, None, reason)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copied(value: Any) -> Any:
+    """``value`` with its dicts, lists and tuples copied (same types), its scalars as they are."""
+    if type(value) in _SCALARS:
+        return value
+    if isinstance(value, dict):
+        return type(value)((k, _copied(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(_copied(v) for v in value)
+    from dataclasses import is_dataclass
+
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One control evaluated on one target; reporters only ever read these."""
@@ -90,9 +106,14 @@ class Finding:
         return f"{self.control_id}@{self.target}"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The fields by name, as ``dataclasses.asdict`` gives them (containers copied, of the same type),
+        without its deepcopy of every leaf: a finding's leaves are immutable scalars (asdict was 14% of
+        the client's CPU in a 100-host run)."""
+        from dataclasses import fields
+
+        data = {f.name: _copied(getattr(self, f.name)) for f in fields(self)}
         data["status"] = self.status.value
-        data["evidence"] = dict(self.evidence)
+        data["evidence"] = {key: _copied(value) for key, value in self.evidence}
         return data
 
 

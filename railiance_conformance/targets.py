@@ -7,6 +7,7 @@ Example: ``hosts_from_urls(["ssh://tegwick@127.0.0.2:2222"], defaults)``.
 """
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -202,8 +203,17 @@ def _unpickle_host_target(name, url, desired, sources, connection, secret_keys) 
 
 
 def validate_targets(targets: list[HostTarget]) -> None:
-    """Each host's merged desired state must satisfy the policy schema (names the source)."""
+    """Each host's merged desired state must satisfy the policy schema (names the source). Hosts whose
+    desired state is the same plain JSON as a host's already found valid (hosts of one group share their
+    group_vars) are not validated again: the client's cost per host stays small."""
+    valid: set[str] = set()
     for target in targets:
+        try:
+            key = json.dumps(dict(target.desired), sort_keys=True)
+        except (TypeError, ValueError):  # a value JSON cannot hold as it is (a vault object): always validated
+            key = None
+        if key is not None and key in valid:
+            continue
         try:
             validate_host_desired(target.desired, source=f"host {target.name}")
         except PolicyError as exc:
@@ -213,3 +223,5 @@ def validate_targets(targets: list[HostTarget]) -> None:
             if key in target.secret_keys:  # a vaulted value is never printed, not even when invalid
                 problem = mask_text(problem, [target.desired[key]])
             raise PolicyError(source, f"{exc.field} (host {target.name})", problem) from None
+        if key is not None:
+            valid.add(key)

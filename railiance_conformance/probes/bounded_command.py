@@ -4,7 +4,9 @@ testinfra's ``run_local`` waits for its ``sh -c 'ssh ...'`` child without a time
 accepts and then never answers (or answers one line every few seconds, which keeps ssh's
 ServerAlive checks happy) holds it forever. ``bound(host, 15)`` makes that host's backend start
 the command in a session of its own and, ``timeout_s`` seconds after it started, kill the whole
-process group (sh, ssh and anything they started) with SIGKILL and raise ``CommandTimeout``.
+process group (sh, ssh and anything they started) with SIGKILL and raise ``CommandTimeout``. The
+command's stdin is a pipe holding one line and held open until it ends: the fact script's watchdog on
+the host (``host_script.wrap``) ends the probe's session there when it reads end-of-file.
 Example: ``bound(testinfra.get_host("ssh://u@h"), 15).run("true")`` -> a CommandResult within 15 s.
 """
 from __future__ import annotations
@@ -25,8 +27,19 @@ def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):
     """testinfra's ``BaseBackend.run_local`` with a total time bound (see the module docstring)."""
     command = backend.quote(command, *args)
     cmd = backend.encode(command)
-    proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    # stdin: one line, then held open until the command ends. The remote watchdog (host_script.wrap) kills
+    # the probe's session on the host when it reads end-of-file: when this process ends or is killed, the
+    # pipe closes, ssh sends EOF or drops the connection, and nothing the probe started stays behind.
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, b"\n")
+        proc = subprocess.Popen(cmd, shell=True, stdin=reader, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+    except BaseException:
+        os.close(writer)
+        raise
+    finally:
+        os.close(reader)
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -36,6 +49,8 @@ def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):
     except BaseException:
         kill_group(proc)
         raise
+    finally:
+        os.close(writer)
     return backend.result(proc.returncode, cmd, stdout, stderr)
 
 

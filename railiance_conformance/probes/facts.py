@@ -53,7 +53,8 @@ def _sec(name: str, command: str, *, concurrent: bool = False) -> Fact:
 # --- the login and the machine -------------------------------------------------------------------
 
 def whoami() -> Fact:
-    return _sec("whoami", "id -un")
+    """The login user's name: ``$ME``, read once by the script's preamble (``id``)."""
+    return _sec("whoami", "printf '%s\\n' \"$ME\"")
 
 
 def systemd_running() -> list[Fact]:
@@ -92,8 +93,12 @@ def read_stat(facts, path: str, user: str | None = None) -> FileStat | None:
 
 
 def pubkey_type(path: str, user: str) -> Fact:
-    """The key type field of ``path``.pub (the private key itself is never read)."""
-    return _sec(f"pubkey {user}:{path}", f"cut -d' ' -f1 {_path(path + '.pub', user)}")
+    """The key type field of ``path``.pub (the private key itself is never read; a .pub that exists and is
+    not a regular file, a FIFO, is never opened: exit ``NOT_REGULAR`` naming it)."""
+    pub = _path(path + '.pub', user)
+    return Fact(f"pubkey {user}:{path}", f"p={pub}; if [ -f \"$p\" ] || [ ! -e \"$p\" ]; then "
+                f"sec {q(f'pubkey {user}:{path}')} cut -d' ' -f1 -- \"$p\"; "
+                f"else sec {q(f'pubkey {user}:{path}')} notregular \"$p\"; fi")
 
 
 def files(*paths: str) -> list[Fact]:
@@ -139,7 +144,7 @@ def process_limits(user: str) -> Fact:
     """/proc/<pid>/limits of this login session when it is the user's, else of the user's oldest process."""
     u = q(user)
     return Fact(f"limits {user}",
-                f'if [ "$(id -un)" = {u} ]; then sec {q("limits " + user)} cat /proc/self/limits; '
+                f'if [ "$ME" = {u} ]; then sec {q("limits " + user)} cat /proc/self/limits; '
                 f"else p=$(pgrep -o -u {u} 2>/dev/null); "
                 f'if [ -n "$p" ]; then sec {q("limits " + user)} cat "/proc/$p/limits"; '
                 f'else sec {q("limits " + user)} sh -c "echo no process of the user to inspect; exit 3"; fi; fi')
@@ -158,16 +163,24 @@ def unit_files(unit: str) -> list[Fact]:
 
 
 def unit_show(unit: str, properties: tuple[str, ...]) -> Fact:
+    """``systemctl show UNIT -p ...`` (bounded by ``$T``); not run where systemd is not PID 1 (no
+    /run/systemd/system, as sd_booted(3) tells): exit 3 saying so (its controls read ``systemd`` first)."""
     props = " ".join(f"-p {q(p)}" for p in (*properties, "LoadState"))
-    return _sec(f"show {unit}", f"$T systemctl show {q(unit)} {props}")
+    name = q(f"show {unit}")
+    return Fact(f"show {unit}", f"if [ -d /run/systemd/system ]; then sec {name} $T systemctl show {q(unit)} {props}; "
+                                f"else sec {name} denied 'systemd is not running (no /run/systemd/system)'; fi")
 
 
 # --- the operator's ssh and git -----------------------------------------------------------------
 
 def ssh_config(user: str, alias: str) -> list[Fact]:
     """``ssh -G ALIAS`` as the user (``ssh.G``; rc 5: could not run as the user), and whether ~/.ssh/config exists."""
-    return [_sec(f"ssh.userconfig {user}", f'stat -c %F -- "$(homeof {q(user)})/.ssh/config"'),
-            _sec(f"ssh.G {user} {alias}", f"asuser {q(user)} ssh -G {q(alias)}")]
+    name = q(f"ssh.G {user} {alias}")
+    # ssh opens ~/.ssh/config with fopen(3): a FIFO there blocks it (and every ssh the user starts); the
+    # probe names it instead of waiting
+    return [_sec(f"ssh.userconfig {user}", f'test -e "$(homeof {q(user)})/.ssh/config"'),
+            Fact(f"ssh.G {user} {alias}", f'c="$(homeof {q(user)})/.ssh/config"; if [ -e "$c" ] && [ ! -f "$c" ]; then '
+                                          f'sec {name} notregular "$c"; else sec {name} asuser {q(user)} ssh -G {q(alias)}; fi')]
 
 
 def git_remote(user: str, path: str) -> list[Fact]:
@@ -197,11 +210,18 @@ def user_processes(user: str) -> Fact:
     """Every running process whose real uid is the user's: ``pid<TAB>soft<TAB>hard<TAB>comm`` of its
     /proc/<pid>/limits "Max processes" row and its /proc/<pid>/comm (the command's name: never its
     arguments, which may hold secrets). rc 2: no such user. Processes that end while being read are left out."""
-    script = ('u=$(id -u "$1" 2>/dev/null) || { echo "no such user: $1"; exit 2; }; '
-              'for p in $(pgrep -U "$u"); do l=$(grep "^Max processes" "/proc/$p/limits" 2>/dev/null) || continue; '
-              'c=$(tr -d "\\n" < "/proc/$p/comm" 2>/dev/null) || continue; set -- $l; '
-              'printf "%s\\t%s\\t%s\\t%s\\n" "$p" "$3" "$4" "$c"; done')
-    return _sec(f"processes {user}", f"sh -c {q(script)} sh {q(user)}")
+    # Three execs whatever the number of processes (not a pgrep and four forks per process): one grep of
+    # every /proc/<pid>/status for the real uid ("Uid:\t<real>\t<effective>..."), one of the matching
+    # processes' limits, one of their comm (both in the glob's pid order: joined in one pass with shell
+    # builtins, a process gone in between left out). $ME/$MEID: the script's preamble.
+    script = ('if [ "$1" = "$2" ]; then u=$3; else u=$(id -u "$1" 2>/dev/null) || { echo "no such user: $1"; exit 2; }; fi; '
+              'N="\n"; s=$(grep -l "^Uid:\t$u\t" /proc/[0-9]*/status 2>/dev/null); [ -n "$s" ] || exit 0; '
+              'set -f; IFS=$N; L=; C=; for f in $s; do L="$L$N${f%/status}/limits"; C="$C$N${f%/status}/comm"; done; '
+              'l=$(grep -H "^Max processes" $L 2>/dev/null); c=$(grep -H "" $C 2>/dev/null); '
+              'c="$N$c"; for x in $l; do p=${x#/proc/}; p=${p%%/*}; t=${c#*"$N/proc/$p/comm:"}; '
+              '[ "$t" = "$c" ] && continue; c=$t; n=${t%%"$N"*}; IFS=" "; set -- ${x#*:Max processes}; IFS=$N; '
+              'printf "%s\\t%s\\t%s\\t%s\\n" "$p" "$1" "$2" "$n"; done')
+    return _sec(f"processes {user}", f'sh -c {q(script)} sh {q(user)} "$ME" "$MEID"')
 
 
 def read_user_processes(facts, user: str) -> list[tuple[int, str, str, str]] | None:
@@ -257,11 +277,14 @@ def git_ls_remote(user: str, path: str) -> Fact:
     """``git ls-remote`` of every push URL of the checkout's origin, as the user, in batch mode:
     per URL a ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git
     printed. No credential helper (nothing stored), no terminal prompt. rc 3: no origin."""
-    script = ('cd "$1" || exit 4; urls=$(git -c safe.directory="*" remote get-url --push --all origin 2>&1) || '
-              '{ echo "$urls"; exit 3; }; for u in $urls; do printf "url %s\\n" "$u"; '
+    # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
+    script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
+              'cd "$1" || exit 4; urls=$(git -c safe.directory="*" remote get-url --push --all origin 2>&1) || '
+              '{ echo "$urls"; exit 3; }; N="\n"; for u in $urls; do printf "url %s\\n" "$u"; '
               'o=$(git -c safe.directory="*" -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
-              'printf "rc %s refs %s\\n" "$r" "$(printf "%s\\n" "$o" | grep -c "	refs/")"; '
-              '[ "$r" = 0 ] || printf "%s\\n" "$o" | grep -v "^ *$" | head -n 3 | sed "s/^/  /"; done')
-    env = f"GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND={q('ssh ' + SSH_PROBE_OPTIONS)}"
+              'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
+              'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
+              'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
     return _sec(f"lsremote {user}:{path}",
-                f'asuser {q(user)} $T env {env} sh -c {q(script)} sh {_path(path, user)}', concurrent=True)
+                f'asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}',
+                concurrent=True)

@@ -20,7 +20,8 @@ import testinfra
 
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.facts import Fact
-from railiance_conformance.probes.host_script import Section, build_script, network_timeout, parse_output
+from railiance_conformance.probes.host_script import (
+    DEADLINE_RC, DEADLINE_SECTION, FILES_READ, NOT_REGULAR, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
 from railiance_conformance.targets import HostTarget
 
 
@@ -64,8 +65,10 @@ class HostFacts:
         try:
             section = self.sections[name]
         except KeyError:
-            raise FactUnavailable(f"the host's fact script produced no {name!r} section "
-                                  f"(output cut short?)") from None
+            raise FactUnavailable(self.cut_short() or f"the host's fact script produced no {name!r} section "
+                                                      f"(output cut short?)") from None
+        if section.rc == DEADLINE_RC:  # still running when the host's deadline ended the script: unread
+            raise FactUnavailable(section.out)
         if section.rc != 0 and (line := fork_failure(section.out)):
             raise cannot_start(line)
         return section
@@ -78,10 +81,26 @@ class HostFacts:
             raise FactUnavailable(f"cannot read {what}: {detail}")
         return section.out
 
+    def cut_short(self) -> str:
+        """Why sections are missing when the host's deadline ended the fact script (``host_script.wrap``),
+        naming what it was reading; "" when it ran to its end."""
+        deadline = self.sections.get(DEADLINE_SECTION)
+        if deadline is None:
+            return ""
+        seconds, _, hung = deadline.out.partition(" ")
+        return (f"not read: the probe's deadline on the host ({seconds} s) ended the fact script"
+                + (f" while it was reading {hung}" if hung else "") + " (a read that blocks: a FIFO, a device, "
+                "a hung mount, an unanswered lookup); what it read before is reported")
+
     def files(self, *prefixes: str) -> dict[str, str]:
-        """Contents of the dumped files under ``prefixes``; an unreadable one is FactUnavailable."""
+        """Contents of the dumped files under ``prefixes``; an unreadable one is FactUnavailable, and so is
+        a file that is not a regular file (never opened: ``host_script.NOT_REGULAR``), and every file when
+        the host's deadline cut the script short before they were read (a file not listed could then be
+        one not yet read; the script reads them first, ``host_script.build_script``)."""
         if self.failure:
             raise FactUnavailable(self.failure)
+        if (reason := self.cut_short()) and FILES_READ not in self.sections:
+            raise FactUnavailable(reason)
         out = {}
         for name, section in self.sections.items():
             # a directory the login user cannot list is unreadable, never empty (exit 13 from dumpdir)
@@ -89,6 +108,8 @@ class HostFacts:
                     any((name[4:] + "/").startswith(p) or p.startswith(name[4:] + "/") for p in prefixes):
                 raise FactUnavailable(section.out.strip() or f"cannot list {name[4:]}")
             if name.startswith("file ") and name[5:].startswith(prefixes):
+                if section.rc == NOT_REGULAR:
+                    raise FactUnavailable(section.out.strip())
                 if section.rc != 0:
                     raise FactUnavailable(f"cannot read {name[5:]}: {section.out.strip() or section.rc}")
                 out[name[5:]] = section.out
@@ -217,7 +238,8 @@ class HostFactStore:
         # broken server costs only its own controls, never the host's others
         network_s = network_timeout(facts, self.options.command_timeout * 0.75)
         script = build_script(facts, boundary, network_s)
-        command = f"sh -c {shlex.quote(script)}"
+        # on the host: a session of its own, its own deadline, killed when this ssh session ends
+        command = wrap(script, boundary, deadline_for(self.options.command_timeout))
         try:
             result = self._backend(target).run(command)
         except CommandTimeout as exc:

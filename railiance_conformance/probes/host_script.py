@@ -4,9 +4,13 @@ All facts of a host come from a single ``sh -c`` over a single SSH connection, c
 the ``Fact`` declarations (``probes.facts``) of the selected scenarios; each section is framed
 by a random boundary so file contents can hold anything. Every value that reaches the script
 is quoted with ``shlex.quote``. The script only reads:
-``stat``, ``cat``, ``getent``, ``id``, ``systemctl show``, ``ssh -G`` and ``git remote get-url``
+``stat``, ``cat``, ``grep``, ``getent``, ``id``, ``systemctl show``, ``ssh -G`` and ``git remote get-url``
 (the last two as the operator user: ``setpriv`` when logged in as root)
-(it never reads a private key: only ``stat`` of it and the type field of its ``.pub``).
+(it never reads a private key: only ``stat`` of it and the type field of its ``.pub``), and never opens
+a file that is not a regular file (a FIFO, a device). ``wrap`` runs it on the host in a session of its
+own (``setsid``, ``timeout``, ``pkill -s``) with its own deadline, ended with the ssh session.
+Costs on the host (forks are most of them): shell builtins wherever a fork per path would do, every
+config file read by one ``grep`` (``flush``), the user's processes by three ``grep``s whatever their number.
 Example: ``build_script([facts.whoami()], boundary="b0")`` -> shell text; ``parse_output(text, "b0")`` -> sections.
 """
 from __future__ import annotations
@@ -26,15 +30,38 @@ class Section:
 
 PREAMBLE = [
     "LC_ALL=C; export LC_ALL",
-    # the login's own name and uid, read once (asuser and homeof ask them for every fact)
-    'ME=$(id -un); MEID=$(id -u)',
+    # the login's own name and uid, read once with one id(1) ("uid=1000(tegwick) gid=..."; asuser and
+    # homeof ask them for every fact); an id that prints no name for the uid is asked for it once more
+    'I=$(id); MEID=${I#uid=}; MEID=${MEID%%[!0-9]*}; case $I in "uid=$MEID("*) ME=${I#*"("}; ME=${ME%%")"*};; '
+    '*) ME=$(id -un);; esac',
     # sec NAME CMD...: run CMD, frame its stdout+stderr, record its exit status
     'sec() { n=$1; shift; printf "%s %s\\n" "$B" "$n"; "$@" 2>&1; r=$?; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
-    # dump FILE...: each existing file's content; a file whose existence cannot even be told
-    # (a directory on its path is not searchable) is a section of its own, never "absent"
-    'dump() { for f in "$@"; do if [ -e "$f" ] || [ -L "$f" ]; then sec "file $f" cat -- "$f"; '
+    # dump FILE...: each existing regular file's content; a file whose existence cannot even be told
+    # (a directory on its path is not searchable) is a section of its own, never "absent". Anything
+    # else that exists (a FIFO, a device, a socket, a directory) is never opened: opening a FIFO blocks
+    # until a writer comes, a device may block or have effects. Its section (exit NOT_REGULAR) names
+    # it; test(1)'s -f/-p/-c/-b/-S/-d are builtins, stat(2) of the name only. A dangling symlink is
+    # given to cat, which names why it cannot be opened (ENOENT, ELOOP). The components themselves do not
+    # skip such a file in the versions here, so it is its control's error, not "absent": systemd-sysctl
+    # 252 blocks on a FIFO in sysctl.d (measured: systemd 252.39, a mount namespace, timeout 124; its
+    # src/basic/conf-files.c files_add stats an entry only for CONF_FILES_REGULAR and the like, which
+    # conf_files_list_with_replacement does not pass; later systemd passes CONF_FILES_REGULAR and logs
+    # "Ignoring ..., as it is not a regular file"); Linux-PAM 1.5 modules/pam_limits/pam_limits.c
+    # pam_sm_open_session globs limits.d/*.conf and parse_config_file fopen()s each match, no type check.
+    # A readable regular file is queued (Q) and read with every other queued file by one grep at the end
+    # (flush: one process for every file, not a cat each); grep -a passes every byte, and the framing
+    # drops a file's last newline either way (parse_output), so the content is the same.
+    'N="\n"; Q=',
+    # A symlink to /dev/null (systemd's mask) is read as before: empty, never blocking.
+    'dump() { for f in "$@"; do if { [ -f "$f" ] || [ "$f" -ef /dev/null ]; } && [ -r "$f" ]; then case $f in *"$N"*) sec "file $f" cat -- "$f";; '
+    '*) Q="$Q$f$N";; esac; elif [ -f "$f" ] || { [ -L "$f" ] && [ ! -e "$f" ]; }; then sec "file $f" cat -- "$f"; '
+    'elif [ -e "$f" ]; then sec "file $f" notregular "$f"; '
     'elif unseen "$f"; then sec "file $f" denied "cannot tell whether $f exists: $q is not searchable by $ME"; '
     'fi; done; }',
+    'notregular() { if [ -d "$1" ]; then t="a directory"; elif [ -p "$1" ]; then t="a FIFO (named pipe)"; '
+    'elif [ -c "$1" ]; then t="a character device"; elif [ -b "$1" ]; then t="a block device"; '
+    'elif [ -S "$1" ]; then t="a socket"; else t="not a regular file"; fi; '
+    'echo "not read: $1 is $t, not a regular file (opening it could block the probe)"; return 20; }',
     # dumpdir DIR: every *.conf in DIR (as glob(3) lists them: no hidden files); a directory the
     # login user cannot list is a "dir" section with exit 13, never an empty directory
     'dumpdir() { d=$1; if [ -d "$d" ]; then if [ -r "$d" ] && [ -x "$d" ]; then dump "$d"/*.conf; else '
@@ -54,7 +81,11 @@ PREAMBLE = [
     # ssh reads their ~/.ssh/config (relative Includes resolve in *their* ~/.ssh) and git their
     # ~/.gitconfig. Logged in as root: setpriv (util-linux; no PAM session, nothing written).
     # Logged in as anyone else: exit 5 with the reason.
-    'asuser() { u=$1; shift; h=$(homeof "$u"); [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
+    # flush: the queued files, one grep: a "files" section, the list, a "<boundary>/files" line, grep's lines
+    'flush() { printf "%s files\\n%s%s/files\\n" "$B" "$Q" "$B"; r=0; if [ -n "$Q" ]; then set -f; IFS=$N; set -- $Q; '
+    'unset IFS; set +f; Q=; grep -aH "" -- "$@" 2>&1; r=$?; fi; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
+    'asuser() { u=$1; shift; if [ "$u" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then h=$HOME; '
+    'else h=$(homeof "$u"); fi; [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
     'if [ "$ME" = "$u" ]; then HOME="$h" "$@"; '
     'elif [ "$MEID" = 0 ]; then HOME="$h" USER="$u" LOGNAME="$u" setpriv --reuid="$u" --regid="$(id -g "$u")" '
     '--init-groups -- "$@"; else echo "cannot resolve as $u: logged in as $ME, who is neither $u nor root"; '
@@ -107,7 +138,12 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
         if fact.section not in seen:
             seen.add(fact.section)
             (concurrent if fact.concurrent else serial).append(fact.command)
-    lines.extend(serial)
+    # the config files first, read at once by flush: a later command that blocks (git on a FIFO as its
+    # .git/config, a hung NSS lookup) until the host's deadline then costs its own controls, not theirs
+    files = [c for c in serial if c.startswith(("dump ", "dumpdir "))]
+    lines.extend(files)
+    lines.append("flush")
+    lines.extend(c for c in serial if not c.startswith(("dump ", "dumpdir ")))
     if concurrent:
         lanes = ["\n".join(concurrent[i::LANES]) for i in range(min(LANES, len(concurrent)))]
         # stdin of a stage is the pipe from the one before: the facts read /dev/null, never that
@@ -119,12 +155,61 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
     return "\n".join(lines) + "\nexit 0\n"
 
 
+# A section whose command was still running when the host's deadline ended the script (``wrap``) gets
+# this exit status and the deadline in its text; a dumped file that is not a regular file (a FIFO, a
+# device: never opened) gets NOT_REGULAR.
+DEADLINE_RC = 254
+NOT_REGULAR = 20
+
+# The session on the host (``wrap``): the fact script runs in a session of its own (setsid(1), so one
+# process group holds everything it starts) under timeout(1) with the host's own deadline; a watchdog
+# reads the ssh channel and kills that session when the channel closes (the client ended or was
+# killed: sshd closes the command's stdin), so nothing the probe started outlives the ssh session.
+# The client sends one line first (``bounded_command``) and keeps its end open while it waits: with no
+# such line (stdin closed at once, a backend that sends nothing) the watchdog stands down and the
+# deadline still holds. pkill -s (procps) ends every process group of the session: timeout(1) puts each
+# bounded network fact in a group of its own. Without setsid or timeout(1) the script runs as before.
+WRAPPER = r"""exec 3<&0 </dev/null
+if command -v setsid >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then
+end() { pkill -KILL -s "$1" 2>/dev/null || kill -s KILL -- "-$1" 2>/dev/null; }
+setsid timeout -s KILL "$3" sh -c "$1" sh & P=$!
+{ if read -r _; then while read -r _; do :; done; end "$P"; fi; } <&3 3<&- & W=$!
+exec 3<&-
+wait "$P"; r=$?
+kill "$W" 2>/dev/null
+if [ "$r" = 137 ]; then printf '
+%s/deadline %s
+' "$2" "$3"; end "$P"; else kill -s KILL -- "-$P" 2>/dev/null; fi
+exit 0
+fi
+exec 3<&-; exec sh -c "$1" sh"""
+
+
+def deadline_for(command_timeout_s: float) -> int:
+    """The host's own deadline for the fact script, in seconds: ``command_timeout_s`` (the client's bound on
+    the whole ssh session) less a margin for the login and for the output to arrive, at least 1 s.
+    Example: 60 -> 54; 20 -> 18; 8 -> 6."""
+    return max(1, int(command_timeout_s - max(2.0, command_timeout_s * 0.1)))
+
+
+def wrap(script: str, boundary: str, deadline_s: int) -> str:
+    """The remote command (shell text for the login shell) that runs ``script`` (``build_script``) in a
+    session of its own, killed with everything it started after ``deadline_s`` on the host or when the
+    ssh session ends (``WRAPPER``). The output is the script's; a deadline adds ``<boundary>/deadline N``."""
+    return "sh -c " + " ".join(shlex.quote(a) for a in (WRAPPER, "rcf", script, boundary, str(int(deadline_s))))
+
+
 def parse_output(text: str, boundary: str) -> dict[str, Section]:
-    """Split the framed output into ``{section name: Section(rc, output)}``."""
+    """Split the framed output into ``{section name: Section(rc, output)}``. A section still open when the
+    host's deadline ended the script (``wrap``) is ``Section(DEADLINE_RC, what it printed + why)``."""
     sections: dict[str, Section] = {}
     name: str | None = None
     body: list[str] = []
+    deadline = ""
     for line in text.split("\n"):
+        if line.startswith(boundary + "/deadline "):
+            deadline = line.rsplit(" ", 1)[1]
+            continue
         if name is None:
             if line.startswith(boundary + " "):
                 name, body = line[len(boundary) + 1:], []
@@ -134,8 +219,55 @@ def parse_output(text: str, boundary: str) -> dict[str, Section]:
             sections[name] = Section(int(line.rsplit(" ", 1)[1]), content[:-1] if content.endswith("\n") else content)
             name = None
             continue
+        if line.startswith(boundary + " "):  # a section began inside an unfinished one (cut short)
+            name, body = line[len(boundary) + 1:], []
+            continue
         body.append(line)
+    if FILES_SECTION in sections:
+        sections.update(split_files(sections.pop(FILES_SECTION), boundary))
+        sections[FILES_READ] = Section(0, "")
+    if deadline:
+        hung = "" if name is None else name[5:] if name.startswith("file ") else name
+        if name == FILES_SECTION:
+            hung = "one of " + ", ".join(body[:body.index(boundary + "/files")] if boundary + "/files" in body else body)
+        if name is not None:
+            sections[name] = Section(DEADLINE_RC, f"{hung}: not finished when the probe's deadline on the host "
+                                                  f"({deadline} s) ended it: a read that blocks (a FIFO, a device, a "
+                                                  "hung mount, an unanswered lookup)")
+        sections[DEADLINE_SECTION] = Section(DEADLINE_RC, f"{deadline} {hung}".strip())
     return sections
+
+
+# set by parse_output when the host's deadline ended the script (its text: the deadline in seconds)
+DEADLINE_SECTION = "@deadline"
+FILES_SECTION = "files"  # the queued files read by one grep (``flush``), split into ``file <path>`` sections
+FILES_READ = "@files-read"  # set by parse_output when flush ended: every dumped file was read
+
+
+def split_files(section: Section, boundary: str) -> dict[str, Section]:
+    """``flush``'s section -> ``{"file <path>": Section(0, content)}`` for every listed file, in order: a line
+    ``<path>:<text>`` belongs to the file being read if it starts with that file's path and a colon, else
+    to the next file it starts with (grep -H reads them in the order given; an empty file has no line).
+    A line ``grep: <path>: <error>`` (the file went away or could not be read after it was listed) makes
+    that file's section that error (exit 2)."""
+    listed, _, lines = ("\n" + section.out).partition("\n" + boundary + "/files")
+    lines = lines[1:]
+    paths = [p for p in listed.split("\n") if p]
+    bodies: dict[str, list[str]] = {p: [] for p in paths}
+    errors: dict[str, str] = {}
+    index = 0
+    for line in lines.split("\n") if lines else []:
+        if line.startswith("grep: "):
+            failed = next((p for p in paths if line.startswith(f"grep: {p}: ")), None)
+            if failed is not None:
+                errors[failed] = line[len("grep: "):]
+                continue
+        for i in range(index, len(paths)):
+            if line.startswith(paths[i] + ":"):
+                index = i
+                bodies[paths[i]].append(line[len(paths[i]) + 1:])
+                break
+    return {f"file {p}": Section(2, errors[p]) if p in errors else Section(0, "\n".join(bodies[p])) for p in paths}
 
 
 def render_files(sections: Mapping[str, Section], prefix: str = "") -> dict[str, Section]:

@@ -134,7 +134,7 @@ def test_the_fact_script_only_runs_read_only_commands():
     script = build_script(bundled_plan().host_facts(target), "B")  # every host fact of every feature
     allowed = {"id", "test", "cat", "getconf", "grep", "stat", "getent", "pgrep", "systemctl", "sh", "exec",
                "cut", "git", "dump", "dumpdir", "denied", "sec", "printf", "command", "ssh", "asuser", "setpriv",
-               "env"}
+               "env", "notregular"}
     # every framed command: sec NAME [$T] [asuser USER] COMMAND ...
     used = set(re.findall(r"\bsec (?:'[^']*'|\"[^\"]*\"|\S+) (?:\$T )?(?:asuser \S+ )?([\w.-]+)", script))
     assert used and used <= allowed, used - allowed
@@ -142,7 +142,7 @@ def test_the_fact_script_only_runs_read_only_commands():
     assert "setpriv --reuid" in script and "ssh -G" in script
     # the outcome probes (issue 13): inside their sh -c, only reads; ssh and git cannot prompt or write
     inner = " ".join(re.findall(r"sh -c ('[^']*(?:'\\''[^']*)*')", script))
-    assert "pgrep -U" in inner and "/comm" in inner and "ls-remote" in inner and "remote get-url --push" in inner
+    assert 'grep -l "^Uid:' in inner and "/comm" in inner and "ls-remote" in inner and "remote get-url --push" in inner
     for word in ("push ", "fetch", "clone", "config --", "kill", "rm ", "mv ", "tee", ">"):
         assert word not in inner.replace("2>&1", "").replace("get-url --push", "").replace(">/dev/null", ""), word
     for option in ("BatchMode=yes", "StrictHostKeyChecking=yes", "UpdateHostKeys=no", "ControlMaster=no",
@@ -219,3 +219,102 @@ def test_the_network_facts_in_lanes_read_what_they_read_one_after_another(bed, m
         serial[n].rc == 0 and "rc 0 refs" in serial[n].out for n in serial if n.startswith("lsremote "))
     for lanes in (1, 2, 5):
         assert sections(lanes) == serial
+
+
+def container_init(host) -> int:
+    """The pid of the container's own systemd (the nspawn process's child): its mount namespace is the host's."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == host.pid:
+                return int(entry.name)
+    raise AssertionError(f"no init under nspawn {host.pid}")
+
+
+def operator_processes(host, uid: int = 1000) -> list[str]:
+    """``pid comm`` of the live processes in the container whose real uid is the operator's (not zombies)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [host.pid]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
+            found.append(f"{pid} {fields['Name'].strip()}")
+    return found
+
+
+def in_container(host, *argv: str) -> None:
+    subprocess.run(["nsenter", "-t", str(container_init(host)), "-m", "-r", "--", *argv], check=True, timeout=30)
+
+
+def settled_processes(host, count: int, within_s: float = 15) -> list[str]:
+    """The operator's processes once at most ``count`` remain (sshd ends a session's processes a moment late)."""
+    deadline = time.monotonic() + within_s
+    while len(found := operator_processes(host)) > count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
+def test_a_fifo_in_sysctl_d_is_named_in_its_control_and_the_host_is_still_verified(bed, tmp_path):
+    """A FIFO in /etc/sysctl.d is never opened (opening one blocks until a writer comes): the persisted
+    swappiness control's error names it, every other control of the host is verified, and the operator has
+    as many processes on the host after the run as before (none of the probe's is left)."""
+    victim = next(h for h in bed.hosts if h.state.name == "victim")
+    victim.wait_ready(bed.ssh_base())
+    fifo = "/etc/sysctl.d/50-fifo.conf"
+    before = settled_processes(victim, 10 ** 6)
+    in_container(victim, "mkfifo", fifo)
+    try:
+        started = time.monotonic()
+        run = run_suite(*host_args(bed, "--limit", "victim", "--command-timeout", "20"), report_dir=tmp_path / "r")
+        elapsed = time.monotonic() - started
+        after = settled_processes(victim, len(before))
+    finally:
+        in_container(victim, "rm", "-f", fifo)
+    findings = {f["control_id"]: f for f in non_pending(run, "victim")}
+    persisted = findings.pop("host.swappiness.persisted")
+    assert persisted["status"] == "error" and fifo in persisted["reason"] and "FIFO" in persisted["reason"]
+    assert {c: (f["status"], f["reason"]) for c, f in findings.items() if f["status"] != "pass"} == {}
+    assert elapsed < 20  # never waited on the FIFO
+    assert len(after) == len(before), (before, after)
+
+
+def test_a_read_that_blocks_ends_at_the_hosts_deadline_and_leaves_no_process(bed, tmp_path):
+    """A FIFO as a checkout's .git/config blocks git itself (git opens it to read the remotes): the script's
+    own deadline on the host ends it, the control reading it names it, the controls read before it are
+    verified, and the operator has as many processes on the host after the timed-out run as before."""
+    victim = next(h for h in bed.hosts if h.state.name == "victim")
+    victim.wait_ready(bed.ssh_base())
+    config = victim.workdir / "layer" / "home" / "railiance-infra" / ".git" / "config"
+    saved = config.read_bytes()
+    before = settled_processes(victim, 10 ** 6)
+    config.unlink()
+    os.mkfifo(config)
+    try:
+        run = run_suite(*host_args(bed, "--limit", "victim", "--command-timeout", "12"), report_dir=tmp_path / "r")
+        after = settled_processes(victim, len(before))
+    finally:
+        config.unlink()
+        config.write_bytes(saved)
+    findings = {f["control_id"]: f for f in non_pending(run, "victim")}
+    remotes = findings["host.gitea_ssh.remotes"]
+    assert remotes["status"] == "error" and "deadline on the host" in remotes["reason"] \
+        and "railiance-infra" in remotes["reason"], remotes
+    assert findings["host.swappiness.persisted"]["status"] == "pass"  # read before the hang
+    assert findings["host.swap.file"]["status"] == "pass"
+    assert len(after) == len(before), (before, after)
