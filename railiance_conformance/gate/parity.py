@@ -64,7 +64,7 @@ ORDER BY 1, 2"""
 # column (pg_depend from the sequence to the column: 'a' serial/OWNED BY, 'i' identity), or called by
 # the column's DEFAULT (pg_depend from its pg_attrdef row to the sequence, 'n'; nextval('x') stores
 # 'x'::regclass, which records that dependency)
-_SEQUENCES = """SELECT sn.nspname, s.relname, q.seqincrement,
+_SEQUENCES = """SELECT sn.nspname, s.relname, q.seqincrement, q.seqmin, q.seqmax, q.seqcycle,
   has_schema_privilege(sn.oid, 'USAGE') AND has_sequence_privilege(s.oid, 'SELECT') AS readable,
   tn.nspname, t.relname, a.attname, u.link
 FROM pg_catalog.pg_class s
@@ -126,6 +126,7 @@ class Census:
     checksums: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    definitions: dict[str, tuple[int, int, int, bool]] = field(default_factory=dict)  # increment, min, max, cycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,8 @@ def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] | None
     sequences += [line for name in sorted(values["source"].keys() | values["restored"].keys())
                   if name not in already and (line := _against_source(name, values["source"].get(name),
                                                                      values["restored"].get(name)))]
+    sequences += [line for name in sorted(source.definitions.keys() & restored.definitions.keys())
+                  if (line := _definition_differs(name, source.definitions[name], restored.definitions[name]))]
     checksums = {name: (source.checksums.get(name), restored.checksums.get(name))
                  for name in sorted(source.checksums.keys() | restored.checksums.keys())}
     mismatches += [f"table {name}: same row count, different contents (sha256 {a[:12]} in the source, "
@@ -247,6 +250,25 @@ def _against_source(name: str, source: tuple[int | None, int] | None, restored: 
                 f"the cutover it hands out {gap} a second time, values the source already gave out "
                 f"(SELECT setval('{name}', {theirs}, false))")
     return ""
+
+
+def _definition_differs(name: str, source: tuple[int, int, int, bool], restored: tuple[int, int, int, bool]) -> str:
+    """The restored sequence must step, bound and wrap as the source's does (``pg_sequence``: seqincrement,
+    seqmin, seqmax, seqcycle): a copy with another increment sign walks back over values the source
+    already handed out, and a lower MAXVALUE with CYCLE wraps to them; its next value alone shows neither."""
+    if source == restored:
+        return ""
+
+    def clause(label: str, value: int | bool) -> str:
+        return ("CYCLE" if value else "NO CYCLE") if label == "CYCLE" else f"{label} {value}"
+
+    changed = [(label, a, b) for label, a, b in zip(("INCREMENT", "MINVALUE", "MAXVALUE", "CYCLE"), source, restored)
+               if a != b]
+    differ = "; ".join(f"{clause(label, a)} in the source, {clause(label, b)} in the restored copy"
+                       for label, a, b in changed)
+    fix = " ".join(clause(label, a) for label, a, _ in changed)
+    return (f"sequence {name} is defined differently: {differ}; after the cutover it can hand out values the "
+            f"source already gave out, or stop early (ALTER SEQUENCE {name} {fix})")
 
 
 def _sequence_line(side: str, state: SequenceState) -> str:
@@ -293,6 +315,7 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
     sequences: list[SequenceState] = []
     checksums: dict[str, str] = {}
     facts: dict[str, Any] = {}
+    definitions: dict[str, tuple[int, int, int, bool]] = {}
     doing = "connecting"
     try:
         with _connect(dsn, timeout_ms, connect_timeout_s) as conn:
@@ -320,14 +343,17 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                 doing = "listing sequences"
                 listed: dict[tuple[str, str], tuple[int, bool]] = {}
                 uses: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
-                for seq_schema, seq, increment, readable, schema, table, column, link in conn.execute(_SEQUENCES):
+                for (seq_schema, seq, increment, low, high, cycle, readable, schema, table, column,
+                     link) in conn.execute(_SEQUENCES).fetchall():
                     listed[(seq_schema, seq)] = (increment, readable)
+                    definitions[f"{seq_schema}.{seq}"] = (increment, low, high, bool(cycle))
                     if link and f"{schema}.{table}" in counts:
                         uses.setdefault((seq_schema, seq), []).append((schema, table, column, link))
                 for (seq_schema, seq), (increment, readable) in listed.items():
                     in_scope = (schemas is None or seq_schema in schemas) and seq_schema not in exclude
                     columns = _one_link_per_column(uses.get((seq_schema, seq), []))
                     if not in_scope and not columns:
+                        definitions.pop(f"{seq_schema}.{seq}", None)
                         continue
                     doing = f"reading sequence {seq_schema}.{seq}"
                     next_value = _next_value(conn, seq_schema, seq, increment) if readable else None
@@ -342,7 +368,7 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                     if checksum is True or (not isinstance(checksum, bool) and name in checksum):
                         doing = f"checksumming {name}"
                         checksums[name] = _checksum(conn, *name.split(".", 1))
-        return Census(counts, unreadable, tuple(sequences), checksums, facts)
+        return Census(counts, unreadable, tuple(sequences), checksums, facts, definitions=definitions)
     except psycopg.Error as exc:
         return Census(counts, unreadable, tuple(sequences), checksums, facts,
                       _error(exc, doing, timeout_ms, connect_timeout_s))

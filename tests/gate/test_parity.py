@@ -387,3 +387,26 @@ def test_the_next_value_the_gate_reads_is_what_nextval_gives(postgres, scratch, 
         predicted = _next_value(conn, "public", "probe_seq", increment)
         assert conn.execute("SELECT nextval('public.probe_seq')").fetchone()[0] == predicted
         conn.execute("DROP SEQUENCE public.probe_seq")
+
+
+@pytest.mark.parametrize("alter, differs", [
+    # the copy walks down from 400 over 399..301, which the source handed out; its next value (399) is ahead
+    ("ALTER SEQUENCE public.events_id_seq INCREMENT -1 MINVALUE 1; SELECT setval('public.events_id_seq', 400)",
+     "INCREMENT 1 in the source, INCREMENT -1 in the restored copy"),
+    # the copy wraps to 1 after 310: its next value (301) equals the source's
+    ("ALTER SEQUENCE public.events_id_seq MAXVALUE 310 CYCLE",
+     "MAXVALUE 9223372036854775807 in the source, MAXVALUE 310 in the restored copy; NO CYCLE in the source, CYCLE "
+     "in the restored copy"),
+])
+def test_a_sequence_defined_differently_from_its_source_is_drift(postgres, fresh_pair, alter, differs):
+    source, restored, name = fresh_pair
+    change(postgres, dbname(source), "SELECT setval('public.events_id_seq', 300)")
+    change(postgres, name, "SELECT setval('public.events_id_seq', 300)")
+    assert compare(source, restored).ok
+    change(postgres, name, alter)
+    result = compare(source, restored)
+    assert not result.ok and result.mismatches == [], result
+    assert [line for line in result.sequences if "defined differently" in line] == [
+        f"sequence public.events_id_seq is defined differently: {differs}; after the cutover it can hand out values "
+        "the source already gave out, or stop early (ALTER SEQUENCE public.events_id_seq "
+        + differs.split(" in the source")[0] + (" NO CYCLE" if "CYCLE" in differs else "") + ")"], result.sequences
