@@ -86,6 +86,23 @@ LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = u.relid AND a.attnum = u.attnum
 WHERE s.relkind = 'S' AND sn.nspname <> 'information_schema' AND sn.nspname !~ '^pg_'
 ORDER BY 1, 2, 5, 6, 7, 8"""
+# column defaults that call nextval() without depending on any sequence: nextval('x'::text) (or another
+# expression giving the name) is resolved by name at each call, so PostgreSQL records no dependency
+_NAMED_DEFAULTS = """SELECT n.nspname, c.relname, a.attname, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)
+FROM pg_catalog.pg_attrdef ad
+JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+WHERE pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ~* 'nextval\\s*\\('
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.refobjid
+                  WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid
+                    AND d.refclassid = 'pg_catalog.pg_class'::regclass AND s.relkind = 'S')
+ORDER BY 1, 2, 3"""
+_RESOLVE = """SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = pg_catalog.to_regclass(%s) AND c.relkind = 'S'"""
+# as pg_get_expr prints nextval('x'::text): nextval(('x'::text)::regclass)
+_TEXT_NEXTVAL = re.compile(r"nextval\(\s*\(?'((?:[^']|'')+)'::(?:text|character varying)\)?(?:::regclass)?\s*\)",
+                           re.IGNORECASE)
 _CHECKSUM_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"),
                       ("extra_float_digits", "1"), ("bytea_output", "hex"))
 _URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^@/\s]*)@|[?&]password=(?P<qpw>[^&#\s]*)", re.IGNORECASE)
@@ -127,6 +144,7 @@ class Census:
     facts: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     definitions: dict[str, tuple[int, int, int, bool]] = field(default_factory=dict)  # increment, min, max, cycle
+    unchecked: tuple[str, ...] = ()  # column defaults calling nextval() on a sequence that could not be resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +231,7 @@ def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] | None
     sequences += [line for name in sorted(values["source"].keys() | values["restored"].keys())
                   if name not in already and (line := _against_source(name, values["source"].get(name),
                                                                      values["restored"].get(name)))]
+    sequences += [f"on {SIDES[side]}, {line}" for side in SIDES for line in census[side].unchecked]
     sequences += [line for name in sorted(source.definitions.keys() & restored.definitions.keys())
                   if (line := _definition_differs(name, source.definitions[name], restored.definitions[name]))]
     checksums = {name: (source.checksums.get(name), restored.checksums.get(name))
@@ -316,6 +335,7 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
     checksums: dict[str, str] = {}
     facts: dict[str, Any] = {}
     definitions: dict[str, tuple[int, int, int, bool]] = {}
+    unchecked: list[str] = []
     doing = "connecting"
     try:
         with _connect(dsn, timeout_ms, connect_timeout_s) as conn:
@@ -349,6 +369,19 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                     definitions[f"{seq_schema}.{seq}"] = (increment, low, high, bool(cycle))
                     if link and f"{schema}.{table}" in counts:
                         uses.setdefault((seq_schema, seq), []).append((schema, table, column, link))
+                doing = "listing column defaults that name their sequence as text"
+                for schema, table, column, expression in conn.execute(_NAMED_DEFAULTS).fetchall():
+                    if f"{schema}.{table}" not in counts:
+                        continue
+                    found = _TEXT_NEXTVAL.search(expression)
+                    resolved = conn.execute(_RESOLVE, (found[1].replace("''", "'"),)).fetchone() if found else None
+                    if resolved is not None and tuple(resolved) in listed:
+                        uses.setdefault(tuple(resolved), []).append((schema, table, column, "default"))
+                    else:
+                        unchecked.append(f"the default of {schema}.{table}.{column}, {expression}, calls nextval() on "
+                                         "a sequence the gate cannot name (no dependency recorded, and the text does "
+                                         "not resolve to a sequence in the gate's search_path): its next value is "
+                                         "not checked (write the default as nextval('schema.name'::regclass))")
                 for (seq_schema, seq), (increment, readable) in listed.items():
                     in_scope = (schemas is None or seq_schema in schemas) and seq_schema not in exclude
                     columns = _one_link_per_column(uses.get((seq_schema, seq), []))
@@ -368,7 +401,8 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                     if checksum is True or (not isinstance(checksum, bool) and name in checksum):
                         doing = f"checksumming {name}"
                         checksums[name] = _checksum(conn, *name.split(".", 1))
-        return Census(counts, unreadable, tuple(sequences), checksums, facts, definitions=definitions)
+        return Census(counts, unreadable, tuple(sequences), checksums, facts, definitions=definitions,
+                      unchecked=tuple(unchecked))
     except psycopg.Error as exc:
         return Census(counts, unreadable, tuple(sequences), checksums, facts,
                       _error(exc, doing, timeout_ms, connect_timeout_s))

@@ -410,3 +410,34 @@ def test_a_sequence_defined_differently_from_its_source_is_drift(postgres, fresh
         f"sequence public.events_id_seq is defined differently: {differs}; after the cutover it can hand out values "
         "the source already gave out, or stop early (ALTER SEQUENCE public.events_id_seq "
         + differs.split(" in the source")[0] + (" NO CYCLE" if "CYCLE" in differs else "") + ")"], result.sequences
+
+
+NAMED = ("CREATE SCHEMA ids; CREATE SEQUENCE ids.ticket_no; "  # outside the compared schema, named as text
+         "CREATE TABLE public.named (n bigint PRIMARY KEY DEFAULT nextval('ids.ticket_no'::text), what text); "
+         "INSERT INTO public.named (what) SELECT 'ticket ' || g FROM generate_series(1, 40) g")
+
+
+def test_a_default_naming_its_sequence_as_text_outside_the_compared_schemas_is_checked(postgres, fresh_pair):
+    """``nextval('x'::text)`` records no dependency (the name is resolved at each call)."""
+    source, restored, name = fresh_pair
+    for dbname_ in (dbname(source), name):
+        change(postgres, dbname_, NAMED)
+    assert compare(source, restored, schemas=["public"]).sequences == []
+    change(postgres, name, "SELECT setval('ids.ticket_no', 5)")
+    result = compare(source, restored, schemas=["public"])
+    assert not result.ok and result.sequences[0].startswith(
+        "sequence ids.ticket_no on the restored copy would next give 6, but public.named.n already holds 40 (max)"), \
+        result.sequences
+
+
+def test_a_default_calling_nextval_on_a_name_the_gate_cannot_resolve_is_named_not_checked(postgres, fresh_pair):
+    source, restored, name = fresh_pair
+    for dbname_ in (dbname(source), name):
+        change(postgres, dbname_, "CREATE SEQUENCE public.hidden; CREATE TABLE public.computed "
+                                  "(n bigint DEFAULT nextval(('pub' || 'lic.hidden')::text))")
+    result = compare(source, restored, schemas=["public"])
+    assert not result.ok and [line for line in result.sequences if "not checked" in line] == [
+        f"on {side}, the default of public.computed.n, nextval((('pub'::text || 'lic.hidden'::text))::regclass), calls nextval() on a "
+        "sequence the gate cannot name (no dependency recorded, and the text does not resolve to a sequence in the "
+        "gate's search_path): its next value is not checked (write the default as nextval('schema.name'::regclass))"
+        for side in ("the source", "the restored copy")], result.sequences
