@@ -18,7 +18,8 @@ recorded it, so the approval time and the run's time cannot be chosen apart.
 the row's approver at the row's time (who), that the approved run is in the history with a GO
 for that task, that the archived report still has the recorded digest, the table's AUTOINCREMENT
 high-water mark, the receipts and the append-only triggers; that time only moves forward (a row's time
-is not before its run's end nor before the previous row's, and not more than ``MAX_CLOCK_SKEW_S``
+is not before its run's end, the previous row's or its history's identity, its run was not recorded after a
+run that ended later, it is in the form ``record`` writes, and not more than ``MAX_CLOCK_SKEW_S``
 ahead of the verifying clock: the signer chooses the time its key is checked at, so a retired key
 dating a row back into its validity breaks the order); that each row was made in this history
 (and, when asked, for the cluster being cut over); with ``expect_head``, that a head kept elsewhere

@@ -12,6 +12,9 @@ Compared, per side:
 * every sequence of a compared schema, and every sequence a compared table's column uses: owned by
   the column (``serial``, ``OWNED BY``: pg_depend 'a'; ``identity``: 'i') or called by its
   ``DEFAULT nextval('…')`` without ``OWNED BY`` (the pg_attrdef row depends on the sequence, 'n').
+  A default naming its sequence as text (``nextval('x'::text)``, no dependency) is resolved with
+  ``to_regclass``; one that cannot be resolved is named as not checked. Its definition (increment,
+  min, max, cycle) must be the source's.
   Its next value must be ahead of each such column's maximum (minimum for a descending sequence),
   or the next insert after the cutover fails on a duplicate key; and on the restored copy it must
   be at or beyond the source's next value, or the ids the source already handed out are issued a
@@ -98,7 +101,8 @@ WHERE pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ~* 'nextval\\s*\\('
                   WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid
                     AND d.refclassid = 'pg_catalog.pg_class'::regclass AND s.relkind = 'S')
 ORDER BY 1, 2, 3"""
-_RESOLVE = """SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+_RESOLVE = """SELECT n.nspname, c.relname
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = pg_catalog.to_regclass(%s) AND c.relkind = 'S'"""
 # as pg_get_expr prints nextval('x'::text): nextval(('x'::text)::regclass)
 _TEXT_NEXTVAL = re.compile(r"nextval\(\s*\(?'((?:[^']|'')+)'::(?:text|character varying)\)?(?:::regclass)?\s*\)",

@@ -600,8 +600,8 @@ def test_a_retired_key_dating_the_first_row_and_a_made_up_run_back_is_caught(his
     found = problems(history, retired)
     assert any(p.startswith(f"row #1: approved at {backdated}, before this history got its identity") for p in found), \
         found
-    assert any(p.startswith(f"row #1: approves run {made_up[0]}, which the history recorded after run") for p in found), \
-        found
+    recorded_after = f"row #1: approves run {made_up[0]}, which the history recorded after run"
+    assert any(p.startswith(recorded_after) for p in found), found
     assert not any("signed by key" in p for p in found), found  # the key was valid at the time the row states
 
 

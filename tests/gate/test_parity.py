@@ -437,7 +437,7 @@ def test_a_default_calling_nextval_on_a_name_the_gate_cannot_resolve_is_named_no
                                   "(n bigint DEFAULT nextval(('pub' || 'lic.hidden')::text))")
     result = compare(source, restored, schemas=["public"])
     assert not result.ok and [line for line in result.sequences if "not checked" in line] == [
-        f"on {side}, the default of public.computed.n, nextval((('pub'::text || 'lic.hidden'::text))::regclass), calls nextval() on a "
-        "sequence the gate cannot name (no dependency recorded, and the text does not resolve to a sequence in the "
+        f"on {side}, the default of public.computed.n, nextval((('pub'::text || 'lic.hidden'::text))::regclass), "
+        "calls nextval() on a sequence the gate cannot name (no dependency recorded, and the text does not resolve to a sequence in the "
         "gate's search_path): its next value is not checked (write the default as nextval('schema.name'::regclass))"
         for side in ("the source", "the restored copy")], result.sequences
