@@ -18,7 +18,8 @@ recorded it, so the approval time and the run's time cannot be chosen apart.
 the row's approver at the row's time (who), that the approved run is in the history with a GO
 for that task, that the archived report still has the recorded digest, the table's AUTOINCREMENT
 high-water mark, the receipts and the append-only triggers; that time only moves forward (a row's time
-is not before its run's end nor before the previous row's, and not more than ``MAX_CLOCK_SKEW_S``
+is not before its run's end, the previous row's or its history's identity, its run was not recorded after a
+run that ended later, it is in the form ``record`` writes, and not more than ``MAX_CLOCK_SKEW_S``
 ahead of the verifying clock: the signer chooses the time its key is checked at, so a retired key
 dating a row back into its validity breaks the order); that each row was made in this history
 (and, when asked, for the cluster being cut over); with ``expect_head``, that a head kept elsewhere
@@ -58,6 +59,7 @@ SIGN_TIMEOUT_S = 30.0
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _FINGERPRINT = re.compile(r"\bkey (SHA256:[A-Za-z0-9+/=]+)")
+_GATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")  # the one form ``record`` writes
 FORMAT = 2  # rows that carry the history identity, the cluster identity and the run's end
 MAX_CLOCK_SKEW_S = 300.0  # how far a row's time may lie ahead of the verifying machine's clock
 TABLE = "approval_chain"
@@ -316,6 +318,14 @@ class ApprovalChain:
                                       f"{run.task or 'no task'}: only a GO of {task} is recorded as its approval")
                 rows = _rows(con)
                 _refuse_time(when, clock, run, rows[-1] if rows else None)
+                dated_back = _identity_time_problems(Approval(0, task, run_id, GO, approver, when, report_digest, {},
+                                                              GENESIS, "", "", run.finished_at, made_in.history_id),
+                                                     made_in)
+                if run.ended_later_before is not None or dated_back:
+                    raise ApprovalRefused("; ".join([str(p).removeprefix("row #0: ") for p in dated_back] + (
+                        [f"run {run_id} was recorded after run {run.ended_later_before[0]} (ended "
+                         f"{run.ended_later_before[1]}) but claims an earlier end, {run.finished_at}"]
+                        if run.ended_later_before else [])) + "; nothing was recorded")
                 seq, prev = _next_link(con)
                 approval = Approval(seq, task.strip(), run_id.strip(), GO, approver.strip(), when, report_digest,
                                     dict(repo_heads), prev, "", "", run.finished_at, made_in.history_id,
@@ -454,12 +464,32 @@ def _structural_problems(con, clock: datetime) -> list[Problem]:
                                                   f"{made_in.created_at_utc}): a row in the old format, made by hand "
                                                   "or copied from elsewhere"))
         problems += _time_problems(approval, prev, clock)
+        if made_in is not None and approval.bound and approval.seq > made_in.unbound_through_seq:
+            problems += _identity_time_problems(approval, made_in)
         prev, prev_seq, prev_hash = approval, approval.seq, approval.row_hash
     high = con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (TABLE,)).fetchone() if exists else None
     if high and high[0] > prev_seq:
         gone = f"#{high[0]}" if high[0] == prev_seq + 1 else f"#{prev_seq + 1}..#{high[0]}"
         problems.append(Problem(high[0], f"row(s) {gone} deleted: the table's sequence reached #{high[0]} "
                                          f"but the last row is #{prev_seq}"))
+    return problems
+
+
+def _identity_time_problems(approval: Approval, made_in: identity.HistoryIdentity) -> list[Problem]:
+    """A row signed with the history's identity cannot be older than that identity (less
+    ``MAX_CLOCK_SKEW_S`` for another machine's clock), and is in the one form ``record`` writes
+    (``YYYY-MM-DDTHH:MM:SSZ``): ``-Overify-time`` has whole seconds, so a fraction or an offset is a
+    time the verifier would have to round, and no row the gate made has one."""
+    problems = []
+    if not _GATE_TIME.fullmatch(approval.approved_at_utc):
+        problems.append(Problem(approval.seq, f"its time {approval.approved_at_utc!r} is not in the form the gate "
+                                              "writes (YYYY-MM-DDTHH:MM:SSZ, whole seconds, UTC): a row made by hand"))
+    at, created = _parse(approval.approved_at_utc), _parse(made_in.created_at_utc)
+    if at is not None and created is not None and (created - at).total_seconds() > MAX_CLOCK_SKEW_S:
+        problems.append(Problem(approval.seq, f"approved at {approval.approved_at_utc}, before this history got its "
+                                              f"identity ({made_in.created_at_utc}), which the row carries: time "
+                                              "runs backwards (a row dated back, e.g. into a retired key's "
+                                              "validity)"))
     return problems
 
 
@@ -604,6 +634,11 @@ def _row_problems(approval: Approval, allowed_signers: Path, runs: dict[str, "Ru
                                               f"{run.verdict or 'none'}, not GO"))
     if run is not None:
         problems += _run_binding_problems(approval, run.finished_at, run.cluster_uid, "the history records")
+    if run is not None and run.ended_later_before is not None:
+        problems.append(Problem(approval.seq, f"approves run {approval.run_id}, which the history recorded after run "
+                                              f"{run.ended_later_before[0]} (ended {run.ended_later_before[1]}) though "
+                                              f"it claims to have ended earlier, at {run.finished_at}: a run recorded "
+                                              "later with its end dated back, e.g. into a retired key's validity"))
     report = archive.report_path(history, approval.report_digest)
     if report is None or not report.is_file():
         problems.append(Problem(approval.seq, f"the approved report {approval.report_digest} is not in the archive "
@@ -650,6 +685,8 @@ class RunFacts:
     verdict: str
     finished_at: str
     cluster_uid: str | None
+    ended_later_before: tuple[str, str] | None = None  # (run id, end) of a run recorded before it that ended
+    #                                                    more than MAX_CLOCK_SKEW_S after it: its end was dated back
 
 
 def _run_facts(con) -> dict[str, RunFacts]:
@@ -657,7 +694,8 @@ def _run_facts(con) -> dict[str, RunFacts]:
     if not _has_table(con, "runs"):
         return {}
     out = {}
-    for run_id, finished_at, meta in con.execute("SELECT run_id, finished_at, meta FROM runs"):
+    latest: tuple[datetime, str, str] | None = None  # the latest end among the runs recorded so far
+    for run_id, finished_at, meta in con.execute("SELECT run_id, finished_at, meta FROM runs ORDER BY seq"):
         try:
             gate = json.loads(meta).get("gate") or {}
         except (TypeError, ValueError, AttributeError):
@@ -665,8 +703,14 @@ def _run_facts(con) -> dict[str, RunFacts]:
         if not isinstance(gate, dict):
             gate = {}
         uid = gate.get("cluster_uid")
+        ended = _parse(str(finished_at))
+        earlier = None
+        if ended is not None and latest is not None and (latest[0] - ended).total_seconds() > MAX_CLOCK_SKEW_S:
+            earlier = (latest[1], latest[2])
+        if ended is not None and (latest is None or ended > latest[0]):
+            latest = (ended, str(run_id), str(finished_at))
         out[run_id] = RunFacts(run_id, str(gate.get("task", "")), str(gate.get("verdict", "")), str(finished_at),
-                               str(uid) if uid else None)
+                               str(uid) if uid else None, earlier)
     return out
 
 

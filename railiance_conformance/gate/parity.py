@@ -12,6 +12,9 @@ Compared, per side:
 * every sequence of a compared schema, and every sequence a compared table's column uses: owned by
   the column (``serial``, ``OWNED BY``: pg_depend 'a'; ``identity``: 'i') or called by its
   ``DEFAULT nextval('…')`` without ``OWNED BY`` (the pg_attrdef row depends on the sequence, 'n').
+  A default naming its sequence as text (``nextval('x'::text)``, no dependency) is resolved with
+  ``to_regclass``; one that cannot be resolved is named as not checked. Its definition (increment,
+  min, max, cycle) must be the source's.
   Its next value must be ahead of each such column's maximum (minimum for a descending sequence),
   or the next insert after the cutover fails on a duplicate key; and on the restored copy it must
   be at or beyond the source's next value, or the ids the source already handed out are issued a
@@ -64,7 +67,7 @@ ORDER BY 1, 2"""
 # column (pg_depend from the sequence to the column: 'a' serial/OWNED BY, 'i' identity), or called by
 # the column's DEFAULT (pg_depend from its pg_attrdef row to the sequence, 'n'; nextval('x') stores
 # 'x'::regclass, which records that dependency)
-_SEQUENCES = """SELECT sn.nspname, s.relname, q.seqincrement,
+_SEQUENCES = """SELECT sn.nspname, s.relname, q.seqincrement, q.seqmin, q.seqmax, q.seqcycle,
   has_schema_privilege(sn.oid, 'USAGE') AND has_sequence_privilege(s.oid, 'SELECT') AS readable,
   tn.nspname, t.relname, a.attname, u.link
 FROM pg_catalog.pg_class s
@@ -86,6 +89,24 @@ LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = u.relid AND a.attnum = u.attnum
 WHERE s.relkind = 'S' AND sn.nspname <> 'information_schema' AND sn.nspname !~ '^pg_'
 ORDER BY 1, 2, 5, 6, 7, 8"""
+# column defaults that call nextval() without depending on any sequence: nextval('x'::text) (or another
+# expression giving the name) is resolved by name at each call, so PostgreSQL records no dependency
+_NAMED_DEFAULTS = """SELECT n.nspname, c.relname, a.attname, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)
+FROM pg_catalog.pg_attrdef ad
+JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+WHERE pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ~* 'nextval\\s*\\('
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.refobjid
+                  WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid
+                    AND d.refclassid = 'pg_catalog.pg_class'::regclass AND s.relkind = 'S')
+ORDER BY 1, 2, 3"""
+_RESOLVE = """SELECT n.nspname, c.relname
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = pg_catalog.to_regclass(%s) AND c.relkind = 'S'"""
+# as pg_get_expr prints nextval('x'::text): nextval(('x'::text)::regclass)
+_TEXT_NEXTVAL = re.compile(r"nextval\(\s*\(?'((?:[^']|'')+)'::(?:text|character varying)\)?(?:::regclass)?\s*\)",
+                           re.IGNORECASE)
 _CHECKSUM_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"),
                       ("extra_float_digits", "1"), ("bytea_output", "hex"))
 _URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^@/\s]*)@|[?&]password=(?P<qpw>[^&#\s]*)", re.IGNORECASE)
@@ -126,6 +147,8 @@ class Census:
     checksums: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    definitions: dict[str, tuple[int, int, int, bool]] = field(default_factory=dict)  # increment, min, max, cycle
+    unchecked: tuple[str, ...] = ()  # column defaults calling nextval() on a sequence that could not be resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +235,9 @@ def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] | None
     sequences += [line for name in sorted(values["source"].keys() | values["restored"].keys())
                   if name not in already and (line := _against_source(name, values["source"].get(name),
                                                                      values["restored"].get(name)))]
+    sequences += [f"on {SIDES[side]}, {line}" for side in SIDES for line in census[side].unchecked]
+    sequences += [line for name in sorted(source.definitions.keys() & restored.definitions.keys())
+                  if (line := _definition_differs(name, source.definitions[name], restored.definitions[name]))]
     checksums = {name: (source.checksums.get(name), restored.checksums.get(name))
                  for name in sorted(source.checksums.keys() | restored.checksums.keys())}
     mismatches += [f"table {name}: same row count, different contents (sha256 {a[:12]} in the source, "
@@ -247,6 +273,25 @@ def _against_source(name: str, source: tuple[int | None, int] | None, restored: 
                 f"the cutover it hands out {gap} a second time, values the source already gave out "
                 f"(SELECT setval('{name}', {theirs}, false))")
     return ""
+
+
+def _definition_differs(name: str, source: tuple[int, int, int, bool], restored: tuple[int, int, int, bool]) -> str:
+    """The restored sequence must step, bound and wrap as the source's does (``pg_sequence``: seqincrement,
+    seqmin, seqmax, seqcycle): a copy with another increment sign walks back over values the source
+    already handed out, and a lower MAXVALUE with CYCLE wraps to them; its next value alone shows neither."""
+    if source == restored:
+        return ""
+
+    def clause(label: str, value: int | bool) -> str:
+        return ("CYCLE" if value else "NO CYCLE") if label == "CYCLE" else f"{label} {value}"
+
+    changed = [(label, a, b) for label, a, b in zip(("INCREMENT", "MINVALUE", "MAXVALUE", "CYCLE"), source, restored)
+               if a != b]
+    differ = "; ".join(f"{clause(label, a)} in the source, {clause(label, b)} in the restored copy"
+                       for label, a, b in changed)
+    fix = " ".join(clause(label, a) for label, a, _ in changed)
+    return (f"sequence {name} is defined differently: {differ}; after the cutover it can hand out values the "
+            f"source already gave out, or stop early (ALTER SEQUENCE {name} {fix})")
 
 
 def _sequence_line(side: str, state: SequenceState) -> str:
@@ -293,6 +338,8 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
     sequences: list[SequenceState] = []
     checksums: dict[str, str] = {}
     facts: dict[str, Any] = {}
+    definitions: dict[str, tuple[int, int, int, bool]] = {}
+    unchecked: list[str] = []
     doing = "connecting"
     try:
         with _connect(dsn, timeout_ms, connect_timeout_s) as conn:
@@ -320,14 +367,30 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                 doing = "listing sequences"
                 listed: dict[tuple[str, str], tuple[int, bool]] = {}
                 uses: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
-                for seq_schema, seq, increment, readable, schema, table, column, link in conn.execute(_SEQUENCES):
+                for (seq_schema, seq, increment, low, high, cycle, readable, schema, table, column,
+                     link) in conn.execute(_SEQUENCES).fetchall():
                     listed[(seq_schema, seq)] = (increment, readable)
+                    definitions[f"{seq_schema}.{seq}"] = (increment, low, high, bool(cycle))
                     if link and f"{schema}.{table}" in counts:
                         uses.setdefault((seq_schema, seq), []).append((schema, table, column, link))
+                doing = "listing column defaults that name their sequence as text"
+                for schema, table, column, expression in conn.execute(_NAMED_DEFAULTS).fetchall():
+                    if f"{schema}.{table}" not in counts:
+                        continue
+                    found = _TEXT_NEXTVAL.search(expression)
+                    resolved = conn.execute(_RESOLVE, (found[1].replace("''", "'"),)).fetchone() if found else None
+                    if resolved is not None and tuple(resolved) in listed:
+                        uses.setdefault(tuple(resolved), []).append((schema, table, column, "default"))
+                    else:
+                        unchecked.append(f"the default of {schema}.{table}.{column}, {expression}, calls nextval() on "
+                                         "a sequence the gate cannot name (no dependency recorded, and the text does "
+                                         "not resolve to a sequence in the gate's search_path): its next value is "
+                                         "not checked (write the default as nextval('schema.name'::regclass))")
                 for (seq_schema, seq), (increment, readable) in listed.items():
                     in_scope = (schemas is None or seq_schema in schemas) and seq_schema not in exclude
                     columns = _one_link_per_column(uses.get((seq_schema, seq), []))
                     if not in_scope and not columns:
+                        definitions.pop(f"{seq_schema}.{seq}", None)
                         continue
                     doing = f"reading sequence {seq_schema}.{seq}"
                     next_value = _next_value(conn, seq_schema, seq, increment) if readable else None
@@ -342,7 +405,8 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                     if checksum is True or (not isinstance(checksum, bool) and name in checksum):
                         doing = f"checksumming {name}"
                         checksums[name] = _checksum(conn, *name.split(".", 1))
-        return Census(counts, unreadable, tuple(sequences), checksums, facts)
+        return Census(counts, unreadable, tuple(sequences), checksums, facts, definitions=definitions,
+                      unchecked=tuple(unchecked))
     except psycopg.Error as exc:
         return Census(counts, unreadable, tuple(sequences), checksums, facts,
                       _error(exc, doing, timeout_ms, connect_timeout_s))

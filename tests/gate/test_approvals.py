@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from railiance_conformance.gate import archive
+from railiance_conformance.gate import archive, identity
 from railiance_conformance.gate.approvals import (GENESIS, NAMESPACE, SCHEMA, TABLE, Approval, ApprovalChain,
                                                   ApprovalRefused, NotApproved, RepoHeadError, repo_heads,
                                                   sign, verify_chain)
@@ -357,9 +357,20 @@ def retired(keys, tmp_path) -> dict[str, Path]:
 OLD = "old@railiance.example"
 
 
+def made_days_ago(history: Path, days: float) -> None:
+    """A history whose identity was made ``days`` ago (as if the gate had first used it then)."""
+    history.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(history) as con:
+        for statement in identity.STATEMENTS:
+            con.execute(statement)
+        con.execute("INSERT INTO history_identity VALUES (1, ?, ?, 0)",
+                    (str(uuid.uuid4()), utc(datetime.now(timezone.utc) - timedelta(days=days))))
+
+
 def backdated_setup(history: Path, keys) -> tuple[Approval, tuple[str, str], str]:
-    """Row #1 approved two days ago; a run that ended a minute ago; a time six days ago (the retired key,
-    retired five days ago, was still valid then)."""
+    """A history made a week ago; row #1 approved two days ago; a run that ended a minute ago; a time six
+    days ago (the retired key, retired five days ago, was still valid then)."""
+    made_days_ago(history, 7)
     now = datetime.now(timezone.utc)
     first = approve(history, keys, run=gate_run(history, finished=now - timedelta(days=2, hours=1)),
                     now=now - timedelta(days=2))
@@ -572,3 +583,36 @@ def test_a_replaced_history_identity_is_reported(history, keys):
            "may have been replaced" in found
     assert f"row #1: it was made in history {approval.history_id}, not in this one ({history_id(history)}): an " \
            "approval copied from another history approves nothing here" in found
+
+
+def test_a_retired_key_dating_the_first_row_and_a_made_up_run_back_is_caught(history, retired):
+    """The chain is empty, so no previous row bounds the time: the forger records a GO run of their own
+    that 'ended' six days ago (the history and the archive are files they can write), and the retired
+    key signs row #1 dated six days ago, inside its validity. The history's identity (made with the
+    first genuine run, today) and the order the runs were recorded in still show the date is false."""
+    now = datetime.now(timezone.utc)
+    gate_run(history, finished=now - timedelta(minutes=30))  # a genuine run today: the history's identity
+    made_up = gate_run(history, finished=now - timedelta(days=6, minutes=5))
+    backdated = utc(now - timedelta(days=6))
+    with pytest.raises(ApprovalRefused, match=f"before this history got its identity.*claims an earlier end"):
+        approve(history, retired, run=made_up, approver=OLD, key="old", now=datetime.fromisoformat(backdated))
+    insert(history, signed(forge(history, 1, made_up, GENESIS, approved_at=backdated, approver=OLD), retired["old"]))
+    found = problems(history, retired)
+    assert any(p.startswith(f"row #1: approved at {backdated}, before this history got its identity") for p in found), \
+        found
+    recorded_after = f"row #1: approves run {made_up[0]}, which the history recorded after run"
+    assert any(p.startswith(recorded_after) for p in found), found
+    assert not any("signed by key" in p for p in found), found  # the key was valid at the time the row states
+
+
+@pytest.mark.parametrize("stamp", ["{day}T09:00:00.999Z", "{day}T11:00:00+02:00", "{day} 09:00:00Z", "{day}T09:00Z"])
+def test_a_row_time_not_in_the_form_the_gate_writes_is_caught(history, keys, stamp):
+    """Each of these is the same instant to ``fromisoformat``; ``-Overify-time`` has whole seconds, so the
+    verifier would round a fraction: a row the gate did not write is named, whatever the time means."""
+    first = approve(history, keys)
+    run = gate_run(history, finished=datetime.now(timezone.utc) - timedelta(hours=3))
+    at = stamp.format(day=(datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%d"))
+    insert(history, signed(forge(history, 2, run, first.row_hash, approved_at=at), keys["ada"]))
+    found = problems(history, keys)
+    assert f"row #2: its time {at!r} is not in the form the gate writes (YYYY-MM-DDTHH:MM:SSZ, whole seconds, " \
+           "UTC): a row made by hand" in found, found

@@ -387,3 +387,57 @@ def test_the_next_value_the_gate_reads_is_what_nextval_gives(postgres, scratch, 
         predicted = _next_value(conn, "public", "probe_seq", increment)
         assert conn.execute("SELECT nextval('public.probe_seq')").fetchone()[0] == predicted
         conn.execute("DROP SEQUENCE public.probe_seq")
+
+
+@pytest.mark.parametrize("alter, differs", [
+    # the copy walks down from 400 over 399..301, which the source handed out; its next value (399) is ahead
+    ("ALTER SEQUENCE public.events_id_seq INCREMENT -1 MINVALUE 1; SELECT setval('public.events_id_seq', 400)",
+     "INCREMENT 1 in the source, INCREMENT -1 in the restored copy"),
+    # the copy wraps to 1 after 310: its next value (301) equals the source's
+    ("ALTER SEQUENCE public.events_id_seq MAXVALUE 310 CYCLE",
+     "MAXVALUE 9223372036854775807 in the source, MAXVALUE 310 in the restored copy; NO CYCLE in the source, CYCLE "
+     "in the restored copy"),
+])
+def test_a_sequence_defined_differently_from_its_source_is_drift(postgres, fresh_pair, alter, differs):
+    source, restored, name = fresh_pair
+    change(postgres, dbname(source), "SELECT setval('public.events_id_seq', 300)")
+    change(postgres, name, "SELECT setval('public.events_id_seq', 300)")
+    assert compare(source, restored).ok
+    change(postgres, name, alter)
+    result = compare(source, restored)
+    assert not result.ok and result.mismatches == [], result
+    assert [line for line in result.sequences if "defined differently" in line] == [
+        f"sequence public.events_id_seq is defined differently: {differs}; after the cutover it can hand out values "
+        "the source already gave out, or stop early (ALTER SEQUENCE public.events_id_seq "
+        + differs.split(" in the source")[0] + (" NO CYCLE" if "CYCLE" in differs else "") + ")"], result.sequences
+
+
+NAMED = ("CREATE SCHEMA ids; CREATE SEQUENCE ids.ticket_no; "  # outside the compared schema, named as text
+         "CREATE TABLE public.named (n bigint PRIMARY KEY DEFAULT nextval('ids.ticket_no'::text), what text); "
+         "INSERT INTO public.named (what) SELECT 'ticket ' || g FROM generate_series(1, 40) g")
+
+
+def test_a_default_naming_its_sequence_as_text_outside_the_compared_schemas_is_checked(postgres, fresh_pair):
+    """``nextval('x'::text)`` records no dependency (the name is resolved at each call)."""
+    source, restored, name = fresh_pair
+    for dbname_ in (dbname(source), name):
+        change(postgres, dbname_, NAMED)
+    assert compare(source, restored, schemas=["public"]).sequences == []
+    change(postgres, name, "SELECT setval('ids.ticket_no', 5)")
+    result = compare(source, restored, schemas=["public"])
+    assert not result.ok and result.sequences[0].startswith(
+        "sequence ids.ticket_no on the restored copy would next give 6, but public.named.n already holds 40 (max)"), \
+        result.sequences
+
+
+def test_a_default_calling_nextval_on_a_name_the_gate_cannot_resolve_is_named_not_checked(postgres, fresh_pair):
+    source, restored, name = fresh_pair
+    for dbname_ in (dbname(source), name):
+        change(postgres, dbname_, "CREATE SEQUENCE public.hidden; CREATE TABLE public.computed "
+                                  "(n bigint DEFAULT nextval(('pub' || 'lic.hidden')::text))")
+    result = compare(source, restored, schemas=["public"])
+    assert not result.ok and [line for line in result.sequences if "not checked" in line] == [
+        f"on {side}, the default of public.computed.n, nextval((('pub'::text || 'lic.hidden'::text))::regclass), "
+        "calls nextval() on a sequence the gate cannot name (no dependency recorded, and the text does not resolve to a sequence in the "
+        "gate's search_path): its next value is not checked (write the default as nextval('schema.name'::regclass))"
+        for side in ("the source", "the restored copy")], result.sequences
