@@ -64,6 +64,7 @@ class SuiteSettings:
 
     @classmethod
     def from_options(cls, option: Any, rootpath: Path) -> "SuiteSettings":
+        check_ssh_files(option)
         policy_dir = Path(option.policy_dir)
         catalog = load_catalog(policy_dir)
         # the features state the desired values (read and validated before any probe); a host's
@@ -105,6 +106,25 @@ class SuiteSettings:
             history_busy_timeout_s=option.history_busy_timeout, run_id=run_id, probe_workers=option.probe_workers,
             workplan=workplan, repos_dir=Path(option.repos) if option.repos else None, features_dir=features_dir,
             coverage=coverage)
+
+
+def check_ssh_files(option: Any) -> None:
+    """``--ssh-identity-file`` and ``--ssh-config`` name files ssh must read: one that is missing,
+    not a regular file or unreadable is a usage error naming the option (ssh itself only warns
+    "Identity file … not accessible" and every host then fails "Permission denied (publickey)")."""
+    import os
+
+    for flag, value in (("--ssh-identity-file", getattr(option, "ssh_identity_file", None)),
+                        ("--ssh-config", getattr(option, "ssh_config", None))):
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise PolicyError(flag, str(value), "no such file")
+        if not path.is_file():
+            raise PolicyError(flag, str(value), "not a regular file")
+        if not os.access(path, os.R_OK):
+            raise PolicyError(flag, str(value), "not readable by this user")
 
 
 def load_workplan(path: str):

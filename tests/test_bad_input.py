@@ -157,3 +157,13 @@ def test_inventory_values_are_read_with_their_sources(tmp_path):
     assert (host.desired["swap_size_gb"], host.desired["nproc_soft"]) == (8, 256)
     assert "nproc_hard" not in host.desired  # the feature's value applies
     assert host.desired_sources["nproc_soft"].startswith(str(inventory / "group_vars" / "coulomb.yml"))
+
+
+def test_a_missing_ssh_identity_file_is_a_usage_error_before_any_probe(listener, tmp_path):
+    url, accepted = listener
+    missing = tmp_path / "no_such_key"
+    message = _usage_error(run_suite("-m", "S1", "--hosts", url, "--ssh-identity-file", str(missing),
+                                     report_dir=tmp_path / "r"))
+    assert f"--ssh-identity-file: {missing}: no such file" in message
+    assert accepted == []  # no host was contacted
+    assert not (tmp_path / "r").exists()
