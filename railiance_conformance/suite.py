@@ -29,6 +29,7 @@ from railiance_conformance.policy import Catalog, PolicyError, load_catalog, loa
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.recorder import FindingRecorder, utc_now
+from railiance_conformance.redact import redact
 from railiance_conformance.reporting import Run, load_reporters
 from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
 from railiance_conformance.interrupt import Interrupts, kill_children
@@ -320,7 +321,7 @@ class Suite:
                    findings=tuple(self.recorder.findings),
                    targets=tuple(sorted({f.target for f in self.recorder.findings})), partial=self.partial,
                    workplan=s.catalog.workplan,
-                   connections={h.name: h.connection_evidence(s.ssh.identity_file) for h in s.hosts})
+                   connections={h.name: redact(h.connection_evidence(s.ssh.identity_file)) for h in s.hosts})
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.deadline is not None:
