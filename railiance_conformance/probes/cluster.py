@@ -102,12 +102,19 @@ class ClusterAccess:
         """An ``ApiClient`` of the official client, and a name for the cluster target."""
         from kubernetes import client, config
 
+        from railiance_conformance.probes import exec_plugin
+
         if self.kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
             path = self.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
             contexts, active = config.list_kube_config_contexts(config_file=path)
             context = self.context or active["name"]
             configuration = client.Configuration()
-            config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+            # an exec credential plugin is bounded by the request timeout; its failure is the cause, not a log line
+            exec_plugin.install(self.timeout_s)
+            with exec_plugin.collect_failures() as failures:
+                config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+            if failures:
+                raise ClusterUnavailable(failures[0])
             name = context
         else:
             configuration = client.Configuration()
@@ -139,7 +146,8 @@ class ClusterSnapshot:
         try:
             self._client, self.name = access.client()
         except Exception as exc:  # noqa: BLE001 - any config problem is a could-not-verify
-            self._setup_error = ClusterUnavailable(f"no usable cluster configuration: {_short(exc)}")
+            why = str(exc) if isinstance(exc, ClusterUnavailable) else _short(exc)
+            self._setup_error = ClusterUnavailable(f"no usable cluster configuration: {why}")
 
     @classmethod
     def from_objects(cls, objects: list[dict], *, name: str = "objects",
