@@ -34,6 +34,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
      "The host refused to start a process for the probe (fork failed with EAGAIN): the login user is at its "
      "nproc cap (ulimit -u; pam_limits nproc) or the host at kernel.pid_max or its cgroup's pids.max. Find what "
      "holds the processes (ps -u USER | wc -l), or log in as a user with room, and re-run."),
+    (r"from the api server or its proxy|too many requests|throttled|etcdserver",
+     "The Kubernetes API server itself failed or throttled the request (429: API Priority and Fairness; 5xx: "
+     "etcd leader change, overload, no endpoint): this says nothing about the target. Re-run; if it persists, "
+     "check the API server's health (kubectl get --raw '/readyz?verbose') and its flow-control limits."),
     (r"api server unreachable|api error|could not reach the api|max retries exceeded|kubeconfig",
      "The Kubernetes API could not be read: check --kubeconfig/--context (or the in-cluster ServiceAccount) "
      "and that the API server is reachable from where the suite runs."),
