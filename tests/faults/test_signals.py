@@ -89,3 +89,55 @@ def test_sigterm_to_the_nightly_ends_the_run_with_a_partial_report(standin, tmp_
     written, requests = report.stat().st_mtime_ns, len(api.requests())
     time.sleep(5)
     assert report.stat().st_mtime_ns == written and len(api.requests()) == requests
+
+
+def _ssh_clients(root: int) -> list[str]:
+    return [c for c in _alive(_descendants(root)) if c.split(" ", 1)[0].rsplit("/", 1)[-1] == "ssh"]
+
+
+@pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, True), (signal.SIGINT, False), (signal.SIGHUP, False)],
+                         ids=["SIGTERM-group", "SIGINT-pid", "SIGHUP-pid"])
+def test_a_signal_to_pytest_mid_fact_gathering_ends_the_ssh_sessions_at_once(tmp_path, signum, to_group):
+    from tests.faults.fake_hosts import LoopbackSshd
+
+    key = tmp_path / "client_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    hung = LoopbackSshd(tmp_path / "hung", key, "sleep 3600")  # accepts, logs in, never answers
+    try:
+        known = tmp_path / "known_hosts"
+        known.write_text(f"{hung.known_host()}\n")
+        config = tmp_path / "ssh_config"
+        config.write_text(f"Host hung\n  HostName 127.0.0.1\n  Port {hung.port}\n  IdentityFile {key}\n"
+                          f"  IdentitiesOnly yes\n  UserKnownHostsFile {known}\n")
+        reports = tmp_path / "r"
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "features/", "-q", "-p", "no:randomly", "-m", "S1",
+                                 "--hosts", "ssh://root@hung", "--ssh-config", str(config), "--report-dir",
+                                 str(reports), "--command-timeout", "120"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _ssh_clients(proc.pid):
+            time.sleep(0.2)
+        time.sleep(2)  # logged in, waiting for the fact script's answer
+        tree = [proc.pid, *_descendants(proc.pid)]
+        assert _ssh_clients(proc.pid), _alive(tree)
+        sent = time.monotonic()
+        os.killpg(proc.pid, signum) if to_group else proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        hung.stop()
+    name = signal.Signals(signum).name
+    assert took < 10, f"pytest took {took:.1f} s to stop"
+    assert proc.returncode == 2, (proc.returncode, out[-2000:], err[-2000:])
+    assert not _alive(tree), _alive(tree)  # the ssh client (its own process group) is gone too
+    doc = json.loads((reports / "findings.json").read_text())
+    assert doc["run"]["partial"] is True
+    findings = [f for f in doc["findings"] if f["status"] != "pending"]
+    assert findings and all(f["status"] == "error" for f in findings)
+    assert all(f"interrupted by {name} before this control finished" in f["reason"] for f in findings), \
+        {f["reason"] for f in findings}
+    assert f"interrupted by {name}: partial run" in out
