@@ -141,3 +141,33 @@ def test_a_signal_to_pytest_mid_fact_gathering_ends_the_ssh_sessions_at_once(tmp
     assert all(f"interrupted by {name} before this control finished" in f["reason"] for f in findings), \
         {f["reason"] for f in findings}
     assert f"interrupted by {name}: partial run" in out
+
+
+def test_sigterm_to_the_gate_stops_its_suite_and_records_nothing(standin, tmp_path):
+    from railiance_testbed import SEED_WORKPLAN
+
+    api, kubeconfig = standin(latency_s=1.0)
+    proc = subprocess.Popen([sys.executable, "-m", "railiance_conformance", "gate", "RAIL-HO-WP-0004-T09",
+                             "--workplan", str(SEED_WORKPLAN), "--kubeconfig", str(kubeconfig), "--report-dir",
+                             str(tmp_path / "gate"), "--history", str(tmp_path / "history.sqlite")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(api.requests()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        tree = [proc.pid, *_descendants(proc.pid)]
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert took < 15 and proc.returncode == 1, (took, proc.returncode, err[-2000:])
+    assert "gate: interrupted by SIGTERM: NO-GO for RAIL-HO-WP-0004-T09, nothing recorded" in err
+    assert not _alive(tree), _alive(tree)
+    assert not (tmp_path / "history.sqlite").exists() and not (tmp_path / "gate").exists()
+    requests = len(api.requests())
+    time.sleep(3)
+    assert len(api.requests()) == requests  # nothing left over still reads the cluster
