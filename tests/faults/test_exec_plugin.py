@@ -62,3 +62,18 @@ def test_a_failing_exec_plugin_is_named_with_its_exit_status(standin, tmp_path):
     assert cluster and all(f["status"] == "error" for f in cluster)
     assert all(f"exec credential plugin {plugin} exited with status 3: error: the identity provider refused"
                in f["reason"] for f in cluster), cluster[0]["reason"]
+
+
+def test_a_vault_password_script_that_never_answers_is_killed_at_the_inventory_bound(tmp_path, monkeypatch):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[railiance]\ncore ansible_host=127.0.0.9\n")
+    script = tmp_path / "hanging-vault-pass"
+    script.write_text("#!/bin/sh\nsleep 3600\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("RAILIANCE_INVENTORY_READ_TIMEOUT", "3")
+    done, took = suite(tmp_path / "r", "-m", "S1", "--ansible-inventory", str(inventory),
+                       "--vault-password-file", str(script), timeout=120)
+    time.sleep(0.5)
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"{inventory}: reading the inventory did not finish within 3 s" in done.stderr
+    assert took < 30 and not _left(script), _left(script)
