@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--list-approvals", action="store_true", help="list the recorded approvals and exit")
     gate.add_argument("--verify-approvals", action="store_true",
                       help="check the approval chain (hashes, signatures, approved runs, archived reports) and exit")
+    gate.add_argument("--expect-head", metavar="sha256:HEX",
+                      help="with --verify-approvals: a chain head kept elsewhere (printed with each approval); fails "
+                           "when no row has it (rows cut from the end, the table dropped)")
     controls = sub.add_parser("controls", help="print the control table (catalog + the features' sentences); "
                                                "--write-readme puts it into README.md")
     controls.add_argument("--write-readme", action="store_true")
@@ -154,7 +157,8 @@ def _gate(args, extra: list[str]) -> int:
     from railiance_conformance.gate.command import list_approvals, run_gate, verify_approvals
 
     if args.verify_approvals:
-        return verify_approvals(args.history, policy_dir=args.policy_dir, allowed_signers=args.allowed_signers)
+        return verify_approvals(args.history, policy_dir=args.policy_dir, allowed_signers=args.allowed_signers,
+                                expect_head=args.expect_head, kubeconfig=args.kubeconfig, context=args.context)
     if args.list_approvals:
         return list_approvals(args.history)
     if not args.task or not args.workplan:

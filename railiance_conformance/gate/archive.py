@@ -69,14 +69,26 @@ def store_report(history: Path, report: Path) -> str:
     return found
 
 
-def report_gate(path: Path) -> tuple[str, str, str]:
-    """``(run id, gated task, verdict)`` of an archived findings.json (empty strings where absent)."""
+def report_run(path: Path) -> dict[str, Any]:
+    """``{"id", "task", "verdict", "finished_at", "cluster_uid"}`` of an archived findings.json's run
+    (empty strings, ``cluster_uid`` None, where absent)."""
     try:
         run = json.loads(path.read_text()).get("run") or {}
     except (OSError, ValueError, AttributeError):
-        return "", "", ""
+        run = {}
+    run = run if isinstance(run, dict) else {}
     gate = run.get("gate") if isinstance(run.get("gate"), dict) else {}
-    return str(run.get("id", "")), str(gate.get("task", "")), str(gate.get("verdict", ""))
+    return {"id": str(run.get("id", "")), "task": str(gate.get("task", "")), "verdict": str(gate.get("verdict", "")),
+            "finished_at": str(run.get("finished_at", "")), "cluster_uid": gate.get("cluster_uid") or None}
+
+
+def go_reports(history: Path) -> list[Path]:
+    """Every archived report of a gate run whose verdict was GO."""
+    folder = archive_dir(history) / "reports"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _NAME.fullmatch(p.stem.replace("sha256-", "sha256:", 1))
+                  and report_run(p)["verdict"] == "GO")
 
 
 def write_receipt(history: Path, seq: int, row: dict[str, Any]) -> Path:

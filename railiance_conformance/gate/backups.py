@@ -2,7 +2,8 @@
 
 Reads ``backups.postgresql.cnpg.io`` (one cached LIST, like every cluster control). A Backup's time
 is ``status.stoppedAt``, else ``status.startedAt``, else ``metadata.creationTimestamp`` (RFC 3339,
-UTC); its ``status.phase`` is one of CNPG's ``pending``, ``started``, ``running``, ``completed``,
+UTC; the cluster's clock, compared with this machine's, so more than ``MAX_CLOCK_SKEW_S`` ahead of it
+is DRIFT naming the skew); its ``status.phase`` is one of CNPG's ``pending``, ``started``, ``running``, ``completed``,
 ``failed``, ``walArchivingFailing``.
 Example: ``backup_recency(snap, namespace="databases", cluster="gitea-db", window_hours=26).status``
 -> ``Status.PASS``.
@@ -16,6 +17,7 @@ from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.redact import redact_url
 
 BACKUPS = "backups.postgresql.cnpg.io"
+MAX_CLOCK_SKEW_S = 300.0  # how far a Backup's time may lie ahead of this machine's clock (two clocks)
 COMPLETED = "completed"
 _TIME_FIELDS = (("status", "stoppedAt"), ("status", "startedAt"), ("metadata", "creationTimestamp"))
 
@@ -54,6 +56,11 @@ def backup_recency(snap: Snapshot, *, namespace: str, cluster: str, window_hours
     if phase != COMPLETED:
         return Outcome(Status.DRIFT, expected, observed, f"the newest backup {name} is {phase}, not {COMPLETED}",
                        tuple(evidence.items()))
+    if (when - now).total_seconds() > MAX_CLOCK_SKEW_S:
+        return Outcome(Status.DRIFT, expected, observed,
+                       f"the newest backup {name} is dated {_iso(when)}, {-age_hours} h ahead of this machine's clock "
+                       f"({_iso(now)}; {MAX_CLOCK_SKEW_S:g} s of skew allowed): a backup from the future cannot show "
+                       "a recent one; check the clocks", tuple(evidence.items()))
     if age_hours > window_hours:
         return Outcome(Status.DRIFT, expected, observed,
                        f"the newest backup {name} is {age_hours} h old, older than the {window_hours} h window",

@@ -2,14 +2,17 @@
 
 Exit codes: 0 GO (and, with --approve, the approval recorded), 1 NO-GO (an --approve on NO-GO is
 refused, nothing recorded), 3 usage error (unknown task, bad policy, --approve without a signing
-key or allowed_signers; reported before any probe runs). SIGTERM, SIGINT or SIGHUP stops the suite it
-runs (its whole session, within seconds) and exits 1 (NO-GO), recording nothing. ``--verify-approvals`` exits 0 when the
-whole approval chain verifies, 1 naming every forged, edited or deleted row, 3 on bad input.
+key or allowed_signers; reported before any probe runs). ``--verify-approvals`` exits 0 when the
+whole approval chain verifies, 1 naming every forged, edited, deleted, backdated or copied row (and an
+empty chain beside GO runs, or a chain without the head given with ``--expect-head``), 3 on bad input.
+SIGTERM, SIGINT or SIGHUP stops the suite it runs (its whole session, within seconds) and exits 1
+(NO-GO), recording nothing.
 Example: ``python -m railiance_conformance gate RAIL-HO-WP-0004-T09 --workplan WP.md --kubeconfig kc
 --approve ada@railiance.example --signing-key ~/.ssh/id_ed25519 -- --ansible-inventory hosts.ini``.
 """
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import uuid
@@ -108,9 +111,10 @@ def _drill(task_policy: dict):
 def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], report_dir: Path,
              policy_dir: Path = DEFAULT_POLICY_DIR, kubeconfig: str | None = None, context: str | None = None,
              history: Path | None = None, approve: str | None = None, repos: Path | None = None,
-             signing_key: Path | None = None, allowed_signers: Path | None = None, out=sys.stdout) -> int:
+             signing_key: Path | None = None, allowed_signers: Path | None = None, out=None) -> int:
     from railiance_conformance.workplan import parse_workplan
 
+    out = out or sys.stdout
     try:
         workplan = parse_workplan(workplan_path)
         catalog = load_catalog(policy_dir)
@@ -137,6 +141,7 @@ def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], repor
             print(f"gate: {problem}", file=sys.stderr)
             return USAGE_ERROR
     layers = sorted({c.layer for c in catalog.controls.values() if c.task == short and c.layer != "X"}) or ["X"]
+    cluster = _cluster(kubeconfig, context)
     started = utc_now()
     suite_failure = ""
     with tempfile.TemporaryDirectory(prefix="gate-suite-") as tmp:
@@ -163,14 +168,16 @@ def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], repor
     if not suite:
         result.go = False
         result.reasons.insert(0, f"the suite produced no findings ({suite_failure})")
-    gate = result.verdict(task.id, layers[0])
+    gate = result.verdict(task.id, layers[0], cluster.uid if cluster else None)
     findings = tuple(suite) + tuple(result.findings)
     run = Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=utc_now(), findings=findings,
               targets=tuple(sorted({f.target for f in findings})), workplan=workplan.id, gate=gate)
     if history is not None:
+        from railiance_conformance.gate.approvals import ApprovalChain
         from railiance_conformance.history import History
 
         History(history).record(run)
+        ApprovalChain(history)  # the history's identity (and approval table) from its first gate run
     written = write_reports(run, report_dir, list(load_reporters()))
     print(f"{gate.verdict}: {task.id} ({task.title})  run {run.run_id}", file=out)
     for reason in result.reasons:
@@ -185,10 +192,24 @@ def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], repor
 
         digest = store_report(history, report_dir / "findings.json")
         print(f"report archived: {digest}", file=out)
+    if approve is not None and result.go and cluster is not None and cluster.uid is None:
+        print(f"approval refused: the cluster's identity (its kube-system namespace uid) could not be read: "
+              f"{cluster.error}; an approval of a run against a cluster carries it; nothing was recorded", file=out)
+        return NO_GO
     if approve is not None:
         return _approve(approve, gate.verdict, task.id, run.run_id, digest, history, repos, signing_key,
                         allowed_signers_path(policy_dir, document, allowed_signers), timeouts["signing_s"], out)
     return GO if result.go else NO_GO
+
+
+def _cluster(kubeconfig: str | None, context: str | None):
+    """The targeted cluster's identity (``identity.ClusterIdentity``), None when no cluster is configured."""
+    from railiance_conformance.gate.identity import cluster_identity
+    from railiance_conformance.probes.cluster import ClusterAccess
+
+    if not ClusterAccess(kubeconfig, context).configured():
+        return None
+    return cluster_identity(kubeconfig, context)
 
 
 def _print_tables(gate: GateVerdict, out) -> None:
@@ -226,13 +247,16 @@ def _approve(name: str, verdict: str, task_id: str, run_id: str, digest: str | N
         return NO_GO
     print(f"approved: {task_id} run {run_id} by {approval.approver} at {approval.approved_at_utc} "
           f"(row #{approval.seq}, report {approval.report_digest}, {len(approval.repo_heads)} repo heads, "
-          f"chain head {approval.row_hash})", file=out)
+          f"history {approval.history_id}, cluster {approval.cluster_id or 'none'}, chain head {approval.row_hash})",
+          file=out)
+    print(f"keep with the change ticket: gate --verify-approvals --expect-head {approval.row_hash}", file=out)
     return GO
 
 
-def list_approvals(history: Path, out=sys.stdout) -> int:
+def list_approvals(history: Path, out=None) -> int:
     from railiance_conformance.gate.approvals import ApprovalChain
 
+    out = out or sys.stdout
     if not history.exists():
         print(f"gate: {history}: no such history database", file=sys.stderr)
         return USAGE_ERROR
@@ -245,10 +269,16 @@ def list_approvals(history: Path, out=sys.stdout) -> int:
 
 
 def verify_approvals(history: Path, *, policy_dir: Path = DEFAULT_POLICY_DIR, allowed_signers: Path | None = None,
-                     out=sys.stdout) -> int:
-    """Check the whole approval chain; print each problem with its row, exit 0 only when none."""
-    from railiance_conformance.gate.approvals import verify_chain
+                     expect_head: str | None = None, kubeconfig: str | None = None, context: str | None = None,
+                     out=None) -> int:
+    """Check the whole approval chain; print each problem with its row, exit 0 only when none.
 
+    ``expect_head``: ``sha256:<64 hex>`` kept elsewhere (printed with each approval); ``kubeconfig``/
+    ``context``: every row must name that cluster's kube-system uid."""
+    from railiance_conformance.gate.approvals import GENESIS, verify_chain
+    from railiance_conformance.gate.identity import cluster_identity
+
+    out = out or sys.stdout
     try:
         document = load_gate_policy(policy_dir)
     except (PolicyError, ValueError, OSError) as exc:
@@ -259,12 +289,36 @@ def verify_approvals(history: Path, *, policy_dir: Path = DEFAULT_POLICY_DIR, al
         missing = history if not history.exists() else signers or "approvals.allowed_signers in gate.yaml"
         print(f"gate: {missing}: no such file", file=sys.stderr)
         return USAGE_ERROR
-    report = verify_chain(history, signers, timeout_s=document["timeouts"]["signing_s"])
+    if expect_head is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", expect_head):
+        print(f"gate: --expect-head {expect_head!r} is not 'sha256:' and 64 lowercase hex digits (the chain head "
+              "the gate printed with the approval)", file=sys.stderr)
+        return USAGE_ERROR
+    cluster_id = None
+    if kubeconfig or context:
+        cluster = cluster_identity(kubeconfig, context)
+        if cluster.uid is None:
+            print(f"gate: the cluster's identity (kube-system namespace uid) could not be read: {cluster.error}; "
+                  "the rows could not be checked against it (drop --kubeconfig to check the chain alone)", file=out)
+            return NO_GO
+        cluster_id = cluster.uid
+    report = verify_chain(history, signers, expect_head=expect_head, cluster_id=cluster_id,
+                          timeout_s=document["timeouts"]["signing_s"])
     for problem in report.problems:
         print(f"  - {problem}", file=out)
     if report.legacy_unsigned:
         print(f"note: {report.legacy_unsigned} approvals in the old unsigned table 'approvals' cannot be verified",
               file=out)
+    if report.unbound:
+        print(f"note: {report.unbound} rows were signed before approvals carried their history's identity and "
+              "the run's end: they cannot show that they were made in this history", file=out)
+    if report.expected_head_seq:
+        later = report.rows - report.expected_head_seq
+        print(f"the head kept elsewhere is row #{report.expected_head_seq}"
+              + (f"; {later} rows were appended after it" if later else ""), file=out)
+    elif expect_head == GENESIS and report.ok:
+        print("the head kept elsewhere is the empty chain's" + (f"; {report.rows} rows were appended after it"
+                                                               if report.rows else ""), file=out)
     state = "verifies" if report.ok else f"does NOT verify ({len(report.problems)} problems)"
-    print(f"approval chain {state}: {report.rows} rows, head {report.head}, signers {signers}", file=out)
+    print(f"approval chain {state}: {report.rows} rows, head {report.head}, history {report.history_id or 'none'}, "
+          f"signers {signers}", file=out)
     return 0 if report.ok else NO_GO

@@ -63,6 +63,7 @@ class GateVerdict:
     reasons: tuple[str, ...] = ()              # every NO-GO reason, "<control id>: <status>: <detail>"
     layer: str = ""                            # the gated task's layer
     evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    cluster_uid: str | None = None             # the gated cluster's kube-system namespace uid (None: none read)
 
     @property
     def verdict(self) -> str:
@@ -75,9 +76,11 @@ class GateVerdict:
         return {name: TableRows(rows.get("source"), rows.get("restored")) for name, rows in tables.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON report's ``run.gate``: ``{"task", "verdict", "reasons", "layer", "evidence"}``."""
+        """The JSON report's ``run.gate``: ``{"task", "verdict", "reasons", "layer", "evidence"}`` and, when a
+        cluster was targeted and its identity read, ``"cluster_uid"``."""
         return {"task": self.task, "verdict": self.verdict, "reasons": list(self.reasons), "layer": self.layer,
-                "evidence": {control_id: dict(evidence) for control_id, evidence in self.evidence.items()}}
+                "evidence": {control_id: dict(evidence) for control_id, evidence in self.evidence.items()},
+                **({"cluster_uid": self.cluster_uid} if self.cluster_uid else {})}
 
 
 @dataclass
@@ -86,10 +89,10 @@ class GateResult:
     reasons: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
-    def verdict(self, task_id: str, layer: str) -> GateVerdict:
+    def verdict(self, task_id: str, layer: str, cluster_uid: str | None = None) -> GateVerdict:
         """The record the reports show: this result's verdict, reasons and its findings' evidence."""
         return GateVerdict(task_id, self.go, tuple(self.reasons), layer,
-                           {f.control_id: dict(f.evidence) for f in self.findings if f.evidence})
+                           {f.control_id: dict(f.evidence) for f in self.findings if f.evidence}, cluster_uid)
 
 
 def _preconditions(inputs: GateInputs) -> Outcome:
@@ -146,11 +149,12 @@ def parity_outcome(source_dsn: str, restored_dsn: str, **options) -> Outcome:
     sequence behind its column and the source's write activity, or ERROR (a side or a table unreadable).
 
     The evidence, in every status: ``schemas`` compared, ``tables`` ``{name: {"source": n, "restored": m}}``
-    (None where absent or unreadable), ``sequences_checked``, and ``checksums`` when asked for.
+    (None where absent or unreadable), ``sequences_checked``, ``sequences`` ``{name: {"source": next value,
+    "restored": next value}}``, and ``checksums`` when asked for.
     """
     from railiance_conformance.gate.parity import compare
 
-    expected = "same tables, same row counts, every sequence ahead of its column"
+    expected = "same tables, same row counts, every sequence ahead of its columns and not behind the source's"
     result = compare(source_dsn, restored_dsn, **options)
     if result.error:
         return Outcome.error(result.error, expected=expected)
@@ -159,6 +163,8 @@ def parity_outcome(source_dsn: str, restored_dsn: str, **options) -> Outcome:
         "restored": result.evidence.get("restored", {}).get("database"),
         "schemas": result.schemas, "sequences_checked": result.sequences_checked,
         "tables": {name: {"source": a, "restored": b} for name, (a, b) in result.tables.items()}}
+    if result.sequence_values:
+        evidence["sequences"] = {name: {"source": a, "restored": b} for name, (a, b) in result.sequence_values.items()}
     if result.checksums:
         evidence["checksums"] = {name: {"source": a, "restored": b} for name, (a, b) in result.checksums.items()}
     problems = [*result.mismatches, *result.sequences, *result.source_writes]

@@ -12,6 +12,9 @@ restored database, right after the restore, in a schema of its own (never compar
 
 The marker travels with the data the gate compares and is read through the same read-only DSN;
 its age is the restored server's ``now() - max(restored_at)``, one clock, no skew with this machine.
+An age below zero (a marker dated after the server's own ``now()``: written by a machine whose clock
+is ahead, or dated by hand) is DRIFT naming the clock skew: a marker from the future would
+otherwise stay "fresh" forever.
 Example: ``drill_freshness(dsn, marker="railiance_drill.restore_drill", window_hours=48).status``
 -> ``Status.PASS``.
 """
@@ -35,8 +38,8 @@ def marker_schema(marker: str) -> str:
 
 def drill_freshness(restored_dsn: str, *, marker: str = DEFAULT_MARKER, window_hours: float,
                     statement_timeout_ms: int = 30000, connect_timeout_s: int = 10) -> Outcome:
-    """PASS when the newest marker row is at most ``window_hours`` old; DRIFT when older or absent;
-    ERROR when the restored copy cannot be read."""
+    """PASS when the newest marker row is at most ``window_hours`` old and not from the future (age >= 0);
+    DRIFT when older, from the future (clock skew) or absent; ERROR when the restored copy cannot be read."""
     schema, table = marker.split(".", 1)
     expected = {"marker": marker, "within_hours": window_hours}
     doing = "connecting"
@@ -60,6 +63,15 @@ def drill_freshness(restored_dsn: str, *, marker: str = DEFAULT_MARKER, window_h
     if restored_at is None:
         return Outcome(Status.DRIFT, expected, f"the drill marker {marker} is empty",
                        reason="the drill marker holds no row: the drill did not finish")
+    if float(age) < 0:
+        ahead = -float(age)
+        shown = f"{ahead:.1f} h" if ahead >= 0.1 else f"{ahead * 3600:.0f} s"
+        stamp = restored_at.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return Outcome(Status.DRIFT, expected, {"restored_at": stamp, "age_hours": round(float(age), 1),
+                                                "backup": backup},
+                       f"the drill marker is dated {stamp}, {shown} after the restored server's own now(): a marker "
+                       "from the future (clock skew on the machine that wrote it, or a hand-made date) cannot show "
+                       "a fresh drill; fix the clock and repeat the drill", (("drills_recorded", drills),))
     age_hours = round(float(age), 1)
     observed = {"restored_at": restored_at.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "age_hours": age_hours, "backup": backup}

@@ -9,9 +9,16 @@ Compared, per side:
   its exact ``count(*)``; a table the gate's user cannot read (no USAGE on its schema, no SELECT on
   it, or row-level security hiding rows from it) is named as unreadable on that side, never as
   missing;
-* every sequence owned by a column of a compared table (``serial``/``identity``, pg_depend 'a'/'i'):
-  its next value must be ahead of the column's maximum (minimum for a descending sequence), or the
-  next insert after the cutover fails on a duplicate key;
+* every sequence of a compared schema, and every sequence a compared table's column uses: owned by
+  the column (``serial``, ``OWNED BY``: pg_depend 'a'; ``identity``: 'i') or called by its
+  ``DEFAULT nextval('…')`` without ``OWNED BY`` (the pg_attrdef row depends on the sequence, 'n').
+  Its next value must be ahead of each such column's maximum (minimum for a descending sequence),
+  or the next insert after the cutover fails on a duplicate key; and on the restored copy it must
+  be at or beyond the source's next value, or the ids the source already handed out are issued a
+  second time. A sequence is read (``last_value``, ``is_called``) in the same transaction as the
+  counts, right after them: sequences are not transactional (PostgreSQL docs, "Sequence Manipulation
+  Functions"), so the value is the one at that moment, not at the snapshot; a source still being
+  written to can only move its sequence forward, i.e. make the copy look behind, never ahead;
 * opt-in (``checksum``): a sha256 over each table's rows as text (``t::text``, in ``COLLATE "C"``
   order, with TimeZone UTC, DateStyle ISO, extra_float_digits 1, bytea_output hex on both sides).
 
@@ -53,18 +60,32 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND (%(schemas)s::text[] IS NULL OR n.nspname = ANY(%(schemas)s::text[]))
   AND NOT n.nspname = ANY(%(exclude)s::text[])
 ORDER BY 1, 2"""
-_OWNED_SEQUENCES = """SELECT sn.nspname, s.relname, tn.nspname, t.relname, a.attname, q.seqincrement,
-  has_schema_privilege(sn.oid, 'USAGE') AND has_sequence_privilege(s.oid, 'SELECT') AS readable
-FROM pg_catalog.pg_depend d
-JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+# every sequence of a non-system schema, with each column that uses it (NULLs: none): owned by the
+# column (pg_depend from the sequence to the column: 'a' serial/OWNED BY, 'i' identity), or called by
+# the column's DEFAULT (pg_depend from its pg_attrdef row to the sequence, 'n'; nextval('x') stores
+# 'x'::regclass, which records that dependency)
+_SEQUENCES = """SELECT sn.nspname, s.relname, q.seqincrement,
+  has_schema_privilege(sn.oid, 'USAGE') AND has_sequence_privilege(s.oid, 'SELECT') AS readable,
+  tn.nspname, t.relname, a.attname, u.link
+FROM pg_catalog.pg_class s
 JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
 JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid
-JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
-JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
-JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
-  AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
-ORDER BY 1, 2"""
+LEFT JOIN LATERAL (
+  SELECT d.refobjid AS relid, d.refobjsubid AS attnum, CASE d.deptype WHEN 'i' THEN 'identity' ELSE 'owned' END AS link
+  FROM pg_catalog.pg_depend d
+  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.oid
+    AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+  UNION
+  SELECT ad.adrelid, ad.adnum, 'default'
+  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid
+  WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+    AND d.refobjid = s.oid
+) u ON true
+LEFT JOIN pg_catalog.pg_class t ON t.oid = u.relid
+LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = u.relid AND a.attnum = u.attnum
+WHERE s.relkind = 'S' AND sn.nspname <> 'information_schema' AND sn.nspname !~ '^pg_'
+ORDER BY 1, 2, 5, 6, 7, 8"""
 _CHECKSUM_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"),
                       ("extra_float_digits", "1"), ("bytea_output", "hex"))
 _URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^@/\s]*)@|[?&]password=(?P<qpw>[^&#\s]*)", re.IGNORECASE)
@@ -78,13 +99,15 @@ class DsnNotSet(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class SequenceState:
-    """One column-owned sequence on one side: the value ``nextval`` would give and the column's extreme."""
+    """A sequence and one column that uses it, on one side: the value ``nextval`` would give and the
+    column's extreme. ``column`` "" (and ``link`` "") for a sequence no compared column uses."""
 
     sequence: str            # schema.name
-    column: str              # schema.table.column
+    column: str              # schema.table.column, or ""
     next_value: int | None   # None: the sequence could not be read
-    column_extreme: int | None  # max (min for a descending sequence); None for an empty table
+    column_extreme: int | None  # max (min for a descending sequence); None for an empty table or no column
     increment: int
+    link: str = ""           # "owned" (serial, OWNED BY), "identity", "default" (DEFAULT nextval, no OWNED BY)
 
     @property
     def behind(self) -> bool:
@@ -120,7 +143,8 @@ class ParityResult:
     source_writes: list[str] = field(default_factory=list)  # counts that moved on the source during the check
     checksums: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     schemas: list[str] = field(default_factory=list)        # the schemas whose tables were compared
-    sequences_checked: int = 0
+    sequences_checked: int = 0                              # sequences read, both sides together
+    sequence_values: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)  # next values
 
 
 def dsn_from_env(name: str) -> str:
@@ -178,9 +202,16 @@ def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] | None
         where = f"schema(s) {', '.join(schemas)}" if schemas is not None else "any non-system schema"
         mismatches.append(f"no base tables in {where} of either database: nothing was compared")
     sequences = [_sequence_line(side, state) for side in SIDES for state in census[side].sequences if state.behind]
-    sequences += [f"sequence {state.sequence} ({state.column}) could not be read on {SIDES[side]} by user "
-                  f"{census[side].facts.get('user')}: GRANT SELECT ON SEQUENCE {state.sequence}"
-                  for side in SIDES for state in census[side].sequences if state.next_value is None]
+    unreadable_sequences = {(side, state.sequence) for side in SIDES for state in census[side].sequences
+                            if state.next_value is None}
+    sequences += [f"sequence {name} could not be read on {SIDES[side]} by user {census[side].facts.get('user')}: "
+                  f"GRANT SELECT ON SEQUENCE {name}" for side, name in sorted(unreadable_sequences, key=lambda k: k[1])]
+    values = {side: {state.sequence: (state.next_value, state.increment) for state in census[side].sequences}
+              for side in SIDES}
+    already = {state.sequence for state in restored.sequences if state.behind}
+    sequences += [line for name in sorted(values["source"].keys() | values["restored"].keys())
+                  if name not in already and (line := _against_source(name, values["source"].get(name),
+                                                                     values["restored"].get(name)))]
     checksums = {name: (source.checksums.get(name), restored.checksums.get(name))
                  for name in sorted(source.checksums.keys() | restored.checksums.keys())}
     mismatches += [f"table {name}: same row count, different contents (sha256 {a[:12]} in the source, "
@@ -194,7 +225,28 @@ def compare(source_dsn: str, restored_dsn: str, *, schemas: Sequence[str] | None
     ok = not (mismatches or unreadable or sequences)
     return ParityResult(ok, tables, mismatches, evidence=evidence, unreadable=unreadable, sequences=sequences,
                         source_writes=writes, checksums=checksums, schemas=compared,
-                        sequences_checked=sum(len(c.sequences) for c in census.values()))
+                        sequences_checked=sum(len({s.sequence for s in c.sequences}) for c in census.values()),
+                        sequence_values={name: (values["source"].get(name, (None,))[0],
+                                                values["restored"].get(name, (None,))[0])
+                                         for name in sorted(values["source"].keys() | values["restored"].keys())})
+
+
+def _against_source(name: str, source: tuple[int | None, int] | None, restored: tuple[int | None, int] | None) -> str:
+    """The restored copy's sequence must not be behind the source's: ``(next value, increment)`` per side."""
+    if restored is None:
+        return (f"sequence {name} missing in the restored copy: the source has it (next value "
+                f"{source[0] if source else '?'})")
+    if source is None:
+        return f"sequence {name} only in the restored copy"
+    (theirs, step), (ours, _) = source, restored
+    if theirs is None or ours is None:
+        return ""  # unreadable: named above
+    if (ours < theirs) if step > 0 else (ours > theirs):
+        gap = f"{ours}..{theirs - 1}" if step > 0 else f"{theirs + 1}..{ours}"
+        return (f"sequence {name} on the restored copy would next give {ours}, behind the source's {theirs}: after "
+                f"the cutover it hands out {gap} a second time, values the source already gave out "
+                f"(SELECT setval('{name}', {theirs}, false))")
+    return ""
 
 
 def _sequence_line(side: str, state: SequenceState) -> str:
@@ -274,11 +326,26 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                     row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table)))
                     counts[name] = row.fetchone()[0]
                 doing = "listing sequences"
-                for seq_schema, seq, schema, table, column, increment, readable in conn.execute(_OWNED_SEQUENCES):
-                    if f"{schema}.{table}" not in counts:
+                listed: dict[tuple[str, str], tuple[int, bool]] = {}
+                uses: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
+                for seq_schema, seq, increment, readable, schema, table, column, link in conn.execute(_SEQUENCES):
+                    listed[(seq_schema, seq)] = (increment, readable)
+                    if link and f"{schema}.{table}" in counts:
+                        uses.setdefault((seq_schema, seq), []).append((schema, table, column, link))
+                for (seq_schema, seq), (increment, readable) in listed.items():
+                    in_scope = (schemas is None or seq_schema in schemas) and seq_schema not in exclude
+                    columns = _one_link_per_column(uses.get((seq_schema, seq), []))
+                    if not in_scope and not columns:
                         continue
-                    doing = f"reading sequence {seq_schema}.{seq} and {schema}.{table}.{column}"
-                    sequences.append(_sequence(conn, seq_schema, seq, schema, table, column, increment, readable))
+                    doing = f"reading sequence {seq_schema}.{seq}"
+                    next_value = _next_value(conn, seq_schema, seq, increment) if readable else None
+                    if not columns:
+                        sequences.append(SequenceState(f"{seq_schema}.{seq}", "", next_value, None, increment))
+                    for schema, table, column, link in columns:
+                        doing = f"reading sequence {seq_schema}.{seq} and {schema}.{table}.{column}"
+                        sequences.append(SequenceState(f"{seq_schema}.{seq}", f"{schema}.{table}.{column}", next_value,
+                                                       _extreme(conn, schema, table, column, increment), increment,
+                                                       link))
                 for name in counts:
                     if checksum is True or (not isinstance(checksum, bool) and name in checksum):
                         doing = f"checksumming {name}"
@@ -289,18 +356,30 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                       _error(exc, doing, timeout_ms, connect_timeout_s))
 
 
-def _sequence(conn, seq_schema: str, seq: str, schema: str, table: str, column: str, increment: int,
-              readable: bool) -> SequenceState:
+def _one_link_per_column(found: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """``(schema, table, column, link)`` once per column: a serial column is both owned and defaulted."""
+    rank = {"identity": 0, "owned": 1, "default": 2}
+    best: dict[tuple[str, str, str], str] = {}
+    for schema, table, column, link in found:
+        key = (schema, table, column)
+        if key not in best or rank[link] < rank[best[key]]:
+            best[key] = link
+    return [(*key, link) for key, link in sorted(best.items())]
+
+
+def _next_value(conn, seq_schema: str, seq: str, increment: int) -> int:
+    """What ``nextval`` would give: ``last_value`` once ``is_called``, else ``last_value`` itself."""
+    last, called = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
+        sql.Identifier(seq_schema, seq))).fetchone()
+    return last + increment if called else last
+
+
+def _extreme(conn, schema: str, table: str, column: str, increment: int) -> int | None:
+    """The column's max (min for a descending sequence); None for an empty table or a non-integer value."""
     extreme = sql.SQL("max" if increment > 0 else "min")
     value = conn.execute(sql.SQL("SELECT {}({}) FROM {}").format(extreme, sql.Identifier(column),
                                                                  sql.Identifier(schema, table))).fetchone()[0]
-    next_value = None
-    if readable:
-        last, called = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
-            sql.Identifier(seq_schema, seq))).fetchone()
-        next_value = last + increment if called else last
-    column_extreme = int(value) if isinstance(value, (int, float)) or str(value).lstrip("-").isdigit() else None
-    return SequenceState(f"{seq_schema}.{seq}", f"{schema}.{table}.{column}", next_value, column_extreme, increment)
+    return int(value) if isinstance(value, (int, float)) or str(value).lstrip("-").isdigit() else None
 
 
 def _checksum(conn, schema: str, table: str) -> str:

@@ -132,3 +132,11 @@ def test_now_must_be_aware():
     with pytest.raises(ValueError, match="timezone-aware"):
         backup_recency(FakeSnapshot([]), namespace="databases", cluster="gitea-db", window_hours=1,
                        now=datetime(2026, 11, 27))
+
+
+def test_a_backup_from_the_future_is_drift_naming_the_clock_skew():
+    outcome = recency([backup("ahead", "completed", stopped="2026-11-28T12:00:00Z")])  # a day ahead of NOW
+    assert outcome.status is Status.DRIFT
+    assert outcome.reason.startswith("the newest backup ahead is dated 2026-11-28T12:00:00Z, 24.0 h ahead of this "
+                                     "machine's clock") and "a backup from the future" in outcome.reason
+    assert recency([backup("skewed", "completed", stopped="2026-11-27T12:04:00Z")]).status is Status.PASS  # 4 min

@@ -59,3 +59,13 @@ def test_an_unreachable_copy_is_could_not_verify_without_the_password(postgres):
 
 def test_the_marker_schema_is_excluded_from_parity():
     assert marker_schema(DEFAULT_MARKER) == "railiance_drill"
+
+
+@pytest.mark.parametrize("hours_ahead", [8760, 0.01])
+def test_a_drill_marker_from_the_future_is_drift_naming_the_clock_skew(postgres, restored, hours_ahead):
+    mark(postgres, restored, 2)
+    mark(postgres, restored, -hours_ahead)  # dated a year (or 36 s) ahead of the restored server's now()
+    outcome = drill_freshness(postgres.dsn(restored), window_hours=48)
+    assert outcome.status is Status.DRIFT, outcome
+    assert outcome.observed["age_hours"] <= 0 and "after the restored server's own now()" in outcome.reason
+    assert "clock skew" in outcome.reason and "from the future" in outcome.reason

@@ -92,7 +92,8 @@ def cli(*argv: str) -> subprocess.CompletedProcess:
 
 def test_go_on_the_conformant_testbed_on_any_date_then_a_verified_signed_approval(testbed, cluster, repos,
                                                                                    databases, keys, tmp_path):
-    done = gate(tmp_path, cluster(), repos, testbed, "--approve", ADA, "--signing-key", str(keys["ada"]),
+    kubeconfig = cluster()
+    done = gate(tmp_path, kubeconfig, repos, testbed, "--approve", ADA, "--signing-key", str(keys["ada"]),
                 "--allowed-signers", str(keys["allowed"]))  # the conformant dump alone: its backup is 3 h old
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith(f"GO: {TASK}")
@@ -102,9 +103,13 @@ def test_go_on_the_conformant_testbed_on_any_date_then_a_verified_signed_approva
                for line in done.stdout.splitlines())
     assert f"approved: {TASK} run " in done.stdout and f"by {ADA}" in done.stdout and approvals(tmp_path) == 1
     history = tmp_path / "history.sqlite"
-    verified = cli("--verify-approvals", "--history", str(history), "--allowed-signers", str(keys["allowed"]))
+    assert "cluster d8fb827e-c443-99c2-af4b-d1ae7000c9b7" in done.stdout  # the dump's kube-system namespace uid
+    head = done.stdout.split("keep with the change ticket: gate --verify-approvals --expect-head ")[1].split()[0]
+    verified = cli("--verify-approvals", "--history", str(history), "--allowed-signers", str(keys["allowed"]),
+                   "--expect-head", head, "--kubeconfig", str(kubeconfig))
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert verified.stdout.startswith("approval chain verifies: 1 rows, head sha256:")
+    assert verified.stdout.startswith("the head kept elsewhere is row #1\napproval chain verifies: 1 rows, "
+                                      f"head {head}, history "), verified.stdout
     listed = cli("--list-approvals", "--history", str(history))
     assert ADA in listed.stdout and "railiance-infra@" in listed.stdout
     reports = tmp_path / "gate"

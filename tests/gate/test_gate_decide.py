@@ -85,3 +85,25 @@ def test_a_drill_older_than_the_window_is_no_go(databases):
     assert not result.go
     assert result.reasons == ["gate.restore.fresh: drift: the restore drill is 49.0 h old, older than the 48 h "
                               "window: repeat it before the cutover"]
+
+
+def test_a_drill_from_the_future_is_no_go_naming_the_clock_skew(databases):
+    postgres, _, restored = databases
+    run_sql(postgres, restored, "UPDATE railiance_drill.restore_drill SET restored_at = now() + interval '1 year'")
+    result = gate()
+    assert not result.go and len(result.reasons) == 1
+    assert result.reasons[0].startswith("gate.restore.fresh: drift: the drill marker is dated ")
+    assert "clock skew" in result.reasons[0]
+
+
+def test_a_sequence_behind_its_source_is_no_go_with_both_values_in_the_evidence(databases):
+    postgres, source, restored = databases
+    run_sql(postgres, source, "SELECT setval('public.events_id_seq', 300, false)")
+    run_sql(postgres, restored, "SELECT setval('public.events_id_seq', 251, false)")
+    result = gate()
+    assert result.reasons == [
+        "gate.restore.parity: drift: sequence public.events_id_seq on the restored copy would next give 251, behind "
+        "the source's 300: after the cutover it hands out 251..299 a second time, values the source already gave "
+        "out (SELECT setval('public.events_id_seq', 300, false))"]
+    evidence = dict({f.control_id: f for f in result.findings}["gate.restore.parity"].evidence)
+    assert evidence["sequences"]["public.events_id_seq"] == {"source": 300, "restored": 251}

@@ -7,8 +7,10 @@ import time
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from railiance_conformance.gate.parity import DsnNotSet, compare, dsn_from_env, masked_dsn
+from railiance_conformance.gate.parity import DsnNotSet, _next_value, compare, dsn_from_env, masked_dsn
 from tests.gate.pg_server import PgServer, free_port
 
 PUBLIC = {"public.customers": (120, 120), "public.empty_table": (0, 0), "public.events": (50, 50),
@@ -308,3 +310,80 @@ def test_source_write_activity_during_the_check_is_named(postgres, fresh_pair):
     assert result.source_writes == [
         "the source is still being written to: public.orders had 1001 rows in the check's snapshot and 1003 when "
         "counted again (freeze writes before the final dump, as the workplan's step 7 says)"]
+
+
+def dbname(dsn: str) -> str:
+    return psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+
+
+def test_a_sequence_behind_its_source_is_drift_though_ahead_of_its_column(postgres, fresh_pair):
+    source, restored, name = fresh_pair
+    change(postgres, dbname(source), "SELECT setval('public.events_id_seq', 300, false)")  # handed out up to 299
+    change(postgres, name, "SELECT setval('public.events_id_seq', 251, false)")  # ahead of max(id) = 50
+    result = compare(source, restored)
+    assert not result.ok and result.mismatches == []
+    assert result.sequences == [
+        "sequence public.events_id_seq on the restored copy would next give 251, behind the source's 300: after the "
+        "cutover it hands out 251..299 a second time, values the source already gave out "
+        "(SELECT setval('public.events_id_seq', 300, false))"]
+    assert result.sequence_values == {"audit.Events_id_seq": (38, 38), "public.events_id_seq": (300, 251)}
+    change(postgres, name, "SELECT setval('public.events_id_seq', 300, false)")
+    assert compare(source, restored).ok
+
+
+TICKETS = ("CREATE SEQUENCE public.ticket_no; "  # no OWNED BY: only the column DEFAULT uses it
+           "CREATE TABLE public.tickets (n bigint PRIMARY KEY DEFAULT nextval('ticket_no'), what text); "
+           "INSERT INTO public.tickets (what) SELECT 'ticket ' || g FROM generate_series(1, 40) g")
+
+
+def test_a_reset_sequence_behind_a_column_default_without_owned_by_is_drift(postgres, fresh_pair):
+    source, restored, name = fresh_pair
+    for db in (dbname(source), name):
+        change(postgres, db, TICKETS)
+    assert compare(source, restored).ok
+    change(postgres, name, "SELECT setval('public.ticket_no', 1, false)")
+    result = compare(source, restored)
+    assert not result.ok and result.sequences_checked == 6  # three sequences on each side
+    assert result.sequences == [
+        "sequence public.ticket_no on the restored copy would next give 1, but public.tickets.n already holds 40 "
+        "(max): the next insert fails on a duplicate key (SELECT setval('public.ticket_no', (SELECT max(n) FROM "
+        "public.tickets)))"]
+
+
+def test_a_sequence_no_column_uses_is_compared_with_the_source_and_a_missing_one_named(postgres, fresh_pair):
+    source, restored, name = fresh_pair
+    change(postgres, dbname(source), "CREATE SEQUENCE public.invoice_no START 1000; SELECT nextval('invoice_no'); "
+                                     "CREATE SEQUENCE audit.batch_no")
+    change(postgres, name, "CREATE SEQUENCE public.invoice_no START 1000")  # restored, never called
+    result = compare(source, restored)
+    assert result.sequences == [
+        "sequence audit.batch_no missing in the restored copy: the source has it (next value 1)",
+        "sequence public.invoice_no on the restored copy would next give 1000, behind the source's 1001: after the "
+        "cutover it hands out 1000..1000 a second time, values the source already gave out "
+        "(SELECT setval('public.invoice_no', 1001, false))"]
+    assert compare(source, restored, exclude=["audit"]).sequences == result.sequences[1:]
+
+
+@pytest.fixture(scope="module")
+def scratch(postgres: PgServer) -> str:
+    """An empty database of its own (never a template of the others)."""
+    return postgres.create_database()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(increment=st.integers(-1000, 1000).filter(bool), start=st.integers(-10**6, 10**6),
+       moved=st.one_of(st.none(), st.tuples(st.integers(-10**6, 10**6), st.booleans())), calls=st.integers(0, 3))
+def test_the_next_value_the_gate_reads_is_what_nextval_gives(postgres, scratch, increment, start, moved, calls):
+    """_next_value (last_value, is_called) against PostgreSQL's own nextval on the same sequence."""
+    with psycopg.connect(postgres.dsn(scratch), autocommit=True) as conn:
+        conn.execute("DROP SEQUENCE IF EXISTS public.probe_seq")
+        conn.execute(psycopg.sql.SQL("CREATE SEQUENCE public.probe_seq INCREMENT BY {} MINVALUE -100000000 "
+                                     "MAXVALUE 100000000 START WITH {}").format(psycopg.sql.Literal(increment),
+                                                                                psycopg.sql.Literal(start)))
+        if moved is not None:
+            conn.execute("SELECT setval('public.probe_seq', %s, %s)", moved)
+        for _ in range(calls):
+            conn.execute("SELECT nextval('public.probe_seq')")
+        predicted = _next_value(conn, "public", "probe_seq", increment)
+        assert conn.execute("SELECT nextval('public.probe_seq')").fetchone()[0] == predicted
+        conn.execute("DROP SEQUENCE public.probe_seq")
