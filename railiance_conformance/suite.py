@@ -65,7 +65,7 @@ class SuiteSettings:
 
     @classmethod
     def from_options(cls, option: Any, rootpath: Path) -> "SuiteSettings":
-        check_ssh_files(option)
+        check_option_paths(option)
         policy_dir = Path(option.policy_dir)
         catalog = load_catalog(policy_dir)
         # the features state the desired values (read and validated before any probe); a host's
@@ -109,22 +109,28 @@ class SuiteSettings:
             coverage=coverage)
 
 
-def check_ssh_files(option: Any) -> None:
-    """``--ssh-identity-file`` and ``--ssh-config`` name files ssh must read: one that is missing,
-    not a regular file or unreadable is a usage error naming the option (ssh itself only warns
-    "Identity file … not accessible" and every host then fails "Permission denied (publickey)")."""
+def check_option_paths(option: Any) -> None:
+    """The files and directories options name must be there before any probe: ``--ssh-identity-file``,
+    ``--ssh-config`` and ``--kubeconfig`` readable regular files, ``--repos`` a directory. One that is
+    missing, of the wrong type or unreadable is a usage error naming the option and the path (ssh
+    itself only warns "Identity file … not accessible" and every host then fails "Permission denied
+    (publickey)"; a missing kubeconfig made every cluster control an error instead)."""
     import os
 
-    for flag, value in (("--ssh-identity-file", getattr(option, "ssh_identity_file", None)),
-                        ("--ssh-config", getattr(option, "ssh_config", None))):
+    for flag, value, want_dir in (("--ssh-identity-file", getattr(option, "ssh_identity_file", None), False),
+                                  ("--ssh-config", getattr(option, "ssh_config", None), False),
+                                  ("--kubeconfig", getattr(option, "kubeconfig", None), False),
+                                  ("--repos", getattr(option, "repos", None), True)):
         if not value:
             continue
         path = Path(value).expanduser()
         if not path.exists():
-            raise PolicyError(flag, str(value), "no such file")
-        if not path.is_file():
+            raise PolicyError(flag, str(value), "no such directory" if want_dir else "no such file")
+        if want_dir and not path.is_dir():
+            raise PolicyError(flag, str(value), "not a directory")
+        if not want_dir and not path.is_file():
             raise PolicyError(flag, str(value), "not a regular file")
-        if not os.access(path, os.R_OK):
+        if not os.access(path, os.R_OK | (os.X_OK if want_dir else 0)):
             raise PolicyError(flag, str(value), "not readable by this user")
 
 
