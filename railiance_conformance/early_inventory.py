@@ -32,20 +32,28 @@ stops the run before the inventory would have been read, the child may already h
 inventory script; its output is then dropped with the child.
 
 Vault passwords and the values they decrypt pass only through the pipe between the two processes.
+The read is bounded: a child that has not answered within ``READ_TIMEOUT_S`` (a vault password or
+inventory script waiting for a prompt or a service) is killed with its process group, and the run
+stops with a usage error naming the inventory and the bound.
 """
 from __future__ import annotations
 
 import atexit
 import os
 import pickle
+import select
 import shlex
 import signal
 import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
+# the longest the inventory read (ansible-core, vault password and inventory scripts) may take in the child
+# (RAILIANCE_INVENTORY_READ_TIMEOUT seconds; default 120): past it the child's whole process group is killed
+READ_TIMEOUT_S = float(os.environ.get("RAILIANCE_INVENTORY_READ_TIMEOUT") or 120)
 # the option dests the inventory's HostTargets are computed from (inventory_targets)
 INPUTS = ("ansible_inventory", "hosts", "connection", "limit", "vault_password_file", "vault_id")
 # set by railiance_conformance.inventory at import (setdefault), so present in one process and not yet
@@ -245,12 +253,22 @@ def take(option: Any) -> list | None:
         _stop(pending)
         return None
     chunks = []
+    deadline = time.monotonic() + READ_TIMEOUT_S
     try:
-        with os.fdopen(pending.fd, "rb") as pipe:
-            while chunk := pipe.read(1 << 16):
+        with os.fdopen(pending.fd, "rb", buffering=0) as pipe:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                    _kill_group(pending.pid)
+                    os.waitpid(pending.pid, 0)
+                    pending = None
+                    raise _timed_out(option)
+                chunk = pipe.read(1 << 16)
+                if not chunk:
+                    break
                 chunks.append(chunk)
     finally:
-        _, status = os.waitpid(pending.pid, 0)
+        status = os.waitpid(pending.pid, 0)[1] if pending is not None else 1
     if status != 0:
         return None
     try:
@@ -267,6 +285,25 @@ def take(option: Any) -> list | None:
 
     validate_targets(value)  # as inventory_targets does (PolicyError naming the value's file)
     return value
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _timed_out(option: Any):
+    from railiance_conformance.policy import PolicyError
+
+    source = getattr(option, "ansible_inventory", None) or "ansible.cfg's inventory"
+    return PolicyError(str(source), "", f"reading the inventory did not finish within {READ_TIMEOUT_S:g} s "
+                                        f"(a vault password or inventory script that waits for a prompt or a "
+                                        f"service?): it and every script it started were killed")
 
 
 def _write(fd: int, data: bytes) -> None:

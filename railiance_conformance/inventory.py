@@ -115,9 +115,43 @@ def ansible_cfg_may_apply() -> bool:
         or any(Path(p).expanduser().is_file() for p in _CONFIG_CANDIDATES)
 
 
+UTF8_LOCALES = ("C.UTF-8", "C.utf8")
+
+
+def ensure_utf8_locale() -> None:
+    """ansible-core needs a UTF-8 locale: its CLI module, imported for the vault, calls
+    ``locale.setlocale(LC_ALL, "")`` and exits (SystemExit: "Ansible requires the locale encoding to
+    be UTF-8") otherwise (``ansible/cli/__init__.py`` ``initialize_locale``). With a non-UTF-8 locale
+    (``LC_ALL=C``, as in many CI images and cron) the suite sets ``LC_ALL=C.UTF-8`` for itself and
+    ansible-core, as ansible-playbook's documentation asks the user to; when no C.UTF-8 locale is
+    installed either, it is a usage error naming LC_ALL/LANG. Nothing else the suite does depends on
+    the locale (it reads and writes UTF-8 explicitly)."""
+    import locale
+
+    try:
+        locale.setlocale(locale.LC_ALL, "")
+        encoding = locale.getlocale()[1]
+    except (locale.Error, ValueError):
+        encoding = None
+    if encoding and encoding.lower().replace("-", "") == "utf8":
+        return
+    for candidate in UTF8_LOCALES:
+        try:
+            locale.setlocale(locale.LC_ALL, candidate)
+        except locale.Error:
+            continue
+        os.environ["LC_ALL"] = candidate  # initialize_locale() reads the environment again
+        return
+    current = ", ".join(f"{k}={os.environ[k]}" for k in ("LC_ALL", "LC_CTYPE", "LANG") if k in os.environ) or "unset"
+    raise PolicyError("LC_ALL/LANG", current, "ansible-core (the inventory reader) needs a UTF-8 locale and "
+                                              "no C.UTF-8 locale is installed: set LC_ALL or LANG to a UTF-8 "
+                                              "locale (locale -a lists them)")
+
+
 def _constants():
     """ansible-core's ``constants`` (it reads ansible.cfg and ANSIBLE_* at import); a broken
     ansible.cfg is bad input: PolicyError naming the file, not a crash."""
+    ensure_utf8_locale()
     try:
         from ansible import constants as C
     except Exception as exc:  # noqa: BLE001 - AnsibleOptionsError("Error reading config file (PATH): ...")
@@ -159,7 +193,10 @@ def configured_inventory() -> list[str] | None:
 
 def _vault_secrets(loader: Any, vault: VaultOptions) -> list:
     C = _constants()
-    from ansible.cli import CLI
+    try:
+        from ansible.cli import CLI
+    except SystemExit as exc:  # its import-time checks (UTF-8 locale, blocking stdio) exit the process
+        raise PolicyError("ansible-core", "", f"refuses to start: {exc}") from None
     from ansible.errors import AnsibleError
 
     vault_ids = [*vault.vault_ids, *(C.DEFAULT_VAULT_IDENTITY_LIST or [])]

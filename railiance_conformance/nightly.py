@@ -10,20 +10,27 @@ The local reports and history are written before publishing and never depend on 
 judged by its own report only: nightly passes ``--run-id`` and reads back the ``findings.json``
 whose ``run.id`` is that id (in ``--report-dir``, or the fallback directory the suite names when
 the report directory could not take it), never a file left from an earlier run.
+SIGTERM, SIGINT or SIGHUP to nightly (its pid or its process group) is forwarded to the suite, which
+stops within seconds and writes a partial report (every control not finished is an error
+"interrupted by SIGTERM"); nightly waits for it (``interrupt.GRACE_S`` at most, then kills what is
+left), does not publish it, and exits with its verdict: 2, or 1 when a drift was already found,
+5 when no report of the run was written. Nothing of the run outlives nightly.
 Example: ``python -m railiance_conformance nightly --webhook https://hooks.example/drift -- -m S1``.
 """
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from railiance_conformance.finding import LOUDEST_FIRST, Status
+from railiance_conformance.interrupt import run_child
 from railiance_conformance.policy import REPO_ROOT
+from railiance_conformance.redact import redact_text
 from railiance_conformance.reporting.output import OUTPUT_FAILED as OUTPUT_FAILED_PYTEST
 
 CONFORMANT, DRIFT, COULD_NOT_VERIFY, USAGE_ERROR, PUBLISH_FAILED, OUTPUT_FAILED = 0, 1, 2, 3, 4, 5
@@ -100,12 +107,22 @@ def run_nightly(pytest_args: list[str], *, report_dir: Path, webhook: Webhook | 
     run_id = uuid.uuid4().hex[:12]
     command = [sys.executable, "-m", "pytest", "features/", "--report-dir", str(report_dir), *pytest_args,
                "--run-id", run_id]
-    proc = subprocess.run(command, cwd=REPO_ROOT)
-    if proc.returncode == PYTEST_USAGE_ERROR:
+    returncode, _, _, interrupted = run_child(command, cwd=REPO_ROOT)
+    proc = SimpleNamespace(returncode=returncode if returncode is not None else "killed")
+    if proc.returncode == PYTEST_USAGE_ERROR and not interrupted:
         return USAGE_ERROR
     findings, document, why = this_run_report(report_dir, run_id)
     code = verdict(document)
     own_failure = ""
+    if interrupted:
+        print(f"railiance-conformance: interrupted by {interrupted}: run {run_id} stopped "
+              f"(pytest exit {proc.returncode}); "
+              + (f"its partial report is {findings}, not published" if findings is not None
+                 else "no report of it was written"), file=sys.stderr)
+        if findings is None:
+            return OUTPUT_FAILED
+        return OUTPUT_FAILED if proc.returncode == OUTPUT_FAILED_PYTEST else DRIFT if code == DRIFT \
+            else COULD_NOT_VERIFY
     if findings is None and proc.returncode in NO_FINDINGS_EXITS:
         print(f"railiance-conformance: run {run_id} recorded no finding (pytest exit {proc.returncode}): "
               f"could not verify", file=sys.stderr)
@@ -125,7 +142,7 @@ def run_nightly(pytest_args: list[str], *, report_dir: Path, webhook: Webhook | 
     if webhook is not None and document is not None:
         problem = webhook.publish(findings.read_bytes())
         if problem:
-            print(f"railiance-conformance: publishing {findings} to the webhook failed: {problem} "
+            print(f"railiance-conformance: publishing {findings} to the webhook failed: {redact_text(problem)} "
                   f"(the local reports are complete)", file=sys.stderr)
             return OUTPUT_FAILED if own_failure else code or PUBLISH_FAILED
         print("railiance-conformance: report published to the webhook", file=sys.stderr)

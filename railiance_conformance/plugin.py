@@ -112,7 +112,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = SuiteSettings.from_options(option, Path(config.rootpath))
     except PolicyError as exc:
-        raise pytest.UsageError(f"railiance-conformance: {exc}") from None
+        from railiance_conformance.redact import redact_text
+
+        raise pytest.UsageError(f"railiance-conformance: {redact_text(str(exc))}") from None
     tasks = sorted({c.task for c in settings.catalog.controls.values()})
     for name, text in [*((l, "layer") for l in LAYERS), *((t, "workplan task") for t in tasks),
                        *((s, "severity") for s in SEVERITIES),

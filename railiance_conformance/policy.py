@@ -109,24 +109,28 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def check_yaml_bounds(text: str, source: str, *, loader: type = SAFE_LOADER) -> None:
     """Raise PolicyError unless ``text`` stays within the bounds above (size, nesting depth, alias
-    count, and node count with every alias expanded). Reads only the event stream: no node graph
+    count, and node count with every alias expanded) and has no duplicate mapping key (naming line,
+    column and key). Reads only the event stream: no node graph
     is built, nothing is expanded, so a hostile file costs time linear in its size.
     ``check_yaml_bounds("a: &x [1]\nb: *x", "f.yaml")`` -> None."""
     if len(text) > YAML_MAX_BYTES:
         raise PolicyError(source, "", f"refused: {len(text)} characters, more than {YAML_MAX_BYTES} "
                                       f"(a policy or inventory file is a few KiB)")
     sizes: dict[str, int] = {}  # anchor -> expanded node count of the anchored node
-    stack: list[list] = []      # open collections: [anchor, node count so far]
+    stack: list[list] = []      # open collections: [anchor, node count so far, keys seen (mappings) or None, nodes]
     total = aliases = 0
     try:
         for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)) \
+                    and stack and stack[-1][2] is not None:
+                _check_key(stack[-1], event, source)
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                stack.append([event.anchor, 1])
+                stack.append([event.anchor, 1, {} if isinstance(event, yaml.MappingStartEvent) else None, 0])
                 if len(stack) > YAML_MAX_DEPTH:
                     raise _bound(source, event, f"nested deeper than {YAML_MAX_DEPTH} levels")
                 continue
             if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                anchor, count = stack.pop()
+                anchor, count = stack.pop()[:2]
             elif isinstance(event, yaml.ScalarEvent):
                 anchor, count = event.anchor, 1
             elif isinstance(event, yaml.AliasEvent):
@@ -142,7 +146,7 @@ def check_yaml_bounds(text: str, source: str, *, loader: type = SAFE_LOADER) -> 
                 stack[-1][1] += count
             else:
                 total += count
-            if total + sum(c for _, c in stack) > YAML_MAX_NODES:
+            if total + sum(entry[1] for entry in stack) > YAML_MAX_NODES:
                 raise _bound(source, event, f"expands to more than {YAML_MAX_NODES} nodes (nested aliases: "
                                             f"a 'billion laughs' document?)")
     except yaml.YAMLError as exc:
@@ -153,6 +157,41 @@ def check_yaml_bounds(text: str, source: str, *, loader: type = SAFE_LOADER) -> 
         return  # the parser's own error, with its position, comes from the real load
     except RecursionError:
         raise PolicyError(source, "", "refused: nested too deeply to parse") from None
+
+
+_KEY_RESOLVER = yaml.resolver.Resolver()
+
+
+def _check_key(mapping: list, event, source: str) -> None:
+    """``event`` is the next node of an open mapping: when it is a key (every other node), refuse a key
+    the mapping already has. YAML 1.2 requires keys to be unique; PyYAML and libyaml keep the last one
+    silently, so a reviewer who reads the first would approve something else. Keys compare by value
+    as the loader resolves them (``a``, ``"a"`` and ``'a'`` are one key; ``1`` and ``0x1`` too); the
+    merge key ``<<`` may repeat."""
+    position = mapping[3]
+    mapping[3] += 1
+    if position % 2 or not isinstance(event, yaml.ScalarEvent):
+        return
+    value = event.value
+    if event.implicit[0] and value == "<<":
+        return
+    key: Any = ("str", value)
+    if event.implicit[0] and not event.style:
+        tag = _KEY_RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+        if tag != "tag:yaml.org,2002:str":
+            try:
+                key = (tag, yaml.safe_load(value))
+            except yaml.YAMLError:
+                key = (tag, value)
+    elif event.tag and event.tag != "!":
+        key = (event.tag, value)
+    mark = event.start_mark
+    first = mapping[2].get(repr(key))
+    if first is not None:
+        raise PolicyError(source, f"line {mark.line + 1}, column {mark.column + 1}",
+                          f"duplicate key {value!r} (first at line {first}): refused, a YAML reader would keep "
+                          f"only the last one and silently drop the other")
+    mapping[2][repr(key)] = mark.line + 1
 
 
 def _bound(source: str, event, problem: str) -> PolicyError:

@@ -16,6 +16,11 @@ through :func:`redact_text`. Forms masked (each with ``***``):
 * ``KEY = value`` / ``KEY: value`` lines whose key names a secret (app.ini's ``PASSWD``,
   ``SECRET_KEY``, ``INTERNAL_TOKEN``, YAML ``password:``);
 * HTTP ``Authorization: Bearer …`` / ``Basic …`` credentials;
+* ssh command-line forms: ``sshpass -p PASSWORD`` (also inside a ProxyCommand), every value of
+  ``SetEnv NAME=VALUE …``, any ``NAME=value`` whose name contains password/passwd/passphrase
+  (``-o XPassword=…``; a yes/no switch such as ``PasswordAuthentication=no`` stays);
+* URL query parameters with a token-ish name (``?token=``, ``&access_token=``, ``&sig=``, ``&key=``,
+  ``&code=``, ``X-Amz-Signature=``);
 * mapping entries whose key names a secret (``{"password": "x"}`` -> ``{"password": "***"}``).
 
 Example: ``redact_text("network=tcp,addr=valkey:6379,password=S3cret,db=0")``
@@ -53,6 +58,20 @@ _LINE = re.compile(rf"(?im)^(?P<key>\s*[\"']?{_SECRET_NAME}[\"']?)(?P<eq>\s*[:=]
 _AUTH_HEADER = re.compile(r"(?i)\b(?P<head>(?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|token|digest|negotiate)\s+)?)"
                           r"(?P<cred>[^\s,;\"']+)")
 _BEARER = re.compile(r"\b(?P<head>[Bb]earer\s+)(?P<cred>[A-Za-z0-9._~+/\-]{8,}=*)")
+_VALUE = r"(?:'[^']*'|\"[^\"]*\"|[^\s\"']+)"
+# sshpass -p PASSWORD (also -pPASSWORD, after other sshpass options)
+_SSHPASS = re.compile(rf"(?P<head>\bsshpass\b(?:\s+-[dfPv]\s*\S+|\s+-[ev])*\s+-p\s*)(?P<cred>{_VALUE})")
+# ssh's SetEnv NAME=VALUE [NAME=VALUE ...]: every value is sent to the host's environment
+_SETENV = re.compile(rf"(?i)(?P<head>\bsetenv\b\s*[=\s]\s*)(?P<pairs>[A-Za-z_][A-Za-z0-9_]*={_VALUE}"
+                     rf"(?:\s+[A-Za-z_][A-Za-z0-9_]*={_VALUE})*)")
+_PAIR = re.compile(rf"(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>{_VALUE})")
+# any option or parameter whose name contains password/passwd/passphrase (-o XPasswordY=v, --db-password=v),
+# unless its value is a yes/no switch (PasswordAuthentication=no)
+_PASSWORD_OPTION = re.compile(rf"(?i)(?P<key>(?<![A-Za-z0-9_])[A-Za-z0-9_.\-]*(?:password|passwd|passphrase)[A-Za-z0-9_.\-]*)"
+                              r"(?P<eq>\s*=\s*)(?!(?:yes|no|true|false|on|off)\b|\*\*\*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;&#\"']+)")
+# URL query parameters with a token-ish name (?token=, &access_token=, &sig=, &X-Amz-Signature=, &key=, &code=)
+_QUERY = re.compile(r"(?i)(?P<key>[?&](?:[^=&#\s]*(?:token|key|secret|sig|signature|auth|password|passwd|pwd|"
+                    r"credential|code)[^=&#\s]*))=(?P<value>[^&#\s\"'<>]+)")
 
 
 def _mask_userinfo(match: re.Match) -> str:
@@ -75,6 +94,10 @@ def redact_text(text: str) -> str:
     text = _LINE.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
     text = _KV.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m['head']}{MASK}", text)
+    text = _SSHPASS.sub(lambda m: f"{m['head']}{MASK}", text)
+    text = _SETENV.sub(lambda m: m["head"] + _PAIR.sub(lambda p: f"{p['name']}={MASK}", m["pairs"]), text)
+    text = _PASSWORD_OPTION.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
+    text = _QUERY.sub(lambda m: f"{m['key']}={MASK}", text)
     return _BEARER.sub(lambda m: f"{m['head']}{MASK}", text)
 
 

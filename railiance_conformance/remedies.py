@@ -14,6 +14,16 @@ from __future__ import annotations
 import re
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), fix) for p, fix in (
+    (r"exec credential plugin",
+     "The kubeconfig's exec credential plugin (users[].user.exec.command) did not give a credential in time: "
+     "run it by hand with the same environment, fix what it waits for (a login prompt, an unreachable "
+     "identity provider), or use a kubeconfig with a token; raise --api-timeout if it is merely slow."),
+    (r"helm release secret",
+     "A Helm release Secret's payload cannot be decoded (release: base64, gzip, JSON): helm cannot read that "
+     "release either; check it with helm -n NAMESPACE history RELEASE and repair or delete the broken revision."),
+    (r"interrupted by (?:sig|the run deadline)",
+     "The run was stopped before this control finished (a signal, or the run deadline): re-run it; if a CI "
+     "job's time limit sent the signal, give the job more time or the suite a shorter --run-timeout."),
     (r"cannot be reached from the host|cannot reach the push url",
      "The git server the operator's ssh config names did not answer from the host: check Gitea's SSH Service and "
      "NodePort (kubectl -n gitea get svc gitea-ssh) and the Host block's HostName/Port (ssh -G gitea-local)."),
@@ -24,6 +34,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
      "The host refused to start a process for the probe (fork failed with EAGAIN): the login user is at its "
      "nproc cap (ulimit -u; pam_limits nproc) or the host at kernel.pid_max or its cgroup's pids.max. Find what "
      "holds the processes (ps -u USER | wc -l), or log in as a user with room, and re-run."),
+    (r"from the api server or its proxy|too many requests|throttled|etcdserver",
+     "The Kubernetes API server itself failed or throttled the request (429: API Priority and Fairness; 5xx: "
+     "etcd leader change, overload, no endpoint): this says nothing about the target. Re-run; if it persists, "
+     "check the API server's health (kubectl get --raw '/readyz?verbose') and its flow-control limits."),
     (r"api server unreachable|api error|could not reach the api|max retries exceeded|kubeconfig",
      "The Kubernetes API could not be read: check --kubeconfig/--context (or the in-cluster ServiceAccount) "
      "and that the API server is reachable from where the suite runs."),
@@ -57,6 +71,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
     (r"cannot resolve as|neither .* nor root",
      "Log in as the operator user or as root (ansible_user / ssh://USER@), so the suite can read the user's "
      "own configuration as the user's programs read it."),
+    (r"too many levels of symbolic links|symbolic link loop|symlink loop|\beloop\b",
+     "A symbolic link on the path the reason names points back into itself (a loop): fix or remove the link "
+     "(ls -l, readlink -f); no reader of the file can follow it, so the component does not see it either."),
     (r"permission denied|cannot list|cannot read|not readable|unreadable",
      "The login user may not read what the control needs: run the suite as the operator user or root, "
      "or grant read access to the file or directory the reason names."),

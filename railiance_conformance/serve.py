@@ -26,7 +26,7 @@ away during the run). A failed run is counted (``…_serve_runs_total{result="fa
 ``--accept-after`` runs in a row (default 3) is no blip: that run becomes the served result (its
 could-not-verify findings are then the truth). The first finished run is always taken.
 
-SIGTERM or SIGINT stops the server cleanly: a run in progress is terminated (its child's process
+SIGTERM, SIGINT or SIGHUP stops the server cleanly: a run in progress is terminated (its child's process
 group), the HTTP server is shut down, exit status 0.
 """
 from __future__ import annotations
@@ -286,7 +286,7 @@ def serve(suite_args: list[str], *, report_dir: Path, interval_s: float, listen:
     server = Server(suite_args, report_dir=report_dir, interval_s=interval_s, listen=address,
                     run_timeout_s=run_timeout_s, accept_after=accept_after)
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     try:
         url = server.start()

@@ -29,8 +29,10 @@ from railiance_conformance.policy import Catalog, PolicyError, load_catalog, loa
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.recorder import FindingRecorder, utc_now
+from railiance_conformance.redact import redact
 from railiance_conformance.reporting import Run, load_reporters
 from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
+from railiance_conformance.interrupt import Interrupts, kill_children
 from railiance_conformance.run_deadline import RunDeadline
 from railiance_conformance.targets import HostTarget, hosts_from_urls
 from railiance_conformance.coverage import load_coverage
@@ -63,6 +65,7 @@ class SuiteSettings:
 
     @classmethod
     def from_options(cls, option: Any, rootpath: Path) -> "SuiteSettings":
+        check_option_paths(option)
         policy_dir = Path(option.policy_dir)
         # the features state the desired values (read and validated before any probe); a host's
         # Ansible vars override them (CheckPlan.params). Kept between runs while the files are unchanged.
@@ -105,6 +108,31 @@ class SuiteSettings:
             history_busy_timeout_s=option.history_busy_timeout, run_id=run_id, probe_workers=option.probe_workers,
             workplan=workplan, repos_dir=Path(option.repos) if option.repos else None, features_dir=features_dir,
             coverage=coverage)
+
+
+def check_option_paths(option: Any) -> None:
+    """The files and directories options name must be there before any probe: ``--ssh-identity-file``,
+    ``--ssh-config`` and ``--kubeconfig`` readable regular files, ``--repos`` a directory. One that is
+    missing, of the wrong type or unreadable is a usage error naming the option and the path (ssh
+    itself only warns "Identity file … not accessible" and every host then fails "Permission denied
+    (publickey)"; a missing kubeconfig made every cluster control an error instead)."""
+    import os
+
+    for flag, value, want_dir in (("--ssh-identity-file", getattr(option, "ssh_identity_file", None), False),
+                                  ("--ssh-config", getattr(option, "ssh_config", None), False),
+                                  ("--kubeconfig", getattr(option, "kubeconfig", None), False),
+                                  ("--repos", getattr(option, "repos", None), True)):
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise PolicyError(flag, str(value), "no such directory" if want_dir else "no such file")
+        if want_dir and not path.is_dir():
+            raise PolicyError(flag, str(value), "not a directory")
+        if not want_dir and not path.is_file():
+            raise PolicyError(flag, str(value), "not a regular file")
+        if not os.access(path, os.R_OK | (os.X_OK if want_dir else 0)):
+            raise PolicyError(flag, str(value), "not readable by this user")
 
 
 def load_workplan(path: str):
@@ -173,6 +201,7 @@ class Suite:
     fact_store: HostFactStore | None = None
     cluster: ClusterSnapshot | None = None
     deadline: RunDeadline | None = None
+    interrupts: Interrupts | None = None
     partial: bool = False
     claims: tuple | None = None
     coverage: tuple | None = None      # coverage.TaskCoverage per task (with --workplan)
@@ -229,6 +258,8 @@ class Suite:
         if not (self.option.run_timeout or (features is not None and any(
                 Path(str(item.path)).is_relative_to(features) for item in session.items))):
             return
+        self.interrupts = Interrupts()  # SIGTERM/SIGHUP end the run as Ctrl-C does (see interrupt.py)
+        self.interrupts.install()
         self.deadline = RunDeadline(self.option.run_timeout or default_run_timeout(len(self.settings.hosts), self.option)
                                     + (getattr(self.option, "settle", 0) or 0))
         self.deadline.arm()
@@ -297,23 +328,32 @@ class Suite:
                    findings=tuple(self.recorder.findings),
                    targets=tuple(sorted({f.target for f in self.recorder.findings})), partial=self.partial,
                    workplan=s.catalog.workplan,
-                   connections={h.name: h.connection_evidence(s.ssh.identity_file) for h in s.hosts})
+                   connections={h.name: redact(h.connection_evidence(s.ssh.identity_file)) for h in s.hosts})
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.deadline is not None:
             self.deadline.disarm()  # writing the reports is never interrupted
+        if self.interrupts is not None:
+            self.interrupts.quiet()  # a second signal is noted, never raised into the writing
         if self.fact_store is not None:
             self.fact_store.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.partial = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
-                            or (self.deadline is not None and self.deadline.expired))
+                            or (self.deadline is not None and self.deadline.expired)
+                            or (self.interrupts is not None and self.interrupts.received))
+        if self.partial and self.interrupts is not None:
+            kill_children()  # every ssh session and helper the run started ends now, not at its own bound
+            self._interrupted_findings()
         if not self.recorder.findings and not self.partial:
             return  # nothing of the suite ran (e.g. the project's own tests)
         # an interrupted run writes its (partial, perhaps empty) report: never the previous run's as if current
         run = self.run()
         if self.deadline is not None and self.deadline.expired:
             run = replace(run, deadline=f"run deadline of {self.deadline.seconds:g} s "
-                                        f"exceeded: the checks not yet run have no finding")
+                                        f"exceeded: the checks not yet run are errors saying so")
+        elif self.interrupts is not None and self.interrupts.received:
+            run = replace(run, deadline=f"interrupted by {self.interrupts.received}: the checks not yet run "
+                                        f"are errors saying so")
         if self.settings.workplan is not None:
             from railiance_conformance.claims import claims_table
 
@@ -334,6 +374,40 @@ class Suite:
         from railiance_conformance.publish_policyreport import publish_at_session_finish
         publish_at_session_finish(session, published.run, s.cluster_access)  # --publish-policyreport (opt-in)
 
+    def interrupted_by(self) -> str:
+        """Why the run stopped early: "the run deadline of N s", "SIGTERM", "SIGINT" (Ctrl-C)."""
+        if self.deadline is not None and self.deadline.expired:
+            return f"the run deadline of {self.deadline.seconds:g} s"
+        return (self.interrupts.received if self.interrupts is not None else None) or "SIGINT"
+
+    def _interrupted_findings(self) -> None:
+        """An interrupted run: every selected control on each of its targets that has no finding yet
+        is an error "interrupted by SIGTERM before this control finished" (never a silent gap)."""
+        from railiance_conformance.evaluation import NO_HOSTS, REPOS_TARGET
+        from railiance_conformance.probes.host_facts import FactUnavailable
+        from railiance_conformance.vocabulary import KINDS
+
+        if self.checks is None:
+            return
+        why = f"interrupted by {self.interrupted_by()} before this control finished"
+        done = {(f.control_id, f.target) for f in self.recorder.findings}
+        hosts = [h.name for h in self.settings.hosts]
+        cluster = self.cluster.name if self.cluster is not None else (
+            self.settings.cluster_access.context or "cluster")
+
+        def interrupted():
+            raise FactUnavailable(why)
+        for control_id in self.checks.selected:
+            target_kind = KINDS[self.checks.spec(control_id).kind].target
+            if target_kind == "host":
+                chosen = self.host_selection.get(control_id)
+                targets = [h for h in hosts if chosen is None or h in chosen] or ([] if hosts else [NO_HOSTS])
+            else:
+                targets = [REPOS_TARGET] if target_kind == "repo" else [cluster]
+            for target in targets:
+                if (control_id, target) not in done:
+                    self.recorder.add(self.recorder.build(control_id, target, interrupted))
+
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         from railiance_conformance.reporting.terminal import render_summary
 
@@ -351,3 +425,5 @@ class Suite:
             terminalreporter.write_line(f"NOT WRITTEN {failure} (exit status {OUTPUT_FAILED})", red=True, bold=True)
         if self.deadline is not None and self.deadline.expired:
             terminalreporter.write_line(f"run deadline of {self.deadline.seconds:g} s exceeded: partial run", red=True)
+        elif self.interrupts is not None and self.interrupts.received:
+            terminalreporter.write_line(f"interrupted by {self.interrupts.received}: partial run", red=True)

@@ -116,27 +116,106 @@ class HostTarget:
         return self.connection.testinfra_kwargs() if self.connection else {}
 
     def connection_evidence(self, identity_override: str | None = None) -> dict[str, Any]:
-        """Which backend, address, user, port, identity file and jump host were used; never a
-        password (a vaulted field is ``***``). ``identity_override``: the suite's --ssh-identity-file."""
+        """How the host was reached, as facts: backend, address, user, port, identity file path, the
+        jump hosts by name (``jump_host``: the first, ``jump_hosts``: all, from ProxyJump/-J or the
+        ``ssh`` inside a ProxyCommand) and, for a ProxyCommand, only its program (``proxy: "ssh"``).
+        Never raw ssh arguments or a ProxyCommand line (they can carry ``sshpass -p``, ``SetEnv``
+        values or a vault-decrypted password); a vaulted field is ``***``. ``identity_override``:
+        the suite's --ssh-identity-file."""
         if self.connection is None:
             parts = urlsplit(self.url)
             evidence = {"backend": parts.scheme, "address": parts.hostname, "user": parts.username,
                         "port": parts.port, "identity_file": identity_override, "jump_host": None}
             return {k: v for k, v in evidence.items() if v is not None or k in ("identity_file", "jump_host")}
         c = self.connection
+        jumps, proxy = jump_hosts(c.ssh_args)
         evidence = {"backend": c.backend, "address": c.address, "user": c.user, "port": c.port,
-                    "identity_file": identity_override or c.identity_file, "jump_host": c.jump_host}
-        if c.proxy_command:
-            evidence["proxy_command"] = c.proxy_command
-        if c.ssh_args:
-            evidence["ssh_args"] = c.ssh_args
+                    "identity_file": identity_override or c.identity_file, "jump_host": jumps[0] if jumps else None}
+        if jumps:
+            evidence["jump_hosts"] = jumps
+        if proxy:
+            evidence["proxy"] = proxy
         if c.become:
             evidence["become_user"] = c.become_user or "root"
         for name in c.secret_fields & set(evidence):
             evidence[name] = "***"
         if "ssh_args" in c.secret_fields:
-            evidence.update({k: "***" for k in ("ssh_args", "jump_host", "proxy_command") if evidence.get(k)})
+            evidence.update({k: "***" for k in ("jump_host", "jump_hosts", "proxy") if evidence.get(k)})
         return evidence
+
+
+# ssh(1) options that take an argument (OpenSSH 9: "46AaCfGgKkMNnqsTtVvXxYy" take none)
+_SSH_ARG_OPTIONS = frozenset("BbcDEeFIiJLlmOoPpQRSWw")
+
+
+def _jump_name(text: str) -> str:
+    """``[user@]host[:port]`` of one ProxyJump entry (an ``ssh://`` URI loses any password)."""
+    if "://" in text:
+        parts = urlsplit(text)
+        user = f"{parts.username}@" if parts.username else ""
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            port = ""
+        return f"{user}{parts.hostname or ''}{port}"
+    user, at, host = text.rpartition("@")
+    return f"{user.split(':', 1)[0]}{at}{host}" if at else host
+
+
+def _ssh_destination(words: list[str]) -> tuple[list[str], str | None]:
+    """The jump hosts (-J) and the destination of one ``ssh ARGS`` word list (after the word ``ssh``)."""
+    jumps: list[str] = []
+    user = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            i += 1
+            break
+        if word.startswith("-") and len(word) > 1:
+            letter = word[1]
+            if letter in _SSH_ARG_OPTIONS:
+                value = word[2:] or (words[i + 1] if i + 1 < len(words) else "")
+                i += 1 if word[2:] else 2
+                if letter == "J":
+                    jumps += [_jump_name(j) for j in value.split(",") if j]
+                elif letter == "l":
+                    user = value
+                elif letter == "o" and value.replace("=", " ", 1).partition(" ")[0].lower() == "proxyjump":
+                    jumps += [_jump_name(j) for j in value.replace("=", " ", 1).partition(" ")[2].strip().split(",") if j]
+                continue
+            i += 1
+            continue
+        break
+    destination = _jump_name(words[i]) if i < len(words) else None
+    if destination and user and "@" not in destination:
+        destination = f"{user}@{destination}"
+    return jumps, destination
+
+
+def jump_hosts(ssh_args: str) -> tuple[list[str], str | None]:
+    """(jump hosts by name, the ProxyCommand's program or None) of an ssh argument string:
+    ProxyJump/-J entries in order, then the host an ``ssh`` inside the ProxyCommand connects to
+    (its own -J hosts first). Nothing else of the command line is kept.
+    ``jump_hosts('-o ProxyCommand="sshpass -p X ssh -W %h:%p ops@bastion"')`` -> (["ops@bastion"], "ssh")."""
+    jumps: list[str] = []
+    direct = _ssh_option(ssh_args, "proxyjump", "-J")
+    if direct and direct.lower() != "none":
+        jumps += [_jump_name(j) for j in direct.split(",") if j]
+    command = _ssh_option(ssh_args, "proxycommand", None)
+    if not command or command.lower() == "none":
+        return jumps, None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return jumps, "a command"
+    for index, word in enumerate(words):
+        name = word.rsplit("/", 1)[-1]
+        if name == "ssh":
+            inner, destination = _ssh_destination(words[index + 1:])
+            return jumps + inner + ([destination] if destination else []), "ssh"
+    program = next((w.rsplit("/", 1)[-1] for w in words if "=" not in w.split("/", 1)[0]), "a command")
+    return jumps, program
 
 
 def desired_keys() -> frozenset[str]:

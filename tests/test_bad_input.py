@@ -157,3 +157,14 @@ def test_inventory_values_are_read_with_their_sources(tmp_path):
     assert (host.desired["swap_size_gb"], host.desired["nproc_soft"]) == (8, 256)
     assert "nproc_hard" not in host.desired  # the feature's value applies
     assert host.desired_sources["nproc_soft"].startswith(str(inventory / "group_vars" / "coulomb.yml"))
+
+
+@pytest.mark.parametrize("option, kind", [("--ssh-identity-file", "file"), ("--ssh-config", "file"),
+                                          ("--kubeconfig", "file"), ("--repos", "directory")])
+def test_a_missing_file_an_option_names_is_a_usage_error_before_any_probe(listener, tmp_path, option, kind):
+    url, accepted = listener
+    missing = tmp_path / "no_such_path"
+    message = _usage_error(run_suite("-m", "S1", "--hosts", url, option, str(missing), report_dir=tmp_path / "r"))
+    assert f"{option}: {missing}: no such {kind}" in message
+    assert accepted == []  # no host was contacted
+    assert not (tmp_path / "r").exists()

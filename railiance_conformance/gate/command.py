@@ -5,19 +5,21 @@ refused, nothing recorded), 3 usage error (unknown task, bad policy, --approve w
 key or allowed_signers; reported before any probe runs). ``--verify-approvals`` exits 0 when the
 whole approval chain verifies, 1 naming every forged, edited, deleted, backdated or copied row (and an
 empty chain beside GO runs, or a chain without the head given with ``--expect-head``), 3 on bad input.
+SIGTERM, SIGINT or SIGHUP stops the suite it runs (its whole session, within seconds) and exits 1
+(NO-GO), recording nothing.
 Example: ``python -m railiance_conformance gate RAIL-HO-WP-0004-T09 --workplan WP.md --kubeconfig kc
 --approve ada@railiance.example --signing-key ~/.ssh/id_ed25519 -- --ansible-inventory hosts.ini``.
 """
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 from railiance_conformance.finding import Outcome
+from railiance_conformance.interrupt import run_child
 from railiance_conformance.gate.cutover import GateInputs, GateVerdict, decide, findings_from_report, parity_outcome
 from railiance_conformance.policy import (DEFAULT_POLICY_DIR, REPO_ROOT, PolicyError, load_catalog,
                                           load_document)
@@ -145,17 +147,19 @@ def run_gate(task_ref: str, *, workplan_path: Path, suite_args: list[str], repor
     with tempfile.TemporaryDirectory(prefix="gate-suite-") as tmp:
         extra = [*(["--kubeconfig", kubeconfig] if kubeconfig else []), *(["--context", context] if context else []),
                  *(["--repos", str(repos)] if repos else [])]
-        try:
-            proc = subprocess.run([sys.executable, "-m", "pytest", "features/", "-q", "-p", "no:randomly",
-                                   "--policy-dir", str(policy_dir), "--report-dir", tmp, "--history", "none",
-                                   "--report-formats", "json", *extra, *suite_args],
-                                  cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeouts["suite_s"])
-            if proc.returncode == 4:
-                print(f"gate: the suite refused its input:\n{proc.stderr.strip()}", file=sys.stderr)
-                return USAGE_ERROR
-            suite_failure = f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
-        except subprocess.TimeoutExpired:
-            suite_failure = f"it did not finish within {timeouts['suite_s']} s (timeouts.suite_s in gate.yaml)"
+        # the suite in a session of its own: a signal to the gate stops it (and its ssh sessions) too
+        returncode, _, stderr, interrupted = run_child(
+            [sys.executable, "-m", "pytest", "features/", "-q", "-p", "no:randomly", "--policy-dir", str(policy_dir),
+             "--report-dir", tmp, "--history", "none", "--report-formats", "json", *extra, *suite_args],
+            cwd=REPO_ROOT, capture=True, timeout=timeouts["suite_s"])
+        if interrupted:
+            print(f"gate: interrupted by {interrupted}: NO-GO for {task_ref}, nothing recorded", file=sys.stderr)
+            return NO_GO
+        if returncode == 4:
+            print(f"gate: the suite refused its input:\n{stderr.strip()}", file=sys.stderr)
+            return USAGE_ERROR
+        suite_failure = f"exit {returncode}: {stderr.strip()[-300:]}" if returncode is not None else \
+            f"it did not finish within {timeouts['suite_s']} s (timeouts.suite_s in gate.yaml)"
         report = Path(tmp) / "findings.json"
         suite = findings_from_report(report) if report.exists() else []
     policy = gate_policy.get(short, {})

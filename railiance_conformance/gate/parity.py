@@ -313,10 +313,18 @@ def _mismatch(name: str, source: int | None, restored: int | None) -> str:
 
 
 def _connect(dsn: str, timeout_ms: int, connect_timeout_s: int) -> psycopg.Connection:
-    conn = psycopg.connect(dsn, connect_timeout=connect_timeout_s, autocommit=True,
-                           fallback_application_name=APPLICATION_NAME)
-    conn.execute("SELECT set_config('default_transaction_read_only', 'on', false), "
-                 "set_config('statement_timeout', %s, false)", (f"{int(timeout_ms)}ms",))
+    from railiance_conformance.gate.pg_bounds import connect  # keepalives, tcp_user_timeout, silence watchdog
+
+    conn = connect(dsn, statement_timeout_ms=timeout_ms, connect_timeout_s=connect_timeout_s, autocommit=True,
+                   fallback_application_name=APPLICATION_NAME)
+    try:
+        conn.execute("SELECT set_config('default_transaction_read_only', 'on', false), "
+                     "set_config('statement_timeout', %s, false)", (f"{int(timeout_ms)}ms",))
+    except psycopg.Error:
+        conn.close()
+        if conn.watchdog is not None and conn.watchdog.fired:
+            raise conn.silent() from None
+        raise
     conn.read_only, conn.isolation_level = True, psycopg.IsolationLevel.REPEATABLE_READ
     return conn
 

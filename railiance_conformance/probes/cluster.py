@@ -102,12 +102,19 @@ class ClusterAccess:
         """An ``ApiClient`` of the official client, and a name for the cluster target."""
         from kubernetes import client, config
 
+        from railiance_conformance.probes import exec_plugin
+
         if self.kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
             path = self.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
             contexts, active = config.list_kube_config_contexts(config_file=path)
             context = self.context or active["name"]
             configuration = client.Configuration()
-            config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+            # an exec credential plugin is bounded by the request timeout; its failure is the cause, not a log line
+            exec_plugin.install(self.timeout_s)
+            with exec_plugin.collect_failures() as failures:
+                config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+            if failures:
+                raise ClusterUnavailable(failures[0])
             name = context
         else:
             configuration = client.Configuration()
@@ -139,7 +146,8 @@ class ClusterSnapshot:
         try:
             self._client, self.name = access.client()
         except Exception as exc:  # noqa: BLE001 - any config problem is a could-not-verify
-            self._setup_error = ClusterUnavailable(f"no usable cluster configuration: {_short(exc)}")
+            why = str(exc) if isinstance(exc, ClusterUnavailable) else _short(exc)
+            self._setup_error = ClusterUnavailable(f"no usable cluster configuration: {why}")
 
     @classmethod
     def from_objects(cls, objects: list[dict], *, name: str = "objects",
@@ -221,21 +229,38 @@ class ClusterSnapshot:
             raise self._setup_error
         from kubernetes.client.exceptions import ApiException
 
-        self.requests += 1
         url_path = f"/api/v1/namespaces/{namespace}/services/{service}/proxy/{path.lstrip('/')}"
-        try:
-            method, url, headers, _, _ = self._client.param_serialize(
-                "GET", url_path, header_params={"Accept": "application/json, */*"}, auth_settings=["BearerToken"])
-            deadline = time.monotonic() + self.access.timeout_s
-            response = self._client.call_api(method, url, header_params=headers,
-                                             _request_timeout=self.access.timeout_s)
-            data = _read_body(response.response, deadline, self.access.timeout_s)[:PROXY_BODY_LIMIT]
-            content_type = response.getheader("Content-Type") or ""
-        except ApiException as exc:  # pragma: no cover - call_api does not raise on status codes
-            raise ClusterUnavailable(f"{what}: API error {exc.status}") from None
-        except Exception as exc:  # noqa: BLE001 - connection refused, timeout, TLS
-            raise ClusterUnavailable(f"API server unreachable for {what}: {_short(exc)}") from None
+        waited = 0.0
+        for attempt in range(1, PROXY_ATTEMPTS + 1):
+            self.requests += 1
+            try:
+                method, url, headers, _, _ = self._client.param_serialize(
+                    "GET", url_path, header_params={"Accept": "application/json, */*"}, auth_settings=["BearerToken"])
+                deadline = time.monotonic() + self.access.timeout_s
+                response = self._client.call_api(method, url, header_params=headers,
+                                                 _request_timeout=self.access.timeout_s)
+                data = _read_body(response.response, deadline, self.access.timeout_s)[:PROXY_BODY_LIMIT]
+                content_type = response.getheader("Content-Type") or ""
+            except ApiException as exc:  # pragma: no cover - call_api does not raise on status codes
+                raise ClusterUnavailable(f"{what}: API error {exc.status}") from None
+            except Exception as exc:  # noqa: BLE001 - connection refused, timeout, TLS
+                raise ClusterUnavailable(f"API server unreachable for {what}: {_short(exc)}") from None
+            if response.status != 429:
+                break
+            # throttled by the API server (priority and fairness): wait as it asks, within the request budget
+            pause = _retry_after(response.getheader("Retry-After"))
+            if attempt == PROXY_ATTEMPTS or waited + pause > self.access.timeout_s:
+                raise ClusterUnavailable(
+                    f"{what}: API error 429 Too Many Requests from the API server (throttled) after {attempt} "
+                    f"attempt{'s' * (attempt != 1)}; Retry-After {pause:g} s would pass the request budget "
+                    f"(--api-timeout {self.access.timeout_s:g} s): the backend was not asked")
+            time.sleep(pause)
+            waited += pause
         text = data.decode("utf-8", "replace")
+        own = _apiserver_answer(response.status, text, content_type)
+        if own is not None:
+            raise ClusterUnavailable(f"{what}: API error {response.status} from the API server or its proxy, not "
+                                     f"the Service's answer: {own}")
         refusal = _api_status(text, content_type)
         if response.status == 403:
             raise ClusterUnavailable(
@@ -353,6 +378,52 @@ def _read_body(raw, deadline: float, timeout_s: float) -> bytes:
         raise
     finally:
         raw.release_conn()
+
+
+PROXY_ATTEMPTS = 4   # a throttled (429) proxy GET is tried at most this often, Retry-After apart
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds of a Retry-After header (RFC 9110 10.2.3: delay-seconds or an HTTP-date); 1 when absent."""
+    if not value:
+        return 1.0
+    try:
+        return max(0.0, float(int(value.strip())))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return 1.0
+
+
+# kube-apiserver's own plain-text answers (http.Error): responsewriters.InternalError "Internal Server
+# Error: PATH: ERR", the proxy's "Error trying to reach service", and etcd/endpoint failures
+_APISERVER_TEXT = ("internal server error:", "error trying to reach service", "etcdserver:", "no endpoints available",
+                   "too many requests", "the server is currently unable to handle the request",
+                   "service unavailable")
+
+
+def _apiserver_answer(status: int, text: str, content_type: str) -> str | None:
+    """The API server's (or its proxy's) own failure on a service-proxy GET, as text; None when the
+    answer may be the backend's. A Status failure in any content type, a 429, and a 5xx whose body
+    is not a JSON document (Gitea's health answer is JSON) are the API server's."""
+    status_message = _api_status(text, "json")
+    if status_message is not None and (status >= 500 or status == 429):
+        return status_message
+    if status == 429:
+        return (text.strip().splitlines() or ["Too Many Requests"])[0][:200]
+    if status >= 500:
+        lowered = text.lower()
+        try:
+            json.loads(text)
+            is_json = "json" in content_type
+        except ValueError:
+            is_json = False
+        if not is_json or any(marker in lowered for marker in _APISERVER_TEXT):
+            return " ".join(text.split())[:200] or f"HTTP {status} with an empty body"
+    return None
 
 
 def _api_status(text: str, content_type: str) -> str | None:

@@ -9,8 +9,10 @@ import base64
 import gzip
 import json
 import re
+import zlib
 from decimal import Decimal
 
+from railiance_conformance.probes.host_facts import FactUnavailable
 from railiance_conformance.redact import MASK, redact_text
 
 # What an observed field is when the API omits it (Kubernetes omits zero counts and unset fields):
@@ -22,10 +24,38 @@ _SUFFIX = {"Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4, "Pi": 
            "k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15, "E": 10 ** 18, "": 1}
 
 
+class HelmReleaseUnreadable(FactUnavailable):
+    """A Helm release Secret whose payload helm itself could not decode; the message names the Secret,
+    the layer that failed and why."""
+
+
 def decode_helm_release(secret: dict) -> dict:
-    """Helm 3 stores base64(gzip(json)) in ``data.release`` (base64 once more in the API)."""
-    raw = base64.b64decode(base64.b64decode(secret["data"]["release"]))
-    return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    """Helm 3 stores base64(gzip(json)) in ``data.release`` (base64 once more in the API), decoded as
+    helm's storage driver decodes it (``pkg/storage/driver/util.go`` ``decodeRelease``: base64, then
+    gunzip when the gzip magic ``1f 8b 08`` leads, then JSON). A payload that fails any step raises
+    ``HelmReleaseUnreadable`` ("Helm release Secret NS/NAME: data.release is not gzip: ...")."""
+    meta = secret.get("metadata") or {}
+    where = f"Helm release Secret {meta.get('namespace', '?')}/{meta.get('name', '?')}"
+    encoded = (secret.get("data") or {}).get("release")
+    if not encoded:
+        raise HelmReleaseUnreadable(f"{where}: has no data.release")
+    try:
+        inner = base64.b64decode(encoded, validate=True)  # the API's own encoding of Secret data
+        raw = base64.b64decode(inner.replace(b"\r", b"").replace(b"\n", b""), validate=True)  # Go skips CR/LF
+    except (ValueError, TypeError) as exc:
+        raise HelmReleaseUnreadable(f"{where}: data.release is not base64 ({exc})") from None
+    if raw[:3] == b"\x1f\x8b\x08":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise HelmReleaseUnreadable(f"{where}: data.release is not a whole gzip stream ({exc})") from None
+    try:
+        release = json.loads(raw)
+    except ValueError as exc:
+        raise HelmReleaseUnreadable(f"{where}: data.release is not a JSON release ({exc})") from None
+    if not isinstance(release, dict):
+        raise HelmReleaseUnreadable(f"{where}: data.release is JSON but not a release object")
+    return release
 
 
 def helm_releases(secrets: list[dict], namespace: str, name: str) -> list[dict]:

@@ -9,7 +9,9 @@ Read-only but for one write: a server-side apply of a ClusterPolicyReport (see `
 with its content type in ``request_log`` like every request.
 Plain HTTP/1.1 with keep-alive and Content-Length (no TLS; the kubeconfig carries a placeholder
 bearer token the server ignores). ``latency_s`` delays every answer; ``fail_status`` makes every
-non-discovery request fail with that code. ``fault`` misbehaves the way a broken or hostile
+non-discovery request fail with that code; ``proxy_refusals`` (``throttled()``, ``internal_error()``)
+are kube-apiserver's own answers to the next service-proxy GETs, in order, before the Service's
+backend answers as declared. ``fault`` misbehaves the way a broken or hostile
 apiserver (or a proxy in front of it) can, for the suite's deadline tests:
 
 * ``"repeat-continue"``: every LIST page carries the same ``continue`` token (and a request with
@@ -42,6 +44,25 @@ from .proxy import ProxiedAnswer
 
 PLACEHOLDER_TOKEN = "railiance-testbed-placeholder-token"
 FAULTS = (None, "repeat-continue", "endless-continue", "trickle-body")
+
+
+class ProxyRefusal(NamedTuple):
+    """What kube-apiserver itself answers on a service-proxy request, before any backend is asked:
+    ``THROTTLED`` (API Priority and Fairness: ``tooManyRequests`` in apiserver/pkg/server/filters,
+    text/plain with Retry-After) or ``internal_error`` (``responsewriters.InternalError``: text/plain
+    "Internal Server Error: PATH: ERR", e.g. etcd's "leader changed")."""
+
+    status: int
+    body: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def throttled(retry_after_s: int = 1) -> ProxyRefusal:
+    return ProxyRefusal(429, "Too many requests, please try again later.\n", (("Retry-After", str(retry_after_s)),))
+
+
+def internal_error(message: str = "etcdserver: leader changed") -> ProxyRefusal:
+    return ProxyRefusal(500, f"Internal Server Error: \"{{path}}\": {message}\n")
 
 
 class RequestRecord(NamedTuple):
@@ -80,6 +101,19 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if self.standin.latency_s:
             time.sleep(self.standin.latency_s)
+        refusal = self.standin._proxy_refusal(url.path)
+        if refusal is not None:  # the API server's own answer on the service proxy: the backend is not asked
+            payload = refusal.body.replace("{path}", url.path).encode()
+            self.standin._record(RequestRecord(self.command, url.path, query, refusal.status, request_type))
+            self.send_response(refusal.status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for name, value in refusal.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         fault = self.standin.fault
         if fault in ("repeat-continue", "endless-continue"):
             query.pop("continue", None)  # the fake token means nothing to the store: serve page one again
@@ -134,7 +168,9 @@ class KubeAPIStandIn:
                  forbidden: Iterable[tuple[str, str, str]] = frozenset(), latency_s: float = 0.0,
                  fail_status: int | None = None, user: str = DEFAULT_USER,
                  server_version: str = DEFAULT_SERVER_VERSION, tls: tuple[str, str] | None = None,
-                 fault: str | None = None, trickle_interval_s: float = 2.0):
+                 fault: str | None = None, trickle_interval_s: float = 2.0,
+                 proxy_refusals: Iterable[ProxyRefusal] = ()):
+        self.proxy_refusals = list(proxy_refusals)  # answered in order to service-proxy GETs, then the backend
         if fault not in FAULTS:
             raise ValueError(f"fault {fault!r}: expected one of {sorted(f for f in FAULTS if f)}")
         self.fault, self.trickle_interval_s = fault, trickle_interval_s
@@ -204,6 +240,14 @@ class KubeAPIStandIn:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def _proxy_refusal(self, path: str) -> ProxyRefusal | None:
+        parts = [p for p in path.split("/") if p]
+        if not (parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 7 and parts[4] == "services"
+                and parts[6] == "proxy"):
+            return None
+        with self._lock:
+            return self.proxy_refusals.pop(0) if self.proxy_refusals else None
 
     def _next_page(self) -> int:
         with self._lock:

@@ -63,3 +63,32 @@ def test_a_deeply_nested_workplan_front_matter_exits_4_naming_it(tmp_path):
     workplan.write_text("---\nid: RAIL-HO-WP-0004\nstatus: active\n" + LAUGHS + "---\n\n### T01 — x\nid: RAIL-HO-WP-0004-T01\nstatus: done\n")
     out = run_refused(tmp_path, "--workplan", str(workplan))
     assert f"{workplan} (front matter)" in out and "refused" in out
+
+
+def test_a_waiver_with_a_duplicate_key_exits_4_naming_file_line_and_key(tmp_path):
+    # the reviewer approved "expires: 2027-03-31"; a later "expires: 2099-12-31" would silently win
+    text = (DEFAULT_POLICY_DIR / "waivers.yaml").read_text()
+    first = "    expires: 2027-03-31\n"
+    assert first in text
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(text.replace(first, first + "    expires: 2099-12-31\n", 1))
+    line = waivers.read_text().splitlines().index("    expires: 2099-12-31") + 1
+    out = run_refused(tmp_path, "--waivers", str(waivers))
+    assert f"{waivers}: line {line}, column 5: duplicate key 'expires'" in out, out[-1500:]
+
+
+@pytest.mark.parametrize("name", ["cluster.yaml", "layers.yaml", "controls.yaml", "gate.yaml"])
+def test_a_duplicate_key_in_any_policy_file_is_refused(name):
+    text = "a: 1\nb:\n  c: 2\n  c: 3\n"
+    with pytest.raises(PolicyError, match=r"line 4, column 3: duplicate key 'c' \(first at line 3\)"):
+        check_yaml_bounds(text, name)
+    check_yaml_bounds("a: &x {c: 1}\nb:\n  <<: *x\n  c: 2\nd: [{c: 1}, {c: 2}]\n", name)  # merge keys, lists: fine
+
+
+def test_a_duplicate_key_in_inventory_group_vars_exits_4_naming_it(tmp_path):
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.ini").write_text("[railiance]\ncoulombcore ansible_host=127.0.0.9\n")
+    (inventory / "group_vars" / "railiance.yml").write_text("swap_size_gb: 4\nnproc_soft: 512\nswap_size_gb: 8\n")
+    out = run_refused(tmp_path, "--ansible-inventory", str(inventory / "hosts.ini"))
+    assert f"{inventory / 'group_vars' / 'railiance.yml'}: line 3, column 1: duplicate key 'swap_size_gb'" in out

@@ -1,0 +1,127 @@
+"""A client-side bound on a kubeconfig's exec credential plugin (``users[].user.exec``).
+
+The official client runs the plugin (``kubernetes.config.exec_provider.ExecProvider.run``) with
+``Popen(...).communicate()`` and no timeout, and ``KubeConfigLoader._load_from_exec_plugin`` only
+logs its failure: a plugin that never answers holds the run until its deadline, and one that fails
+leaves the client without credentials and the cause nowhere. ``BoundedExecProvider`` is the same
+protocol (client.authentication.k8s.io ``ExecCredential`` in ``KUBERNETES_EXEC_INFO``, the status
+read from stdout, its apiVersion checked, as ``ExecProvider.run``) with three differences: the
+plugin runs in a session of its own, never interactive (no terminal to prompt on in CI); after
+``timeout_s`` seconds its whole process group is killed; and every failure is recorded so that
+``ClusterAccess.client`` raises it, naming the plugin, instead of going on without credentials.
+Example: ``with collect_failures() as failures: config.load_kube_config(...)`` then
+``failures`` -> ``["exec credential plugin /usr/local/bin/oidc-login gave no credential within 10 s ..."]``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+from typing import Iterator
+
+from kubernetes.config import kube_config
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.exec_provider import ExecProvider
+
+_local = threading.local()
+
+
+class BoundedExecProvider(ExecProvider):
+    """``ExecProvider`` with a wall-time bound (``timeout_s``, set by ``install``)."""
+
+    timeout_s: float = 10.0
+
+    def run(self, previous_response=None):
+        name = self.args[0]
+        try:
+            return self._run(previous_response)
+        except ConfigException as exc:
+            message = f"exec credential plugin {name}: {exc}" if "exec credential plugin" not in str(exc) else str(exc)
+            failures = getattr(_local, "failures", None)
+            if failures is not None:
+                failures.append(message)
+            raise ConfigException(message) from None
+
+    def _run(self, previous_response=None):
+        info = {"apiVersion": self.api_version, "kind": "ExecCredential", "spec": {"interactive": False}}
+        if previous_response:
+            info["spec"]["response"] = previous_response
+        if self.cluster:
+            info["spec"]["cluster"] = self.cluster.value
+            for extension in self.cluster.value.get("extensions") or []:
+                if extension.get("name") == "client.authentication.k8s.io/exec":
+                    info["spec"]["cluster"]["config"] = extension.get("extension")
+                    break
+        self.env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
+        try:
+            process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       stdin=subprocess.DEVNULL, cwd=self.cwd, env=self.env, text=True,
+                                       start_new_session=True)
+        except OSError as exc:
+            raise ConfigException(f"exec credential plugin {self.args[0]} could not start: {exc.strerror}") from None
+        try:
+            stdout, stderr = process.communicate(timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            raise ConfigException(f"exec credential plugin {self.args[0]} gave no credential within "
+                                  f"{self.timeout_s:g} s (--api-timeout): its process group was killed") from None
+        except BaseException:
+            _kill_group(process)
+            raise
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # whatever it left running in its group
+            except (ProcessLookupError, PermissionError):
+                pass
+        if process.returncode != 0:
+            last = (stderr or "").strip().splitlines()[-1:] or [""]
+            raise ConfigException(f"exec credential plugin {self.args[0]} exited with status "
+                                  f"{process.returncode}" + (f": {last[0][:300]}" if last[0] else ""))
+        try:
+            data = json.loads(stdout)
+        except ValueError as exc:
+            raise ConfigException(f"exec credential plugin {self.args[0]} printed no ExecCredential JSON: "
+                                  f"{exc}") from None
+        for key in ("apiVersion", "kind", "status"):
+            if not isinstance(data, dict) or key not in data:
+                raise ConfigException(f"exec credential plugin {self.args[0]}: malformed response, no {key!r}")
+        if data["apiVersion"] != self.api_version:
+            raise ConfigException(f"exec credential plugin {self.args[0]}: apiVersion {data['apiVersion']} "
+                                  f"does not match {self.api_version}")
+        return data["status"]
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.communicate(timeout=5)
+    except subprocess.TimeoutExpired:  # a grandchild that left the group holds a pipe
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        process.wait(timeout=5)
+
+
+def install(timeout_s: float) -> None:
+    """Make the official client's kubeconfig loader run exec plugins through ``BoundedExecProvider``
+    (also when it refreshes an expired credential later), bounded by ``timeout_s`` seconds."""
+    BoundedExecProvider.timeout_s = float(timeout_s)
+    kube_config.ExecProvider = BoundedExecProvider
+
+
+@contextlib.contextmanager
+def collect_failures() -> Iterator[list[str]]:
+    """The plugin failures (messages) of this thread while the block runs."""
+    failures: list[str] = []
+    previous = getattr(_local, "failures", None)
+    _local.failures = failures
+    try:
+        yield failures
+    finally:
+        _local.failures = previous

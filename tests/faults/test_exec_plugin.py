@@ -1,0 +1,79 @@
+"""A kubeconfig's exec credential plugin that never answers costs --api-timeout, not the run: its
+process group is killed (the plugin and what it started), and every cluster control is an error
+naming the plugin and the timeout, with the remedy for a plugin, while the other targets keep their
+results. A plugin that fails is named with its exit status, never a silent run without credentials."""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from tests.faults.conftest import document, suite
+
+pytestmark = pytest.mark.testbed  # the suite end to end against the API stand-in
+
+
+def _kubeconfig_with_plugin(kubeconfig, plugin) -> None:
+    config = yaml.safe_load(kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+                                 "interactiveMode": "Never"}}
+    kubeconfig.write_text(yaml.safe_dump(config))
+
+
+def _left(plugin) -> list[str]:
+    out = subprocess.run(["pgrep", "-af", str(plugin)], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+def test_a_hanging_exec_plugin_is_killed_at_the_api_timeout_and_named(standin, conformant_repos, tmp_path):
+    _, kubeconfig = standin()
+    plugin = tmp_path / "hanging-credential-plugin"
+    plugin.write_text("#!/bin/sh\nsleep 3600 &\nsleep 3600\n")  # it and a child of its own: both must go
+    plugin.chmod(0o755)
+    _kubeconfig_with_plugin(kubeconfig, plugin)
+    done, took = suite(tmp_path / "r", "-m", "cluster or repos", "--kubeconfig", str(kubeconfig),
+                       "--repos", str(conformant_repos), "--api-timeout", "2", timeout=200)
+    time.sleep(0.5)
+    left = _left(plugin)
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert took < 40, f"the run took {took:.0f} s"
+    assert not left, left
+    doc = document(tmp_path / "r" / "findings.json")
+    cluster = [f for f in doc["findings"] if f["control_id"].startswith("cluster.") and f["status"] != "pending"]
+    assert cluster and all(f["status"] == "error" for f in cluster)
+    assert all(f"exec credential plugin {plugin} gave no credential within 2 s (--api-timeout): its process "
+               f"group was killed" in f["reason"] for f in cluster), cluster[0]["reason"]
+    assert all("exec credential plugin" in f["remediation"] for f in cluster), cluster[0]["remediation"]
+    assert [f for f in doc["findings"] if f["control_id"].startswith("repo.") and f["status"] != "error"]
+
+
+def test_a_failing_exec_plugin_is_named_with_its_exit_status(standin, tmp_path):
+    _, kubeconfig = standin()
+    plugin = tmp_path / "failing-credential-plugin"
+    plugin.write_text("#!/bin/sh\necho 'error: the identity provider refused the login' >&2\nexit 3\n")
+    plugin.chmod(0o755)
+    _kubeconfig_with_plugin(kubeconfig, plugin)
+    done, _ = suite(tmp_path / "r", "-m", "cluster", "--kubeconfig", str(kubeconfig), "--api-timeout", "2")
+    assert done.returncode == 1, done.stdout[-3000:]
+    cluster = [f for f in document(tmp_path / "r" / "findings.json")["findings"] if f["status"] != "pending"]
+    assert cluster and all(f["status"] == "error" for f in cluster)
+    assert all(f"exec credential plugin {plugin} exited with status 3: error: the identity provider refused"
+               in f["reason"] for f in cluster), cluster[0]["reason"]
+
+
+def test_a_vault_password_script_that_never_answers_is_killed_at_the_inventory_bound(tmp_path, monkeypatch):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[railiance]\ncore ansible_host=127.0.0.9\n")
+    script = tmp_path / "hanging-vault-pass"
+    script.write_text("#!/bin/sh\nsleep 3600\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("RAILIANCE_INVENTORY_READ_TIMEOUT", "3")
+    done, took = suite(tmp_path / "r", "-m", "S1", "--ansible-inventory", str(inventory),
+                       "--vault-password-file", str(script), timeout=120)
+    time.sleep(0.5)
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"{inventory}: reading the inventory did not finish within 3 s" in done.stderr
+    assert took < 30 and not _left(script), _left(script)
