@@ -265,3 +265,40 @@ def git_ls_remote(user: str, path: str) -> Fact:
     env = f"GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND={q('ssh ' + SSH_PROBE_OPTIONS)}"
     return _sec(f"lsremote {user}:{path}",
                 f'asuser {q(user)} $T env {env} sh -c {q(script)} sh {_path(path, user)}', concurrent=True)
+
+
+def git_push_destination(user: str, path: str) -> Fact:
+    """Where ``git fetch`` and ``git push`` (no arguments) go from the checkout's current branch, read by
+    git as the user: lines ``branch B`` (empty: detached HEAD), ``fetch-remote R``, ``push-remote R``,
+    then ``fetch URL`` and ``push URL`` lines (every push URL: pushurl, pushInsteadOf, insteadOf, as
+    ``git remote get-url [--push --all]`` rewrites them). rc 4: no checkout. The remote is chosen as git's
+    remote.c does: ``pushremote_for_branch`` (branch.<B>.pushRemote, then remote.pushDefault, then)
+    ``remote_for_branch`` (branch.<B>.remote, then "origin")."""
+    script = ('cd "$1" 2>/dev/null || { echo "no checkout at $1"; exit 4; }; g() { git -c safe.directory="*" "$@"; }; '
+              'b=$(g symbolic-ref --short -q HEAD); f=; r=; '
+              '[ -n "$b" ] && f=$(g config --get "branch.$b.remote"); [ -n "$f" ] || f=origin; '
+              '[ -n "$b" ] && r=$(g config --get "branch.$b.pushRemote"); [ -n "$r" ] || r=$(g config --get remote.pushDefault); '
+              '[ -n "$r" ] || r=$f; printf "branch %s\\nfetch-remote %s\\npush-remote %s\\n" "$b" "$f" "$r"; '
+              'for k in fetch push; do if [ $k = fetch ]; then u=$(g remote get-url "$f" 2>&1); else '
+              'u=$(g remote get-url --push --all "$r" 2>&1); fi && printf "%s\\n" "$u" | sed "s/^/$k /" || '
+              'printf "%s-error %s\\n" $k "$(printf "%s" "$u" | head -n 1)"; done')
+    return _sec(f"push.destination {user}:{path}", f"asuser {q(user)} sh -c {q(script)} sh {_path(path, user)}")
+
+
+def read_git_destination(facts, user: str, path: str) -> dict | None:
+    """``{"branch": "main", "fetch_remote": "origin", "push_remote": "gitea", "fetch": [URL], "push": [URL, ...]}``;
+    None when there is no checkout; FactUnavailable when git could not be run as the user."""
+    section = facts.section(git_push_destination(user, path).section)
+    if section.rc == 4:
+        return None
+    text = facts.text(git_push_destination(user, path).section, what=f"git's remotes in {path} as {user}")
+    found: dict = {"branch": "", "fetch_remote": "origin", "push_remote": "origin", "fetch": [], "push": []}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("branch", "fetch-remote", "push-remote"):
+            found[key.replace("-", "_")] = value
+        elif key in ("fetch", "push"):
+            found[key].append(value)
+        elif key in ("fetch-error", "push-error"):
+            found[key.replace("-", "_")] = value
+    return found
