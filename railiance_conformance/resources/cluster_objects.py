@@ -22,17 +22,34 @@ _SUFFIX = {"Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4, "Pi": 
            "k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15, "E": 10 ** 18, "": 1}
 
 
-def decode_helm_release(secret: dict) -> dict:
-    """Helm 3 stores base64(gzip(json)) in ``data.release`` (base64 once more in the API)."""
-    raw = base64.b64decode(base64.b64decode(secret["data"]["release"]))
+# HELM_DRIVER's values as Helm 3 reads them (pkg/action/action.go ``Configuration.Init``): "" and
+# "secret(s)" -> the Secrets driver, "configmap(s)" -> the ConfigMaps driver, "memory", "sql"; any other
+# value is Helm's error "unknown driver".
+HELM_DRIVERS = {"": "secrets", "secret": "secrets", "secrets": "secrets", "configmap": "configmaps",
+                "configmaps": "configmaps", "memory": "memory", "sql": "sql"}
+
+
+def decode_helm_release(record: dict, kind: str = "secrets") -> dict:
+    """A Helm 3 release record's release, as its storage driver reads it.
+
+    Helm's ``encodeRelease`` (pkg/storage/driver/util.go) writes base64(gzip(json)); the Secrets
+    driver (secrets.go ``newSecretsObject``) stores that string as ``Data["release"]`` bytes, which
+    the API shows base64-encoded once more; the ConfigMaps driver (cfgmaps.go ``newConfigMapsObject``)
+    stores it as the string ``data.release``. ``decodeRelease`` accepts an uncompressed json too.
+    """
+    payload = record["data"]["release"]
+    raw = base64.b64decode(base64.b64decode(payload) if kind == "secrets" else payload)
     return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
 
 
-def helm_releases(secrets: list[dict], namespace: str, name: str) -> list[dict]:
-    """The release Secrets of one release, newest revision first."""
-    mine = [s for s in secrets if s["metadata"].get("namespace") == namespace
-            and s["metadata"].get("labels", {}).get("name") == name
-            and s.get("type") == "helm.sh/release.v1"]
+def helm_releases(records: list[dict], namespace: str, name: str, kind: str = "secrets") -> list[dict]:
+    """The release records of one release, newest revision first: Secrets of type helm.sh/release.v1, or
+    ConfigMaps, labelled ``owner=helm``, ``name=<release>``, ``version=<revision>`` (both drivers'
+    ``new*Object`` set these labels and ``Query`` selects on them)."""
+    mine = [s for s in records if s["metadata"].get("namespace") == namespace
+            and (s["metadata"].get("labels") or {}).get("name") == name
+            and (s["metadata"].get("labels") or {}).get("owner") == "helm"
+            and (kind != "secrets" or s.get("type") == "helm.sh/release.v1")]
     return sorted(mine, key=lambda s: int(s["metadata"]["labels"].get("version", 0)), reverse=True)
 
 
