@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts, cannot_start, fork_failure
-from railiance_conformance.resources import pam_limits, sysctl, systemd_units
+from railiance_conformance.resources import pam_limits, ssh_tokens, sysctl, systemd_units
 from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources.host_files import (
     parse_key_values, parse_mntent, parse_proc_limits, parse_proc_swaps, swap_at_boot, swap_spec_path)
@@ -354,9 +354,13 @@ def unit_effective(facts: HostFacts, params: Params) -> Outcome:
             convert=lambda g: {k: (int(v) if k == "port" else v) for k, v in g.items() if v is not None},
             schema={"required": ["user", "alias", "hostname", "ssh_user", "identity_file"],
                     "properties": {"port": {"type": "integer", "minimum": 1, "maximum": 65535}}},
-            facts=lambda p: [*F.account(p["user"]), *F.ssh_config(p["user"], p["alias"])])
+            facts=lambda p: [*F.account(p["user"]), *F.ssh_config(p["user"], p["alias"]), F.local_hostname()])
 def ssh_config(facts: HostFacts, params: Params) -> Outcome:
-    """``ssh -G ALIAS`` as the user: HostName, User, IdentityFile and Port of the resolved block."""
+    """``ssh -G ALIAS`` as the user: HostName, User, IdentityFile and Port of the resolved block.
+
+    ``ssh -G`` prints IdentityFile unexpanded; each one is expanded as ssh expands it when it loads the
+    key (``~``, ``%d``/``%u``/``%h``/``%r``/… TOKENS, ``${HOME}``-style variables of the login's
+    environment: ``resources.ssh_tokens``)."""
     user, alias = params["user"], params["alias"]
     home = _home(facts, user)
     expected = {"host_block": alias, "hostname": params["hostname"], "user": params["ssh_user"],
@@ -365,8 +369,26 @@ def ssh_config(facts: HostFacts, params: Params) -> Outcome:
     # resolve in their home; /etc/ssh/ssh_config applies after theirs, as for any ssh they start)
     text = facts.text(f"ssh.G {user} {alias}", what=f"ssh -G {alias} as {user}")
     resolved = parse_key_values(text, sep=" ")
-    identity_files = [_expand(line.split(" ", 1)[1], home) for line in text.splitlines()
-                      if line.startswith("identityfile ")]
+    entry = facts.text(f"passwd {user}", what=f"the passwd entry of {user}").strip().split(":")
+    hostname_section = facts.sections.get("hostname")
+    context = ssh_tokens.SshContext(
+        local_user=user, uid=int(entry[2]), home=home, hostname=resolved.get("hostname", alias),
+        remote_user=resolved.get("user", user), port=resolved.get("port", "22"), host_arg=alias,
+        local_hostname=hostname_section.out.strip() if hostname_section is not None and hostname_section.rc == 0 else "",
+        host_key_alias=resolved.get("hostkeyalias", ""),
+        proxy_jump="" if resolved.get("proxyjump", "none") == "none" else resolved.get("proxyjump", ""),
+        environment=ssh_tokens.login_environment(user, home, entry[6] if len(entry) > 6 else "/bin/sh"))
+    identity_files, unknown, failing = [], [], []
+    for line in text.splitlines():
+        if not line.startswith("identityfile "):
+            continue
+        written = line.split(" ", 1)[1]
+        try:
+            identity_files.append(ssh_tokens.expand_identity_file(written, context))
+        except ssh_tokens.UnknownVariable as exc:
+            unknown.append(f"IdentityFile {written}: {exc}")
+        except ssh_tokens.ExpansionFails as exc:
+            failing.append(f"IdentityFile {written}: ssh fails ({exc})")
     if resolved.get("hostname") == alias:
         has_config = facts.sections.get(f"ssh.userconfig {user}")
         where = f"{home}/.ssh/config (with its Includes) or /etc/ssh/ssh_config" if has_config and has_config.rc == 0 \
@@ -376,6 +398,10 @@ def ssh_config(facts: HostFacts, params: Params) -> Outcome:
     observed = {"host_block": alias, "hostname": resolved.get("hostname"), "user": resolved.get("user"),
                 "identityfile": wanted if wanted in identity_files else ", ".join(identity_files),
                 "port": int(resolved["port"]) if resolved.get("port", "").isdigit() else resolved.get("port")}
+    if wanted not in identity_files and (unknown or failing):
+        observed["identityfile"] = "; ".join([*failing, *unknown, *identity_files])
+        if unknown and not failing:
+            return Outcome(Status.ERROR, expected, None, reason="cannot tell which key ssh loads: " + "; ".join(unknown))
     if expected["port"] is None:
         return Outcome(Status.ERROR, expected, observed,
                        reason=f"the NodePort of Service {params.get('nodeport_service', 'gitea/gitea-ssh')} is unknown: "

@@ -302,3 +302,8 @@ def read_git_destination(facts, user: str, path: str) -> dict | None:
         elif key in ("fetch-error", "push-error"):
             found[key.replace("-", "_")] = value
     return found
+
+
+def local_hostname() -> Fact:
+    """This host's name as ``gethostname()`` gives it (ssh's ``%l``/``%L``/``%C`` tokens)."""
+    return _sec("hostname", "uname -n")
