@@ -88,15 +88,15 @@ def test_enabled_at_boot_equals_systemds_view(host, case):
     params = {"path": "/swapfile"}
     kind = KINDS["host.fstab.swap"]
     boundary = "@@rcf-" + secrets.token_hex(8)
-    show = ("echo @@systemd; systemctl show swapfile.swap -p LoadState; "
-            "systemctl show swap.target -p Requires -p Wants")
-    script = _write_script(written, fstab_line, files) + "\n" + build_script(kind.facts(params), boundary) + "\n" + show
+    show = ("{ systemctl show swapfile.swap -p LoadState; systemctl show swap.target -p Requires -p Wants; } "
+            "| sed 's/^/@@systemd /'")  # before the fact script, which ends the shell
+    script = _write_script(written, fstab_line, files) + "\n" + show + "\n" + build_script(kind.facts(params), boundary)
     written[:] = [f"{d}/swapfile.swap" for d in files]
     for _ in range(2):  # one retry: a busy machine can drop an SSH session
         done = _ssh(bed, nspawn, script)
         out = decode_remote(done.stdout)
-        suite_part, _, systemd_part = out.partition("@@systemd\n")
-        shown = dict(line.split("=", 1) for line in systemd_part.splitlines() if "=" in line)
+        shown = dict(line[len("@@systemd "):].split("=", 1) for line in out.splitlines() if line.startswith("@@systemd "))
+        suite_part = "\n".join(line for line in out.splitlines(keepends=False) if not line.startswith("@@systemd ")) + "\n"
         if "LoadState" in shown:
             break
     assert "LoadState" in shown, (done.returncode, out[-500:], done.stderr[-500:])
