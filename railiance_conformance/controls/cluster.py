@@ -31,8 +31,8 @@ from railiance_conformance.gate.backups import BACKUPS, backup_recency
 from railiance_conformance.probes.cluster import BY_KIND, SERVICE_PROXY, ClusterSnapshot, ClusterUnavailable
 from railiance_conformance.redact import redact_url
 from railiance_conformance.resources.cluster_objects import (
-    ABSENT, HELM_DRIVERS, coalesce_values, condition, decode_helm_release, gitea_section, helm_releases, pod_problems,
-    postgres_major, quantity_bytes, secret_keys)
+    ABSENT, HELM_DRIVERS, coalesce_values, condition, decode_helm_release, gitea_section, gitea_value_read,
+    helm_releases, pod_problems, postgres_major, quantity_bytes, secret_keys)
 from railiance_conformance.resources.endpoints import postgres_endpoint, redis_endpoint, redis_url_rejected
 from railiance_conformance.vocabulary import check_kind
 
@@ -643,7 +643,8 @@ def gitea_app_ini(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAU
                     endpoint if isinstance(endpoint, str) else f"{endpoint.host}:{endpoint.port}")
             elif "://" in str(want):
                 written.setdefault(section, {})[key] = got
-                mine = _redis(got, namespace, domain)
+                # read from the unmasked value (masking would hide a '#' that sends Gitea elsewhere)
+                mine = gitea_value_read(secret, section, key, lambda raw: _redis(raw, namespace, domain))
                 observed[section][key] = want if mine == _redis(want, namespace, domain) else mine
             else:
                 observed[section][key] = got

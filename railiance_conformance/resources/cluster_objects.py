@@ -53,12 +53,8 @@ def helm_releases(records: list[dict], namespace: str, name: str, kind: str = "s
     return sorted(mine, key=lambda s: int(s["metadata"]["labels"].get("version", 0)), reverse=True)
 
 
-def gitea_section(secret: dict, section: str) -> dict[str, str] | None:
-    """One app.ini section of the Gitea chart's inline-config Secret, secret values masked.
-
-    Values are masked before they leave this function: ``PASSWD`` and friends become ``***``,
-    passwords inside URLs (``redis://:pw@host``) become ``redis://:***@host``.
-    """
+def _ini_values(secret: dict, section: str) -> dict[str, str] | None:
+    """The raw values of one app.ini section (never leaves this module unmasked)."""
     encoded = secret.get("data", {}).get(section)
     if encoded is None:
         return None
@@ -71,8 +67,28 @@ def gitea_section(secret: dict, section: str) -> dict[str, str] | None:
         # quotes or backticks are removed; a later key replaces an earlier one
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
             value = value[1:-1]
-        values[key] = MASK if _SECRET_KEYS.search(key) and value else redact_text(value)
+        values[key] = value
     return values
+
+
+def gitea_section(secret: dict, section: str) -> dict[str, str] | None:
+    """One app.ini section of the Gitea chart's inline-config Secret, secret values masked.
+
+    Values are masked before they leave this function: ``PASSWD`` and friends become ``***``,
+    passwords inside URLs (``redis://:pw@host``) become ``redis://:***@host``.
+    """
+    values = _ini_values(secret, section)
+    if values is None:
+        return None
+    return {key: MASK if _SECRET_KEYS.search(key) and value else redact_text(value) for key, value in values.items()}
+
+
+def gitea_value_read(secret: dict, section: str, key: str, reader) -> str | None:
+    """``reader(value)`` applied to the *unmasked* value (a connection string is read as its client reads
+    it: masking first would change where it points); None when the key is absent. ``reader`` must return
+    nothing secret (an endpoint: scheme, host, port, database)."""
+    values = _ini_values(secret, section) or {}
+    return reader(values[key]) if key in values else None
 
 
 def secret_keys(secret: dict) -> list[str]:
