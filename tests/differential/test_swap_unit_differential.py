@@ -105,3 +105,18 @@ def test_enabled_at_boot_equals_systemds_view(host, case):
     ours = isinstance(outcome.observed, dict) and outcome.observed["enabled_at_boot"] is True
     event(f"systemd: LoadState={shown['LoadState']}, enabled={systemd}")
     assert ours == systemd, (fstab_line, files, shown, outcome)
+
+
+PATHS = st.lists(st.text(st.sampled_from("abz09._-: \\é/#"), min_size=1, max_size=8), min_size=1, max_size=3).map(
+    lambda parts: "/" + "/".join(parts))
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=PATHS)
+def test_the_swap_unit_name_equals_systemd_escape(path):
+    """The unit the fstab generator writes for a swap path: unit_name_from_path vs ``systemd-escape --path``."""
+    from railiance_conformance.resources.systemd_units import unit_name_from_path
+    done = subprocess.run(["systemd-escape", "--path", "--suffix=swap", "--", path], capture_output=True, text=True)
+    if done.returncode != 0:  # systemd refuses the path (e.g. "..", or too long): not a unit the generator writes
+        return
+    assert unit_name_from_path(path, "swap") == done.stdout.strip(), path
