@@ -116,14 +116,16 @@ def make_provides(repo: Path, targets: list[str], makefile: str = "Makefile",
                   timeout_s: float = 20.0) -> dict[str, bool]:
     """Whether make can make each target: ``make -q TARGET`` (no recipe run, see the module docstring)
     answers "No rule to make target" only for a target that no explicit rule and no pattern rule
-    (``%-status:``, with prerequisites that exist or can be made) provides. GNU make ``remake.c``
+    (``%-status:``, with prerequisites that exist or can be made) provides (an explicit rule whose
+    prerequisite cannot be made still provides its target). GNU make ``remake.c``
     ``update_file_1``/``implicit.c`` ``pattern_search``; raises MakeUnavailable/MakeUntrusted."""
     read_make_database(repo, makefile, timeout_s)  # refuses a makefile that sets SHELL itself
     found = {}
     for target in targets:
         done = _ask_make(repo, [*_make_argv(makefile), "-q", target], timeout_s)
-        found[target] = not any("No rule to make target" in line and "Stop." in line
-                                for line in done.stderr.splitlines())
+        # only "No rule to make target 'T'." is about T itself ("…, needed by 'T'" is a prerequisite of an
+        # explicit rule: T exists, make stops later)
+        found[target] = not any(f"No rule to make target '{target}'." in line for line in done.stderr.splitlines())
     return found
 
 
@@ -133,8 +135,11 @@ def make_prints(repo: Path, target: str, makefile: str = "Makefile", timeout_s: 
     ``$(MAKE)`` sub-makes are not followed (their output is not known without running them)."""
     read_make_database(repo, makefile, timeout_s)  # refuses a makefile that sets SHELL itself
     done = _ask_make(repo, [*_make_argv(makefile), "-n", "-i", target], timeout_s)
-    if any("No rule to make target" in line for line in done.stderr.splitlines()):
+    missing = [line for line in done.stderr.splitlines() if "No rule to make target" in line]
+    if any(f"No rule to make target '{target}'." in line for line in missing):
         raise KeyError(target)
+    if missing:  # a prerequisite make cannot make: make -s would stop there too
+        raise MakeUnavailable(f"make -n {target}: {missing[0].split('*** ', 1)[-1]}")
     return shell_prints(done.stdout)
 
 

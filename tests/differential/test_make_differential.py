@@ -56,7 +56,7 @@ def test_what_the_suite_reads_equals_what_make_prints(case, tmp_path_factory):
     goal = case["goal"]
     real = subprocess.run(["make", "-s", "--no-print-directory", goal], cwd=repo, capture_output=True, text=True,
                           timeout=30, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
-    known = "No rule to make target" not in real.stderr
+    known = f"No rule to make target '{goal}'." not in real.stderr
     assert make_provides(repo, [goal]) == {goal: known}, (_makefile(case), real.stderr)
     if known:
         ours = make_prints(repo, goal)
