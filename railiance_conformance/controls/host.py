@@ -637,9 +637,10 @@ def ssh_batch_login(facts: HostFacts, params: Params) -> Outcome:
             schema={"required": ["user", "paths"],
                     "properties": {"paths": {"type": "array", "minItems": 1,
                                              "items": {"type": "string", "pattern": r"^(~/|/)[A-Za-z0-9._/@+-]*$"}}}},
-            facts=lambda p: [F.git_ls_remote(p["user"], path) for path in p["paths"]])
+            facts=lambda p: [F.git_ls_push_remote(p["user"], path) for path in p["paths"]])
 def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
-    """``git ls-remote`` of every push URL of each checkout's origin answers, as the user, in batch
+    """``git ls-remote`` of every URL each checkout's current branch pushes to (its push remote: pushRemote,
+    remote.pushDefault, the branch's remote, origin) answers, as the user, in batch
     mode (read-only: the refs are listed, nothing is sent). A refused key or missing repository is
     drift; a server that cannot be reached is an error."""
     user = params["user"]
@@ -647,7 +648,7 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
     observed: dict[str, str] = {}
     drifted, unreachable = [], []
     for path in params["paths"]:
-        section = facts.section(F.git_ls_remote(user, path).section)
+        section = facts.section(F.git_ls_push_remote(user, path).section)
         if section.rc == 5:
             raise FactUnavailable(_last_line(section.out))
         if section.rc in (3, 4):

@@ -307,3 +307,19 @@ def read_git_destination(facts, user: str, path: str) -> dict | None:
 def local_hostname() -> Fact:
     """This host's name as ``gethostname()`` gives it (ssh's ``%l``/``%L``/``%C`` tokens)."""
     return _sec("hostname", "uname -n")
+
+
+def git_ls_push_remote(user: str, path: str) -> Fact:
+    """``git ls-remote`` of every URL ``git push`` (no arguments) goes to from the checkout's current branch
+    (its push remote, chosen as ``git_push_destination`` says), as the user, in batch mode: the same
+    lines as ``git_ls_remote`` (``url``, ``rc … refs …``, first lines on failure). rc 3: no such remote."""
+    script = ('cd "$1" || exit 4; g() { git -c safe.directory="*" "$@"; }; b=$(g symbolic-ref --short -q HEAD); r=; '
+              '[ -n "$b" ] && r=$(g config --get "branch.$b.pushRemote"); [ -n "$r" ] || r=$(g config --get remote.pushDefault); '
+              '[ -n "$r" ] || { [ -n "$b" ] && r=$(g config --get "branch.$b.remote"); }; [ -n "$r" ] || r=origin; '
+              'urls=$(g remote get-url --push --all "$r" 2>&1) || { echo "$urls"; exit 3; }; for u in $urls; do printf "url %s\\n" "$u"; '
+              'o=$(g -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
+              'printf "rc %s refs %s\\n" "$r" "$(printf "%s\\n" "$o" | grep -c "	refs/")"; '
+              '[ "$r" = 0 ] || printf "%s\\n" "$o" | grep -v "^ *$" | head -n 3 | sed "s/^/  /"; done')
+    env = f"GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND={q('ssh ' + SSH_PROBE_OPTIONS)}"
+    return _sec(f"lsremote {user}:{path}",  # the section git_ls_remote had: one of the two is gathered
+                f'asuser {q(user)} $T env {env} sh -c {q(script)} sh {_path(path, user)}', concurrent=True)
