@@ -217,7 +217,9 @@ def runbook(repos: Repos, params: Params) -> Outcome:
     if path is None:
         return _result(expected, expected, errors)
     doc = path / cfg["doc"]
-    sections = markdown_sections(doc.read_text(encoding="utf-8", errors="replace")) if doc.is_file() else None
+    # a UTF-8 BOM is no part of the first line (it would hide a "# heading" there)
+    sections = markdown_sections(doc.read_text(encoding="utf-8", errors="replace").removeprefix("\ufeff")) \
+        if doc.is_file() else None
     observed: dict[str, Any] = {doc_key: {s["name"]: "missing: no such file" if sections is None
                                           else _section_state(sections, s) for s in cfg["sections"]}}
     # Never run: make -n prints the recipe lines expanded ($(LAYERS) -> S1 … S5) with SHELL=/bin/false, and
