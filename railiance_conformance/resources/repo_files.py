@@ -154,7 +154,6 @@ def printed_layers_in(lines: list[str]) -> list[str]:
     return seen
 
 
-_SEPARATOR = re.compile(r"\s*(?:;|&&|\|\||\n)\s*")
 
 
 def _statements(text: str) -> list[str]:
