@@ -87,7 +87,9 @@ def _read(path: Path) -> str:
     try:
         if path.stat().st_size > YAML_MAX_BYTES:
             raise ValueError(f"{path}: refused: {path.stat().st_size} bytes, more than {YAML_MAX_BYTES}")
-        return path.read_text(encoding="utf-8")
+        # a UTF-8 byte-order mark before the front matter is no part of the text: PyYAML's reader and
+        # every front-matter reader drop it (yaml/reader.py determine_encoding; YAML 1.2 §5.2)
+        return path.read_text(encoding="utf-8").removeprefix("\ufeff")
     except OSError as exc:
         raise ValueError(f"{path}: cannot read workplan: {exc.strerror}") from None
     except UnicodeDecodeError:

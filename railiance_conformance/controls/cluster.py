@@ -18,8 +18,9 @@ sentence names. What is not a sentence (the cluster's DNS domain, the layer map)
 from __future__ import annotations
 
 import json
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import yaml
@@ -27,12 +28,12 @@ import yaml
 from railiance_conformance.expectations import matches
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.gate.backups import BACKUPS, backup_recency
-from railiance_conformance.probes.cluster import BY_KIND, SERVICE_PROXY, ClusterSnapshot
+from railiance_conformance.probes.cluster import BY_KIND, SERVICE_PROXY, ClusterSnapshot, ClusterUnavailable
 from railiance_conformance.redact import redact_url
 from railiance_conformance.resources.cluster_objects import (
-    ABSENT, coalesce_values, condition, decode_helm_release, gitea_section, helm_releases, pod_problems,
-    postgres_major, quantity_bytes, secret_keys)
-from railiance_conformance.resources.endpoints import postgres_endpoint, redis_endpoint
+    ABSENT, HELM_DRIVERS, coalesce_values, condition, decode_helm_release, gitea_section, gitea_value_read,
+    helm_releases, pod_problems, postgres_major, quantity_bytes, secret_keys)
+from railiance_conformance.resources.endpoints import postgres_endpoint, redis_endpoint, redis_url_rejected
 from railiance_conformance.vocabulary import check_kind
 
 Params = Mapping[str, Any]
@@ -54,6 +55,8 @@ class ClusterEnv:
 
     cluster_domain: str = "cluster.local"
     layer_map: Mapping[str, Any] | None = None
+    # the storage driver the operator's helm uses (HELM_DRIVER of the suite's environment, as helm reads it)
+    helm_driver: str = field(default_factory=lambda: os.environ.get("HELM_DRIVER", ""))
 
     def layers(self) -> Mapping[str, Any]:
         if self.layer_map is not None:
@@ -478,12 +481,18 @@ ALL_READY = "every workload available, every replica ready"
                                **({"secret": g["secret"], "secret_key": g["secret_key"]} if g["secret"] else {})},
             schema={"required": ["namespace", "release", "chart", "ready"],
                     "properties": {"volume_size": {"type": "string", "pattern": f"^{QUANTITY}$"}}},
-            reads=lambda p: ["secrets"] + ([*WORKLOADS, "pods"] if p["ready"] else [])
+            reads=lambda p: ["secrets", "configmaps"] + ([*WORKLOADS, "pods"] if p["ready"] else [])
             + (["persistentvolumeclaims"] if "volume_size" in p else []))
 def helm_release(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
     """A Helm release's newest revision: deployed, of the chart; optionally its workloads ready, values
     (``helm get values --all``: the chart's defaults deep-merged with the user's), its PVCs bound
-    with the size, and a key (by name) in a Secret of its namespace."""
+    with the size, and a key (by name) in a Secret of its namespace.
+
+    The release is read from the storage driver helm uses (``HELM_DRIVER``, pkg/action/action.go
+    ``Configuration.Init``): ``secret`` (the default) or ``configmap`` records; unset, both record kinds are
+    looked for and the evidence says which held the release (Secrets win when both do, as helm without
+    HELM_DRIVER reads Secrets). ``memory`` keeps nothing in the cluster and ``sql`` keeps releases in
+    PostgreSQL: both are errors that say so."""
     ns, name = params["namespace"], params["release"]
     expected: dict[str, Any] = {"object": f"Helm release {ns}/{name}", "status": "deployed", "chart": params["chart"]}
     if params["ready"]:
@@ -494,13 +503,44 @@ def helm_release(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAUL
         expected["volumes"] = f"Bound {params['volume_size']}"
     if "secret" in params:
         expected[f"Secret {params['secret']} key"] = params["secret_key"]
-    releases = helm_releases(snap.list("secrets", label_selector="owner=helm"), ns, name)
-    if not releases:
-        return Outcome.compare(expected, f"no Helm release {name} in {ns}")
-    release = decode_helm_release(releases[0])
+    driver = env.helm_driver.strip().lower()
+    storage = HELM_DRIVERS.get(driver)
+    if storage is None:
+        return Outcome.error(f"HELM_DRIVER={env.helm_driver!r} is no Helm storage driver (helm: unknown driver); "
+                             "use secret, configmap, memory or sql", expected=expected)
+    if storage in ("memory", "sql"):
+        where = ("in the helm process's memory only" if storage == "memory"
+                 else "in PostgreSQL (HELM_DRIVER_SQL_CONNECTION_STRING), not in the cluster")
+        return Outcome.error(f"HELM_DRIVER={driver} keeps Helm's release records {where}: the suite reads only "
+                             "Secret and ConfigMap records", expected=expected)
+    kinds = ["secrets", "configmaps"] if driver == "" else [storage]
+    found, unlisted = {}, {}
+    for kind in kinds:
+        try:
+            found[kind] = helm_releases(snap.list(kind, label_selector="owner=helm"), ns, name, kind)
+        except ClusterUnavailable as exc:
+            if len(kinds) == 1:
+                raise
+            found[kind], unlisted[kind] = [], exc
+    holding = [kind for kind in kinds if found[kind]]
+    if not holding and unlisted:  # the record may be in what could not be listed
+        raise next(iter(unlisted.values()))
+    if not holding:
+        looked = " and ".join({"secrets": "Secret", "configmaps": "ConfigMap"}[k] for k in kinds)
+        return Outcome.compare(expected, f"no Helm release {name} in {ns}",
+                               evidence={"looked_for": f"{looked} records labelled owner=helm, name={name}"
+                                                       + (f" (HELM_DRIVER={driver})" if driver else " (HELM_DRIVER unset)")})
+    kind = holding[0]
+    record = found[kind][0]
+    release = decode_helm_release(record, kind)
     observed: dict[str, Any] = {"object": expected["object"], "status": release.get("info", {}).get("status"),
                                 "chart": release.get("chart", {}).get("metadata", {}).get("name")}
-    evidence: dict[str, Any] = {"revision": release.get("version")}
+    evidence: dict[str, Any] = {"revision": release.get("version"),
+                                "storage": f"{'Secret' if kind == 'secrets' else 'ConfigMap'} {ns}/"
+                                           f"{record['metadata'].get('name')} (Helm's "
+                                           f"{'secret' if kind == 'secrets' else 'configmap'} driver)"}
+    if len(holding) > 1:
+        evidence["also_found"] = "ConfigMap records of the release too (HELM_DRIVER unset: helm reads the Secrets)"
     if params["ready"]:
         workloads = _release_workloads(snap, ns, name)
         want, got = _all_available(snap, workloads)
@@ -537,6 +577,10 @@ def _redis(value: str | None, namespace: str, domain: str) -> str:
         endpoint = redis_endpoint(value, client_namespace=namespace, cluster_domain=domain)
     except ValueError as exc:
         return f"unusable connection string: {exc}"
+    rejected = redis_url_rejected(value)
+    if rejected:
+        return (f"{endpoint} (Go's url.Parse rejects the URL: {rejected}, e.g. an unencoded '#', '/' or '@' in the "
+                "password; Gitea's ToRedisURI then falls back to its default)")
     if endpoint.port is None and not endpoint.scheme.endswith("socket"):
         return f"{endpoint} (no port: Gitea's redis client cannot connect)"
     return str(endpoint)
@@ -599,7 +643,8 @@ def gitea_app_ini(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAU
                     endpoint if isinstance(endpoint, str) else f"{endpoint.host}:{endpoint.port}")
             elif "://" in str(want):
                 written.setdefault(section, {})[key] = got
-                mine = _redis(got, namespace, domain)
+                # read from the unmasked value (masking would hide a '#' that sends Gitea elsewhere)
+                mine = gitea_value_read(secret, section, key, lambda raw: _redis(raw, namespace, domain))
                 observed[section][key] = want if mine == _redis(want, namespace, domain) else mine
             else:
                 observed[section][key] = got

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts, cannot_start, fork_failure
-from railiance_conformance.resources import pam_limits, sysctl, systemd_units
+from railiance_conformance.resources import pam_limits, ssh_tokens, sysctl, systemd_units
 from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources.host_files import (
     parse_key_values, parse_mntent, parse_proc_limits, parse_proc_swaps, swap_at_boot, swap_spec_path)
@@ -130,10 +130,18 @@ def swap_active(facts: HostFacts, params: Params) -> Outcome:
     return Outcome(Status.PASS if within else Status.DRIFT, expected, observed, evidence=tuple(evidence.items()))
 
 
+def _swap_unit_files(path: str) -> list[str]:
+    """The swap unit systemd-fstab-generator writes for ``path``, in every unit directory (masks)."""
+    unit = systemd_units.unit_name_from_path(swap_spec_path(path) or path, "swap")
+    return [f"{directory}/{unit}" for directory in systemd_units.SYSTEM_UNIT_DIRS]
+
+
 @check_kind("host.fstab.swap", r"/etc/fstab enables (?P<path>/[A-Za-z0-9._/@+-]*) as swap at boot", target="host",
-            schema={"required": ["path"]}, facts=lambda p: F.files("/etc/fstab"))
+            schema={"required": ["path"]}, facts=lambda p: F.files("/etc/fstab", *_swap_unit_files(p["path"])))
 def fstab_swap(facts: HostFacts, params: Params) -> Outcome:
-    """An /etc/fstab swap entry for the path that systemd's fstab-generator activates at boot."""
+    """An /etc/fstab swap entry for the path that systemd activates at boot: the fstab-generator writes
+    its swap unit (``swap_at_boot``) and no higher unit directory masks that unit (``systemctl mask``:
+    a symlink to /dev/null in /etc/systemd/system; ``systemd_units.generated_unit_state``)."""
     path = params["path"]
     fstab = facts.files("/etc/fstab").get("/etc/fstab")
     expected = {"spec": path, "type": "swap", "enabled_at_boot": True}
@@ -152,6 +160,13 @@ def fstab_swap(facts: HostFacts, params: Params) -> Outcome:
     if swap:
         entry = swap[0]
         why_not = swap_at_boot(entry)
+        unit_paths = _swap_unit_files(path)
+        unit = unit_paths[0].rsplit("/", 1)[1]
+        load_state, source = systemd_units.generated_unit_state(facts.files(*unit_paths), unit)
+        evidence["unit"] = f"{unit}: LoadState={load_state} ({source})"
+        if why_not is None and load_state == "masked":
+            why_not = (f"{unit} is masked by {source} (empty or a symlink to /dev/null): systemd reports "
+                       "LoadState=masked and does not activate the generated swap unit at boot")
         observed = {"spec": path, "type": "swap", "enabled_at_boot": why_not is None}
         reason = f"/etc/fstab:{entry.line} '{path} {entry.file} swap {entry.options}': {why_not}" if why_not else ""
         return Outcome.compare(expected, observed, reason=reason,
@@ -339,9 +354,13 @@ def unit_effective(facts: HostFacts, params: Params) -> Outcome:
             convert=lambda g: {k: (int(v) if k == "port" else v) for k, v in g.items() if v is not None},
             schema={"required": ["user", "alias", "hostname", "ssh_user", "identity_file"],
                     "properties": {"port": {"type": "integer", "minimum": 1, "maximum": 65535}}},
-            facts=lambda p: [*F.account(p["user"]), *F.ssh_config(p["user"], p["alias"])])
+            facts=lambda p: [*F.account(p["user"]), *F.ssh_config(p["user"], p["alias"]), F.local_hostname()])
 def ssh_config(facts: HostFacts, params: Params) -> Outcome:
-    """``ssh -G ALIAS`` as the user: HostName, User, IdentityFile and Port of the resolved block."""
+    """``ssh -G ALIAS`` as the user: HostName, User, IdentityFile and Port of the resolved block.
+
+    ``ssh -G`` prints IdentityFile unexpanded; each one is expanded as ssh expands it when it loads the
+    key (``~``, ``%d``/``%u``/``%h``/``%r``/… TOKENS, ``${HOME}``-style variables of the login's
+    environment: ``resources.ssh_tokens``)."""
     user, alias = params["user"], params["alias"]
     home = _home(facts, user)
     expected = {"host_block": alias, "hostname": params["hostname"], "user": params["ssh_user"],
@@ -350,8 +369,26 @@ def ssh_config(facts: HostFacts, params: Params) -> Outcome:
     # resolve in their home; /etc/ssh/ssh_config applies after theirs, as for any ssh they start)
     text = facts.text(f"ssh.G {user} {alias}", what=f"ssh -G {alias} as {user}")
     resolved = parse_key_values(text, sep=" ")
-    identity_files = [_expand(line.split(" ", 1)[1], home) for line in text.splitlines()
-                      if line.startswith("identityfile ")]
+    entry = facts.text(f"passwd {user}", what=f"the passwd entry of {user}").strip().split(":")
+    hostname_section = facts.sections.get("hostname")
+    context = ssh_tokens.SshContext(
+        local_user=user, uid=int(entry[2]), home=home, hostname=resolved.get("hostname", alias),
+        remote_user=resolved.get("user", user), port=resolved.get("port", "22"), host_arg=alias,
+        local_hostname=hostname_section.out.strip() if hostname_section is not None and hostname_section.rc == 0 else "",
+        host_key_alias=resolved.get("hostkeyalias", ""),
+        proxy_jump="" if resolved.get("proxyjump", "none") == "none" else resolved.get("proxyjump", ""),
+        environment=ssh_tokens.login_environment(user, home, entry[6] if len(entry) > 6 else "/bin/sh"))
+    identity_files, unknown, failing = [], [], []
+    for line in text.splitlines():
+        if not line.startswith("identityfile "):
+            continue
+        written = line.split(" ", 1)[1]
+        try:
+            identity_files.append(ssh_tokens.expand_identity_file(written, context))
+        except ssh_tokens.UnknownVariable as exc:
+            unknown.append(f"IdentityFile {written}: {exc}")
+        except ssh_tokens.ExpansionFails as exc:
+            failing.append(f"IdentityFile {written}: ssh fails ({exc})")
     if resolved.get("hostname") == alias:
         has_config = facts.sections.get(f"ssh.userconfig {user}")
         where = f"{home}/.ssh/config (with its Includes) or /etc/ssh/ssh_config" if has_config and has_config.rc == 0 \
@@ -361,6 +398,10 @@ def ssh_config(facts: HostFacts, params: Params) -> Outcome:
     observed = {"host_block": alias, "hostname": resolved.get("hostname"), "user": resolved.get("user"),
                 "identityfile": wanted if wanted in identity_files else ", ".join(identity_files),
                 "port": int(resolved["port"]) if resolved.get("port", "").isdigit() else resolved.get("port")}
+    if wanted not in identity_files and (unknown or failing):
+        observed["identityfile"] = "; ".join([*failing, *unknown, *identity_files])
+        if unknown and not failing:
+            return Outcome(Status.ERROR, expected, None, reason="cannot tell which key ssh loads: " + "; ".join(unknown))
     if expected["port"] is None:
         return Outcome(Status.ERROR, expected, observed,
                        reason=f"the NodePort of Service {params.get('nodeport_service', 'gitea/gitea-ssh')} is unknown: "
@@ -374,42 +415,55 @@ def ssh_config(facts: HostFacts, params: Params) -> Outcome:
             schema={"required": ["user", "paths", "prefix"],
                     "properties": {"paths": {"type": "array", "minItems": 1,
                                              "items": {"type": "string", "pattern": r"^(~/|/)[A-Za-z0-9._/@+-]*$"}}}},
-            facts=lambda p: [f for path in p["paths"] for f in F.git_remote(p["user"], path)])
+            facts=lambda p: [F.git_push_destination(p["user"], path) for path in p["paths"]])
 def git_remotes(facts: HostFacts, params: Params) -> Outcome:
-    """Each checkout's origin fetches and pushes (pushurl, pushInsteadOf) to the prefix, as git reads them."""
+    """Each checkout's ``git fetch`` and ``git push`` of its current branch go to the prefix, as git reads
+    them: the push remote is branch.<name>.pushRemote, else remote.pushDefault, else the branch's remote,
+    else origin (git remote.c ``pushremote_for_branch``/``remote_for_branch``), and every URL it pushes to
+    (pushurl, pushInsteadOf, insteadOf) counts. Proved against ``git push --dry-run -v`` on generated
+    configs (tests/differential/test_git_push_differential.py)."""
     user, prefix = params["user"], params["prefix"]
     want = git_remote(prefix)
     repos = list(params["paths"])
     observed: dict[str, str] = {}
-    drifted, unreadable = [], []
+    drifted, unreadable, remotes = [], [], {}
     for path in repos:
-        fetch_fact, push_fact = F.git_remote(user, path)
-        section = facts.section(fetch_fact.section)
-        if section.rc != 0:
+        section = facts.section(F.git_push_destination(user, path).section)
+        if section.rc not in (0, 4):
             detail = section.out.strip().splitlines()[-1] if section.out.strip() else f"exit {section.rc}"
-            if section.rc == 5 or "ermission denied" in detail:  # could not look: not a fact about the repo
-                unreadable.append(f"{path}: {detail}")
-                continue
-            observed[path] = f"(no origin: {detail})"
+            unreadable.append(f"{path}: {detail}")  # could not look: not a fact about the repo
+            continue
+        found = F.read_git_destination(facts, user, path)
+        if found is None:
+            observed[path] = "(no checkout)"
             drifted.append(path)
             continue
-        fetch = section.out.strip()
-        push_section = facts.sections.get(push_fact.section)
-        pushes = push_section.out.split() if push_section is not None and push_section.rc == 0 else [fetch]
+        remotes[path] = {"branch": found["branch"] or "(detached HEAD)", "fetch_remote": found["fetch_remote"],
+                         "push_remote": found["push_remote"]}
+        if found.get("fetch_error") or found.get("push_error"):
+            which = "fetch" if found.get("fetch_error") else "push"
+            observed[path] = f"(no {which} remote {found[which + '_remote']!r}: {found.get(which + '_error')})"
+            drifted.append(path)
+            continue
+        fetches, pushes = found["fetch"], found["push"]
         # where fetches and pushes go, as git's transport reads each URL (scp-like == ssh://)
-        wrong = [u for u in [fetch, *pushes] if not _to_prefix(git_remote(u), want)]
+        wrong = [u for u in [*fetches, *pushes] if not _to_prefix(git_remote(u), want)]
         if not wrong:
             observed[path] = f"{prefix}..."
         else:
             drifted.append(path)
-            observed[path] = fetch if pushes == [fetch] else f"fetch {fetch}; push {', '.join(pushes)}"
+            via = f" (via remote {found['push_remote']})" if found["push_remote"] != found["fetch_remote"] else ""
+            observed[path] = (", ".join(fetches) if pushes == fetches
+                              else f"fetch {', '.join(fetches)}; push {', '.join(pushes)}{via}")
     expected = {path: f"{prefix}..." for path in repos}
     if unreadable and not drifted:
         return Outcome(Status.ERROR, expected, observed, reason="cannot read the remotes of " + "; ".join(unreadable))
     status = Status.DRIFT if drifted else Status.PASS
     return Outcome(status, expected, observed, evidence=(("drifted", drifted), ("unreadable", unreadable),
-                                                         ("compared", "fetch URL and every push URL (pushurl, "
-                                                          f"pushInsteadOf) as git reads them, as {user}")))
+                                                         ("remotes", remotes),
+                                                         ("compared", "the URLs git fetch and git push (no arguments) "
+                                                          "use from the current branch: pushRemote, remote.pushDefault, "
+                                                          f"pushurl, pushInsteadOf, insteadOf, as {user}")))
 
 
 def _to_prefix(remote, want) -> bool:
@@ -583,9 +637,10 @@ def ssh_batch_login(facts: HostFacts, params: Params) -> Outcome:
             schema={"required": ["user", "paths"],
                     "properties": {"paths": {"type": "array", "minItems": 1,
                                              "items": {"type": "string", "pattern": r"^(~/|/)[A-Za-z0-9._/@+-]*$"}}}},
-            facts=lambda p: [F.git_ls_remote(p["user"], path) for path in p["paths"]])
+            facts=lambda p: [F.git_ls_push_remote(p["user"], path) for path in p["paths"]])
 def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
-    """``git ls-remote`` of every push URL of each checkout's origin answers, as the user, in batch
+    """``git ls-remote`` of every URL each checkout's current branch pushes to (its push remote: pushRemote,
+    remote.pushDefault, the branch's remote, origin) answers, as the user, in batch
     mode (read-only: the refs are listed, nothing is sent). A refused key or missing repository is
     drift; a server that cannot be reached is an error."""
     user = params["user"]
@@ -593,7 +648,7 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
     observed: dict[str, str] = {}
     drifted, unreachable = [], []
     for path in params["paths"]:
-        section = facts.section(F.git_ls_remote(user, path).section)
+        section = facts.section(F.git_ls_push_remote(user, path).section)
         if section.rc == 5:
             raise FactUnavailable(_last_line(section.out))
         if section.rc in (3, 4):

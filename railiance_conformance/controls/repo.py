@@ -20,9 +20,11 @@ from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.resources.repo_files import (
     MakeUnavailable,
     check_sops_file,
+    make_prints,
+    make_provides,
     markdown_sections,
     matching,
-    printed_layers,
+    printed_layers_in,
     read_make_database,
     repo_files,
 )
@@ -77,8 +79,9 @@ _TARGETS = rf"{_TARGET}(?:(?:, | and ){_TARGET})* in {REPO}"
                 "type": "object", "minProperties": 1,
                 "additionalProperties": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^[^\s:=#%]+$"}}}}})
 def make_targets(repos: Repos, params: Params) -> Outcome:
-    """Each repo's make database (``make -p``, no recipe run) has the targets."""
-    expected, observed, errors, counts = {}, {}, [], {}
+    """Each repo's make can make the targets: an explicit rule or a pattern rule (``%-status:``), as
+    ``make -q TARGET`` decides it with no recipe run (``resources.repo_files.make_provides``)."""
+    expected, observed, errors, counts, by_pattern = {}, {}, [], {}, {}
     for name, targets in params["targets"].items():
         path = _checkout(repos, name, errors)
         if path is None:
@@ -91,9 +94,16 @@ def make_targets(repos: Repos, params: Params) -> Outcome:
         except MakeUnavailable as exc:
             errors.append(f"{name}: {exc}")
             continue
+        try:
+            provided = make_provides(path, list(targets))
+        except MakeUnavailable as exc:
+            errors.append(f"{name}: {exc}")
+            continue
         counts[name] = len(rules)
-        expected[name], observed[name] = sorted(targets), sorted(t for t in targets if t in rules)
-    return _result(expected, observed, errors, {"targets_in_database": counts, "source": "make -p (no recipe run)"})
+        by_pattern[name] = sorted(t for t, known in provided.items() if known and t not in rules)
+        expected[name], observed[name] = sorted(targets), sorted(t for t, known in provided.items() if known)
+    return _result(expected, observed, errors, {"targets_in_database": counts, "made_by_pattern_rules": by_pattern,
+                                                "source": "make -p and make -q TARGET (SHELL=/bin/false: no recipe run)"})
 
 
 SOPS_CONFIG_NAMES = frozenset({".sops.yaml", ".sops.yml"})
@@ -197,7 +207,8 @@ def _sections(text: str) -> list[dict[str, Any]]:
 def runbook(repos: Repos, params: Params) -> Outcome:
     """A runbook's sections (a heading matching the regex, case-insensitive, whose text down to the next
     heading of the same or a higher level names every keyword and has the list items), and the layers
-    a make target prints, in order (read from its echo/printf lines in make's database; never run)."""
+    a make target prints, in order, as ``make -s TARGET`` prints them (read from ``make -n``'s expanded
+    echo/printf lines and for loops over ``$(LAYERS)``; never run)."""
     cfg = params
     errors: list[str] = []
     path = _checkout(repos, cfg["repo"], errors)
@@ -206,15 +217,17 @@ def runbook(repos: Repos, params: Params) -> Outcome:
     if path is None:
         return _result(expected, expected, errors)
     doc = path / cfg["doc"]
-    sections = markdown_sections(doc.read_text(encoding="utf-8", errors="replace")) if doc.is_file() else None
+    # a UTF-8 BOM is no part of the first line (it would hide a "# heading" there)
+    sections = markdown_sections(doc.read_text(encoding="utf-8", errors="replace").removeprefix("\ufeff")) \
+        if doc.is_file() else None
     observed: dict[str, Any] = {doc_key: {s["name"]: "missing: no such file" if sections is None
                                           else _section_state(sections, s) for s in cfg["sections"]}}
-    # The recipe is read from make's database and never run: `make -n deploy-stack` would still run
-    # its `+` and $(MAKE) lines (and remake makefiles), so "what it prints" is taken from its echo/printf lines.
+    # Never run: make -n prints the recipe lines expanded ($(LAYERS) -> S1 … S5) with SHELL=/bin/false, and
+    # what they print is read from their echo/printf lines and for loops (resources.repo_files.make_prints).
     try:
-        rules = read_make_database(path)
-        observed[make_key] = printed_layers(rules, cfg["target"]) if cfg["target"] in rules \
-            else f"no {cfg['target']} target"
+        observed[make_key] = printed_layers_in(make_prints(path, cfg["target"]))
+    except KeyError:
+        observed[make_key] = f"no {cfg['target']} target"
     except FileNotFoundError:
         observed[make_key] = "no Makefile"
     except MakeUnavailable as exc:

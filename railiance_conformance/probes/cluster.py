@@ -56,6 +56,8 @@ KINDS = {k.name: k for k in (
     Kind("", "v1", "namespaces", "Namespace", namespaced=False),
     Kind("", "v1", "pods", "Pod"), Kind("", "v1", "services", "Service"), Kind("", "v1", "secrets", "Secret"),
     Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    # Helm's configmap storage driver (HELM_DRIVER=configmap): listed only with the selector owner=helm
+    Kind("", "v1", "configmaps", "ConfigMap"),
     Kind("apps", "v1", "deployments", "Deployment"), Kind("apps", "v1", "statefulsets", "StatefulSet"),
     Kind("apps", "v1", "daemonsets", "DaemonSet"),
     Kind("postgresql.cnpg.io", "v1", "clusters", "Cluster"), Kind("postgresql.cnpg.io", "v1", "backups", "Backup"),

@@ -288,3 +288,70 @@ def git_ls_remote(user: str, path: str) -> Fact:
     return _sec(f"lsremote {user}:{path}",
                 f'asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}',
                 concurrent=True)
+
+
+def git_push_destination(user: str, path: str) -> Fact:
+    """Where ``git fetch`` and ``git push`` (no arguments) go from the checkout's current branch, read by
+    git as the user: lines ``branch B`` (empty: detached HEAD), ``pull-remote R`` (the fetch remote),
+    ``push-remote R``, then ``pullurl URL`` and ``pushurl URL`` lines (every push URL: pushurl,
+    pushInsteadOf, insteadOf, as ``git remote get-url [--push --all]`` rewrites them; ``pull-error`` /
+    ``push-error`` when the remote does not exist). rc 4: no checkout. Only reads (``git config NAME``,
+    ``symbolic-ref -q``, ``remote get-url``). The remote is chosen as git's remote.c does:
+    ``pushremote_for_branch`` (branch.<B>.pushRemote, then remote.pushDefault, then)
+    ``remote_for_branch`` (branch.<B>.remote, then "origin")."""
+    script = ('cd "$1" 2>/dev/null || { echo "no checkout at $1"; exit 4; }; g() { git -c safe.directory="*" "$@"; }; '
+              'b=$(g symbolic-ref --short -q HEAD); f=; r=; '
+              '[ -n "$b" ] && f=$(g config "branch.$b.remote"); [ -n "$f" ] || f=origin; '
+              '[ -n "$b" ] && r=$(g config "branch.$b.pushRemote"); [ -n "$r" ] || r=$(g config remote.pushDefault); '
+              '[ -n "$r" ] || r=$f; printf "branch %s\\npull-remote %s\\npush-remote %s\\n" "$b" "$f" "$r"; '
+              'u=$(g remote get-url "$f" 2>&1) && printf "%s\\n" "$u" | sed "s/^/pullurl /" || '
+              'printf "pull-error %s\\n" "$(printf "%s" "$u" | head -n 1)"; '
+              'u=$(g remote get-url --push --all "$r" 2>&1) && printf "%s\\n" "$u" | sed "s/^/pushurl /" || '
+              'printf "push-error %s\\n" "$(printf "%s" "$u" | head -n 1)"')
+    return _sec(f"push.destination {user}:{path}", f"asuser {q(user)} sh -c {q(script)} sh {_path(path, user)}")
+
+
+def read_git_destination(facts, user: str, path: str) -> dict | None:
+    """``{"branch": "main", "fetch_remote": "origin", "push_remote": "gitea", "fetch": [URL], "push": [URL, ...]}``
+    (plus ``fetch_error``/``push_error`` when a remote does not exist); None when there is no checkout;
+    FactUnavailable when git could not be run as the user."""
+    section = facts.section(git_push_destination(user, path).section)
+    if section.rc == 4:
+        return None
+    text = facts.text(git_push_destination(user, path).section, what=f"git's remotes in {path} as {user}")
+    found: dict = {"branch": "", "fetch_remote": "origin", "push_remote": "origin", "fetch": [], "push": []}
+    keys = {"branch": "branch", "pull-remote": "fetch_remote", "push-remote": "push_remote",
+            "pull-error": "fetch_error", "push-error": "push_error"}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key in keys:
+            found[keys[key]] = value
+        elif key in ("pullurl", "pushurl"):
+            found["fetch" if key == "pullurl" else "push"].append(value)
+    return found
+
+
+def local_hostname() -> Fact:
+    """This host's name as ``gethostname()`` gives it (the UTS nodename, /proc/sys/kernel/hostname): ssh's
+    ``%l``/``%L``/``%C`` tokens."""
+    return _sec("hostname", "cat /proc/sys/kernel/hostname")
+
+
+def git_ls_push_remote(user: str, path: str) -> Fact:
+    """``git ls-remote`` of every URL ``git push`` (no arguments) goes to from the checkout's current branch
+    (its push remote, chosen as ``git_push_destination`` says), as the user, in batch mode: the same
+    lines as ``git_ls_remote`` (``url``, ``rc … refs …``, first lines on failure). rc 3: no such remote."""
+    # as git_ls_remote: refs counted and the first three lines of a failure picked with shell builtins
+    script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
+              'cd "$1" || exit 4; g() { git -c safe.directory="*" "$@"; }; b=$(g symbolic-ref --short -q HEAD); r=; '
+              '[ -n "$b" ] && r=$(g config "branch.$b.pushRemote"); [ -n "$r" ] || r=$(g config remote.pushDefault); '
+              '[ -n "$r" ] || { [ -n "$b" ] && r=$(g config "branch.$b.remote"); }; [ -n "$r" ] || r=origin; '
+              'urls=$(g remote get-url --push --all "$r" 2>&1) || { echo "$urls"; exit 3; }; N="\n"; '
+              'for u in $urls; do printf "url %s\\n" "$u"; '
+              'o=$(g -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
+              'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
+              'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
+              'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
+    return _sec(f"lsremote {user}:{path}",  # the section git_ls_remote had: one of the two is gathered
+                f'asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}',
+                concurrent=True)

@@ -24,23 +24,38 @@ _SUFFIX = {"Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4, "Pi": 
            "k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15, "E": 10 ** 18, "": 1}
 
 
+# HELM_DRIVER's values as Helm 3 reads them (pkg/action/action.go ``Configuration.Init``): "" and
+# "secret(s)" -> the Secrets driver, "configmap(s)" -> the ConfigMaps driver, "memory", "sql"; any other
+# value is Helm's error "unknown driver".
+HELM_DRIVERS = {"": "secrets", "secret": "secrets", "secrets": "secrets", "configmap": "configmaps",
+                "configmaps": "configmaps", "memory": "memory", "sql": "sql"}
+
+
 class HelmReleaseUnreadable(FactUnavailable):
-    """A Helm release Secret whose payload helm itself could not decode; the message names the Secret,
-    the layer that failed and why."""
+    """A Helm release record whose payload helm itself could not decode; the message names the Secret
+    or ConfigMap, the layer that failed and why."""
 
 
-def decode_helm_release(secret: dict) -> dict:
-    """Helm 3 stores base64(gzip(json)) in ``data.release`` (base64 once more in the API), decoded as
-    helm's storage driver decodes it (``pkg/storage/driver/util.go`` ``decodeRelease``: base64, then
-    gunzip when the gzip magic ``1f 8b 08`` leads, then JSON). A payload that fails any step raises
-    ``HelmReleaseUnreadable`` ("Helm release Secret NS/NAME: data.release is not gzip: ...")."""
-    meta = secret.get("metadata") or {}
-    where = f"Helm release Secret {meta.get('namespace', '?')}/{meta.get('name', '?')}"
-    encoded = (secret.get("data") or {}).get("release")
+def decode_helm_release(record: dict, kind: str = "secrets") -> dict:
+    """A Helm 3 release record's release, as its storage driver reads it.
+
+    Helm's ``encodeRelease`` (pkg/storage/driver/util.go) writes base64(gzip(json)); the Secrets
+    driver (secrets.go ``newSecretsObject``) stores that string as ``Data["release"]`` bytes, which
+    the API shows base64-encoded once more; the ConfigMaps driver (cfgmaps.go ``newConfigMapsObject``)
+    stores it as the string ``data.release``. ``decodeRelease`` base64-decodes, gunzips when the gzip
+    magic ``1f 8b 08`` leads (an uncompressed JSON is accepted too), then unmarshals the JSON. A
+    payload that fails any step raises ``HelmReleaseUnreadable`` ("Helm release Secret NS/NAME:
+    data.release is not a whole gzip stream (...)").
+    """
+    meta = record.get("metadata") or {}
+    where = (f"Helm release {'Secret' if kind == 'secrets' else 'ConfigMap'} "
+             f"{meta.get('namespace', '?')}/{meta.get('name', '?')}")
+    encoded = (record.get("data") or {}).get("release")
     if not encoded:
         raise HelmReleaseUnreadable(f"{where}: has no data.release")
     try:
-        inner = base64.b64decode(encoded, validate=True)  # the API's own encoding of Secret data
+        # the Secrets driver's bytes come base64-encoded once more by the API; a ConfigMap holds the string
+        inner = base64.b64decode(encoded, validate=True) if kind == "secrets" else str(encoded).encode()
         raw = base64.b64decode(inner.replace(b"\r", b"").replace(b"\n", b""), validate=True)  # Go skips CR/LF
     except (ValueError, TypeError) as exc:
         raise HelmReleaseUnreadable(f"{where}: data.release is not base64 ({exc})") from None
@@ -58,20 +73,19 @@ def decode_helm_release(secret: dict) -> dict:
     return release
 
 
-def helm_releases(secrets: list[dict], namespace: str, name: str) -> list[dict]:
-    """The release Secrets of one release, newest revision first."""
-    mine = [s for s in secrets if s["metadata"].get("namespace") == namespace
-            and s["metadata"].get("labels", {}).get("name") == name
-            and s.get("type") == "helm.sh/release.v1"]
+def helm_releases(records: list[dict], namespace: str, name: str, kind: str = "secrets") -> list[dict]:
+    """The release records of one release, newest revision first: Secrets of type helm.sh/release.v1, or
+    ConfigMaps, labelled ``owner=helm``, ``name=<release>``, ``version=<revision>`` (both drivers'
+    ``new*Object`` set these labels and ``Query`` selects on them)."""
+    mine = [s for s in records if s["metadata"].get("namespace") == namespace
+            and (s["metadata"].get("labels") or {}).get("name") == name
+            and (s["metadata"].get("labels") or {}).get("owner") == "helm"
+            and (kind != "secrets" or s.get("type") == "helm.sh/release.v1")]
     return sorted(mine, key=lambda s: int(s["metadata"]["labels"].get("version", 0)), reverse=True)
 
 
-def gitea_section(secret: dict, section: str) -> dict[str, str] | None:
-    """One app.ini section of the Gitea chart's inline-config Secret, secret values masked.
-
-    Values are masked before they leave this function: ``PASSWD`` and friends become ``***``,
-    passwords inside URLs (``redis://:pw@host``) become ``redis://:***@host``.
-    """
+def _ini_values(secret: dict, section: str) -> dict[str, str] | None:
+    """The raw values of one app.ini section (never leaves this module unmasked)."""
     encoded = secret.get("data", {}).get(section)
     if encoded is None:
         return None
@@ -84,8 +98,28 @@ def gitea_section(secret: dict, section: str) -> dict[str, str] | None:
         # quotes or backticks are removed; a later key replaces an earlier one
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
             value = value[1:-1]
-        values[key] = MASK if _SECRET_KEYS.search(key) and value else redact_text(value)
+        values[key] = value
     return values
+
+
+def gitea_section(secret: dict, section: str) -> dict[str, str] | None:
+    """One app.ini section of the Gitea chart's inline-config Secret, secret values masked.
+
+    Values are masked before they leave this function: ``PASSWD`` and friends become ``***``,
+    passwords inside URLs (``redis://:pw@host``) become ``redis://:***@host``.
+    """
+    values = _ini_values(secret, section)
+    if values is None:
+        return None
+    return {key: MASK if _SECRET_KEYS.search(key) and value else redact_text(value) for key, value in values.items()}
+
+
+def gitea_value_read(secret: dict, section: str, key: str, reader) -> str | None:
+    """``reader(value)`` applied to the *unmasked* value (a connection string is read as its client reads
+    it: masking first would change where it points); None when the key is absent. ``reader`` must return
+    nothing secret (an endpoint: scheme, host, port, database)."""
+    values = _ini_values(secret, section) or {}
+    return reader(values[key]) if key in values else None
 
 
 def secret_keys(secret: dict) -> list[str]:

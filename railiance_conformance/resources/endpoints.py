@@ -32,6 +32,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from railiance_conformance.resources.go_url import GoURLError, go_url_parse
+
 CLUSTER_DOMAIN = "cluster.local"
 POSTGRES_PORT = 5432
 
@@ -103,11 +105,31 @@ def postgres_endpoint(host_setting: str, *, database: str | None = None, client_
                     POSTGRES_PORT if port is None else port, database)
 
 
-def to_redis_uri(connection: str) -> str:
-    """Gitea's ``nosql.ToRedisURI``: a ``redis*://`` URL unchanged, the old key=value form converted."""
+def redis_url_rejected(connection: str) -> str | None:
+    """Why Gitea's ``ToRedisURI`` does not take ``connection`` as a URL although it looks like one
+    (``redis…://``): Go's ``url.Parse`` fails (``go_url.go_url_parse``; e.g. a ``#`` in the password cuts
+    the URL), so Gitea falls back to ``redis://127.0.0.1:6379/0`` plus any ``key=value`` fields. None
+    when the URL is taken, or when the text is not URL-like at all (the old key=value form)."""
     text = connection.strip()
-    if re.match(r"^redis[a-z+]*://", text, re.IGNORECASE):
-        return text
+    if not re.match(r"^redis[a-z+]*://", text, re.IGNORECASE):
+        return None
+    try:
+        uri = go_url_parse(text)
+    except GoURLError as exc:
+        return str(exc)
+    return None if uri.scheme.startswith("redis") else "the scheme is not redis"
+
+
+def to_redis_uri(connection: str) -> str:
+    """Gitea's ``nosql.ToRedisURI`` (modules/nosql/redis.go): a URL that Go's ``url.Parse`` accepts with a
+    ``redis…`` scheme unchanged; anything else, including a URL that Parse rejects, becomes the default
+    ``redis://127.0.0.1:6379/0`` with the old ``key=value`` fields (comma or blank separated) applied."""
+    text = connection.strip()
+    try:
+        if go_url_parse(text).scheme.startswith("redis"):
+            return text
+    except GoURLError:
+        pass
     scheme, host, user, password, db, network = "redis", "127.0.0.1:6379", "", None, "0", "tcp"
     query: list[tuple[str, str]] = []
     fields = text.split()
@@ -148,6 +170,12 @@ def redis_endpoint(connection: str, *, client_namespace: str | None = None,
     when the address has none (the client cannot connect).
     """
     uri = to_redis_uri(connection)
+    try:
+        parsed = go_url_parse(uri)
+    except GoURLError:
+        parsed = None
+    if parsed is not None and parsed.scheme != "redis+socket":  # Go's fields: the host after the last '@'
+        uri = f"{parsed.scheme}://{parsed.host}{parsed.path}" + (f"?{parsed.raw_query}" if parsed.raw_query else "")
     scheme, rest = uri.split("://", 1)
     netloc, _, tail = rest.partition("/")
     if "?" in netloc:  # redis://host?db=1 (no path)

@@ -1,20 +1,33 @@
 """What a repo checkout holds: make's own database, its files, SOPS files, markdown sections.
 
 Example: ``read_make_database(Path("~/railiance-platform")).targets["db-deploy"].recipe`` -> the
-unexpanded recipe lines; ``check_sops_file(path).plaintext`` -> dotted key paths (never values).
+unexpanded recipe lines; ``make_provides(repo, ["db-status"])`` -> ``{"db-status": True}`` (a
+``%-status:`` pattern rule counts); ``make_prints(repo, "deploy-stack")`` -> the lines ``make -s
+deploy-stack`` would print; ``check_sops_file(path).plaintext`` -> dotted key paths (never values).
 
-Reading a Makefile with GNU make is how its targets are found (``-p`` prints make's database), but
-make *evaluates* a makefile while reading it and remakes makefiles before any goal, even under
-``-n``/``-q``: lines starting with ``+`` or containing ``$(MAKE)`` run under ``-n`` and ``-q`` too,
-and a rule for an included makefile always runs. So make is run here with every layer of defence
-that still lets it print its database:
+**How a Makefile is read without running anything of the operator's.** Only GNU make knows what
+a makefile means (pattern rules, ``$(LAYERS)``, includes, conditionals), so make itself is asked,
+three ways: ``-p`` prints its database (the explicit targets), ``-q TARGET`` says whether it can
+make a target (explicit *or* by a pattern rule: "No rule to make target" is the only "no"), and
+``-n TARGET`` prints, in the order make would run them, the recipe lines of the target and its
+prerequisites with every make variable expanded (``for l in S1 S2 …``). But make *evaluates* a
+makefile while reading it (``$(shell …)`` runs at parse time under ``-p``, ``-q`` and ``-n`` alike)
+and remakes makefiles before any goal; lines starting with ``+`` or containing ``$(MAKE)`` run
+under ``-n`` and ``-q`` too, and a rule for an included makefile always runs. So make is run here
+with every layer of defence that still lets it answer:
 
-* the only goal is ``.RAILIANCE_NO_SUCH_TARGET_`` and ``-q``: no real target is ever considered;
-* ``SHELL=/bin/false`` on the command line: any recipe (a makefile remake) or ``$(shell …)`` that
-  still runs executes ``/bin/false -c …``, which does nothing;
+* ``SHELL=/bin/false`` on the command line: every recipe line that still runs (``+``, ``$(MAKE)``,
+  a makefile remake) and every ``$(shell …)`` executes ``/bin/false -c …``, which does nothing
+  (``$(shell)`` expands to nothing); ``-i`` lets ``-n`` go on past such a line;
+* ``-p -q`` reads the database with the goal ``.RAILIANCE_NO_SUCH_TARGET_``: no real target is considered;
 * ``-R -r``: no built-in rules or variables (no implicit remaking of makefiles from RCS/SCCS);
 * an empty environment (no ``MAKEFLAGS``/``MAKEFILES``), ``PATH=/nonexistent``, a timeout.
 
+What ``-n`` prints is never executed: what the recipe *prints* is read from it by a small
+interpreter of the only commands whose output is their arguments — ``echo``, ``printf``, and
+``for V in WORDS; do …; done`` loops around them, with ``$V``/``${V}`` expanded outside single
+quotes (``shell_prints``); any other command prints nothing here. It is proved equal to ``make -s``
+with /bin/sh on generated Makefiles (tests/differential/test_make_differential.py).
 A makefile can still take ``SHELL`` back with ``override SHELL`` (or a target-specific SHELL): that
 is detected in the database and reported (``MakeUntrusted``), never trusted. Parse-time functions
 that need no shell (``$(file >…)``, ``load``) act whatever make is asked; only a sandbox stops
@@ -24,6 +37,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -81,6 +95,194 @@ def read_make_database(repo: Path, makefile: str = "Makefile", timeout_s: float 
     if fatal or "\n# Files" not in done.stdout:
         raise MakeUnavailable(f"make cannot read {makefile}: {(fatal or done.stderr.splitlines() or ['no database'])[-1]}")
     return parse_make_database(done.stdout)
+
+
+def _make_argv(makefile: str) -> list[str]:
+    make = shutil.which("make") or shutil.which("gmake")
+    if not make:
+        raise MakeUnavailable("GNU make is not installed")
+    return [make, "-R", "-r", "--no-print-directory", "-f", makefile, "SHELL=/bin/false"]
+
+
+def _ask_make(repo: Path, argv: list[str], timeout_s: float) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, env=MAKE_ENV, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=timeout_s, cwd=str(repo), check=False)
+    except subprocess.TimeoutExpired:
+        raise MakeUnavailable(f"make {' '.join(argv[7:])} in {repo} timed out after {timeout_s:g}s") from None
+
+
+def make_provides(repo: Path, targets: list[str], makefile: str = "Makefile",
+                  timeout_s: float = 20.0) -> dict[str, bool]:
+    """Whether make can make each target: ``make -q TARGET`` (no recipe run, see the module docstring)
+    answers "No rule to make target" only for a target that no explicit rule and no pattern rule
+    (``%-status:``, with prerequisites that exist or can be made) provides (an explicit rule whose
+    prerequisite cannot be made still provides its target). GNU make ``remake.c``
+    ``update_file_1``/``implicit.c`` ``pattern_search``; raises MakeUnavailable/MakeUntrusted."""
+    read_make_database(repo, makefile, timeout_s)  # refuses a makefile that sets SHELL itself
+    found = {}
+    for target in targets:
+        done = _ask_make(repo, [*_make_argv(makefile), "-q", target], timeout_s)
+        # only "No rule to make target 'T'." is about T itself ("…, needed by 'T'" is a prerequisite of an
+        # explicit rule: T exists, make stops later)
+        found[target] = not any(f"No rule to make target '{target}'." in line for line in done.stderr.splitlines())
+    return found
+
+
+def make_prints(repo: Path, target: str, makefile: str = "Makefile", timeout_s: float = 20.0) -> list[str]:
+    """The lines ``make -s TARGET`` would print from its echo/printf recipe lines, in make's order
+    (prerequisites first), read from ``make -n -i TARGET`` (expanded, never run) by ``shell_prints``.
+    ``$(MAKE)`` sub-makes are not followed (their output is not known without running them)."""
+    read_make_database(repo, makefile, timeout_s)  # refuses a makefile that sets SHELL itself
+    done = _ask_make(repo, [*_make_argv(makefile), "-n", "-i", target], timeout_s)
+    missing = [line for line in done.stderr.splitlines() if "No rule to make target" in line]
+    if any(f"No rule to make target '{target}'." in line for line in missing):
+        raise KeyError(target)
+    if missing:  # a prerequisite make cannot make: make -s would stop there too
+        raise MakeUnavailable(f"make -n {target}: {missing[0].split('*** ', 1)[-1]}")
+    return shell_prints(done.stdout)
+
+
+def printed_layers_in(lines: list[str]) -> list[str]:
+    """Layers (``S1``…``S5``) in printed lines, in order: a line naming more than one layer (a banner
+    like ``S1→S5``) is skipped; repeats collapse."""
+    seen: list[str] = []
+    for line in lines:
+        layers = {f"S{n}" for n in _LAYER.findall(line)}
+        if len(layers) == 1 and (not seen or seen[-1] != next(iter(layers))):
+            seen.append(next(iter(layers)))
+    return seen
+
+
+
+
+def _statements(text: str) -> list[str]:
+    """Split shell text at ``;``, ``&&``, ``||`` and newlines outside quotes (backslash-newline joins)."""
+    text = text.replace("\\\n", "")
+    out, current, quote, index = [], [], "", 0
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char == "\\" and quote == '"' and index + 1 < len(text):
+                current.append(char)
+                index += 1
+                char = text[index]
+            current.append(char)
+        elif char in "'\"":
+            quote = char
+            current.append(char)
+        elif char == "\\" and index + 1 < len(text):
+            current.append(char + text[index + 1])
+            index += 1
+        elif char in ";\n" or text.startswith(("&&", "||"), index):
+            out.append("".join(current).strip())
+            current = []
+            index += 1 if char in ";\n" else 2
+            continue
+        else:
+            current.append(char)
+        index += 1
+    out.append("".join(current).strip())
+    return [s for s in out if s]
+
+
+def _expand(text: str, variables: dict[str, str]) -> str:
+    """``$V`` and ``${V}`` outside single quotes (unset: empty, as sh expands them)."""
+    out, quote, index = [], "", 0
+    while index < len(text):
+        char = text[index]
+        if char == "'" and quote != '"':
+            quote = "" if quote == "'" else "'"
+        elif char == '"' and quote != "'":
+            quote = "" if quote == '"' else '"'
+        elif char == "\\" and quote != "'" and index + 1 < len(text):
+            out.append(text[index:index + 2])
+            index += 2
+            continue
+        elif char == "$" and quote != "'":
+            match = re.match(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", text[index:])
+            if match:
+                value = variables.get(match[1] or match[2], "")
+                out.append(value if quote else shlex.quote(value) if " " not in value else value)
+                index += match.end()
+                continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def _printf(fmt: str, args: list[str]) -> str:
+    escapes = {"n": "\n", "t": "\t", "\\": "\\", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v", '"': '"'}
+    fmt = re.sub(r"\\(.)", lambda m: escapes.get(m[1], "\\" + m[1]), fmt)
+    out, args = [], list(args)
+    while True:  # printf reuses the format while arguments remain
+        pieces = re.split(r"(%[-+ #0]*\d*(?:\.\d+)?[sdbcq%])", fmt)
+        used = False
+        for piece in pieces:
+            if re.fullmatch(r"%[-+ #0]*\d*(?:\.\d+)?[sdbcq]", piece):
+                used = True
+                out.append(args.pop(0) if args else "")
+            else:
+                out.append("%" if piece == "%%" else piece)
+        if not args or not used:
+            return "".join(out)
+
+
+def shell_prints(text: str) -> list[str]:
+    """What ``sh`` prints for ``text`` made of echo/printf commands and ``for`` loops around them, as lines.
+    Any other command contributes nothing (it is never run)."""
+    printed: list[str] = []
+    _run(_statements(text), {}, printed)
+    return "".join(printed).splitlines()
+
+
+def _run(statements: list[str], variables: dict[str, str], printed: list[str]) -> None:
+    index = 0
+    while index < len(statements):
+        statement = statements[index]
+        loop = re.match(r"^for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.*?)\s*$", statement, re.DOTALL)
+        if loop:
+            body, depth, end = [], 0, index + 1
+            if end < len(statements) and statements[end].startswith("do"):
+                first = statements[end][2:].strip()
+                body_statements = ([first] if first else [])
+                end += 1
+                while end < len(statements):
+                    item = statements[end]
+                    if item.startswith("for "):
+                        depth += 1
+                    if item == "done" or item.startswith("done "):
+                        if depth == 0:
+                            break
+                        depth -= 1
+                    body_statements.append(item)
+                    end += 1
+                body = body_statements
+            try:
+                words = shlex.split(_expand(loop[2], variables))
+            except ValueError:
+                words = []
+            for word in words:
+                _run(body, {**variables, loop[1]: word}, printed)
+            index = end + 1
+            continue
+        try:
+            argv = shlex.split(_expand(statement, variables))
+        except ValueError:
+            argv = []
+        while argv and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", argv[0]):
+            argv = argv[1:]
+        if argv[:1] == ["echo"]:
+            args, newline = argv[1:], True
+            while args and re.fullmatch(r"-[neE]+", args[0]):
+                newline = newline and "n" not in args[0]
+                args = args[1:]
+            printed.append(" ".join(args) + ("\n" if newline else ""))
+        elif argv[:1] == ["printf"] and len(argv) > 1:
+            printed.append(_printf(argv[1], argv[2:]))
+        index += 1
 
 
 def parse_make_database(text: str) -> dict[str, MakeRule]:
@@ -178,19 +380,43 @@ class SopsCheck:
 def check_sops_file(path: Path) -> SopsCheck:
     """``check_sops_file(Path("helm/valkey-values.sops.yaml"))`` -> ``SopsCheck(plaintext=("auth.password",))``.
 
+    The file is read as a YAML stream, as sops reads it (stores/yaml/store.go ``LoadEncryptedFile``
+    decodes document after document): a multi-document file (``---`` between two Secrets) is one
+    SOPS file whose every document carries its own ``sops:`` block (``EmitEncryptedFile`` writes the
+    metadata into each document). A UTF-8 byte-order mark is dropped, as PyYAML drops it. Key paths
+    of a document after the first are prefixed with ``[document N]``.
+
     A leaf must be an ``ENC[...]`` string unless sops' own rules (its shouldBeEncrypted) leave it
     plain: the file's unencrypted_suffix (default ``_unencrypted`` when no rule is set),
     encrypted_suffix, unencrypted_regex, encrypted_regex, checked against every key on the path.
     """
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        documents = [d for d in yaml.safe_load_all(Path(path).read_text(encoding="utf-8")) if d is not None]
     except (OSError, UnicodeDecodeError):
         return SopsCheck(problems=("cannot be read as UTF-8 text",))
     except yaml.YAMLError as exc:  # the message could quote the file: keep only the position
         mark = getattr(exc, "problem_mark", None)
         return SopsCheck(problems=(f"not valid YAML{f' (line {mark.line + 1})' if mark else ''}",))
-    if not isinstance(data, dict) or not isinstance(data.get("sops"), dict):
+    if not documents:
         return SopsCheck(problems=("no top-level sops metadata: not SOPS-encrypted",))
+    problems: list[str] = []
+    plaintext: list[str] = []
+    unverifiable = ""
+    for number, data in enumerate(documents, 1):
+        where = f"document {number}: " if len(documents) > 1 else ""
+        prefix = f"[document {number}] " if number > 1 else ""
+        if not isinstance(data, dict) or not isinstance(data.get("sops"), dict):
+            problems.append(f"{where}no top-level sops metadata: not SOPS-encrypted")
+            continue
+        result = _check_sops_document(data, path)
+        problems += [where + p for p in result.problems]
+        plaintext += [prefix + k for k in result.plaintext]
+        unverifiable = unverifiable or result.unverifiable
+    return SopsCheck(problems=tuple(problems), plaintext=tuple(plaintext), unverifiable=unverifiable)
+
+
+def _check_sops_document(data: dict[str, Any], path: Path) -> SopsCheck:
+    """One YAML document with its own ``sops:`` block."""
     meta: dict[str, Any] = data["sops"]
     problems = [] if isinstance(meta.get("mac"), str) and ENC_VALUE.match(meta["mac"]) else ["sops.mac missing or not ENC[...]"]
     rules = {key: str(meta[key]) for key in SOPS_RULES if meta.get(key)}

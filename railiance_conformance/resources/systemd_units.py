@@ -235,3 +235,51 @@ def _c_atoi(text: str) -> int | None:
         return None
     base, digits = next((b, match[g]) for g, b in (("b", 2), ("o", 8), ("x", 16), ("d", 10), ("z", 8)) if match[g])
     return int(digits, base) * (-1 if match["s"] == "-" else 1)
+
+
+GENERATOR_DIR = "/run/systemd/generator"  # where systemd-fstab-generator writes the units of /etc/fstab
+
+
+def unit_name_from_path(path: str, suffix: str) -> str:
+    """systemd's unit name for a path (``systemd-escape --path --suffix``): ``/swapfile`` ->
+    ``swapfile.swap``, ``/var/lib/swap file`` -> ``var-lib-swap\\x20file.swap``.
+
+    src/basic/unit-name.c ``unit_name_from_path`` -> ``unit_name_path_escape``: the path is simplified
+    (duplicate and trailing slashes dropped), the leading ``/`` removed, every ``/`` becomes ``-``, and
+    ``do_escape`` writes each byte that is not ``[A-Za-z0-9:_.]`` (and a leading ``.``) as ``\\xNN``.
+    """
+    parts = [part for part in path.split("/") if part and part != "."]
+    if not parts:
+        return "-." + suffix
+    out = []
+    for index, byte in enumerate("/".join(parts).encode("utf-8", "surrogateescape")):
+        char = chr(byte)
+        if char == "/":
+            out.append("-")
+        elif (char.isascii() and (char.isalnum() or char in ":_.")) and not (index == 0 and char == "."):
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out) + "." + suffix
+
+
+def generated_unit_state(files: Mapping[str, str], unit: str) -> tuple[str, str]:
+    """(LoadState, source) systemd gives a unit that a generator writes to /run/systemd/generator,
+    given the files named ``unit`` in the unit directories (``files``: path -> content).
+
+    The first directory of the search path (``SYSTEM_UNIT_DIRS``, src/basic/path-lookup.c
+    ``lookup_paths_init``) that holds the name provides the unit (src/basic/unit-file.c
+    ``unit_file_build_name_map``); an empty file or a symlink to /dev/null there masks it
+    (``null_or_empty`` -> ``UNIT_MASKED``). So a mask in /etc/systemd/system(.control), /run/systemd/system
+    (or .transient, .attached, generator.early) hides the generated unit, while one in /usr/lib,
+    /lib or /usr/local/lib does not: the generator's directory comes first. Proved against
+    ``systemctl show`` on a booted systemd 252 (tests/differential/test_swap_unit_differential.py).
+    """
+    contents = {posixpath.normpath(path): text for path, text in files.items()}
+    for directory in SYSTEM_UNIT_DIRS:
+        path = f"{directory}/{unit}"
+        if directory == GENERATOR_DIR and path not in contents:
+            return "loaded", f"{GENERATOR_DIR}/{unit} (written by the generator)"
+        if path in contents:
+            return ("masked" if contents[path] == "" else "loaded"), path
+    return "loaded", f"{GENERATOR_DIR}/{unit} (written by the generator)"

@@ -138,7 +138,7 @@ def test_the_fact_script_only_runs_read_only_commands():
     # every framed command: sec NAME [$T] [asuser USER] COMMAND ...
     used = set(re.findall(r"\bsec (?:'[^']*'|\"[^\"]*\"|\S+) (?:\$T )?(?:asuser \S+ )?([\w.-]+)", script))
     assert used and used <= allowed, used - allowed
-    assert "systemctl show" in script and "git -c safe.directory='*' -C" in script and "remote get-url" in script
+    assert "systemctl show" in script and 'safe.directory=' in script and "remote get-url" in script
     assert "setpriv --reuid" in script and "ssh -G" in script
     # the outcome probes (issue 13): inside their sh -c, only reads; ssh and git cannot prompt or write
     inner = " ".join(re.findall(r"sh -c ('[^']*(?:'\\''[^']*)*')", script))

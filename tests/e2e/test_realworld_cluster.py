@@ -63,7 +63,8 @@ def test_every_secret_form_in_gitea_config_passes_where_equal_and_leaks_nowhere(
                                    f"password={SENTINEL},db=0,pool_size=100,idle_timeout=180\n")
         _set_ini(objects, "session", "PROVIDER=redis\nPROVIDER_CONFIG=redis://valkey.platform:6379/1"
                                      f"?password={SENTINEL}&pool_size=10\n")
-        _set_ini(objects, "queue", f"TYPE=redis\nCONN_STR=redis://default:{SENTINEL}/x@y@valkey.platform.svc:6379/2\n")
+        # '/' and '@' in a password percent-encoded, as Go's url.Parse needs them (unencoded: see the '#' case)
+        _set_ini(objects, "queue", f"TYPE=redis\nCONN_STR=redis://default:{SENTINEL}%2Fx%40y@valkey.platform.svc:6379/2\n")
         database = _ini(objects, "database")
         database = "\n".join(line for line in database.splitlines() if not line.startswith(("HOST", "PASSWD")))
         _set_ini(objects, "database", database + f"\nHOST=gitea-db-rw.databases\nPASSWD=\"{SENTINEL}\"\n"
@@ -71,7 +72,7 @@ def test_every_secret_form_in_gitea_config_passes_where_equal_and_leaks_nowhere(
     run, found = serve_and_run(tmp_path, mutate)
     assert found["cluster.gitea.cache"]["status"] == "pass", found["cluster.gitea.cache"]
     assert found["cluster.gitea.database"]["status"] == "pass", found["cluster.gitea.database"]
-    assert_no_leak(run, SENTINEL, "x@y")
+    assert_no_leak(run, SENTINEL, "x%40y")
 
 
 def test_a_different_endpoint_is_drift_named_as_the_client_resolves_it(tmp_path):
@@ -156,3 +157,51 @@ def test_an_unreachable_api_has_a_remedy_for_reachability_not_the_drift_fix(tmp_
     for finding in errors:
         assert "converge" not in finding["remediation"] and "helm" not in finding["remediation"].lower(), finding
         assert "API" in finding["remediation"]
+
+
+def _helm_records_as_configmaps(objects, release_name: str) -> None:
+    """Move a release's records from Secrets (Helm's default driver) to ConfigMaps, as ``HELM_DRIVER=configmap
+    helm install`` writes them: same labels (owner=helm, name, status, version), ``data.release`` base64 once
+    (pkg/storage/driver/cfgmaps.go newConfigMapsObject)."""
+    for secret in [o for o in objects if o["kind"] == "Secret" and o.get("type") == "helm.sh/release.v1"
+                   and o["metadata"]["labels"].get("name") == release_name]:
+        objects.remove(secret)
+        objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": secret["metadata"]["name"], "namespace": secret["metadata"]["namespace"],
+                                     "labels": dict(secret["metadata"]["labels"])},
+                        "data": {"release": base64.b64decode(secret["data"]["release"]).decode()}})
+
+
+def test_a_release_recorded_by_helms_configmap_driver_is_found_and_named(tmp_path):
+    run, found = serve_and_run(tmp_path, lambda objects: _helm_records_as_configmaps(objects, "valkey"))
+    finding = found["cluster.valkey.release"]
+    assert finding["status"] == "pass", finding
+    assert "ConfigMap platform/sh.helm.release.v1.valkey.v" in finding["evidence"]["storage"]
+    assert "configmap driver" in finding["evidence"]["storage"]
+
+
+def test_helm_driver_secret_does_not_read_configmap_records(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELM_DRIVER", "secret")
+    run, found = serve_and_run(tmp_path, lambda objects: _helm_records_as_configmaps(objects, "valkey"))
+    finding = found["cluster.valkey.release"]
+    assert finding["status"] == "drift" and "no Helm release valkey" in str(finding["observed"])
+
+
+def test_helm_driver_memory_is_an_error_that_says_where_releases_are(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELM_DRIVER", "memory")
+    run, found = serve_and_run(tmp_path, lambda objects: None)
+    finding = found["cluster.valkey.release"]
+    assert finding["status"] == "error" and "HELM_DRIVER=memory" in finding["reason"]
+
+
+def test_a_hash_in_a_redis_password_sends_gitea_to_its_default(tmp_path):
+    """Go's url.Parse cuts at the '#', the authority is no host:port, Parse fails and Gitea's ToRedisURI
+    falls back to redis://127.0.0.1:6379/0: the cache points nowhere."""
+    def mutate(objects):
+        _set_ini(objects, "cache", "ADAPTER=redis\nHOST=redis://:SNTLpw#hash@valkey.platform.svc.cluster.local:6379/0\n")
+    run, found = serve_and_run(tmp_path, mutate)
+    cache = found["cluster.gitea.cache"]
+    assert cache["status"] == "drift", cache
+    observed = cache["observed"]["cache"]["HOST"]
+    assert observed.startswith("redis://127.0.0.1:6379/0") and "url.Parse" in observed, observed
+    assert_no_leak(run, "SNTLpw", "hash@valkey")

@@ -124,3 +124,65 @@ def test_an_unlistable_directory_is_an_error_naming_it_never_empty(run):
     assert "converge" not in finding["remediation"] and "read access" in finding["remediation"]
     # the other controls of that host are still reported
     assert _finding(run, "host.swap.file", "locked")["status"] == "pass"
+
+
+# --- what systemd, ssh and git really do (a second real-world host) -------------------------------
+
+SYSTEMD_SSH_GIT = replace(
+    CONFORMANT, name="rw-views", root_login=True,
+    # ssh_config(5) TOKENS: %d is the passwd home; ssh -G prints it unexpanded, ssh loads /home/tegwick/...
+    ssh_config="Host gitea-local\n    HostName localhost\n    Port 30022\n    User git\n"
+               "    IdentityFile %d/.ssh/id_ed25519_gitea\n")
+
+
+def _root(testbed, host, script: str) -> None:
+    import subprocess
+    done = subprocess.run(["ssh", "-F", str(testbed.ssh_config), "-p", str(SSH_PORT), f"root@{host.address}", script],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def views_run(tmp_path_factory):
+    reason = nspawn_unavailable_reason()
+    if reason:
+        pytest.fail(f"testbed unavailable: {reason}")
+    with Testbed([SYSTEMD_SSH_GIT], tmp_path_factory.mktemp("rw-views")) as testbed:
+        host = testbed.hosts[0]
+        # `systemctl mask swapfile.swap`, as people keep swap off for kubelet while the fstab line stays;
+        # railiance-infra pushes to a second remote named by remote.pushDefault
+        _root(testbed, host, "ln -s /dev/null /etc/systemd/system/swapfile.swap && "
+                             "runuser -u tegwick -- sh -c 'cd ~/railiance-infra && "
+                             "git remote add mirror https://mirror.example.invalid/coulomb/railiance-infra.git && "
+                             "git config remote.pushDefault mirror'")
+        inventory = testbed.workdir / "views-inventory"
+        (inventory / "host_vars").mkdir(parents=True)
+        (inventory / "hosts.ini").write_text(
+            f"[coulomb]\nrw-views ansible_host={host.address} ansible_port={SSH_PORT} ansible_user=root\n")
+        (inventory / "host_vars" / "rw-views.yml").write_text("gitea_ssh_nodeport: 30022\n")
+        yield run_suite("-m", "S1", "--ansible-inventory", str(inventory / "hosts.ini"), "--ssh-config",
+                        str(testbed.ssh_config), report_dir=tmp_path_factory.mktemp("views-reports"))
+
+
+def test_a_masked_swap_unit_is_not_enabled_after_a_reboot(views_run):
+    """fstab still has the line, but /etc/systemd/system/swapfile.swap -> /dev/null: LoadState=masked."""
+    finding = _finding(views_run, "host.swap.fstab", "rw-views")
+    assert finding["status"] == "drift", finding
+    assert finding["observed"]["enabled_at_boot"] is False
+    assert "masked by /etc/systemd/system/swapfile.swap" in finding["reason"]
+
+
+def test_identity_file_tokens_are_expanded_as_ssh_loads_them(views_run):
+    """IdentityFile %d/.ssh/id_ed25519_gitea is the key ssh offers: no drift, and the login works with it."""
+    finding = _finding(views_run, "host.gitea_ssh.config", "rw-views")
+    assert finding["status"] == "pass", finding
+    assert finding["observed"]["identityfile"] == "/home/tegwick/.ssh/id_ed25519_gitea"
+    assert _finding(views_run, "host.gitea_ssh.login", "rw-views")["status"] == "pass"
+
+
+def test_git_push_goes_where_remote_push_default_says(views_run):
+    finding = _finding(views_run, "host.gitea_ssh.remotes", "rw-views")
+    assert finding["status"] == "drift", finding
+    assert dict(finding["evidence"])["drifted"] == ["~/railiance-infra"]
+    observed = finding["observed"]["~/railiance-infra"]
+    assert "push https://mirror.example.invalid/coulomb/railiance-infra.git (via remote mirror)" in observed
