@@ -104,6 +104,12 @@ class Run:
         counter = Counter(f.status for f in self.findings)
         return {status.value: counter.get(status, 0) for status in Status}
 
+    def verdict(self) -> str:
+        """``conformant``, ``drift`` or ``could not verify`` (``reporting.groups.verdict_of``)."""
+        from railiance_conformance.reporting.groups import verdict_of
+
+        return verdict_of(self.counts(), self.partial)
+
     def changes(self) -> dict[str, int] | None:
         """How many findings changed since the previous run, or None without a diff:
         ``{"new_drift": 1, "fixed": 0, "persisting": 2, "status_changes": 1}``."""

@@ -178,38 +178,41 @@ def _tags(f: Finding) -> str:
 
 
 def _problems(printer: _Printer, problems: list[Finding]) -> None:
+    """Drift grouped by control and difference across targets, could-not-verify by cause (``groups``),
+    then pending (per control and reason) and waived."""
+    from railiance_conformance.reporting.groups import cause_groups, drift_groups, natural_key
+
     width = printer.width - LABEL
-    for status in LOUDEST_FIRST:
-        mine = [f for f in problems if f.status is status]
-        if status is Status.ERROR:
-            for (target, reason), group in groupby(sorted(mine, key=lambda f: (f.target, f.reason)),
-                                                   key=lambda f: (f.target, f.reason)):
-                group = list(group)
-                ids = [one_line(f.control_id) for f in group]
-                header = [ids[0], f"@ {one_line(target)}"] if len(group) == 1 else \
-                    [f"{len(group)} controls", f"@ {one_line(target)}"]
-                body = [wrap(f"could not verify: {one_line(reason)}", width)]
-                if len(group) > 1:
-                    body.append(pack([i + "," for i in ids[:-1]] + ids[-1:], width, 0))
-                printer.block(status.value, STYLE[status], header, body)
-            continue
-        if status is Status.PENDING:  # one block per control and reason, naming its targets
-            for (control_id, reason), group in groupby(sorted(mine, key=lambda f: (f.control_id, f.reason, f.target)),
-                                                       key=lambda f: (f.control_id, f.reason)):
-                group = list(group)
-                targets = [one_line(f.target) for f in group]
-                header = [one_line(control_id), "@", *(t + "," for t in targets[:-1]), targets[-1], _tags(group[0])]
-                printer.block(status.value, STYLE[status], header, [wrap(one_line(reason), width)] if reason else [])
-            continue
-        for f in mine:
-            header = [one_line(f.control_id), f"@ {one_line(f.target)}", _tags(f)]
-            if status is Status.DRIFT:
-                body = _drift_body(f, width)
-            elif status is Status.WAIVED:
-                body = [waiver_lines(f.reason, width)]
-            else:
-                body = [wrap(one_line(f.reason), width)] if f.reason else []
-            printer.block(status.value, STYLE[status], header, body)
+    for group in drift_groups(problems):
+        f = group.first
+        targets = [one_line(t) for t in group.targets]
+        where = [f"@ {targets[0]}"] if len(targets) == 1 else [f"on {len(targets)} targets"]
+        body = _drift_body(f, width)
+        if len(targets) > 1:
+            body.append(pack([t + "," for t in targets[:-1]] + targets[-1:], width, 0))
+        printer.block(Status.DRIFT.value, STYLE[Status.DRIFT], [one_line(group.control_id), *where, _tags(f)], body)
+    for group in cause_groups(problems):
+        ids = [one_line(c) for c in group.controls]
+        targets = [one_line(t) for t in group.targets]
+        where = f"@ {targets[0]}" if len(targets) == 1 else f"on {len(targets)} targets"
+        header = [ids[0], where] if len(ids) == 1 else [f"{len(ids)} controls", where]
+        body = [wrap(f"could not verify: {one_line(group.reason)}", width)]
+        if len(ids) > 1:
+            body.append(pack([i + "," for i in ids[:-1]] + ids[-1:], width, 0))
+        if len(targets) > 1:
+            body.append(pack(["on"] + [t + "," for t in targets[:-1]] + targets[-1:], width, 0))
+        printer.block("error", STYLE[Status.ERROR], header, body)
+    pending = sorted((f for f in problems if f.status is Status.PENDING),
+                     key=lambda f: (f.control_id, f.reason, natural_key(f.target)))
+    for (control_id, reason), group in groupby(pending, key=lambda f: (f.control_id, f.reason)):
+        group = list(group)
+        targets = [one_line(f.target) for f in group]
+        header = [one_line(control_id), "@", *(t + "," for t in targets[:-1]), targets[-1], _tags(group[0])]
+        printer.block(Status.PENDING.value, STYLE[Status.PENDING], header, [wrap(one_line(reason), width)] if reason else [])
+    for f in problems:
+        if f.status is Status.WAIVED:
+            printer.block(Status.WAIVED.value, STYLE[Status.WAIVED], [one_line(f.control_id), f"@ {one_line(f.target)}",
+                                                                        _tags(f)], [waiver_lines(f.reason, width)])
 
 
 def _claims(printer: _Printer, claims: tuple[Claim, ...], coverage=None) -> None:
@@ -239,8 +242,76 @@ def _claims(printer: _Printer, claims: tuple[Claim, ...], coverage=None) -> None
             printer.line(("    " + line, ""))
 
 
-def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
-    """The summary for a terminal ``width`` columns wide (clamped to 80..200), ANSI colours if ``color``."""
+VERDICT_STYLE = {"conformant": "bold green", "drift": "bold red", "could not verify": "bold magenta"}
+MAX_NAMED = 6      # changed findings named per line in the verdict block; the rest are counted
+
+
+def _named(label: str, keys: tuple[str, ...], width: int) -> list[str]:
+    """``new drift (3): host.swap.file @ drifted, ns-drifted1; host.nproc …`` cut to two lines at most,
+    grouped by control, the rest counted."""
+    from railiance_conformance.reporting.groups import natural_key
+
+    by_control: dict[str, list[str]] = {}
+    for key in keys:
+        control, _, target = key.partition("@")
+        by_control.setdefault(control, []).append(target)
+    parts = []
+    for control, targets in by_control.items():
+        targets = sorted(targets, key=natural_key)
+        shown = ", ".join(one_line(t) for t in targets[:3]) + (f" +{len(targets) - 3}" if len(targets) > 3 else "")
+        parts.append(f"{one_line(control)} @ {shown}")
+    text = f"{label} ({len(keys)}): " + "; ".join(parts)
+    lines = wrap(text, width, breaks=" ;")
+    if len(lines) > 3:
+        lines = lines[:2] + [_cut(lines[2], width - 14) + " (summary.md)"]
+    return lines
+
+
+def _verdict_block(printer: _Printer, run: Run, warnings: Iterable[str], reports: str | None) -> None:
+    """The last lines on screen: the verdict, the counts, what is new and fixed (named), where the reports are."""
+    width = printer.width
+    for warning in warnings:
+        printer.paragraph(warning, style="bold red", breaks=" ")
+    counts = run.counts()
+    verdict = run.verdict()
+    printer.line(("─" * width, ""))
+    detail = {"conformant": "every control holds",
+              "drift": f"{counts['drift']} drift" + (f", {counts['error']} could not verify" if counts["error"] else ""),
+              "could not verify": f"{counts['error']} could not verify" + (" (partial run)" if run.partial else "")}
+    printer.line(("VERDICT: " + verdict.upper(), VERDICT_STYLE[verdict]), (" — " + detail[verdict], "bold"))
+    totals = f"{len(run.findings)} findings on {len(run.targets)} targets: "
+    parts = [(f"{counts[s.value]} {s.value}" + ("," if n < len(Status) - 1 else ""), STYLE[s])
+             for n, s in enumerate(Status)] + ([("(partial run)", "bold")] if run.partial else [])
+    line: list[tuple[str, str]] = [(totals.rstrip(), "")]
+    used = cell_len(totals.rstrip())
+    for text, style in parts:
+        if used + 1 + cell_len(text) > width:
+            printer.line(*line)
+            line, used = [(" ", "")], 1
+        line += [(" ", ""), (text, style)]
+        used += 1 + cell_len(text)
+    printer.line(*line)
+    if run.diff is not None:
+        changes = run.changes() or {}
+        if run.diff.new_drift:
+            for text in _named("new drift", run.diff.new_drift, width):
+                printer.line((text, "red"))
+        if run.diff.fixed:
+            for text in _named("fixed", run.diff.fixed, width):
+                printer.line((text, "green"))
+        printer.paragraph(f"since the previous run: {changes['new_drift']} new drift, {changes['fixed']} fixed, "
+                          f"{changes['persisting']} persisting, {changes['status_changes']} status changes", breaks=" ")
+    else:
+        printer.line(("no previous run in the history to compare with", ""))
+    if reports:
+        printer.paragraph(reports, breaks=" /")
+
+
+def render_summary(run: Run, *, width: int = 120, color: bool = False, warnings: Iterable[str] = (),
+                   reports: str | None = None) -> str:
+    """The summary for a terminal ``width`` columns wide (clamped to 80..200), ANSI colours if ``color``:
+    the problems grouped, the fixes, the workplan's claims, then the verdict block last (``warnings``
+    just before it, ``reports`` -- where the reports are -- its last line)."""
     width = min(max(int(width), MIN_WIDTH), MAX_WIDTH)
     console = Console(file=io.StringIO(), width=width, force_terminal=color,
                       color_system="standard" if color else None, highlight=False, emoji=False, markup=False)
@@ -259,21 +330,5 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
                     printer.paragraph(one_line(part), 4, breaks=" ")
     if run.claims:
         _claims(printer, run.claims, run.coverage)
-    counts = run.counts()
-    totals = f"{len(run.findings)} findings on {len(run.targets)} targets: "
-    parts = [(f"{counts[s.value]} {s.value}" + ("," if n < len(Status) - 1 else ""), STYLE[s])
-             for n, s in enumerate(Status)] + ([("(partial run)", "bold")] if run.partial else [])
-    line: list[tuple[str, str]] = [(totals.rstrip(), "")]
-    used = cell_len(totals.rstrip())
-    for text, style in parts:
-        if used + 1 + cell_len(text) > width:
-            printer.line(*line)
-            line, used = [(" ", "")], 1
-        line += [(" ", ""), (text, style)]
-        used += 1 + cell_len(text)
-    printer.line(*line)
-    changes = run.changes()
-    if changes is not None:
-        printer.paragraph(f"since the previous run: {changes['new_drift']} new drift, {changes['fixed']} fixed, "
-                          f"{changes['persisting']} persisting, {changes['status_changes']} status changes", breaks=" ")
+    _verdict_block(printer, run, warnings, reports)
     return console.file.getvalue()

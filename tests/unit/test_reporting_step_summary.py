@@ -20,7 +20,7 @@ def test_the_markdown_summary_is_appended_to_the_step_summary(tmp_path, monkeypa
     assert first.failures == second.failures == ()
     text = summary.read_text()
     assert text.startswith("## an earlier step's summary\n")                # appended, never replaced
-    assert text.count("## Railiance conformance: 3 drift, 2 could not verify") == 2
+    assert text.count("## Railiance conformance: DRIFT — 3 drift, 2 could not verify") == 2
     assert text.index("Run `run-a`") < text.index("Run `run-b`")
     assert not (tmp_path / "r" / "summary.md").exists()
 
