@@ -94,7 +94,7 @@ def test_every_reporter_shows_the_typed_parts() -> None:
     assert properties["gate.verdict"] == "NO-GO" and properties["since_previous.from_run"] == "run-a"
     assert properties["gate.rows.public.customers"] == "source 120, restored None"
     assert properties["output_failure.0"] == "reports/history.sqlite: disk full (ENOSPC)"
-    annotations = yaml.safe_load(reporters["policyreport"].render(run))["metadata"]["annotations"]
+    annotations = next(yaml.safe_load_all(reporters["policyreport"].render(run)))["metadata"]["annotations"]
     assert annotations["railiance.io/gate-verdict"] == "NO-GO" and annotations["railiance.io/since-previous-new-drift"] == "1"
     terminal = render_summary(run, width=200)
     assert "Workplan claims vs. reality" in terminal and "claimed done, drifted" in terminal
