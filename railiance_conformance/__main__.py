@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds from the end of one run to the start of the next (default 900)")
     serve.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports")
     serve.add_argument("--run-timeout", type=float, metavar="S", help="deadline of each run (the suite's --run-timeout)")
+    serve.add_argument("--fail-severity", default="info", choices=("critical", "high", "medium", "low", "info"),
+                       help="/status answers 503 for drift or could-not-verify of this severity or louder (default info: any)")
     serve.add_argument("--accept-after", type=int, default=3, metavar="N",
                        help="a run that verifies less than the served one is taken after N such runs in a row (default 3)")
     history = sub.add_parser("history", help="list the recorded runs, or diff any two of them")
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         from railiance_conformance.serve import serve as run_serve
 
         return run_serve(tail, report_dir=args.report_dir, interval_s=args.interval, listen=args.listen,
-                         run_timeout_s=args.run_timeout, accept_after=args.accept_after)
+                         run_timeout_s=args.run_timeout, accept_after=args.accept_after,
+                         fail_severity=args.fail_severity)
     if args.command == "history":
         return _history(args)
     if args.command == "controls":

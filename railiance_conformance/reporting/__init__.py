@@ -171,11 +171,17 @@ def register(reporter: Reporter) -> Reporter:
     return reporter
 
 
+# Reports are written 0644, as a plain open() under the usual umask 022 makes them: node_exporter's textfile
+# collector (its own user) must read railiance_conformance.prom; no report holds a secret value (redact.py).
+REPORT_MODE = 0o644
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
+    """Write ``text`` to ``path`` (mode ``REPORT_MODE``) so readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, REPORT_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
