@@ -100,6 +100,7 @@ q{font-style:italic}
  table.findings td[data-label]::before{content:attr(data-label);display:block;font-size:11px;color:#57606a}
  .filters select{min-width:6em;max-width:10em}
  .scroll{max-width:calc(100vw - 1.2em)}
+ .filters{position:static}
  .trend svg{min-width:0}
 }
 """ + "".join(f".s-{s.value}{{background:{c}}}" for s, c in COLOURS.items())
@@ -109,11 +110,12 @@ SCRIPT = """
 var selects=[].slice.call(document.querySelectorAll('select[data-filter]'));
 function wanted(){var w={};selects.forEach(function(s){if(s.value)w[s.dataset.filter]=s.value;});return w;}
 function fits(el,w){return Object.keys(w).every(function(k){var list=el.dataset[k+'s'];
- return list!==undefined?list.split('\n').indexOf(w[k])>=0:el.dataset[k]===w[k];});}
+ return list!==undefined?list.split('\\n').indexOf(w[k])>=0:el.dataset[k]===w[k];});}
 function apply(){
  var w=wanted(),shown=0,cells=0;
  document.querySelectorAll('tr.finding').forEach(function(tr){var ok=fits(tr,w);tr.hidden=!ok;if(ok)shown+=+(tr.dataset.n||1);});
  document.querySelectorAll('tr.streak').forEach(function(tr){tr.hidden=!fits(tr,w);});
+ document.querySelectorAll('tr.tstrip').forEach(function(tr){tr.hidden=!!(w.target&&tr.dataset.target!==w.target);});
  var where={target:w.target,layer:w.layer,task:w.task};
  document.querySelectorAll('.matrix [data-col]').forEach(function(el){
   el.hidden=!!((w.layer&&el.dataset.layer!==w.layer)||(w.task&&el.dataset.task!==w.task));});
@@ -351,7 +353,8 @@ def _anchors(findings, ids: _Ids, anchored: set[str], chosen: dict) -> str:
     for f in findings:
         if chosen.get(f.key) is f and f.key not in anchored:
             anchored.add(f.key)
-            spans.append(f'<span id="{ids.finding(f.key)}"></span>')
+            spans.append(f'<span id="{ids.finding(f.key)}" data-key="{escape(f.key)}" data-status="{f.status.value}">'
+                         "</span>")
     return "".join(spans)
 
 
@@ -453,7 +456,7 @@ def _per_target(trend: Trend) -> str:
         for n, status in enumerate(statuses):
             if status and (row[n] is None or Status(status).loudness > Status(row[n]).loudness):
                 row[n] = status
-    rows = "".join(f'<tr class="streak" data-target="{escape(t)}"><td data-label="target">{escape(t)}</td>'
+    rows = "".join(f'<tr class="tstrip" data-target="{escape(t)}"><td data-label="target">{escape(t)}</td>'
                    f'<td class="strip" data-label="each run">{strip_svg(tuple(by_target[t]), trend.runs)}</td></tr>'
                    for t in natural_sorted(by_target))
     return ('<h3>Per target: its loudest status in each run, oldest first</h3><table class="findings per-target">'
