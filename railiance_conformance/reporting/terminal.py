@@ -247,23 +247,25 @@ MAX_NAMED = 6      # changed findings named per line in the verdict block; the r
 
 
 def _named(label: str, keys: tuple[str, ...], width: int) -> list[str]:
-    """``new drift (3): host.swap.file @ drifted, ns-drifted1; host.nproc …`` cut to two lines at most,
-    grouped by control, the rest counted."""
+    """``new drift (3) on drifted: host.swap.file, host.nproc.configured`` -- grouped by target or by control,
+    whichever names them in fewer groups -- cut to three lines at most, the rest pointed to summary.md."""
     from railiance_conformance.reporting.groups import natural_key
 
     by_control: dict[str, list[str]] = {}
+    by_target: dict[str, list[str]] = {}
     for key in keys:
         control, _, target = key.partition("@")
         by_control.setdefault(control, []).append(target)
-    parts = []
-    for control, targets in by_control.items():
-        targets = sorted(targets, key=natural_key)
-        shown = ", ".join(one_line(t) for t in targets[:3]) + (f" +{len(targets) - 3}" if len(targets) > 3 else "")
-        parts.append(f"{one_line(control)} @ {shown}")
-    text = f"{label} ({len(keys)}): " + "; ".join(parts)
-    lines = wrap(text, width, breaks=" ;")
+        by_target.setdefault(target, []).append(control)
+    if len(by_target) <= len(by_control):
+        parts = [f"on {one_line(t)}: " + ", ".join(one_line(c) for c in sorted(by_target[t]))
+                 for t in sorted(by_target, key=natural_key)]
+    else:
+        parts = [f"{one_line(c)} on " + ", ".join(one_line(t) for t in sorted(ts, key=natural_key)[:3])
+                 + (f" +{len(ts) - 3}" if len(ts) > 3 else "") for c, ts in by_control.items()]
+    lines = wrap(f"{label} ({len(keys)}) " + "; ".join(parts), width, breaks=" ;,")
     if len(lines) > 3:
-        lines = lines[:2] + [_cut(lines[2], width - 14) + " (summary.md)"]
+        lines = lines[:2] + [_cut(lines[2], width - 15) + " (summary.md)"]
     return lines
 
 
@@ -303,8 +305,11 @@ def _verdict_block(printer: _Printer, run: Run, warnings: Iterable[str], reports
                           f"{changes['persisting']} persisting, {changes['status_changes']} status changes", breaks=" ")
     else:
         printer.line(("no previous run in the history to compare with", ""))
-    if reports:
-        printer.paragraph(reports, breaks=" /")
+    if reports:  # "reports: DIR/ (names)": the directory whole on its line, the file names wrapped between names
+        head, _, names = reports.partition(" (")
+        printer.paragraph(head, breaks=" /")
+        if names:
+            printer.paragraph("(" + names, indent=0, breaks=" ")
 
 
 def render_summary(run: Run, *, width: int = 120, color: bool = False, warnings: Iterable[str] = (),
