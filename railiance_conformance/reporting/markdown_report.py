@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
 from railiance_conformance.reporting.diff import finding_diff, show
-from railiance_conformance.reporting.groups import DriftGroup, cause_groups, clip, drift_groups, drifting_since
+from railiance_conformance.reporting.groups import (DriftGroup, cause_groups, clip, drift_groups, drifting_since,
+                                                    natural_key)
 
 if TYPE_CHECKING:
     from railiance_conformance.gate.cutover import GateVerdict
@@ -145,7 +146,7 @@ def _drift_section(findings: list[Finding], budget: int, run: Run) -> tuple[list
             streaks = [drifting_since(run, f.key) for f in group.findings]
             first = min((s for s in streaks if s), key=lambda s: s.started_at, default=None)
             since = "–" if first is None else \
-                f"{code(first.run_id)} {cell(first.started_at)} ({'≥' if first.at_least else ''}{first.runs} runs)"
+                f"{code(first.run_id)} {cell(first.started_at)} ({'≥' if first.at_least else ''}{first.runs} run{'s' if first.runs != 1 else ''})"
             lines.append(f"| {code(control)} · {cell(group.first.layer)} {cell(group.first.task.rsplit('-', 1)[-1])} "
                          f"| {len(group.findings)}: {_targets_cell(group.targets)} | {_group_difference(group)} "
                          f"| {since} | {_clipped(group.first.remediation)} |")
@@ -185,7 +186,7 @@ def _brief(title: str, findings: list[Finding]) -> list[str]:
     if not findings:
         return []
     lines = [f"### {title} ({len(findings)})", ""]
-    ordered = sorted(findings, key=lambda f: (f.control_id, f.reason, f.target))
+    ordered = sorted(findings, key=lambda f: (f.control_id, f.reason, natural_key(f.target)))
     groups = [(k, [f.target for f in g]) for k, g in groupby(ordered, key=lambda f: (f.control_id, f.reason))]
     for (control_id, reason), targets in groups[:MAX_ITEMS]:
         lines.append(f"- {_span(control_id)} on {_bullets([_span(t) for t in targets])}"

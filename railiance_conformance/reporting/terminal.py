@@ -264,8 +264,10 @@ def _named(label: str, keys: tuple[str, ...], width: int) -> list[str]:
         parts = [f"{one_line(c)} on " + ", ".join(one_line(t) for t in sorted(ts, key=natural_key)[:3])
                  + (f" +{len(ts) - 3}" if len(ts) > 3 else "") for c, ts in by_control.items()]
     lines = wrap(f"{label} ({len(keys)}) " + "; ".join(parts), width, breaks=" ;,")
-    if len(lines) > 3:
-        lines = lines[:2] + [_cut(lines[2], width - 15) + " (summary.md)"]
+    if len(lines) > 3:  # the third line ends at a whole name, then points to the full list
+        third = _cut(lines[2], width - 16)[:-1]
+        cut = max(third.rfind(", "), third.rfind("; "))
+        lines = lines[:2] + [(third[:cut + 1] if cut > 0 else third) + " … (summary.md)"]
     return lines
 
 

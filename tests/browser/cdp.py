@@ -115,9 +115,9 @@ class Chromium:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def viewport_screenshot(self, path: Path, *, quality: int = 70) -> Path:
-        """Only what the viewport shows, as a JPEG of ``quality`` (small enough for the docs)."""
-        shot = self.call("Page.captureScreenshot", format="jpeg", quality=quality)
+    def viewport_screenshot(self, path: Path) -> Path:
+        """Only what the viewport shows, as a PNG (small enough for the docs)."""
+        shot = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
