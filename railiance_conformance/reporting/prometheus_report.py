@@ -79,10 +79,13 @@ def registry_of(run: Run) -> CollectorRegistry:
     started = epoch_seconds(run.started_at)
     if finished is not None:
         _gauge(registry, "run_timestamp_seconds", "When the last run finished, in seconds since the epoch.").set(finished)
-        if not run.partial:
+        complete = finished if not run.partial else next(
+            (epoch_seconds(r.finished_at) for r in reversed((run.trend.runs if run.trend else ())[:-1])
+             if not r.partial and epoch_seconds(r.finished_at) is not None), None)
+        if complete is not None:  # a partial run keeps the last complete one's time (from the history)
             _gauge(registry, "last_complete_run_timestamp_seconds",
-                   "When the last run that evaluated every selected control finished (this one), seconds since "
-                   "the epoch.").set(finished)
+                   "When the last run that evaluated every selected control finished, seconds since the epoch "
+                   "(a partial run: the last complete one in the history).").set(complete)
     if finished is not None and started is not None:
         _gauge(registry, "run_duration_seconds", "How long the last run took, from start to its findings.") \
             .set(max(0.0, finished - started))

@@ -129,6 +129,10 @@ def test_duration_and_the_last_complete_run() -> None:
     assert parsed["railiance_conformance_run_duration_seconds"].samples[0].value == 5.0
     assert parsed["railiance_conformance_last_complete_run_timestamp_seconds"].samples[0].value == 1795750025.0
     assert "railiance_conformance_last_complete_run_timestamp_seconds" not in families(render(sample_run(partial=True)))
+    # a partial run with a history: the last complete run's time stays visible
+    partial = families(render(every_part_run()))          # partial, its trend's earlier run complete
+    assert partial["railiance_conformance_last_complete_run_timestamp_seconds"].samples[0].value == \
+        epoch_seconds("2026-11-26T03:27:05Z")
 
 
 FREE_TEXT = ("reason", "message", "detail", "error", "observed", "expected")
