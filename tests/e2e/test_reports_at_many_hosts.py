@@ -5,6 +5,7 @@ report.html opens with the verdict and, in headless Chromium at 390 px, every co
 reached (asserted on the DOM). The docs' screenshot of the report comes from here ($RAILIANCE_SCREENSHOTS)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import pytest
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting.groups import cause_groups, drift_groups
 from railiance_testbed.hosts import CONFORMANT, DRIFTED, GIB
+from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from railiance_testbed.nshosts import NamespaceTestbed
 from tests.browser.cdp import Chromium
 from tests.browser.test_html_report_browser import MATRIX_REACH
@@ -30,9 +32,17 @@ def many(tmp_path_factory):
     states = ([replace(CONFORMANT, name=f"ns-conformant{i}") for i in range(1, 59)]
               + [replace(DRIFTED, name=f"ns-drifted{i}") for i in range(1, 16)]
               + [replace(DRIFTED, name=f"ns-drifted{i}", swap_bytes=3 * GIB) for i in range(16, 21)])
-    with NamespaceTestbed(states, tmp_path_factory.mktemp("nshosts"), down=["ns-down1", "ns-down2"]) as bed:
+    # the cluster serves the original wg-policy-prototypes v1alpha2 CRDs (severity high/medium/low only)
+    crds = Path(__file__).parents[1] / "fixtures" / "policyreport-crds" / "wg-policy-prototypes"
+    with NamespaceTestbed(states, tmp_path_factory.mktemp("nshosts"), down=["ns-down1", "ns-down2"]) as bed, \
+            KubeAPIStandIn(load_dump([CONFORMANT_DUMP, crds])) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
         run = run_suite("-m", "S1", "--ansible-inventory", str(bed.inventory), "--ssh-config", str(bed.ssh_config),
+                        "--kubeconfig", str(kubeconfig), "--publish-policyreport",
                         report_dir=tmp_path_factory.mktemp("reports"), timeout=600)
+        run.published = [(r.method, r.status) for r in api.requests() if r.method not in ("GET", "HEAD")]
+        code, listed = api.api.handle("GET", "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports", {}, "application/json")
+        run.cluster_reports = listed["items"]
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
@@ -90,3 +100,12 @@ def test_report_html_at_390_px_opens_with_the_verdict_and_reaches_every_matrix_c
             assert shot.stat().st_size < 250_000
             Path(os.environ["RAILIANCE_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, Path(os.environ["RAILIANCE_SCREENSHOTS"]) / "report.png")
+
+
+def test_the_published_policy_reports_are_accepted_one_per_host_each_under_1_mib(many):
+    """The real run's --publish-policyreport against the original v1alpha2 CRD, enforced by the stand-in."""
+    assert many.published == [("PATCH", 201)] * 80            # every object accepted, none refused
+    assert len(many.cluster_reports) == 80 and {r["scope"]["name"] for r in many.cluster_reports} == set(
+        many.document["run"]["targets"])
+    assert max(len(json.dumps(r).encode()) for r in many.cluster_reports) < 1_048_576
+    assert {x["severity"] for r in many.cluster_reports for x in r["results"]} <= {"high", "medium", "low"}
