@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     controls.add_argument("--write-readme", action="store_true")
     vocabulary = sub.add_parser("vocabulary", help="print docs/vocabulary.md (every check kind); --write writes it")
     vocabulary.add_argument("--write", action="store_true")
-    serve = sub.add_parser("serve", help="re-run the suite on an interval; serve /metrics, /healthz and the "
+    serve = sub.add_parser("serve", help="re-run the suite on an interval; serve /status, /metrics, /healthz and the "
                                          "latest HTML report", description=sys.modules["railiance_conformance.serve"].__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--listen", default="0.0.0.0:9477", metavar="HOST:PORT", help="where to serve (port 0: a free one)")
