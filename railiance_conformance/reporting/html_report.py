@@ -15,7 +15,8 @@ What it shows, top to bottom:
   first run of its current drift streak ("drifting since"), its length and a strip of its status in
   each run (plain SVG rectangles);
 * the findings, drift first (``finding.LOUDEST_FIRST``): drift and could-not-verify one row per group
-  of identical findings across targets (``reporting.groups``), the rest by layer and task; a drift shows
+  of identical findings across targets (``reporting.groups``), pending and waived one row per control
+  and reason, passing ones by layer and task; a drift shows
   only the fields that differ, ``expected → observed`` (``reporting.diff``), the whole values folded;
 * targets in natural order (``ns2`` before ``ns10``); the matrix scrolls in its own box with sticky row
   and column headers, so every column is reachable on a 390 px screen;
@@ -402,6 +403,23 @@ def _cause_group_row(group: CauseGroup, ids: _Ids, anchored: set[str], chosen: d
             f'<td data-label="cause">{escape(group.reason)}</td><td data-label="fix">{escape(findings[0].remediation)}</td></tr>')
 
 
+def _brief_row(status: Status, findings: list[Finding], ids: _Ids, anchored: set[str], chosen: dict,
+               features: bool) -> str:
+    """Pending or waived: one row per control and reason, its targets listed (each finding keeps its anchor)."""
+    f = findings[0]
+    targets = natural_sorted(x.target for x in findings)
+    control = f"<code>{escape(f.control_id)}</code>"
+    if features:
+        control = f'<a href="#{ids.feature(f.control_id)}">{control}</a>'
+    data = (f'data-layer="{escape(f.layer)}" data-task="{escape(f.task)}" data-status="{status.value}" '
+            + (f'data-target="{escape(targets[0])}"' if len(targets) == 1 else _list_data("target", targets)))
+    return (f'<tr class="{status.value} finding" {data} data-n="{len(findings)}" data-key="{escape(f.key)}">'
+            f'<td data-label="status">{status.value}{_anchors(findings, ids, anchored, chosen)}</td>'
+            f'<td data-label="control">{control}<br>{escape(f.title)}</td>'
+            f'<td data-label="target">{_targets_html(targets)}</td><td data-label="detail">{escape(f.reason)}</td>'
+            f'<td data-label="fix"></td></tr>')
+
+
 def _news(run: Run) -> str:
     """What drifted anew and what was fixed since the previous run, named, right under the verdict."""
     if run.diff is None:
@@ -558,6 +576,13 @@ def render(run: Run) -> str:
             parts.append(f'<p class="folded">{len(grouped)} groups of identical findings</p><table class="findings">'
                          f"<tr><th>status</th><th>control</th><th>targets</th><th>{head}</th><th>fix</th></tr>"
                          + "".join(rows) + "</table></section>")
+            continue
+        if status in (Status.PENDING, Status.WAIVED):  # one row per control and reason, naming its targets
+            keyed = sorted(findings, key=lambda f: (f.control_id, f.reason, natural_key(f.target)))
+            rows = [_brief_row(status, list(g), ids, anchored, chosen, features)
+                    for _, g in groupby(keyed, key=lambda f: (f.control_id, f.reason))]
+            parts.append('<table class="findings"><tr><th>status</th><th>control</th><th>targets</th><th>detail</th>'
+                         "<th>fix</th></tr>" + "".join(rows) + "</table></section>")
             continue
         for (layer, task), group in groupby(findings, key=lambda f: (f.layer, f.task)):
             parts.append(f'<section data-group="{status.value} {escape(layer)} {escape(task)}"><h3>{escape(layer)} · '
