@@ -2,7 +2,8 @@
 swap size; 2 listed but down), as an operator reads them: summary.md names every drifted control (grouped
 across hosts) and every could-not-verify group and stays under GitHub's 1 MiB step-summary limit;
 report.html opens with the verdict and, in headless Chromium at 390 px, every column of its matrix can be
-reached (asserted on the DOM). The docs. screenshot of the report (docs/img/report.png) comes from here: RAILIANCE_SCREENSHOTS=docs/img."""
+reached (asserted on the DOM). The docs' screenshot of the report (docs/img/report.png) comes from here
+(RAILIANCE_SCREENSHOTS=docs/img)."""
 from __future__ import annotations
 
 import json
