@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     controls.add_argument("--write", action="store_true")
     vocabulary = sub.add_parser("vocabulary", help="print docs/vocabulary.md (every check kind); --write writes it")
     vocabulary.add_argument("--write", action="store_true")
-    serve = sub.add_parser("serve", help="re-run the suite on an interval; serve /metrics, /healthz and the "
+    serve = sub.add_parser("serve", help="re-run the suite on an interval; serve /status, /metrics, /healthz and the "
                                          "latest HTML report", description=sys.modules["railiance_conformance.serve"].__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--listen", default="0.0.0.0:9477", metavar="HOST:PORT", help="where to serve (port 0: a free one)")
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds from the end of one run to the start of the next (default 900)")
     serve.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports")
     serve.add_argument("--run-timeout", type=float, metavar="S", help="deadline of each run (the suite's --run-timeout)")
+    serve.add_argument("--fail-severity", default="info", choices=("critical", "high", "medium", "low", "info"),
+                       help="/status answers 503 for drift or could-not-verify of this severity or louder (default info: any)")
     serve.add_argument("--accept-after", type=int, default=3, metavar="N",
                        help="a run that verifies less than the served one is taken after N such runs in a row (default 3)")
     history = sub.add_parser("history", help="list the recorded runs, or diff any two of them")
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         from railiance_conformance.serve import serve as run_serve
 
         return run_serve(tail, report_dir=args.report_dir, interval_s=args.interval, listen=args.listen,
-                         run_timeout_s=args.run_timeout, accept_after=args.accept_after)
+                         run_timeout_s=args.run_timeout, accept_after=args.accept_after,
+                         fail_severity=args.fail_severity)
     if args.command == "history":
         return _history(args)
     if args.command == "controls":

@@ -48,14 +48,28 @@ def _verdict(done: bool, waiting: bool, statuses: list[Status]) -> str:
     return PENDING
 
 
-def claims_table(workplan: Workplan, findings: list[Finding] | tuple[Finding, ...]) -> list[Claim]:
-    """One row per workplan task, loudest verdict first, then task order."""
+def _clause_statuses(coverage, task_id: str) -> list[Status]:
+    """The task's Done-when clauses that drifted or could not be verified, as statuses: a clause is
+    verified by controls of other tasks too (T06's "Gitea operational" by T04's controls)."""
+    from railiance_conformance.coverage import DRIFTED as CLAUSE_DRIFTED, UNVERIFIED as CLAUSE_UNVERIFIED
+
+    states = {CLAUSE_DRIFTED: Status.DRIFT, CLAUSE_UNVERIFIED: Status.ERROR}
+    row = next((r for r in coverage or () if r.task == task_id), None)
+    return [states[c.state] for c in (row.clauses if row is not None else ()) if c.state in states]
+
+
+def claims_table(workplan: Workplan, findings: list[Finding] | tuple[Finding, ...], coverage=None) -> list[Claim]:
+    """One row per workplan task, loudest verdict first, then task order. With ``coverage``
+    (``coverage.coverage_table``), a task whose Done-when clause drifted (or could not be verified)
+    takes that verdict even when the drift is another task's control: a task is never "claimed done,
+    verified" while its own Done-when line says it drifted."""
     rows = []
     for short, task in workplan.tasks.items():
         mine = [f for f in findings if f.task == task.id]
         statuses = [f.status for f in mine]
         counts = {s.value: statuses.count(s) for s in LOUDEST_FIRST if statuses.count(s)}
-        verdict = _verdict(task.status == "done", task.needs_human or task.status != "done", statuses)
+        verdict = _verdict(task.status == "done", task.needs_human or task.status != "done",
+                           statuses + _clause_statuses(coverage, task.id))
         rows.append(Claim(task.id, task.title, task.status, task.needs_human, verdict, counts,
                           tuple(sorted(f.key for f in mine if f.status is Status.DRIFT))))
     return sorted(rows, key=lambda c: (LOUDNESS.index(c.verdict), c.task))

@@ -1,13 +1,20 @@
-"""``--publish-policyreport``: apply the run's ClusterPolicyReport to the cluster, so Kyverno's Policy
+"""``--publish-policyreport``: apply the run's ClusterPolicyReports to the cluster, so Kyverno's Policy
 Reporter (its UI and its alerting) shows Railiance drift beside its own.
 
-This is the only write the suite ever sends, and only when asked: one server-side apply
-(``PATCH /apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/railiance-conformance`` with
-``Content-Type: application/apply-patch+yaml``, ``fieldManager=railiance-conformance``, ``force=true``:
-the suite owns that one object and takes back any field another manager set on it). The document
-is the one ``reporting.policyreport_report`` writes to ``policyreport.yaml``. RBAC: the
-``railiance-conformance-policyreport-publisher`` ClusterRole (deploy/kubernetes/publish-policyreport/)
-grants ``patch`` and ``create`` (an apply that creates is authorised as create) on that one name, nothing else.
+The only writes the suite ever sends, and only when asked:
+
+1. GET the ``clusterpolicyreports.wgpolicyk8s.io`` CRD to learn the severities its schema allows (not
+   readable: the common enum high/medium/low, which every v1alpha2 CRD accepts);
+2. one server-side apply per report (``PATCH .../clusterpolicyreports/<name>`` with ``Content-Type:
+   application/apply-patch+yaml``, ``fieldManager=railiance-conformance``, ``force=true``): one report per
+   target, each under 1 MiB (``reporting.policyreport_report.documents``);
+3. only when every apply succeeded: LIST the reports labelled ``app.kubernetes.io/managed-by=
+   railiance-conformance`` and DELETE those this run did not write (a target no longer probed, a part
+   no longer needed, the single report older versions wrote), so the set in the cluster is this run's.
+
+RBAC: the ``railiance-conformance-policyreport-publisher`` ClusterRole
+(deploy/kubernetes/publish-policyreport/) grants create, patch, list and delete on clusterpolicyreports
+(the names follow the targets, so they cannot be listed in resourceNames) and get on that one CRD.
 
 Nothing here raises: ``apply_policyreport`` returns ``""`` on success or why it failed (HTTP status
 and the apiserver's message, a missing CRD, an unreachable API), with what to do about it.
@@ -20,13 +27,15 @@ import sys
 from typing import Any
 
 from railiance_conformance.reporting import Run
-from railiance_conformance.reporting.policyreport_report import API_VERSION, NAME, to_document
+from railiance_conformance.reporting.policyreport_report import (API_VERSION, COMMON_SEVERITIES, MANAGED_BY, SOURCE,
+                                                                  documents)
 
 FIELD_MANAGER = "railiance-conformance"
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "clusterpolicyreports"
+CRD_NAME = f"{PLURAL}.{GROUP}"
 PUBLISH_FAILED = 6  # the suite's exit status: the run's own output (here: the published report) failed
-RBAC_HINT = ("grant create and patch on clusterpolicyreports.wgpolicyk8s.io, resourceNames [railiance-conformance] "
+RBAC_HINT = ("grant create, patch, list and delete on clusterpolicyreports.wgpolicyk8s.io "
              "(deploy/kubernetes/publish-policyreport/rbac.yaml)")
 
 
@@ -39,9 +48,28 @@ def _reason(exc: Any) -> str:
         return str(exc).splitlines()[0][:300]
 
 
+def crd_severities(api_client: Any, timeout_s: float) -> tuple[str, ...]:
+    """The severity enum of the installed ClusterPolicyReport CRD's v1alpha2 schema; the common enum
+    when the CRD cannot be read (no permission, an older API) or declares none."""
+    from kubernetes import client
+
+    try:
+        crd = client.ApiextensionsV1Api(api_client).read_custom_resource_definition(
+            CRD_NAME, _request_timeout=timeout_s).to_dict()
+        for version in crd["spec"]["versions"]:
+            if version["name"] == VERSION:
+                schema = version["schema"]["open_apiv3_schema"]
+                enum = schema["properties"]["results"]["items"]["properties"]["severity"]["enum"]
+                if enum:
+                    return tuple(enum)
+    except Exception:  # noqa: BLE001 - any failure: the enum every v1alpha2 CRD accepts
+        pass
+    return COMMON_SEVERITIES
+
+
 def apply_policyreport(run: Run, access: Any) -> str:
-    """Server-side apply of ``run``'s ClusterPolicyReport through ``access`` (``probes.cluster.ClusterAccess``,
-    the suite's own cluster settings); ``""`` on success, else the failure and its remedy."""
+    """Apply ``run``'s ClusterPolicyReports through ``access`` (``probes.cluster.ClusterAccess``, the suite's
+    own cluster settings) and delete the stale ones it owns; ``""`` on success, else the failure and its remedy."""
     try:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
@@ -49,16 +77,27 @@ def apply_policyreport(run: Run, access: Any) -> str:
         api_client, _ = access.client()
     except Exception as exc:  # noqa: BLE001 - no kubeconfig, no service account: say so
         return f"no usable cluster configuration: {str(exc).splitlines()[0][:300]} (--kubeconfig / --context)"
+    written: list[str] = []
     try:
         with api_client:
-            client.CustomObjectsApi(api_client).patch_cluster_custom_object(
-                GROUP, VERSION, PLURAL, NAME, to_document(run), field_manager=FIELD_MANAGER, force=True,
-                _content_type="application/apply-patch+yaml", _request_timeout=access.timeout_s)
+            api = client.CustomObjectsApi(api_client)
+            for document in documents(run, crd_severities(api_client, access.timeout_s)):
+                name = document["metadata"]["name"]
+                api.patch_cluster_custom_object(
+                    GROUP, VERSION, PLURAL, name, document, field_manager=FIELD_MANAGER, force=True,
+                    _content_type="application/apply-patch+yaml", _request_timeout=access.timeout_s)
+                written.append(name)
+            owned = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, label_selector=f"{MANAGED_BY}={SOURCE}",
+                                                   _request_timeout=access.timeout_s)
+            for item in owned.get("items", []):
+                name = item["metadata"]["name"]
+                if name not in written:
+                    api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name, _request_timeout=access.timeout_s)
     except ApiException as exc:
-        why = f"HTTP {exc.status}: {_reason(exc)}"
+        why = f"HTTP {exc.status}: {_reason(exc)}" + (f" (after {len(written)} reports applied)" if written else "")
         if exc.status == 403:
             return f"{why}; {RBAC_HINT}"
-        if exc.status == 404:
+        if exc.status == 404 and not written:
             return f"{why}; the wgpolicyk8s.io CRDs are not installed (Kyverno or Policy Reporter installs them)"
         return why
     except Exception as exc:  # noqa: BLE001 - unreachable, timeout, TLS: the reason, never a traceback
@@ -77,5 +116,5 @@ def publish_at_session_finish(session: Any, run: Run, access: Any) -> None:
         print(f"railiance-conformance: could not publish the ClusterPolicyReport: {problem}", file=sys.stderr)
         session.exitstatus = PUBLISH_FAILED
     else:
-        print(f"railiance-conformance: ClusterPolicyReport {NAME} applied (server-side apply, field manager "
-              f"{FIELD_MANAGER})", file=sys.stderr)
+        print(f"railiance-conformance: ClusterPolicyReports applied, one per target (server-side apply, field "
+              f"manager {FIELD_MANAGER}); stale ones labelled {MANAGED_BY}={SOURCE} deleted", file=sys.stderr)

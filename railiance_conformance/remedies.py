@@ -41,7 +41,12 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
     (r"api server unreachable|api error|could not reach the api|max retries exceeded|kubeconfig",
      "The Kubernetes API could not be read: check --kubeconfig/--context (or the in-cluster ServiceAccount) "
      "and that the API server is reachable from where the suite runs."),
-    (r"host key verification failed|remote host identification has changed|host key .* changed",
+    (r"remote host identification has changed|host key of .* changed",
+     "The host presented a different SSH key than the known_hosts the suite uses: verify the new key's fingerprint "
+     "out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then remove the old line "
+     "(ssh-keygen -R HOST -f KNOWN_HOSTS; the reason names the file and line) and add the new key; if the key "
+     "should not have changed, treat it as an attack and do not connect."),
+    (r"host key verification failed|host key .* changed",
      "The host's SSH key is unknown or changed: verify its fingerprint out of band, then add it to the known_hosts "
      "the suite uses (--known-hosts, or your --ssh-config); --host-key-checking accept-new trusts a first-seen key."),
     (r"permission denied \((?:publickey|password|keyboard)|authentication failed|too many authentication failures|"

@@ -5,12 +5,20 @@
 
 Endpoints (plain HTTP, GET):
 
+* ``/status``: the result, for a probe or an uptime check (as ``goss serve`` answers): 503 when the last
+  completed run has drift or could-not-verify findings of ``--fail-severity`` or louder (default
+  ``info``: any), when that run failed (no complete report) and before any run finished; else 200. The
+  JSON body says which (``{"status": "drift", "drift": 3, "could_not_verify": 0, "run": ...}``);
+* ``/healthz``: liveness only: 200 and a small JSON status while the server runs;
 * ``/metrics``: Prometheus exposition (prometheus_client): the last good run's metrics, exactly as the
-  ``railiance_conformance.prom`` textfile of that run has them (``railiance_conformance_control_status``,
-  ``…_findings``, ``…_run_timestamp_seconds``, …), plus the server's own: ``…_serve_runs_total{result}``,
-  ``…_serve_last_run_success``, ``…_serve_running``, ``…_serve_last_run_duration_seconds``,
-  ``…_serve_last_good_run_timestamp_seconds`` and ``…_serve_last_failure{reason}``;
-* ``/healthz``: 200 and a small JSON status while the server runs;
+  ``railiance_conformance.prom`` textfile of that run has them (``…_control_status{…,severity,status}``,
+  ``…_findings_by_severity``, ``…_run_timestamp_seconds``, ``…_run_duration_seconds``, …), plus the
+  server's own: ``…_serve_runs_total{result}``, ``…_serve_last_run_success``, ``…_serve_running``,
+  ``…_serve_last_run_duration_seconds``, ``…_serve_last_run_timestamp_seconds`` (any run),
+  ``…_serve_last_good_run_timestamp_seconds`` (the served one), the staleness of what is served
+  (``…_serve_served_run_age_seconds``, ``…_serve_runs_since_served``), ``…_serve_status_ok`` (what
+  /status says) and ``…_serve_last_failure{reason}`` (1 for the reason of the last failed run, from the
+  closed set ``FAILURE_REASONS``; all 0 after a run is taken: never a free-text label);
 * ``/`` and ``/report.html``: the last good run's HTML report; ``/findings.json`` its JSON report
   (503 until the first run has finished).
 
@@ -22,7 +30,8 @@ another, and the next starts ``--interval`` seconds after the previous one finis
 (pytest exit other than 0 or 1, a missing or partial report, past ``--run-timeout``), or when it could
 verify less than the last good run (more findings *could not verify*: an API server or host that went
 away during the run). A failed run is counted (``…_serve_runs_total{result="failed"}``, its reason in
-``…_serve_last_failure``) and the last good result stays served. A regression that persists for
+``…_serve_last_failure``) and the last good result stays served on /metrics and the report pages,
+while /status answers 503 for it (the suite could not tell) and the staleness metrics grow. A regression that persists for
 ``--accept-after`` runs in a row (default 3) is no blip: that run becomes the served result (its
 could-not-verify findings are then the truth). The first finished run is always taken.
 
@@ -39,7 +48,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -51,6 +60,9 @@ from railiance_conformance.policy import REPO_ROOT
 
 PREFIX = "railiance_conformance_serve"
 GOOD_EXITS = (0, 1)          # pytest: every control passed / drift or could-not-verify found
+SEVERITIES = ("critical", "high", "medium", "low", "info")   # the catalog's, loudest first
+# why a run was not taken: the closed set of the last_failure metric's reason label
+FAILURE_REASONS = ("start_failed", "timeout", "exit_status", "no_report", "partial", "report_missing", "regression")
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,46 @@ class Result:
     metrics: str
     html: bytes
     findings: bytes
+    document: dict | None = None
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The last run that finished, taken or not: its id, when, its findings.json (None when it wrote
+    none), and why it was not taken (``FAILURE_REASONS`` key and text; empty when it was)."""
+
+    run_id: str
+    finished_at: float
+    document: dict | None
+    failure: str = ""
+    why: str = ""
+
+
+def status_answer(completed: Completed | None, fail_severity: str) -> tuple[int, dict]:
+    """What ``/status`` answers for the last completed run (as ``goss serve`` answers its checks): 200 when
+    nothing at or above ``fail_severity`` drifted or could not be verified; 503 when something did, when
+    that run failed (no complete report: the suite could not tell) and before any run finished.
+    ``status_answer(None, "info")`` -> ``(503, {"status": "unknown", ...})``."""
+    if completed is None:
+        return 503, {"status": "unknown", "reason": "no run has finished yet"}
+    if completed.document is None or completed.failure in ("partial", "exit_status", "no_report", "timeout",
+                                                           "start_failed", "report_missing"):
+        return 503, {"status": "could not verify", "run": completed.run_id,
+                     "reason": f"the last run failed: {completed.why}"}
+    floor = SEVERITIES.index(fail_severity)
+    counted = {"drift": 0, "error": 0}
+    for finding in completed.document.get("findings", []):
+        severity = str(finding.get("severity", "info")).lower()
+        rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
+        if finding.get("status") in counted and rank <= floor:
+            counted[finding["status"]] += 1
+    body = {"run": completed.run_id, "fail_severity": fail_severity, "drift": counted["drift"],
+            "could_not_verify": counted["error"]}
+    if counted["drift"]:
+        return 503, {"status": "drift", **body}
+    if counted["error"]:
+        return 503, {"status": "could not verify", **body}
+    return 200, {"status": "conformant", **body}
 
 
 class _LastGood:
@@ -75,14 +127,34 @@ class _LastGood:
         yield from text_string_to_metric_families(self.text) if self.text else ()
 
 
+class _Staleness:
+    """How old the served result is, computed at each scrape: seconds since the served run finished."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        good = self.server.good
+        family = GaugeMetricFamily(f"{PREFIX}_served_run_age_seconds",
+                                   "Seconds since the served run finished (alert when it exceeds a few intervals: "
+                                   "the served findings are stale).")
+        if good is not None:
+            family.add_metric([], max(0.0, time.time() - good.finished_at))
+        yield family
+
+
 class Server:
     """The serve loop and its HTTP endpoints; ``start()``, then ``stop()`` (or a signal)."""
 
     def __init__(self, suite_args: list[str], *, report_dir: Path, interval_s: float, listen: tuple[str, int],
-                 run_timeout_s: float | None = None, accept_after: int = 3):
+                 run_timeout_s: float | None = None, accept_after: int = 3, fail_severity: str = "info"):
         self.suite_args, self.report_dir, self.interval_s = list(suite_args), report_dir, interval_s
         self.listen, self.run_timeout_s, self.accept_after = listen, run_timeout_s, max(1, accept_after)
+        self.fail_severity = fail_severity
         self.good: Result | None = None
+        self.completed: Completed | None = None   # the last run that finished, taken or not
         self.regressions = 0
         self.last_ok: bool | None = None         # None until the first run has finished
         self.stopping = threading.Event()
@@ -102,8 +174,19 @@ class Server:
                               registry=self.registry)
         self.good_time = Gauge(f"{PREFIX}_last_good_run_timestamp_seconds",
                                "When the served (last good) run finished, seconds since the epoch.", registry=self.registry)
-        self.failure = Gauge(f"{PREFIX}_last_failure", "1, labelled with why the last failed run failed.",
-                             ["reason"], registry=self.registry)
+        self.failure = Gauge(f"{PREFIX}_last_failure", "1 for why the last run was not taken (reason from a closed "
+                             "set), 0 for the others; all 0 once a run is taken.", ["reason"], registry=self.registry)
+        for reason in FAILURE_REASONS:
+            self.failure.labels(reason).set(0)
+        self.last_time = Gauge(f"{PREFIX}_last_run_timestamp_seconds",
+                               "When the last run finished, taken or not, seconds since the epoch.", registry=self.registry)
+        self.behind = Gauge(f"{PREFIX}_runs_since_served",
+                            "Runs finished since the served one was taken (0: the served result is the last run's).",
+                            registry=self.registry)
+        self.result_ok = Gauge(f"{PREFIX}_status_ok", "1 when /status answers 200 (nothing at or above the chosen "
+                               "severity drifted or could not be verified in the last run), else 0.",
+                               registry=self.registry)
+        self.registry.register(_Staleness(self))
         self.http: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
 
@@ -115,7 +198,7 @@ class Server:
         started = time.monotonic()
         self.running.set(1)
         try:
-            reason, result = self._probe()
+            kind, reason, result, completed = self._probe()
         finally:
             self.running.set(0)
             self.duration.set(time.monotonic() - started)
@@ -125,15 +208,20 @@ class Server:
         if result is not None and self.good is not None and result.errors > self.good.errors:
             self.regressions += 1
             if self.regressions < self.accept_after:
-                reason = (f"could not verify {result.errors} findings (the served run {self.good.run_id}: "
-                          f"{self.good.errors}); regression {self.regressions} of {self.accept_after}")
+                kind, reason = "regression", (f"could not verify {result.errors} findings (the served run "
+                                              f"{self.good.run_id}: {self.good.errors}); regression "
+                                              f"{self.regressions} of {self.accept_after}")
                 result = None
+        self.completed = replace(completed, failure=kind, why=reason) if result is None else completed
+        self.last_time.set(self.completed.finished_at)
+        self.result_ok.set(int(status_answer(self.completed, self.fail_severity)[0] == 200))
+        for name in FAILURE_REASONS:
+            self.failure.labels(name).set(int(result is None and name == kind))
         if result is None:
             self.runs.labels("failed").inc()
             self.last_success.set(0)
             self.last_ok = False
-            self.failure.clear()
-            self.failure.labels(reason[:300]).set(1)
+            self.behind.inc()
             print(f"railiance-conformance serve: run failed, keeping the last good result: {reason}",
                   file=sys.stderr, flush=True)
             return False
@@ -143,45 +231,53 @@ class Server:
         self.runs.labels("ok").inc()
         self.last_success.set(1)
         self.last_ok = True
+        self.behind.set(0)
         self.good_time.set(result.finished_at)
         print(f"railiance-conformance serve: run {result.run_id} served ({result.errors} could not verify)",
               file=sys.stderr, flush=True)
         return True
 
-    def _probe(self) -> tuple[str, Result | None]:
+    def _probe(self) -> tuple[str, str, Result | None, Completed]:
+        """One run of the suite: (failure kind, why, the result or None, the run as completed)."""
         run_id = "serve-" + uuid.uuid4().hex[:12]
         command = [sys.executable, "-m", "pytest", "features/", "-q", "-p", "no:randomly", "--report-dir",
                    str(self.report_dir), *self.suite_args, "--run-id", run_id]
         if self.run_timeout_s:
             command += ["--run-timeout", str(self.run_timeout_s)]
+
+        def failed(kind: str, why: str, document: dict | None = None):
+            return kind, why, None, Completed(run_id, time.time(), document)
+
         try:
             self._child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
-            return f"could not start the suite: {exc}", None
+            return failed("start_failed", f"could not start the suite: {exc}")
         try:
             code = self._child.wait(timeout=(self.run_timeout_s or 3600) + 60)
         except subprocess.TimeoutExpired:
             self._kill_child()
-            return "the run did not finish in time and was stopped", None
+            return failed("timeout", "the run did not finish in time and was stopped")
         finally:
             child, self._child = self._child, None
         if self.stopping.is_set():
-            return "stopped", None
+            return failed("exit_status", "stopped")
         path, document, why = this_run_report(self.report_dir, run_id)
         if code not in GOOD_EXITS:
-            return f"pytest exit {code}" + (f": {why}" if why else ""), None
+            return failed("exit_status", f"pytest exit {code}" + (f": {why}" if why else ""))
         if document is None or path is None or path.parent != self.report_dir:
-            return f"no complete report of run {run_id}: {why or 'written elsewhere'}", None
+            return failed("no_report", f"no complete report of run {run_id}: {why or 'written elsewhere'}")
         if document["run"].get("partial"):
-            return f"run {run_id} is partial: {document['run'].get('deadline') or 'interrupted'}", None
+            return failed("partial", f"run {run_id} is partial: {document['run'].get('deadline') or 'interrupted'}",
+                          document)
         try:
             metrics = (self.report_dir / "railiance_conformance.prom").read_text(encoding="utf-8")
             html = (self.report_dir / "report.html").read_bytes()
         except OSError as exc:
-            return f"a report of run {run_id} is missing: {exc}", None
-        return "", Result(run_id, time.time(), document["summary"].get("error", 0), metrics, html,
-                          path.read_bytes())
+            return failed("report_missing", f"a report of run {run_id} is missing: {exc}", document)
+        finished = time.time()
+        return "", "", Result(run_id, finished, document["summary"].get("error", 0), metrics, html,
+                              path.read_bytes(), document), Completed(run_id, finished, document)
 
     def _kill_child(self) -> None:
         child = self._child
@@ -214,6 +310,10 @@ class Server:
                 good = server.good
                 if path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(server.registry))
+                elif path == "/status":
+                    code, body = status_answer(server.completed, server.fail_severity)
+                    body["served_run"] = good.run_id if good else None
+                    self._send(code, "application/json", json.dumps(body).encode())
                 elif path == "/healthz":
                     status = {"status": "ok", "running": bool(server._run_lock.locked()),
                               "served_run": good.run_id if good else None,
@@ -273,7 +373,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def serve(suite_args: list[str], *, report_dir: Path, interval_s: float, listen: str,
-          run_timeout_s: float | None = None, accept_after: int = 3) -> int:
+          run_timeout_s: float | None = None, accept_after: int = 3, fail_severity: str = "info") -> int:
     """Run until SIGTERM/SIGINT; exit status 0 after a clean stop, 3 for a bad option."""
     try:
         address = parse_listen(listen)
@@ -283,8 +383,11 @@ def serve(suite_args: list[str], *, report_dir: Path, interval_s: float, listen:
     if interval_s <= 0:
         print("serve: --interval must be more than 0 seconds", file=sys.stderr)
         return 3
+    if fail_severity not in SEVERITIES:
+        print(f"serve: --fail-severity must be one of {', '.join(SEVERITIES)}", file=sys.stderr)
+        return 3
     server = Server(suite_args, report_dir=report_dir, interval_s=interval_s, listen=address,
-                    run_timeout_s=run_timeout_s, accept_after=accept_after)
+                    run_timeout_s=run_timeout_s, accept_after=accept_after, fail_severity=fail_severity)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())

@@ -210,6 +210,7 @@ class Suite:
     output_dir: Path | None = None
     evaluation: Any = None
     host_selection: dict = field(default_factory=dict)   # control id -> host names its item covers
+    finding_failures: set = field(default_factory=set)   # node ids failed by their findings (plugin.check)
 
     def __post_init__(self) -> None:
         from railiance_conformance.evaluation import Evaluation
@@ -359,8 +360,8 @@ class Suite:
 
             from railiance_conformance.coverage import coverage_table
 
-            self.claims = tuple(claims_table(self.settings.workplan, run.findings))
             self.coverage = coverage_table(self.settings.workplan, self.settings.coverage, run.findings)
+            self.claims = tuple(claims_table(self.settings.workplan, run.findings, self.coverage))
             run = replace(run, claims=self.claims, coverage=self.coverage, workplan=self.settings.workplan.id)
         # history and reports together: both have this run or neither (see reporting/output.py)
         s = self.settings
@@ -408,22 +409,14 @@ class Suite:
                 if (control_id, target) not in done:
                     self.recorder.add(self.recorder.build(control_id, target, interrupted))
 
-    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-        from railiance_conformance.reporting.terminal import render_summary
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # around pytest's own summary: the verdict comes last
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config):
+        from railiance_conformance.reporting.terminal_hooks import hide_finding_failures, write_summary
 
-        if not self.recorder.findings and not self.partial:
-            return
-        terminalreporter.section("railiance conformance")
-        run = replace(self.run(), claims=self.claims, coverage=self.coverage, diff=self.diff)
-        terminalreporter.write(render_summary(run, width=terminalreporter._tw.fullwidth,
-                                              color=terminalreporter.hasmarkup))
-        s = self.settings
-        names = ", ".join(load_reporters()[f].filename for f in s.formats)
-        terminalreporter.write_line(f"reports in {self.output_dir or s.report_dir}: {names}"
-                                    + (f"; history: {s.history}" if s.history else ""))
-        for failure in self.output_failures:
-            terminalreporter.write_line(f"NOT WRITTEN {failure} (exit status {OUTPUT_FAILED})", red=True, bold=True)
-        if self.deadline is not None and self.deadline.expired:
-            terminalreporter.write_line(f"run deadline of {self.deadline.seconds:g} s exceeded: partial run", red=True)
-        elif self.interrupts is not None and self.interrupts.received:
-            terminalreporter.write_line(f"interrupted by {self.interrupts.received}: partial run", red=True)
+        hidden = hide_finding_failures(terminalreporter, config, self.finding_failures)
+        try:
+            result = yield
+        finally:
+            terminalreporter.stats.setdefault("failed", []).extend(hidden)  # pytest's final counts keep them
+        write_summary(self, terminalreporter)
+        return result

@@ -19,6 +19,7 @@ from railiance_conformance.resources import pam_limits, ssh_tokens, sysctl, syst
 from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources.host_files import (
     parse_key_values, parse_mntent, parse_proc_limits, parse_proc_swaps, swap_at_boot, swap_spec_path)
+from railiance_conformance.ssh_messages import changed_host_key, without_banner
 from railiance_conformance.vocabulary import check_kind
 
 GIB = 1024 ** 3
@@ -595,7 +596,9 @@ def _ssh_failure(text: str, rc: int, alias: str) -> tuple[Status, str] | None:
     if "Permission denied" in text:
         line = next(line.strip() for line in text.splitlines() if "Permission denied" in line)
         return Status.DRIFT, f"{alias} refuses the login in batch mode (no usable key without a prompt): {line}"
-    if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
+    if (changed := changed_host_key(text, alias)) is not None:  # ssh's banner: an error, never an observed value
+        return Status.ERROR, changed
+    if "Host key verification failed" in text:
         return Status.DRIFT, (f"{alias}'s host key is not in the user's known_hosts (or changed): a push would stop "
                               "at a prompt or fail")
     if rc == 255 or any(marker in text for marker in _SSH_UNREACHABLE):
@@ -674,7 +677,8 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
                 if rc != 0 and (forked := fork_failure(detail)):
                     raise cannot_start(forked)
                 answers.append((url, rc, refs, detail))
-        failures = [(u, _ssh_failure(d, rc, "the server") or (Status.DRIFT, d.splitlines()[0] if d else f"exit {rc}"))
+        failures = [(u, _ssh_failure(d, rc, "the server") or
+                     (Status.DRIFT, (without_banner(d).splitlines() or [f"exit {rc}"])[0]))
                     for u, rc, _, d in answers if rc != 0]
         if not answers:
             observed[path] = "no push URL"

@@ -266,10 +266,14 @@ def decode_remote(data: bytes | str) -> str:
 
 
 def _ssh_reason(exc: RuntimeError) -> str:
+    from railiance_conformance.ssh_messages import changed_host_key, without_banner
+
     result = exc.args[0] if exc.args else None
     raw = getattr(result, "stderr_bytes", None)
     stderr = decode_remote(raw) if raw is not None else (getattr(result, "stderr", "") or "")
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    if (changed := changed_host_key(stderr, "the host")) is not None:  # ssh's own banner, read as such
+        return f"ssh failed: {changed}"
+    lines = [line for line in without_banner(stderr).strip().splitlines() if line.strip()]
     # exit 255 and nothing on stderr (LogLevel ERROR): the session ended before the script answered
     # without ssh saying why, or the remote command itself exited 255
     return "ssh failed: " + (lines[-1] if lines else "exit status 255 without a message: the connection or the "

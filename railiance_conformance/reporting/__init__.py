@@ -104,6 +104,12 @@ class Run:
         counter = Counter(f.status for f in self.findings)
         return {status.value: counter.get(status, 0) for status in Status}
 
+    def verdict(self) -> str:
+        """``conformant``, ``drift`` or ``could not verify`` (``reporting.groups.verdict_of``)."""
+        from railiance_conformance.reporting.groups import verdict_of
+
+        return verdict_of(self.counts(), self.partial)
+
     def changes(self) -> dict[str, int] | None:
         """How many findings changed since the previous run, or None without a diff:
         ``{"new_drift": 1, "fixed": 0, "persisting": 2, "status_changes": 1}``."""
@@ -165,11 +171,17 @@ def register(reporter: Reporter) -> Reporter:
     return reporter
 
 
+# Reports are written 0644, as a plain open() under the usual umask 022 makes them: node_exporter's textfile
+# collector (its own user) must read railiance_conformance.prom; no report holds a secret value (redact.py).
+REPORT_MODE = 0o644
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
+    """Write ``text`` to ``path`` (mode ``REPORT_MODE``) so readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, REPORT_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

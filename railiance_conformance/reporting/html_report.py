@@ -2,15 +2,24 @@
 
 What it shows, top to bottom:
 
+* a cutover gate run's GO/NO-GO and its reasons (the first heading of a gate run); the run's verdict
+  (conformant / drift / could not verify: the first heading otherwise), the counts, what drifted anew and
+  what was fixed since the previous run (named), the workplan's claims per task;
 * the counts, filters by layer, task, status and target (plain ``<select>`` elements and a small
   inline script; the filter is kept in the address's fragment, ``report.html#status=drift&layer=S1``,
   so a filtered view can be bookmarked or sent; no server is involved);
 * a targets × controls matrix, each cell coloured by its status and linking to its finding;
-* the trend over the recorded runs (``Run.trend``): pass / drift / could-not-verify per run, drawn
-  as SVG by pygal (``trend_svg``), and per finding its first-seen run, its drift streak and a strip of
-  its status in each run (plain SVG rectangles);
-* the findings, drift first (``finding.LOUDEST_FIRST``), grouped by layer and task; a drift shows
+* the trend over the recorded runs (``Run.trend``): pass / drift / could-not-verify per run as one line
+  each, drawn as SVG by pygal (``trend_svg``), a table of every run (id, exact time, counts and the
+  change from the run before), per target a strip of its loudest status per run, and per finding the
+  first run of its current drift streak ("drifting since"), its length and a strip of its status in
+  each run (plain SVG rectangles);
+* the findings, drift first (``finding.LOUDEST_FIRST``): drift and could-not-verify one row per group
+  of identical findings across targets (``reporting.groups``), pending and waived one row per control
+  and reason, passing ones by layer and task; a drift shows
   only the fields that differ, ``expected → observed`` (``reporting.diff``), the whole values folded;
+* targets in natural order (``ns2`` before ``ns10``); the matrix scrolls in its own box with sticky row
+  and column headers, so every column is reachable on a 390 px screen;
 * each control's feature text (``Run.features``: scenario, sentence, ``file:line``), linked from the
   matrix and the findings.
 
@@ -27,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from railiance_conformance.finding import LOUDEST_FIRST, Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
 from railiance_conformance.reporting.diff import ARROW, finding_diff, show
+from railiance_conformance.reporting.groups import (CauseGroup, DriftGroup, cause_groups, drift_groups, drifting_since,
+                                                    natural_key, natural_sorted, target_list)
 
 if TYPE_CHECKING:
     from railiance_conformance.gate.cutover import GateVerdict
@@ -55,10 +66,15 @@ tr.pass td:first-child,.counts .pass{background:#dafbe1}
  border:1px solid #d0d7de;border-radius:6px;position:sticky;top:0;z-index:2}
 .filters label{display:flex;flex-direction:column;font-size:12px;color:#57606a}
 .filters select{font-size:14px;min-width:8em;max-width:16em}
-.scroll{overflow-x:auto;max-width:100%}
+.scroll{overflow:auto;max-width:100%;max-height:80vh;-webkit-overflow-scrolling:touch;border:1px solid #eaeef2}
+.matrix thead th{position:sticky;top:0;z-index:1;background:#fff}
+.matrix thead th.target{z-index:3;left:0}
+h1.verdict-drift{color:#a40e26}h1.verdict-could-not-verify{color:#8250df}h1.verdict-conformant{color:#1a7f37}
+.news li{margin:.2em 0}.runs td,.runs th{font:12px ui-monospace,monospace;white-space:nowrap}
+.delta-up{color:#a40e26}.delta-down{color:#1a7f37}
 table.matrix{width:auto;border-collapse:separate;border-spacing:2px}
 .matrix th,.matrix td{border:0;padding:0}
-.matrix thead th{vertical-align:bottom;background:none}
+.matrix thead th{vertical-align:bottom}
 .matrix thead th a{writing-mode:vertical-rl;transform:rotate(180deg);display:inline-block;max-height:24em;
  overflow:hidden;text-overflow:ellipsis;white-space:nowrap;font:11px ui-monospace,monospace;color:#1b1f24;
  text-decoration:none;padding:2px 0}
@@ -84,6 +100,9 @@ q{font-style:italic}
  table.findings td{border:0;border-top:1px solid #eaeef2}
  table.findings td[data-label]::before{content:attr(data-label);display:block;font-size:11px;color:#57606a}
  .filters select{min-width:6em;max-width:10em}
+ .scroll{max-width:calc(100vw - 1.2em)}
+ .filters{position:static}
+ .trend svg{min-width:0}
 }
 """ + "".join(f".s-{s.value}{{background:{c}}}" for s, c in COLOURS.items())
 
@@ -91,11 +110,13 @@ SCRIPT = """
 (function(){
 var selects=[].slice.call(document.querySelectorAll('select[data-filter]'));
 function wanted(){var w={};selects.forEach(function(s){if(s.value)w[s.dataset.filter]=s.value;});return w;}
-function fits(el,w){return Object.keys(w).every(function(k){return el.dataset[k]===w[k];});}
+function fits(el,w){return Object.keys(w).every(function(k){var list=el.dataset[k+'s'];
+ return list!==undefined?list.split('\\n').indexOf(w[k])>=0:el.dataset[k]===w[k];});}
 function apply(){
  var w=wanted(),shown=0,cells=0;
- document.querySelectorAll('tr.finding').forEach(function(tr){var ok=fits(tr,w);tr.hidden=!ok;if(ok)shown++;});
+ document.querySelectorAll('tr.finding').forEach(function(tr){var ok=fits(tr,w);tr.hidden=!ok;if(ok)shown+=+(tr.dataset.n||1);});
  document.querySelectorAll('tr.streak').forEach(function(tr){tr.hidden=!fits(tr,w);});
+ document.querySelectorAll('tr.tstrip').forEach(function(tr){tr.hidden=!!(w.target&&tr.dataset.target!==w.target);});
  var where={target:w.target,layer:w.layer,task:w.task};
  document.querySelectorAll('.matrix [data-col]').forEach(function(el){
   el.hidden=!!((w.layer&&el.dataset.layer!==w.layer)||(w.task&&el.dataset.task!==w.task));});
@@ -206,7 +227,7 @@ def _filters(run: Run) -> str:
     statuses = [(s.value, TITLES[s].lower()) for s in LOUDEST_FIRST if s in present]
     layers = sorted({f.layer for f in run.findings})
     tasks = sorted({f.task for f in run.findings})
-    targets = sorted({f.target for f in run.findings})
+    targets = natural_sorted({f.target for f in run.findings})
     return ('<form class="filters" id="filters" onsubmit="return false">'
             + _options("layer", "layer", [(v, v) for v in layers])
             + _options("task", "task", [(v, v.rsplit("-", 1)[-1]) for v in tasks])
@@ -220,7 +241,7 @@ def _matrix(run: Run, ids: _Ids, features: bool) -> str:
     """Targets (rows) × controls (columns, by layer and task), each cell its status, linked to the finding."""
     chosen = {f.key: f for f in run.one_per_key()}
     controls = sorted({(f.layer, f.task, f.control_id) for f in chosen.values()})
-    targets = sorted({f.target for f in chosen.values()})
+    targets = natural_sorted({f.target for f in chosen.values()})
     head = "".join(
         f'<th data-col="{n}" data-layer="{escape(layer)}" data-task="{escape(task)}">'
         f'<a href="#{ids.feature(cid)}" title="{escape(cid)} ({escape(layer)} {escape(task)})">{escape(cid)}</a></th>'
@@ -249,8 +270,8 @@ def _matrix(run: Run, ids: _Ids, features: bool) -> str:
 
 
 def trend_svg(trend: Trend) -> str:
-    """Pass / drift / could-not-verify per recorded run as a stacked bar chart: static SVG from pygal
-    (no script, nothing fetched; it scales to its container)."""
+    """Pass / drift / could-not-verify per recorded run, one line per status, each run labelled by its id and
+    exact start time: static SVG from pygal (no script, nothing fetched; it scales to its container)."""
     import pygal
     from pygal.style import Style
 
@@ -258,12 +279,13 @@ def trend_svg(trend: Trend) -> str:
                   foreground_strong="#1b1f24", foreground_subtle="#d0d7de", font_family="system-ui, sans-serif",
                   colors=tuple(COLOURS[s] for s, _ in TREND_SERIES), label_font_size=11, legend_font_size=12,
                   major_label_font_size=11)
-    chart = pygal.StackedBar(js=[], disable_xml_declaration=True, width=960, height=280, style=style,
-                             legend_at_bottom=True, legend_at_bottom_columns=3, show_y_guides=True,
-                             x_label_rotation=30 if len(trend.runs) > 8 else 0, truncate_label=-1,
-                             show_minor_x_labels=len(trend.runs) <= 15, x_labels_major_every=max(1, len(trend.runs) // 8),
-                             margin=8, spacing=8, print_values=False, tooltip_border_radius=0)
-    chart.x_labels = [printable(r.started_at[5:16].replace("T", " ")) for r in trend.runs]
+    chart = pygal.Line(js=[], disable_xml_declaration=True, width=960, height=280, style=style,
+                       legend_at_bottom=True, legend_at_bottom_columns=3, show_y_guides=True,
+                       x_label_rotation=30 if len(trend.runs) > 6 else 0, truncate_label=-1,
+                       show_minor_x_labels=len(trend.runs) <= 15, x_labels_major_every=max(1, len(trend.runs) // 8),
+                       margin=8, spacing=8, print_values=False, tooltip_border_radius=0, dots_size=3)
+    # each run by its id and exact start time (two runs in one minute stay apart)
+    chart.x_labels = [printable(f"{r.run_id[:12]} {r.started_at[11:19]}") for r in trend.runs]
     for status, title in TREND_SERIES:
         chart.add(title, [r.counts.get(status.value, 0) for r in trend.runs])
     return chart.render(is_unicode=True)
@@ -304,18 +326,159 @@ def _trend(run: Run, ids: _Ids) -> str:
         seen, current = streaks.get(key), by_key.get(key)
         data = _data(current) if current else f'data-target="{escape(key.rsplit("@", 1)[-1])}"'
         link = f'<a href="#{ids.finding(key)}"><code>{escape(key)}</code></a>' if current else f"<code>{escape(key)}</code>"
-        first = escape(seen.first_seen_at) if seen else "–"
-        streak = str(seen.consecutive_drift) if seen else "–"
+        since = drifting_since(run, key)
+        first = (f"{escape(since.run_id)}<br>{escape(since.started_at)}" if since else
+                 f"not drifting now (first seen {escape(seen.first_seen_at)})" if seen else "–")
+        streak = (("≥" if since.at_least else "") + str(since.runs)) if since else "0"
         rows.append(f'<tr class="streak" {data}><td data-label="finding">{link}</td><td data-label="first seen">{first}</td>'
                     f'<td data-label="runs in drift in a row">{streak}</td>'
                     f'<td class="strip" data-label="each run">{strip_svg(trend.statuses[key], trend.runs)}</td></tr>')
     more = f"<p>… {len(keys) - MAX_STRIPS} more findings not shown.</p>" if len(keys) > MAX_STRIPS else ""
-    table = ('<table class="findings streaks"><tr><th>finding</th><th>first seen</th><th>runs in drift in a row</th>'
+    table = ('<table class="findings streaks"><tr><th>finding</th><th>drifting since</th><th>runs in drift in a row</th>'
              f'<th>each run, oldest first</th></tr>{"".join(rows)}</table>{more}' if rows else
              "<p>Nothing drifted in the recorded runs.</p>")
     return (f'<h2 id="trend" class="part">Trend over the last {len(trend.runs)} recorded runs</h2>'
             f'<div class="trend" role="img" aria-label="pass, drift and could not verify per run">{trend_svg(trend)}</div>'
+            f'<h3>Each run</h3>{_runs_table(trend)}{_per_target(trend)}'
             f'<h3>Findings that drifted in some recorded run</h3>{table}')
+
+
+def _list_data(name: str, values) -> str:
+    """A filterable attribute holding several values (``data-targets``), newline-separated (the script splits it)."""
+    return f'data-{name}s="{escape(chr(10).join(values))}"'
+
+
+def _anchors(findings, ids: _Ids, anchored: set[str], chosen: dict) -> str:
+    """An anchor per finding of a group, so each matrix cell still links to its own finding's row."""
+    spans = []
+    for f in findings:
+        if chosen.get(f.key) is f and f.key not in anchored:
+            anchored.add(f.key)
+            spans.append(f'<span id="{ids.finding(f.key)}" data-key="{escape(f.key)}" data-status="{f.status.value}">'
+                         "</span>")
+    return "".join(spans)
+
+
+def _targets_html(targets: list[str]) -> str:
+    if len(targets) == 1:
+        return escape(targets[0])
+    return (f"<b>{len(targets)} targets</b><details class=folded><summary>{escape(target_list(targets))}</summary>"
+            f"{escape(', '.join(targets))}</details>")
+
+
+def _drift_group_row(group: DriftGroup, ids: _Ids, anchored: set[str], chosen: dict, features: bool, run: Run) -> str:
+    f = group.first
+    targets = group.targets
+    control = f"<code>{escape(f.control_id)}</code>"
+    if features:
+        control = f'<a href="#{ids.feature(f.control_id)}">{control}</a>'
+    streaks = [s for s in (drifting_since(run, x.key) for x in group.findings) if s]
+    first = min(streaks, key=lambda s: s.started_at, default=None)
+    since = (f'<div class="folded">drifting since run {escape(first.run_id)} ({escape(first.started_at)}), '
+             f"{'at least ' if first.at_least else ''}{first.runs} runs</div>") if first else ""
+    detail = difference(f) + (f"<div>{escape(f.reason)}</div>" if f.reason else "") + since
+    data = (f'data-layer="{escape(f.layer)}" data-task="{escape(f.task)}" data-status="drift" '
+            + (f'data-target="{escape(targets[0])}"' if len(targets) == 1 else _list_data("target", targets)))
+    return (f'<tr class="drift finding" {data} data-n="{len(group.findings)}" data-key="{escape(f.key)}">'
+            f'<td data-label="status">drift{_anchors(group.findings, ids, anchored, chosen)}</td>'
+            f'<td data-label="control">{control}<br>{escape(f.title)}<br><span class="folded">{escape(f.layer)} · '
+            f'{escape(f.task)} · {escape(f.severity)}</span></td>'
+            f'<td data-label="target">{_targets_html(targets)}</td>'
+            f'<td data-label="expected → observed">{detail}</td><td data-label="fix">{escape(f.remediation)}</td></tr>')
+
+
+def _cause_group_row(group: CauseGroup, ids: _Ids, anchored: set[str], chosen: dict) -> str:
+    findings = group.findings
+    layers = sorted({f.layer for f in findings})
+    tasks = sorted({f.task for f in findings})
+    controls = "".join(f"<code>{escape(c)}</code> " for c in group.controls)
+    what = (f"<b>{len(group.controls)} controls</b><details class=folded><summary>which</summary>{controls}</details>"
+            if len(group.controls) > 1 else controls)
+    data = (f'data-status="error" {_list_data("layer", layers)} {_list_data("task", tasks)} '
+            + (f'data-target="{escape(group.targets[0])}"' if len(group.targets) == 1
+               else _list_data("target", list(group.targets))))
+    return (f'<tr class="error finding" {data} data-n="{len(findings)}" data-key="{escape(findings[0].key)}">'
+            f'<td data-label="status">error{_anchors(findings, ids, anchored, chosen)}</td>'
+            f'<td data-label="control">{what}</td><td data-label="target">{_targets_html(list(group.targets))}</td>'
+            f'<td data-label="cause">{escape(group.reason)}</td><td data-label="fix">{escape(findings[0].remediation)}</td></tr>')
+
+
+def _brief_row(status: Status, findings: list[Finding], ids: _Ids, anchored: set[str], chosen: dict,
+               features: bool) -> str:
+    """Pending or waived: one row per control and reason, its targets listed (each finding keeps its anchor)."""
+    f = findings[0]
+    targets = natural_sorted(x.target for x in findings)
+    control = f"<code>{escape(f.control_id)}</code>"
+    if features:
+        control = f'<a href="#{ids.feature(f.control_id)}">{control}</a>'
+    data = (f'data-layer="{escape(f.layer)}" data-task="{escape(f.task)}" data-status="{status.value}" '
+            + (f'data-target="{escape(targets[0])}"' if len(targets) == 1 else _list_data("target", targets)))
+    return (f'<tr class="{status.value} finding" {data} data-n="{len(findings)}" data-key="{escape(f.key)}">'
+            f'<td data-label="status">{status.value}{_anchors(findings, ids, anchored, chosen)}</td>'
+            f'<td data-label="control">{control}<br>{escape(f.title)}</td>'
+            f'<td data-label="target">{_targets_html(targets)}</td><td data-label="detail">{escape(f.reason)}</td>'
+            f'<td data-label="fix"></td></tr>')
+
+
+def _news(run: Run) -> str:
+    """What drifted anew and what was fixed since the previous run, named, right under the verdict."""
+    if run.diff is None:
+        return "<p>No previous run in the history to compare with.</p>"
+    items = []
+    for label, keys in (("new drift", run.diff.new_drift), ("fixed", run.diff.fixed)):
+        shown = ", ".join(f"<code>{escape(k)}</code>" for k in keys[:30]) + (f", … {len(keys) - 30} more" if len(keys) > 30 else "")
+        items.append(f"<li><b>{label} since the previous run ({len(keys)})</b>{': ' + shown if keys else ''}</li>")
+    return f'<ul class="news">{"".join(items)}</ul>'
+
+
+def _claims(run: Run) -> str:
+    """The workplan's claims per task (``Run.claims``), loudest first, with its Done-when summary."""
+    covered = {row.task: row for row in run.coverage or ()}
+    rows = []
+    for claim in run.claims or ():
+        row = covered.get(claim.task)
+        says = claim.workplan_status + (", needs_human" if claim.needs_human else "")
+        css = {"claimed done, drifted": "drift", "claimed done, could not verify": "error",
+               "claimed done, verified": "pass", "pending": "pending"}.get(claim.verdict, "waived")
+        rows.append(f'<tr class="{css}"><td>{escape(claim.verdict)}</td><td>{escape(claim.task.rsplit("-", 1)[-1])} '
+                    f'{escape(claim.title)}</td><td>{escape(says)}</td><td>{escape(row.summary()) if row else "–"}</td>'
+                    f'<td>{escape(", ".join(claim.drifted)) or "–"}</td></tr>')
+    return ('<h2 id="claims">Workplan claims vs. reality</h2><table class="findings claims"><tr><th>verdict</th>'
+            '<th>task</th><th>workplan says</th><th>Done when</th><th>drifted</th></tr>' + "".join(rows) + "</table>")
+
+
+def _runs_table(trend: Trend) -> str:
+    """Each recorded run: its id, exact start time, counts per status and the change from the run before."""
+    rows = []
+    for index, info in enumerate(trend.runs):
+        cells = []
+        for status, _ in TREND_SERIES:
+            count = info.counts.get(status.value, 0)
+            delta = "" if index == 0 else count - trend.runs[index - 1].counts.get(status.value, 0)
+            mark = "" if delta in ("", 0) else (f' <span class="delta-{"up" if (delta > 0) == (status is not Status.PASS) else "down"}">'
+                                                f"({delta:+d})</span>")
+            cells.append(f"<td>{count}{mark}</td>")
+        rows.append(f"<tr><td>{escape(info.run_id)}</td><td>{escape(info.started_at)}</td>"
+                    f"<td>{'partial' if info.partial else ''}</td>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{title}</th>" for _, title in TREND_SERIES)
+    return (f'<div class="scroll"><table class="runs"><tr><th>run</th><th>started (UTC)</th><th></th>{head}</tr>'
+            f'{"".join(reversed(rows))}</table></div>')
+
+
+def _per_target(trend: Trend) -> str:
+    """Per target, its loudest status in each recorded run (a strip), targets in natural order."""
+    by_target: dict[str, list[str | None]] = {}
+    for key, statuses in trend.statuses.items():
+        target = key.rsplit("@", 1)[-1]
+        row = by_target.setdefault(target, [None] * len(trend.runs))
+        for n, status in enumerate(statuses):
+            if status and (row[n] is None or Status(status).loudness > Status(row[n]).loudness):
+                row[n] = status
+    rows = "".join(f'<tr class="tstrip" data-target="{escape(t)}"><td data-label="target">{escape(t)}</td>'
+                   f'<td class="strip" data-label="each run">{strip_svg(tuple(by_target[t]), trend.runs)}</td></tr>'
+                   for t in natural_sorted(by_target))
+    return ('<h3>Per target: its loudest status in each run, oldest first</h3><table class="findings per-target">'
+            f"<tr><th>target</th><th>each run</th></tr>{rows}</table>")
 
 
 def _features(run: Run, ids: _Ids) -> str:
@@ -354,8 +517,8 @@ def _coverage(run: Run) -> str:
 def _gate(gate: GateVerdict) -> str:
     """The verdict, every reason, and the restore-parity evidence: both sides' row count per table."""
     reasons = "".join(f"<li>{escape(r)}</li>" for r in gate.reasons) or "<li>every precondition holds</li>"
-    html = (f'<h2 id="gate" class="{"pass" if gate.go else "drift"}">Cutover gate '
-            f'{escape(gate.task)}: {escape(gate.verdict)}</h2><ul>{reasons}</ul>')
+    html = (f'<h1 id="gate" class="{"pass" if gate.go else "drift"}">Cutover gate '
+            f'{escape(gate.task)}: {escape(gate.verdict)}</h1><ul>{reasons}</ul>')
     tables = gate.parity_tables()
     if tables:
         html += ('<table class="gate-tables"><tr><th>table</th><th>source rows</th><th>restored rows</th></tr>'
@@ -369,15 +532,21 @@ def render(run: Run) -> str:
     counts = run.counts()
     ids = _Ids(run)
     features = bool(run.findings)
+    verdict = run.verdict()
+    problems = [f"{counts['drift']} drift"] * bool(counts["drift"]) + [f"{counts['error']} could not verify"] * bool(counts["error"])
+    targets = natural_sorted(run.targets)
     parts = ["<!doctype html><html lang=en><head><meta charset=utf-8>"
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>Railiance conformance {escape(run.run_id)}</title><style>{CSS}</style></head><body>",
-             f"<h1>Railiance conformance{' (partial run)' if run.partial else ''}</h1>",
-             f"<p>run {escape(run.run_id)}, {escape(run.started_at)} – {escape(run.finished_at)} (UTC); "
-             f"targets: {escape(', '.join(run.targets))}</p><p class=counts>",
-             *(f'<span class="{s.value}">{counts[s.value]} {s.value}</span>' for s in Status), "</p>"]
+             f"<title>Railiance conformance: {escape(verdict)} · {escape(run.run_id)}</title><style>{CSS}</style></head><body>"]
     if run.gate is not None:
         parts.append(_gate(run.gate))
+    parts += [f'<h1 id="verdict" class="verdict-{verdict.replace(" ", "-")}">Railiance conformance: {escape(verdict.upper())}'
+              f"{' — ' + escape(', '.join(problems)) if problems else ''}{' (partial run)' if run.partial else ''}</h1>",
+              f"<p>run {escape(run.run_id)}, {escape(run.started_at)} – {escape(run.finished_at)} (UTC); "
+              f"{len(targets)} targets: {escape(target_list(targets, 12))}</p><p class=counts>",
+              *(f'<span class="{s.value}">{counts[s.value]} {s.value}</span>' for s in Status), "</p>", _news(run)]
+    if run.claims:
+        parts.append(_claims(run))
     if run.deadline:
         parts.append(f'<p class="drift">{escape(run.deadline)}</p>')
     if run.output_failures:
@@ -395,15 +564,30 @@ def render(run: Run) -> str:
     chosen = {f.key: f for f in run.one_per_key()}
     for status in LOUDEST_FIRST:
         findings = sorted((f for f in run.findings if f.status is status),
-                          key=lambda f: (f.layer, f.task, f.control_id, f.target))
+                          key=lambda f: (f.layer, f.task, f.control_id, natural_key(f.target)))
         if not findings:
             continue
         parts.append(f'<section data-group="{status.value}"><h2 id="{status.value}">{TITLES[status]} ({len(findings)})</h2>')
+        if status in (Status.DRIFT, Status.ERROR):  # identical findings across targets: one row per group
+            grouped = drift_groups(findings) if status is Status.DRIFT else cause_groups(findings)
+            head = "expected → observed" if status is Status.DRIFT else "cause"
+            rows = [_drift_group_row(g, ids, anchored, chosen, features, run) if status is Status.DRIFT
+                    else _cause_group_row(g, ids, anchored, chosen) for g in grouped]
+            parts.append(f'<p class="folded">{len(grouped)} groups of identical findings</p><table class="findings">'
+                         f"<tr><th>status</th><th>control</th><th>targets</th><th>{head}</th><th>fix</th></tr>"
+                         + "".join(rows) + "</table></section>")
+            continue
+        if status in (Status.PENDING, Status.WAIVED):  # one row per control and reason, naming its targets
+            keyed = sorted(findings, key=lambda f: (f.control_id, f.reason, natural_key(f.target)))
+            rows = [_brief_row(status, list(g), ids, anchored, chosen, features)
+                    for _, g in groupby(keyed, key=lambda f: (f.control_id, f.reason))]
+            parts.append('<table class="findings"><tr><th>status</th><th>control</th><th>targets</th><th>detail</th>'
+                         "<th>fix</th></tr>" + "".join(rows) + "</table></section>")
+            continue
         for (layer, task), group in groupby(findings, key=lambda f: (f.layer, f.task)):
             parts.append(f'<section data-group="{status.value} {escape(layer)} {escape(task)}"><h3>{escape(layer)} · '
                          f'{escape(task)}</h3><table class="findings"><tr><th>status</th><th>control</th>'
-                         f"<th>target</th><th>{'expected → observed' if status is Status.DRIFT else 'detail'}</th>"
-                         f"<th>fix</th></tr>")
+                         f"<th>target</th><th>detail</th><th>fix</th></tr>")
             for f in group:
                 first = chosen[f.key] is f and f.key not in anchored  # the matrix cell links to this row
                 anchored.add(f.key) if first else None

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from railiance_conformance.reporting import REPORTERS, OutputFailure, Run, atomic_write, load_reporters
+from railiance_conformance.reporting import REPORT_MODE, REPORTERS, OutputFailure, Run, atomic_write, load_reporters
 
 OUTPUT_FAILED = 6  # the suite's exit status when a report or the history could not be written
 TREND_RUNS = 30    # recorded runs the HTML report's trend shows
@@ -74,6 +74,7 @@ def _stage(run: Run, directory: Path, names: Iterable[str]) -> tuple[list[tuple[
         try:
             text = REPORTERS[name].render(run)
             fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
+            os.fchmod(fd, REPORT_MODE)  # mkstemp makes 0600: a collector running as its own user reads it
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()

@@ -1,12 +1,27 @@
-"""A ``wgpolicyk8s.io/v1alpha2`` ClusterPolicyReport: ``policyreport.yaml``, for ``kubectl apply``.
+"""``wgpolicyk8s.io/v1alpha2`` ClusterPolicyReports: ``policyreport.yaml``, for ``kubectl apply -f``.
 
 One result per control and target: policy = control id, rule = task, category = layer;
 drift -> fail, error -> error, waived and pending -> skip. Properties hold strings only.
-Example: ``yaml.safe_load(render(run))["results"][0]["policy"]`` -> ``"host.swap.file"``.
+
+**One report per target, each under 1 MiB.** The results are split by target (``scope`` names it:
+kind Host or Cluster) and a target's results into parts when one object would pass
+``MAX_OBJECT_BYTES`` as JSON (etcd refuses a request over 1.5 MiB; Kubernetes objects are kept well under
+1 MiB). Each object is named ``railiance-conformance-<target>`` (``-part<N>`` from the second part on)
+and labelled ``app.kubernetes.io/managed-by: railiance-conformance``: the set a publish replaces and
+whose stale members it deletes (``publish_policyreport``).
+
+**Severities the installed CRD allows.** Kyverno's CRD allows critical, high, medium, low, info; the
+original wg-policy-prototypes v1alpha2 CRD only high, medium, low. ``severity_for`` maps a severity the
+CRD does not allow to the nearest it does (critical -> high, info -> low); the file uses the common
+enum ``COMMON_SEVERITIES`` (every v1alpha2 CRD accepts it), the publisher the CRD's own when it can read
+it. The suite's own severity is always in ``properties.severity``.
+Example: ``yaml.safe_load_all(render(run))`` -> one ClusterPolicyReport per target.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,13 +29,18 @@ import yaml
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting import Reporter, Run, register
+from railiance_conformance.reporting.groups import clip
 
 API_VERSION = "wgpolicyk8s.io/v1alpha2"
 NAME = "railiance-conformance"
 SOURCE = "railiance-conformance"
 RESULT = {Status.PASS: "pass", Status.DRIFT: "fail", Status.ERROR: "error",
           Status.WAIVED: "skip", Status.PENDING: "skip"}
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+SEVERITIES = ("critical", "high", "medium", "low", "info")   # the suite's, loudest first
+COMMON_SEVERITIES = ("high", "medium", "low")                 # what every v1alpha2 CRD allows
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MAX_OBJECT_BYTES = 900_000   # JSON bytes per object: under 1 MiB, well under etcd's 1.5 MiB request limit
+MAX_PROPERTY = 8192          # characters per property or message; cut with a marker naming findings.json
 KINDS = {"host": "Host", "cluster": "Cluster"}
 
 
@@ -53,19 +73,19 @@ def message(finding: Finding) -> str:
     return f"{finding.title}: {detail}" if finding.title else detail
 
 
-def result(finding: Finding, run_id: str) -> dict[str, Any]:
+def result(finding: Finding, run_id: str, severities: tuple[str, ...] = COMMON_SEVERITIES) -> dict[str, Any]:
     properties = {"target": finding.target, "status": finding.status.value, "run_id": run_id,
                   "severity": finding.severity}
     for name, value in (("expected", finding.expected), ("observed", finding.observed),
                         ("remediation", finding.remediation or None), ("reason", finding.reason or None),
                         ("evidence", dict(finding.evidence) or None)):
         if value is not None:
-            properties[name] = text(value)
+            properties[name] = clip(text(value), MAX_PROPERTY)
     item: dict[str, Any] = {
         "policy": finding.control_id, "rule": finding.task, "category": finding.layer,
-        "severity": finding.severity.lower() if finding.severity.lower() in SEVERITIES else "info",
+        "severity": severity_for(finding.severity, severities),
         "result": RESULT[finding.status], "scored": finding.status not in (Status.WAIVED, Status.PENDING),
-        "source": SOURCE, "message": message(finding),
+        "source": SOURCE, "message": clip(message(finding), MAX_PROPERTY),
         "resources": [{"kind": KINDS.get(finding.control_id.split(".", 1)[0], "Target"), "name": finding.target}],
         "properties": properties,
     }
@@ -74,31 +94,90 @@ def result(finding: Finding, run_id: str) -> dict[str, Any]:
     return item
 
 
-def to_document(run: Run) -> dict[str, Any]:
-    results = [result(f, run.run_id) for f in run.findings]
+def severity_for(severity: str, allowed: tuple[str, ...] = COMMON_SEVERITIES) -> str:
+    """The suite's severity as one ``allowed`` by the CRD: itself if allowed, else the nearest:
+    ``severity_for("critical")`` -> ``"high"``, ``severity_for("info")`` -> ``"low"``."""
+    wanted = severity.lower() if severity.lower() in SEVERITIES else "info"
+    if wanted in allowed:
+        return wanted
+    rank = SEVERITIES.index(wanted)
+    nearest = sorted((s for s in allowed if s in SEVERITIES), key=lambda s: (abs(SEVERITIES.index(s) - rank),
+                                                                              SEVERITIES.index(s)))
+    return nearest[0] if nearest else allowed[0]
+
+
+def object_name(target: str, part: int = 1) -> str:
+    """A DNS-1123 subdomain name for ``target``'s report: ``object_name("ns-drifted1")`` ->
+    ``"railiance-conformance-ns-drifted1"``; a target changed to fit gets a hash of its own name."""
+    slug = re.sub(r"[^a-z0-9.-]+", "-", target.lower()).strip("-.") or "target"
+    if slug != target or len(slug) > 180:
+        slug = f"{slug[:180].rstrip('-.')}-{hashlib.sha256(target.encode()).hexdigest()[:8]}"
+    return f"{NAME}-{slug}" + (f"-part{part}" if part > 1 else "")
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def _summary(results: list[dict]) -> dict[str, int]:
+    return {key: sum(1 for r in results if r["result"] == key) for key in ("pass", "fail", "warn", "error", "skip")}
+
+
+def _annotations(run: Run) -> dict[str, str]:
     changes = {f"railiance.io/since-previous-{name.replace('_', '-')}": str(n)
                for name, n in (run.changes() or {}).items()}
     if run.gate is not None:
         changes |= {"railiance.io/gate-task": run.gate.task, "railiance.io/gate-verdict": run.gate.verdict}
     # annotation keys: a task id is a valid name part ("railiance.io/done-when-RAIL-HO-WP-0004-T01")
     changes |= {f"railiance.io/done-when-{row.task}": row.summary() for row in run.coverage or ()}
-    summary = {key: sum(1 for r in results if r["result"] == key) for key in ("pass", "fail", "warn", "error", "skip")}
-    return {
-        "apiVersion": API_VERSION, "kind": "ClusterPolicyReport",
-        "metadata": {"name": NAME, "labels": {"app.kubernetes.io/managed-by": SOURCE},
-                     "annotations": {"railiance.io/run-id": run.run_id, "railiance.io/started-at": run.started_at,
-                                     "railiance.io/finished-at": run.finished_at,
-                                     "railiance.io/partial": str(run.partial).lower(), **changes}},
-        "results": results,
-        "summary": summary,
-    }
+    return {"railiance.io/run-id": run.run_id, "railiance.io/verdict": run.verdict(),
+            "railiance.io/started-at": run.started_at, "railiance.io/finished-at": run.finished_at,
+            "railiance.io/partial": str(run.partial).lower(), **changes}
+
+
+def documents(run: Run, severities: tuple[str, ...] = COMMON_SEVERITIES,
+              max_bytes: int = MAX_OBJECT_BYTES) -> list[dict[str, Any]]:
+    """The run's ClusterPolicyReports: one per target (in natural order), split into parts of at most
+    ``max_bytes`` of JSON each; severities from ``severities`` (the CRD's enum)."""
+    from railiance_conformance.reporting.groups import natural_key
+
+    by_target: dict[str, list[Finding]] = {}
+    for finding in run.findings:
+        by_target.setdefault(finding.target, []).append(finding)
+    annotations = _annotations(run)
+    docs = []
+    for target in sorted(by_target, key=natural_key):
+        kind = KINDS.get(by_target[target][0].control_id.split(".", 1)[0], "Target")
+        results = [result(f, run.run_id, severities) for f in by_target[target]]
+        parts: list[list[dict]] = [[]]
+        used = _size(annotations) + 2048  # the object around the results
+        for item in results:
+            size = _size(item) + 1
+            if parts[-1] and used + size > max_bytes:
+                parts.append([])
+                used = _size(annotations) + 2048
+            parts[-1].append(item)
+            used += size
+        for number, part in enumerate(parts, 1):
+            docs.append({
+                "apiVersion": API_VERSION, "kind": "ClusterPolicyReport",
+                "metadata": {"name": object_name(target, number), "labels": {MANAGED_BY: SOURCE},
+                             "annotations": {**annotations, "railiance.io/target": target,
+                                             "railiance.io/part": f"{number}/{len(parts)}"}},
+                "scope": {"kind": kind, "name": target},
+                "results": part,
+                "summary": _summary(part),
+            })
+    return docs
 
 
 def render(run: Run) -> str:
+    """Every report of the run as one multi-document YAML stream (``kubectl apply -f`` takes it)."""
     # allow_unicode=False: bidi and invisible characters from a target are \u-escaped, never raw (data stays exact)
     # libyaml's emitter (CSafeDumper) when PyYAML has it: the same YAML ~20x faster than the pure-Python one
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(to_document(run), Dumper=dumper, sort_keys=False, allow_unicode=False, width=4096)
+    return yaml.dump_all(documents(run), Dumper=dumper, sort_keys=False, allow_unicode=False, width=4096,
+                         explicit_start=True) if run.findings else ""
 
 
 REPORTER = register(Reporter("policyreport", "policyreport.yaml", render))

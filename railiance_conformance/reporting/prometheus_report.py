@@ -1,7 +1,9 @@
 """Prometheus textfile-collector metrics: ``railiance_conformance.prom`` for node_exporter.
 
-One series per control and target with value 1 and its current status as a label, totals per
-status, the run's finish time and whether it was partial; a gate run adds its verdict and the
+One series per control and target with value 1 and its current status and the control's severity as
+labels, totals per status and per status and severity (zeros included), the verdict, the run's finish
+time, duration and whether it was partial; every label value is an identifier from a closed set or a
+name (control, task, layer, target, table), never free text; a gate run adds its verdict and the
 restore-parity row counts, a run with a history what changed since the previous run. Written by
 prometheus_client (a private ``CollectorRegistry`` and ``generate_latest``: the exposition format,
 HELP/TYPE lines and label escaping are the client library's); no sample timestamps (the textfile
@@ -16,9 +18,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Gauge
 
+from railiance_conformance.finding import Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
 
 PREFIX = "railiance_conformance"
+SEVERITIES = ("critical", "high", "medium", "low", "info")   # the catalog's, loudest first
 
 
 def epoch_seconds(timestamp: str) -> float | None:
@@ -36,6 +40,11 @@ def _gauge(registry: CollectorRegistry, name: str, documentation: str, *labels: 
     return Gauge(f"{PREFIX}_{name}", documentation, labels, registry=registry)
 
 
+def severity_label(severity: str) -> str:
+    """A control's severity as a label value from the closed set ``SEVERITIES`` (anything else: ``info``)."""
+    return severity.lower() if severity.lower() in SEVERITIES else "info"
+
+
 def _label(value: object) -> str:
     """Target text made inert (control and bidi characters as escapes, ``printable``); the client
     escapes backslash, quote and newline as the exposition format requires."""
@@ -47,16 +56,39 @@ def registry_of(run: Run) -> CollectorRegistry:
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry()
-    status = _gauge(registry, "control_status", "1 for each control and target, labelled with its current status.",
-                    "control_id", "task", "layer", "target", "status")
-    for f in run.one_per_key():  # a control recorded twice on one target: its louder status
-        status.labels(_label(f.control_id), _label(f.task), _label(f.layer), _label(f.target), f.status.value).set(1)
+    status = _gauge(registry, "control_status", "1 for each control and target, labelled with its current status "
+                    "and the control's severity.", "control_id", "task", "layer", "target", "severity", "status")
+    chosen = run.one_per_key()  # a control recorded twice on one target: its louder status
+    for f in chosen:
+        status.labels(_label(f.control_id), _label(f.task), _label(f.layer), _label(f.target), severity_label(f.severity),
+                      f.status.value).set(1)
     totals = _gauge(registry, "findings", "Findings of the last run per status.", "status")
     for name, count in run.counts().items():
         totals.labels(name).set(count)
+    by_severity = _gauge(registry, "findings_by_severity", "Findings of the last run per status and control severity "
+                         "(every pair, zeros included: alert on drift{severity=\"critical\"} > 0).", "status", "severity")
+    for state in Status:
+        for severity in SEVERITIES:
+            by_severity.labels(state.value, severity).set(
+                sum(1 for f in chosen if f.status is state and severity_label(f.severity) == severity))
+    verdict = _gauge(registry, "run_verdict", "The last run's verdict: 1 for the one that holds "
+                     "(conformant, drift, could_not_verify).", "verdict")
+    for name in ("conformant", "drift", "could not verify"):
+        verdict.labels(name.replace(" ", "_")).set(int(run.verdict() == name))
     finished = epoch_seconds(run.finished_at) or epoch_seconds(run.started_at)
+    started = epoch_seconds(run.started_at)
     if finished is not None:
         _gauge(registry, "run_timestamp_seconds", "When the last run finished, in seconds since the epoch.").set(finished)
+        complete = finished if not run.partial else next(
+            (epoch_seconds(r.finished_at) for r in reversed((run.trend.runs if run.trend else ())[:-1])
+             if not r.partial and epoch_seconds(r.finished_at) is not None), None)
+        if complete is not None:  # a partial run keeps the last complete one's time (from the history)
+            _gauge(registry, "last_complete_run_timestamp_seconds",
+                   "When the last run that evaluated every selected control finished, seconds since the epoch "
+                   "(a partial run: the last complete one in the history).").set(complete)
+    if finished is not None and started is not None:
+        _gauge(registry, "run_duration_seconds", "How long the last run took, from start to its findings.") \
+            .set(max(0.0, finished - started))
     _gauge(registry, "run_partial", "1 if the last run was interrupted before every control was evaluated.") \
         .set(int(run.partial))
     if run.gate is not None:

@@ -1,23 +1,37 @@
-"""The terminal summary: drift first, each finding as a short block that fits the terminal's width.
+"""The terminal summary: the problems grouped, the fixes, the claims, and the verdict as the last lines.
 
 Layout (``render_summary(run, width=80)``, any width from 80 to 200 columns; narrower or wider
 terminals get 80 or 200)::
 
-    drift   cluster.gitea.database @ railiance-testbed · S5 T04
-            HOST: gitea-db-rw.databases.svc.cluster.local:5432
-              → gitea-postgresql-ha-pgpool.gitea.svc.cluster.local:5432
-            3 more fields as expected
-    waived  boundary.component.layer @ railiance-testbed · X T04
-            argocd/argocd waived until 2027-03-31: RAIL-CL-WP-0007-argocd-to-s4.md
+    What does not hold
+    drift   host.swap.file on 20 targets · S1 T01
+            mode: 0600 → 0644
+            ns-drifted1, ns-drifted2, ..., ns-drifted20
+    error   18 controls @ stopped
+            could not verify: ssh failed: ssh: connect to host 127.0.0.9 port 2222: Connection refused
+            host.gitea_ssh.config, host.gitea_ssh.key, ...
+    How to fix the drift
+    Workplan claims vs. reality
+    ────────────────────────────────────────
+    VERDICT: DRIFT — 18 drift, 20 could not verify
+    86 findings on 5 targets: 41 pass, 18 drift, 20 error, 2 waived, 5 pending
+    new drift (17) on drifted: host.gitea_ssh.config, host.gitea_ssh.key, ...
+    since the previous run: 17 new drift, 0 fixed, 1 persisting, 0 status changes
+    reports: reports/
+    (findings.json, junit.xml, summary.md, report.html, ...); history: reports/history.sqlite
 
-* a drift shows only the fields that differ (``reporting.diff``), ``expected → observed``;
+* a drift shows only the fields that differ (``reporting.diff``), ``expected → observed``; a control
+  that drifted the same way on many targets is one block naming them (``reporting.groups``);
+* errors that share one cause on one target (a host that is down) are one block, targets with the
+  same controls and cause merged;
 * no line is longer than the width, so the terminal never wraps one: control ids, targets and
   finding keys are never broken (a header too long for one line continues on the next, between
   words); long values are wrapped after separators (``. / , : ; = - _ @`` and blanks);
 * a waived finding shows one line per waiver reference (what, until when, the migration stub's
   file name) instead of the waiver's whole text (approver and justification: the other formats);
-* errors that share one cause on one target (a host that is down) collapse into one block;
-  the workplan's claims (``Run.claims``) and what changed since the previous run (``Run.diff``) follow.
+* the verdict block comes last (``_verdict_block``): the verdict, the counts, the new drift and fixed
+  findings named (three lines at most, the rest in summary.md), where the reports are. The pytest
+  hook that writes it (``reporting.terminal_hooks``) leaves out pytest's own failure blocks for scenarios.
 
 Every text from a target is inert (``printable``; lines are rich ``Text``, never markup).
 """
@@ -178,38 +192,41 @@ def _tags(f: Finding) -> str:
 
 
 def _problems(printer: _Printer, problems: list[Finding]) -> None:
+    """Drift grouped by control and difference across targets, could-not-verify by cause (``groups``),
+    then pending (per control and reason) and waived."""
+    from railiance_conformance.reporting.groups import cause_groups, drift_groups, natural_key
+
     width = printer.width - LABEL
-    for status in LOUDEST_FIRST:
-        mine = [f for f in problems if f.status is status]
-        if status is Status.ERROR:
-            for (target, reason), group in groupby(sorted(mine, key=lambda f: (f.target, f.reason)),
-                                                   key=lambda f: (f.target, f.reason)):
-                group = list(group)
-                ids = [one_line(f.control_id) for f in group]
-                header = [ids[0], f"@ {one_line(target)}"] if len(group) == 1 else \
-                    [f"{len(group)} controls", f"@ {one_line(target)}"]
-                body = [wrap(f"could not verify: {one_line(reason)}", width)]
-                if len(group) > 1:
-                    body.append(pack([i + "," for i in ids[:-1]] + ids[-1:], width, 0))
-                printer.block(status.value, STYLE[status], header, body)
-            continue
-        if status is Status.PENDING:  # one block per control and reason, naming its targets
-            for (control_id, reason), group in groupby(sorted(mine, key=lambda f: (f.control_id, f.reason, f.target)),
-                                                       key=lambda f: (f.control_id, f.reason)):
-                group = list(group)
-                targets = [one_line(f.target) for f in group]
-                header = [one_line(control_id), "@", *(t + "," for t in targets[:-1]), targets[-1], _tags(group[0])]
-                printer.block(status.value, STYLE[status], header, [wrap(one_line(reason), width)] if reason else [])
-            continue
-        for f in mine:
-            header = [one_line(f.control_id), f"@ {one_line(f.target)}", _tags(f)]
-            if status is Status.DRIFT:
-                body = _drift_body(f, width)
-            elif status is Status.WAIVED:
-                body = [waiver_lines(f.reason, width)]
-            else:
-                body = [wrap(one_line(f.reason), width)] if f.reason else []
-            printer.block(status.value, STYLE[status], header, body)
+    for group in drift_groups(problems):
+        f = group.first
+        targets = [one_line(t) for t in group.targets]
+        where = [f"@ {targets[0]}"] if len(targets) == 1 else [f"on {len(targets)} targets"]
+        body = _drift_body(f, width)
+        if len(targets) > 1:
+            body.append(pack([t + "," for t in targets[:-1]] + targets[-1:], width, 0))
+        printer.block(Status.DRIFT.value, STYLE[Status.DRIFT], [one_line(group.control_id), *where, _tags(f)], body)
+    for group in cause_groups(problems):
+        ids = [one_line(c) for c in group.controls]
+        targets = [one_line(t) for t in group.targets]
+        where = f"@ {targets[0]}" if len(targets) == 1 else f"on {len(targets)} targets"
+        header = [ids[0], where] if len(ids) == 1 else [f"{len(ids)} controls", where]
+        body = [wrap(f"could not verify: {one_line(group.reason)}", width)]
+        if len(ids) > 1:
+            body.append(pack([i + "," for i in ids[:-1]] + ids[-1:], width, 0))
+        if len(targets) > 1:
+            body.append(pack(["on"] + [t + "," for t in targets[:-1]] + targets[-1:], width, 0))
+        printer.block("error", STYLE[Status.ERROR], header, body)
+    pending = sorted((f for f in problems if f.status is Status.PENDING),
+                     key=lambda f: (f.control_id, f.reason, natural_key(f.target)))
+    for (control_id, reason), group in groupby(pending, key=lambda f: (f.control_id, f.reason)):
+        group = list(group)
+        targets = [one_line(f.target) for f in group]
+        header = [one_line(control_id), "@", *(t + "," for t in targets[:-1]), targets[-1], _tags(group[0])]
+        printer.block(Status.PENDING.value, STYLE[Status.PENDING], header, [wrap(one_line(reason), width)] if reason else [])
+    for f in problems:
+        if f.status is Status.WAIVED:
+            printer.block(Status.WAIVED.value, STYLE[Status.WAIVED], [one_line(f.control_id), f"@ {one_line(f.target)}",
+                                                                        _tags(f)], [waiver_lines(f.reason, width)])
 
 
 def _claims(printer: _Printer, claims: tuple[Claim, ...], coverage=None) -> None:
@@ -239,8 +256,83 @@ def _claims(printer: _Printer, claims: tuple[Claim, ...], coverage=None) -> None
             printer.line(("    " + line, ""))
 
 
-def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
-    """The summary for a terminal ``width`` columns wide (clamped to 80..200), ANSI colours if ``color``."""
+VERDICT_STYLE = {"conformant": "bold green", "drift": "bold red", "could not verify": "bold magenta"}
+MAX_NAMED = 6      # changed findings named per line in the verdict block; the rest are counted
+
+
+def _named(label: str, keys: tuple[str, ...], width: int) -> list[str]:
+    """``new drift (3) on drifted: host.swap.file, host.nproc.configured`` -- grouped by target or by control,
+    whichever names them in fewer groups -- cut to three lines at most, the rest pointed to summary.md."""
+    from railiance_conformance.reporting.groups import natural_key
+
+    by_control: dict[str, list[str]] = {}
+    by_target: dict[str, list[str]] = {}
+    for key in keys:
+        control, _, target = key.partition("@")
+        by_control.setdefault(control, []).append(target)
+        by_target.setdefault(target, []).append(control)
+    if len(by_target) <= len(by_control):
+        parts = [f"on {one_line(t)}: " + ", ".join(one_line(c) for c in sorted(by_target[t]))
+                 for t in sorted(by_target, key=natural_key)]
+    else:
+        parts = [f"{one_line(c)} on " + ", ".join(one_line(t) for t in sorted(ts, key=natural_key)[:3])
+                 + (f" +{len(ts) - 3}" if len(ts) > 3 else "") for c, ts in by_control.items()]
+    lines = wrap(f"{label} ({len(keys)}) " + "; ".join(parts), width, breaks=" ;,")
+    if len(lines) > 3:  # the third line ends at a whole name, then points to the full list
+        third = _cut(lines[2], width - 16)[:-1]
+        cut = max(third.rfind(", "), third.rfind("; "))
+        lines = lines[:2] + [(third[:cut + 1] if cut > 0 else third) + " … (summary.md)"]
+    return lines
+
+
+def _verdict_block(printer: _Printer, run: Run, warnings: Iterable[str], reports: str | None) -> None:
+    """The last lines on screen: the verdict, the counts, what is new and fixed (named), where the reports are."""
+    width = printer.width
+    for warning in warnings:
+        printer.paragraph(warning, style="bold red", breaks=" ")
+    counts = run.counts()
+    verdict = run.verdict()
+    printer.line(("─" * width, ""))
+    detail = {"conformant": "every control holds",
+              "drift": f"{counts['drift']} drift" + (f", {counts['error']} could not verify" if counts["error"] else ""),
+              "could not verify": f"{counts['error']} could not verify" + (" (partial run)" if run.partial else "")}
+    printer.line(("VERDICT: " + verdict.upper(), VERDICT_STYLE[verdict]), (" — " + detail[verdict], "bold"))
+    totals = f"{len(run.findings)} findings on {len(run.targets)} targets: "
+    parts = [(f"{counts[s.value]} {s.value}" + ("," if n < len(Status) - 1 else ""), STYLE[s])
+             for n, s in enumerate(Status)] + ([("(partial run)", "bold")] if run.partial else [])
+    line: list[tuple[str, str]] = [(totals.rstrip(), "")]
+    used = cell_len(totals.rstrip())
+    for text, style in parts:
+        if used + 1 + cell_len(text) > width:
+            printer.line(*line)
+            line, used = [(" ", "")], 1
+        line += [(" ", ""), (text, style)]
+        used += 1 + cell_len(text)
+    printer.line(*line)
+    if run.diff is not None:
+        changes = run.changes() or {}
+        if run.diff.new_drift:
+            for text in _named("new drift", run.diff.new_drift, width):
+                printer.line((text, "red"))
+        if run.diff.fixed:
+            for text in _named("fixed", run.diff.fixed, width):
+                printer.line((text, "green"))
+        printer.paragraph(f"since the previous run: {changes['new_drift']} new drift, {changes['fixed']} fixed, "
+                          f"{changes['persisting']} persisting, {changes['status_changes']} status changes", breaks=" ")
+    else:
+        printer.line(("no previous run in the history to compare with", ""))
+    if reports:  # "reports: DIR/ (names)": the directory whole on its line, the file names wrapped between names
+        head, _, names = reports.partition(" (")
+        printer.paragraph(head, breaks=" /")
+        if names:
+            printer.paragraph("(" + names, indent=0, breaks=" ")
+
+
+def render_summary(run: Run, *, width: int = 120, color: bool = False, warnings: Iterable[str] = (),
+                   reports: str | None = None) -> str:
+    """The summary for a terminal ``width`` columns wide (clamped to 80..200), ANSI colours if ``color``:
+    the problems grouped, the fixes, the workplan's claims, then the verdict block last (``warnings``
+    just before it, ``reports`` -- where the reports are -- its last line)."""
     width = min(max(int(width), MIN_WIDTH), MAX_WIDTH)
     console = Console(file=io.StringIO(), width=width, force_terminal=color,
                       color_system="standard" if color else None, highlight=False, emoji=False, markup=False)
@@ -259,21 +351,5 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False) -> str:
                     printer.paragraph(one_line(part), 4, breaks=" ")
     if run.claims:
         _claims(printer, run.claims, run.coverage)
-    counts = run.counts()
-    totals = f"{len(run.findings)} findings on {len(run.targets)} targets: "
-    parts = [(f"{counts[s.value]} {s.value}" + ("," if n < len(Status) - 1 else ""), STYLE[s])
-             for n, s in enumerate(Status)] + ([("(partial run)", "bold")] if run.partial else [])
-    line: list[tuple[str, str]] = [(totals.rstrip(), "")]
-    used = cell_len(totals.rstrip())
-    for text, style in parts:
-        if used + 1 + cell_len(text) > width:
-            printer.line(*line)
-            line, used = [(" ", "")], 1
-        line += [(" ", ""), (text, style)]
-        used += 1 + cell_len(text)
-    printer.line(*line)
-    changes = run.changes()
-    if changes is not None:
-        printer.paragraph(f"since the previous run: {changes['new_drift']} new drift, {changes['fixed']} fixed, "
-                          f"{changes['persisting']} persisting, {changes['status_changes']} status changes", breaks=" ")
+    _verdict_block(printer, run, warnings, reports)
     return console.file.getvalue()

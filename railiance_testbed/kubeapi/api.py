@@ -11,8 +11,10 @@ subresource, label/field selectors, ``limit``/``continue`` paging and server-sid
 GETs through the service proxy answer what the dump declares for the Service (``proxy``).
 Everything else answers a Kubernetes ``Status``: 404 unknown object or resource, 403 for the
 ``forbidden`` (verb, resource, namespace) triples, 405 for every write and for ``watch`` -- except the
-one write the suite may send: server-side apply (``PATCH``, ``application/apply-patch+yaml``, with a
-``fieldManager``) of a ClusterPolicyReport (``resources.APPLYABLE``), which is stored and served.
+writes the suite may send: server-side apply (``PATCH``, ``application/apply-patch+yaml``, with a
+``fieldManager``) of a ClusterPolicyReport (``resources.APPLYABLE``), which is stored and served, and
+DELETE of one (the publisher removes its stale reports). An apply is pruned and validated against its
+CRD's openAPIV3Schema and refused past etcd's request size, as the apiserver does (``validation``).
 Answers share nested data with the store: serialise them, do not mutate them.
 
 ``forbidden`` entries are ``(verb, resource, namespace)``: verb ``get``/``list``/``watch``/
@@ -31,7 +33,7 @@ from urllib.parse import unquote
 
 import yaml
 
-from . import proxy, status
+from . import proxy, status, validation
 from .resources import APPLYABLE, ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import ContinueError, ObjectStore
@@ -109,6 +111,9 @@ class KubeAPI:
                 return 403, status.forbidden("create", rtype.plural, rtype.group, request.namespace, user=self.user,
                                              name=request.name)
             return self._apply(request, query, body)
+        if method == "DELETE" and (request.rtype.group, request.rtype.plural) in APPLYABLE and request.name \
+                and not request.subresource:
+            return self._delete(request)
         if method not in ("GET", "HEAD"):
             return 405, status.method_not_allowed(f"{verb}: the Railiance stand-in API is read-only")
         if request.watch:
@@ -204,7 +209,7 @@ class KubeAPI:
             return 422, status.status(422, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
                                            "is required for apply patch", "Invalid")
         try:
-            obj = yaml.safe_load(body.decode("utf-8")) if body else None
+            obj = yaml.load(body.decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if body else None
         except (UnicodeDecodeError, yaml.YAMLError) as exc:
             return 400, status.bad_request(f"error decoding YAML: {exc}")
         if not isinstance(obj, dict) or obj.get("apiVersion") != rtype.group_version or obj.get("kind") != rtype.kind:
@@ -213,12 +218,36 @@ class KubeAPI:
         if name != request.name:
             return 400, status.bad_request(f"the name of the object ({name}) does not match the name on the URL "
                                            f"({request.name})")
+        schema = self._schema(rtype)
+        if schema is not None:
+            obj = validation.prune(obj, schema)
+            problems = validation.errors(obj, schema)
+            if problems:
+                detail = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
+                return 422, status.status(422, f"{rtype.kind}.{rtype.group} \"{name}\" is invalid: {detail}", "Invalid")
         obj["metadata"] = {**obj["metadata"], "managedFields": [
             {"manager": manager, "operation": "Apply", "apiVersion": rtype.group_version,
              "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "fieldsType": "FieldsV1",
              "fieldsV1": {}}]}
+        if validation.too_large(obj):
+            return 500, status.status(500, "etcdserver: request is too large", "InternalError")
         stored, created = self.store.put(rtype, obj)
         return (201 if created else 200), stored
+
+    def _schema(self, rtype: ResourceType) -> dict | None:
+        """The openAPIV3Schema the CRD of ``rtype`` declares for its version (None: no CRD, or none given)."""
+        crds = self.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        crd = self.store.get(crds, None, f"{rtype.plural}.{rtype.group}") if crds is not None else None
+        return validation.crd_schema(crd, rtype.version) if crd is not None else None
+
+    def _delete(self, request: ResourceRequest) -> tuple[int, dict]:
+        """DELETE of an object of an APPLYABLE kind (the publisher removes the reports it no longer writes):
+        200 with the deleted object, 404 when there is none."""
+        rtype = request.rtype
+        deleted = self.store.delete(rtype, request.namespace, request.name)
+        if deleted is None:
+            return 404, status.not_found(rtype.plural, rtype.group, request.name)
+        return 200, deleted
 
     # --- reads -----------------------------------------------------------------------------
     def _get(self, request: ResourceRequest, accept: str, query: dict[str, str]) -> tuple[int, dict]:

@@ -40,7 +40,7 @@ class ResourceType:
 
     def discovery_entry(self) -> dict:
         entry = {"name": self.plural, "singularName": self.kind.lower(), "namespaced": self.namespaced,
-                 "kind": self.kind, "verbs": READ_VERBS + (["patch"] if (self.group, self.plural) in APPLYABLE else [])}
+                 "kind": self.kind, "verbs": READ_VERBS + (["patch", "delete"] if (self.group, self.plural) in APPLYABLE else [])}
         if self.short_names:
             entry["shortNames"] = list(self.short_names)
         if self.categories:

@@ -137,3 +137,12 @@ class ObjectStore:
         bucket[key] = stored
         self._objects[(rtype.group, rtype.plural)] = dict(sorted(bucket.items()))
         return self._present(stored, rtype), created
+
+    def delete(self, rtype: ResourceType, namespace: str | None, name: str) -> dict | None:
+        """Remove one object under a new resourceVersion; the object removed, or None when there was none."""
+        bucket = self._objects.get((rtype.group, rtype.plural), {})
+        key = f"{namespace or ''}/{name}" if rtype.namespaced else name
+        if key not in bucket:
+            return None
+        self.revision += 1
+        return self._present(bucket.pop(key), rtype)

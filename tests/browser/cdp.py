@@ -115,6 +115,12 @@ class Chromium:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def viewport_screenshot(self, path: Path) -> Path:
+        """Only what the viewport shows, as a PNG (small enough for the docs)."""
+        shot = self.call("Page.captureScreenshot", format="png")
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
     def screenshot(self, path: Path) -> Path:
         """The whole page (not only the viewport) as a PNG."""
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]

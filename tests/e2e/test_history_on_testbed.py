@@ -63,8 +63,11 @@ def test_a_fixed_host_and_a_new_drift_show_in_json_markdown_and_history(bed, tmp
     markdown = (reports / "summary.md").read_text()
     since = markdown.split("Since the previous run")[1]
     assert "host.swappiness.persisted@conformant" in since and "host.swap.fstab@drifted" in since
-    streak_rows = [line for line in markdown.splitlines() if line.startswith("| `host.swap.file@drifted`")]
-    assert streak_rows and streak_rows[-1].rstrip(" |").endswith("2")
+    # the drift row says since when it drifts: the first run of its current streak, and how many runs
+    rows = [line for line in markdown.splitlines() if line.startswith("| `host.swap.file` ")]
+    assert len(rows) == 1 and f"`{first_id}`" in rows[0] and "(2 runs)" in rows[0] and "`drifted`" in rows[0]
+    rows = [line for line in markdown.splitlines() if line.startswith("| `host.swappiness.persisted` ")]
+    assert any(f"`{second_id}`" in row and "(1 run)" in row and "`conformant`" in row for row in rows)
 
     with sqlite3.connect(reports / "history.sqlite") as db:
         assert [r[0] for r in db.execute("select run_id from runs order by seq")] == [first_id, second_id]

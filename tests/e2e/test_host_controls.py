@@ -130,5 +130,10 @@ def test_a_changed_host_key_is_refused_not_accepted(testbed, tmp_path):
         "--hosts", conformant.url, "--ssh-config", str(config), "-m", "S1", report_dir=tmp_path / "r")
     findings = [f for f in run.findings() if f["status"] != "pending"]
     assert findings and all(f["status"] == "error" for f in findings)
-    assert "Host key verification failed" in findings[0]["reason"]
+    # ssh's own banner read as what it says: the host key of that host changed, never an observed value
+    assert findings[0]["reason"].startswith(f"ssh failed: the host key of [{conformant.address}]:2222 changed "
+                                            f"(ssh: REMOTE HOST IDENTIFICATION HAS CHANGED; the old key is {known}:1)")
+    assert "ssh-keygen -R" in findings[0]["remediation"]
+    assert "@@@" not in (tmp_path / "r" / "findings.json").read_text()
+    assert "@@@" not in (tmp_path / "r" / "summary.md").read_text() + (tmp_path / "r" / "report.html").read_text()
     assert known.read_text().count("\n") == 1  # nothing was added

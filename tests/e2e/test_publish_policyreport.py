@@ -1,5 +1,6 @@
-"""--publish-policyreport end to end: the suite run against the API stand-in sends exactly one write, a
-server-side apply of one ClusterPolicyReport, and nothing else; without the option, no write at all."""
+"""--publish-policyreport end to end: the suite run against the API stand-in sends only server-side applies
+of its ClusterPolicyReports (one per target; a cluster-only run: one) and nothing else; without the
+option, no write at all. The sets at 1, 10 and 100 hosts: tests/testbed/test_policyreport_sets.py."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,7 @@ from kubernetes.dynamic import DynamicClient
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, POLICY_REPORTER_DUMP, KubeAPIStandIn, load_dump
 from tests.suite_runner import run_suite
 
-PATH = "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/railiance-conformance"
+COLLECTION = "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports"
 READS = ("GET", "HEAD")
 
 
@@ -20,21 +21,23 @@ def cluster(tmp_path):
         yield api, api.write_kubeconfig(tmp_path / "kubeconfig")
 
 
-def test_the_one_write_is_an_apply_of_the_runs_cluster_policy_report(cluster, tmp_path):
+def test_the_writes_are_applies_of_the_runs_cluster_policy_reports(cluster, tmp_path):
     api, kubeconfig = cluster
     done = run_suite("-m", "cluster", "--kubeconfig", str(kubeconfig), "--publish-policyreport",
                      report_dir=tmp_path / "r")
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-2000:]
+    written = list(yaml.safe_load_all((tmp_path / "r" / "policyreport.yaml").read_text()))
+    names = [doc["metadata"]["name"] for doc in written]
+    assert names == ["railiance-conformance-railiance-testbed"]
     writes = [r for r in api.requests() if r.method not in READS]
     assert [(r.method, r.path, r.query.get("fieldManager"), r.content_type, r.status) for r in writes] == \
-        [("PATCH", PATH, "railiance-conformance", "application/apply-patch+yaml", 201)]
-    assert "ClusterPolicyReport railiance-conformance applied" in done.stderr
+        [("PATCH", f"{COLLECTION}/{names[0]}", "railiance-conformance", "application/apply-patch+yaml", 201)]
+    assert "ClusterPolicyReports applied" in done.stderr
     # what the cluster now holds is the run's report, as policyreport.yaml has it
-    written = yaml.safe_load((tmp_path / "r" / "policyreport.yaml").read_text())
     client = DynamicClient(kube_config.new_client_from_config(config_file=str(kubeconfig)))
     resource = client.resources.get(api_version="wgpolicyk8s.io/v1alpha2", kind="ClusterPolicyReport")
-    served = resource.get(name="railiance-conformance").to_dict()
-    assert served["results"] == written["results"] and served["summary"] == written["summary"]
+    served = resource.get(name=names[0]).to_dict()
+    assert served["results"] == written[0]["results"] and served["summary"] == written[0]["summary"]
     assert served["metadata"]["annotations"]["railiance.io/run-id"] == done.document["run"]["id"]
     assert served["metadata"]["managedFields"][0]["manager"] == "railiance-conformance"
 

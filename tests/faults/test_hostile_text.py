@@ -4,6 +4,7 @@ characters in the terminal, Markdown, HTML, JUnit and Prometheus output."""
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -58,6 +59,8 @@ def test_every_report_format_is_free_of_raw_control_characters(name):
     elif name == "markdown":
         assert "\\\\x1b" in out and "\\[/bold\\]" in out
     elif name == "policyreport":
-        assert yaml.safe_load(out)["results"][0]["properties"]["reason"] == HOSTILE  # YAML-escaped, exact
+        hostile = next(d for d in yaml.safe_load_all(out) if d["scope"]["name"] == f"h{HOSTILE}")
+        assert hostile["results"][0]["properties"]["reason"] == HOSTILE  # YAML-escaped, exact
+        assert re.fullmatch(r"railiance-conformance-h[a-z0-9.-]*-[0-9a-f]{8}", hostile["metadata"]["name"])
     elif name == "prometheus":
         assert "\\\\x1b" in out

@@ -61,5 +61,5 @@ def test_prometheus_has_a_gauge_per_table_and_side():
 
 
 def test_policyreport_carries_the_evidence_of_the_finding():
-    result = yaml.safe_load(render("policyreport"))["results"][0]
+    result = next(yaml.safe_load_all(render("policyreport")))["results"][0]
     assert "public.customers" in result["properties"]["evidence"]

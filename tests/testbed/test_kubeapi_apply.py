@@ -1,5 +1,5 @@
-"""The stand-in's one write: server-side apply of a ClusterPolicyReport, as the apiserver answers it; every
-other write is still refused (405), and every request, the apply included, is in the request log."""
+"""The stand-in's writes: server-side apply and delete of a ClusterPolicyReport, as the apiserver answers them;
+every other write is still refused (405), and every request, the apply included, is in the request log."""
 from __future__ import annotations
 
 import json
@@ -42,12 +42,21 @@ def test_an_apply_creates_then_replaces_the_report_and_it_is_served(objects):
     assert [i["metadata"]["name"] for i in listed["items"]] == ["railiance-conformance"]
 
 
+def test_a_report_is_deleted_and_then_gone(objects):
+    api = KubeAPI(objects)
+    assert apply(api, REPORT)[0] == 201
+    code, deleted = api.handle("DELETE", PATH, {}, "application/json")
+    assert code == 200 and deleted["metadata"]["name"] == "railiance-conformance"
+    assert api.handle("GET", PATH, {}, "application/json")[0] == 404
+
+
 @pytest.mark.parametrize("method, path, content_type, query, body, code", [
     ("PATCH", PATH, "application/merge-patch+json", None, REPORT, 405),              # not an apply
     ("PATCH", PATH, "application/strategic-merge-patch+json", None, REPORT, 405),
     ("PUT", PATH, "application/json", None, REPORT, 405),
     ("POST", PATH.rsplit("/", 1)[0], "application/json", None, REPORT, 405),
-    ("DELETE", PATH, "", None, REPORT, 405),
+    ("DELETE", PATH, "", None, REPORT, 404),                                         # a report: none there yet
+    ("DELETE", "/apis/apps/v1/namespaces/gitea/deployments/gitea", "", None, REPORT, 405),  # any other kind
     ("PATCH", "/apis/apps/v1/namespaces/gitea/deployments/gitea", APPLY, None,        # another kind
      {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gitea"}}, 405),
     ("PATCH", PATH, APPLY, {}, REPORT, 422),                                          # no fieldManager
@@ -60,11 +69,11 @@ def test_every_other_write_is_refused(objects, method, path, content_type, query
     assert api.handle("GET", PATH, {}, "application/json")[0] == 404   # nothing was stored
 
 
-def test_discovery_announces_patch_only_for_the_report(objects):
+def test_discovery_announces_patch_and_delete_only_for_the_report(objects):
     api = KubeAPI(objects)
     _, resources = api.handle("GET", "/apis/wgpolicyk8s.io/v1alpha2", {}, "application/json")
     verbs = {r["name"]: r["verbs"] for r in resources["resources"]}
-    assert verbs == {"clusterpolicyreports": ["get", "list", "watch", "patch"],
+    assert verbs == {"clusterpolicyreports": ["get", "list", "watch", "patch", "delete"],
                      "policyreports": ["get", "list", "watch"]}
     _, apps = api.handle("GET", "/apis/apps/v1", {}, "application/json")
     assert all(r["verbs"] == ["get", "list", "watch"] for r in apps["resources"])

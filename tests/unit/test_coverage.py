@@ -94,3 +94,19 @@ def test_a_bad_map_names_the_file_and_field(tmp_path, edit, field):
     with pytest.raises(PolicyError, match=field) as caught:
         load_coverage(tmp_path, CATALOG.controls)
     assert "coverage.yaml" in str(caught.value) and "tasks.T01" in str(caught.value)
+
+
+def test_a_task_whose_done_when_clause_drifted_is_never_claimed_done_verified():
+    """T06's "Gitea operational" is verified by controls of another task (T04's Gitea): when one of them
+    drifts, T06 -- whose own controls all pass -- is "claimed done, drifted", not "claimed done, verified"."""
+    from railiance_conformance.claims import DRIFTED as CLAIM_DRIFTED, UNVERIFIED as CLAIM_UNVERIFIED, claims_table
+
+    own = [finding(c, Status.PASS, "railiance-testbed") for c in CATALOG.controls
+           if CATALOG.controls[c].task == "T06" and not CATALOG.controls[c].pending]
+    assert own and "cluster.gitea.available" not in {f.control_id for f in own}
+    for status, verdict in ((Status.DRIFT, CLAIM_DRIFTED), (Status.ERROR, CLAIM_UNVERIFIED)):
+        findings = [*own, finding("cluster.gitea.available", status, "railiance-testbed")]
+        coverage = coverage_table(WORKPLAN, MAP, findings)
+        by_task = {c.task[-3:]: c.verdict for c in claims_table(WORKPLAN, findings, coverage)}
+        assert by_task["T06"] == verdict
+        assert {c.task[-3:]: c.verdict for c in claims_table(WORKPLAN, findings)}["T06"] == "claimed done, verified"

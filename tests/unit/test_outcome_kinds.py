@@ -233,3 +233,35 @@ def test_each_network_check_gets_its_share_of_the_budget(budget_s: float, expect
     assert script.count(f'[ -z "$T" ] || T="timeout {expected}"') == 2  # set in each lane's subshell
     assert 'T="timeout 15"' in script.split("\nB=")[0]                  # the other facts keep 15 s
     assert network_timeout([F.whoami()], 45) == 15
+
+
+# OpenSSH's changed-key warning as sshconnect.c (warn_changed_key) prints it
+CHANGED_BANNER = """@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @
+@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!
+Someone could be eavesdropping on you right now (man-in-the-middle attack)!
+It is also possible that a host key has just been changed.
+The fingerprint for the ED25519 key sent by the remote host is
+SHA256:9hL0Xq3Uc4pGtP2h4h0Y9pQv1cZ2c0zq9jv1oXb7b1k.
+Please contact your system administrator.
+Add correct host key in /home/tegwick/.ssh/known_hosts to get rid of this message.
+Offending ED25519 key in /home/tegwick/.ssh/known_hosts:3
+Host key for [localhost]:30022 has changed and you have requested strict checking.
+Host key verification failed."""
+
+
+def test_a_changed_host_key_is_an_error_naming_the_host_never_an_observed_value() -> None:
+    from railiance_conformance.remedies import remedy_for_error
+
+    outcome = evaluate("host.gitea_ssh.login", host(**{LOGIN: (255, CHANGED_BANNER)}))
+    assert outcome.status is Status.ERROR
+    assert outcome.reason == ("the host key of [localhost]:30022 changed (ssh: REMOTE HOST IDENTIFICATION HAS "
+                              "CHANGED; the old key is /home/tegwick/.ssh/known_hosts:3)")
+    assert "ssh-keygen -R" in remedy_for_error(outcome.reason)
+    # git ls-remote keeps the first 3 lines of what ssh said: the @ frame and the warning
+    head = "\n".join("  " + line for line in CHANGED_BANNER.splitlines()[:3])
+    facts = ls_remote(railiance_apps=(0, f"url ssh://git@gitea-local/coulomb/railiance-apps.git\nrc 128 refs 0\n{head}"))
+    outcome = evaluate("host.gitea_ssh.ls_remote", facts)
+    assert outcome.status is Status.ERROR and "the host key of the server changed" in outcome.reason
+    assert "@@" not in str(outcome.observed) and "@@" not in outcome.reason

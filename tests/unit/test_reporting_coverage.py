@@ -46,7 +46,7 @@ def test_every_format_shows_the_clauses_verified_per_task():
     coverage = document["run"]["coverage"]
     assert coverage[0]["verified"] == 1 and coverage[0]["total"] == 3 and coverage[0]["not_verifiable"] == 1
     assert f'name="done_when.{WORKPLAN}-T01" value="{SUMMARY}"' in rendered("junit", run)
-    annotations = yaml.safe_load(rendered("policyreport", run))["metadata"]["annotations"]
+    annotations = next(yaml.safe_load_all(rendered("policyreport", run)))["metadata"]["annotations"]
     assert annotations[f"railiance.io/done-when-{WORKPLAN}-T01"] == SUMMARY
     prom = rendered("prometheus", run)
     assert f'railiance_conformance_done_when_clauses{{state="verified",task="{WORKPLAN}-T01"}} 1.0' in prom

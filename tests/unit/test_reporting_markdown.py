@@ -41,40 +41,56 @@ def test_registered() -> None:
     assert REPORTERS["markdown"].render is markdown_report.render
 
 
-def test_headline_counts_and_partial() -> None:
+def test_the_verdict_is_the_first_heading_then_the_counts_and_partial() -> None:
     text = render(sample_run(partial=True))
-    assert text.splitlines()[0] == "## Railiance conformance: 3 drift, 2 could not verify"
+    assert text.splitlines()[0] == "## Railiance conformance: DRIFT — 3 drift, 2 could not verify"
     counts = tables(text)[0]
     assert counts[0] == ["pass", "drift", "could not verify", "waived", "pending"]
     assert counts[1] == ["2", "3", "2", "1", "1"]
     assert "Partial run" in text and "4 targets · 9 findings" in text
 
 
-def test_headline_without_problems() -> None:
-    text = render(sample_run(findings=(FINDINGS[0],)))
-    assert text.splitlines()[0] == "## Railiance conformance: no drift"
-    assert "### Drift" not in text and "Could not verify" not in text
+@pytest.mark.parametrize("findings, first", [
+    ((FINDINGS[0],), "## Railiance conformance: CONFORMANT"),
+    ((FINDINGS[0], FINDINGS[3]), "## Railiance conformance: COULD NOT VERIFY — 1 could not verify")])
+def test_the_verdict_without_drift(findings, first) -> None:
+    text = render(sample_run(findings=findings))
+    assert text.splitlines()[0] == first
+    assert "### Drift" not in text
 
 
-def test_drift_before_errors_grouped_by_layer_and_task() -> None:
+def test_drift_then_could_not_verify_grouped() -> None:
     text = render(sample_run())
     headings = [line for line in text.splitlines() if line.startswith("###")]
-    assert headings == ["### Drift (3)", "#### S1 · RAIL-HO-WP-0004-T01", "#### S3 · RAIL-HO-WP-0004-T07",
-                        "### Could not verify (2)", "#### S1 · RAIL-HO-WP-0004-T01", "#### S5 · RAIL-HO-WP-0004-T03",
+    assert headings == ["### Drift: 3 controls, 3 findings", "### Could not verify: 2 causes, 2 findings",
                         "### Pending (1)", "### Waived (1)"]
 
 
-def test_table_rows_hold_control_target_the_differing_fields_and_fix() -> None:
-    drift_s1, drift_s3, error_s1, error_s5 = tables(render(sample_run()))[1:]
-    assert drift_s1[0] == ["control", "target", "expected → observed", "fix"]
-    assert error_s1[0] == ["control", "target", "expected", "reason", "fix"]
-    assert drift_s1[2] == ["`host.swappiness.live`", "`ampere`", "10 → 60", "make converge"]
-    # only the differing fields of the mapping, one per line
-    assert drift_s1[1][2] == "mode: 0600 → 0644<br>size\\_bytes: 4294967296 → 2147483648"
-    assert error_s1[1][:4] == ["`host.swappiness.live`", "`volta`", "10",
-                               "ssh: connect to host volta port 22: Connection refused"]
-    assert all(len(row) == 4 for table in (drift_s1, drift_s3) for row in table)
-    assert all(len(row) == 5 for table in (error_s1, error_s5) for row in table)
+def test_one_row_per_drift_group_naming_its_targets_and_the_differing_fields() -> None:
+    same = [replace(FINDINGS[1], target=f"ns-drifted{i}") for i in (10, 2, 1)]
+    drift, errors = tables(render(sample_run(findings=(*same, FINDINGS[2], FINDINGS[3], FINDINGS[8]))))[1:]
+    assert drift[0] == ["control", "drifted on", "expected → observed", "drifting since", "fix"]
+    assert drift[1][:3] == ["`host.swap.file` · S1 T01", "3: `ns-drifted1`, `ns-drifted2`, `ns-drifted10`",
+                            "mode: 0600 → 0644<br>size\\_bytes: 4294967296 → 2147483648"]
+    assert drift[2][:3] == ["`host.swappiness.live` · S1 T01", "1: `ampere`", "10 → 60"]
+    assert errors[0] == ["targets", "controls", "cause", "fix"]
+    assert [row[:3] for row in errors[1:]] == [
+        ["1: `railiance-prod`", "1: `cluster.namespaces.labels`", "kubernetes API: 403 Forbidden<br>namespaces is forbidden"],
+        ["1: `volta`", "1: `host.swappiness.live`", "ssh: connect to host volta port 22: Connection refused"]]
+
+
+def test_could_not_verify_is_grouped_by_cause_per_target() -> None:
+    down = [finding(f"host.c{i}", "stopped", Status.ERROR, reason="connection refused") for i in range(18)]
+    text = render(sample_run(findings=tuple(down)))
+    rows = tables(text)[1]
+    assert len(rows) == 2 and rows[1][0] == "1: `stopped`" and rows[1][1].startswith("18: ")
+
+
+def test_long_values_are_cut_at_a_word_boundary_with_a_marker() -> None:
+    long = replace(FINDINGS[1], remediation="systemctl set-property user-1000.slice " * 20)
+    row = tables(render(sample_run(findings=(long,))))[1][1]
+    assert row[4].endswith("… (cut; whole in findings.json)")
+    assert row[4].split(" … (cut")[0].endswith("user-1000.slice")
 
 
 def test_a_drift_folds_the_fields_as_expected() -> None:
@@ -143,11 +159,17 @@ def test_empty_diff() -> None:
     assert "- **New drift** (0)\n" in render(sample_run(diff=RunDiff("a", "b", (), (), (), ())))
 
 
-def test_large_run_fits_an_issue_comment() -> None:
-    many = tuple(replace(FINDINGS[1], target=f"host{i:04d}", observed="x" * 400, reason="r" * 300)
-                 for i in range(3000))
-    errors = tuple(replace(FINDINGS[3], target=f"host{i:04d}") for i in range(3000))
-    text = render(sample_run(findings=many + errors))
-    assert len(text) < 65_536
-    assert "more rows (see findings.json)" in text and "more in S1 · RAIL-HO-WP-0004-T01" in text
-    assert sum(len(t) - 1 for t in tables(text)[1:]) == markdown_report.MAX_ROWS
+def test_at_100_hosts_every_drifted_control_and_every_cause_is_named_under_1_mib() -> None:
+    swap = tuple(replace(FINDINGS[1], target=f"ns{i}") for i in range(100))             # one group of 100
+    sizes = tuple(replace(FINDINGS[2], target=f"ns{i}", observed=i) for i in range(100))  # 100 different groups
+    others = tuple(finding(f"host.c{c}", f"ns{i}", Status.DRIFT, "a", "b " * 300, task=f"T0{c}")
+                   for c in range(8) for i in range(20))
+    errors = tuple(finding(f"host.e{c}", f"down{i}", Status.ERROR, reason=f"cause {i % 7}: " + "x " * 200)
+                   for c in range(18) for i in range(30))
+    text = render(sample_run(findings=swap + sizes + others + errors))
+    assert len(text.encode()) < 1_048_576
+    for control in ("host.swap.file", "host.swappiness.live", *(f"host.c{c}" for c in range(8))):
+        assert f"`{control}`" in text
+    for i in range(30):
+        assert f"`down{i}`" in text
+    assert "more targets, drifted in" in text  # the 100 swappiness values did not eat the budget

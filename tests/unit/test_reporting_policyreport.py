@@ -1,33 +1,43 @@
-"""policyreport_report: a ClusterPolicyReport that the vendored v1alpha2 CRD schema accepts."""
+"""policyreport_report: ClusterPolicyReports, one per target, that both upstream v1alpha2 CRDs accept
+(validated and pruned as the apiserver does, by the API stand-in's ``validation``), each under 1 MiB."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
 from railiance_conformance.finding import Status
 from railiance_conformance.reporting import REPORTERS, policyreport_report
-from railiance_conformance.reporting.policyreport_report import message, render, timestamp
+from railiance_conformance.reporting.policyreport_report import (documents, message, object_name, render,
+                                                                  severity_for, timestamp)
+from railiance_testbed.kubeapi import validation
 from tests.unit.reporting_samples import FINDINGS, finding, sample_run
 
-SCHEMA_PATH = Path(policyreport_report.__file__).parent / "schemas" / "policyreport-v1alpha2.schema.json"
+CRDS = Path(__file__).parents[1] / "fixtures" / "policyreport-crds"
+FLAVOURS = ("kyverno", "wg-policy-prototypes")
+
+
+def crd_schema(flavour: str) -> dict:
+    crd = next(d for d in yaml.safe_load_all((CRDS / flavour / "wgpolicyk8s.io_clusterpolicyreports.yaml").read_text())
+               if d)
+    return validation.crd_schema(crd, "v1alpha2")
+
+
+@pytest.fixture(scope="module", params=FLAVOURS)
+def schema(request) -> dict:
+    return crd_schema(request.param)
 
 
 @pytest.fixture(scope="module")
-def schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def reports() -> list[dict]:
+    return list(yaml.safe_load_all(render(sample_run())))
 
 
-@pytest.fixture(scope="module")
-def report() -> dict:
-    return yaml.safe_load(render(sample_run()))
-
-
-def result_of(report: dict, policy: str, target: str) -> dict:
-    return next(r for r in report["results"] if r["policy"] == policy and r["properties"]["target"] == target)
+def result_of(reports: list[dict], policy: str, target: str) -> dict:
+    return next(r for doc in reports for r in doc["results"] if r["policy"] == policy and r["properties"]["target"] == target)
 
 
 def test_registered() -> None:
@@ -35,33 +45,74 @@ def test_registered() -> None:
     assert REPORTERS["policyreport"].render is policyreport_report.render
 
 
-def test_vendored_schema_is_the_v1alpha2_crd(schema) -> None:
-    result = schema["properties"]["results"]["items"]["properties"]
-    assert result["severity"]["enum"] == ["critical", "high", "low", "medium", "info"]
-    assert result["result"]["enum"] == ["pass", "fail", "warn", "error", "skip"]
-    assert "v1alpha2" in (SCHEMA_PATH.parent / "README.md").read_text(encoding="utf-8")
+def test_the_vendored_crds_differ_in_their_severities() -> None:
+    severity = lambda flavour: crd_schema(flavour)["properties"]["results"]["items"]["properties"]["severity"]["enum"]
+    assert severity("kyverno") == ["critical", "high", "low", "medium", "info"]
+    assert severity("wg-policy-prototypes") == ["high", "low", "medium"]
+    assert (CRDS / "kyverno" / "LICENSE").read_text().lstrip().startswith("Apache License")
+    assert (CRDS / "wg-policy-prototypes" / "LICENSE").read_text().lstrip().startswith("Apache License")
 
 
-@pytest.mark.parametrize("run", [sample_run(), sample_run(partial=True), sample_run(findings=())],
-                         ids=["full", "partial", "empty"])
-def test_validates_against_the_crd_schema(schema, run) -> None:
-    jsonschema.Draft202012Validator(schema).validate(yaml.safe_load(render(run)))
+@pytest.mark.parametrize("run", [sample_run(), sample_run(partial=True)], ids=["full", "partial"])
+def test_every_report_is_valid_and_loses_no_field_to_pruning(schema, run) -> None:
+    for doc in yaml.safe_load_all(render(run)):
+        assert validation.errors(doc, schema) == []
+        assert validation.prune(doc, schema) == doc      # the apiserver would drop nothing
 
 
-def test_uses_only_fields_the_crd_declares(schema, report) -> None:
-    """The API server prunes unknown fields of a structural schema: none may be lost."""
-    assert set(report) <= set(schema["properties"])
-    declared = schema["properties"]["results"]["items"]["properties"]
-    for item in report["results"]:
-        assert set(item) <= set(declared)
-        for resource in item["resources"]:
-            assert set(resource) <= set(schema["$defs"]["objectReference"]["properties"])
+def test_critical_is_refused_by_the_original_crd_so_the_file_uses_the_common_enum(reports) -> None:
+    critical = finding("host.swap.file", "a", Status.DRIFT, 1, 2, severity="critical")
+    old = documents(sample_run(findings=(critical,)), ("critical", "high", "medium", "low", "info"))[0]
+    assert validation.errors(old, crd_schema("wg-policy-prototypes")) == [
+        'results[0].severity: Unsupported value: "critical": supported values: "high", "low", "medium"']
+    doc = yaml.safe_load(render(sample_run(findings=(critical,))))
+    assert doc["results"][0]["severity"] == "high" and doc["results"][0]["properties"]["severity"] == "critical"
 
 
-def test_header(report) -> None:
-    assert report["apiVersion"] == "wgpolicyk8s.io/v1alpha2" and report["kind"] == "ClusterPolicyReport"
-    assert report["metadata"]["name"] == "railiance-conformance"
-    assert report["metadata"]["annotations"]["railiance.io/run-id"] == "run-b"
+@pytest.mark.parametrize("severity, allowed, expected", [
+    ("critical", ("high", "medium", "low"), "high"), ("info", ("high", "medium", "low"), "low"),
+    ("critical", ("critical", "high", "low", "medium", "info"), "critical"), ("HIGH", ("high",), "high"),
+    ("urgent", ("high", "medium", "low"), "low"), ("medium", ("high", "low", "medium"), "medium")])
+def test_severity_for(severity, allowed, expected) -> None:
+    assert severity_for(severity, allowed) == expected
+
+
+def test_one_report_per_target_labelled_as_the_suites_own(reports) -> None:
+    assert [d["metadata"]["name"] for d in reports] == [
+        "railiance-conformance-ampere", "railiance-conformance-coulombcore", "railiance-conformance-railiance-prod",
+        "railiance-conformance-volta"]
+    for doc in reports:
+        assert doc["apiVersion"] == "wgpolicyk8s.io/v1alpha2" and doc["kind"] == "ClusterPolicyReport"
+        assert doc["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "railiance-conformance"}
+        assert doc["metadata"]["annotations"]["railiance.io/run-id"] == "run-b"
+        assert {r["properties"]["target"] for r in doc["results"]} == {doc["scope"]["name"]}
+    assert reports[2]["scope"] == {"kind": "Cluster", "name": "railiance-prod"}
+
+
+@pytest.mark.parametrize("target, name", [("ns-drifted1", "railiance-conformance-ns-drifted1"),
+                                          ("Foo_Bar", "railiance-conformance-foo-bar-"),
+                                          ("x" * 300, "railiance-conformance-" + "x" * 180 + "-")])
+def test_object_names_are_dns_subdomains(target, name) -> None:
+    made = object_name(target)
+    assert made.startswith(name) and len(made) <= 253
+    assert all(c.isalnum() and c.islower() or c.isdigit() or c in "-." for c in made)
+
+
+def test_a_target_too_big_for_one_object_is_split_into_parts_each_under_1_mib() -> None:
+    big = tuple(finding(f"host.c{i}", "huge", Status.DRIFT, "a", "x " * 4000, evidence={"e": "y " * 4000})
+                for i in range(100))
+    docs = documents(sample_run(findings=big))
+    sizes = [len(json.dumps(d).encode()) for d in docs]
+    assert len(docs) > 1 and max(sizes) < 1_000_000
+    assert [d["metadata"]["name"] for d in docs][:2] == ["railiance-conformance-huge", "railiance-conformance-huge-part2"]
+    assert sum(len(d["results"]) for d in docs) == 100
+    assert docs[0]["metadata"]["annotations"]["railiance.io/part"] == f"1/{len(docs)}"
+
+
+def test_a_long_value_is_cut_with_a_marker() -> None:
+    long = finding("host.c", "h", Status.DRIFT, "a", "word " * 5000)
+    observed = documents(sample_run(findings=(long,)))[0]["results"][0]["properties"]["observed"]
+    assert len(observed) < 8300 and observed.endswith("(cut; whole in findings.json)")
 
 
 @pytest.mark.parametrize("status, expected", [(Status.PASS, "pass"), (Status.DRIFT, "fail"), (Status.ERROR, "error"),
@@ -72,36 +123,32 @@ def test_result_mapping(status, expected) -> None:
     assert item["scored"] is (status not in (Status.WAIVED, Status.PENDING))
 
 
-def test_result_fields(report) -> None:
-    item = result_of(report, "host.swap.file", "ampere")
+def test_result_fields(reports) -> None:
+    item = result_of(reports, "host.swap.file", "ampere")
     assert (item["policy"], item["rule"], item["category"], item["severity"]) == (
         "host.swap.file", "RAIL-HO-WP-0004-T01", "S1", "high")
     assert item["resources"] == [{"kind": "Host", "name": "ampere"}]
     assert item["timestamp"] == {"seconds": 1795750021, "nanos": 0}
     assert "expected" in item["message"] and "observed" in item["message"] and "fix: railiance-infra" in item["message"]
-    assert result_of(report, "cluster.backup.schedule", "railiance-prod")["resources"][0]["kind"] == "Cluster"
-    assert {r["category"] for r in report["results"]} == {"S1", "S3", "S5"}
+    assert result_of(reports, "cluster.backup.schedule", "railiance-prod")["resources"][0]["kind"] == "Cluster"
 
 
-def test_properties_are_strings_only(report) -> None:
-    for item in report["results"]:
-        assert all(isinstance(k, str) and isinstance(v, str) for k, v in item["properties"].items())
-    props = result_of(report, "host.swappiness.live", "ampere")["properties"]
+def test_properties_are_strings_only(reports) -> None:
+    for doc in reports:
+        for item in doc["results"]:
+            assert all(isinstance(k, str) and isinstance(v, str) for k, v in item["properties"].items())
+    props = result_of(reports, "host.swappiness.live", "ampere")["properties"]
     assert props["expected"] == "10" and props["observed"] == "60" and props["status"] == "drift"
-    assert json.loads(result_of(report, "host.swap.file", "ampere")["properties"]["observed"]) == {
+    assert json.loads(result_of(reports, "host.swap.file", "ampere")["properties"]["observed"]) == {
         "mode": "0644", "size_bytes": 2147483648}
-    assert "observed" not in result_of(report, "host.swappiness.live", "volta")["properties"]
+    assert "observed" not in result_of(reports, "host.swappiness.live", "volta")["properties"]
 
 
-def test_summary_counts(report) -> None:
-    assert report["summary"] == {"pass": 2, "fail": 3, "warn": 0, "error": 2, "skip": 2}
-
-
-@pytest.mark.parametrize("severity, expected", [("critical", "critical"), ("HIGH", "high"), ("info", "info"),
-                                                ("urgent", "info")])
-def test_severity_mapping(severity, expected) -> None:
-    f = finding("host.swap.file", "a", Status.DRIFT, 1, 2, severity=severity)
-    assert yaml.safe_load(render(sample_run(findings=(f,))))["results"][0]["severity"] == expected
+def test_summary_counts_per_report(reports) -> None:
+    ampere = reports[0]
+    assert ampere["summary"] == {"pass": 0, "fail": 3, "warn": 0, "error": 0, "skip": 0}
+    total = {k: sum(d["summary"][k] for d in reports) for k in ampere["summary"]}
+    assert total == {"pass": 2, "fail": 3, "warn": 0, "error": 2, "skip": 2}
 
 
 def test_messages_per_status() -> None:
@@ -124,14 +171,27 @@ def test_timestamp(text, expected) -> None:
     assert timestamp(text) == expected
 
 
-@pytest.mark.parametrize("field, value", [("result", "drift"), ("severity", "urgent"), ("scored", "yes")])
-def test_schema_rejects_values_outside_the_crd(schema, report, field, value) -> None:
-    broken = {**report, "results": [{**report["results"][0], field: value}]}
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.Draft202012Validator(schema).validate(broken)
+@pytest.mark.parametrize("field, value, error", [
+    ("result", "drift", 'results[0].result: Unsupported value: "drift"'),
+    ("scored", "yes", "results[0].scored: Invalid value"),
+    ("properties", {"expected": 10}, "results[0].properties[expected]: Invalid value")])
+def test_the_stand_ins_validation_refuses_values_outside_the_crd(schema, reports, field, value, error) -> None:
+    broken = {**reports[0], "results": [{**reports[0]["results"][0], field: value}]}
+    assert any(e.startswith(error) for e in validation.errors(broken, schema)), validation.errors(broken, schema)
+    policyless = {**reports[0], "results": [{k: v for k, v in reports[0]["results"][0].items() if k != "policy"}]}
+    assert validation.errors(policyless, schema) == ["results[0].policy: Required value"]
 
 
-def test_schema_rejects_non_string_properties(schema, report) -> None:
-    broken = {**report, "results": [{**report["results"][0], "properties": {"expected": 10}}]}
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.Draft202012Validator(schema).validate(broken)
+def test_pruning_drops_undeclared_fields(schema, reports) -> None:
+    extra = {**reports[0], "status": {"x": 1}, "results": [{**reports[0]["results"][0], "detail": "x"}]}
+    pruned = validation.prune(extra, schema)
+    assert "status" not in pruned and "detail" not in pruned["results"][0]
+    assert pruned["metadata"] == reports[0]["metadata"]
+
+
+def test_an_object_over_etcds_limit_is_too_large() -> None:
+    assert validation.too_large({"a": "x" * 1_600_000}) and not validation.too_large({"a": "x" * 1_000_000})
+
+
+def test_no_report_for_a_run_without_findings() -> None:
+    assert render(replace(sample_run(), findings=())) == ""

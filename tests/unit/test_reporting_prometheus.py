@@ -25,9 +25,12 @@ def test_parses_with_help_and_type() -> None:
     text = render(sample_run())
     parsed = families(text)
     assert set(parsed) == {"railiance_conformance_control_status", "railiance_conformance_findings",
-                           "railiance_conformance_run_timestamp_seconds", "railiance_conformance_run_partial"}
+                           "railiance_conformance_findings_by_severity", "railiance_conformance_run_verdict",
+                           "railiance_conformance_run_timestamp_seconds",
+                           "railiance_conformance_last_complete_run_timestamp_seconds",
+                           "railiance_conformance_run_duration_seconds", "railiance_conformance_run_partial"}
     assert all(family.type == "gauge" and family.documentation for family in parsed.values())
-    assert text.endswith("\n") and text.count("# HELP") == text.count("# TYPE") == 4
+    assert text.endswith("\n") and text.count("# HELP") == text.count("# TYPE") == 8
 
 
 def test_one_series_per_control_and_target() -> None:
@@ -37,7 +40,7 @@ def test_one_series_per_control_and_target() -> None:
     drift = by_key[("host.swap.file", "ampere")]
     assert drift.value == 1
     assert drift.labels == {"control_id": "host.swap.file", "task": "RAIL-HO-WP-0004-T01", "layer": "S1",
-                            "target": "ampere", "status": "drift"}
+                            "target": "ampere", "severity": "high", "status": "drift"}
     assert {s.labels["status"] for s in samples} == {s.value for s in Status}
     assert {s.labels["layer"] for s in samples} == {"S1", "S3", "S5"}
 
@@ -109,3 +112,43 @@ def test_the_process_registry_is_untouched() -> None:
     render(every_part_run())
     render(every_part_run())  # a second run registers its metrics again without a clash
     assert {m.name for m in REGISTRY.collect()} == before
+
+
+def test_severity_is_a_label_and_every_status_severity_pair_is_counted() -> None:
+    parsed = families(render(sample_run()))
+    pairs = {(s.labels["status"], s.labels["severity"]): s.value
+             for s in parsed["railiance_conformance_findings_by_severity"].samples}
+    assert len(pairs) == 5 * 5 and pairs[("drift", "high")] == 1 and pairs[("drift", "medium")] == 1
+    assert pairs[("drift", "low")] == 1 and pairs[("drift", "critical")] == 0 and pairs[("waived", "critical")] == 1
+    verdict = {s.labels["verdict"]: s.value for s in parsed["railiance_conformance_run_verdict"].samples}
+    assert verdict == {"conformant": 0, "drift": 1, "could_not_verify": 0}
+
+
+def test_duration_and_the_last_complete_run() -> None:
+    parsed = families(render(sample_run()))
+    assert parsed["railiance_conformance_run_duration_seconds"].samples[0].value == 5.0
+    assert parsed["railiance_conformance_last_complete_run_timestamp_seconds"].samples[0].value == 1795750025.0
+    assert "railiance_conformance_last_complete_run_timestamp_seconds" not in families(render(sample_run(partial=True)))
+    # a partial run with a history: the last complete run's time stays visible
+    partial = families(render(every_part_run()))          # partial, its trend's earlier run complete
+    assert partial["railiance_conformance_last_complete_run_timestamp_seconds"].samples[0].value == \
+        epoch_seconds("2026-11-26T03:27:05Z")
+
+
+FREE_TEXT = ("reason", "message", "detail", "error", "observed", "expected")
+
+
+def test_no_label_takes_free_text() -> None:
+    """Every label is an identifier (control, task, layer, target, table) or from a closed set; a finding's
+    reason, value or message never becomes a label (a new series per text)."""
+    parsed = families(render(every_part_run()))
+    closed = {"status": {s.value for s in Status} | {"drift", "fixed"},
+              "severity": set(prometheus_report.SEVERITIES), "verdict": {"conformant", "drift", "could_not_verify"},
+              "side": {"source", "restored"}, "change": {"new_drift", "fixed", "persisting", "status_changes"}}
+    for family in parsed.values():
+        for sample in family.samples:
+            assert not set(sample.labels) & set(FREE_TEXT), (family.name, sample.labels)
+            for name, allowed in closed.items():
+                if name in sample.labels:
+                    assert sample.labels[name] in allowed, (family.name, sample.labels)
+            assert all(" " not in v or name == "state" for name, v in sample.labels.items()), sample.labels

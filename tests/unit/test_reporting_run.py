@@ -84,8 +84,9 @@ def test_every_reporter_shows_the_typed_parts() -> None:
         "first_seen_run": "run-a", "first_seen_at": "2026-11-26T03:27:00Z", "last_seen_at": "2026-11-27T03:27:00Z",
         "consecutive_drift": 2}
     markdown = reporters["markdown"].render(run)
-    assert "### Cutover gate `RAIL-HO-WP-0004-T09`: **NO-GO**" in markdown
-    assert "| `public.customers` | 120 | – |" in markdown and "### How long it has drifted" in markdown
+    assert markdown.startswith("## Cutover gate `RAIL-HO-WP-0004-T09`: **NO-GO**\n\n- gate.backup.recent")
+    assert "| `public.customers` | 120 | – |" in markdown and "drifting since" in markdown
+    assert "| T01 Swap | **claimed done, drifted** |" in markdown
     assert "run deadline of 3 s exceeded" in markdown and "disk full (ENOSPC)" in markdown
     html = reporters["html"].render(run)
     assert 'id="gate" class="drift"' in html and 'id="diff"' in html and 'id="output-failures"' in html
@@ -93,7 +94,7 @@ def test_every_reporter_shows_the_typed_parts() -> None:
     assert properties["gate.verdict"] == "NO-GO" and properties["since_previous.from_run"] == "run-a"
     assert properties["gate.rows.public.customers"] == "source 120, restored None"
     assert properties["output_failure.0"] == "reports/history.sqlite: disk full (ENOSPC)"
-    annotations = yaml.safe_load(reporters["policyreport"].render(run))["metadata"]["annotations"]
+    annotations = next(yaml.safe_load_all(reporters["policyreport"].render(run)))["metadata"]["annotations"]
     assert annotations["railiance.io/gate-verdict"] == "NO-GO" and annotations["railiance.io/since-previous-new-drift"] == "1"
     terminal = render_summary(run, width=200)
     assert "Workplan claims vs. reality" in terminal and "claimed done, drifted" in terminal

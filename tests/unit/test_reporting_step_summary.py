@@ -20,7 +20,7 @@ def test_the_markdown_summary_is_appended_to_the_step_summary(tmp_path, monkeypa
     assert first.failures == second.failures == ()
     text = summary.read_text()
     assert text.startswith("## an earlier step's summary\n")                # appended, never replaced
-    assert text.count("## Railiance conformance: 3 drift, 2 could not verify") == 2
+    assert text.count("## Railiance conformance: DRIFT — 3 drift, 2 could not verify") == 2
     assert text.index("Run `run-a`") < text.index("Run `run-b`")
     assert not (tmp_path / "r" / "summary.md").exists()
 
@@ -63,3 +63,17 @@ def test_feature_texts_come_from_the_line_the_finding_names(tmp_path) -> None:
     assert (texts["host.swappiness.live"].scenario, texts["host.swappiness.live"].sentence) == \
         ("host.swappiness.live — my own", "vm.swappiness is 30")
     assert "host.limits.nofile" not in feature_texts((FINDINGS[4],))  # no such control: no text, no error
+
+
+def test_reports_are_readable_by_another_user(tmp_path) -> None:
+    """node_exporter's textfile collector runs as its own user: the .prom file (every report) is 0644."""
+    import stat
+
+    published = publish(sample_run("run-a"), tmp_path / "r", ["prometheus", "json", "markdown"], None)
+    assert published.failures == ()
+    for path in published.written:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    fallback = tmp_path / "f" / "x.prom"
+    from railiance_conformance.reporting import atomic_write
+    atomic_write(fallback, "x 1\n")
+    assert stat.S_IMODE(fallback.stat().st_mode) == 0o644
