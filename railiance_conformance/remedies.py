@@ -38,7 +38,17 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
      r"name or service not known|connect to host .* (?:timed out|operation timed out)|connection closed by|"
      r"closed by remote host|connection reset|exit status 255 without a message",
      "The host did not accept an SSH connection: check that it is up and that sshd listens on the address and "
-     "port the inventory gives (ansible_host/ansible_port), and any jump host on the way (ssh -v)."),
+     "port the inventory gives (ansible_host/ansible_port), and any jump host on the way (ssh -v); if a login "
+     "by hand hangs or ends at once too, sshd's log names the PAM session module (pam_limits and its files)."),
+    (r"pam session did not open",
+     "The host's sshd refuses every login of this user: its PAM session does not open (sshd's log: "
+     "pam_open_session). Look at the session modules' files: an entry of /etc/security/limits.d or limits.conf "
+     "that is not a regular file (a device, a FIFO, a directory) or cannot be read; remove it or make it a "
+     "regular file, then re-run."),
+    (r"is (?:a|an) [\w ()]+, not a regular file",
+     "A file the control reads is not a regular file (a FIFO, a device, a socket, a directory named like a "
+     "config file): the suite never opens one (it could block), and the component itself would block on it "
+     "or fail. Remove it or make it a regular file, then re-run."),
     (r"no answer within|timed out|timeout|deadline",
      "The target did not answer in time: find what blocks it (a hung sshd, a slow API server, a stuck mount), "
      "or raise --command-timeout / --api-timeout if it is merely slow."),

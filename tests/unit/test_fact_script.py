@@ -154,3 +154,29 @@ def test_a_symlink_to_dev_null_a_mask_is_read_as_empty_as_before(tmp_path):
     (tmp_path / "10-mask.conf").symlink_to("/dev/null")
     facts = run(F.directories(str(tmp_path)))
     assert facts.files(str(tmp_path) + "/") == {f"{tmp_path}/10-mask.conf": ""}
+
+
+def test_a_file_that_is_not_regular_gets_the_remedy_to_remove_it(tmp_path, fifo):
+    """The reason of a FIFO, a device or a directory named like a config file gets its own remedy (remove it or
+    make it a regular file), never the default "fix what the reason names"."""
+    from railiance_conformance.remedies import DEFAULT, remedy_for_error
+
+    (tmp_path / "x.conf").mkdir()
+    facts = run(F.files(str(fifo), "/dev/zero", str(tmp_path / "x.conf")))
+    for path in (str(fifo), "/dev/zero", str(tmp_path / "x.conf")):
+        with pytest.raises(FactUnavailable) as caught:
+            facts.files(path)
+        remedy = remedy_for_error(str(caught.value))
+        assert remedy != DEFAULT and "regular file" in remedy and "Remove it" in remedy, (path, remedy)
+
+
+def test_a_login_whose_pam_session_did_not_open_is_named_with_its_remedy():
+    """sshd exits 254 before any command when the PAM session does not open (OpenSSH session.c do_child), e.g.
+    pam_limits on a device in /etc/security/limits.d: the reason says so, the remedy names the session modules."""
+    from railiance_conformance.probes.host_facts import no_output_reason
+    from railiance_conformance.remedies import remedy_for_error
+
+    reason = no_output_reason(254, "")
+    assert "PAM session did not open" in reason and "/etc/security/limits.d" in reason
+    assert "pam_open_session" in remedy_for_error(reason) and "limits.d" in remedy_for_error(reason)
+    assert no_output_reason(3, "boom\n") == "the fact script gave no output (exit 3): boom"
