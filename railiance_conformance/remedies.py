@@ -40,6 +40,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
      "The host did not accept an SSH connection: check that it is up and that sshd listens on the address and "
      "port the inventory gives (ansible_host/ansible_port), and any jump host on the way (ssh -v); if a login "
      "by hand hangs or ends at once too, sshd's log names the PAM session module (pam_limits and its files)."),
+    (r"ssh blocks reading its configuration",
+     "The user's ssh hangs reading its configuration, so every ssh (and git over ssh) of the user would: look at "
+     "the Include lines of ~/.ssh/config and /etc/ssh/ssh_config (an included FIFO or device) and any Match exec "
+     "(ssh -G -v ALIAS as the user shows the last file read); make them regular files, then re-run."),
     (r"pam session did not open",
      "The host's sshd refuses every login of this user: its PAM session does not open (sshd's log: "
      "pam_open_session). Look at the session modules' files: an entry of /etc/security/limits.d or limits.conf "

@@ -91,6 +91,18 @@ PREAMBLE = [
     '--init-groups -- "$@"; else echo "cannot resolve as $u: logged in as $ME, who is neither $u nor root"; '
     'return 5; fi; }',
     'T=; command -v timeout >/dev/null 2>&1 && T="timeout 15"',
+    # sshbad USER: true when the user's ~/.ssh/config exists and is not a regular file (left in $c), or when
+    # ssh -G as the user already hung on its configuration (an Include of a FIFO: why in $S). Every ssh the
+    # user starts opens the same files (fopen(3), no type check: readconf.c read_config_file_depth), so the
+    # login and ls-remote probes are not run then: their section names the file (NOT_REGULAR) or the hang
+    # (NOT_RUN), instead of a network timeout blamed on the git server
+    'sshbad() { c="$(homeof "$1")/.ssh/config"; { [ -e "$c" ] && [ ! -f "$c" ]; } || [ -n "${S:-}" ]; }',
+    'sshnot() { if [ -n "${S:-}" ]; then echo "$S"; return 21; fi; notregular "$c"; }',
+    # sshG USER ALIAS: ssh -G as the user, bounded (it makes no connection; only a config read that blocks or a
+    # Match exec that hangs takes long); on its timeout $S says so for the ssh probes after it
+    f'sshG() {{ asuser "$1" ${{T:+timeout {5}}} ssh -G "$2"; s=$?; if [ "$s" = 124 ]; then S="not run: ssh -G $2 as $1 did '
+    f'not finish within 5 s: ssh blocks reading its configuration (an Include of a FIFO or a device, a Match exec '
+    f'that hangs): every ssh of the user would"; echo "$S"; fi; return $s; }}',
 ]
 
 
@@ -160,6 +172,7 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
 # device: never opened) gets NOT_REGULAR.
 DEADLINE_RC = 254
 NOT_REGULAR = 20
+NOT_RUN = 21  # an ssh probe not run: ssh -G as the user hung on its configuration (``sshG``)
 
 # The session on the host (``wrap``): the fact script runs in a session of its own (setsid(1), so one
 # process group holds everything it starts) under timeout(1) with the host's own deadline; a watchdog

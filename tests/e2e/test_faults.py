@@ -134,7 +134,7 @@ def test_the_fact_script_only_runs_read_only_commands():
     script = build_script(bundled_plan().host_facts(target), "B")  # every host fact of every feature
     allowed = {"id", "test", "cat", "getconf", "grep", "stat", "getent", "pgrep", "systemctl", "sh", "exec",
                "cut", "git", "dump", "dumpdir", "denied", "sec", "printf", "command", "ssh", "asuser", "setpriv",
-               "env", "notregular"}
+               "env", "notregular", "sshG", "sshnot"}
     # every framed command: sec NAME [$T] [asuser USER] COMMAND ...
     used = set(re.findall(r"\bsec (?:'[^']*'|\"[^\"]*\"|\S+) (?:\$T )?(?:asuser \S+ )?([\w.-]+)", script))
     assert used and used <= allowed, used - allowed

@@ -180,3 +180,24 @@ def test_a_login_whose_pam_session_did_not_open_is_named_with_its_remedy():
     assert "PAM session did not open" in reason and "/etc/security/limits.d" in reason
     assert "pam_open_session" in remedy_for_error(reason) and "limits.d" in remedy_for_error(reason)
     assert no_output_reason(3, "boom\n") == "the fact script gave no output (exit 3): boom"
+
+
+def ssh_probes(user: str) -> list[Fact]:
+    return [*F.ssh_config(user, "gitea-local"), F.ssh_login(user, "gitea-local"), F.git_ls_remote(user, "~/repo")]
+
+
+def test_a_user_ssh_config_that_is_not_a_regular_file_is_named_by_every_ssh_probe(tmp_path, monkeypatch):
+    """~/.ssh/config as a FIFO: ssh opens it with fopen(3) and blocks, so the login and ls-remote probes are not
+    run (they would wait their network timeout and blame the git server): each names the file, at once."""
+    import getpass
+
+    (tmp_path / ".ssh").mkdir()
+    os.mkfifo(tmp_path / ".ssh" / "config")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    started = time.monotonic()
+    facts = run(ssh_probes(getpass.getuser()), timeout_s=30)
+    assert time.monotonic() - started < 5
+    for name in ("ssh.G", "ssh.login", "lsremote"):
+        [section] = [s for n, s in facts.sections.items() if n.startswith(name + " ")]
+        assert section.rc == NOT_REGULAR and f"{tmp_path}/.ssh/config is a FIFO" in section.out, (name, section)
+
