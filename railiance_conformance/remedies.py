@@ -44,6 +44,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
      "The user's ssh hangs reading its configuration, so every ssh (and git over ssh) of the user would: look at "
      "the Include lines of ~/.ssh/config and /etc/ssh/ssh_config (an included FIFO or device) and any Match exec "
      "(ssh -G -v ALIAS as the user shows the last file read); make them regular files, then re-run."),
+    (r"bytes the probe reads of a config file|grep ran out of its memory bound",
+     "A file the control reads is far larger than a config file (or endless: a symlink into /proc, a file without "
+     "line ends): the component would choke on it too. Remove it or replace it with the intended small file, "
+     "then re-run."),
     (r"pam session did not open",
      "The host's sshd refuses every login of this user: its PAM session does not open (sshd's log: "
      "pam_open_session). Look at the session modules' files: an entry of /etc/security/limits.d or limits.conf "

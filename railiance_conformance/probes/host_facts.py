@@ -21,7 +21,7 @@ import testinfra
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.facts import Fact
 from railiance_conformance.probes.host_script import (
-    DEADLINE_RC, DEADLINE_SECTION, FILES_READ, NOT_REGULAR, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
+    DEADLINE_RC, DEADLINE_SECTION, FILES_READ, NOT_REGULAR, TOO_LARGE, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
 from railiance_conformance.targets import HostTarget
 
 
@@ -108,7 +108,7 @@ class HostFacts:
                     any((name[4:] + "/").startswith(p) or p.startswith(name[4:] + "/") for p in prefixes):
                 raise FactUnavailable(section.out.strip() or f"cannot list {name[4:]}")
             if name.startswith("file ") and name[5:].startswith(prefixes):
-                if section.rc == NOT_REGULAR:
+                if section.rc in (NOT_REGULAR, TOO_LARGE) or section.out.startswith("not read: "):
                     raise FactUnavailable(section.out.strip())
                 if section.rc != 0:
                     raise FactUnavailable(f"cannot read {name[5:]}: {section.out.strip() or section.rc}")

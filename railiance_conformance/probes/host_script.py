@@ -22,6 +22,13 @@ from typing import Mapping, Sequence
 from railiance_conformance.probes.facts import STAT_FORMAT, Fact  # noqa: F401  (STAT_FORMAT re-exported)
 
 
+# The largest config file the probe reads (bytes; systemd's own line bound is 1 MiB, LONG_LINE_MAX), the
+# memory bound of the grep that reads them (KiB of address space), and the exit of a file too large to read.
+MAX_FILE_BYTES = 1 << 20
+MAX_GREP_KIB = 256 * 1024
+TOO_LARGE = 22
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     rc: int
@@ -82,8 +89,17 @@ PREAMBLE = [
     # ~/.gitconfig. Logged in as root: setpriv (util-linux; no PAM session, nothing written).
     # Logged in as anyone else: exit 5 with the reason.
     # flush: the queued files, one grep: a "files" section, the list, a "<boundary>/files" line, grep's lines
-    'flush() { printf "%s files\\n%s%s/files\\n" "$B" "$Q" "$B"; r=0; if [ -n "$Q" ]; then set -f; IFS=$N; set -- $Q; '
-    'unset IFS; set +f; Q=; grep -aH "" -- "$@" 2>&1; r=$?; fi; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
+    # A file larger than MAX_FILE_BYTES (stat(1) of them all, one process) is not read: its section says its size
+    # (TOO_LARGE): a config file is small, and a huge one (GBs of one line) would cost the host's memory in grep and
+    # the client's in the answer. grep runs under ulimit -v (MAX_GREP_KIB): a file that says size 0 and is endless
+    # (a symlink into /proc) ends it with "memory exhausted", which split_files makes the unread files' error.
+    'flush() { if [ -n "$Q" ]; then set -f; IFS=$N; set -- $Q; Q=; for l in $(stat -L -c "%s %n" -- "$@" 2>/dev/null); do '
+    f'z=${{l%% *}}; f=${{l#* }}; if [ "$z" -gt {MAX_FILE_BYTES} ]; then sec "file $f" toolarge "$f" "$z"; else Q="$Q$f$N"; fi; '
+    'done; unset IFS; set +f; fi; printf "%s files\\n%s%s/files\\n" "$B" "$Q" "$B"; r=0; if [ -n "$Q" ]; then set -f; '
+    f'IFS=$N; set -- $Q; unset IFS; set +f; Q=; (ulimit -v {MAX_GREP_KIB}; exec grep -aH "" -- "$@") 2>&1; r=$?; fi; '
+    'printf "\\n%s/rc %s\\n" "$B" "$r"; }',
+    f'toolarge() {{ echo "not read: $1 is $2 bytes, more than the {MAX_FILE_BYTES} bytes the probe reads of a config file"; '
+    f'return {TOO_LARGE}; }}',
     'asuser() { u=$1; shift; if [ "$u" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then h=$HOME; '
     'else h=$(homeof "$u"); fi; [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
     'if [ "$ME" = "$u" ]; then HOME="$h" "$@"; '
@@ -269,7 +285,11 @@ def split_files(section: Section, boundary: str) -> dict[str, Section]:
     bodies: dict[str, list[str]] = {p: [] for p in paths}
     errors: dict[str, str] = {}
     index = 0
+    exhausted = False
     for line in lines.split("\n") if lines else []:
+        if line == "grep: memory exhausted":  # ulimit -v: a file without line ends (endless, size 0)
+            exhausted = True
+            break
         if line.startswith("grep: "):
             failed = next((p for p in paths if line.startswith(f"grep: {p}: ")), None)
             if failed is not None:
@@ -280,6 +300,11 @@ def split_files(section: Section, boundary: str) -> dict[str, Section]:
                 index = i
                 bodies[paths[i]].append(line[len(paths[i]) + 1:])
                 break
+    if exhausted:  # the file being read and every one after it are unread: never partial content
+        for p in paths[index:]:
+            errors[p] = (f"not read: {', '.join(paths[index:])}: grep ran out of its memory bound "
+                         f"({MAX_GREP_KIB // 1024} MiB) reading one of them: a line longer than that (a file without "
+                         "line ends, an endless file in /proc)")
     return {f"file {p}": Section(2, errors[p]) if p in errors else Section(0, "\n".join(bodies[p])) for p in paths}
 
 

@@ -201,3 +201,45 @@ def test_a_user_ssh_config_that_is_not_a_regular_file_is_named_by_every_ssh_prob
         [section] = [s for n, s in facts.sections.items() if n.startswith(name + " ")]
         assert section.rc == NOT_REGULAR and f"{tmp_path}/.ssh/config is a FIFO" in section.out, (name, section)
 
+
+
+def test_a_huge_file_is_named_by_its_size_and_never_sent(tmp_path):
+    """A sparse 3 GiB file in a config directory is not read (a config file is small; grep would hold its one
+    line in the host's memory and the client would receive GBs): its section names it and its size, the others
+    are read, and the answer stays small."""
+    from railiance_conformance.probes.host_script import MAX_FILE_BYTES, TOO_LARGE
+    from railiance_conformance.remedies import remedy_for_error
+
+    with open(tmp_path / "60-big.conf", "wb") as big:
+        big.truncate(3 << 30)
+    (tmp_path / "70-swap.conf").write_text("vm.swappiness = 10\n")
+    (tmp_path / "80-edge.conf").write_bytes(b"x" * (MAX_FILE_BYTES - 1) + b"\n")  # at the bound: read
+    proc, writer = start(F.directories(str(tmp_path)))
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        os.close(writer)
+    assert len(out) < 2 * MAX_FILE_BYTES
+    facts = HostFacts("here", parse_output(out.decode("utf-8", "surrogateescape"), B))
+    section = facts.sections[f"file {tmp_path}/60-big.conf"]
+    assert section.rc == TOO_LARGE and f"{3 << 30} bytes" in section.out
+    assert facts.sections[f"file {tmp_path}/70-swap.conf"].out == "vm.swappiness = 10"
+    assert len(facts.sections[f"file {tmp_path}/80-edge.conf"].out) == MAX_FILE_BYTES - 1
+    with pytest.raises(FactUnavailable, match="60-big.conf is 3221225472 bytes") as caught:
+        facts.files(str(tmp_path) + "/")
+    assert "Remove it" in remedy_for_error(str(caught.value))
+
+
+def test_an_endless_file_that_says_size_0_ends_on_greps_memory_bound_never_partly_read(tmp_path):
+    """A symlink into /proc (``/proc/self/pagemap``: size 0, hundreds of GB without line ends) passes the size
+    check; grep's memory bound (ulimit -v) ends its read at once, and that file is an error, never partial content."""
+    (tmp_path / "10-ok.conf").write_text("vm.swappiness = 10\n")
+    (tmp_path / "50-endless.conf").symlink_to("/proc/self/pagemap")
+    started = time.monotonic()
+    facts = run(F.directories(str(tmp_path)), timeout_s=30)
+    assert time.monotonic() - started < 10
+    # the file whose lines came last may be the one cut: complete, or unread with the others, never partial
+    ok = facts.sections[f"file {tmp_path}/10-ok.conf"]
+    assert (ok.rc, ok.out) == (0, "vm.swappiness = 10") or (ok.rc == 2 and "memory bound" in ok.out)
+    with pytest.raises(FactUnavailable, match="50-endless.conf.*grep ran out of its memory bound"):
+        facts.files(str(tmp_path) + "/")
