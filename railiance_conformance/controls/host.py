@@ -563,7 +563,7 @@ def ssh_batch_login(facts: HostFacts, params: Params) -> Outcome:
     text = section.out
     if section.rc in (5, NOT_REGULAR, NOT_RUN):  # could not run as the user; the user's ssh config blocks
         raise FactUnavailable(_last_line(text))
-    if section.rc == 124:
+    if section.rc in (124, 137):  # timeout -s KILL (host_script: $T)
         return Outcome.error(f"{alias} cannot be reached from the host: ssh did not finish within "
                              f"{facts.network_timeout_s} s (timed out: the probe's bound for a network check, "
                              "from --command-timeout)", expected={"authenticated": True})
@@ -601,7 +601,7 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
             observed[path] = f"no origin ({_last_line(section.out)})" if section.rc == 3 else "no checkout"
             drifted.append(path)
             continue
-        if section.rc == 124:
+        if section.rc in (124, 137):  # timeout -s KILL (host_script: $T)
             observed[path] = f"ls-remote did not finish within {facts.network_timeout_s} s (timed out)"
             unreachable.append(path)
             continue

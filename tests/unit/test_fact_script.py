@@ -243,3 +243,36 @@ def test_an_endless_file_that_says_size_0_ends_on_greps_memory_bound_never_partl
     assert (ok.rc, ok.out) == (0, "vm.swappiness = 10") or (ok.rc == 2 and "memory bound" in ok.out)
     with pytest.raises(FactUnavailable, match="50-endless.conf.*grep ran out of its memory bound"):
         facts.files(str(tmp_path) + "/")
+
+
+@pytest.fixture
+def busybox_path(tmp_path: Path, monkeypatch) -> None:
+    """PATH without setsid, timeout and pkill (a busybox-like host): only what the script itself calls."""
+    import shutil
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("sh", "cat", "grep", "stat", "id", "getent", "cut", "sleep", "kill"):
+        if (found := shutil.which(tool)):
+            (bindir / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bindir))
+
+
+@pytest.mark.parametrize("ending", ["deadline", "client gone"])
+def test_without_setsid_timeout_or_pkill_the_probe_still_ends_and_leaves_nothing(fifo, busybox_path, ending):
+    """On a host without setsid(1), timeout(1) or pkill, the login's own session stands in: a read that blocks
+    ends at the host's deadline naming its section, or when the client's channel closes, and no process of the
+    probe is left either way (before, the script ran unbounded and its blocked reader stayed for good)."""
+    token = str(fifo)
+    started = time.monotonic()
+    if ending == "deadline":
+        facts = run([F.whoami(), Fact("hang", f"sec hang cat {token}"), F.memtotal()], deadline_s=2, timeout_s=20)
+        assert facts.sections["hang"].rc == DEADLINE_RC and facts.sections[DEADLINE_SECTION].out == "2 hang"
+        assert facts.sections["whoami"].rc == 0
+    else:
+        proc, writer = start([Fact("hang", f"sec hang cat {token}")], deadline_s=60)
+        time.sleep(0.5)
+        os.close(writer)  # the client ended: sshd closes the command's stdin
+        proc.communicate(timeout=20)
+    assert time.monotonic() - started < 10
+    assert wait_gone(token) == []
