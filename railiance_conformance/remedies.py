@@ -44,7 +44,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
      "The user's ssh hangs reading its configuration, so every ssh (and git over ssh) of the user would: look at "
      "the Include lines of ~/.ssh/config and /etc/ssh/ssh_config (an included FIFO or device) and any Match exec "
      "(ssh -G -v ALIAS as the user shows the last file read); make them regular files, then re-run."),
-    (r"bytes the probe reads of a config file|grep ran out of its memory bound",
+    (r"bytes the probe reads of a config file|grep ran out of its memory bound|answer was larger than",
      "A file the control reads is far larger than a config file (or endless: a symlink into /proc, a file without "
      "line ends): the component would choke on it too. Remove it or replace it with the intended small file, "
      "then re-run."),

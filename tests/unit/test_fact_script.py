@@ -276,3 +276,21 @@ def test_without_setsid_timeout_or_pkill_the_probe_still_ends_and_leaves_nothing
         proc.communicate(timeout=20)
     assert time.monotonic() - started < 10
     assert wait_gone(token) == []
+
+
+def test_the_clients_memory_is_bounded_whatever_the_host_sends(monkeypatch):
+    """A command whose stdout passes MAX_OUTPUT_BYTES is killed (its whole process group) and an error, at once:
+    the client never holds GBs of a host's answer (a sparse 200 MB file once grew pytest past 2 GB)."""
+    import testinfra
+
+    from railiance_conformance.probes import bounded_command
+    from railiance_conformance.remedies import remedy_for_error
+
+    monkeypatch.setattr(bounded_command, "MAX_OUTPUT_BYTES", 1 << 20)
+    host = bounded_command.bound(testinfra.get_host("local://"), 30)
+    started = time.monotonic()
+    with pytest.raises(bounded_command.OutputTooLarge) as caught:
+        host.run("head -c 1000000000 /dev/zero; sleep 60")
+    assert time.monotonic() - started < 10
+    assert "Remove it" in remedy_for_error(str(caught.value))
+    assert host.run("printf 'a\\nb'").stdout == "a\nb"  # an answer within the bound is whole
