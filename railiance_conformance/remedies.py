@@ -57,7 +57,25 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORE
      r"name or service not known|connect to host .* (?:timed out|operation timed out)|connection closed by|"
      r"closed by remote host|connection reset|exit status 255 without a message",
      "The host did not accept an SSH connection: check that it is up and that sshd listens on the address and "
-     "port the inventory gives (ansible_host/ansible_port), and any jump host on the way (ssh -v)."),
+     "port the inventory gives (ansible_host/ansible_port), and any jump host on the way (ssh -v); if a login "
+     "by hand hangs or ends at once too, sshd's log names the PAM session module (pam_limits and its files)."),
+    (r"ssh blocks reading its configuration",
+     "The user's ssh hangs reading its configuration, so every ssh (and git over ssh) of the user would: look at "
+     "the Include lines of ~/.ssh/config and /etc/ssh/ssh_config (an included FIFO or device) and any Match exec "
+     "(ssh -G -v ALIAS as the user shows the last file read); make them regular files, then re-run."),
+    (r"bytes the probe reads of a config file|grep ran out of its memory bound|answer was larger than",
+     "A file the control reads is far larger than a config file (or endless: a symlink into /proc, a file without "
+     "line ends): the component would choke on it too. Remove it or replace it with the intended small file, "
+     "then re-run."),
+    (r"pam session did not open",
+     "The host's sshd refuses every login of this user: its PAM session does not open (sshd's log: "
+     "pam_open_session). Look at the session modules' files: an entry of /etc/security/limits.d or limits.conf "
+     "that is not a regular file (a device, a FIFO, a directory) or cannot be read; remove it or make it a "
+     "regular file, then re-run."),
+    (r"is (?:a|an) [\w ()]+, not a regular file",
+     "A file the control reads is not a regular file (a FIFO, a device, a socket, a directory named like a "
+     "config file): the suite never opens one (it could block), and the component itself would block on it "
+     "or fail. Remove it or make it a regular file, then re-run."),
     (r"no answer within|timed out|timeout|deadline",
      "The target did not answer in time: find what blocks it (a hung sshd, a slow API server, a stuck mount), "
      "or raise --command-timeout / --api-timeout if it is merely slow."),

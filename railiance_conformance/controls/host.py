@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts, cannot_start, fork_failure
+from railiance_conformance.probes.host_script import NOT_REGULAR, NOT_RUN
 from railiance_conformance.resources import pam_limits, ssh_tokens, sysctl, systemd_units
 from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources.host_files import (
@@ -617,9 +618,9 @@ def ssh_batch_login(facts: HostFacts, params: Params) -> Outcome:
     user, alias = params["user"], params["alias"]
     section = facts.section(F.ssh_login(user, alias).section)
     text = section.out
-    if section.rc == 5:  # asuser: could not run as the user
+    if section.rc in (5, NOT_REGULAR, NOT_RUN):  # could not run as the user; the user's ssh config blocks
         raise FactUnavailable(_last_line(text))
-    if section.rc == 124:
+    if section.rc in (124, 137):  # timeout -s KILL (host_script: $T)
         return Outcome.error(f"{alias} cannot be reached from the host: ssh did not finish within "
                              f"{facts.network_timeout_s} s (timed out: the probe's bound for a network check, "
                              "from --command-timeout)", expected={"authenticated": True})
@@ -652,13 +653,13 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
     drifted, unreachable = [], []
     for path in params["paths"]:
         section = facts.section(F.git_ls_push_remote(user, path).section)
-        if section.rc == 5:
+        if section.rc in (5, NOT_REGULAR, NOT_RUN):  # could not run as the user; the user's ssh config blocks
             raise FactUnavailable(_last_line(section.out))
         if section.rc in (3, 4):
             observed[path] = f"no origin ({_last_line(section.out)})" if section.rc == 3 else "no checkout"
             drifted.append(path)
             continue
-        if section.rc == 124:
+        if section.rc in (124, 137):  # timeout -s KILL (host_script: $T)
             observed[path] = f"ls-remote did not finish within {facts.network_timeout_s} s (timed out)"
             unreachable.append(path)
             continue

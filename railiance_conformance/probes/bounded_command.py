@@ -12,15 +12,51 @@ Example: ``bound(testinfra.get_host("ssh://u@h"), 15).run("true")`` -> a Command
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
+import time
 from typing import Any
 
 REAP_TIMEOUT_S = 5.0  # after SIGKILL, how long the pipes may take to close
+# The most a command's stdout may hold (bytes): the fact script's answer is a few hundred KiB (config files of
+# at most 1 MiB each, host_script.MAX_FILE_BYTES); an answer past this is cut, the session killed, and an error.
+MAX_OUTPUT_BYTES = 64 << 20
 
 
 class CommandTimeout(Exception):
     """The command did not finish within its bound and was killed (its output is discarded)."""
+
+
+class OutputTooLarge(CommandTimeout):
+    """The command's stdout grew past ``MAX_OUTPUT_BYTES``: it was killed (its output is discarded)."""
+
+
+def _communicate(proc: subprocess.Popen, timeout_s: float, limit: int) -> tuple[bytes, bytes]:
+    """``proc.communicate(timeout=timeout_s)`` that also stops when stdout holds more than ``limit`` bytes
+    (``OutputTooLarge``): the client's memory is bounded whatever the host sends."""
+    deadline = time.monotonic() + timeout_s
+    chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+    sizes = dict.fromkeys(chunks, 0)
+    with selectors.DefaultSelector() as selector:
+        for fd in chunks:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout_s)
+            for key, _ in selector.select(left):
+                data = os.read(key.fd, 1 << 16)
+                if not data:
+                    selector.unregister(key.fd)
+                    continue
+                chunks[key.fd].append(data)
+                sizes[key.fd] += len(data)
+                if sizes[key.fd] > limit:
+                    raise OutputTooLarge(f"the host's answer was larger than {limit >> 20} MiB: the ssh session was "
+                                         "killed (a file far larger than a config file among those read?)")
+    proc.wait(timeout=max(0.0, deadline - time.monotonic()) + REAP_TIMEOUT_S)
+    return b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
 
 
 def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):
@@ -41,7 +77,10 @@ def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):
     finally:
         os.close(reader)
     try:
-        stdout, stderr = proc.communicate(timeout=timeout_s)
+        stdout, stderr = _communicate(proc, timeout_s, MAX_OUTPUT_BYTES)
+    except OutputTooLarge:
+        kill_group(proc)
+        raise
     except subprocess.TimeoutExpired:
         kill_group(proc)
         raise CommandTimeout(f"no answer within {timeout_s:g}s (--command-timeout): the ssh session was "

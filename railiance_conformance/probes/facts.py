@@ -180,7 +180,7 @@ def ssh_config(user: str, alias: str) -> list[Fact]:
     # probe names it instead of waiting
     return [_sec(f"ssh.userconfig {user}", f'test -e "$(homeof {q(user)})/.ssh/config"'),
             Fact(f"ssh.G {user} {alias}", f'c="$(homeof {q(user)})/.ssh/config"; if [ -e "$c" ] && [ ! -f "$c" ]; then '
-                                          f'sec {name} notregular "$c"; else sec {name} asuser {q(user)} ssh -G {q(alias)}; fi')]
+                                          f'sec {name} notregular "$c"; else sec {name} sshG {q(user)} {q(alias)}; fi')]
 
 
 def git_remote(user: str, path: str) -> list[Fact]:
@@ -269,8 +269,10 @@ SSH_PROBE_OPTIONS = ("-o BatchMode=yes -o StrictHostKeyChecking=yes -o UpdateHos
 def ssh_login(user: str, alias: str) -> Fact:
     """``ssh -T ALIAS`` as the user in batch mode, no command: a git-shell (or Gitea) login answers and
     exits; exit 255 is ssh's own failure (refused key, unreachable, host key). Nothing runs on the server."""
-    return _sec(f"ssh.login {user} {alias}",
-                f"asuser {q(user)} $T ssh -T {SSH_PROBE_OPTIONS} {q(alias)} </dev/null", concurrent=True)
+    name = q(f"ssh.login {user} {alias}")
+    # not run when the user's ssh config is not a regular file or ssh -G hung on it (``sshbad``): rc 20 / 21
+    return Fact(f"ssh.login {user} {alias}", f"if sshbad {q(user)}; then sec {name} sshnot; else "
+                f"sec {name} asuser {q(user)} $T ssh -T {SSH_PROBE_OPTIONS} {q(alias)} </dev/null; fi", concurrent=True)
 
 
 def git_ls_remote(user: str, path: str) -> Fact:
@@ -285,8 +287,10 @@ def git_ls_remote(user: str, path: str) -> Fact:
               'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
               'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
               'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
-    return _sec(f"lsremote {user}:{path}",
-                f'asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}',
+    name = q(f"lsremote {user}:{path}")
+    # not run when the user's ssh config is not a regular file or ssh -G hung on it (``sshbad``): rc 20 / 21
+    return Fact(f"lsremote {user}:{path}", f"if sshbad {q(user)}; then sec {name} sshnot; else "
+                f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}; fi',
                 concurrent=True)
 
 
@@ -352,6 +356,8 @@ def git_ls_push_remote(user: str, path: str) -> Fact:
               'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
               'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
               'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
-    return _sec(f"lsremote {user}:{path}",  # the section git_ls_remote had: one of the two is gathered
-                f'asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}',
+    name = q(f"lsremote {user}:{path}")  # the section git_ls_remote had: one of the two is gathered
+    # not run when the user's ssh config is not a regular file or ssh -G hung on it (``sshbad``): rc 20 / 21
+    return Fact(f"lsremote {user}:{path}", f"if sshbad {q(user)}; then sec {name} sshnot; else "
+                f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}; fi',
                 concurrent=True)

@@ -21,7 +21,7 @@ import testinfra
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.facts import Fact
 from railiance_conformance.probes.host_script import (
-    DEADLINE_RC, DEADLINE_SECTION, FILES_READ, NOT_REGULAR, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
+    DEADLINE_RC, DEADLINE_SECTION, FILES_READ, NOT_REGULAR, TOO_LARGE, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
 from railiance_conformance.targets import HostTarget
 
 
@@ -108,7 +108,7 @@ class HostFacts:
                     any((name[4:] + "/").startswith(p) or p.startswith(name[4:] + "/") for p in prefixes):
                 raise FactUnavailable(section.out.strip() or f"cannot list {name[4:]}")
             if name.startswith("file ") and name[5:].startswith(prefixes):
-                if section.rc == NOT_REGULAR:
+                if section.rc in (NOT_REGULAR, TOO_LARGE) or section.out.startswith("not read: "):
                     raise FactUnavailable(section.out.strip())
                 if section.rc != 0:
                     raise FactUnavailable(f"cannot read {name[5:]}: {section.out.strip() or section.rc}")
@@ -254,10 +254,28 @@ class HostFactStore:
         # undecodable bytes are kept as surrogate escapes (byte-exact for the resolvers) and shown
         # as \\xNN once they reach a Finding (recorder.sanitize).
         sections = parse_output(decode_remote(result.stdout_bytes), boundary)
-        failure = "" if sections else f"the fact script gave no output (exit {result.rc}): " \
-                                      f"{decode_remote(result.stderr_bytes).strip()[-300:]}"
+        failure = "" if sections else no_output_reason(result.rc, decode_remote(result.stderr_bytes))
         return HostFacts(target.name, sections, failure, time.monotonic() - started, commands=1,
                          network_timeout_s=network_s)
+
+
+# sshd's exit status when the login's PAM session did not open: OpenSSH session.c do_child, "PAM session not
+# opened, exiting" -> exit(254), before the command runs (sshd's log: "PAM: pam_open_session(): ...")
+SSHD_NO_PAM_SESSION = 254
+
+
+def no_output_reason(rc: int, stderr: str) -> str:
+    """Why a host gave no fact-script output: ``rc`` is the ssh session's exit status, ``stderr`` its messages.
+    Exit 254 with nothing on stderr is sshd refusing the session (``SSHD_NO_PAM_SESSION``): a PAM session
+    module failed, e.g. pam_limits on an entry of /etc/security/limits.d it cannot read (a device, a
+    directory) - every login of the user fails the same way, not only the suite's."""
+    message = stderr.strip()[-300:]
+    if rc == SSHD_NO_PAM_SESSION and not message:
+        return ("the host's sshd ended the login before any command ran (exit 254: its PAM session did not "
+                "open, sshd logs \"pam_open_session(): ...\"): a session module failed, e.g. pam_limits on a "
+                "file in /etc/security/limits.d or /etc/security/limits.conf that is not a regular file or "
+                "cannot be read; every login of this user fails the same way")
+    return f"the fact script gave no output (exit {rc}): {message}"
 
 
 def decode_remote(data: bytes | str) -> str:
@@ -279,4 +297,6 @@ def _ssh_reason(exc: RuntimeError) -> str:
     return "ssh failed: " + (lines[-1] if lines else "exit status 255 without a message: the connection or the "
                                                       "session ended before the fact script answered, connection "
                                                       "closed by the host (sshd restarted or killed, a PAM session "
-                                                      "module failed), or the remote shell exited 255")
+                                                      "module failed), the login hung until ssh's keepalive gave up "
+                                                      "(a PAM session module blocked: pam_limits opening a FIFO in "
+                                                      "/etc/security/limits.d), or the remote shell exited 255")

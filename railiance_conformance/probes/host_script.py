@@ -22,6 +22,13 @@ from typing import Mapping, Sequence
 from railiance_conformance.probes.facts import STAT_FORMAT, Fact  # noqa: F401  (STAT_FORMAT re-exported)
 
 
+# The largest config file the probe reads (bytes; systemd's own line bound is 1 MiB, LONG_LINE_MAX), the
+# memory bound of the grep that reads them (KiB of address space), and the exit of a file too large to read.
+MAX_FILE_BYTES = 1 << 20
+MAX_GREP_KIB = 256 * 1024
+TOO_LARGE = 22
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     rc: int
@@ -82,15 +89,39 @@ PREAMBLE = [
     # ~/.gitconfig. Logged in as root: setpriv (util-linux; no PAM session, nothing written).
     # Logged in as anyone else: exit 5 with the reason.
     # flush: the queued files, one grep: a "files" section, the list, a "<boundary>/files" line, grep's lines
-    'flush() { printf "%s files\\n%s%s/files\\n" "$B" "$Q" "$B"; r=0; if [ -n "$Q" ]; then set -f; IFS=$N; set -- $Q; '
-    'unset IFS; set +f; Q=; grep -aH "" -- "$@" 2>&1; r=$?; fi; printf "\\n%s/rc %s\\n" "$B" "$r"; }',
+    # A file larger than MAX_FILE_BYTES (stat(1) of them all, one process) is not read: its section says its size
+    # (TOO_LARGE): a config file is small, and a huge one (GBs of one line) would cost the host's memory in grep and
+    # the client's in the answer. grep runs under ulimit -v (MAX_GREP_KIB): a file that says size 0 and is endless
+    # (a symlink into /proc) ends it with "memory exhausted", which split_files makes the unread files' error.
+    'flush() { if [ -n "$Q" ]; then set -f; IFS=$N; set -- $Q; Q=; for l in $(stat -L -c "%s %n" -- "$@" 2>/dev/null); do '
+    f'z=${{l%% *}}; f=${{l#* }}; if [ "$z" -gt {MAX_FILE_BYTES} ]; then sec "file $f" toolarge "$f" "$z"; else Q="$Q$f$N"; fi; '
+    'done; unset IFS; set +f; fi; printf "%s files\\n%s%s/files\\n" "$B" "$Q" "$B"; r=0; if [ -n "$Q" ]; then set -f; '
+    f'IFS=$N; set -- $Q; unset IFS; set +f; Q=; (ulimit -v {MAX_GREP_KIB}; exec grep -aH "" -- "$@") 2>&1; r=$?; fi; '
+    'printf "\\n%s/rc %s\\n" "$B" "$r"; }',
+    f'toolarge() {{ echo "not read: $1 is $2 bytes, more than the {MAX_FILE_BYTES} bytes the probe reads of a config file"; '
+    f'return {TOO_LARGE}; }}',
     'asuser() { u=$1; shift; if [ "$u" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then h=$HOME; '
     'else h=$(homeof "$u"); fi; [ -n "$h" ] || { echo "cannot resolve as $u: no such user"; return 5; }; '
     'if [ "$ME" = "$u" ]; then HOME="$h" "$@"; '
     'elif [ "$MEID" = 0 ]; then HOME="$h" USER="$u" LOGNAME="$u" setpriv --reuid="$u" --regid="$(id -g "$u")" '
     '--init-groups -- "$@"; else echo "cannot resolve as $u: logged in as $ME, who is neither $u nor root"; '
     'return 5; fi; }',
-    'T=; command -v timeout >/dev/null 2>&1 && T="timeout 15"',
+    # $T bounds a command that may wait (systemctl, ssh, git over the network): -s KILL, because a child that
+    # ignores SIGTERM (a ProxyCommand with trap '' TERM) would outlive timeout's TERM and hold its lane's pipe
+    # open until the host's deadline; KILL reaches timeout's whole process group, and the exit is 137
+    'T=; command -v timeout >/dev/null 2>&1 && T="timeout -s KILL 15"',
+    # sshbad USER: true when the user's ~/.ssh/config exists and is not a regular file (left in $c), or when
+    # ssh -G as the user already hung on its configuration (an Include of a FIFO: why in $S). Every ssh the
+    # user starts opens the same files (fopen(3), no type check: readconf.c read_config_file_depth), so the
+    # login and ls-remote probes are not run then: their section names the file (NOT_REGULAR) or the hang
+    # (NOT_RUN), instead of a network timeout blamed on the git server
+    'sshbad() { c="$(homeof "$1")/.ssh/config"; { [ -e "$c" ] && [ ! -f "$c" ]; } || [ -n "${S:-}" ]; }',
+    'sshnot() { if [ -n "${S:-}" ]; then echo "$S"; return 21; fi; notregular "$c"; }',
+    # sshG USER ALIAS: ssh -G as the user, bounded (it makes no connection; only a config read that blocks or a
+    # Match exec that hangs takes long); on its timeout $S says so for the ssh probes after it
+    f'sshG() {{ asuser "$1" ${{T:+timeout -s KILL {5}}} ssh -G "$2"; s=$?; if [ "$s" = 124 ] || [ "$s" = 137 ]; then S="not run: ssh -G $2 as $1 did '
+    f'not finish within 5 s: ssh blocks reading its configuration (an Include of a FIFO or a device, a Match exec '
+    f'that hangs): every ssh of the user would"; echo "$S"; fi; return $s; }}',
 ]
 
 
@@ -147,7 +178,7 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
     if concurrent:
         lanes = ["\n".join(concurrent[i::LANES]) for i in range(min(LANES, len(concurrent)))]
         # stdin of a stage is the pipe from the one before: the facts read /dev/null, never that
-        bound = f'[ -z "$T" ] || T="timeout {int(network_timeout_s)}"'  # no timeout(1) on the host: none
+        bound = f'[ -z "$T" ] || T="timeout -s KILL {int(network_timeout_s)}"'  # no timeout(1) on the host: none
         lines.append(":" + "".join(f""" | {{ o=$( {{
 {bound}
 {lane}
@@ -160,6 +191,7 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
 # device: never opened) gets NOT_REGULAR.
 DEADLINE_RC = 254
 NOT_REGULAR = 20
+NOT_RUN = 21  # an ssh probe not run: ssh -G as the user hung on its configuration (``sshG``)
 
 # The session on the host (``wrap``): the fact script runs in a session of its own (setsid(1), so one
 # process group holds everything it starts) under timeout(1) with the host's own deadline; a watchdog
@@ -168,18 +200,39 @@ NOT_REGULAR = 20
 # The client sends one line first (``bounded_command``) and keeps its end open while it waits: with no
 # such line (stdin closed at once, a backend that sends nothing) the watchdog stands down and the
 # deadline still holds. pkill -s (procps) ends every process group of the session: timeout(1) puts each
-# bounded network fact in a group of its own. Without setsid or timeout(1) the script runs as before.
+# bounded network fact in a group of its own; without pkill, ``end`` does (every /proc/<pid>/stat whose session
+# field is the script's, shell builtins only, twice for a fork in between). Without setsid or timeout(1) (a
+# busybox-like host) the login's own session stands in (sshd made it one: session.c, setsid before the shell):
+# a ``sleep`` is the deadline, and at the deadline, when the channel closes or when the script ends, ``end``
+# kills every process of that session but this shell, the session leader and its parent (the login shell, if
+# it forked this one). Without /proc or sleep the script runs as before, unbounded on the host.
 WRAPPER = r"""exec 3<&0 </dev/null
+end() { for k in 1 2; do for f in /proc/[0-9]*/stat; do { read -r l < "$f"; } 2>/dev/null || continue; p=${f#/proc/}
+p=${p%/stat}; case " $$ $L " in *" $p "*) continue;; esac; set -- ${l##*") "}; [ "$4" = "$m" ] && kill -s KILL "$p" 2>/dev/null
+done; done; }
+L=
 if command -v setsid >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then
-end() { pkill -KILL -s "$1" 2>/dev/null || kill -s KILL -- "-$1" 2>/dev/null; }
+endp() { pkill -KILL -s "$1" 2>/dev/null || { m=$1; end; }; }
 setsid timeout -s KILL "$3" sh -c "$1" sh & P=$!
-{ if read -r _; then while read -r _; do :; done; end "$P"; fi; } <&3 3<&- & W=$!
+{ if read -r _; then while read -r _; do :; done; endp "$P"; fi; } <&3 3<&- & W=$!
 exec 3<&-
 wait "$P"; r=$?
 kill "$W" 2>/dev/null
 if [ "$r" = 137 ]; then printf '
 %s/deadline %s
-' "$2" "$3"; end "$P"; else kill -s KILL -- "-$P" 2>/dev/null; fi
+' "$2" "$3"; endp "$P"; else kill -s KILL -- "-$P" 2>/dev/null; fi
+exit 0
+fi
+if [ -r "/proc/$$/stat" ] && command -v sleep >/dev/null 2>&1; then
+a=$1 b=$2 d=$3; read -r l < "/proc/$$/stat"; set -- ${l##*") "}; m=$4; L="$m $PPID"
+sleep "$d" & S=$!
+{ sh -c "$a" sh; kill "$S" 2>/dev/null; } & P=$!
+{ if read -r _; then while read -r _; do :; done; kill "$S" 2>/dev/null; fi; } <&3 3<&- & W=$!
+exec 3<&-
+wait "$S" 2>/dev/null && printf '
+%s/deadline %s
+' "$b" "$d"
+end
 exit 0
 fi
 exec 3<&-; exec sh -c "$1" sh"""
@@ -256,7 +309,11 @@ def split_files(section: Section, boundary: str) -> dict[str, Section]:
     bodies: dict[str, list[str]] = {p: [] for p in paths}
     errors: dict[str, str] = {}
     index = 0
+    exhausted = False
     for line in lines.split("\n") if lines else []:
+        if line == "grep: memory exhausted":  # ulimit -v: a file without line ends (endless, size 0)
+            exhausted = True
+            break
         if line.startswith("grep: "):
             failed = next((p for p in paths if line.startswith(f"grep: {p}: ")), None)
             if failed is not None:
@@ -267,6 +324,11 @@ def split_files(section: Section, boundary: str) -> dict[str, Section]:
                 index = i
                 bodies[paths[i]].append(line[len(paths[i]) + 1:])
                 break
+    if exhausted:  # the file being read and every one after it are unread: never partial content
+        for p in paths[index:]:
+            errors[p] = (f"not read: {', '.join(paths[index:])}: grep ran out of its memory bound "
+                         f"({MAX_GREP_KIB // 1024} MiB) reading one of them: a line longer than that (a file without "
+                         "line ends, an endless file in /proc)")
     return {f"file {p}": Section(2, errors[p]) if p in errors else Section(0, "\n".join(bodies[p])) for p in paths}
 
 

@@ -134,7 +134,7 @@ def test_the_fact_script_only_runs_read_only_commands():
     script = build_script(bundled_plan().host_facts(target), "B")  # every host fact of every feature
     allowed = {"id", "test", "cat", "getconf", "grep", "stat", "getent", "pgrep", "systemctl", "sh", "exec",
                "cut", "git", "dump", "dumpdir", "denied", "sec", "printf", "command", "ssh", "asuser", "setpriv",
-               "env", "notregular"}
+               "env", "notregular", "sshG", "sshnot", "toolarge"}
     # every framed command: sec NAME [$T] [asuser USER] COMMAND ...
     used = set(re.findall(r"\bsec (?:'[^']*'|\"[^\"]*\"|\S+) (?:\$T )?(?:asuser \S+ )?([\w.-]+)", script))
     assert used and used <= allowed, used - allowed
@@ -322,3 +322,49 @@ def test_a_read_that_blocks_ends_at_the_hosts_deadline_and_leaves_no_process(bed
     assert findings["host.swappiness.persisted"]["status"] == "pass"  # read before the hang
     assert findings["host.swap.file"]["status"] == "pass"
     assert len(after) == len(before), (before, after)
+
+
+def test_an_ssh_config_include_of_a_fifo_is_named_by_the_ssh_controls_only(bed, tmp_path):
+    """An ``Include`` of a FIFO in the operator's ~/.ssh/config blocks every ssh of the user: ssh -G is bounded on
+    the host, the three ssh controls say that ssh blocks reading its configuration (not that the git server is
+    unreachable), every other control of the host is verified, and no process of the probe is left."""
+    victim = next(h for h in bed.hosts if h.state.name == "victim")
+    victim.wait_ready(bed.ssh_base())
+    config = victim.workdir / "layer" / "home" / ".ssh" / "config"
+    saved = config.read_bytes()
+    before = settled_processes(victim, 10 ** 6)
+    in_container(victim, "sh", "-c", "mkfifo /tmp/include-fifo && chmod 666 /tmp/include-fifo")
+    config.write_bytes(b"Include /tmp/include-fifo\n" + saved)
+    try:
+        started = time.monotonic()
+        run = run_suite(*host_args(bed, "--limit", "victim", "--command-timeout", "20"), report_dir=tmp_path / "r")
+        elapsed = time.monotonic() - started
+        after = settled_processes(victim, len(before))
+    finally:
+        config.write_bytes(saved)
+        in_container(victim, "rm", "-f", "/tmp/include-fifo")
+    findings = {f["control_id"]: f for f in non_pending(run, "victim")}
+    for control in ("host.gitea_ssh.config", "host.gitea_ssh.login", "host.gitea_ssh.ls_remote"):
+        finding = findings.pop(control)
+        assert finding["status"] == "error" and "ssh blocks reading its configuration" in finding["reason"], finding
+        assert "Include" in finding["remediation"], finding
+    assert {c: (f["status"], f["reason"]) for c, f in findings.items() if f["status"] != "pass"} == {}
+    assert elapsed < 20
+    assert len(after) == len(before), (before, after)
+
+
+def test_a_device_in_limits_d_that_fails_every_login_is_named_as_the_pam_session(bed, tmp_path):
+    """pam_limits opens every limits.d/*.conf at login: a symlink to /dev/tty there fails the PAM session, and
+    sshd ends every login with exit 254 before any command (OpenSSH session.c do_child). Each control of the
+    host says so and points at the session modules' files, never an empty "no output"."""
+    victim = next(h for h in bed.hosts if h.state.name == "victim")
+    victim.wait_ready(bed.ssh_base())
+    link = "/etc/security/limits.d/50-tty.conf"
+    in_container(victim, "ln", "-s", "/dev/tty", link)
+    try:
+        run = run_suite(*host_args(bed, "--limit", "victim", "--command-timeout", "20"), report_dir=tmp_path / "r")
+    finally:
+        in_container(victim, "rm", "-f", link)
+    findings = non_pending(run, "victim")
+    assert findings and all(f["status"] == "error" and "PAM session did not open" in f["reason"]
+                            and "limits.d" in f["remediation"] for f in findings), findings[:1]

@@ -154,3 +154,143 @@ def test_a_symlink_to_dev_null_a_mask_is_read_as_empty_as_before(tmp_path):
     (tmp_path / "10-mask.conf").symlink_to("/dev/null")
     facts = run(F.directories(str(tmp_path)))
     assert facts.files(str(tmp_path) + "/") == {f"{tmp_path}/10-mask.conf": ""}
+
+
+def test_a_file_that_is_not_regular_gets_the_remedy_to_remove_it(tmp_path, fifo):
+    """The reason of a FIFO, a device or a directory named like a config file gets its own remedy (remove it or
+    make it a regular file), never the default "fix what the reason names"."""
+    from railiance_conformance.remedies import DEFAULT, remedy_for_error
+
+    (tmp_path / "x.conf").mkdir()
+    facts = run(F.files(str(fifo), "/dev/zero", str(tmp_path / "x.conf")))
+    for path in (str(fifo), "/dev/zero", str(tmp_path / "x.conf")):
+        with pytest.raises(FactUnavailable) as caught:
+            facts.files(path)
+        remedy = remedy_for_error(str(caught.value))
+        assert remedy != DEFAULT and "regular file" in remedy and "Remove it" in remedy, (path, remedy)
+
+
+def test_a_login_whose_pam_session_did_not_open_is_named_with_its_remedy():
+    """sshd exits 254 before any command when the PAM session does not open (OpenSSH session.c do_child), e.g.
+    pam_limits on a device in /etc/security/limits.d: the reason says so, the remedy names the session modules."""
+    from railiance_conformance.probes.host_facts import no_output_reason
+    from railiance_conformance.remedies import remedy_for_error
+
+    reason = no_output_reason(254, "")
+    assert "PAM session did not open" in reason and "/etc/security/limits.d" in reason
+    assert "pam_open_session" in remedy_for_error(reason) and "limits.d" in remedy_for_error(reason)
+    assert no_output_reason(3, "boom\n") == "the fact script gave no output (exit 3): boom"
+
+
+def ssh_probes(user: str) -> list[Fact]:
+    return [*F.ssh_config(user, "gitea-local"), F.ssh_login(user, "gitea-local"), F.git_ls_remote(user, "~/repo")]
+
+
+def test_a_user_ssh_config_that_is_not_a_regular_file_is_named_by_every_ssh_probe(tmp_path, monkeypatch):
+    """~/.ssh/config as a FIFO: ssh opens it with fopen(3) and blocks, so the login and ls-remote probes are not
+    run (they would wait their network timeout and blame the git server): each names the file, at once."""
+    import getpass
+
+    (tmp_path / ".ssh").mkdir()
+    os.mkfifo(tmp_path / ".ssh" / "config")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    started = time.monotonic()
+    facts = run(ssh_probes(getpass.getuser()), timeout_s=30)
+    assert time.monotonic() - started < 5
+    for name in ("ssh.G", "ssh.login", "lsremote"):
+        [section] = [s for n, s in facts.sections.items() if n.startswith(name + " ")]
+        assert section.rc == NOT_REGULAR and f"{tmp_path}/.ssh/config is a FIFO" in section.out, (name, section)
+
+
+
+def test_a_huge_file_is_named_by_its_size_and_never_sent(tmp_path):
+    """A sparse 3 GiB file in a config directory is not read (a config file is small; grep would hold its one
+    line in the host's memory and the client would receive GBs): its section names it and its size, the others
+    are read, and the answer stays small."""
+    from railiance_conformance.probes.host_script import MAX_FILE_BYTES, TOO_LARGE
+    from railiance_conformance.remedies import remedy_for_error
+
+    with open(tmp_path / "60-big.conf", "wb") as big:
+        big.truncate(3 << 30)
+    (tmp_path / "70-swap.conf").write_text("vm.swappiness = 10\n")
+    (tmp_path / "80-edge.conf").write_bytes(b"x" * (MAX_FILE_BYTES - 1) + b"\n")  # at the bound: read
+    proc, writer = start(F.directories(str(tmp_path)))
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        os.close(writer)
+    assert len(out) < 2 * MAX_FILE_BYTES
+    facts = HostFacts("here", parse_output(out.decode("utf-8", "surrogateescape"), B))
+    section = facts.sections[f"file {tmp_path}/60-big.conf"]
+    assert section.rc == TOO_LARGE and f"{3 << 30} bytes" in section.out
+    assert facts.sections[f"file {tmp_path}/70-swap.conf"].out == "vm.swappiness = 10"
+    assert len(facts.sections[f"file {tmp_path}/80-edge.conf"].out) == MAX_FILE_BYTES - 1
+    with pytest.raises(FactUnavailable, match="60-big.conf is 3221225472 bytes") as caught:
+        facts.files(str(tmp_path) + "/")
+    assert "Remove it" in remedy_for_error(str(caught.value))
+
+
+def test_an_endless_file_that_says_size_0_ends_on_greps_memory_bound_never_partly_read(tmp_path):
+    """A symlink into /proc (``/proc/self/pagemap``: size 0, hundreds of GB without line ends) passes the size
+    check; grep's memory bound (ulimit -v) ends its read at once, and that file is an error, never partial content."""
+    (tmp_path / "10-ok.conf").write_text("vm.swappiness = 10\n")
+    (tmp_path / "50-endless.conf").symlink_to("/proc/self/pagemap")
+    started = time.monotonic()
+    facts = run(F.directories(str(tmp_path)), timeout_s=30)
+    assert time.monotonic() - started < 10
+    # the file whose lines came last may be the one cut: complete, or unread with the others, never partial
+    ok = facts.sections[f"file {tmp_path}/10-ok.conf"]
+    assert (ok.rc, ok.out) == (0, "vm.swappiness = 10") or (ok.rc == 2 and "memory bound" in ok.out)
+    with pytest.raises(FactUnavailable, match="50-endless.conf.*grep ran out of its memory bound"):
+        facts.files(str(tmp_path) + "/")
+
+
+@pytest.fixture
+def busybox_path(tmp_path: Path, monkeypatch) -> None:
+    """PATH without setsid, timeout and pkill (a busybox-like host): only what the script itself calls."""
+    import shutil
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("sh", "cat", "grep", "stat", "id", "getent", "cut", "sleep", "kill"):
+        if (found := shutil.which(tool)):
+            (bindir / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bindir))
+
+
+@pytest.mark.parametrize("ending", ["deadline", "client gone"])
+def test_without_setsid_timeout_or_pkill_the_probe_still_ends_and_leaves_nothing(fifo, busybox_path, ending):
+    """On a host without setsid(1), timeout(1) or pkill, the login's own session stands in: a read that blocks
+    ends at the host's deadline naming its section, or when the client's channel closes, and no process of the
+    probe is left either way (before, the script ran unbounded and its blocked reader stayed for good)."""
+    token = str(fifo)
+    started = time.monotonic()
+    if ending == "deadline":
+        facts = run([F.whoami(), Fact("hang", f"sec hang cat {token}"), F.memtotal()], deadline_s=2, timeout_s=20)
+        assert facts.sections["hang"].rc == DEADLINE_RC and facts.sections[DEADLINE_SECTION].out == "2 hang"
+        assert facts.sections["whoami"].rc == 0
+    else:
+        proc, writer = start([Fact("hang", f"sec hang cat {token}")], deadline_s=60)
+        time.sleep(0.5)
+        os.close(writer)  # the client ended: sshd closes the command's stdin
+        proc.communicate(timeout=20)
+    assert time.monotonic() - started < 10
+    assert wait_gone(token) == []
+
+
+def test_the_clients_memory_is_bounded_whatever_the_host_sends(monkeypatch):
+    """A command whose stdout passes MAX_OUTPUT_BYTES is killed (its whole process group) and an error, at once:
+    the client never holds GBs of a host's answer (a sparse 200 MB file once grew pytest past 2 GB)."""
+    import testinfra
+
+    from railiance_conformance.probes import bounded_command
+    from railiance_conformance.remedies import remedy_for_error
+
+    monkeypatch.setattr(bounded_command, "MAX_OUTPUT_BYTES", 1 << 20)
+    host = bounded_command.bound(testinfra.get_host("local://"), 30)
+    started = time.monotonic()
+    with pytest.raises(bounded_command.OutputTooLarge) as caught:
+        host.run("head -c 1000000000 /dev/zero; sleep 60")
+    assert time.monotonic() - started < 10
+    assert "Remove it" in remedy_for_error(str(caught.value))
+    assert host.run("printf 'a\\nb'").stdout == "a\nb"  # an answer within the bound is whole

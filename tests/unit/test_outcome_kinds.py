@@ -230,8 +230,8 @@ def test_each_network_check_gets_its_share_of_the_budget(budget_s: float, expect
              F.whoami()]
     assert network_timeout(facts, budget_s) == expected   # 5 network checks, 2 lanes: 3 in the longer one
     script = build_script(facts, "B", expected)
-    assert script.count(f'[ -z "$T" ] || T="timeout {expected}"') == 2  # set in each lane's subshell
-    assert 'T="timeout 15"' in script.split("\nB=")[0]                  # the other facts keep 15 s
+    assert script.count(f'[ -z "$T" ] || T="timeout -s KILL {expected}"') == 2  # set in each lane's subshell
+    assert 'T="timeout -s KILL 15"' in script.split("\nB=")[0]                  # the other facts keep 15 s
     assert network_timeout([F.whoami()], 45) == 15
 
 
