@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable
 
 from railiance_conformance.finding import Finding, Outcome, Status
-from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
+from railiance_conformance.probes.host_facts import FactUnavailable
 from railiance_conformance.secret_mask import evaluate_with_secrets
 from railiance_conformance.targets import HostTarget
 from railiance_conformance.vocabulary import KINDS
@@ -200,7 +199,7 @@ class Evaluation:
     def _with_settle(self, finding: Finding) -> Finding:
         seen = self.history.get((finding.control_id, finding.target), _History())
         statuses = seen.statuses
-        flapping = any(a in ("pass", "waived") and b not in ("pass", "waived") for a, b in zip(statuses, statuses[1:]))
+        flapping = any(a in ("pass", "waived") and b not in ("pass", "waived") for a, b in zip(statuses, statuses[1:], strict=False))
         settle = {"attempts": len(statuses), "passed_after_s": seen.passed_after_s, "statuses": statuses,
                   "flapping": flapping, "budget_s": self.settle_s}
         reason = finding.reason

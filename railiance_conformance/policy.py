@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
+if TYPE_CHECKING:  # jsonschema is imported where a document is validated, not at import
+    import jsonschema
+
 from railiance_conformance.paths import DEFAULT_POLICY_DIR, REPO_ROOT  # noqa: F401 - re-exported
+
 SCHEMA_DIR = DEFAULT_POLICY_DIR / "schemas"
 
 

@@ -259,7 +259,7 @@ class Server:
             self._kill_child()
             return failed("timeout", "the run did not finish in time and was stopped")
         finally:
-            child, self._child = self._child, None
+            self._child = None
         if self.stopping.is_set():
             return failed("exit_status", "stopped")
         path, document, why = this_run_report(self.report_dir, run_id)

@@ -22,9 +22,11 @@ from typing import Any, Mapping
 
 import pytest
 
+from railiance_conformance import derived_cache, early_inventory
 from railiance_conformance.checks import CheckPlan
 from railiance_conformance.controls.boundary import load_layer_map
-from railiance_conformance import derived_cache, early_inventory
+from railiance_conformance.coverage import load_coverage
+from railiance_conformance.interrupt import Interrupts, kill_children
 from railiance_conformance.policy import Catalog, PolicyError, load_catalog, load_cluster_policy
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
@@ -32,10 +34,8 @@ from railiance_conformance.recorder import FindingRecorder, utc_now
 from railiance_conformance.redact import redact
 from railiance_conformance.reporting import Run, load_reporters
 from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
-from railiance_conformance.interrupt import Interrupts, kill_children
 from railiance_conformance.run_deadline import RunDeadline
 from railiance_conformance.targets import HostTarget, hosts_from_urls
-from railiance_conformance.coverage import load_coverage
 from railiance_conformance.vocabulary import ControlSpec, control_id_of, load_specs
 from railiance_conformance.waivers import load_waivers
 
@@ -357,7 +357,6 @@ class Suite:
                                         f"are errors saying so")
         if self.settings.workplan is not None:
             from railiance_conformance.claims import claims_table
-
             from railiance_conformance.coverage import coverage_table
 
             self.coverage = coverage_table(self.settings.workplan, self.settings.coverage, run.findings)

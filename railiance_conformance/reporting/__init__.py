@@ -19,6 +19,7 @@ from railiance_conformance.finding import Finding, Status
 if TYPE_CHECKING:  # for the annotations only: the modules that make the parts are never imported here
     # (history imports this one); reporters only read the parts' attributes
     import threading
+
     from railiance_conformance.claims import Claim
     from railiance_conformance.coverage import TaskCoverage
     from railiance_conformance.gate.cutover import GateVerdict
@@ -195,7 +196,13 @@ def atomic_write(path: Path, text: str) -> None:
 def load_reporters() -> dict[str, Reporter]:
     """Every format, by name: json, junit, markdown, html, prometheus, policyreport."""
     from railiance_conformance.reporting import (  # noqa: F401  (each module registers itself)
-        html_report, json_report, junit_report, markdown_report, policyreport_report, prometheus_report)
+        html_report,
+        json_report,
+        junit_report,
+        markdown_report,
+        policyreport_report,
+        prometheus_report,
+    )
 
     return REPORTERS
 

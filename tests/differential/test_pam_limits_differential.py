@@ -22,8 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from railiance_conformance.resources.host_files import parse_proc_limits
-from railiance_conformance.resources.pam_limits import LIMITS_CONF, LIMITS_D, UNLIMITED, order_limits_files, \
-    resolve_limit
+from railiance_conformance.resources.pam_limits import (
+    LIMITS_CONF,
+    LIMITS_D,
+    UNLIMITED,
+    order_limits_files,
+    resolve_limit,
+)
 from tests.differential.namespace import NamespaceWorker, unavailable_reason
 
 INF = 2**64 - 1

@@ -80,7 +80,7 @@ line = st.sampled_from(["assign"] * 6 + ["negative", "comment", "blank", "bare",
     "comment": st.builds(lambda c, a: c + a, st.sampled_from(["#", ";", " # ", "\t;"]), assignment),
     "blank": blank, "bare": key_spelling, "nokey": st.just("=5")}[kind])
 eol = st.sampled_from(["\n", "\n", "\n", "\r\n", "\r"])
-content = st.builds(lambda lines, ends, last: "".join(l + e for l, e in zip(lines, ends)) + last,
+content = st.builds(lambda lines, ends, last: "".join(l + e for l, e in zip(lines, ends, strict=False)) + last,
                     st.lists(line, min_size=1, max_size=6), st.lists(eol, min_size=6, max_size=6),
                     st.sampled_from(["", "", "net.ipv4.ip_default_ttl = 9"]))
 name = st.sampled_from(["10-a.conf", "10-a.conf", "50-x.conf", "50-x.conf", "50-x.conf", "99-z.conf", "99-z.conf",

@@ -4,9 +4,9 @@ a dedicated two-host nspawn testbed and the Kubernetes API stand-in."""
 from __future__ import annotations
 
 import hashlib
-import re
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess

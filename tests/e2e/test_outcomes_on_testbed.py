@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from railiance_testbed.hosts import (CGROUP2_CONTROLS, CONFORMANT, GIB, STALE_PROCESS_SENTINEL, cgroup2_memory)
+from railiance_testbed.hosts import CGROUP2_CONTROLS, CONFORMANT, GIB, STALE_PROCESS_SENTINEL, cgroup2_memory
 from railiance_testbed.nspawn import Testbed
 from tests.conftest import nspawn_unavailable_reason
 from tests.suite_runner import run_suite

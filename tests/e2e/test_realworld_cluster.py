@@ -10,7 +10,6 @@ import base64
 import copy
 import sqlite3
 
-import pytest
 import yaml
 
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump

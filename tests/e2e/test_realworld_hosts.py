@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from railiance_testbed.hosts import CONFORMANT, REPOS
+from railiance_testbed.hosts import CONFORMANT
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from tests.conftest import nspawn_unavailable_reason
 from tests.suite_runner import run_suite

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from railiance_testbed.repos import PLAINTEXT_SENTINEL, build_repos
 from tests.suite_runner import run_suite
 
-from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 REPO_CONTROLS = {"repo.make.targets", "repo.sops.encrypted", "repo.workplan.superseded", "repo.deploy_stack.doc",
                  "boundary.values.location", "repo.goss.swap", "repo.goss.nproc"}
 

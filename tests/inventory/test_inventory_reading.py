@@ -16,7 +16,7 @@ import pytest
 from railiance_conformance.inventory import VaultOptions, read_inventory
 from railiance_conformance.policy import PolicyError
 from railiance_conformance.targets import hosts_from_inventory
-from tests.inventory.vault_fixtures import PASSWORD, password_file, vault_text, vault_var
+from tests.inventory.vault_fixtures import password_file, vault_text, vault_var
 from tests.suite_runner import REPO
 
 KEYS = {"nproc_soft", "nproc_hard", "swap_size_gb"}

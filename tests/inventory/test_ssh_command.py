@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from railiance_conformance.policy import DEFAULT_POLICY_DIR
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
 from railiance_conformance.targets import hosts_from_inventory
 

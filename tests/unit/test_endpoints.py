@@ -2,7 +2,13 @@
 import pytest
 
 from railiance_conformance.resources.endpoints import (
-    Endpoint, git_remote, postgres_endpoint, redis_endpoint, service_fqdn, to_redis_uri)
+    Endpoint,
+    git_remote,
+    postgres_endpoint,
+    redis_endpoint,
+    service_fqdn,
+    to_redis_uri,
+)
 
 FQDN = "gitea-db-rw.databases.svc.cluster.local"
 

@@ -1,6 +1,7 @@
 """One redaction step: every secret form masked, non-secrets kept; a sentinel planted in each form never survives."""
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.recorder import sanitize
 from railiance_conformance.redact import MASK, redact, redact_text, redact_url

@@ -10,8 +10,7 @@ import jsonschema
 import pytest
 
 from railiance_conformance.finding import Status
-from railiance_conformance.reporting import json_report
-from railiance_conformance.reporting import Run
+from railiance_conformance.reporting import Run, json_report
 from tests.unit.reporting_samples import FINDINGS, every_part_run, sample_run
 
 SCHEMA_PATH = Path(json_report.__file__).parent / "schemas" / "findings.schema.json"
