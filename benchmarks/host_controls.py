@@ -265,8 +265,8 @@ def ansible_row(bed: Bed, n: int, tmp: Path) -> Row:
 def probe_layer_row(bed: Bed, n: int, tmp: Path) -> Row:
     """The suite's probe layer in this process: one fact script per host, each control's kind evaluated."""
     from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.inventory import hosts_from_inventory
     from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
-    from railiance_conformance.targets import hosts_from_inventory
     from railiance_conformance.vocabulary import KINDS
 
     plan = bundled_plan()
@@ -373,8 +373,8 @@ def section_costs(bed: Bed, tmp: Path, repeat: int) -> list[tuple[str, int, floa
     preamble)", ...)`` with its own absolute cost. Controls share facts (the account, the page size), so
     the parts add up to more than the whole."""
     from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.inventory import hosts_from_inventory
     from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
-    from railiance_conformance.targets import hosts_from_inventory
     from railiance_conformance.vocabulary import KINDS
 
     plan = bundled_plan()
