@@ -27,7 +27,7 @@ an installed suite runs; ``-p no:hypothesispytest`` (the project's test extra, n
 install) is given to every pytest process, and the testinfra baseline runs without the pytest-bdd plugin.
 
 Usage: ./run bench [--repeat 5] [--hosts 100] [--nspawn] [--no-ansible] [--no-probe-layer]
-Prints a plain table, the paired ratios against the acceptance aims (issue 14), and a Markdown
+Prints a plain table, the paired ratios against the aims in BENCHMARKS.md, and a Markdown
 table for BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -53,11 +53,11 @@ sys.path.insert(0, str(REPO))
 
 from railiance_testbed.hosts import CGROUP2_CONTROLS, CONFORMANT, cgroup2_memory  # noqa: E402
 from railiance_testbed.nshosts import SYSTEMD_CONTROLS, NamespaceTestbed  # noqa: E402
+from railiance_testbed.nspawn import Testbed  # noqa: E402
 
 # without the Gitea SSH server (the default, "sshd-only" hosts) these are errors for every tool: the
 # operator's ssh finds nothing listening on the host's Gitea port
 GITEA_CONTROLS = frozenset({"host.gitea_ssh.login", "host.gitea_ssh.ls_remote"})
-from railiance_testbed.nspawn import Testbed  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 PYTHON = sys.executable

@@ -1,7 +1,7 @@
 """How host scenarios fan out: one pytest item per host control evaluates every host; ``-k`` selects hosts.
 
 A run costs one SSH command per host and one pytest item per control, not hosts x controls items
-(issue 14: 100 hosts at most 3x one host). ``-k`` still selects by host name, with the same meaning
+(100 hosts at most 3x one host). ``-k`` still selects by host name, with the same meaning
 as if the items were one per host. Hosts here are unreachable loopback ports: every host control is
 an error finding naming its host, which is all this needs.
 """

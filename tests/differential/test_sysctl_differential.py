@@ -129,7 +129,7 @@ def test_resolver_equals_systemd_sysctl_and_the_kernel(systemd_sysctl, case: dic
 
 # Named cases: the issue's example and every disagreement the generated cases ever found.
 NAMED = {
-    "trailing comment is handed to the kernel, which stores the number (issue 10, kind 2)":
+    "trailing comment is handed to the kernel, which stores the number":
         ([(DIRS[0], "99-x.conf", f"{KEY} = 10 # keep low\n")], 64, 10),
     "hex value": ([(DIRS[0], "99-x.conf", f"{KEY} = 0x20\n")], 64, 32),
     "leading-0 octal value": ([(DIRS[0], "99-x.conf", f"{KEY} = 010\n")], 64, 8),

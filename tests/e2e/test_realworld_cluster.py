@@ -1,4 +1,4 @@
-"""Cluster configurations as operators write them (issue 10 kinds 1, 3, 8, 10, 11), through the real client.
+"""Cluster configurations as operators write them, through the real client.
 
 Each case mutates the conformant dump the way a real cluster holds it, serves it with the API
 stand-in, runs ``pytest features/ -m "cluster and not X"`` and asserts the control's verdict,

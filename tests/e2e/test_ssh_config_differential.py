@@ -1,4 +1,4 @@
-"""host.gitea_ssh.config against the operator's own ssh, on generated ssh configs (issue 10 kind 6).
+"""host.gitea_ssh.config against the operator's own ssh, on generated ssh configs.
 
 The suite logs in as **root** and resolves ``gitea-local`` through its fact script; the reference
 is ``ssh -G gitea-local`` run by the operator in their own login. Configs are generated with

@@ -1,4 +1,4 @@
-"""The Done-when coverage map (issue 13, item 1): every clause of every task of RAIL-HO-WP-0004, parsed
+"""The Done-when coverage map: every clause of every task of RAIL-HO-WP-0004, parsed
 from the bundled workplan, is in policies/coverage.yaml exactly once, mapped to controls the catalog
 knows or marked not verifiable read-only with a reason; and a run's coverage follows its findings."""
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_every_done_when_clause_of_the_workplan_is_covered_exactly_once():
         assert bool(clause.controls) != bool(clause.not_verifiable), clause
         assert all(c in CATALOG.controls for c in clause.controls), clause
     unverifiable = [c for c in MAP.clauses if c.not_verifiable]
-    assert len(unverifiable) == 10  # the closing note of issue 13 quotes this: 21 of 31 clauses have controls
+    assert len(unverifiable) == 10  # 21 of 31 clauses have controls
 
 
 def test_the_clauses_are_split_as_the_workplan_writes_them():

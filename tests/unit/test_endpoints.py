@@ -1,4 +1,4 @@
-"""Endpoints as their clients resolve them (issue 10 kind 3): default ports, service DNS forms, old forms."""
+"""Endpoints as their clients resolve them: default ports, service DNS forms, old forms."""
 import pytest
 
 from railiance_conformance.resources.endpoints import (

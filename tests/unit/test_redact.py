@@ -16,7 +16,7 @@ from railiance_conformance.redact import MASK, redact, redact_text, redact_url
     ("git@gitea-local:coulomb/r.git", "git@gitea-local:coulomb/r.git"),
     ("redis+cluster://:pw@h:6379/0?pool_size=100", "redis+cluster://:***@h:6379/0?pool_size=100"),
     ("no url here", "no url here"),
-    # the kinds of issue 10, one example each
+    # each secret form operators write, one example each
     ("network=tcp,addr=valkey.platform.svc.cluster.local:6379,password=S3cret,db=0,pool_size=100",
      "network=tcp,addr=valkey.platform.svc.cluster.local:6379,password=***,db=0,pool_size=100"),
     ("oauth2:TOKEN@gitea.example.invalid:org/repo.git", "oauth2:***@gitea.example.invalid:org/repo.git"),

@@ -1,5 +1,5 @@
-"""Every report format shows, per workplan task, how many Done-when clauses the run verified (``Run.coverage``,
-issue 13 item 1): terminal and Markdown list the clauses not verified, HTML all of them, JSON the whole
+"""Every report format shows, per workplan task, how many Done-when clauses the run verified (``Run.coverage``):
+terminal and Markdown list the clauses not verified, HTML all of them, JSON the whole
 record, JUnit and the PolicyReport a per-task summary, Prometheus a gauge per task and state."""
 from __future__ import annotations
 
