@@ -5,7 +5,7 @@ the run, ``Evaluation.run()`` evaluates each selected control on each of its tar
 host for a host kind, the cluster for a cluster kind, the checkouts for a repo kind) from the
 facts gathered once (one SSH command per host, one LIST per API kind). One pytest item per
 control then reports the findings of the hosts it selects (``-k`` by host name works, see
-``selected_hosts``), so 100 hosts cost 100 SSH commands, not 100 x controls pytest items.
+``keyword_match.selected_hosts``), so 100 hosts cost 100 SSH commands, not 100 x controls pytest items.
 
 Settle (``--settle SECONDS``, Goss's retry-timeout): right after a converge, state is still
 settling. Controls that drifted or could not be verified are re-probed with backoff (1, 2, 4,
@@ -209,16 +209,3 @@ class Evaluation:
             reason = (reason + "; " if reason else "") + \
                 f"still {finding.status.value} after {len(statuses)} attempts in a {self.settle_s:g} s settle budget"
         return replace(finding, reason=reason, evidence=(*finding.evidence, ("settle", settle)))
-
-
-def selected_hosts(item: Any, hosts: list[str], keyword: str) -> list[str]:
-    """The hosts of a one-item-per-control scenario that ``-k KEYWORD`` selects, as if the item were
-    parametrised per host: each host is matched against the item's own keywords plus its name."""
-    if not keyword:
-        return hosts
-    from _pytest.mark import KeywordMatcher
-    from _pytest.mark.expression import Expression
-
-    expression = Expression.compile(keyword)
-    own = KeywordMatcher.from_item(item)._names - set(hosts)
-    return [h for h in hosts if expression.evaluate(KeywordMatcher(frozenset(own | {h})))]

@@ -224,7 +224,7 @@ class Suite:
 
     @pytest.hookimpl(tryfirst=True)  # before -m/-k deselect: the catalog's task, layer and severity are markers
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list) -> None:
-        from railiance_conformance.evaluation import selected_hosts
+        from railiance_conformance.keyword_match import selected_hosts
 
         controls = self.settings.catalog.controls
         hosts = [h.name for h in self.settings.hosts]
@@ -284,7 +284,7 @@ class Suite:
 
     def hosts_for(self, item: Any) -> list[str]:
         """The host names a host control's item evaluates (``-k`` by host name)."""
-        from railiance_conformance.evaluation import selected_hosts
+        from railiance_conformance.keyword_match import selected_hosts
 
         return selected_hosts(item, [h.name for h in self.settings.hosts], self.option.keyword)
 
