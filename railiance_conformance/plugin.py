@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from railiance_conformance import early_inventory
-from railiance_conformance.paths import DEFAULT_POLICY_DIR
 
 # The rest is imported when first used, not here: pytest calls pytest_addoption only once this module is
 # imported, and from there early_inventory reads the inventory in a child while pytest loads the rest
 # (the steps import these same modules meanwhile).
+from railiance_conformance.levels import LAYERS, SEVERITIES
+from railiance_conformance.paths import DEFAULT_POLICY_DIR
+
 if TYPE_CHECKING:
     from railiance_conformance.finding import Finding
     from railiance_conformance.probes.cluster import ClusterSnapshot
@@ -29,8 +31,6 @@ if TYPE_CHECKING:
     from railiance_conformance.suite import Suite
     from railiance_conformance.targets import HostTarget
 
-LAYERS = ("S1", "S2", "S3", "S4", "S5", "X")      # the enum of policies/schemas/control-catalog.schema.json
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 SUITE = pytest.StashKey["Suite"]()
 
 

@@ -42,7 +42,14 @@ def schema(name: str) -> dict[str, Any]:
     built from the catalog's ``vars`` (``host_policy_schema``): it has no file of its own."""
     if name == HOST_POLICY:
         return host_policy_schema(DEFAULT_POLICY_DIR)
-    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+    doc = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+    if name == "control-catalog":  # the layers and severities have one declaration: levels.py
+        from railiance_conformance.levels import LAYERS, SEVERITIES
+
+        fields = doc["properties"]["controls"]["items"]["properties"]
+        fields["layer"] = {"enum": list(LAYERS)}
+        fields["severity"] = {"enum": list(SEVERITIES)}
+    return doc
 
 
 def field_path(path: Any) -> str:

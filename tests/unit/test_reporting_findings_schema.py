@@ -95,3 +95,13 @@ def test_invalid_documents_fail(validator, breakage) -> None:
     breakage(document)
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(document)
+
+
+def test_the_published_schema_names_the_layers_and_severities_of_levels():
+    """findings.schema.json is read outside the suite, so it spells the enums out; they are levels.py's."""
+    from railiance_conformance.levels import LAYERS, SEVERITIES
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    text = json.dumps(schema)
+    assert f'"layer": {{"enum": {json.dumps(list(LAYERS))}}}' in text
+    assert f'"severity": {{"enum": {json.dumps(list(SEVERITIES))}}}' in text
