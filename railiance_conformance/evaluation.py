@@ -19,13 +19,56 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from railiance_conformance.finding import Finding, Outcome, Status
 from railiance_conformance.probes.host_facts import FactUnavailable
 from railiance_conformance.secret_mask import evaluate_with_secrets
 from railiance_conformance.targets import HostTarget
 from railiance_conformance.vocabulary import KINDS
+
+if TYPE_CHECKING:
+    from railiance_conformance.checks import CheckPlan
+    from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
+    from railiance_conformance.probes.host_facts import HostFactStore
+    from railiance_conformance.recorder import FindingRecorder
+
+
+class SuiteSettingsView(Protocol):
+    """What an Evaluation reads of the run's settings (``suite.SuiteSettings``)."""
+
+    @property
+    def hosts(self) -> Sequence[HostTarget]: ...
+
+    @property
+    def cluster_access(self) -> ClusterAccess: ...
+
+
+class SuiteView(Protocol):
+    """What an Evaluation asks of the suite (``suite.Suite`` implements it): the plan, the facts, the
+    cluster, the checkouts and the recorder, each read lazily and once per run."""
+
+    @property
+    def settings(self) -> SuiteSettingsView: ...
+
+    @property
+    def recorder(self) -> FindingRecorder: ...
+
+    @property
+    def host_selection(self) -> Mapping[str, list[str]]: ...   # control id -> the hosts its item covers
+
+    def plan(self) -> CheckPlan: ...
+
+    def facts(self) -> HostFactStore: ...
+
+    def snapshot(self) -> ClusterSnapshot: ...
+
+    def repos(self) -> Mapping[str, Path]: ...
+
+    def cluster_env(self) -> Any: ...
+
+    def service_nodeport(self, service: str) -> int: ...
 
 NO_HOSTS = "(no hosts)"
 REPOS_TARGET = "repos"
@@ -43,7 +86,7 @@ class _History:
 class Evaluation:
     """The findings of one run: ``findings(control_id)`` -> one Finding per target of that control."""
 
-    def __init__(self, suite: Any, settle_s: float = 0.0, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, suite: SuiteView, settle_s: float = 0.0, *, sleep: Callable[[float], None] = time.sleep):
         self.suite = suite
         self.settle_s = max(0.0, float(settle_s or 0.0))
         self.sleep = sleep

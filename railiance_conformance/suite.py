@@ -231,7 +231,7 @@ class Suite:
         keyword = config.option.keyword
         for item in items:
             control_id = scenario_control_id(item)
-            if control_id in controls:
+            if control_id is not None and control_id in controls:
                 control = controls[control_id]
                 for name in (control.task, control.layer, control.severity):
                     item.add_marker(name)
@@ -244,7 +244,7 @@ class Suite:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Plan the selected checks (only their facts are gathered); arm the run deadline (feature runs only)."""
-        selected = {scenario_control_id(item) for item in session.items} - {None}
+        selected = {control_id for item in session.items if (control_id := scenario_control_id(item)) is not None}
         self.checks = CheckPlan(self.settings.catalog, self.settings.specs, selected)
         if selected:  # the run will wait on SSH or the API: import the report writers meanwhile
             from railiance_conformance.reporting import warm_up
