@@ -27,7 +27,7 @@ an installed suite runs; ``-p no:hypothesispytest`` (the project's test extra, n
 install) is given to every pytest process, and the testinfra baseline runs without the pytest-bdd plugin.
 
 Usage: ./run bench [--repeat 5] [--hosts 100] [--nspawn] [--no-ansible] [--no-probe-layer]
-Prints a plain table, the paired ratios against the acceptance aims (issue 14), and a Markdown
+Prints a plain table, the paired ratios against the aims in BENCHMARKS.md, and a Markdown
 table for BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -51,13 +51,13 @@ from typing import Callable
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from railiance_testbed.hosts import CGROUP2_CONTROLS, CONFORMANT, GITEA_NODEPORT, cgroup2_memory  # noqa: E402
+from railiance_testbed.hosts import CGROUP2_CONTROLS, CONFORMANT, cgroup2_memory  # noqa: E402
 from railiance_testbed.nshosts import SYSTEMD_CONTROLS, NamespaceTestbed  # noqa: E402
+from railiance_testbed.nspawn import Testbed  # noqa: E402
 
 # without the Gitea SSH server (the default, "sshd-only" hosts) these are errors for every tool: the
 # operator's ssh finds nothing listening on the host's Gitea port
 GITEA_CONTROLS = frozenset({"host.gitea_ssh.login", "host.gitea_ssh.ls_remote"})
-from railiance_testbed.nspawn import SSH_PORT, Testbed  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -150,7 +150,7 @@ def log_marks(hosts) -> list[int]:
 def server_counts(hosts, marks: list[int]) -> list[tuple[int, int]]:
     """Per host: (SSH logins, remote commands) its sshd logged since ``marks``."""
     counts = []
-    for host, mark in zip(hosts, marks):
+    for host, mark in zip(hosts, marks, strict=True):
         with open(host.sshd_log, "rb") as log:
             log.seek(mark)
             text = log.read().decode(errors="replace")
@@ -265,8 +265,8 @@ def ansible_row(bed: Bed, n: int, tmp: Path) -> Row:
 def probe_layer_row(bed: Bed, n: int, tmp: Path) -> Row:
     """The suite's probe layer in this process: one fact script per host, each control's kind evaluated."""
     from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.inventory import hosts_from_inventory
     from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
-    from railiance_conformance.targets import hosts_from_inventory
     from railiance_conformance.vocabulary import KINDS
 
     plan = bundled_plan()
@@ -373,8 +373,8 @@ def section_costs(bed: Bed, tmp: Path, repeat: int) -> list[tuple[str, int, floa
     preamble)", ...)`` with its own absolute cost. Controls share facts (the account, the page size), so
     the parts add up to more than the whole."""
     from railiance_conformance.checks import bundled_plan
+    from railiance_conformance.inventory import hosts_from_inventory
     from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
-    from railiance_conformance.targets import hosts_from_inventory
     from railiance_conformance.vocabulary import KINDS
 
     plan = bundled_plan()
@@ -540,7 +540,7 @@ def paired(a: Row | None, b: Row | None, measure: str = "wall") -> float | None:
     """The median over rounds of a's ``measure`` (wall, cpu) / b's in the same round."""
     if a is None or b is None or not getattr(a, measure) or not getattr(b, measure):
         return None
-    return statistics.median(x / y for x, y in zip(getattr(a, measure), getattr(b, measure)))
+    return statistics.median(x / y for x, y in zip(getattr(a, measure), getattr(b, measure), strict=True))
 
 
 def per_host_lines(find, big: int) -> list[str]:
@@ -550,13 +550,13 @@ def per_host_lines(find, big: int) -> list[str]:
     lines = []
     suite1, suite_big, login_big = find("suite", 1), find("suite", big), find("ssh true", big)
     if suite_big and login_big and suite_big.hosts_cpu and login_big.hosts_cpu:
-        per_host = statistics.median((s - l) / big for s, l in zip(suite_big.hosts_cpu, login_big.hosts_cpu))
+        per_host = statistics.median((s - l) / big for s, l in zip(suite_big.hosts_cpu, login_big.hosts_cpu, strict=True))
         login = median(login_big.hosts_cpu) / big
         lines.append(f"the hosts' CPU per host beyond one login: {per_host * 1000:.0f} ms (suite at {big} hosts "
                      f"{median(suite_big.hosts_cpu):.2f} s, {big} logins {median(login_big.hosts_cpu):.2f} s = "
                      f"{login * 1000:.0f} ms each)  (aim <= 50 ms: {'met' if per_host <= 0.050 else 'NOT met'})")
     if suite1 and suite_big and big > 1:
-        extra = statistics.median((b - a) / (big - 1) for a, b in zip(suite1.cpu, suite_big.cpu))
+        extra = statistics.median((b - a) / (big - 1) for a, b in zip(suite1.cpu, suite_big.cpu, strict=True))
         lines.append(f"the client CPU per additional host, 1 to {big} hosts: {extra * 1000:.1f} ms ({median(suite1.cpu):.2f} s "
                      f"at 1, {median(suite_big.cpu):.2f} s at {big})  (aim <= 10 ms: {'met' if extra <= 0.010 else 'NOT met'})")
     ratio = paired(suite1, find("testinfra", 1))
@@ -609,14 +609,14 @@ def report(rows: list[Row], repeat: int, memory: tuple[float, float] | None, clu
     startup, login1, login_big = find("pytest start-up", 1), find("ssh true", 1), find("ssh true", big)
     testinfra1 = find("testinfra", 1)
     if startup and login1 and testinfra1 and suite1:
-        floor = [a + b for a, b in zip(startup.wall, login1.wall)]
-        versus = statistics.median(f / t for f, t in zip(floor, testinfra1.wall))
+        floor = [a + b for a, b in zip(startup.wall, login1.wall, strict=True)]
+        versus = statistics.median(f / t for f, t in zip(floor, testinfra1.wall, strict=True))
         ansible1 = find("ansible", 1)
         versus_ansible = "" if ansible1 is None else \
-            f" = {statistics.median(f / a for f, a in zip(floor, ansible1.wall)):.3f}x ansible-playbook (aim 0.1x)"
+            f" = {statistics.median(f / a for f, a in zip(floor, ansible1.wall, strict=True)):.3f}x ansible-playbook (aim 0.1x)"
         print(f"  floor, 1 host: pytest start-up {median(startup.wall):.2f} s + one ssh login {median(login1.wall):.2f} s"
               f" = {median(floor):.2f} s = {versus:.3f}x testinfra ({'above' if versus > 0.5 else 'below'} the 0.5x aim)"
-              f"{versus_ansible}, {statistics.median(f / t for f, t in zip(floor, suite1.wall)):.2f} of the suite's "
+              f"{versus_ansible}, {statistics.median(f / t for f, t in zip(floor, suite1.wall, strict=True)):.2f} of the suite's "
               f"1-host time")
     if login_big and suite1 and suite_big and suite_big.hosts_cpu and login_big.hosts_cpu:
         # were the fact script free on the hosts: their logins' CPU and the suite's own, on this machine's cores

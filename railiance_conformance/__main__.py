@@ -10,6 +10,7 @@ from pathlib import Path
 
 import railiance_conformance.gate.command  # noqa: F401  (its docstring is the gate's --help)
 import railiance_conformance.serve  # noqa: F401  (its docstring is serve's --help)
+from railiance_conformance.levels import SEVERITIES
 from railiance_conformance.nightly import USAGE_ERROR, Webhook, run_nightly
 from railiance_conformance.policy import REPO_ROOT
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds from the end of one run to the start of the next (default 900)")
     serve.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports")
     serve.add_argument("--run-timeout", type=float, metavar="S", help="deadline of each run (the suite's --run-timeout)")
-    serve.add_argument("--fail-severity", default="info", choices=("critical", "high", "medium", "low", "info"),
+    serve.add_argument("--fail-severity", default="info", choices=SEVERITIES,
                        help="/status answers 503 for drift or could-not-verify of this severity or louder (default info: any)")
     serve.add_argument("--accept-after", type=int, default=3, metavar="N",
                        help="a run that verifies less than the served one is taken after N such runs in a row (default 3)")

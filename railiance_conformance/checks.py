@@ -11,6 +11,7 @@ connection and one command per host. Example::
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from railiance_conformance.probes.facts import Fact
@@ -59,7 +60,7 @@ class CheckPlan:
         return found
 
 
-def bundled_plan(features_dir: "Path | None" = None) -> CheckPlan:
+def bundled_plan(features_dir: Path | None = None) -> CheckPlan:
     """The plan of every control stated in the bundled features/ (a checkout's), for in-process use."""
     from pathlib import Path
 

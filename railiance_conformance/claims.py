@@ -51,7 +51,8 @@ def _verdict(done: bool, waiting: bool, statuses: list[Status]) -> str:
 def _clause_statuses(coverage, task_id: str) -> list[Status]:
     """The task's Done-when clauses that drifted or could not be verified, as statuses: a clause is
     verified by controls of other tasks too (T06's "Gitea operational" by T04's controls)."""
-    from railiance_conformance.coverage import DRIFTED as CLAUSE_DRIFTED, UNVERIFIED as CLAUSE_UNVERIFIED
+    from railiance_conformance.coverage import DRIFTED as CLAUSE_DRIFTED
+    from railiance_conformance.coverage import UNVERIFIED as CLAUSE_UNVERIFIED
 
     states = {CLAUSE_DRIFTED: Status.DRIFT, CLAUSE_UNVERIFIED: Status.ERROR}
     row = next((r for r in coverage or () if r.task == task_id), None)
@@ -64,7 +65,7 @@ def claims_table(workplan: Workplan, findings: list[Finding] | tuple[Finding, ..
     takes that verdict even when the drift is another task's control: a task is never "claimed done,
     verified" while its own Done-when line says it drifted."""
     rows = []
-    for short, task in workplan.tasks.items():
+    for task in workplan.tasks.values():
         mine = [f for f in findings if f.task == task.id]
         statuses = [f.status for f in mine]
         counts = {s.value: statuses.count(s) for s in LOUDEST_FIRST if statuses.count(s)}

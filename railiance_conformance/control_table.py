@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+
 def control_table(catalog: Any, specs: Mapping[str, Any]) -> str:
     """The Markdown table (header included), in catalog order."""
     rows = ["| control | task | layer | severity | desired state (as the feature states it) |", "|---|---|---|---|---|"]

@@ -62,6 +62,7 @@ def cached(name: str, inputs: Iterable[Path], compute: Callable[[], Any]) -> Any
     except Exception:  # noqa: BLE001 - no cache, a stale or damaged one: computed as if there were none
         pass
     value = compute()
+    tmp: str | None = None
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         for old in directory.glob(f"{name}-*.pickle"):  # one entry per name: the inputs changed
@@ -72,7 +73,8 @@ def cached(name: str, inputs: Iterable[Path], compute: Callable[[], Any]) -> Any
         os.replace(tmp, path)
     except Exception:  # noqa: BLE001 - a cache that cannot be written costs the next run its time, nothing else
         try:
-            os.unlink(tmp)  # type: ignore[possibly-undefined]
+            if tmp is not None:  # None: the failure came before the temporary file existed
+                os.unlink(tmp)
         except Exception:  # noqa: BLE001
             pass
     return value

@@ -5,7 +5,7 @@ the run, ``Evaluation.run()`` evaluates each selected control on each of its tar
 host for a host kind, the cluster for a cluster kind, the checkouts for a repo kind) from the
 facts gathered once (one SSH command per host, one LIST per API kind). One pytest item per
 control then reports the findings of the hosts it selects (``-k`` by host name works, see
-``selected_hosts``), so 100 hosts cost 100 SSH commands, not 100 x controls pytest items.
+``keyword_match.selected_hosts``), so 100 hosts cost 100 SSH commands, not 100 x controls pytest items.
 
 Settle (``--settle SECONDS``, Goss's retry-timeout): right after a converge, state is still
 settling. Controls that drifted or could not be verified are re-probed with backoff (1, 2, 4,
@@ -20,13 +20,55 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from railiance_conformance.finding import Finding, Outcome, Status
-from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
+from railiance_conformance.probes.host_facts import FactUnavailable
 from railiance_conformance.secret_mask import evaluate_with_secrets
 from railiance_conformance.targets import HostTarget
 from railiance_conformance.vocabulary import KINDS
+
+if TYPE_CHECKING:
+    from railiance_conformance.checks import CheckPlan
+    from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
+    from railiance_conformance.probes.host_facts import HostFactStore
+    from railiance_conformance.recorder import FindingRecorder
+
+
+class SuiteSettingsView(Protocol):
+    """What an Evaluation reads of the run's settings (``suite.SuiteSettings``)."""
+
+    @property
+    def hosts(self) -> Sequence[HostTarget]: ...
+
+    @property
+    def cluster_access(self) -> ClusterAccess: ...
+
+
+class SuiteView(Protocol):
+    """What an Evaluation asks of the suite (``suite.Suite`` implements it): the plan, the facts, the
+    cluster, the checkouts and the recorder, each read lazily and once per run."""
+
+    @property
+    def settings(self) -> SuiteSettingsView: ...
+
+    @property
+    def recorder(self) -> FindingRecorder: ...
+
+    @property
+    def host_selection(self) -> Mapping[str, list[str]]: ...   # control id -> the hosts its item covers
+
+    def plan(self) -> CheckPlan: ...
+
+    def facts(self) -> HostFactStore: ...
+
+    def snapshot(self) -> ClusterSnapshot: ...
+
+    def repos(self) -> Mapping[str, Path]: ...
+
+    def cluster_env(self) -> Any: ...
+
+    def service_nodeport(self, service: str) -> int: ...
 
 NO_HOSTS = "(no hosts)"
 REPOS_TARGET = "repos"
@@ -44,7 +86,7 @@ class _History:
 class Evaluation:
     """The findings of one run: ``findings(control_id)`` -> one Finding per target of that control."""
 
-    def __init__(self, suite: Any, settle_s: float = 0.0, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, suite: SuiteView, settle_s: float = 0.0, *, sleep: Callable[[float], None] = time.sleep):
         self.suite = suite
         self.settle_s = max(0.0, float(settle_s or 0.0))
         self.sleep = sleep
@@ -200,7 +242,7 @@ class Evaluation:
     def _with_settle(self, finding: Finding) -> Finding:
         seen = self.history.get((finding.control_id, finding.target), _History())
         statuses = seen.statuses
-        flapping = any(a in ("pass", "waived") and b not in ("pass", "waived") for a, b in zip(statuses, statuses[1:]))
+        flapping = any(a in ("pass", "waived") and b not in ("pass", "waived") for a, b in zip(statuses, statuses[1:], strict=False))
         settle = {"attempts": len(statuses), "passed_after_s": seen.passed_after_s, "statuses": statuses,
                   "flapping": flapping, "budget_s": self.settle_s}
         reason = finding.reason
@@ -210,16 +252,3 @@ class Evaluation:
             reason = (reason + "; " if reason else "") + \
                 f"still {finding.status.value} after {len(statuses)} attempts in a {self.settle_s:g} s settle budget"
         return replace(finding, reason=reason, evidence=(*finding.evidence, ("settle", settle)))
-
-
-def selected_hosts(item: Any, hosts: list[str], keyword: str) -> list[str]:
-    """The hosts of a one-item-per-control scenario that ``-k KEYWORD`` selects, as if the item were
-    parametrised per host: each host is matched against the item's own keywords plus its name."""
-    if not keyword:
-        return hosts
-    from _pytest.mark import KeywordMatcher
-    from _pytest.mark.expression import Expression
-
-    expression = Expression.compile(keyword)
-    own = KeywordMatcher.from_item(item)._names - set(hosts)
-    return [h for h in hosts if expression.evaluate(KeywordMatcher(frozenset(own | {h})))]

@@ -33,5 +33,5 @@ def matches(expected: Any, observed: Any) -> bool:
     if isinstance(expected, dict) and isinstance(observed, dict):
         return expected.keys() == observed.keys() and all(matches(expected[k], observed[k]) for k in expected)
     if isinstance(expected, (list, tuple)) and isinstance(observed, (list, tuple)):
-        return len(expected) == len(observed) and all(matches(e, o) for e, o in zip(expected, observed))
+        return len(expected) == len(observed) and all(matches(e, o) for e, o in zip(expected, observed, strict=True))
     return expected == observed

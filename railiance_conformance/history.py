@@ -13,12 +13,11 @@ import json
 import sqlite3
 import time
 from contextlib import ExitStack, closing, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 from railiance_conformance.finding import Status
-from railiance_conformance.reporting import Run
+from railiance_conformance.run import FindingHistory, Run, RunDiff, RunInfo, StatusChange, Trend  # noqa: F401 - re-exported
 
 BUSY_TIMEOUT_MS = 60_000
 SCHEMA_VERSION = 1
@@ -34,84 +33,6 @@ CREATE TABLE IF NOT EXISTS findings (
   evidence TEXT NOT NULL, PRIMARY KEY (seq, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS findings_by_key ON findings (key, seq);
 """
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """One recorded run, without its findings."""
-
-    run_id: str
-    started_at: str
-    finished_at: str
-    partial: bool
-    targets: tuple[str, ...]
-    counts: dict[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    key: str
-    before: str
-    after: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunDiff:
-    """What changed from run ``from_run`` to run ``to_run``; keys are ``control_id@target``.
-
-    ``status_changes`` lists every key present in both runs whose status differs (new drift and
-    fixed included); ``new_drift`` includes keys the earlier run did not have.
-    """
-
-    from_run: str
-    to_run: str
-    new_drift: tuple[str, ...]
-    fixed: tuple[str, ...]
-    persisting: tuple[str, ...]
-    status_changes: tuple[StatusChange, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data as the reports show ``Run.diff``: ``{"from_run": ..., "new_drift": [...], ...}``."""
-        return {"from_run": self.from_run, "to_run": self.to_run, "new_drift": list(self.new_drift),
-                "fixed": list(self.fixed), "persisting": list(self.persisting),
-                "status_changes": [{"key": c.key, "from": c.before, "to": c.after} for c in self.status_changes]}
-
-
-@dataclass(frozen=True, slots=True)
-class FindingHistory:
-    """One key over the recorded runs: first and last run that had it, and its drift streak."""
-
-    key: str
-    first_seen: str            # run_id
-    first_seen_at: str         # that run's started_at
-    last_seen: str
-    last_seen_at: str
-    last_status: str
-    consecutive_drift: int     # runs in drift, counted back from the latest recorded run
-    runs_seen: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """What the reports show of it (``Run.history``): ``{"first_seen_run": "ab12", "first_seen_at":
-        "2026-11-27T03:27:00Z", "last_seen_at": ..., "consecutive_drift": 2}``."""
-        return {"first_seen_run": self.first_seen, "first_seen_at": self.first_seen_at,
-                "last_seen_at": self.last_seen_at, "consecutive_drift": self.consecutive_drift}
-
-
-@dataclass(frozen=True, slots=True)
-class Trend:
-    """The last recorded runs, oldest first, and each finding key's status in each of them
-    (``None``: the key was not in that run). What the HTML report draws: the counts per run and a
-    strip of statuses per key. Example: ``History(path).trend(30).statuses["host.swap.file@a"]``
-    -> ``("pass", "drift", "drift")``."""
-
-    runs: tuple[RunInfo, ...]
-    statuses: Mapping[str, tuple[str | None, ...]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"runs": [{"run_id": ..., "counts": {...}}, ...], "statuses": {"host.swap.file@a": ["pass", null]}}``."""
-        return {"runs": [{"run_id": r.run_id, "started_at": r.started_at, "finished_at": r.finished_at,
-                          "partial": r.partial, "counts": dict(r.counts)} for r in self.runs],
-                "statuses": {key: list(found) for key, found in self.statuses.items()}}
 
 
 def _json(value: Any) -> str:

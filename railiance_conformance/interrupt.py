@@ -26,6 +26,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_S = 20.0   # how long a parent waits for the interrupted suite to write its partial report
@@ -73,7 +74,7 @@ class Interrupts:
     def __init__(self) -> None:
         self.received: str | None = None
         self._raising = True
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # what signal.signal returned: a handler, SIG_DFL/SIG_IGN or None
 
     def install(self) -> None:
         for signum in SIGNALS:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from railiance_conformance.policy import PolicyError
-from railiance_conformance.targets import Connection
+from railiance_conformance.targets import Connection, HostTarget, desired_keys, merge_desired, validate_targets
 
 # A source no plugin can parse is an error, not an empty inventory.
 os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
@@ -494,3 +494,17 @@ def read_inventory(path: str | Sequence[str], *, limit: str | None, keys: Iterab
                 secret_keys=desired_secrets,
             ))
     return result
+
+
+def hosts_from_inventory(path: str, defaults: Mapping[str, Any], *, limit: str | None,
+                         policy_source: str, vault: Any = None, validate: bool = True) -> list[HostTarget]:
+    """Every host of the Ansible inventory (or of ``limit``), with its desired-state vars and
+    connection. ``vault``: an ``inventory.VaultOptions`` (default: none given on the command line;
+    ANSIBLE_VAULT_PASSWORD_FILE and ansible.cfg still apply, as for ansible-playbook)."""
+    targets = []
+    for host in read_inventory(path, limit=limit, keys=desired_keys(), vault=vault):
+        desired, sources = merge_desired(defaults, host.vars, host.var_sources, policy_source)
+        targets.append(HostTarget(host.name, host.url, desired, sources, host.connection, host.secret_keys))
+    if validate:  # validate=False: the caller calls validate_targets (early_inventory, in the parent)
+        validate_targets(targets)
+    return targets

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from railiance_conformance import early_inventory
-from railiance_conformance.paths import DEFAULT_POLICY_DIR
 
 # The rest is imported when first used, not here: pytest calls pytest_addoption only once this module is
 # imported, and from there early_inventory reads the inventory in a child while pytest loads the rest
 # (the steps import these same modules meanwhile).
+from railiance_conformance.levels import LAYERS, SEVERITIES
+from railiance_conformance.paths import DEFAULT_POLICY_DIR
+
 if TYPE_CHECKING:
-    from railiance_conformance.checks import CheckPlan
     from railiance_conformance.finding import Finding
     from railiance_conformance.probes.cluster import ClusterSnapshot
     from railiance_conformance.probes.host_facts import HostFactStore
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from railiance_conformance.suite import Suite
     from railiance_conformance.targets import HostTarget
 
-LAYERS = ("S1", "S2", "S3", "S4", "S5", "X")      # the enum of policies/schemas/control-catalog.schema.json
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 SUITE = pytest.StashKey["Suite"]()
 
 
@@ -157,12 +156,6 @@ def recorder(suite: Suite) -> FindingRecorder:
 
 
 @pytest.fixture(scope="session")
-def check_plan(suite: Suite) -> CheckPlan:
-    """The selected controls' specs from the features, resolved per target."""
-    return suite.plan()
-
-
-@pytest.fixture(scope="session")
 def fact_store(suite: Suite, pytestconfig: pytest.Config) -> HostFactStore:
     return suite.facts(on_done=probe_progress(list(suite.settings.hosts), pytestconfig))
 
@@ -171,24 +164,6 @@ def fact_store(suite: Suite, pytestconfig: pytest.Config) -> HostFactStore:
 def cluster_snapshot(suite: Suite) -> ClusterSnapshot:
     """The cluster, read lazily and once per run (one LIST per resource kind)."""
     return suite.snapshot()
-
-
-@pytest.fixture(scope="session")
-def cluster_configured(suite: Suite) -> bool:
-    """Whether cluster access was given (--kubeconfig, $KUBECONFIG, ~/.kube/config or a Pod's account)."""
-    return suite.settings.cluster_access.configured()
-
-
-@pytest.fixture(scope="session")
-def cluster_policy(suite: Suite):
-    """policies/cluster.yaml: what about the cluster is not a sentence (its DNS domain)."""
-    return suite.settings.cluster_desired
-
-
-@pytest.fixture(scope="session")
-def layer_map(suite: Suite):
-    """policies/layers.yaml: which layer owns which namespace, component and repo."""
-    return suite.settings.layer_map
 
 
 @pytest.fixture(scope="session")
@@ -254,25 +229,3 @@ def enforce_all(findings: list[Finding]) -> None:
         pytest.fail("\n".join(printable(describe(f)) for f in problems), pytrace=False)
     if all(f.status is Status.PENDING for f in findings):
         pytest.skip(f"pending: {findings[0].reason}")
-
-
-def enforce(finding: Finding) -> None:
-    """Map a finding to the pytest outcome: pass passes, pending skips, the rest fail."""
-    from railiance_conformance.finding import Status
-    from railiance_conformance.recorder import describe
-    from railiance_conformance.reporting import printable
-
-    if finding.status in (Status.PASS, Status.WAIVED):
-        return
-    if finding.status is Status.PENDING:
-        pytest.skip(f"pending: {finding.reason}")
-    pytest.fail(printable(describe(finding)), pytrace=False)  # target text is inert on the terminal
-
-
-def __getattr__(name: str):
-    """``default_run_timeout``, re-exported from suite.py as before, imported when asked for."""
-    if name == "default_run_timeout":
-        from railiance_conformance.suite import default_run_timeout
-
-        return default_run_timeout
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

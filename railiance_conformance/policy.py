@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
+if TYPE_CHECKING:  # jsonschema is imported where a document is validated, not at import
+    import jsonschema
+
 from railiance_conformance.paths import DEFAULT_POLICY_DIR, REPO_ROOT  # noqa: F401 - re-exported
+
 SCHEMA_DIR = DEFAULT_POLICY_DIR / "schemas"
 
 
@@ -38,7 +42,14 @@ def schema(name: str) -> dict[str, Any]:
     built from the catalog's ``vars`` (``host_policy_schema``): it has no file of its own."""
     if name == HOST_POLICY:
         return host_policy_schema(DEFAULT_POLICY_DIR)
-    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+    doc = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+    if name == "control-catalog":  # the layers and severities have one declaration: levels.py
+        from railiance_conformance.levels import LAYERS, SEVERITIES
+
+        fields = doc["properties"]["controls"]["items"]["properties"]
+        fields["layer"] = {"enum": list(LAYERS)}
+        fields["severity"] = {"enum": list(SEVERITIES)}
+    return doc
 
 
 def field_path(path: Any) -> str:

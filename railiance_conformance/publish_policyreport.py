@@ -27,8 +27,13 @@ import sys
 from typing import Any
 
 from railiance_conformance.reporting import Run
-from railiance_conformance.reporting.policyreport_report import (API_VERSION, COMMON_SEVERITIES, MANAGED_BY, SOURCE,
-                                                                  documents)
+from railiance_conformance.reporting.policyreport_report import (
+    API_VERSION,
+    COMMON_SEVERITIES,
+    MANAGED_BY,
+    SOURCE,
+    documents,
+)
 
 FIELD_MANAGER = "railiance-conformance"
 GROUP, VERSION = API_VERSION.split("/")

@@ -83,7 +83,7 @@ def _mask_pair(expected: Any, observed: Any, secrets: list[Any], pattern) -> tup
                 obs[key] = _mask_value(observed[key], secrets, pattern)
         return exp, obs
     if isinstance(expected, (list, tuple)) and isinstance(observed, (list, tuple)) and len(expected) == len(observed):
-        pairs = [_mask_pair(e, o, secrets, pattern) for e, o in zip(expected, observed)]
+        pairs = [_mask_pair(e, o, secrets, pattern) for e, o in zip(expected, observed, strict=True)]
         return type(expected)(p[0] for p in pairs), type(observed)(p[1] for p in pairs)
     if not isinstance(expected, (Mapping, list, tuple)) and expected is not None \
             and not isinstance(expected, bool) and _is_secret(expected, secrets):

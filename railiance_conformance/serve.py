@@ -55,12 +55,12 @@ from pathlib import Path
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from railiance_conformance.levels import SEVERITIES  # the catalog's, loudest first
 from railiance_conformance.nightly import this_run_report
 from railiance_conformance.policy import REPO_ROOT
 
 PREFIX = "railiance_conformance_serve"
 GOOD_EXITS = (0, 1)          # pytest: every control passed / drift or could-not-verify found
-SEVERITIES = ("critical", "high", "medium", "low", "info")   # the catalog's, loudest first
 # why a run was not taken: the closed set of the last_failure metric's reason label
 FAILURE_REASONS = ("start_failed", "timeout", "exit_status", "no_report", "partial", "report_missing", "regression")
 
@@ -259,7 +259,7 @@ class Server:
             self._kill_child()
             return failed("timeout", "the run did not finish in time and was stopped")
         finally:
-            child, self._child = self._child, None
+            self._child = None
         if self.stopping.is_set():
             return failed("exit_status", "stopped")
         path, document, why = this_run_report(self.report_dir, run_id)

@@ -22,9 +22,11 @@ from typing import Any, Mapping
 
 import pytest
 
+from railiance_conformance import derived_cache, early_inventory
 from railiance_conformance.checks import CheckPlan
 from railiance_conformance.controls.boundary import load_layer_map
-from railiance_conformance import derived_cache, early_inventory
+from railiance_conformance.coverage import load_coverage
+from railiance_conformance.interrupt import Interrupts, kill_children
 from railiance_conformance.policy import Catalog, PolicyError, load_catalog, load_cluster_policy
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
@@ -32,10 +34,8 @@ from railiance_conformance.recorder import FindingRecorder, utc_now
 from railiance_conformance.redact import redact
 from railiance_conformance.reporting import Run, load_reporters
 from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
-from railiance_conformance.interrupt import Interrupts, kill_children
 from railiance_conformance.run_deadline import RunDeadline
 from railiance_conformance.targets import HostTarget, hosts_from_urls
-from railiance_conformance.coverage import load_coverage
 from railiance_conformance.vocabulary import ControlSpec, control_id_of, load_specs
 from railiance_conformance.waivers import load_waivers
 
@@ -224,14 +224,14 @@ class Suite:
 
     @pytest.hookimpl(tryfirst=True)  # before -m/-k deselect: the catalog's task, layer and severity are markers
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list) -> None:
-        from railiance_conformance.evaluation import selected_hosts
+        from railiance_conformance.keyword_match import selected_hosts
 
         controls = self.settings.catalog.controls
         hosts = [h.name for h in self.settings.hosts]
         keyword = config.option.keyword
         for item in items:
             control_id = scenario_control_id(item)
-            if control_id in controls:
+            if control_id is not None and control_id in controls:
                 control = controls[control_id]
                 for name in (control.task, control.layer, control.severity):
                     item.add_marker(name)
@@ -244,7 +244,7 @@ class Suite:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Plan the selected checks (only their facts are gathered); arm the run deadline (feature runs only)."""
-        selected = {scenario_control_id(item) for item in session.items} - {None}
+        selected = {control_id for item in session.items if (control_id := scenario_control_id(item)) is not None}
         self.checks = CheckPlan(self.settings.catalog, self.settings.specs, selected)
         if selected:  # the run will wait on SSH or the API: import the report writers meanwhile
             from railiance_conformance.reporting import warm_up
@@ -284,7 +284,7 @@ class Suite:
 
     def hosts_for(self, item: Any) -> list[str]:
         """The host names a host control's item evaluates (``-k`` by host name)."""
-        from railiance_conformance.evaluation import selected_hosts
+        from railiance_conformance.keyword_match import selected_hosts
 
         return selected_hosts(item, [h.name for h in self.settings.hosts], self.option.keyword)
 
@@ -357,7 +357,6 @@ class Suite:
                                         f"are errors saying so")
         if self.settings.workplan is not None:
             from railiance_conformance.claims import claims_table
-
             from railiance_conformance.coverage import coverage_table
 
             self.coverage = coverage_table(self.settings.workplan, self.settings.coverage, run.findings)

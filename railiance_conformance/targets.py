@@ -222,8 +222,10 @@ def desired_keys() -> frozenset[str]:
     return frozenset(schema("host-policy")["$defs"]["desired"]["properties"])
 
 
-def _merge(defaults: Mapping[str, Any], overrides: Mapping[str, Any], override_sources: Mapping[str, str],
-           policy_source: str) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+def merge_desired(defaults: Mapping[str, Any], overrides: Mapping[str, Any], override_sources: Mapping[str, str],
+                  policy_source: str) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+    """A host's desired state (``overrides``, the inventory's vars, win over ``defaults``) and the
+    source of each key (``override_sources``' for an override, else ``policy_source``), read-only."""
     desired = dict(defaults) | dict(overrides)
     sources = {key: override_sources.get(key, policy_source) for key in desired}
     return MappingProxyType(desired), MappingProxyType(sources)
@@ -255,25 +257,9 @@ def hosts_from_urls(urls: Iterable[str], defaults: Mapping[str, Any], *, policy_
             if name in seen:
                 raise PolicyError("--hosts", url, f"host {name!r} is given twice")
             seen.add(name)
-            desired, sources = _merge(defaults, {}, {}, policy_source)
+            desired, sources = merge_desired(defaults, {}, {}, policy_source)
             targets.append(HostTarget(name, url if "://" in url else f"ssh://{url}", desired, sources))
     validate_targets(targets)
-    return targets
-
-
-def hosts_from_inventory(path: str, defaults: Mapping[str, Any], *, limit: str | None,
-                         policy_source: str, vault: Any = None, validate: bool = True) -> list[HostTarget]:
-    """Every host of the Ansible inventory (or of ``limit``), with its desired-state vars and
-    connection. ``vault``: an ``inventory.VaultOptions`` (default: none given on the command line;
-    ANSIBLE_VAULT_PASSWORD_FILE and ansible.cfg still apply, as for ansible-playbook)."""
-    from railiance_conformance.inventory import read_inventory  # ansible-core: import only when used
-
-    targets = []
-    for host in read_inventory(path, limit=limit, keys=desired_keys(), vault=vault):
-        desired, sources = _merge(defaults, host.vars, host.var_sources, policy_source)
-        targets.append(HostTarget(host.name, host.url, desired, sources, host.connection, host.secret_keys))
-    if validate:  # validate=False: the caller calls validate_targets (early_inventory, in the parent)
-        validate_targets(targets)
     return targets
 
 

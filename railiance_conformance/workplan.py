@@ -152,7 +152,7 @@ def _rendered_front_matter(lines: list[str], path: Path) -> dict[str, Any]:
         values = tokens[:at] + [" ".join(tokens[at:len(tokens) - after])] + tokens[len(tokens) - after:]
     else:
         raise ValueError(f"{path}: rendered front matter: {len(tokens)} values cannot be matched to {len(keys)} keys")
-    return dict(zip(keys, values))
+    return dict(zip(keys, values, strict=True))
 
 
 def _tasks(lines: list[str], wp_id: str, path: Path) -> dict[str, Task]:

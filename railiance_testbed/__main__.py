@@ -21,12 +21,11 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from railiance_testbed import SEED_WORKPLAN as WORKPLAN  # noqa: E402
 from railiance_testbed.hosts import CONFORMANT, DRIFTED
-from railiance_testbed.repos import build_repos
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, drift_overlay, load_dump
 from railiance_testbed.nspawn import Testbed
-
-from railiance_testbed import SEED_WORKPLAN as WORKPLAN  # noqa: E402
+from railiance_testbed.repos import build_repos
 
 
 def main(argv: list[str] | None = None) -> int:

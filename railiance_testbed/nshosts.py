@@ -283,9 +283,9 @@ class NamespaceTestbed(Testbed):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.client_key)], check=True)
         pubkey = self.client_key.with_suffix(".pub").read_text()
         addresses = ns_address_block(len(self.states) + len(self.down))
-        self.down_addresses = dict(zip(self.down, addresses[len(self.states):]))
+        self.down_addresses = dict(zip(self.down, addresses[len(self.states):], strict=True))
         hosts = []
-        for i, (state, address) in enumerate(zip(self.states, addresses)):
+        for i, (state, address) in enumerate(zip(self.states, addresses, strict=False)):
             key = repr(replace(state, name=""))  # hosts that differ only by name share one template
             if key not in self.templates:
                 self.templates[key] = Template.render(state, self.workdir / "templates" / str(len(self.templates)),

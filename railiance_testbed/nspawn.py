@@ -186,8 +186,8 @@ class Testbed:
         pubkey = self.client_key.with_suffix(".pub").read_text()
         addresses = free_address_block(len(self.states) + len(self.down))
         self.hosts = [NspawnHost(state, address, self.workdir / f"{i:02d}-{state.name}", rootfs)
-                      for i, (state, address) in enumerate(zip(self.states, addresses))]
-        self.down_addresses = dict(zip(self.down, addresses[len(self.states):]))
+                      for i, (state, address) in enumerate(zip(self.states, addresses, strict=False))]
+        self.down_addresses = dict(zip(self.down, addresses[len(self.states):], strict=True))
         with ThreadPoolExecutor(max_workers=8) as pool:
             known = list(pool.map(lambda h: h.prepare(pubkey), self.hosts))
         self.known_hosts.write_text("\n".join(known) + "\n")

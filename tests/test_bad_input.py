@@ -144,7 +144,7 @@ def test_a_missing_inventory_and_a_bad_host_url(tmp_path):
 
 
 def test_inventory_values_are_read_with_their_sources(tmp_path):
-    from railiance_conformance.targets import hosts_from_inventory
+    from railiance_conformance.inventory import hosts_from_inventory
 
     inventory = tmp_path / "inventory"
     (inventory / "group_vars").mkdir(parents=True)

@@ -93,7 +93,7 @@ def test_gitea_key(host):
 def test_gitea_config(host):
     resolved = host.check_output("ssh -G gitea-local").splitlines()
     assert {"hostname localhost", "user git", "port 30022"} <= set(resolved)
-    assert f"identityfile ~/.ssh/id_ed25519_gitea" in resolved or \
+    assert "identityfile ~/.ssh/id_ed25519_gitea" in resolved or \
         f"identityfile /home/{USER}/.ssh/id_ed25519_gitea" in resolved
 
 

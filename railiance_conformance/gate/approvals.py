@@ -406,7 +406,7 @@ def _rows(con) -> list[Approval]:
     chosen = ", ".join(c if c in present else f"NULL AS {c}" for c in _COLUMNS)
     out = []
     for row in con.execute(f"SELECT {chosen} FROM {TABLE} ORDER BY seq").fetchall():
-        values = dict(zip(_COLUMNS, row))
+        values = dict(zip(_COLUMNS, row, strict=True))
         try:
             values["repo_heads"] = json.loads(values["repo_heads"])
         except (TypeError, ValueError):

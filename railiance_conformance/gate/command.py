@@ -19,10 +19,9 @@ import uuid
 from pathlib import Path
 
 from railiance_conformance.finding import Outcome
-from railiance_conformance.interrupt import run_child
 from railiance_conformance.gate.cutover import GateInputs, GateVerdict, decide, findings_from_report, parity_outcome
-from railiance_conformance.policy import (DEFAULT_POLICY_DIR, REPO_ROOT, PolicyError, load_catalog,
-                                          load_document)
+from railiance_conformance.interrupt import run_child
+from railiance_conformance.policy import DEFAULT_POLICY_DIR, REPO_ROOT, PolicyError, load_catalog, load_document
 from railiance_conformance.recorder import utc_now
 from railiance_conformance.reporting import Run, load_reporters, write_reports
 

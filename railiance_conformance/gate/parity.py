@@ -285,7 +285,7 @@ def _definition_differs(name: str, source: tuple[int, int, int, bool], restored:
     def clause(label: str, value: int | bool) -> str:
         return ("CYCLE" if value else "NO CYCLE") if label == "CYCLE" else f"{label} {value}"
 
-    changed = [(label, a, b) for label, a, b in zip(("INCREMENT", "MINVALUE", "MAXVALUE", "CYCLE"), source, restored)
+    changed = [(label, a, b) for label, a, b in zip(("INCREMENT", "MINVALUE", "MAXVALUE", "CYCLE"), source, restored, strict=True)
                if a != b]
     differ = "; ".join(f"{clause(label, a)} in the source, {clause(label, b)} in the restored copy"
                        for label, a, b in changed)
@@ -356,7 +356,7 @@ def _census(dsn: str, schemas: tuple[str, ...] | None, exclude: tuple[str, ...],
                 for name, value in _CHECKSUM_SETTINGS:
                     conn.execute("SELECT set_config(%s, %s, false)", (name, value))
             with conn.transaction():  # BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY
-                facts = dict(zip((*_SETTINGS, "database", "user"), conn.execute(_SESSION).fetchone() or ()))
+                facts = dict(zip((*_SETTINGS, "database", "user"), conn.execute(_SESSION).fetchone() or (), strict=False))
                 doing = "listing base tables"
                 listed = conn.execute(_BASE_TABLES, {"schemas": list(schemas) if schemas is not None else None,
                                                      "exclude": list(exclude)}).fetchall()

@@ -21,7 +21,18 @@ import testinfra
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.facts import Fact
 from railiance_conformance.probes.host_script import (
-    DEADLINE_RC, DEADLINE_SECTION, FILES_READ, NOT_REGULAR, TOO_LARGE, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
+    DEADLINE_RC,
+    DEADLINE_SECTION,
+    FILES_READ,
+    NOT_REGULAR,
+    TOO_LARGE,
+    Section,
+    build_script,
+    deadline_for,
+    network_timeout,
+    parse_output,
+    wrap,
+)
 from railiance_conformance.targets import HostTarget
 
 

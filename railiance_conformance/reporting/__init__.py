@@ -9,21 +9,14 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from railiance_conformance.finding import Finding, Status
+from railiance_conformance.run import FeatureText, OutputFailure, Run  # noqa: F401 - re-exported: the reporters' record
 
-if TYPE_CHECKING:  # for the annotations only: the modules that make the parts are never imported here
-    # (history imports this one); reporters only read the parts' attributes
+if TYPE_CHECKING:
     import threading
-    from railiance_conformance.claims import Claim
-    from railiance_conformance.coverage import TaskCoverage
-    from railiance_conformance.gate.cutover import GateVerdict
-    from railiance_conformance.history import FindingHistory, RunDiff, Trend
-
 
 # C0 and C1 controls (tab and newline stay: every format handles them), DEL, lone surrogates,
 # and the invisible/bidirectional format characters that reorder or hide text ("Trojan Source")
@@ -40,120 +33,6 @@ def printable(text: str) -> str:
         return text
     return _UNSAFE.sub(lambda m: _NAMED.get(m[0]) or (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
                                                      else f"\\u{ord(m[0]):04x}"), text)
-
-
-@dataclass(frozen=True, slots=True)
-class OutputFailure:
-    """A report or the history that could not be written, and why:
-    ``OutputFailure("reports/findings.json", "No space left on device (ENOSPC)")``."""
-
-    path: str
-    cause: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.cause}"
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureText:
-    """Where a control's desired state is stated: its scenario, its Then sentence and ``file:line``.
-    ``FeatureText("host.swap.file — ...", "/swapfile is a regular file of 4 GiB, ...",
-    "features/S1/T01-swapfile.feature:14")``."""
-
-    scenario: str
-    sentence: str
-    source: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"scenario": self.scenario, "sentence": self.sentence, "source": self.source}
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One run of the suite: when, against what, every Finding in order, and what else the
-    reports show. Every reporter reads only this record. Each optional part is None when it does
-    not apply to the run (no workplan given, not a gate run, no history) and is made by its own
-    module: ``claims`` by ``claims.claims_table``, ``gate`` by ``gate.cutover.GateResult.verdict``,
-    ``diff``, ``history`` and ``trend`` by ``history.History`` and ``features`` by
-    ``reporting.features.feature_texts`` (both added in ``reporting.output.publish``).
-    Example: ``Run("ab12", "2026-11-27T03:27:00Z", "2026-11-27T03:27:05Z", findings, ("ampere",))``.
-    """
-
-    run_id: str
-    started_at: str                    # ISO 8601, UTC
-    finished_at: str
-    findings: tuple[Finding, ...]
-    targets: tuple[str, ...] = ()
-    partial: bool = False              # interrupted before every control was evaluated
-    workplan: str | None = None        # the workplan id, "RAIL-HO-WP-0004"
-    # host name -> how it was reached (targets.HostTarget.connection_evidence; never a secret)
-    connections: Mapping[str, Mapping[str, Any]] | None = None
-    deadline: str | None = None        # why a partial run stopped, "run deadline of 300 s exceeded: ..."
-    claims: tuple[Claim, ...] | None = None       # the workplan's claims, loudest first (--workplan)
-    gate: GateVerdict | None = None               # a cutover gate run's verdict
-    diff: RunDiff | None = None                   # against the previous run in the history
-    history: Mapping[str, FindingHistory] | None = None   # finding key -> its past, from the history
-    output_failures: tuple[OutputFailure, ...] = ()          # what of this run's own output failed
-    trend: Trend | None = None                    # the last recorded runs, this one included (history.Trend)
-    features: Mapping[str, FeatureText] | None = None        # control id -> the feature sentence stating it
-    # per workplan task, each Done-when clause's state in this run (coverage.coverage_table; --workplan)
-    coverage: tuple[TaskCoverage, ...] | None = None
-
-    def counts(self) -> dict[str, int]:
-        """Findings per status, every status (zero included), in ``Status`` order."""
-        counter = Counter(f.status for f in self.findings)
-        return {status.value: counter.get(status, 0) for status in Status}
-
-    def verdict(self) -> str:
-        """``conformant``, ``drift`` or ``could not verify`` (``reporting.groups.verdict_of``)."""
-        from railiance_conformance.reporting.groups import verdict_of
-
-        return verdict_of(self.counts(), self.partial)
-
-    def changes(self) -> dict[str, int] | None:
-        """How many findings changed since the previous run, or None without a diff:
-        ``{"new_drift": 1, "fixed": 0, "persisting": 2, "status_changes": 1}``."""
-        if self.diff is None:
-            return None
-        return {name: len(getattr(self.diff, name)) for name in ("new_drift", "fixed", "persisting", "status_changes")}
-
-    def one_per_key(self) -> list[Finding]:
-        """One finding per ``control_id@target``, the loudest (``Status.loudness``) when a control
-        was recorded twice on one target, in key order."""
-        chosen: dict[str, Finding] = {}
-        for finding in self.findings:
-            if finding.key not in chosen or finding.status.loudness > chosen[finding.key].status.loudness:
-                chosen[finding.key] = finding
-        return [chosen[key] for key in sorted(chosen)]
-
-    def details(self) -> dict[str, Any]:
-        """The optional parts as plain JSON data, in a fixed order, parts that do not apply left
-        out: ``{"workplan": "RAIL-HO-WP-0004", "connections": {...}, "diff": {...}}``. The JSON
-        report's ``run`` object (findings.schema.json) and the history's ``runs.meta`` column."""
-        parts: dict[str, Any] = {}
-        if self.workplan is not None:
-            parts["workplan"] = self.workplan
-        if self.connections is not None:
-            parts["connections"] = {name: dict(how) for name, how in self.connections.items()}
-        if self.deadline is not None:
-            parts["deadline"] = self.deadline
-        if self.claims is not None:
-            parts["claims"] = [claim.to_dict() for claim in self.claims]
-        if self.gate is not None:
-            parts["gate"] = self.gate.to_dict()
-        if self.diff is not None:
-            parts["diff"] = self.diff.to_dict()
-        if self.history is not None:
-            parts["history"] = {key: seen.to_dict() for key, seen in self.history.items()}
-        if self.output_failures:
-            parts["output_failures"] = [str(failure) for failure in self.output_failures]
-        if self.trend is not None:
-            parts["trend"] = self.trend.to_dict()
-        if self.features is not None:
-            parts["features"] = {control_id: text.to_dict() for control_id, text in self.features.items()}
-        if self.coverage is not None:
-            parts["coverage"] = [row.to_dict() for row in self.coverage]
-        return parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +74,13 @@ def atomic_write(path: Path, text: str) -> None:
 def load_reporters() -> dict[str, Reporter]:
     """Every format, by name: json, junit, markdown, html, prometheus, policyreport."""
     from railiance_conformance.reporting import (  # noqa: F401  (each module registers itself)
-        html_report, json_report, junit_report, markdown_report, policyreport_report, prometheus_report)
+        html_report,
+        json_report,
+        junit_report,
+        markdown_report,
+        policyreport_report,
+        prometheus_report,
+    )
 
     return REPORTERS
 

@@ -146,8 +146,8 @@ def _walk(expected: Any, observed: Any, path: tuple, changes: list[FieldChange],
 
 def _walk_list(expected: list, observed: list, path: tuple, changes: list[FieldChange], masked: list) -> int:
     if all(_plain(v) for v in (*expected, *observed)):
-        if len(expected) == len(observed) and all(matches(e, o) for e, o in zip(expected, observed)):
-            for index, (e, o) in enumerate(zip(expected, observed)):
+        if len(expected) == len(observed) and all(matches(e, o) for e, o in zip(expected, observed, strict=True)):
+            for index, (e, o) in enumerate(zip(expected, observed, strict=True)):
                 if _masked(e) and _masked(o):
                     masked.append(FieldChange((*path, index), e, o, secret=True))
             return len(expected)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from railiance_conformance.finding import Finding
 from railiance_conformance.reporting import FeatureText
+
+if TYPE_CHECKING:
+    from railiance_conformance.vocabulary import ControlSpec
 
 FEATURE_LINE = re.compile(r"^(?P<path>[^:]+\.feature):(?P<line>\d+)$")
 MAX_FEATURE_BYTES = 1 << 20
@@ -29,7 +32,7 @@ def feature_source(finding: Finding) -> str | None:
     return next((s for s in sources.values() if isinstance(s, str) and FEATURE_LINE.match(s)), None)
 
 
-def _bundled() -> Mapping[str, object]:
+def _bundled() -> Mapping[str, ControlSpec]:
     try:
         from railiance_conformance.checks import bundled_plan
 
@@ -40,6 +43,8 @@ def _bundled() -> Mapping[str, object]:
 
 def _read_line(source: str, roots: Iterable[Path]) -> FeatureText | None:
     match = FEATURE_LINE.match(source)
+    if match is None:  # not a file.feature:line source
+        return None
     for root in roots:
         path = root / match["path"]
         try:

@@ -19,8 +19,8 @@ from typing import Iterable, Sequence
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting.diff import finding_diff
+from railiance_conformance.run import CONFORMANT, DRIFT, UNVERIFIED, verdict_of  # noqa: F401 - re-exported
 
-CONFORMANT, DRIFT, UNVERIFIED = "conformant", "drift", "could not verify"
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -31,16 +31,6 @@ def natural_key(text: str) -> tuple:
 
 def natural_sorted(texts: Iterable[str]) -> list[str]:
     return sorted(texts, key=natural_key)
-
-
-def verdict_of(counts: dict[str, int], partial: bool = False) -> str:
-    """The run's verdict from its counts per status: ``drift`` when anything drifted, else ``could not
-    verify`` when anything could not be verified (or the run was cut short), else ``conformant``."""
-    if counts.get("drift"):
-        return DRIFT
-    if counts.get("error") or partial:
-        return UNVERIFIED
-    return CONFORMANT
 
 
 @dataclass(frozen=True, slots=True)

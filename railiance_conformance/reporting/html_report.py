@@ -36,8 +36,16 @@ from typing import TYPE_CHECKING, Any
 from railiance_conformance.finding import LOUDEST_FIRST, Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
 from railiance_conformance.reporting.diff import ARROW, finding_diff, show
-from railiance_conformance.reporting.groups import (CauseGroup, DriftGroup, cause_groups, drift_groups, drifting_since,
-                                                    natural_key, natural_sorted, target_list)
+from railiance_conformance.reporting.groups import (
+    CauseGroup,
+    DriftGroup,
+    cause_groups,
+    drift_groups,
+    drifting_since,
+    natural_key,
+    natural_sorted,
+    target_list,
+)
 
 if TYPE_CHECKING:
     from railiance_conformance.gate.cutover import GateVerdict

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from itertools import groupby
-
+from typing import TYPE_CHECKING
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
 from railiance_conformance.reporting.diff import finding_diff
+
+if TYPE_CHECKING:  # junit_xml is imported when the report is rendered
+    from junit_xml import TestCase
 
 
 def _compact(value) -> str:

@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting import Reporter, Run, printable, register
 from railiance_conformance.reporting.diff import finding_diff, show
-from railiance_conformance.reporting.groups import (DriftGroup, cause_groups, clip, drift_groups, drifting_since,
-                                                    natural_key)
+from railiance_conformance.reporting.groups import (
+    DriftGroup,
+    cause_groups,
+    clip,
+    drift_groups,
+    drifting_since,
+    natural_key,
+)
 
 if TYPE_CHECKING:
     from railiance_conformance.gate.cutover import GateVerdict

@@ -127,7 +127,6 @@ def publish(run: Run, report_dir: Path, names: Iterable[str], history_path: Path
             busy_timeout_s: float = 60.0) -> Publication:
     """Record ``run`` and write its reports (see the module docstring); never raises for I/O."""
     from railiance_conformance.history import History, error_cause
-
     from railiance_conformance.reporting.features import feature_texts
 
     load_reporters()

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from railiance_conformance.finding import Finding, Status
+from railiance_conformance.levels import SEVERITIES  # the suite's, loudest first
 from railiance_conformance.reporting import Reporter, Run, register
 from railiance_conformance.reporting.groups import clip
 
@@ -36,7 +37,6 @@ NAME = "railiance-conformance"
 SOURCE = "railiance-conformance"
 RESULT = {Status.PASS: "pass", Status.DRIFT: "fail", Status.ERROR: "error",
           Status.WAIVED: "skip", Status.PENDING: "skip"}
-SEVERITIES = ("critical", "high", "medium", "low", "info")   # the suite's, loudest first
 COMMON_SEVERITIES = ("high", "medium", "low")                 # what every v1alpha2 CRD allows
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MAX_OBJECT_BYTES = 900_000   # JSON bytes per object: under 1 MiB, well under etcd's 1.5 MiB request limit

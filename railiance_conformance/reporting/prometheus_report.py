@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Gauge
 
 from railiance_conformance.finding import Status
+from railiance_conformance.levels import SEVERITIES  # the catalog's, loudest first
 from railiance_conformance.reporting import Reporter, Run, printable, register
 
 PREFIX = "railiance_conformance"
-SEVERITIES = ("critical", "high", "medium", "low", "info")   # the catalog's, loudest first
 
 
 def epoch_seconds(timestamp: str) -> float | None:

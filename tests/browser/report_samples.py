@@ -7,7 +7,6 @@ nights drift less, so the trend moves.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from railiance_conformance.checks import bundled_plan

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.finding import LOUDEST_FIRST, Status
-from tests.browser.cdp import Chromium
 from railiance_conformance.reporting.groups import natural_sorted
+from tests.browser.cdp import Chromium
 from tests.browser.report_samples import recorded_nights
 
 pytestmark = pytest.mark.browser

@@ -146,7 +146,7 @@ def test_parse_and_boot_activation_equal_libmount_and_systemd(fstab_tools, text:
 
 # Named cases: the issue's example and every disagreement the generated cases ever found.
 NAMED = {
-    "noauto swap is not enabled at boot (issue 10, kind 4)": "/swapfile none swap noauto 0 0\n",
+    "noauto swap is not enabled at boot": "/swapfile none swap noauto 0 0\n",
     "auto after noauto wins": "/swapfile none swap noauto,auto 0 0\n",
     "nofail swap is wanted, not required": "/swapfile none swap sw,nofail,pri=10 0 0\n",
     "the first of two entries for one file decides": "/swapfile none swap noauto\n/swapfile none swap sw\n",

@@ -17,7 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import HostFacts, decode_remote

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import subprocess
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.resources.repo_files import make_prints, make_provides, printed_layers_in
 

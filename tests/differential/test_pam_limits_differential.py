@@ -22,8 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from railiance_conformance.resources.host_files import parse_proc_limits
-from railiance_conformance.resources.pam_limits import LIMITS_CONF, LIMITS_D, UNLIMITED, order_limits_files, \
-    resolve_limit
+from railiance_conformance.resources.pam_limits import (
+    LIMITS_CONF,
+    LIMITS_D,
+    UNLIMITED,
+    order_limits_files,
+    resolve_limit,
+)
 from tests.differential.namespace import NamespaceWorker, unavailable_reason
 
 INF = 2**64 - 1
@@ -225,7 +230,7 @@ def test_resolver_equals_pam_limits(pam_session, files: list[tuple[str, str]]) -
 
 # Named cases: the issue's example and every disagreement the generated cases ever found.
 NAMED = {
-    "quoted value is skipped: the hard limit is unset (issue 10, kind 5)":
+    "quoted value is skipped: the hard limit is unset":
         [(LIMITS_CONF, 'alice soft nproc 512\nalice hard nproc "1024"\n')],
     "user line beats a later * line": [(LIMITS_CONF, "alice hard nproc 10\n* hard nproc 99\n")],
     "'-' line exempts the user from every file": [(LIMITS_CONF, "alice hard nproc 5\n"),
@@ -243,7 +248,7 @@ def test_named_case(pam_session, files: list[tuple[str, str]]) -> None:
 
 
 def test_the_quoted_value_example_has_its_reason() -> None:
-    resolved = resolve_limit(NAMED["quoted value is skipped: the hard limit is unset (issue 10, kind 5)"],
+    resolved = resolve_limit(NAMED["quoted value is skipped: the hard limit is unset"],
                              **_identity("alice"))
     assert (resolved.soft, resolved.hard) == (512, None)
     assert [s.describe() for s in resolved.skipped] == [

@@ -19,7 +19,8 @@ import subprocess
 import threading
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.resources import ssh_tokens
 from railiance_conformance.resources.host_files import parse_key_values

@@ -16,7 +16,8 @@ import subprocess
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from railiance_conformance.probes.host_facts import HostFacts, decode_remote

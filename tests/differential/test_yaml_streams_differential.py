@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.resources.repo_files import check_sops_file
 from railiance_conformance.workplan import read_front_matter

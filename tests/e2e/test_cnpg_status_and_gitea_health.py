@@ -88,6 +88,6 @@ def test_an_unreachable_api_is_an_error_for_each_outcome(standin, tmp_path):
     api, kubeconfig = standin()
     api.stop()
     findings = outcomes_run(kubeconfig, tmp_path)
-    for control_id, finding in findings.items():
+    for finding in findings.values():
         assert finding["status"] == "error" and "unreachable" in finding["reason"], finding
         assert "API could not be read" in finding["remediation"], finding

@@ -4,9 +4,9 @@ a dedicated two-host nspawn testbed and the Kubernetes API stand-in."""
 from __future__ import annotations
 
 import hashlib
-import re
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -140,7 +140,7 @@ def test_the_fact_script_only_runs_read_only_commands():
     assert used and used <= allowed, used - allowed
     assert "systemctl show" in script and 'safe.directory=' in script and "remote get-url" in script
     assert "setpriv --reuid" in script and "ssh -G" in script
-    # the outcome probes (issue 13): inside their sh -c, only reads; ssh and git cannot prompt or write
+    # the outcome probes: inside their sh -c, only reads; ssh and git cannot prompt or write
     inner = " ".join(re.findall(r"sh -c ('[^']*(?:'\\''[^']*)*')", script))
     assert 'grep -l "^Uid:' in inner and "/comm" in inner and "ls-remote" in inner and "remote get-url --push" in inner
     for word in ("push ", "fetch", "clone", "config --", "kill", "rm ", "mv ", "tee", ">"):

@@ -1,4 +1,4 @@
-"""The features are the spec (issue 12): the values a feature states are the expected values.
+"""The features are the spec: the values a feature states are the expected values.
 
 On a conformant testbed host: editing ``4 GiB`` to ``8 GiB`` in a copy of T01's feature — and
 nothing else — makes host.swap.file drift with 8 GiB expected and the feature's line named as

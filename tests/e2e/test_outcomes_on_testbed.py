@@ -1,4 +1,4 @@
-"""What "Done when" promises, on real hosts (issue 13): the kernel's swap total, every running process
+"""What "Done when" promises, on real hosts: the kernel's swap total, every running process
 of the operator, the slice's cgroup caps, and a prompt-free ssh login and ls-remote against a real
 SSH git server (sshd + git-shell serving bare repositories, railiance_testbed.hosts._render_git_server).
 
@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from railiance_testbed.hosts import (CGROUP2_CONTROLS, CONFORMANT, GIB, STALE_PROCESS_SENTINEL, cgroup2_memory)
+from railiance_testbed.hosts import CGROUP2_CONTROLS, CONFORMANT, GIB, STALE_PROCESS_SENTINEL, cgroup2_memory
 from railiance_testbed.nspawn import Testbed
 from tests.conftest import nspawn_unavailable_reason
 from tests.suite_runner import run_suite

@@ -1,4 +1,4 @@
-"""Cluster configurations as operators write them (issue 10 kinds 1, 3, 8, 10, 11), through the real client.
+"""Cluster configurations as operators write them, through the real client.
 
 Each case mutates the conformant dump the way a real cluster holds it, serves it with the API
 stand-in, runs ``pytest features/ -m "cluster and not X"`` and asserts the control's verdict,
@@ -10,7 +10,6 @@ import base64
 import copy
 import sqlite3
 
-import pytest
 import yaml
 
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump

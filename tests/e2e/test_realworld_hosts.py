@@ -1,4 +1,4 @@
-"""Configurations as real operators write them, on real hosts (issue 10 kinds 1, 6, 7, 11; issue 11 kinds 2, 3).
+"""Configurations as real operators write them, on real hosts.
 
 Two nspawn hosts: ``realworld`` is probed as **root** (its operator's ~/.ssh/config includes
 ``config.d/*``, its checkouts use every remote form people write, its limits.conf and a sysctl.d
@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from railiance_testbed.hosts import CONFORMANT, REPOS
+from railiance_testbed.hosts import CONFORMANT
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from tests.conftest import nspawn_unavailable_reason
 from tests.suite_runner import run_suite
@@ -111,13 +111,13 @@ def test_a_planted_token_reaches_no_output(run):
 
 
 def test_bytes_that_are_not_utf8_are_read_as_the_component_reads_them(run):
-    """limits.conf and sysctl.d with latin-1 comments: the values still resolve (issue 11 kind 2)."""
+    """limits.conf and sysctl.d with latin-1 comments: the values still resolve."""
     assert _finding(run, "host.nproc.configured", "realworld")["status"] == "pass"
     assert _finding(run, "host.swappiness.persisted", "realworld")["status"] == "pass"
 
 
 def test_an_unlistable_directory_is_an_error_naming_it_never_empty(run):
-    """/etc/security/limits.d mode 0700 root while logged in as tegwick (issue 11 kind 3)."""
+    """/etc/security/limits.d mode 0700 root while logged in as tegwick."""
     finding = _finding(run, "host.nproc.configured", "locked")
     assert finding["status"] == "error", finding
     assert "/etc/security/limits.d" in finding["reason"] and "permission denied" in finding["reason"]

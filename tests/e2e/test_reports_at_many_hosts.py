@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from dataclasses import fields, replace
 from pathlib import Path

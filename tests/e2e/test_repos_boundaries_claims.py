@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from railiance_testbed.repos import PLAINTEXT_SENTINEL, build_repos
 from tests.suite_runner import run_suite
 
-from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 REPO_CONTROLS = {"repo.make.targets", "repo.sops.encrypted", "repo.workplan.superseded", "repo.deploy_stack.doc",
                  "boundary.values.location", "repo.goss.swap", "repo.goss.nproc"}
 
@@ -134,7 +134,7 @@ def test_claims_against_the_seed_workplan_and_the_drifted_testbed(testbed, clust
     assert claims["RAIL-HO-WP-0004-T09"]["verdict"] == "pending"
     assert run.document["run"]["claims"][0]["verdict"] == "claimed done, drifted"  # loudest first
     assert "Workplan claims vs. reality" in run.stdout and "claimed done, drifted" in run.stdout
-    # the Done-when coverage (issue 13): every clause of every task, in the run record and the terminal
+    # the Done-when coverage: every clause of every task, in the run record and the terminal
     coverage = {row["task"][-3:]: row for row in run.document["run"]["coverage"]}
     assert sum(row["total"] for row in coverage.values()) == 31
     t01 = {c["clause"]: c["state"] for c in coverage["T01"]["clauses"]}

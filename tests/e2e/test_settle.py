@@ -1,4 +1,4 @@
-"""--settle: right after a converge the cluster is still settling (issue 14 item 3).
+"""--settle: right after a converge the cluster is still settling.
 
 The API stand-in's objects change while the suite reads them (``KubeAPIStandIn.replace_objects``):
 a CNPG Cluster that turns healthy after a delay passes within the budget and records when; one

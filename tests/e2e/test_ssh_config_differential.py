@@ -1,4 +1,4 @@
-"""host.gitea_ssh.config against the operator's own ssh, on generated ssh configs (issue 10 kind 6).
+"""host.gitea_ssh.config against the operator's own ssh, on generated ssh configs.
 
 The suite logs in as **root** and resolves ``gitea-local`` through its fact script; the reference
 is ``ssh -G gitea-local`` run by the operator in their own login. Configs are generated with
@@ -14,10 +14,10 @@ import secrets
 import shlex
 import subprocess
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from railiance_conformance.probes.host_facts import HostFacts, decode_remote

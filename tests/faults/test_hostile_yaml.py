@@ -13,7 +13,7 @@ from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError, check_
 from tests.faults.conftest import suite
 
 LAUGHS = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
-    f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+    f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
 DEEP = "x: " + "[" * 5000 + "]" * 5000 + "\n"
 
 

@@ -9,11 +9,8 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 from railiance_conformance.reporting.output import fallback_dir
 from tests.faults.conftest import document, nightly, suite

@@ -8,8 +8,6 @@ import socket
 import threading
 import time
 
-import pytest
-
 from railiance_conformance.gate.parity import compare
 from tests.gate.conftest import postgres, seeded  # noqa: F401 - the real PostgreSQL server fixtures
 from tests.gate.pg_server import PgServer
@@ -61,7 +59,8 @@ class SilentRelay:
             sock.close()
 
 
-def test_a_connection_that_goes_silent_mid_check_ends_with_an_error_naming_the_bound(postgres: PgServer, seeded):
+# the parameters name the fixtures imported above (pytest injects them): not a redefinition
+def test_a_connection_that_goes_silent_mid_check_ends_with_an_error_naming_the_bound(postgres: PgServer, seeded):  # noqa: F811
     source, restored = postgres.create_database(template=seeded), postgres.create_database(template=seeded)
     relay = SilentRelay(postgres.port, trigger=b"relkind")
     results = []

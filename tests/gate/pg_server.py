@@ -67,7 +67,7 @@ class PgServer:
             try:
                 entry = pwd.getpwnam(SERVER_USER)
             except KeyError:
-                raise RuntimeError(f"no system user {SERVER_USER!r} to run PostgreSQL as (apt-get install postgresql)")
+                raise RuntimeError(f"no system user {SERVER_USER!r} to run PostgreSQL as (apt-get install postgresql)") from None
             self._as_user, self._owner = ["runuser", "-u", SERVER_USER, "--"], (entry.pw_uid, entry.pw_gid)
 
     @property

@@ -17,9 +17,20 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.gate import archive, identity
-from railiance_conformance.gate.approvals import (GENESIS, NAMESPACE, SCHEMA, TABLE, Approval, ApprovalChain,
-                                                  ApprovalRefused, NotApproved, RepoHeadError, repo_heads,
-                                                  sign, verify_chain)
+from railiance_conformance.gate.approvals import (
+    GENESIS,
+    NAMESPACE,
+    SCHEMA,
+    TABLE,
+    Approval,
+    ApprovalChain,
+    ApprovalRefused,
+    NotApproved,
+    RepoHeadError,
+    repo_heads,
+    sign,
+    verify_chain,
+)
 from railiance_conformance.gate.cutover import GateVerdict
 from railiance_conformance.history import History
 from railiance_conformance.reporting import Run, write_reports
@@ -594,7 +605,7 @@ def test_a_retired_key_dating_the_first_row_and_a_made_up_run_back_is_caught(his
     gate_run(history, finished=now - timedelta(minutes=30))  # a genuine run today: the history's identity
     made_up = gate_run(history, finished=now - timedelta(days=6, minutes=5))
     backdated = utc(now - timedelta(days=6))
-    with pytest.raises(ApprovalRefused, match=f"before this history got its identity.*claims an earlier end"):
+    with pytest.raises(ApprovalRefused, match="before this history got its identity.*claims an earlier end"):
         approve(history, retired, run=made_up, approver=OLD, key="old", now=datetime.fromisoformat(backdated))
     insert(history, signed(forge(history, 1, made_up, GENESIS, approved_at=backdated, approver=OLD), retired["old"]))
     found = problems(history, retired)

@@ -15,13 +15,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, drift_overlay, load_dump
 from railiance_testbed.repos import build_repos
 from tests.gate.conftest import ADA
 from tests.gate.test_drill import mark
 from tests.suite_runner import REPO
 
-from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
 TASK = "RAIL-HO-WP-0004-T09"
 
 
@@ -132,7 +132,7 @@ def test_an_approval_by_a_key_not_in_allowed_signers_is_refused(testbed, cluster
     done = gate(tmp_path, cluster(), repos, testbed, "--approve", ADA, "--signing-key", str(keys["eve"]),
                 "--allowed-signers", str(keys["allowed"]))
     assert done.returncode == 1 and done.stdout.startswith(f"GO: {TASK}")
-    assert f"approval refused: key SHA256:" in done.stdout and f"may not approve as '{ADA}'" in done.stdout
+    assert "approval refused: key SHA256:" in done.stdout and f"may not approve as '{ADA}'" in done.stdout
     assert approvals(tmp_path) == 0
 
 

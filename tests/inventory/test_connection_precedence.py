@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from tests.suite_runner import REPO
 
@@ -53,7 +54,7 @@ def ansible_argv(inventory: Path, env: dict, record: Path, hosts: int) -> dict[s
 def from_argv(argv: list[str]) -> tuple[str | None, int | None, list[str]]:
     user = port = None
     options = []
-    for flag, value in zip(argv, argv[1:]):
+    for flag, value in zip(argv, argv[1:], strict=False):
         if flag != "-o":
             continue
         if value.startswith("User="):

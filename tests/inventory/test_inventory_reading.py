@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from railiance_conformance.inventory import VaultOptions, read_inventory
+from railiance_conformance.inventory import VaultOptions, hosts_from_inventory, read_inventory
 from railiance_conformance.policy import PolicyError
-from railiance_conformance.targets import hosts_from_inventory
-from tests.inventory.vault_fixtures import PASSWORD, password_file, vault_text, vault_var
+from tests.inventory.vault_fixtures import password_file, vault_text, vault_var
 from tests.suite_runner import REPO
 
 KEYS = {"nproc_soft", "nproc_hard", "swap_size_gb"}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from railiance_conformance.policy import DEFAULT_POLICY_DIR
+from railiance_conformance.inventory import hosts_from_inventory
 from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
-from railiance_conformance.targets import hosts_from_inventory
 
 
 def ssh_argv(tmp_path: Path, options: SshOptions, inventory_line: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""repo.goss.swap and repo.goss.nproc (issue 13, item 7) on fixture checkouts, in-process: railiance-infra's
+"""repo.goss.swap and repo.goss.nproc on fixture checkouts, in-process: railiance-infra's
 goss files test each value T01/T02 state, read as goss resources (file size, kernel-param, command stdout,
 limits.conf contents); the params are those features/X/goss.feature states."""
 from __future__ import annotations

@@ -8,7 +8,6 @@ import subprocess
 import pytest
 
 from railiance_conformance.checks import bundled_plan
-from railiance_conformance.vocabulary import KINDS
 from railiance_conformance.finding import Status
 from railiance_conformance.resources.repo_files import (
     MakeUnavailable,
@@ -17,6 +16,7 @@ from railiance_conformance.resources.repo_files import (
     printed_layers,
     read_make_database,
 )
+from railiance_conformance.vocabulary import KINDS
 
 TRAP = """\
 include generated.mk

@@ -123,7 +123,7 @@ def test_tombstone_needs_the_arrow_to_the_new_repo(tmp_path, layer_map):
 
 
 def test_files_that_only_look_like_sops_files_are_not_checked(tmp_path, layer_map):
-    """The repo-root .sops.yaml is sops' configuration (creation_rules), never encrypted (issue 10 kind 9)."""
+    """The repo-root .sops.yaml is sops' configuration (creation_rules), never encrypted."""
     repos = build_repos(tmp_path, "conformant")
     infra = repos["railiance-infra"]
     (infra / ".sops.yaml").write_text("creation_rules:\n  - path_regex: .*\\.sops\\.yaml$\n    age: age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.workplan import Task, parse_workplan, read_front_matter
-
 from railiance_testbed import SEED_WORKPLAN as SEED  # noqa: E402  (the bundled copy of shared/seed)
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "RAIL-XX-WP-0009-markdown-source.md"
 
 

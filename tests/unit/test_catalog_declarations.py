@@ -16,10 +16,17 @@ import pytest
 
 from railiance_conformance.checks import bundled_plan
 from railiance_conformance.finding import Outcome, Status, UnexpectedOutput, target_output
-from railiance_conformance.policy import (DEFAULT_POLICY_DIR, Control, PolicyError, load_catalog, read_yaml, schema,
-                                          validate_host_desired, var_names)
+from railiance_conformance.policy import (
+    DEFAULT_POLICY_DIR,
+    Control,
+    PolicyError,
+    load_catalog,
+    read_yaml,
+    schema,
+    validate_host_desired,
+    var_names,
+)
 from railiance_conformance.recorder import FindingRecorder
-from railiance_conformance.remedies import remedy_for_error
 from railiance_conformance.resources.sysctl import kernel_write_int
 from railiance_conformance.vocabulary import CheckKind, check_control_vars, load_specs
 

@@ -1,4 +1,4 @@
-"""Derived values the components compute (issue 10 kind 8) and allowed ranges (kind 10)."""
+"""Derived values the components compute and allowed ranges."""
 from railiance_conformance.expectations import matches
 from railiance_conformance.remedies import remedy_for_error
 from railiance_conformance.resources.cluster_objects import coalesce_values, image_major, pod_problems, postgres_major

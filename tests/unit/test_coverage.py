@@ -1,14 +1,20 @@
-"""The Done-when coverage map (issue 13, item 1): every clause of every task of RAIL-HO-WP-0004, parsed
+"""The Done-when coverage map: every clause of every task of RAIL-HO-WP-0004, parsed
 from the bundled workplan, is in policies/coverage.yaml exactly once, mapped to controls the catalog
 knows or marked not verifiable read-only with a reason; and a run's coverage follows its findings."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from railiance_conformance.coverage import (DRIFTED, NOT_MAPPED, NOT_VERIFIABLE, PENDING, UNVERIFIED, VERIFIED,
-                                            coverage_table, load_coverage)
+from railiance_conformance.coverage import (
+    DRIFTED,
+    NOT_MAPPED,
+    NOT_VERIFIABLE,
+    PENDING,
+    UNVERIFIED,
+    VERIFIED,
+    coverage_table,
+    load_coverage,
+)
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError, load_catalog
 from railiance_conformance.workplan import done_when_clauses, parse_workplan
@@ -29,7 +35,7 @@ def test_every_done_when_clause_of_the_workplan_is_covered_exactly_once():
         assert bool(clause.controls) != bool(clause.not_verifiable), clause
         assert all(c in CATALOG.controls for c in clause.controls), clause
     unverifiable = [c for c in MAP.clauses if c.not_verifiable]
-    assert len(unverifiable) == 10  # the closing note of issue 13 quotes this: 21 of 31 clauses have controls
+    assert len(unverifiable) == 10  # 21 of 31 clauses have controls
 
 
 def test_the_clauses_are_split_as_the_workplan_writes_them():
@@ -99,7 +105,9 @@ def test_a_bad_map_names_the_file_and_field(tmp_path, edit, field):
 def test_a_task_whose_done_when_clause_drifted_is_never_claimed_done_verified():
     """T06's "Gitea operational" is verified by controls of another task (T04's Gitea): when one of them
     drifts, T06 -- whose own controls all pass -- is "claimed done, drifted", not "claimed done, verified"."""
-    from railiance_conformance.claims import DRIFTED as CLAIM_DRIFTED, UNVERIFIED as CLAIM_UNVERIFIED, claims_table
+    from railiance_conformance.claims import DRIFTED as CLAIM_DRIFTED
+    from railiance_conformance.claims import UNVERIFIED as CLAIM_UNVERIFIED
+    from railiance_conformance.claims import claims_table
 
     own = [finding(c, Status.PASS, "railiance-testbed") for c in CATALOG.controls
            if CATALOG.controls[c].task == "T06" and not CATALOG.controls[c].pending]

@@ -1,8 +1,14 @@
-"""Endpoints as their clients resolve them (issue 10 kind 3): default ports, service DNS forms, old forms."""
+"""Endpoints as their clients resolve them: default ports, service DNS forms, old forms."""
 import pytest
 
 from railiance_conformance.resources.endpoints import (
-    Endpoint, git_remote, postgres_endpoint, redis_endpoint, service_fqdn, to_redis_uri)
+    Endpoint,
+    git_remote,
+    postgres_endpoint,
+    redis_endpoint,
+    service_fqdn,
+    to_redis_uri,
+)
 
 FQDN = "gitea-db-rw.databases.svc.cluster.local"
 

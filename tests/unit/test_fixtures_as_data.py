@@ -6,8 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from railiance_testbed.hosts import (CONFORMANT, DRIFTED, DRIFTED_CONTROLS, FIXTURES, FixtureError, kernel_files,
-                                     kernel_views, live_sysctls, load_state, load_states)
+from railiance_testbed.hosts import (
+    CONFORMANT,
+    DRIFTED,
+    DRIFTED_CONTROLS,
+    FIXTURES,
+    FixtureError,
+    kernel_files,
+    kernel_views,
+    live_sysctls,
+    load_state,
+    load_states,
+)
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, DumpError, load_dump
 from railiance_testbed.merge_patch import merge_patch
 

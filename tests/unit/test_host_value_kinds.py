@@ -37,7 +37,7 @@ def evaluate(control_id: str, host: HostFacts, **overrides):
 
 # ---- kind 2: sysctl values are read by the kernel's integer parser -------------------------------------------
 @pytest.mark.parametrize("value,status,observed", [
-    ("10 # keep low", Status.PASS, 10),  # issue 10's example
+    ("10 # keep low", Status.PASS, 10),  # a trailing comment, as operators write it
     ("10", Status.PASS, 10),
     ("0xa", Status.PASS, 10),
     ("012", Status.PASS, 10),  # leading 0: octal
@@ -116,7 +116,7 @@ def test_a_skipped_line_beside_a_line_that_sets_the_limit_is_evidence_only() -> 
 
 # ---- kind 4: options that change what happens at boot -------------------------------------------------------
 @pytest.mark.parametrize("fstab,enabled,why", [
-    ("/swapfile none swap noauto 0 0\n", False, "option noauto"),  # issue 10's example
+    ("/swapfile none swap noauto 0 0\n", False, "option noauto"),  # noauto: swap not enabled at boot
     ("/swapfile none swap sw 0 0\n", True, None),
     ("/swapfile\tnone\tswap\tdefaults,nofail,pri=10,discard\t0\t0\n", True, None),
     ("/swapfile none swap noauto,auto\n", True, None),

@@ -1,6 +1,7 @@
 """One redaction step: every secret form masked, non-secrets kept; a sentinel planted in each form never survives."""
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.recorder import sanitize
 from railiance_conformance.redact import MASK, redact, redact_text, redact_url
@@ -15,7 +16,7 @@ from railiance_conformance.redact import MASK, redact, redact_text, redact_url
     ("git@gitea-local:coulomb/r.git", "git@gitea-local:coulomb/r.git"),
     ("redis+cluster://:pw@h:6379/0?pool_size=100", "redis+cluster://:***@h:6379/0?pool_size=100"),
     ("no url here", "no url here"),
-    # the kinds of issue 10, one example each
+    # each secret form operators write, one example each
     ("network=tcp,addr=valkey.platform.svc.cluster.local:6379,password=S3cret,db=0,pool_size=100",
      "network=tcp,addr=valkey.platform.svc.cluster.local:6379,password=***,db=0,pool_size=100"),
     ("oauth2:TOKEN@gitea.example.invalid:org/repo.git", "oauth2:***@gitea.example.invalid:org/repo.git"),

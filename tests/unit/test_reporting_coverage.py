@@ -1,5 +1,5 @@
-"""Every report format shows, per workplan task, how many Done-when clauses the run verified (``Run.coverage``,
-issue 13 item 1): terminal and Markdown list the clauses not verified, HTML all of them, JSON the whole
+"""Every report format shows, per workplan task, how many Done-when clauses the run verified (``Run.coverage``):
+terminal and Markdown list the clauses not verified, HTML all of them, JSON the whole
 record, JUnit and the PolicyReport a per-task summary, Prometheus a gauge per task and state."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import replace
 import yaml
 
 from railiance_conformance.claims import Claim
+from railiance_conformance.coverage import ClauseCoverage, TaskCoverage
 from railiance_conformance.reporting import load_reporters
 from railiance_conformance.reporting.terminal import render_summary
-from railiance_conformance.coverage import ClauseCoverage, TaskCoverage
 from tests.unit.reporting_samples import WORKPLAN, sample_run
 
 COVERAGE = (TaskCoverage(f"{WORKPLAN}-T01", (
@@ -35,7 +35,6 @@ def test_every_format_shows_the_clauses_verified_per_task():
     html = rendered("html", run)
     assert SUMMARY in html and "free -h on CoulombCore shows 4 GB swap: <b>verified</b>" in html
     import json
-
 
     import jsonschema
 

@@ -10,8 +10,7 @@ import jsonschema
 import pytest
 
 from railiance_conformance.finding import Status
-from railiance_conformance.reporting import json_report
-from railiance_conformance.reporting import Run
+from railiance_conformance.reporting import Run, json_report
 from tests.unit.reporting_samples import FINDINGS, every_part_run, sample_run
 
 SCHEMA_PATH = Path(json_report.__file__).parent / "schemas" / "findings.schema.json"
@@ -96,3 +95,13 @@ def test_invalid_documents_fail(validator, breakage) -> None:
     breakage(document)
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(document)
+
+
+def test_the_published_schema_names_the_layers_and_severities_of_levels():
+    """findings.schema.json is read outside the suite, so it spells the enums out; they are levels.py's."""
+    from railiance_conformance.levels import LAYERS, SEVERITIES
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    text = json.dumps(schema)
+    assert f'"layer": {{"enum": {json.dumps(list(LAYERS))}}}' in text
+    assert f'"severity": {{"enum": {json.dumps(list(SEVERITIES))}}}' in text

@@ -11,8 +11,14 @@ import yaml
 
 from railiance_conformance.finding import Status
 from railiance_conformance.reporting import REPORTERS, policyreport_report
-from railiance_conformance.reporting.policyreport_report import (documents, message, object_name, render,
-                                                                  severity_for, timestamp)
+from railiance_conformance.reporting.policyreport_report import (
+    documents,
+    message,
+    object_name,
+    render,
+    severity_for,
+    timestamp,
+)
 from railiance_testbed.kubeapi import validation
 from tests.unit.reporting_samples import FINDINGS, finding, sample_run
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 from railiance_conformance.finding import Status
 from railiance_conformance.history import History

@@ -4,7 +4,12 @@ from __future__ import annotations
 import pytest
 
 from railiance_conformance.resources.ssh_tokens import (
-    ExpansionFails, SshContext, UnknownVariable, expand_identity_file, login_environment)
+    ExpansionFails,
+    SshContext,
+    UnknownVariable,
+    expand_identity_file,
+    login_environment,
+)
 
 CTX = SshContext(local_user="tegwick", uid=1000, home="/home/tegwick", hostname="localhost", remote_user="git",
                  port=30022, host_arg="gitea-local", local_hostname="coulombcore.example",
