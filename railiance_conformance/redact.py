@@ -67,7 +67,7 @@ _SETENV = re.compile(rf"(?i)(?P<head>\bsetenv\b\s*[=\s]\s*)(?P<pairs>[A-Za-z_][A
 _PAIR = re.compile(rf"(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>{_VALUE})")
 # any option or parameter whose name contains password/passwd/passphrase (-o XPasswordY=v, --db-password=v),
 # unless its value is a yes/no switch (PasswordAuthentication=no)
-_PASSWORD_OPTION = re.compile(rf"(?i)(?P<key>(?<![A-Za-z0-9_])[A-Za-z0-9_.\-]*(?:password|passwd|passphrase)[A-Za-z0-9_.\-]*)"
+_PASSWORD_OPTION = re.compile(r"(?i)(?P<key>(?<![A-Za-z0-9_])[A-Za-z0-9_.\-]*(?:password|passwd|passphrase)[A-Za-z0-9_.\-]*)"
                               r"(?P<eq>\s*=\s*)(?!(?:yes|no|true|false|on|off)\b|\*\*\*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;&#\"']+)")
 # URL query parameters with a token-ish name (?token=, &access_token=, &sig=, &X-Amz-Signature=, &key=, &code=)
 _QUERY = re.compile(r"(?i)(?P<key>[?&](?:[^=&#\s]*(?:token|key|secret|sig|signature|auth|password|passwd|pwd|"

@@ -36,7 +36,10 @@ def _communicate(proc: subprocess.Popen, timeout_s: float, limit: int) -> tuple[
     """``proc.communicate(timeout=timeout_s)`` that also stops when stdout holds more than ``limit`` bytes
     (``OutputTooLarge``): the client's memory is bounded whatever the host sends."""
     deadline = time.monotonic() + timeout_s
-    chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+    if proc.stdout is None or proc.stderr is None:
+        raise ValueError("_communicate needs a process started with stdout=PIPE and stderr=PIPE")
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
     sizes = dict.fromkeys(chunks, 0)
     with selectors.DefaultSelector() as selector:
         for fd in chunks:
@@ -56,7 +59,7 @@ def _communicate(proc: subprocess.Popen, timeout_s: float, limit: int) -> tuple[
                     raise OutputTooLarge(f"the host's answer was larger than {limit >> 20} MiB: the ssh session was "
                                          "killed (a file far larger than a config file among those read?)")
     proc.wait(timeout=max(0.0, deadline - time.monotonic()) + REAP_TIMEOUT_S)
-    return b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
+    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
 
 
 def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):

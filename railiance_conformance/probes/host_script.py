@@ -21,7 +21,6 @@ from typing import Mapping, Sequence
 
 from railiance_conformance.probes.facts import STAT_FORMAT, Fact  # noqa: F401  (STAT_FORMAT re-exported)
 
-
 # The largest config file the probe reads (bytes; systemd's own line bound is 1 MiB, LONG_LINE_MAX), the
 # memory bound of the grep that reads them (KiB of address space), and the exit of a file too large to read.
 MAX_FILE_BYTES = 1 << 20
