@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import threading
+from pathlib import Path
 from typing import Iterator
 
 from kubernetes.config import kube_config
@@ -62,13 +63,24 @@ class BoundedExecProvider(ExecProvider):
                                        start_new_session=True)
         except OSError as exc:
             raise ConfigException(f"exec credential plugin {self.args[0]} could not start: {exc.strerror}") from None
+        pipes = _pipe_names(process)
         try:
             stdout, stderr = process.communicate(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
+            exited = process.poll()
+            holders = _kill_holders(pipes)
             _kill_group(process)
+            if exited is not None:
+                raise ConfigException(
+                    f"exec credential plugin {self.args[0]} exited (status {exited}) but a process it started "
+                    f"kept its output open past {self.timeout_s:g} s (--api-timeout; "
+                    f"{', '.join(holders) or 'gone before it could be named'}): it was killed (client-go runs the "
+                    "plugin with cmd.Run and a buffer as its stdout, so kubectl would wait for it too). "
+                    "A plugin must close its stdout and stderr in anything it leaves running") from None
             raise ConfigException(f"exec credential plugin {self.args[0]} gave no credential within "
                                   f"{self.timeout_s:g} s (--api-timeout): its process group was killed") from None
         except BaseException:
+            _kill_holders(pipes)
             _kill_group(process)
             raise
         finally:
@@ -76,6 +88,7 @@ class BoundedExecProvider(ExecProvider):
                 os.killpg(process.pid, signal.SIGKILL)  # whatever it left running in its group
             except (ProcessLookupError, PermissionError):
                 pass
+            _kill_holders(pipes)  # and what left its group (setsid) still holding its output
         if process.returncode != 0:
             last = (stderr or "").strip().splitlines()[-1:] or [""]
             raise ConfigException(f"exec credential plugin {self.args[0]} exited with status "
@@ -92,6 +105,38 @@ class BoundedExecProvider(ExecProvider):
             raise ConfigException(f"exec credential plugin {self.args[0]}: apiVersion {data['apiVersion']} "
                                   f"does not match {self.api_version}")
         return data["status"]
+
+
+def _pipe_names(process: subprocess.Popen) -> set[str]:
+    """``{"pipe:[INODE]", ...}``: the plugin's stdout and stderr pipes as /proc/PID/fd links name them."""
+    names = set()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            names.add(f"pipe:[{os.fstat(stream.fileno()).st_ino}]")
+    return names
+
+
+def _kill_holders(pipes: set[str]) -> list[str]:
+    """SIGKILL every other process holding one of ``pipes`` open (a plugin's child that called setsid()
+    is outside its process group, and after the plugin exits its parent is init: only the pipe it
+    holds still ties it to the plugin). Returns ``["pid 123 (sleep)", ...]`` (proc(5): /proc/PID/fd)."""
+    killed = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fd_dir.parent.name)
+        if pid == os.getpid():
+            continue
+        try:
+            holds = any(os.readlink(fd) in pipes for fd in fd_dir.iterdir())
+        except OSError:  # gone, or not ours to read
+            continue
+        if holds:
+            try:
+                name = (fd_dir.parent / "comm").read_text().strip()
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue
+            killed.append(f"pid {pid} ({name})")
+    return killed
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -4,6 +4,7 @@ naming the plugin and the timeout, with the remedy for a plugin, while the other
 results. A plugin that fails is named with its exit status, never a silent run without credentials."""
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -62,6 +63,29 @@ def test_a_failing_exec_plugin_is_named_with_its_exit_status(standin, tmp_path):
     assert cluster and all(f["status"] == "error" for f in cluster)
     assert all(f"exec credential plugin {plugin} exited with status 3: error: the identity provider refused"
                in f["reason"] for f in cluster), cluster[0]["reason"]
+
+
+def test_a_plugin_that_answers_but_leaves_a_process_holding_its_output_is_named_and_nothing_is_left(standin, tmp_path):
+    """A child that called setsid() is outside the plugin's process group and, once the plugin exits,
+    a child of init: only the pipe it holds ties it to the plugin. It is killed, and the error says
+    the plugin answered but left it, not that the plugin never answered."""
+    _, kubeconfig = standin()
+    plugin = tmp_path / "daemonising-credential-plugin"
+    credential = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                             "status": {"token": "t"}})
+    plugin.write_text(f"#!/bin/sh\nsetsid sh -c 'sleep 3600; : {tmp_path}' &\necho '{credential}'\n")
+    plugin.chmod(0o755)
+    _kubeconfig_with_plugin(kubeconfig, plugin)
+    done, took = suite(tmp_path / "r", "-m", "cluster", "--kubeconfig", str(kubeconfig), "--api-timeout", "2",
+                       timeout=200)
+    time.sleep(0.5)
+    left = _left(f"sleep 3600; : {tmp_path}")
+    assert done.returncode == 1, done.stdout[-3000:]
+    cluster = [f for f in document(tmp_path / "r" / "findings.json")["findings"] if f["status"] != "pending"]
+    assert cluster and all(f"exec credential plugin {plugin} exited (status 0) but a process it started kept "
+                           f"its output open past 2 s" in f["reason"] for f in cluster), cluster[0]["reason"]
+    assert not left, left
+    assert took < 40, f"the run took {took:.0f} s"
 
 
 def test_a_vault_password_script_that_never_answers_is_killed_at_the_inventory_bound(tmp_path, monkeypatch):
