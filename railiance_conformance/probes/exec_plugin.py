@@ -23,7 +23,12 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from kubernetes.client import ApiClient
 from kubernetes.config import kube_config
+from requests import RequestException
+from requests_oauthlib import OAuth2Session
+
+from railiance_conformance.redact import redact_text
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.exec_provider import ExecProvider
 
@@ -153,11 +158,62 @@ def _kill_group(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
+class _BoundedOidcDiscovery(ApiClient):
+    """The ``ApiClient`` ``KubeConfigLoader._refresh_oidc`` builds to GET the IdP's
+    ``/.well-known/openid-configuration``: the same call, with ``timeout_s`` (the client passes none)."""
+
+    timeout_s: float = 10.0
+
+    def __init__(self, configuration=None, *args, **kwargs):
+        if configuration is not None and configuration.retries is None:
+            configuration.retries = 0  # urllib3's default is 3 retries: four timeouts, not one
+        super().__init__(configuration, *args, **kwargs)
+
+    def call_api(self, method, url, header_params=None, body=None, post_params=None, _request_timeout=None):
+        if not str(url).endswith("/.well-known/openid-configuration"):  # new_client_from_config's clients
+            return super().call_api(method, url, header_params, body, post_params, _request_timeout)
+        try:
+            return super().call_api(method, url, header_params, body, post_params,
+                                    _request_timeout=_request_timeout or self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - urllib3's timeouts and connection errors alike
+            raise ConfigException(f"the kubeconfig's oidc auth-provider could not refresh its expired id-token: "
+                                  f"GET {redact_text(url)} failed (each request bounded by {self.timeout_s:g} s, "
+                                  f"--api-timeout): {redact_text(_short(exc))}") from None
+
+
+class _BoundedOAuth2Session(OAuth2Session):
+    """``requests_oauthlib.OAuth2Session`` whose ``refresh_token`` (the IdP's token endpoint) has a
+    timeout: ``_refresh_oidc`` passes none, and requests then waits for ever."""
+
+    timeout_s: float = 10.0
+
+    def refresh_token(self, token_url, *args, **kwargs):
+        kwargs["timeout"] = kwargs.get("timeout") or self.timeout_s
+        try:
+            return super().refresh_token(token_url, *args, **kwargs)
+        except RequestException as exc:
+            raise ConfigException(f"the kubeconfig's oidc auth-provider could not refresh its expired id-token: "
+                                  f"its token endpoint {redact_text(token_url)} failed (each request bounded by "
+                                  f"{self.timeout_s:g} s, --api-timeout): {redact_text(_short(exc))}") from None
+
+
+def _short(exc: BaseException) -> str:
+    """``ReadTimeoutError: ... Read timed out.``: the innermost cause urllib3/requests name, one line."""
+    reason = getattr(exc, "reason", None) or (exc.args[0] if getattr(exc, "args", None) else None)
+    inner = reason if isinstance(reason, BaseException) else exc
+    return f"{type(inner).__name__}: {str(inner).splitlines()[0][:200] if str(inner) else ''}"
+
+
 def install(timeout_s: float) -> None:
     """Make the official client's kubeconfig loader run exec plugins through ``BoundedExecProvider``
-    (also when it refreshes an expired credential later), bounded by ``timeout_s`` seconds."""
+    (also when it refreshes an expired credential later), bounded by ``timeout_s`` seconds, and bound
+    the oidc auth-provider's refresh of an expired id-token (``KubeConfigLoader._refresh_oidc``: the
+    IdP's discovery GET and its token endpoint, each with ``timeout_s``; the client sets none)."""
     BoundedExecProvider.timeout_s = float(timeout_s)
     kube_config.ExecProvider = BoundedExecProvider
+    _BoundedOidcDiscovery.timeout_s = _BoundedOAuth2Session.timeout_s = float(timeout_s)
+    kube_config.ApiClient = _BoundedOidcDiscovery
+    kube_config.OAuth2Session = _BoundedOAuth2Session
 
 
 @contextlib.contextmanager
