@@ -4,15 +4,53 @@ See ``railiance_conformance.nightly`` and ``railiance_conformance.gate.command``
 """
 from __future__ import annotations
 
-import argparse
+import signal
 import sys
-from pathlib import Path
 
-import railiance_conformance.gate.command  # noqa: F401  (its docstring is the gate's --help)
-import railiance_conformance.serve  # noqa: F401  (its docstring is serve's --help)
-from railiance_conformance.levels import SEVERITIES
-from railiance_conformance.nightly import USAGE_ERROR, Webhook, run_nightly
-from railiance_conformance.policy import REPO_ROOT
+EARLY_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class EarlySignal(BaseException):
+    """A signal that came while the command was still starting (imports, options): nothing ran yet."""
+
+
+def _early(signum: int, frame) -> None:
+    raise EarlySignal(signal.Signals(signum).name)
+
+
+if __name__ == "__main__":  # before the imports (half a second): a cancelled job is answered, not killed
+    for _signum in EARLY_SIGNALS:
+        signal.signal(_signum, _early)
+
+
+def early_exit(name: str, argv: list[str]) -> int:
+    """The exit status for a signal ``name`` before anything ran: nightly 5 (no report was written, as
+    for a run stopped before its report), gate 1 (NO-GO, nothing recorded), serve 0, else 2."""
+    command = next((a for a in argv if not a.startswith("-")), "")
+    print(f"railiance-conformance: interrupted by {name} while starting: nothing ran, no report was written",
+          file=sys.stderr)
+    return {"nightly": 5, "gate": 1, "serve": 0}.get(command, 2)
+
+
+try:  # after the early handlers, on purpose
+    import argparse
+    from pathlib import Path
+
+    import railiance_conformance.gate.command  # noqa: F401  (its docstring is the gate's --help)
+    import railiance_conformance.serve  # noqa: F401  (its docstring is serve's --help)
+    from railiance_conformance.levels import SEVERITIES
+    from railiance_conformance.nightly import USAGE_ERROR, Webhook, run_nightly
+    from railiance_conformance.policy import REPO_ROOT
+except EarlySignal as _exc:
+    sys.exit(early_exit(str(_exc), sys.argv[1:]))
+
+
+def _started() -> None:
+    """The command is about to start its work: signals get their usual handling (each command installs
+    its own where it runs a child)."""
+    for signum in EARLY_SIGNALS:
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(head)
     except SystemExit as exc:
         return USAGE_ERROR if exc.code else 0
+    _started()
     if args.command == "gate":
         return _gate(args, tail)
     if args.command == "serve":
@@ -174,4 +213,7 @@ def _gate(args, extra: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except EarlySignal as exc:
+        sys.exit(early_exit(str(exc), sys.argv[1:]))

@@ -128,20 +128,36 @@ def check_yaml_bounds(text: str, source: str, *, loader: type = SAFE_LOADER) -> 
         raise PolicyError(source, "", f"refused: {len(text)} characters, more than {YAML_MAX_BYTES} "
                                       f"(a policy or inventory file is a few KiB)")
     sizes: dict[str, int] = {}  # anchor -> expanded node count of the anchored node
-    stack: list[list] = []      # open collections: [anchor, node count so far, keys seen (mappings) or None, nodes]
+    # anchor of a mapping -> {key: the anchor of the mapping that sets it} (what "<<: *anchor" brings)
+    anchor_keys: dict[str, dict] = {}
+    # open collections: [anchor, node count so far, keys seen (mappings) or None, nodes,
+    #                    mappings: their merge state; sequences: the mapping whose "<<" they are, or None]
+    stack: list[list] = []
     total = aliases = 0
     try:
         for event in yaml.parse(text, Loader=loader):
+            merge_list_of = None
             if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)) \
-                    and stack and stack[-1][2] is not None:
-                _check_key(stack[-1], event, source)
+                    and stack:
+                if stack[-1][2] is not None:
+                    _check_key(stack[-1], event, source)
+                    merge_list_of = _track_merge(stack[-1], event, anchor_keys)
+                elif stack[-1][4] is not None and isinstance(event, yaml.AliasEvent):  # <<: [*a, *b]
+                    _merged(stack[-1][4], anchor_keys.get(event.anchor, {}), event)
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                stack.append([event.anchor, 1, {} if isinstance(event, yaml.MappingStartEvent) else None, 0])
+                is_mapping = isinstance(event, yaml.MappingStartEvent)
+                stack.append([event.anchor, 1, {} if is_mapping else None, 0, {} if is_mapping else merge_list_of])
                 if len(stack) > YAML_MAX_DEPTH:
                     raise _bound(source, event, f"nested deeper than {YAML_MAX_DEPTH} levels")
                 continue
             if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                anchor, count = stack.pop()[:2]
+                entry = stack.pop()
+                anchor, count = entry[:2]
+                if entry[2] is not None:
+                    _check_merges(entry, source)
+                    if anchor is not None:
+                        anchor_keys[anchor] = {**{k: origin for k, (_, origin) in entry[4].get("sources", {}).items()},
+                                               **{k: anchor for k in entry[2]}}
             elif isinstance(event, yaml.ScalarEvent):
                 anchor, count = event.anchor, 1
             elif isinstance(event, yaml.AliasEvent):
@@ -171,13 +187,15 @@ def check_yaml_bounds(text: str, source: str, *, loader: type = SAFE_LOADER) -> 
 
 
 _KEY_RESOLVER = yaml.resolver.Resolver()
+_KEY_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
 def _check_key(mapping: list, event, source: str) -> None:
     """``event`` is the next node of an open mapping: when it is a key (every other node), refuse a key
     the mapping already has. YAML 1.2 requires keys to be unique; PyYAML and libyaml keep the last one
     silently, so a reviewer who reads the first would approve something else. Keys compare by value
-    as the loader resolves them (``a``, ``"a"`` and ``'a'`` are one key; ``1`` and ``0x1`` too); the
+    as the loader builds them and its dict compares them (``a``, ``"a"``, ``'a'`` and ``!!str a`` are one
+    key; ``1``, ``0x1``, ``!!int "1"`` and ``true`` too, as Python's ``1 == True``); the
     merge key ``<<`` may repeat."""
     position = mapping[3]
     mapping[3] += 1
@@ -186,23 +204,62 @@ def _check_key(mapping: list, event, source: str) -> None:
     value = event.value
     if event.implicit[0] and value == "<<":
         return
-    key: Any = ("str", value)
     if event.implicit[0] and not event.style:
         tag = _KEY_RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
-        if tag != "tag:yaml.org,2002:str":
-            try:
-                key = (tag, yaml.safe_load(value))
-            except yaml.YAMLError:
-                key = (tag, value)
     elif event.tag and event.tag != "!":
-        key = (event.tag, value)
+        tag = event.tag  # "!!str expires" is the key "expires"; "!!int 1" the key 1
+    else:
+        tag = "tag:yaml.org,2002:str"
+    try:  # the key as the loader builds it, compared as its dict does (so 1, 0x1 and true are one key)
+        key: Any = _KEY_CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, value))
+        hash(key)
+    except (yaml.YAMLError, TypeError, ValueError):
+        key = (tag, value)
     mark = event.start_mark
-    first = mapping[2].get(repr(key))
+    first = mapping[2].get(key)
     if first is not None:
         raise PolicyError(source, f"line {mark.line + 1}, column {mark.column + 1}",
                           f"duplicate key {value!r} (first at line {first}): refused, a YAML reader would keep "
                           f"only the last one and silently drop the other")
-    mapping[2][repr(key)] = mark.line + 1
+    mapping[2][key] = mark.line + 1
+
+
+def _track_merge(mapping: list, event, anchor_keys: dict[str, dict]) -> list | None:
+    """Note a merge key's value in ``mapping`` (whose position _check_key has just advanced): an alias
+    brings its mapping's keys; a sequence is returned as a list of aliases whose keys it brings."""
+    state = mapping[4]
+    if (mapping[3] - 1) % 2 == 0:  # a key
+        state["merge_next"] = isinstance(event, yaml.ScalarEvent) and event.implicit[0] and event.value == "<<"
+        return None
+    if not state.pop("merge_next", False):
+        return None
+    if isinstance(event, yaml.AliasEvent):
+        _merged(mapping, anchor_keys.get(event.anchor, {}), event)
+    elif isinstance(event, yaml.SequenceStartEvent):
+        return mapping
+    return None
+
+
+def _merged(mapping: list, keys: dict, event) -> None:
+    """``keys`` ({key: the anchor that sets it}) merged into ``mapping``; one key from two different
+    settings is a conflict (the same anchor's value reached twice is not)."""
+    sources, conflicts = mapping[4].setdefault("sources", {}), mapping[4].setdefault("conflicts", {})
+    for key, origin in keys.items():
+        if key in sources and sources[key][1] != origin:
+            conflicts.setdefault(key, (event.start_mark.line + 1, event.start_mark.column + 1, sources[key][0]))
+        elif key not in sources:
+            sources[key] = (event.start_mark.line + 1, origin)
+
+
+def _check_merges(mapping: list, source: str) -> None:
+    """Two merges bringing one key that the mapping does not set itself: which one wins is the
+    reader's choice (the merge-key spec, yaml.org/type/merge.html: the earlier in ``<<: [*a, *b]``;
+    PyYAML 6 keeps the later; two ``<<`` keys are a duplicate key), so a reviewer cannot tell."""
+    for key, (line, column, first) in mapping[4].get("conflicts", {}).items():
+        if key not in mapping[2]:
+            raise PolicyError(source, f"line {line}, column {column}",
+                              f"key {key!r} is merged twice (first at line {first}) and not set here: refused, "
+                              f"YAML readers differ on which merge wins; set it in this mapping")
 
 
 def _bound(source: str, event, problem: str) -> PolicyError:

@@ -112,7 +112,9 @@ class SuiteSettings:
 
 def check_option_paths(option: Any) -> None:
     """The files and directories options name must be there before any probe: ``--ssh-identity-file``,
-    ``--ssh-config`` and ``--kubeconfig`` readable regular files, ``--repos`` a directory. One that is
+    ``--ssh-config`` and ``--kubeconfig`` readable regular files, ``--repos`` a directory, ``--known-hosts``
+    a readable regular file when it exists, the identity file not accessible by group or others (ssh
+    ignores it then: OpenSSH ``sshkey_perm_ok``). One that is
     missing, of the wrong type or unreadable is a usage error naming the option and the path (ssh
     itself only warns "Identity file … not accessible" and every host then fails "Permission denied
     (publickey)"; a missing kubeconfig made every cluster control an error instead)."""
@@ -133,6 +135,21 @@ def check_option_paths(option: Any) -> None:
             raise PolicyError(flag, str(value), "not a regular file")
         if not os.access(path, os.R_OK | (os.X_OK if want_dir else 0)):
             raise PolicyError(flag, str(value), "not readable by this user")
+        mode = path.stat().st_mode & 0o777
+        if flag == "--ssh-identity-file" and path.stat().st_uid == os.getuid() and mode & 0o077:
+            # OpenSSH's sshkey_perm_ok (authfile.c): a private key of the user's own that group or others
+            # may access is "UNPROTECTED PRIVATE KEY FILE" and ignored, so every host then refuses the login
+            raise PolicyError(flag, str(value), f"mode {mode:04o}: ssh ignores a private key that others can access "
+                                                f"(UNPROTECTED PRIVATE KEY FILE) and every host would refuse the "
+                                                f"login: chmod 600 {value}")
+    known_hosts = getattr(option, "known_hosts", None)
+    if known_hosts and Path(known_hosts).expanduser().exists():  # a missing one: ssh creates it (accept-new)
+        path = Path(known_hosts).expanduser()
+        if not path.is_file():
+            raise PolicyError("--known-hosts", str(known_hosts), "not a regular file (ssh would read no key from "
+                                                                 "it: every host 'Host key verification failed')")
+        if not os.access(path, os.R_OK):
+            raise PolicyError("--known-hosts", str(known_hosts), "not readable by this user")
 
 
 def load_workplan(path: str):

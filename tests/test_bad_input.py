@@ -73,6 +73,28 @@ def test_a_sentence_no_check_kind_states_names_file_and_line(listener, tmp_path)
     assert not (tmp_path / "r").exists()
 
 
+def test_an_identity_file_others_can_read_is_a_usage_error_before_any_probe(listener, tmp_path):
+    """ssh ignores such a key ('UNPROTECTED PRIVATE KEY FILE') and every host then says only
+    'Permission denied (publickey)': the cause is named before any host is contacted."""
+    url, accepted = listener
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    message = _usage_error(run_suite("-m", "S1", "--hosts", url, "--ssh-identity-file", str(key),
+                                     report_dir=tmp_path / "r"))
+    assert f"--ssh-identity-file: {key}: mode 0644: ssh ignores a private key that others can access" in message
+    assert f"chmod 600 {key}" in message
+    assert accepted == [] and not (tmp_path / "r").exists()
+
+
+def test_a_known_hosts_that_is_a_directory_is_a_usage_error_before_any_probe(listener, tmp_path):
+    url, accepted = listener
+    message = _usage_error(run_suite("-m", "S1", "--hosts", url, "--known-hosts", str(tmp_path),
+                                     report_dir=tmp_path / "r"))
+    assert f"--known-hosts: {tmp_path}: not a regular file" in message
+    assert accepted == [] and not (tmp_path / "r").exists()
+
+
 def test_a_value_its_schema_refuses_names_file_line_and_field(listener, tmp_path):
     url, accepted = listener
     features = copy_features(tmp_path)

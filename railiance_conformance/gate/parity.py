@@ -109,8 +109,10 @@ _TEXT_NEXTVAL = re.compile(r"nextval\(\s*\(?'((?:[^']|'')+)'::(?:text|character 
                            re.IGNORECASE)
 _CHECKSUM_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"),
                       ("extra_float_digits", "1"), ("bytea_output", "hex"))
-_URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^@/\s]*)@|[?&]password=(?P<qpw>[^&#\s]*)", re.IGNORECASE)
-_KV_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^@/\s]*)@|[?&](?:ssl)?password=(?P<qpw>[^&#\s]*)", re.IGNORECASE)
+# libpq's keywords that hold a secret: password, and sslpassword (the passphrase of sslkey; libpq docs, 34.1.2)
+SECRET_PARAMS = ("password", "sslpassword")
+_KV_PASSWORD = re.compile(r"(?P<key>\b(?:ssl)?password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
 SIDES = {"source": "the source", "restored": "the restored copy"}
 
 
@@ -186,8 +188,9 @@ def masked_dsn(dsn: str) -> str:
         params = conninfo_to_dict(dsn)
     except psycopg.Error:
         return _KV_PASSWORD.sub(rf"\g<key>{MASK}", redact_url(_scrub(dsn, _passwords(dsn))))
-    if params.get("password"):
-        params["password"] = MASK
+    for name in SECRET_PARAMS:
+        if params.get(name):
+            params[name] = MASK
     return _scrub(make_conninfo("", **params), _passwords(dsn))  # also where it leaked into another field
 
 
@@ -481,7 +484,8 @@ def _passwords(dsn: str) -> set[str]:
     """Every spelling of a password the DSN (or PGPASSWORD) may hold, to scrub it from any text."""
     found = {os.environ.get("PGPASSWORD", "")}
     try:
-        found.add(conninfo_to_dict(dsn).get("password") or "")
+        params = conninfo_to_dict(dsn)
+        found |= {params.get(name) or "" for name in SECRET_PARAMS}
     except psycopg.Error:
         pass
     for match in _URL_PASSWORD.finditer(dsn):

@@ -259,6 +259,15 @@ class ClusterSnapshot:
             time.sleep(pause)
             waited += pause
         text = data.decode("utf-8", "replace")
+        if response.status in (401, 407):
+            # kube-apiserver authenticates every request before its proxy forwards it (and then drops the
+            # Authorization header: apiserver/pkg/endpoints/filters/authentication.go), so a 401 (or a
+            # forward proxy's 407) is a refusal of the suite's credentials, whatever the body's type
+            message = _api_status(text, "json") or " ".join(text.split())[:200] or "no message"
+            raise ClusterUnavailable(
+                f"{what}: API error {response.status} {'Unauthorized' if response.status == 401 else 'Proxy Authentication Required'}"
+                f": the suite's credentials were refused before the Service was asked (an expired token or "
+                f"client certificate? check the kubeconfig's user): {message}")
         own = _apiserver_answer(response.status, text, content_type)
         if own is not None:
             raise ClusterUnavailable(f"{what}: API error {response.status} from the API server or its proxy, not "

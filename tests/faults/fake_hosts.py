@@ -48,12 +48,48 @@ class LoopbackSshd:
         key = Path(f"{self.host_key}.pub").read_text().split()
         return f"[127.0.0.1]:{self.port} {key[0]} {key[1]}"
 
+    def descendants(self) -> list[int]:
+        """Every live process sshd started, at any depth (its per-connection children call setsid(),
+        so they and their sessions are outside sshd's own process group)."""
+        return descendants(self.proc.pid)
+
     def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # sshd and every session it forked
-        except ProcessLookupError:
-            pass
+        """Kill sshd and everything it started: its process group, and every descendant with its own
+        process group (a connection's ``sshd: root@notty`` and the ``sleep 3600`` of a ForceCommand),
+        found before anything is killed (a killed parent's children are reparented to init and no
+        longer found); repeated until none is left."""
+        for _ in range(20):
+            victims = descendants(self.proc.pid)
+            for pid in [self.proc.pid, *victims]:
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            if not victims:
+                break
+            self.proc.poll()
+            time.sleep(0.05)
         self.proc.wait(10)
+
+
+def descendants(root: int) -> list[int]:
+    """The pids of every live descendant of ``root`` (from /proc/*/stat's ppid field)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if fields[0] != "Z":
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 class BannerThenSilence:

@@ -112,3 +112,21 @@ def test_a_proxycommand_password_and_a_setenv_token_reach_no_output_history_or_w
                   + _everything_written(tmp_path / "r2") + b"".join(_Hook.bodies).decode())
     for sentinel in SENTINELS:
         assert sentinel not in everything, sentinel
+
+
+@pytest.mark.parametrize("dsn", [
+    f"host=127.0.0.1 port={{port}} user=gate sslmode=prefer sslkey=/nonexistent sslpassword={PASSWORD} dbname=hub",
+    f"postgresql://gate@127.0.0.1:{{port}}/hub?sslpassword={PASSWORD}&sslkey=/nonexistent",
+    f"host=127.0.0.1 port={{port}} user=gate password='{PASSWORD} x' dbname=hub",
+], ids=["sslpassword-keywords", "sslpassword-uri", "quoted-password"])
+def test_no_dsn_secret_in_the_gates_errors(dsn):
+    """libpq's sslpassword (the passphrase of sslkey) is a secret like password: masked in every gate
+    message, whether libpq refused the connection or the two sides are one database."""
+    from railiance_conformance.gate.parity import compare, masked_dsn
+
+    port = free_port()  # nothing listens: libpq's own "connection refused"
+    refused = compare(dsn.format(port=port), dsn.format(port=port).replace("hub", "other"))
+    same = compare(dsn.format(port=port), dsn.format(port=port))
+    text = f"{refused!r} {same!r} {masked_dsn(dsn.format(port=port))}"
+    assert refused.error and same.error and "***" in text, text
+    assert PASSWORD not in text, text

@@ -92,3 +92,40 @@ def test_a_duplicate_key_in_inventory_group_vars_exits_4_naming_it(tmp_path):
     (inventory / "group_vars" / "railiance.yml").write_text("swap_size_gb: 4\nnproc_soft: 512\nswap_size_gb: 8\n")
     out = run_refused(tmp_path, "--ansible-inventory", str(inventory / "hosts.ini"))
     assert f"{inventory / 'group_vars' / 'railiance.yml'}: line 3, column 1: duplicate key 'swap_size_gb'" in out
+
+
+MERGED_TWICE = """kind: Waivers
+version: 1
+waivers:
+  - &approved
+    control: boundary.component.layer
+    target: cnpg-system/cnpg
+    justification: the operator moves with the next maintenance window
+    approved_by: worsch
+    expires: 2027-03-31
+    link: railiance-platform/workplans/RAIL-PL-WP-0002-cnpg-operator-to-s3.md
+  - &extended
+    <<: *approved
+    target: argocd/argocd
+    expires: 2099-12-31
+  - <<: [*approved, *extended]
+    target: argocd/argocd-repo-server
+"""
+
+
+@pytest.mark.parametrize("variant", ["merged-twice", "tagged-key"])
+def test_a_waiver_whose_expiry_is_given_twice_by_merges_or_a_tag_exits_4(tmp_path, variant):
+    """``<<: [*approved, *extended]`` brings two expiries (the merge-key spec picks the first, PyYAML the
+    last), and ``!!str expires`` is the key ``expires`` again: both refused before any probe."""
+    waivers = tmp_path / "waivers.yaml"
+    if variant == "merged-twice":
+        waivers.write_text(MERGED_TWICE)
+        expected = f"{waivers}: line 15, column 21: key 'expires' is merged twice (first at line 15)"
+    else:
+        text = (DEFAULT_POLICY_DIR / "waivers.yaml").read_text()
+        first = "    expires: 2027-03-31\n"
+        waivers.write_text(text.replace(first, first + "    !!str expires: 2099-12-31\n", 1))
+        line = waivers.read_text().splitlines().index("    !!str expires: 2099-12-31") + 1
+        expected = f"{waivers}: line {line}, column 5: duplicate key 'expires'"
+    out = run_refused(tmp_path, "--waivers", str(waivers))
+    assert expected in out, out[-1500:]

@@ -174,3 +174,38 @@ def test_sigterm_to_the_gate_stops_its_suite_and_records_nothing(standin, tmp_pa
     requests = len(api.requests())
     time.sleep(3)
     assert len(api.requests()) == requests  # nothing left over still reads the cluster
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether ``pid`` has a handler for SIGTERM (proc(5): SigCgt, bit 15 is signal 15)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.parametrize("command, code", [("nightly", 5), ("gate", 1)])
+def test_sigterm_while_the_command_is_still_starting_is_answered_not_a_bare_143(tmp_path, command, code):
+    """A CI job cancelled in the first half second (the command's imports): an exit status of the
+    documented table and a message, never death by the signal (143) with nothing said."""
+    args = ["nightly", "--report-dir", str(tmp_path / "r"), "--", "-m", "S1"] if command == "nightly" else \
+        ["gate", "RAIL-HO-WP-0004-T09", "--report-dir", str(tmp_path / "r")]
+    proc = subprocess.Popen([sys.executable, "-m", "railiance_conformance", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not _catches_sigterm(proc.pid) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.001)
+        assert proc.poll() is None, "the command ended before it caught SIGTERM"
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == code, (proc.returncode, err[-2000:])
+    assert "interrupted by SIGTERM" in err, err[-2000:]
+    assert not (tmp_path / "r" / "findings.json").exists()

@@ -1,0 +1,43 @@
+"""The fault tests' own loopback sshd leaves nothing behind: stopping it ends the sessions it forked
+(each in a session of its own after sshd's setsid()) and the commands they run."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.faults.fake_hosts import LoopbackSshd, descendants
+
+pytestmark = pytest.mark.testbed  # a loopback sshd
+
+
+def test_stopping_the_loopback_sshd_ends_its_connections_and_their_commands(tmp_path):
+    key = tmp_path / "client_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    sshd = LoopbackSshd(tmp_path / "host", key, "sleep 3600")
+    client = subprocess.Popen(["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                               "-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={tmp_path / 'kh'}",
+                               "-p", str(sshd.port), "root@127.0.0.1", "true"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        sleeper = []
+        while not sleeper and time.monotonic() < deadline:
+            sleeper = [p for p in sshd.descendants()
+                       if open(f"/proc/{p}/cmdline", "rb").read().startswith(b"sleep\0") ]
+            time.sleep(0.1)
+        assert sleeper, "the ForceCommand never started"
+        started = sshd.descendants()
+        assert any(os.getsid(p) != os.getsid(sshd.proc.pid) for p in started)  # outside sshd's session
+        sshd.stop()
+        time.sleep(0.2)
+        left = [p for p in started if os.path.exists(f"/proc/{p}") and
+                open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not left, [open(f"/proc/{p}/cmdline", "rb").read() for p in left]
+        assert not descendants(sshd.proc.pid)
+    finally:
+        client.kill()
+        client.wait(10)
+        sshd.stop()
