@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from railiance_conformance.finding import Finding, Outcome, Status
-from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
+from railiance_conformance.finding import FactUnavailable, Finding, Outcome, Status
+from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.secret_mask import evaluate_with_secrets
 from railiance_conformance.targets import HostTarget
 from railiance_conformance.vocabulary import KINDS

@@ -290,7 +290,7 @@ class Suite:
 
     def repos(self) -> Mapping[str, Path]:
         """The railiance-* checkouts (``--repos DIR``, named in the layer map), or FactUnavailable raised."""
-        from railiance_conformance.probes.host_facts import FactUnavailable
+        from railiance_conformance.finding import FactUnavailable
 
         if self.settings.repos_dir is None:
             raise FactUnavailable("no repo checkouts given: use --repos DIR (the railiance-* checkouts side by side)")
@@ -307,7 +307,7 @@ class Suite:
         """The NodePort the cluster reports for ``service`` (``NS/NAME``), for a host check whose sentence
         says "Port the NodePort of Service NS/NAME"; FactUnavailable says why there is none."""
         from railiance_conformance.controls.cluster import service_nodeport
-        from railiance_conformance.probes.host_facts import FactUnavailable
+        from railiance_conformance.finding import FactUnavailable
 
         namespace, _, name = service.partition("/")
         try:
@@ -385,7 +385,7 @@ class Suite:
         """An interrupted run: every selected control on each of its targets that has no finding yet
         is an error "interrupted by SIGTERM before this control finished" (never a silent gap)."""
         from railiance_conformance.evaluation import NO_HOSTS, REPOS_TARGET
-        from railiance_conformance.probes.host_facts import FactUnavailable
+        from railiance_conformance.finding import FactUnavailable
         from railiance_conformance.vocabulary import KINDS
 
         if self.checks is None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from railiance_conformance.finding import Outcome, Status
+from railiance_conformance.finding import FactUnavailable, Outcome, Status
 from railiance_conformance.probes import facts as F
-from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts, cannot_start, fork_failure
+from railiance_conformance.probes.host_facts import HostFacts, cannot_start, fork_failure
 from railiance_conformance.resources import pam_limits, ssh_tokens, sysctl, systemd_units
 from railiance_conformance.resources.endpoints import git_remote
 from railiance_conformance.resources.host_files import (

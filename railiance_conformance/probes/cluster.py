@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from railiance_conformance.probes.host_facts import FactUnavailable
+from railiance_conformance.finding import FactUnavailable
 
 
 class ClusterUnavailable(FactUnavailable):

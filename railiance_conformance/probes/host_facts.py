@@ -18,15 +18,12 @@ from typing import Callable, Mapping
 
 import testinfra
 
+from railiance_conformance.finding import FactUnavailable
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.facts import Fact
 from railiance_conformance.probes.host_script import (
     DEADLINE_RC, DEADLINE_SECTION, FILES_READ, NOT_REGULAR, Section, build_script, deadline_for, network_timeout, parse_output, wrap)
 from railiance_conformance.targets import HostTarget
-
-
-class FactUnavailable(Exception):
-    """A fact could not be read (permission denied, command missing, host unreachable)."""
 
 
 # What a shell or git prints when fork(2) fails (EAGAIN: the login user is at RLIMIT_NPROC, or the
