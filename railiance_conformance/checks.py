@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from railiance_conformance.probes.facts import Fact
 from railiance_conformance.targets import HostTarget
-from railiance_conformance.vocabulary import KINDS, ControlSpec, resolve
+from railiance_conformance.vocabulary import CHECK_KINDS, ControlSpec, resolve
 
 
 class CheckPlan:
@@ -53,7 +53,7 @@ class CheckPlan:
         """Every fact the selected host controls need on ``target`` (duplicates removed by the script)."""
         found: list[Fact] = []
         for control_id in self.selected:
-            kind = KINDS[self.specs[control_id].kind]
+            kind = CHECK_KINDS[self.specs[control_id].kind]
             if kind.target == "host" and kind.facts is not None and not self.catalog[control_id].pending:
                 found += kind.facts(self.params(control_id, target)[0])
         return found
@@ -90,4 +90,4 @@ def evaluate_control(control_id: str, facts: Any, values: Mapping[str, Any] | No
     spec = plan.spec(control_id)
     variables = getattr(plan.catalog[control_id], "vars", None) or {}
     params, _ = resolve(spec, variables, dict(values or {}), {})
-    return KINDS[spec.kind].evaluate(facts, params)
+    return CHECK_KINDS[spec.kind].evaluate(facts, params)

@@ -386,7 +386,7 @@ class Suite:
         is an error "interrupted by SIGTERM before this control finished" (never a silent gap)."""
         from railiance_conformance.evaluation import NO_HOSTS, REPOS_TARGET
         from railiance_conformance.finding import FactUnavailable
-        from railiance_conformance.vocabulary import KINDS
+        from railiance_conformance.vocabulary import CHECK_KINDS
 
         if self.checks is None:
             return
@@ -399,7 +399,7 @@ class Suite:
         def interrupted():
             raise FactUnavailable(why)
         for control_id in self.checks.selected:
-            target_kind = KINDS[self.checks.spec(control_id).kind].target
+            target_kind = CHECK_KINDS[self.checks.spec(control_id).kind].target
             if target_kind == "host":
                 chosen = self.host_selection.get(control_id)
                 targets = [h for h in hosts if chosen is None or h in chosen] or ([] if hosts else [NO_HOSTS])

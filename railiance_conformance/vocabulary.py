@@ -32,7 +32,7 @@ class CheckKind:
     reads: Callable[[Mapping[str, Any]], list[str]] | None = None
 
 
-KINDS: dict[str, CheckKind] = {}
+CHECK_KINDS: dict[str, CheckKind] = {}
 
 
 def strict(tags: frozenset[str]) -> bool:
@@ -47,9 +47,9 @@ def check_kind(name: str, sentence: str, *, target: str, schema: Mapping[str, An
                reads: Callable[[Mapping[str, Any]], list[str]] | None = None):
     """Register the decorated evaluator as check kind ``name`` for sentences matching ``sentence``."""
     def register(evaluate: Callable[..., Any]) -> Callable[..., Any]:
-        if name in KINDS:
+        if name in CHECK_KINDS:
             raise ValueError(f"check kind {name} is registered twice")
-        KINDS[name] = CheckKind(name, target, re.compile(sentence), evaluate,
+        CHECK_KINDS[name] = CheckKind(name, target, re.compile(sentence), evaluate,
                                 convert or (lambda groups: {k: v for k, v in groups.items() if v is not None}),
                                 {"type": "object", **(schema or {})}, facts, reads)
         return evaluate
@@ -71,7 +71,7 @@ class ControlSpec:
 
 def match(sentence: str) -> tuple[CheckKind, dict[str, Any]] | None:
     """The kind whose sentence matches ``sentence`` (whole text) and its converted params."""
-    found = [(kind, m) for kind in KINDS.values() if (m := kind.sentence.fullmatch(sentence))]
+    found = [(kind, m) for kind in CHECK_KINDS.values() if (m := kind.sentence.fullmatch(sentence))]
     if not found:
         return None
     if len(found) > 1:

@@ -1,6 +1,6 @@
 """Check kinds by subject: ``host``, ``cluster``, ``boundary``, ``repo``.
 
-Each module registers its kinds in ``vocabulary.KINDS`` when imported; a scenario's Then sentence
+Each module registers its kinds in ``vocabulary.CHECK_KINDS`` when imported; a scenario's Then sentence
 names the kind (``vocabulary.load_specs``). ``EVALUATORS`` (control id -> evaluator) is the older
 registry, kept only while something still imports it (benchmarks/host_controls.py); no check kind
 registers there.

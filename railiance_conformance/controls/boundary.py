@@ -2,7 +2,7 @@
 
 The layer map (``policies/layers.yaml``) is policy, not a sentence: it comes with
 ``ClusterEnv.layer_map`` (the bundled one when not given). Example:
-``KINDS["boundary.components.layer"].evaluate(snapshot, {}, ClusterEnv(layer_map=load_layer_map(policy_dir)))``
+``CHECK_KINDS["boundary.components.layer"].evaluate(snapshot, {}, ClusterEnv(layer_map=load_layer_map(policy_dir)))``
 -> DRIFT with ``observed == {"argocd/argocd": "railiance-cluster (S2)", ...}``. Every boundary Outcome keys its
 ``expected``/``observed`` by the violating target (a namespace or a component ``<namespace>/<name>``),
 so ``waivers.apply_outcome`` can waive violations one by one; a pass has ``{}`` for both.

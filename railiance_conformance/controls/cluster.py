@@ -2,11 +2,11 @@
 
 Each kind below is one family of Then sentences (``vocabulary.check_kind``), like Goss's resource
 types and InSpec's resources: its sentence states the desired value, ``reads`` names the API kinds
-it LISTs or GETs (``probes.cluster.KINDS``; nothing else is read), and its evaluator compares.
+it LISTs or GETs (``probes.cluster.API_KINDS``; nothing else is read), and its evaluator compares.
 Evaluators never assert and never talk to the API directly: they read a ``ClusterSnapshot``
 (lazy, one LIST per kind), so they run in-process on plain objects too::
 
-    KINDS["cluster.secret.keys"].evaluate(ClusterSnapshot.from_objects(objs),
+    CHECK_KINDS["cluster.secret.keys"].evaluate(ClusterSnapshot.from_objects(objs),
                                           {"namespace": "databases", "name": "gitea-db-credentials",
                                            "keys": ["username", "password"]})  # -> Outcome(PASS, ...)
 
@@ -74,7 +74,7 @@ def _and_list(text: str) -> list[str]:
 
 
 def plural(kind_word: str) -> str:
-    """``"pod"``/``"Pod"``/``"StatefulSet"`` -> ``"pods"``/``"statefulsets"`` (``probes.cluster.KINDS``)."""
+    """``"pod"``/``"Pod"``/``"StatefulSet"`` -> ``"pods"``/``"statefulsets"`` (``probes.cluster.API_KINDS``)."""
     return BY_KIND[_SINGULAR[kind_word.lower()]].name
 
 

@@ -3,7 +3,7 @@
 The workplan's Done-when lines say "Goss verify passes" (T01) and "Goss test for nproc limit added"
 (T02). The suite does not run goss on the host (it verifies the same values itself, read-only);
 it checks that the operators' goss files test the stated values, so ``make verify`` would catch
-their drift too. Example: ``KINDS["repo.goss.tests"].evaluate({"railiance-infra": Path(...)},
+their drift too. Example: ``CHECK_KINDS["repo.goss.tests"].evaluate({"railiance-infra": Path(...)},
 {"repo": "railiance-infra", "tests": [{"kernel_param": "vm.swappiness", "value": 10}]})`` -> ``Outcome(PASS, ...)``.
 
 Goss files are the checkout's ``goss.yaml``/``goss.yml``, ``*.goss.yaml``/``*.goss.yml`` and every

@@ -4,7 +4,7 @@ Each kind below is one family of Then sentences (``vocabulary.check_kind``): its
 params' schema, the facts it needs (``probes.facts``) and its evaluator. Evaluators never assert
 and never talk to the host: they read ``HostFacts``; a fact that could not be read raises
 ``FactUnavailable``, which the recorder turns into an error finding.
-Example: ``KINDS["host.file"].evaluate(facts, {"path": "/swapfile", "size_gib": 4, "owner": "root",
+Example: ``CHECK_KINDS["host.file"].evaluate(facts, {"path": "/swapfile", "size_gib": 4, "owner": "root",
 "mode": "0600"})`` -> ``Outcome(DRIFT, expected={...}, observed={...})``.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each kind is one family of Then sentences (``vocabulary.check_kind``) that states what a repo must
 hold (make targets, encrypted files, a front-matter field, a runbook's sections, where a file
-lives). Example: ``KINDS["repo.make.targets"].evaluate({"railiance-apps": Path("~/railiance-apps"), ...},
+lives). Example: ``CHECK_KINDS["repo.make.targets"].evaluate({"railiance-apps": Path("~/railiance-apps"), ...},
 {"targets": {"railiance-apps": ["gitea-deploy"]}})``. ``repos`` maps a repo name to its checkout; a
 repo a sentence names but that is not given is a could-not-verify (ERROR) unless something else
 already drifts.
