@@ -63,10 +63,6 @@ def bundled_plan(features_dir: "Path | None" = None) -> CheckPlan:
     """The plan of every control stated in the bundled features/ (a checkout's), for in-process use."""
     from pathlib import Path
 
-    import railiance_conformance.controls.boundary  # noqa: F401  (each module registers its check kinds)
-    import railiance_conformance.controls.cluster  # noqa: F401
-    import railiance_conformance.controls.host  # noqa: F401
-    import railiance_conformance.controls.repo  # noqa: F401
     from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
     from railiance_conformance.vocabulary import load_specs
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pytest_bdd import given
 
-import railiance_conformance.controls.boundary  # noqa: F401  (registers the boundary check kinds)
-import railiance_conformance.controls.cluster  # noqa: F401  (registers the cluster check kinds)
 from steps import then_steps_for
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pytest_bdd import given
 
-import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from steps import then_steps_for
 
 

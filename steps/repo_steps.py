@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pytest_bdd import given
 
-import railiance_conformance.controls.repo  # noqa: F401  (registers the repo check kinds)
 from steps import then_steps_for
 
 
