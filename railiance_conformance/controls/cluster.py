@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from railiance_conformance.controls.grammar import AND, NAME, NS, QUANTITY, SELECTOR, Params, and_list
 from railiance_conformance.expectations import matches
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.gate.backups import BACKUPS, backup_recency
@@ -36,12 +37,6 @@ from railiance_conformance.resources.cluster_objects import (
 from railiance_conformance.resources.endpoints import postgres_endpoint, redis_endpoint, redis_url_rejected
 from railiance_conformance.vocabulary import check_kind
 
-Params = Mapping[str, Any]
-NS = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
-NAME = r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?"
-SELECTOR = r"[A-Za-z0-9./_-]+=[A-Za-z0-9._-]+(?:,[A-Za-z0-9./_-]+=[A-Za-z0-9._-]+)*"
-QUANTITY = r"[0-9]+(?:\.[0-9]+)?(?:[KMGTPE]i|[kMGTPE])?"
-AND = r"(?:, and |, | and )"
 WORKLOADS = ("deployments", "statefulsets", "daemonsets")
 HELM_RELEASE = "meta.helm.sh/release-name"
 _SINGULAR = {k.kind.lower(): k.kind for k in BY_KIND.values()}
@@ -66,11 +61,6 @@ class ClusterEnv:
 
 
 DEFAULT_ENV = ClusterEnv()
-
-
-def _and_list(text: str) -> list[str]:
-    """``"a, b and c"`` -> ``["a", "b", "c"]``."""
-    return [part.strip() for part in re.split(r",\s*(?:and\s+)?|\s+and\s+|\s+or\s+", text) if part.strip()]
 
 
 def plural(kind_word: str) -> str:
@@ -110,7 +100,7 @@ def _value(text: str) -> Any:
     if m:
         return {"between": [int(m[1]), int(m[2])]}
     if text.startswith("one of "):
-        return {"one_of": [_scalar(v) for v in _and_list(text[len("one of "):])]}
+        return {"one_of": [_scalar(v) for v in and_list(text[len("one of "):])]}
     return _scalar(text)
 
 
@@ -186,7 +176,7 @@ def workload_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv = 
 @check_kind("cluster.workloads.available",
             rf"every (?P<kinds>(?:Deployment|StatefulSet|DaemonSet)(?:{AND}(?:Deployment|StatefulSet|DaemonSet))*) "
             rf"in (?P<namespace>{NS}) is available with every replica ready", target="cluster",
-            convert=lambda g: {"kinds": _and_list(g["kinds"]), "namespace": g["namespace"]},
+            convert=lambda g: {"kinds": and_list(g["kinds"]), "namespace": g["namespace"]},
             schema={"required": ["kinds", "namespace"]},
             reads=lambda p: [*(plural(k) for k in p["kinds"]), "pods"])
 def workloads_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
@@ -207,7 +197,7 @@ _KIND_WORD = "|".join(sorted({*_SINGULAR, *_SINGULAR.values()}, key=lambda w: (-
 @check_kind("cluster.objects.absent",
             rf"no (?P<kinds>(?:{_KIND_WORD})(?:(?:, | or )(?:{_KIND_WORD}))*) of (?P<app>{NAME}) is left in "
             rf"(?:any namespace|namespace (?P<namespace>{NS}))", target="cluster",
-            convert=lambda g: {"kinds": [plural(k) for k in _and_list(g["kinds"])], "app": g["app"],
+            convert=lambda g: {"kinds": [plural(k) for k in and_list(g["kinds"])], "app": g["app"],
                                **({"namespace": g["namespace"]} if g["namespace"] else {})},
             schema={"required": ["kinds", "app"]}, reads=lambda p: list(p["kinds"]))
 def objects_absent(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
@@ -391,7 +381,7 @@ _CHECK = r"[a-z][a-z0-9_.-]*:[a-z][a-z0-9_.-]*"
             rf"(?P<port>[a-z0-9-]+) through the API server's service proxy with the health checks? "
             rf"(?P<checks>{_CHECK}(?:{AND}{_CHECK})*) passing", target="cluster",
             convert=lambda g: {"namespace": g["namespace"], "name": g["name"], "path": g["path"], "port": g["port"],
-                               "checks": _and_list(g["checks"])},
+                               "checks": and_list(g["checks"])},
             schema={"required": ["namespace", "name", "path", "port", "checks"],
                     "properties": {"checks": {"type": "array", "minItems": 1}}},
             reads=lambda p: [SERVICE_PROXY])
@@ -436,7 +426,7 @@ def service_health(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFA
 
 @check_kind("cluster.secret.keys",
             rf"Secret (?P<namespace>{NS})/(?P<name>{NAME}) has the keys? (?P<keys>[A-Za-z0-9._-]+(?:{AND}[A-Za-z0-9._-]+)*)",
-            target="cluster", convert=lambda g: {"namespace": g["namespace"], "name": g["name"], "keys": _and_list(g["keys"])},
+            target="cluster", convert=lambda g: {"namespace": g["namespace"], "name": g["name"], "keys": and_list(g["keys"])},
             schema={"required": ["namespace", "name", "keys"]}, reads=lambda p: ["secrets"])
 def secret_has_keys(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
     """A Secret has the keys, by name only (GET by name; the values are never looked at)."""
@@ -475,7 +465,7 @@ ALL_READY = "every workload available, every replica ready"
             rf"(?:{AND}the key (?P<secret_key>[A-Za-z0-9._-]+) in Secret (?P<secret>{NAME}))?", target="cluster",
             convert=lambda g: {"namespace": g["namespace"], "release": g["release"], "chart": g["chart"],
                                "ready": bool(g["ready"]),
-                               **({"values": {k: _scalar(v) for k, _, v in (p.partition("=") for p in _and_list(g["values"]))}}
+                               **({"values": {k: _scalar(v) for k, _, v in (p.partition("=") for p in and_list(g["values"]))}}
                                   if g["values"] else {}),
                                **({"volume_size": g["volume_size"]} if g["volume_size"] else {}),
                                **({"secret": g["secret"], "secret_key": g["secret_key"]} if g["secret"] else {})},

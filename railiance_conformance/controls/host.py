@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from railiance_conformance.controls.grammar import (LIMIT, LIMITS, PROPERTIES, SIZE, SYSCTL_KEY, UNIT, USER, Params,
+                                                   and_list)
 from railiance_conformance.finding import FactUnavailable, Outcome, Status
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import HostFacts, cannot_start, fork_failure
@@ -23,11 +25,6 @@ from railiance_conformance.ssh_messages import changed_host_key, without_banner
 from railiance_conformance.vocabulary import check_kind
 
 GIB = 1024 ** 3
-Params = Mapping[str, Any]
-USER = r"(?P<user>[a-z_][a-z0-9_-]{0,31})"
-PATH = r"(?:/|~/)[A-Za-z0-9._/@+-]*"
-LIMIT = {"oneOf": [{"type": "integer", "minimum": 0}, {"const": "unlimited"}]}
-SIZE = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?[KMGTPE]?|infinity|[0-9]+(\.[0-9]+)?%)$"}
 # /proc/<pid>/limits rows of the pam_limits items a login can be checked for
 PROC_LIMIT_NAMES = {"nproc": "Max processes", "nofile": "Max open files", "core": "Max core file size",
                     "stack": "Max stack size", "memlock": "Max locked memory", "as": "Max address space",
@@ -48,11 +45,6 @@ def _limit(value: Any) -> Any:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return "unlimited" if value in ("unlimited", "infinity", -1, "-1") else value
-
-
-def _and_list(text: str) -> list[str]:
-    """``"a, b and c"`` -> ``["a", "b", "c"]``."""
-    return [part.strip() for part in re.split(r",\s*|\s+and\s+", text) if part.strip()]
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -180,9 +172,6 @@ def fstab_swap(facts: HostFacts, params: Params) -> Outcome:
 
 # --- sysctl --------------------------------------------------------------------------------------
 
-SYSCTL_KEY = r"(?P<key>[a-z0-9_]+(?:\.[A-Za-z0-9_-]+)+)"
-
-
 @check_kind("host.sysctl.live", rf"{SYSCTL_KEY} is (?P<value>-?\d+) now", target="host",
             convert=lambda g: {"key": g["key"], "value": int(g["value"])},
             schema={"required": ["key", "value"], "properties": {"value": {"type": "integer"}}},
@@ -240,7 +229,6 @@ def user_uid(facts: HostFacts, params: Params) -> Outcome:
     return Outcome.compare(params["uid"], int(entry[2]), evidence={"user": user})
 
 
-_LIMITS = r"(?P<item>[a-z]+) soft (?P<soft>\d+|unlimited) and hard (?P<hard>\d+|unlimited)"
 _LIMITS_SCHEMA = {"required": ["user", "item", "soft", "hard"],
                   "properties": {"item": {"enum": sorted(PROC_LIMIT_NAMES)}, "soft": LIMIT, "hard": LIMIT}}
 
@@ -249,7 +237,7 @@ def _limits_params(g: dict[str, str]) -> dict[str, Any]:
     return {"user": g["user"], "item": g["item"], "soft": _limit(g["soft"]), "hard": _limit(g["hard"])}
 
 
-@check_kind("host.pam_limits.configured", rf"pam_limits gives {USER} {_LIMITS}", target="host",
+@check_kind("host.pam_limits.configured", rf"pam_limits gives {USER} {LIMITS}", target="host",
             convert=_limits_params, schema=_LIMITS_SCHEMA,
             facts=lambda p: [*F.account(p["user"]), *F.limits_files()])
 def pam_limits_configured(facts: HostFacts, params: Params) -> Outcome:
@@ -281,7 +269,7 @@ def pam_limits_configured(facts: HostFacts, params: Params) -> Outcome:
                            evidence=evidence | ({"skipped_lines": skipped} if skipped else {}))
 
 
-@check_kind("host.pam_limits.effective", rf"a login session of {USER} runs with {_LIMITS}", target="host",
+@check_kind("host.pam_limits.effective", rf"a login session of {USER} runs with {LIMITS}", target="host",
             convert=_limits_params, schema=_LIMITS_SCHEMA,
             facts=lambda p: [F.whoami(), F.process_limits(p["user"])])
 def pam_limits_effective(facts: HostFacts, params: Params) -> Outcome:
@@ -297,15 +285,13 @@ def pam_limits_effective(facts: HostFacts, params: Params) -> Outcome:
 
 # --- systemd -------------------------------------------------------------------------------------
 
-UNIT = r"(?P<unit>[A-Za-z0-9:_.@-]+\.(?:slice|service|scope|socket|target|timer|mount|swap|path))"
-PROPERTIES = r"(?P<properties>[A-Z][A-Za-z]+ (?:to )?\S+(?:(?:, | and )[A-Z][A-Za-z]+ (?:to )?\S+)*)"
 _UNIT_SCHEMA = {"required": ["unit", "properties"],
                 "properties": {"properties": {"type": "object", "minProperties": 1,
                                               "additionalProperties": SIZE}}}
 
 
 def _properties(g: dict[str, str]) -> dict[str, Any]:
-    pairs = [re.sub(r"\s+to\s+", " ", p).split(" ", 1) for p in _and_list(g["properties"])]
+    pairs = [re.sub(r"\s+to\s+", " ", p).split(" ", 1) for p in and_list(g["properties"])]
     return {"unit": g["unit"], "properties": {k: v for k, v in pairs}}
 
 
@@ -412,7 +398,7 @@ def ssh_config(facts: HostFacts, params: Params) -> Outcome:
 
 @check_kind("host.git_remotes", rf"every checkout of {USER} in (?P<paths>~?/\S+(?:(?:, | and )~?/\S+)*) "
                                 r"fetches and pushes to (?P<prefix>\S+)", target="host",
-            convert=lambda g: {"user": g["user"], "paths": _and_list(g["paths"]), "prefix": g["prefix"]},
+            convert=lambda g: {"user": g["user"], "paths": and_list(g["paths"]), "prefix": g["prefix"]},
             schema={"required": ["user", "paths", "prefix"],
                     "properties": {"paths": {"type": "array", "minItems": 1,
                                              "items": {"type": "string", "pattern": r"^(~/|/)[A-Za-z0-9._/@+-]*$"}}}},
@@ -503,7 +489,7 @@ def swap_total(facts: HostFacts, params: Params) -> Outcome:
                    tuple(evidence.items()))
 
 
-@check_kind("host.processes.limits", rf"every running process of {USER} runs with {_LIMITS}", target="host",
+@check_kind("host.processes.limits", rf"every running process of {USER} runs with {LIMITS}", target="host",
             convert=_limits_params, schema={**_LIMITS_SCHEMA, "properties": {**_LIMITS_SCHEMA["properties"],
                                                                              "item": {"const": "nproc"}}},
             facts=lambda p: [F.whoami(), F.user_processes(p["user"])])
@@ -540,7 +526,7 @@ CGROUP_FILES = r"(?P<limits>memory\.(?:max|swap\.max|high|low|min) \S+(?:(?:, | 
 
 
 @check_kind("host.cgroup.memory", rf"the kernel enforces {CGROUP_FILES} on {UNIT}", target="host",
-            convert=lambda g: {"unit": g["unit"], "limits": dict(p.split(" ", 1) for p in _and_list(g["limits"]))},
+            convert=lambda g: {"unit": g["unit"], "limits": dict(p.split(" ", 1) for p in and_list(g["limits"]))},
             schema={"required": ["unit", "limits"],
                     "properties": {"unit": {"type": "string", "pattern": r"\.slice$"},
                                    "limits": {"type": "object", "minProperties": 1, "additionalProperties": SIZE}}},
@@ -636,7 +622,7 @@ def ssh_batch_login(facts: HostFacts, params: Params) -> Outcome:
 
 @check_kind("host.git.ls_remote", rf"git ls-remote answers as {USER} for the push URL of every checkout in "
                                   r"(?P<paths>~?/\S+(?:(?:, | and )~?/\S+)*)", target="host",
-            convert=lambda g: {"user": g["user"], "paths": _and_list(g["paths"])},
+            convert=lambda g: {"user": g["user"], "paths": and_list(g["paths"])},
             schema={"required": ["user", "paths"],
                     "properties": {"paths": {"type": "array", "minItems": 1,
                                              "items": {"type": "string", "pattern": r"^(~/|/)[A-Za-z0-9._/@+-]*$"}}}},
