@@ -5,6 +5,14 @@ nothing else imports a kind module for its side effect.
 """
 from __future__ import annotations
 
-from railiance_conformance.controls import boundary, cluster, goss, host, repo
+from railiance_conformance.controls import (boundary, cgroup, cluster, files, git, goss, host, pam_limits, processes,
+                                            repo, ssh, swap, sysctl, systemd, users)
 
-KIND_MODULES = (goss, boundary, cluster, host, repo)
+KIND_MODULES = (
+    # hosts
+    files, swap, sysctl, users, pam_limits, systemd, ssh, git, processes, cgroup, host,
+    # clusters
+    cluster, boundary,
+    # repos
+    repo, goss,
+)
