@@ -5,14 +5,15 @@ nothing else imports a kind module for its side effect.
 """
 from __future__ import annotations
 
-from railiance_conformance.controls import (boundary, cgroup, cluster, files, git, goss, host, pam_limits, processes,
-                                            repo, ssh, swap, sysctl, systemd, users)
+from railiance_conformance.controls import (boundary, cgroup, cluster, cnpg, files, git, gitea, goss, helm, host,
+                                            objects, pam_limits, processes, repo, secrets, services, ssh, swap,
+                                            sysctl, systemd, users, workloads)
 
 KIND_MODULES = (
     # hosts
     files, swap, sysctl, users, pam_limits, systemd, ssh, git, processes, cgroup, host,
     # clusters
-    cluster, boundary,
+    workloads, objects, cnpg, services, secrets, helm, gitea, cluster, boundary,
     # repos
     repo, goss,
 )
