@@ -8,10 +8,10 @@ from railiance_conformance.controls.cluster import ClusterEnv, DEFAULT_ENV
 from railiance_conformance.controls.grammar import NAME, NS, Params
 from railiance_conformance.expectations import matches
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.gate.backups import BACKUPS, backup_recency
 from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.redact import redact_url
 from railiance_conformance.resources.cluster_objects import ABSENT
+from railiance_conformance.resources.cnpg_backups import BACKUPS, backup_recency
 from railiance_conformance.vocabulary import check_kind
 
 
@@ -68,7 +68,7 @@ def cnpg_status(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT
     status.readyInstances equal to spec.instances; status.currentPrimary an instance of the cluster
     and equal to status.targetPrimary (no switchover pending); the condition ContinuousArchiving
     "True" (CNPG sets it from the WAL archiver: ContinuousArchivingSuccess/Failing); and the newest
-    Backup of the cluster ``completed`` within ``window_hours`` (``gate.backups.backup_recency``: its
+    Backup of the cluster ``completed`` within ``window_hours`` (``resources.cnpg_backups.backup_recency``: its
     stoppedAt, else startedAt, else creation time)."""
     ns, name = params["namespace"], params["name"]
     ref = f"Cluster {ns}/{name}"

@@ -51,7 +51,7 @@ def _backup(task_policy: dict, kubeconfig: str | None, context: str | None):
         return None
 
     def check() -> Outcome:
-        from railiance_conformance.gate.backups import backup_recency
+        from railiance_conformance.resources.cnpg_backups import backup_recency
         from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
 
         snap = ClusterSnapshot(ClusterAccess(kubeconfig, context))

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from railiance_conformance.finding import Status
-from railiance_conformance.gate.backups import BACKUPS, backup_recency
+from railiance_conformance.resources.cnpg_backups import BACKUPS, backup_recency
 from railiance_conformance.probes.cluster import ClusterUnavailable
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
