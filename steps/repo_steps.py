@@ -1,5 +1,5 @@
 """Step definitions for the repo checks (T03, T06, T08): one Then step per repo check kind, generated
-from the vocabulary (``railiance_conformance.controls.repo``).
+from the vocabulary (``railiance_conformance.controls.repo``, ``.goss``).
 
 The repo checkouts come from ``--repos DIR`` (the railiance-* checkouts side by side, named in
 ``policies/layers.yaml`` repos.names); what each must hold is stated by the feature's sentence.

@@ -80,10 +80,6 @@ def _scalar(text: str) -> Any:
     return value if isinstance(value, (int, float, bool, str)) else text
 
 
-# A derived field: what a component computes from the object (CNPG picks the image, hence the major).
-DERIVED = {"PostgreSQL major": "postgres_major"}
-
-
 def _path(obj: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(obj, Mapping) or part not in obj:
