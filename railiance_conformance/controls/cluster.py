@@ -31,7 +31,7 @@ from railiance_conformance.resources.cluster_objects import ABSENT
 from railiance_conformance.vocabulary import check_kind
 
 
-_SINGULAR = {k.kind.lower(): k.kind for k in BY_KIND.values()}
+SINGULAR = {k.kind.lower(): k.kind for k in BY_KIND.values()}
 
 
 @dataclass(frozen=True)
@@ -57,22 +57,22 @@ DEFAULT_ENV = ClusterEnv()
 
 def plural(kind_word: str) -> str:
     """``"pod"``/``"Pod"``/``"StatefulSet"`` -> ``"pods"``/``"statefulsets"`` (``probes.cluster.API_KINDS``)."""
-    return BY_KIND[_SINGULAR[kind_word.lower()]].name
+    return BY_KIND[SINGULAR[kind_word.lower()]].name
 
 
-def _labels_match(obj: dict, selector: str) -> bool:
+def labels_match(obj: dict, selector: str) -> bool:
     labels = obj["metadata"].get("labels") or {}
     return all(labels.get(k) == v for k, v in (part.split("=", 1) for part in selector.split(",")))
 
 
-def _named_or_selected(objects: list[dict], params: Params) -> list[dict]:
+def named_or_selected(objects: list[dict], params: Params) -> list[dict]:
     """The objects a sentence names: the one called ``params["name"]``, or every one matching ``params["selector"]``."""
     if "name" in params:
         return [o for o in objects if o["metadata"]["name"] == params["name"]]
-    return [o for o in objects if _labels_match(o, params["selector"])]
+    return [o for o in objects if labels_match(o, params["selector"])]
 
 
-def _scalar(text: str) -> Any:
+def scalar(text: str) -> Any:
     """A value as the sentence writes it: ``16`` -> 16, ``true`` -> True, ``"a b"`` -> ``"a b"``, ``10Gi`` -> ``"10Gi"``."""
     if len(text) >= 2 and text[0] == text[-1] == '"':
         return text[1:-1]
@@ -80,7 +80,7 @@ def _scalar(text: str) -> Any:
     return value if isinstance(value, (int, float, bool, str)) else text
 
 
-def _path(obj: Any, path: str) -> Any:
+def field_at(obj: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(obj, Mapping) or part not in obj:
             return ABSENT

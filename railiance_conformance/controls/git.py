@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from railiance_conformance.controls.grammar import Params, USER, and_list
-from railiance_conformance.controls.ssh import _last_line, _ssh_failure
+from railiance_conformance.controls.ssh import last_line, ssh_failure
 from railiance_conformance.finding import FactUnavailable, Outcome, Status
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import HostFacts, cannot_start, fork_failure
@@ -101,9 +101,9 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
     for path in params["paths"]:
         section = facts.section(F.git_ls_push_remote(user, path).section)
         if section.rc == 5:
-            raise FactUnavailable(_last_line(section.out))
+            raise FactUnavailable(last_line(section.out))
         if section.rc in (3, 4):
-            observed[path] = f"no origin ({_last_line(section.out)})" if section.rc == 3 else "no checkout"
+            observed[path] = f"no origin ({last_line(section.out)})" if section.rc == 3 else "no checkout"
             drifted.append(path)
             continue
         if section.rc == 124:
@@ -125,7 +125,7 @@ def git_ls_remote(facts: HostFacts, params: Params) -> Outcome:
                 if rc != 0 and (forked := fork_failure(detail)):
                     raise cannot_start(forked)
                 answers.append((url, rc, refs, detail))
-        failures = [(u, _ssh_failure(d, rc, "the server") or
+        failures = [(u, ssh_failure(d, rc, "the server") or
                      (Status.DRIFT, (without_banner(d).splitlines() or [f"exit {rc}"])[0]))
                     for u, rc, _, d in answers if rc != 0]
         if not answers:

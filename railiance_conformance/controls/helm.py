@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from railiance_conformance.controls.cluster import ClusterEnv, DEFAULT_ENV, _labels_match, _path, _scalar
+from railiance_conformance.controls.cluster import ClusterEnv, DEFAULT_ENV, field_at, labels_match, scalar
 from railiance_conformance.controls.grammar import AND, NAME, NS, Params, QUANTITY, and_list
-from railiance_conformance.controls.workloads import _all_available
+from railiance_conformance.controls.workloads import all_available
 from railiance_conformance.expectations import matches
 from railiance_conformance.finding import Outcome
 from railiance_conformance.probes.cluster import ClusterSnapshot, ClusterUnavailable
@@ -46,7 +46,7 @@ ALL_READY = "every workload available, every replica ready"
             rf"(?:{AND}the key (?P<secret_key>[A-Za-z0-9._-]+) in Secret (?P<secret>{NAME}))?", target="cluster",
             convert=lambda g: {"namespace": g["namespace"], "release": g["release"], "chart": g["chart"],
                                "ready": bool(g["ready"]),
-                               **({"values": {k: _scalar(v) for k, _, v in (p.partition("=") for p in and_list(g["values"]))}}
+                               **({"values": {k: scalar(v) for k, _, v in (p.partition("=") for p in and_list(g["values"]))}}
                                   if g["values"] else {}),
                                **({"volume_size": g["volume_size"]} if g["volume_size"] else {}),
                                **({"secret": g["secret"], "secret_key": g["secret_key"]} if g["secret"] else {})},
@@ -114,16 +114,16 @@ def helm_release(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAUL
         evidence["also_found"] = "ConfigMap records of the release too (HELM_DRIVER unset: helm reads the Secrets)"
     if params["ready"]:
         workloads = _release_workloads(snap, ns, name)
-        want, got = _all_available(snap, workloads)
+        want, got = all_available(snap, workloads)
         observed["workloads"] = ALL_READY if workloads and matches(want, got) else (
             {ref: state for ref, state in got.items() if not matches(want[ref], state)} or "no workload of the release")
         evidence["workloads"] = sorted(want)
     if "values" in params:
         values = coalesce_values(release.get("chart", {}).get("values") or {}, release.get("config") or {})
-        observed["values"] = {path: _path(values, path) for path in params["values"]}
+        observed["values"] = {path: field_at(values, path) for path in params["values"]}
     if "volume_size" in params:
         claims = [c for c in snap.list("persistentvolumeclaims", namespace=ns)
-                  if _labels_match(c, "app.kubernetes.io/instance=" + name)]
+                  if labels_match(c, "app.kubernetes.io/instance=" + name)]
         want_bytes = quantity_bytes(params["volume_size"])
         ok = bool(claims) and all(c.get("status", {}).get("phase") == "Bound" and quantity_bytes(
             c.get("status", {}).get("capacity", {}).get("storage", "0")) == want_bytes for c in claims)

@@ -16,11 +16,11 @@ from railiance_conformance.vocabulary import check_kind
 GIB = 1024 ** 3
 
 
-def _home(facts: HostFacts, user: str) -> str:
+def home_of(facts: HostFacts, user: str) -> str:
     return facts.text(f"passwd {user}", what=f"the passwd entry of {user}").split(":")[5]
 
 
-def _expand(path: str, home: str) -> str:
+def expand_home(path: str, home: str) -> str:
     return home + path[1:] if path.startswith("~/") else path
 
 

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from railiance_conformance.controls.cluster import (
-    ClusterEnv, DEFAULT_ENV, _SINGULAR, _named_or_selected, _path, _scalar, plural)
+    ClusterEnv, DEFAULT_ENV, SINGULAR, field_at, named_or_selected, plural, scalar)
 from railiance_conformance.controls.grammar import AND, NAME, NS, Params, SELECTOR, and_list
 from railiance_conformance.finding import Outcome
 from railiance_conformance.probes.cluster import BY_KIND, ClusterSnapshot
@@ -20,11 +20,11 @@ def _value(text: str) -> Any:
     if m:
         return {"between": [int(m[1]), int(m[2])]}
     if text.startswith("one of "):
-        return {"one_of": [_scalar(v) for v in and_list(text[len("one of "):])]}
-    return _scalar(text)
+        return {"one_of": [scalar(v) for v in and_list(text[len("one of "):])]}
+    return scalar(text)
 
 
-_KIND_WORD = "|".join(sorted({*_SINGULAR, *_SINGULAR.values()}, key=lambda w: (-len(w), w)))
+_KIND_WORD = "|".join(sorted({*SINGULAR, *SINGULAR.values()}, key=lambda w: (-len(w), w)))
 
 
 @check_kind("cluster.objects.absent",
@@ -53,7 +53,7 @@ def objects_absent(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFA
 def object_present(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
     """An object of a kind by name, or at least one matching a label selector, in a namespace."""
     kind, namespace = params["kind"], params["namespace"]
-    found = _named_or_selected(snap.list(kind, namespace=namespace), params)
+    found = named_or_selected(snap.list(kind, namespace=namespace), params)
     what = f"{kind[:-1]} {namespace}/{params['name']}" if "name" in params \
         else f"a {kind[:-1]} labelled {params['selector']} in {namespace}"
     return Outcome.compare(f"{what}: present", f"{what}: {'present' if found else 'absent'}",
@@ -110,6 +110,6 @@ def object_fields(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAU
         if field == "PostgreSQL major":
             observed[field], evidence["image"] = postgres_major(obj, lambda k, ns, n: snap.get(k, ns, n))
             continue
-        got = _path(obj, field)
+        got = field_at(obj, field)
         observed[field] = want if _same_quantity(want, got) else got  # 10Gi == 10240Mi
     return Outcome.compare(expected, observed, evidence=evidence or None)

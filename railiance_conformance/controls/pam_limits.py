@@ -22,27 +22,27 @@ PROC_LIMIT_NAMES = {"nproc": "Max processes", "nofile": "Max open files", "core"
                     "msgqueue": "Max msgqueue size", "nice": "Max nice priority", "rtprio": "Max realtime priority"}
 
 
-def _limit(value: Any) -> Any:
+def limit_value(value: Any) -> Any:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return "unlimited" if value in ("unlimited", "infinity", -1, "-1") else value
 
 
-_LIMITS_SCHEMA = {"required": ["user", "item", "soft", "hard"],
+LIMITS_SCHEMA = {"required": ["user", "item", "soft", "hard"],
                   "properties": {"item": {"enum": sorted(PROC_LIMIT_NAMES)}, "soft": LIMIT, "hard": LIMIT}}
 
 
-def _limits_params(g: dict[str, str]) -> dict[str, Any]:
-    return {"user": g["user"], "item": g["item"], "soft": _limit(g["soft"]), "hard": _limit(g["hard"])}
+def limits_params(g: dict[str, str]) -> dict[str, Any]:
+    return {"user": g["user"], "item": g["item"], "soft": limit_value(g["soft"]), "hard": limit_value(g["hard"])}
 
 
 @check_kind("host.pam_limits.configured", rf"pam_limits gives {USER} {LIMITS}", target="host",
-            convert=_limits_params, schema=_LIMITS_SCHEMA,
+            convert=limits_params, schema=LIMITS_SCHEMA,
             facts=lambda p: [*F.account(p["user"]), *F.limits_files()])
 def pam_limits_configured(facts: HostFacts, params: Params) -> Outcome:
     """The soft/hard limit of one item as pam_limits resolves limits.conf and limits.d for the user."""
     user, item = params["user"], params["item"]
-    expected = {"soft": _limit(params["soft"]), "hard": _limit(params["hard"])}
+    expected = {"soft": limit_value(params["soft"]), "hard": limit_value(params["hard"])}
     if facts.section(f"passwd {user}").rc == 2:
         return Outcome.compare(expected, f"no user {user!r}")
     entry = facts.text(f"passwd {user}", what="the passwd database").split(":")
@@ -69,12 +69,12 @@ def pam_limits_configured(facts: HostFacts, params: Params) -> Outcome:
 
 
 @check_kind("host.pam_limits.effective", rf"a login session of {USER} runs with {LIMITS}", target="host",
-            convert=_limits_params, schema=_LIMITS_SCHEMA,
+            convert=limits_params, schema=LIMITS_SCHEMA,
             facts=lambda p: [F.whoami(), F.process_limits(p["user"])])
 def pam_limits_effective(facts: HostFacts, params: Params) -> Outcome:
     """The limits a real login session of the user has (/proc/<pid>/limits)."""
     user = params["user"]
-    expected = {"soft": _limit(params["soft"]), "hard": _limit(params["hard"])}
+    expected = {"soft": limit_value(params["soft"]), "hard": limit_value(params["hard"])}
     soft, hard = parse_proc_limits(facts.text(f"limits {user}", what=f"a process of {user}"),
                                    PROC_LIMIT_NAMES[params["item"]])
     whoami = facts.text("whoami", what="the login user").strip()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from railiance_conformance.controls.grammar import LIMITS, Params, USER
-from railiance_conformance.controls.pam_limits import _LIMITS_SCHEMA, _limit, _limits_params
+from railiance_conformance.controls.pam_limits import LIMITS_SCHEMA, limit_value, limits_params
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import HostFacts
@@ -11,7 +11,7 @@ from railiance_conformance.vocabulary import check_kind
 
 
 @check_kind("host.processes.limits", rf"every running process of {USER} runs with {LIMITS}", target="host",
-            convert=_limits_params, schema={**_LIMITS_SCHEMA, "properties": {**_LIMITS_SCHEMA["properties"],
+            convert=limits_params, schema={**LIMITS_SCHEMA, "properties": {**LIMITS_SCHEMA["properties"],
                                                                              "item": {"const": "nproc"}}},
             facts=lambda p: [F.whoami(), F.user_processes(p["user"])])
 def processes_limits(facts: HostFacts, params: Params) -> Outcome:
@@ -19,7 +19,7 @@ def processes_limits(facts: HostFacts, params: Params) -> Outcome:
     login: a process started before the converge keeps its old limits (INC-002's runaway agent).
     Offenders are listed by pid and command name (/proc/<pid>/comm), never with their arguments."""
     user = params["user"]
-    expected = {"soft": _limit(params["soft"]), "hard": _limit(params["hard"])}
+    expected = {"soft": limit_value(params["soft"]), "hard": limit_value(params["hard"])}
     rows = F.read_user_processes(facts, user)
     if rows is None:
         return Outcome.compare(expected, f"no user {user!r}")
@@ -29,7 +29,7 @@ def processes_limits(facts: HostFacts, params: Params) -> Outcome:
                              "/proc mounted with hidepid hides other users' processes)", expected=expected)
     offenders = {}
     for pid, soft, hard, comm in rows:
-        observed = {"soft": _limit(soft), "hard": _limit(hard)}
+        observed = {"soft": limit_value(soft), "hard": limit_value(hard)}
         if observed != expected:
             offenders[str(pid)] = {"command": comm, **observed}
     evidence = {"processes_inspected": len(rows)}

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from railiance_conformance.controls.grammar import RELPATH, REPO, Params, and_list
+from railiance_conformance.controls.grammar import Params, RELPATH, REPO, and_list
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.resources.repo_files import (
     MakeUnavailable,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from railiance_conformance.controls.grammar import Params, USER
-from railiance_conformance.controls.host import _expand, _home
+from railiance_conformance.controls.host import expand_home, home_of
 from railiance_conformance.finding import FactUnavailable, Outcome, Status
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import HostFacts
@@ -28,9 +28,9 @@ def ssh_config(facts: HostFacts, params: Params) -> Outcome:
     key (``~``, ``%d``/``%u``/``%h``/``%r``/… TOKENS, ``${HOME}``-style variables of the login's
     environment: ``resources.ssh_tokens``)."""
     user, alias = params["user"], params["alias"]
-    home = _home(facts, user)
+    home = home_of(facts, user)
     expected = {"host_block": alias, "hostname": params["hostname"], "user": params["ssh_user"],
-                "identityfile": _expand(params["identity_file"], home), "port": params.get("port")}
+                "identityfile": expand_home(params["identity_file"], home), "port": params.get("port")}
     # resolved by the operator's own ssh, run as the operator (relative Includes, ~ and Match
     # resolve in their home; /etc/ssh/ssh_config applies after theirs, as for any ssh they start)
     text = facts.text(f"ssh.G {user} {alias}", what=f"ssh -G {alias} as {user}")
@@ -75,7 +75,7 @@ def ssh_config(facts: HostFacts, params: Params) -> Outcome:
     return Outcome.compare(expected, observed, evidence={"resolved_by": f"ssh -G as {user}"})
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
@@ -84,7 +84,7 @@ _SSH_UNREACHABLE = ("Connection refused", "Could not resolve host", "timed out",
                     "Network is unreachable", "Connection closed by", "Connection reset", "kex_exchange_identification")
 
 
-def _ssh_failure(text: str, rc: int, alias: str) -> tuple[Status, str] | None:
+def ssh_failure(text: str, rc: int, alias: str) -> tuple[Status, str] | None:
     """Classify an ssh client's exit: None when it authenticated; (DRIFT, why) when the server or the
     client's own setup refuses a prompt-free login; (ERROR, why) when the server could not be reached."""
     if "Permission denied" in text:
@@ -97,7 +97,7 @@ def _ssh_failure(text: str, rc: int, alias: str) -> tuple[Status, str] | None:
                               "at a prompt or fail")
     if rc == 255 or any(marker in text for marker in _SSH_UNREACHABLE):
         cause = next((line.strip() for line in text.splitlines() if any(m in line for m in _SSH_UNREACHABLE)),
-                     _last_line(text) or f"ssh exit {rc}")
+                     last_line(text) or f"ssh exit {rc}")
         return Status.ERROR, f"{alias} cannot be reached from the host: {cause}"
     return None
 
@@ -112,16 +112,16 @@ def ssh_batch_login(facts: HostFacts, params: Params) -> Outcome:
     section = facts.section(F.ssh_login(user, alias).section)
     text = section.out
     if section.rc == 5:  # asuser: could not run as the user
-        raise FactUnavailable(_last_line(text))
+        raise FactUnavailable(last_line(text))
     if section.rc == 124:
         return Outcome.error(f"{alias} cannot be reached from the host: ssh did not finish within "
                              f"{facts.network_timeout_s} s (timed out: the probe's bound for a network check, "
                              "from --command-timeout)", expected={"authenticated": True})
-    failure = _ssh_failure(text, section.rc, alias)
+    failure = ssh_failure(text, section.rc, alias)
     expected = {"authenticated": True, "prompt": False}
     if failure is None:
         return Outcome(Status.PASS, expected, {"authenticated": True, "prompt": False},
-                       evidence=(("server_answer", _last_line(text)[:200]), ("exit", section.rc)))
+                       evidence=(("server_answer", last_line(text)[:200]), ("exit", section.rc)))
     status, reason = failure
     if status is Status.ERROR:
         return Outcome.error(reason, expected=expected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from railiance_conformance.controls.cluster import ClusterEnv, DEFAULT_ENV, _named_or_selected, plural
+from railiance_conformance.controls.cluster import ClusterEnv, DEFAULT_ENV, named_or_selected, plural
 from railiance_conformance.controls.grammar import AND, NAME, NS, Params, SELECTOR, and_list
 from railiance_conformance.finding import Outcome
 from railiance_conformance.probes.cluster import ClusterSnapshot
@@ -49,7 +49,7 @@ def _available(snap: ClusterSnapshot, obj: dict) -> Outcome:
     return Outcome.compare(expected, state)
 
 
-def _all_available(snap: ClusterSnapshot, objects: list[dict]) -> tuple[dict, dict]:
+def all_available(snap: ClusterSnapshot, objects: list[dict]) -> tuple[dict, dict]:
     """Expected and observed of several workloads, keyed by ``Kind ns/name``."""
     expected, observed = {}, {}
     for obj in objects:
@@ -73,7 +73,7 @@ _WORKLOAD = r"(?P<kind>Deployment|StatefulSet|DaemonSet)"
 def workload_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv = DEFAULT_ENV) -> Outcome:
     """One workload by name, or every workload matching a label selector, available with every replica ready."""
     kind, namespace = params["kind"], params["namespace"]
-    found = _named_or_selected(snap.list(plural(kind), namespace=namespace), params)
+    found = named_or_selected(snap.list(plural(kind), namespace=namespace), params)
     missing = f"no {kind} {params['name']} in {namespace}" if "name" in params \
         else f"no {kind} labelled {params['selector']} in {namespace}"
     if not found:
@@ -82,7 +82,7 @@ def workload_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv = 
         outcome = _available(snap, found[0])
         return Outcome(outcome.status, outcome.expected, outcome.observed,
                        evidence=((kind.lower(), found[0]["metadata"]["name"]),))
-    expected, observed = _all_available(snap, found)
+    expected, observed = all_available(snap, found)
     return Outcome.compare(expected, observed)
 
 
@@ -98,5 +98,5 @@ def workloads_available(snap: ClusterSnapshot, params: Params, env: ClusterEnv =
     if not objects:
         return Outcome.compare(f"available {' and '.join(params['kinds'])}s",
                                f"no {' or '.join(params['kinds'])} in {params['namespace']}")
-    expected, observed = _all_available(snap, objects)
+    expected, observed = all_available(snap, objects)
     return Outcome.compare(expected, observed)
