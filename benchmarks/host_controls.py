@@ -267,7 +267,7 @@ def probe_layer_row(bed: Bed, n: int, tmp: Path) -> Row:
     from railiance_conformance.checks import bundled_plan
     from railiance_conformance.inventory import hosts_from_inventory
     from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
-    from railiance_conformance.vocabulary import KINDS
+    from railiance_conformance.vocabulary import CHECK_KINDS
 
     plan = bundled_plan()
     controls = [c for c in plan.selected if c in HOST_CONTROLS]
@@ -283,7 +283,7 @@ def probe_layer_row(bed: Bed, n: int, tmp: Path) -> Row:
         for target in targets:
             facts = store.get(target)
             for control_id in controls:
-                kind = KINDS[plan.spec(control_id).kind]
+                kind = CHECK_KINDS[plan.spec(control_id).kind]
                 outcomes[(target.name, control_id)] = kind.evaluate(facts, plan.params(control_id, target)[0]).status.value
         store.close()
         return outcomes
@@ -375,7 +375,7 @@ def section_costs(bed: Bed, tmp: Path, repeat: int) -> list[tuple[str, int, floa
     from railiance_conformance.checks import bundled_plan
     from railiance_conformance.inventory import hosts_from_inventory
     from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
-    from railiance_conformance.vocabulary import KINDS
+    from railiance_conformance.vocabulary import CHECK_KINDS
 
     plan = bundled_plan()
     [target] = hosts_from_inventory(str(bed.inventory(1)), {}, limit=None, policy_source="features/")
@@ -385,7 +385,7 @@ def section_costs(bed: Bed, tmp: Path, repeat: int) -> list[tuple[str, int, floa
     workdir.mkdir(exist_ok=True)
 
     def facts_of(control_id: str):
-        return KINDS[plan.spec(control_id).kind].facts(plan.params(control_id, target)[0])
+        return CHECK_KINDS[plan.spec(control_id).kind].facts(plan.params(control_id, target)[0])
 
     def cost(facts) -> float:
         store = HostFactStore(options, workdir, facts_for=lambda _: facts, workers=1)

@@ -158,9 +158,9 @@ def _controls(args) -> int:
 def _vocabulary(args) -> int:
     from railiance_conformance.checks import bundled_plan
     from railiance_conformance.control_table import vocabulary_doc
-    from railiance_conformance.vocabulary import KINDS
+    from railiance_conformance.vocabulary import check_kinds
 
-    text = vocabulary_doc(KINDS, bundled_plan().specs)
+    text = vocabulary_doc(check_kinds(), bundled_plan().specs)
     if args.write:
         (REPO_ROOT / "docs" / "vocabulary.md").write_text(text)
     else:

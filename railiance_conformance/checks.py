@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from railiance_conformance.probes.facts import Fact
 from railiance_conformance.targets import HostTarget
-from railiance_conformance.vocabulary import KINDS, ControlSpec, resolve
+from railiance_conformance.vocabulary import CHECK_KINDS, ControlSpec, resolve
 
 
 class CheckPlan:
@@ -54,7 +54,7 @@ class CheckPlan:
         """Every fact the selected host controls need on ``target`` (duplicates removed by the script)."""
         found: list[Fact] = []
         for control_id in self.selected:
-            kind = KINDS[self.specs[control_id].kind]
+            kind = CHECK_KINDS[self.specs[control_id].kind]
             if kind.target == "host" and kind.facts is not None and not self.catalog[control_id].pending:
                 found += kind.facts(self.params(control_id, target)[0])
         return found
@@ -64,10 +64,6 @@ def bundled_plan(features_dir: Path | None = None) -> CheckPlan:
     """The plan of every control stated in the bundled features/ (a checkout's), for in-process use."""
     from pathlib import Path
 
-    import railiance_conformance.controls.boundary  # noqa: F401  (each module registers its check kinds)
-    import railiance_conformance.controls.cluster  # noqa: F401
-    import railiance_conformance.controls.host  # noqa: F401
-    import railiance_conformance.controls.repo  # noqa: F401
     from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
     from railiance_conformance.vocabulary import load_specs
 
@@ -91,4 +87,4 @@ def evaluate_control(control_id: str, facts: Any, values: Mapping[str, Any] | No
     spec = plan.spec(control_id)
     variables = getattr(plan.catalog[control_id], "vars", None) or {}
     params, _ = resolve(spec, variables, dict(values or {}), {})
-    return KINDS[spec.kind].evaluate(facts, params)
+    return CHECK_KINDS[spec.kind].evaluate(facts, params)

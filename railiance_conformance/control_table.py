@@ -74,7 +74,7 @@ def vocabulary_doc(kinds: Mapping[str, Any], specs: Mapping[str, Any]) -> str:
              "a scenario (its title starts with the control id, its one Then step is a sentence below, stating",
              "the desired values literally) plus an entry in `policies/controls.yaml`: no Python.", ""]
     for target in ("host", "cluster", "repo"):
-        chosen = [k for k in kinds.values() if k.target == target]
+        chosen = sorted((k for k in kinds.values() if k.target == target), key=lambda k: k.name)
         if not chosen:
             continue
         lines += [f"## {target.capitalize()} kinds", ""]

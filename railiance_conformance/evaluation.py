@@ -22,11 +22,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
-from railiance_conformance.finding import Finding, Outcome, Status
-from railiance_conformance.probes.host_facts import FactUnavailable
+from railiance_conformance.finding import FactUnavailable, Finding, Outcome, Status
 from railiance_conformance.secret_mask import evaluate_with_secrets
 from railiance_conformance.targets import HostTarget
-from railiance_conformance.vocabulary import KINDS
+from railiance_conformance.vocabulary import CHECK_KINDS
 
 if TYPE_CHECKING:
     from railiance_conformance.checks import CheckPlan
@@ -99,7 +98,7 @@ class Evaluation:
     # --- targets ------------------------------------------------------------------------------------------
 
     def targets(self, control_id: str) -> list[str]:
-        kind = KINDS[self.suite.plan().spec(control_id).kind]
+        kind = CHECK_KINDS[self.suite.plan().spec(control_id).kind]
         if kind.target == "host":
             hosts = [h.name for h in self.suite.settings.hosts]
             chosen = self.suite.host_selection.get(control_id)
@@ -113,7 +112,7 @@ class Evaluation:
     def _outcome(self, control_id: str, target: str) -> Callable[[], Outcome]:
         plan, suite = self.suite.plan(), self.suite
         spec = plan.spec(control_id)
-        kind = KINDS[spec.kind]
+        kind = CHECK_KINDS[spec.kind]
 
         def evaluate() -> Outcome:
             if kind.target == "host":
@@ -213,7 +212,7 @@ class Evaluation:
         kinds: set[str] = set()
         repos = False
         for control_id, target in failing:
-            kind = KINDS[plan.spec(control_id).kind]
+            kind = CHECK_KINDS[plan.spec(control_id).kind]
             if kind.target == "host" and target != NO_HOSTS:
                 hosts.setdefault(target, []).append(control_id)
             elif kind.target == "cluster" and kind.reads is not None:
@@ -223,20 +222,20 @@ class Evaluation:
         refreshed: set[tuple[str, str]] = set()
         for name, controls in hosts.items():
             host = self._host(name)
-            facts = [f for c in controls for f in KINDS[plan.spec(c).kind].facts(plan.params(c, host)[0])]
+            facts = [f for c in controls for f in CHECK_KINDS[plan.spec(c).kind].facts(plan.params(c, host)[0])]
             suite.facts().refresh(host, facts)  # one SSH command for this host's failing controls
             self.reprobes["ssh_commands"] += 1
             refreshed |= {(c, name) for c in self.results if name in self.results[c]
-                          and KINDS[plan.spec(c).kind].target == "host"}
+                          and CHECK_KINDS[plan.spec(c).kind].target == "host"}
         if kinds:
             suite.snapshot().forget(kinds)  # one LIST per kind, at the next read
             self.reprobes["api_kinds"] += len(kinds)
             cluster = suite.snapshot().name
-            refreshed |= {(c, cluster) for c in self.results if KINDS[plan.spec(c).kind].target == "cluster"
-                          and KINDS[plan.spec(c).kind].reads is not None
-                          and set(KINDS[plan.spec(c).kind].reads(plan.params(c, None)[0])) & kinds}
+            refreshed |= {(c, cluster) for c in self.results if CHECK_KINDS[plan.spec(c).kind].target == "cluster"
+                          and CHECK_KINDS[plan.spec(c).kind].reads is not None
+                          and set(CHECK_KINDS[plan.spec(c).kind].reads(plan.params(c, None)[0])) & kinds}
         if repos:
-            refreshed |= {(c, REPOS_TARGET) for c in self.results if KINDS[plan.spec(c).kind].target == "repo"}
+            refreshed |= {(c, REPOS_TARGET) for c in self.results if CHECK_KINDS[plan.spec(c).kind].target == "repo"}
         return refreshed | set(failing)
 
     def _with_settle(self, finding: Finding) -> Finding:

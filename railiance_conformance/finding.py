@@ -12,6 +12,11 @@ from typing import Any, Iterator
 from railiance_conformance.expectations import matches
 
 
+class FactUnavailable(Exception):
+    """A fact could not be read (permission denied, command missing, host unreachable): the control
+    is reported as an error finding (could not verify) with this message as its reason."""
+
+
 class Status(str, enum.Enum):
     """What a control evaluation concluded; ``ERROR`` means *could not verify*."""
 

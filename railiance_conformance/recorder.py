@@ -12,9 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from railiance_conformance.finding import Finding, Outcome, Status, UnexpectedOutput
+from railiance_conformance.finding import FactUnavailable, Finding, Outcome, Status, UnexpectedOutput
 from railiance_conformance.policy import Catalog
-from railiance_conformance.probes.host_facts import FactUnavailable
 from railiance_conformance.redact import redact
 from railiance_conformance.remedies import remedy_for_error
 from railiance_conformance.waivers import apply_outcome

@@ -5,7 +5,7 @@ reads one, its Finding shows ``***`` in place of the value in expected, in obser
 place (an equal observed value would give the secret away), and wherever the value's text
 appears in the reason or evidence. An evaluator that transforms the value (``swap_size_gb`` ->
 bytes) cannot be masked piecewise: then expected and observed are ``***`` as a whole.
-Example: ``evaluate_with_secrets(EVALUATORS["host.nproc.configured"], facts, desired, {"nproc_soft"})``
+Example: ``evaluate_with_secrets(CHECK_KINDS["host.pam_limits.configured"].evaluate, facts, desired, {"nproc_soft"})``
 -> ``Outcome(PASS, expected={"soft": "***", "hard": 1024}, observed={"soft": "***", "hard": 1024})``.
 """
 from __future__ import annotations

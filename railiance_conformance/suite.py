@@ -307,7 +307,7 @@ class Suite:
 
     def repos(self) -> Mapping[str, Path]:
         """The railiance-* checkouts (``--repos DIR``, named in the layer map), or FactUnavailable raised."""
-        from railiance_conformance.probes.host_facts import FactUnavailable
+        from railiance_conformance.finding import FactUnavailable
 
         if self.settings.repos_dir is None:
             raise FactUnavailable("no repo checkouts given: use --repos DIR (the railiance-* checkouts side by side)")
@@ -324,7 +324,7 @@ class Suite:
         """The NodePort the cluster reports for ``service`` (``NS/NAME``), for a host check whose sentence
         says "Port the NodePort of Service NS/NAME"; FactUnavailable says why there is none."""
         from railiance_conformance.controls.cluster import service_nodeport
-        from railiance_conformance.probes.host_facts import FactUnavailable
+        from railiance_conformance.finding import FactUnavailable
 
         namespace, _, name = service.partition("/")
         try:
@@ -401,8 +401,8 @@ class Suite:
         """An interrupted run: every selected control on each of its targets that has no finding yet
         is an error "interrupted by SIGTERM before this control finished" (never a silent gap)."""
         from railiance_conformance.evaluation import NO_HOSTS, REPOS_TARGET
-        from railiance_conformance.probes.host_facts import FactUnavailable
-        from railiance_conformance.vocabulary import KINDS
+        from railiance_conformance.finding import FactUnavailable
+        from railiance_conformance.vocabulary import CHECK_KINDS
 
         if self.checks is None:
             return
@@ -415,7 +415,7 @@ class Suite:
         def interrupted():
             raise FactUnavailable(why)
         for control_id in self.checks.selected:
-            target_kind = KINDS[self.checks.spec(control_id).kind].target
+            target_kind = CHECK_KINDS[self.checks.spec(control_id).kind].target
             if target_kind == "host":
                 chosen = self.host_selection.get(control_id)
                 targets = [h for h in hosts if chosen is None or h in chosen] or ([] if hosts else [NO_HOSTS])

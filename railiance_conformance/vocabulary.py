@@ -32,13 +32,15 @@ class CheckKind:
     reads: Callable[[Mapping[str, Any]], list[str]] | None = None
 
 
-KINDS: dict[str, CheckKind] = {}
+CHECK_KINDS: dict[str, CheckKind] = {}
 
 
-def strict(tags: frozenset[str]) -> bool:
-    """Whether a scenario with ``tags`` must state its desired state in a check kind's sentence: every
-    scenario must (the host, cluster and repo features all do; no hand-written steps are left)."""
-    return True
+def check_kinds() -> Mapping[str, CheckKind]:
+    """Every check kind by name (``CHECK_KINDS``), after importing ``railiance_conformance.controls``:
+    its ``KIND_MODULES`` is the registry of the modules that declare them."""
+    import railiance_conformance.controls  # noqa: F401 - the registry of kind modules
+
+    return CHECK_KINDS
 
 
 def check_kind(name: str, sentence: str, *, target: str, schema: Mapping[str, Any] | None = None,
@@ -47,9 +49,9 @@ def check_kind(name: str, sentence: str, *, target: str, schema: Mapping[str, An
                reads: Callable[[Mapping[str, Any]], list[str]] | None = None):
     """Register the decorated evaluator as check kind ``name`` for sentences matching ``sentence``."""
     def register(evaluate: Callable[..., Any]) -> Callable[..., Any]:
-        if name in KINDS:
+        if name in CHECK_KINDS:
             raise ValueError(f"check kind {name} is registered twice")
-        KINDS[name] = CheckKind(name, target, re.compile(sentence), evaluate,
+        CHECK_KINDS[name] = CheckKind(name, target, re.compile(sentence), evaluate,
                                 convert or (lambda groups: {k: v for k, v in groups.items() if v is not None}),
                                 {"type": "object", **(schema or {})}, facts, reads)
         return evaluate
@@ -71,7 +73,7 @@ class ControlSpec:
 
 def match(sentence: str) -> tuple[CheckKind, dict[str, Any]] | None:
     """The kind whose sentence matches ``sentence`` (whole text) and its converted params."""
-    found = [(kind, m) for kind in KINDS.values() if (m := kind.sentence.fullmatch(sentence))]
+    found = [(kind, m) for kind in check_kinds().values() if (m := kind.sentence.fullmatch(sentence))]
     if not found:
         return None
     if len(found) > 1:
@@ -86,8 +88,7 @@ def control_id_of(title: str) -> str | None:
     return m["id"] if m else None
 
 
-def load_specs(features_dir: Path, catalog: Any, *, root: Path | None = None,
-               strict: Callable[[frozenset[str]], bool] = strict) -> dict[str, ControlSpec]:
+def load_specs(features_dir: Path, catalog: Any, *, root: Path | None = None) -> dict[str, ControlSpec]:
     """Every scenario of every ``*.feature`` under ``features_dir``, as ControlSpecs by control id.
 
     Raises PolicyError (``file:line``, the field, the problem) for an unknown control id, a
@@ -115,13 +116,6 @@ def load_specs(features_dir: Path, catalog: Any, *, root: Path | None = None,
             if control_id in specs:
                 raise PolicyError(where, "Scenario", f"control {control_id!r} is already stated at {specs[control_id].source}")
             tags = frozenset(scenario.tags) | frozenset(feature.tags)
-            if not strict(tags):  # a scenario whose steps are still hand-written (not yet a check kind)
-                try:
-                    found = match(next((s.name for s in scenario.steps if s.type == "then"), ""))
-                except ValueError:
-                    found = None
-                if found is None:
-                    continue
             thens = [s for s in scenario.steps if s.type == "then"]
             if len(thens) != 1:
                 raise PolicyError(where, "Then", f"a control's scenario has exactly one Then step, found {len(thens)}")

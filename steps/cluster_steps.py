@@ -3,16 +3,15 @@ Valkey, T06 layer boundaries, T09/T10 pending): one Then step per cluster check 
 the vocabulary.
 
 The cluster is read lazily: only the kinds the selected scenarios' check kinds read, one LIST per
-kind per run. Each Then sentence is a check kind (``railiance_conformance.controls.cluster`` /
-``.boundary``) whose params were parsed and validated before any probe ran; the suite evaluates it
-(``railiance_conformance.evaluation``) and the step passes or fails on the finding.
+kind per run. Each Then sentence is a check kind (``railiance_conformance.controls``: ``workloads``,
+``objects``, ``cnpg``, ``helm`` … and ``boundary``) whose params were parsed and validated before any
+probe ran; the suite evaluates it (``railiance_conformance.evaluation``) and the step passes or fails
+on the finding.
 """
 from __future__ import annotations
 
 from pytest_bdd import given
 
-import railiance_conformance.controls.boundary  # noqa: F401  (registers the boundary check kinds)
-import railiance_conformance.controls.cluster  # noqa: F401  (registers the cluster check kinds)
 from steps import then_steps_for
 
 

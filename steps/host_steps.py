@@ -1,6 +1,6 @@
 """Step definitions for the host features: one Then step per host check kind, generated from the vocabulary.
 
-Steps stay thin: each Then sentence is a check kind (``railiance_conformance.controls.host``) whose
+Steps stay thin: each Then sentence is a check kind (``railiance_conformance.controls``, one module per subject) whose
 params were parsed and validated before any probe ran (``vocabulary.load_specs``). The suite
 evaluates the scenario's control on every selected host from facts gathered once (one SSH command
 per host, ``railiance_conformance.evaluation``); the step passes or fails on those findings.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pytest_bdd import given
 
-import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from steps import then_steps_for
 
 

@@ -1,5 +1,5 @@
 """Step definitions for the repo checks (T03, T06, T08): one Then step per repo check kind, generated
-from the vocabulary (``railiance_conformance.controls.repo``).
+from the vocabulary (``railiance_conformance.controls.repo``, ``.goss``).
 
 The repo checkouts come from ``--repos DIR`` (the railiance-* checkouts side by side, named in
 ``policies/layers.yaml`` repos.names); what each must hold is stated by the feature's sentence.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pytest_bdd import given
 
-import railiance_conformance.controls.repo  # noqa: F401  (registers the repo check kinds)
 from steps import then_steps_for
 
 

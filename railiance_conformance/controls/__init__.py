@@ -1,30 +1,40 @@
-"""Check kinds by subject: ``host``, ``cluster``, ``boundary``, ``repo``.
-
-Each module registers its kinds in ``vocabulary.KINDS`` when imported; a scenario's Then sentence
-names the kind (``vocabulary.load_specs``). ``EVALUATORS`` (control id -> evaluator) is the older
-registry, kept only while something still imports it (benchmarks/host_controls.py); no check kind
-registers there.
+"""The check kinds, one module per subject. ``KIND_MODULES`` is the one registry of them: importing this
+package imports each listed module, whose ``@check_kind`` evaluators fill ``vocabulary.CHECK_KINDS``
+(``vocabulary.check_kinds()`` imports it on first use). A new kind module is added to this list;
+nothing else imports a kind module for its side effect.
 """
 from __future__ import annotations
 
-from typing import Callable
+from railiance_conformance.controls import (
+                                            boundary,
+                                            cgroup,
+                                            cluster,
+                                            cnpg,
+                                            files,
+                                            git,
+                                            gitea,
+                                            goss,
+                                            helm,
+                                            host,
+                                            objects,
+                                            pam_limits,
+                                            processes,
+                                            repo,
+                                            secrets,
+                                            services,
+                                            ssh,
+                                            swap,
+                                            sysctl,
+                                            systemd,
+                                            users,
+                                            workloads,
+)
 
-from railiance_conformance.finding import Outcome
-
-Evaluator = Callable[..., Outcome]
-EVALUATORS: dict[str, Evaluator] = {}
-
-
-def control(control_id: str) -> Callable[[Evaluator], Evaluator]:
-    """Register ``fn`` as the evaluator of ``control_id``."""
-    def register(fn: Evaluator) -> Evaluator:
-        if control_id in EVALUATORS:
-            raise ValueError(f"control {control_id} has two evaluators")
-        EVALUATORS[control_id] = fn
-        return fn
-    return register
-
-
-# goss.py is the one kind module no step module or command imports by name: it registers its repo
-# kind whenever any check kind module is imported (steps/repo_steps.py generates its Then step)
-from railiance_conformance.controls import goss  # noqa: E402,F401
+KIND_MODULES = (
+    # hosts
+    files, swap, sysctl, users, pam_limits, systemd, ssh, git, processes, cgroup, host,
+    # clusters
+    workloads, objects, cnpg, services, secrets, helm, gitea, cluster, boundary,
+    # repos
+    repo, goss,
+)

@@ -2,7 +2,7 @@
 
 The layer map (``policies/layers.yaml``) is policy, not a sentence: it comes with
 ``ClusterEnv.layer_map`` (the bundled one when not given). Example:
-``KINDS["boundary.components.layer"].evaluate(snapshot, {}, ClusterEnv(layer_map=load_layer_map(policy_dir)))``
+``CHECK_KINDS["boundary.components.layer"].evaluate(snapshot, {}, ClusterEnv(layer_map=load_layer_map(policy_dir)))``
 -> DRIFT with ``observed == {"argocd/argocd": "railiance-cluster (S2)", ...}``. Every boundary Outcome keys its
 ``expected``/``observed`` by the violating target (a namespace or a component ``<namespace>/<name>``),
 so ``waivers.apply_outcome`` can waive violations one by one; a pass has ``{}`` for both.
@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from railiance_conformance.controls.grammar import and_list
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError, load_document
 from railiance_conformance.probes.cluster import ClusterSnapshot
@@ -196,7 +197,7 @@ _MANAGER = "|".join(re.escape(m) for m in MANAGERS)
 
 @check_kind("boundary.components.manager",
             rf"every workload is managed by (?P<accepted>(?:{_MANAGER})(?:(?:, | or )(?:{_MANAGER}))*)", target="cluster",
-            convert=lambda g: {"accepted": [MANAGERS[m] for m in re.split(r", | or ", g["accepted"])]},
+            convert=lambda g: {"accepted": [MANAGERS[m] for m in and_list(g["accepted"])]},
             schema={"required": ["accepted"], "properties": {"accepted": {"type": "array", "minItems": 1}}},
             reads=lambda p: [*WORKLOAD_KINDS, "pods"])
 def component_manager(snap: ClusterSnapshot, params: Mapping[str, Any], env=None) -> Outcome:
@@ -219,7 +220,7 @@ def component_manager(snap: ClusterSnapshot, params: Mapping[str, Any], env=None
 @check_kind("boundary.namespaces.layer",
             rf"the namespaces (?P<namespaces>[a-z0-9-]+(?:(?:, | and )[a-z0-9-]+)*) exist and belong to layer "
             rf"(?P<layer>S[1-5]) in {LAYER_MAP}", target="cluster",
-            convert=lambda g: {"namespaces": re.split(r", | and ", g["namespaces"]), "layer": g["layer"]},
+            convert=lambda g: {"namespaces": and_list(g["namespaces"]), "layer": g["layer"]},
             schema={"required": ["namespaces", "layer"]}, reads=lambda p: ["namespaces"])
 def namespaces_layer(snap: ClusterSnapshot, params: Mapping[str, Any], env=None) -> Outcome:
     """Each named namespace exists in the cluster and the layer map gives it the layer."""

@@ -3,7 +3,7 @@
 The workplan's Done-when lines say "Goss verify passes" (T01) and "Goss test for nproc limit added"
 (T02). The suite does not run goss on the host (it verifies the same values itself, read-only);
 it checks that the operators' goss files test the stated values, so ``make verify`` would catch
-their drift too. Example: ``KINDS["repo.goss.tests"].evaluate({"railiance-infra": Path(...)},
+their drift too. Example: ``CHECK_KINDS["repo.goss.tests"].evaluate({"railiance-infra": Path(...)},
 {"repo": "railiance-infra", "tests": [{"kernel_param": "vm.swappiness", "value": 10}]})`` -> ``Outcome(PASS, ...)``.
 
 Goss files are the checkout's ``goss.yaml``/``goss.yml``, ``*.goss.yaml``/``*.goss.yml`` and every
@@ -29,13 +29,14 @@ from typing import Any, Mapping
 
 import yaml
 
+from railiance_conformance.controls.grammar import Params
 from railiance_conformance.finding import Outcome
 from railiance_conformance.policy import YAML_MAX_BYTES
 from railiance_conformance.resources.repo_files import repo_files
 from railiance_conformance.vocabulary import check_kind
 
 GIB = 1024 ** 3
-Params = Mapping[str, Any]
+
 _FILE_ITEM = r"(?P<path>/[A-Za-z0-9._/@+-]+) is (?P<size_gib>\d+) GiB"
 _PARAM_ITEM = r"(?P<key>[a-z0-9_]+(?:\.[a-z0-9_]+)+) is (?P<value>-?\d+)"
 _NPROC_ITEM = r"(?P<user>[a-z_][a-z0-9_-]*)'s nproc is soft (?P<soft>\d+) and hard (?P<hard>\d+)"

@@ -2,7 +2,7 @@
 
 Each kind is one family of Then sentences (``vocabulary.check_kind``) that states what a repo must
 hold (make targets, encrypted files, a front-matter field, a runbook's sections, where a file
-lives). Example: ``KINDS["repo.make.targets"].evaluate({"railiance-apps": Path("~/railiance-apps"), ...},
+lives). Example: ``CHECK_KINDS["repo.make.targets"].evaluate({"railiance-apps": Path("~/railiance-apps"), ...},
 {"targets": {"railiance-apps": ["gitea-deploy"]}})``. ``repos`` maps a repo name to its checkout; a
 repo a sentence names but that is not given is a could-not-verify (ERROR) unless something else
 already drifts.
@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from railiance_conformance.controls.grammar import RELPATH, REPO, Params, and_list
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.resources.repo_files import (
     MakeUnavailable,
@@ -32,9 +33,6 @@ from railiance_conformance.vocabulary import check_kind
 from railiance_conformance.workplan import read_front_matter
 
 Repos = Mapping[str, Path]
-Params = Mapping[str, Any]
-REPO = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-RELPATH = r"[A-Za-z0-9._*?\[\]-][A-Za-z0-9._/*?\[\]-]*"
 _TARGET = r"[^\s:=#%,;]+"
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?\S", re.MULTILINE)
 
@@ -56,17 +54,12 @@ def _result(expected: Any, observed: Any, errors: list[str], evidence: dict[str,
     return Outcome(Status.PASS, expected, observed, "", tuple((evidence or {}).items()))
 
 
-def _and_list(text: str) -> list[str]:
-    """``"a, b and c"`` -> ``["a", "b", "c"]``."""
-    return [part.strip() for part in re.split(r",\s*(?:and\s+)?|\s+and\s+|\s+or\s+", text) if part.strip()]
-
-
 def _targets(text: str) -> dict[str, list[str]]:
     """``"db-deploy and db-status in railiance-platform; deploy-stack in railiance-infra"`` -> by repo."""
     groups = {}
     for group in text.split("; "):
         targets, _, repo = group.rpartition(" in ")
-        groups[repo] = _and_list(targets)
+        groups[repo] = and_list(targets)
     return groups
 
 
@@ -81,7 +74,11 @@ _TARGETS = rf"{_TARGET}(?:(?:, | and ){_TARGET})* in {REPO}"
 def make_targets(repos: Repos, params: Params) -> Outcome:
     """Each repo's make can make the targets: an explicit rule or a pattern rule (``%-status:``), as
     ``make -q TARGET`` decides it with no recipe run (``resources.repo_files.make_provides``)."""
-    expected, observed, errors, counts, by_pattern = {}, {}, [], {}, {}
+    expected: dict[str, Any] = {}
+    observed: dict[str, Any] = {}
+    errors: list[str] = []
+    counts: dict[str, int] = {}
+    by_pattern: dict[str, list[str]] = {}
     for name, targets in params["targets"].items():
         path = _checkout(repos, name, errors)
         if path is None:
@@ -111,12 +108,15 @@ SOPS_CONFIG_NAMES = frozenset({".sops.yaml", ".sops.yml"})
 
 @check_kind("repo.sops.encrypted",
             r"every file matching (?P<patterns>\S+(?:(?:, | or )\S+)*) is SOPS-encrypted with a mac and no plaintext value",
-            target="repo", convert=lambda g: {"patterns": _and_list(g["patterns"])},
+            target="repo", convert=lambda g: {"patterns": and_list(g["patterns"])},
             schema={"required": ["patterns"], "properties": {"patterns": {"type": "array", "minItems": 1}}})
 def sops_encrypted(repos: Repos, params: Params) -> Outcome:
     """Every tracked file matching the patterns, in every repo, is SOPS-encrypted (reported by key path, never value)."""
     want = "sops metadata with a mac; every leaf ENC[...] unless sops' own rules leave it plain"
-    expected, observed, errors, checked, skipped = {}, {}, [], 0, []
+    expected: dict[str, Any] = {}
+    observed: dict[str, Any] = {}
+    errors: list[str] = []
+    checked, skipped = 0, []
     for name in sorted(repos):
         path = _checkout(repos, name, errors)
         if path is None:
@@ -150,7 +150,9 @@ def sops_encrypted(repos: Repos, params: Params) -> Outcome:
             r"(?P<value>\S+)", target="repo", schema={"required": ["repo", "glob", "field", "value"]})
 def front_matter(repos: Repos, params: Params) -> Outcome:
     """Every file matching the glob in the repo has the field in its YAML front matter (e.g. status superseded)."""
-    expected, observed, errors = {}, {}, []
+    expected: dict[str, Any] = {}
+    observed: dict[str, Any] = {}
+    errors: list[str] = []
     repo, pattern, field, want = params["repo"], params["glob"], params["field"], params["value"]
     path = _checkout(repos, repo, errors)
     if path is not None:
@@ -192,7 +194,7 @@ _NEXT = r'(?=, and "|, "| and "|$)'
 
 def _sections(text: str) -> list[dict[str, Any]]:
     return [{"name": m["name"], "heading": m["heading"],
-             **({"keywords": _and_list(m["keywords"])} if m["keywords"] else {}),
+             **({"keywords": and_list(m["keywords"])} if m["keywords"] else {}),
              **({"min_list_items": int(m["min"])} if m["min"] else {})}
             for m in re.finditer(_SECTION + _NEXT, text)]
 
@@ -201,7 +203,7 @@ def _sections(text: str) -> list[dict[str, Any]]:
             rf"(?P<repo>{REPO})/(?P<doc>{RELPATH}\.md) has the sections (?P<sections>\".+\"?[^;]*); make (?P<target>{_TARGET}) "
             r"prints (?P<order>S[1-5](?:(?:, | and )S[1-5])*) in that order", target="repo",
             convert=lambda g: {"repo": g["repo"], "doc": g["doc"], "sections": _sections(g["sections"]),
-                               "target": g["target"], "order": _and_list(g["order"])},
+                               "target": g["target"], "order": and_list(g["order"])},
             schema={"required": ["repo", "doc", "sections", "target", "order"],
                     "properties": {"sections": {"type": "array", "minItems": 1}}})
 def runbook(repos: Repos, params: Params) -> Outcome:
@@ -249,7 +251,9 @@ def _tombstone(path: Path, file: str, repo: str) -> bool:
 def values_location(repos: Repos, params: Params) -> Outcome:
     """A file lives in its layer's repo, no copy of it is left in the repo it moved from, and a
     tombstone line there names it with an arrow to the new repo."""
-    expected, observed, errors = {}, {}, []
+    expected: dict[str, Any] = {}
+    observed: dict[str, Any] = {}
+    errors: list[str] = []
     file, repo, moved_from = params["file"], params["repo"], params["moved_from"]
     home, old = _checkout(repos, repo, errors), _checkout(repos, moved_from, errors)
     tomb_repo = params["tombstone_repo"]

@@ -50,8 +50,8 @@ def _backup(task_policy: dict, kubeconfig: str | None, context: str | None):
         return None
 
     def check() -> Outcome:
-        from railiance_conformance.gate.backups import backup_recency
         from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
+        from railiance_conformance.resources.cnpg_backups import backup_recency
 
         snap = ClusterSnapshot(ClusterAccess(kubeconfig, context))
         return backup_recency(snap, namespace=backup["namespace"], cluster=backup["cluster"],

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from railiance_conformance.probes.host_facts import FactUnavailable
+from railiance_conformance.finding import FactUnavailable
 
 
 class ClusterUnavailable(FactUnavailable):
@@ -52,7 +52,7 @@ class Kind:
         return f"{base}/{self.plural}" + (f"/{name}" if name else "")
 
 
-KINDS = {k.name: k for k in (
+API_KINDS = {k.name: k for k in (
     Kind("", "v1", "namespaces", "Namespace", namespaced=False),
     Kind("", "v1", "pods", "Pod"), Kind("", "v1", "services", "Service"), Kind("", "v1", "secrets", "Secret"),
     Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
@@ -65,7 +65,7 @@ KINDS = {k.name: k for k in (
     Kind("postgresql.cnpg.io", "v1", "imagecatalogs", "ImageCatalog"),
     Kind("postgresql.cnpg.io", "v1", "clusterimagecatalogs", "ClusterImageCatalog", namespaced=False),
 )}
-BY_KIND = {k.kind: k for k in KINDS.values()}   # "Deployment" -> Kind(apps, v1, deployments)
+BY_KIND = {k.kind: k for k in API_KINDS.values()}   # "Deployment" -> Kind(apps, v1, deployments)
 SERVICE_PROXY = "services/proxy"   # the name ``reads`` and ``forget`` use for proxied GETs
 
 
@@ -181,7 +181,7 @@ class ClusterSnapshot:
             if key not in self._lists:
                 self.listed.append(key)
                 try:
-                    self._lists[key] = self._list_all(KINDS[kind], label_selector)
+                    self._lists[key] = self._list_all(API_KINDS[kind], label_selector)
                 except ClusterUnavailable as exc:
                     self._lists[key] = exc
             items = self._lists[key]
@@ -192,8 +192,8 @@ class ClusterSnapshot:
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
         """One object by name (GET, cached); None when it does not exist."""
         key = (kind, namespace, name)
-        return self._cached_get(key, lambda: self._request(KINDS[kind].path(namespace, name), verb="get",
-                                                           kind=KINDS[kind], namespace=namespace, missing_ok=True))
+        return self._cached_get(key, lambda: self._request(API_KINDS[kind].path(namespace, name), verb="get",
+                                                           kind=API_KINDS[kind], namespace=namespace, missing_ok=True))
 
     def _cached_get(self, key: tuple, read) -> Any:
         """``read()`` once per key for the run (until ``forget``); a ClusterUnavailable is kept and re-raised."""

@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 
 import testinfra
 
+from railiance_conformance.finding import FactUnavailable
 from railiance_conformance.probes.bounded_command import CommandTimeout, bound
 from railiance_conformance.probes.facts import Fact
 from railiance_conformance.probes.host_script import (
@@ -34,11 +35,6 @@ from railiance_conformance.probes.host_script import (
     wrap,
 )
 from railiance_conformance.targets import HostTarget
-
-
-class FactUnavailable(Exception):
-    """A fact could not be read (permission denied, command missing, host unreachable)."""
-
 
 # What a shell or git prints when fork(2) fails (EAGAIN: the login user is at RLIMIT_NPROC, or the
 # host at pid_max / its cgroup's pids.max): dash "Cannot fork", bash "fork: retry: Resource temporarily

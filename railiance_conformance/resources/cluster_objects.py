@@ -12,7 +12,7 @@ import re
 import zlib
 from decimal import Decimal
 
-from railiance_conformance.probes.host_facts import FactUnavailable
+from railiance_conformance.finding import FactUnavailable
 from railiance_conformance.redact import MASK, redact_text
 
 # What an observed field is when the API omits it (Kubernetes omits zero counts and unset fields):

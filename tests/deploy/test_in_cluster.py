@@ -14,7 +14,7 @@ from kubernetes.client import models
 from pydantic import BaseModel
 
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
-from railiance_conformance.probes.cluster import KINDS, SERVICE_PROXY
+from railiance_conformance.probes.cluster import API_KINDS, SERVICE_PROXY
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from tests.suite_runner import REPO
 
@@ -137,7 +137,7 @@ def test_the_serve_deployment_is_scraped_and_reads_only():
 
 def test_the_roles_cover_exactly_what_the_suite_reads():
     granted = {(group, resource) for rule in rules() for group in rule["apiGroups"] for resource in rule["resources"]}
-    read = {(kind.group, kind.plural) for kind in KINDS.values()} | {("", SERVICE_PROXY)}
+    read = {(kind.group, kind.plural) for kind in API_KINDS.values()} | {("", SERVICE_PROXY)}
     assert granted == read
     secrets = [r for r in rules() if "secrets" in r["resources"]]
     assert all(r["verbs"] == ["get"] and r.get("resourceNames") for r in secrets if "get" in r["verbs"])

@@ -11,7 +11,7 @@ import yaml
 
 from railiance_conformance.checks import bundled_plan
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
-from railiance_conformance.vocabulary import KINDS
+from railiance_conformance.vocabulary import CHECK_KINDS
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, DRIFTED_DIR, KubeAPIStandIn, drift_overlay, load_dump
 from tests.suite_runner import run_suite
 
@@ -124,7 +124,7 @@ def test_only_the_kinds_the_selected_scenarios_read_are_listed(standin, tmp_path
     plan = bundled_plan()
     t05 = {f["control_id"] for f in run.findings()}
     assert t05 == {c for c in CLUSTER_CONTROLS if CATALOG[c].task == "T05"}
-    declared = {kind.split(".")[0] for c in t05 for kind in KINDS[plan.spec(c).kind].reads(plan.spec(c).params)}
+    declared = {kind.split(".")[0] for c in t05 for kind in CHECK_KINDS[plan.spec(c).kind].reads(plan.spec(c).params)}
     listed = []
     for record in api.requests():
         parts = record.path.strip("/").split("/")
@@ -158,7 +158,7 @@ def test_a_forbidden_kind_errors_only_the_controls_that_need_it(standin, tmp_pat
     findings = {f["control_id"]: f for f in run.findings()}
     plan = bundled_plan()  # which controls read Secrets: as their check kinds declare it
     needs_secrets = {c for c in CLUSTER_CONTROLS
-                     if "secrets" in KINDS[plan.spec(c).kind].reads(plan.spec(c).params)}
+                     if "secrets" in CHECK_KINDS[plan.spec(c).kind].reads(plan.spec(c).params)}
     assert needs_secrets >= {"cluster.gitea_db.credentials", "cluster.gitea.database", "cluster.gitea.cache",
                              "cluster.valkey.release"}
     for control_id in needs_secrets:

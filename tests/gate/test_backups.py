@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import pytest
 
 from railiance_conformance.finding import Status
-from railiance_conformance.gate.backups import BACKUPS, backup_recency
 from railiance_conformance.probes.cluster import ClusterUnavailable
+from railiance_conformance.resources.cnpg_backups import BACKUPS, backup_recency
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 

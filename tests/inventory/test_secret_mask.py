@@ -7,9 +7,9 @@ from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.probes.host_script import Section
 from railiance_conformance.secret_mask import MASK, evaluate_with_secrets, mask_outcome, mask_text
-from railiance_conformance.vocabulary import KINDS
+from railiance_conformance.vocabulary import CHECK_KINDS
 
-LIVE = KINDS["host.sysctl.live"].evaluate
+LIVE = CHECK_KINDS["host.sysctl.live"].evaluate
 
 
 def desired(**overrides):

@@ -12,7 +12,7 @@ from railiance_conformance.controls.cluster import ClusterEnv
 from railiance_conformance.finding import Status
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, PolicyError
 from railiance_conformance.probes.cluster import ClusterAccess, ClusterSnapshot
-from railiance_conformance.vocabulary import KINDS
+from railiance_conformance.vocabulary import CHECK_KINDS
 from railiance_conformance.waivers import apply_outcome, load_waivers
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from railiance_testbed.kubeapi.helm_release import release_secret
@@ -43,7 +43,7 @@ def evaluate(snap, layer_map):
     """The boundary controls as the suite evaluates them: their kind, the params their sentence in
     features/X/T06-layer-boundaries.feature states, the layer map as policy."""
     plan = bundled_plan()
-    return {c: KINDS[plan.spec(c).kind].evaluate(snap, plan.spec(c).params, ClusterEnv(layer_map=layer_map))
+    return {c: CHECK_KINDS[plan.spec(c).kind].evaluate(snap, plan.spec(c).params, ClusterEnv(layer_map=layer_map))
             for c in BOUNDARY}
 
 

@@ -16,7 +16,7 @@ from railiance_conformance.resources.repo_files import (
     printed_layers,
     read_make_database,
 )
-from railiance_conformance.vocabulary import KINDS
+from railiance_conformance.vocabulary import CHECK_KINDS
 
 TRAP = """\
 include generated.mk
@@ -82,7 +82,7 @@ def test_unreadable_makefile_is_could_not_verify(conformant_repos, layer_map, tm
     with pytest.raises(MakeUnavailable, match="missing separator"):
         read_make_database(broken)
     spec = bundled_plan().spec("repo.make.targets")  # the targets features/X/repos.feature states
-    outcome = KINDS[spec.kind].evaluate({**conformant_repos, "railiance-apps": broken}, spec.params)
+    outcome = CHECK_KINDS[spec.kind].evaluate({**conformant_repos, "railiance-apps": broken}, spec.params)
     assert outcome.status is Status.ERROR and "railiance-apps: make cannot read Makefile" in outcome.reason
 
 

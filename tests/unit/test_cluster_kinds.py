@@ -13,7 +13,7 @@ import railiance_conformance.controls.boundary  # noqa: F401  (registers the bou
 from railiance_conformance.controls.cluster import ClusterEnv, service_nodeport
 from railiance_conformance.finding import Status
 from railiance_conformance.probes.cluster import ClusterSnapshot
-from railiance_conformance.vocabulary import KINDS, match
+from railiance_conformance.vocabulary import CHECK_KINDS, match
 from railiance_testbed.kubeapi.helm_release import release_secret
 
 
@@ -203,7 +203,7 @@ def test_boundary_kinds_read_the_layer_map_from_the_env():
 
 
 def test_every_cluster_kind_declares_what_it_reads():
-    for kind in KINDS.values():
+    for kind in CHECK_KINDS.values():
         if kind.target == "cluster":
             assert kind.reads is not None, kind.name
 

@@ -14,7 +14,7 @@ from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
 from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.recorder import FindingRecorder
 from railiance_conformance.remedies import remedy_for_error
-from railiance_conformance.vocabulary import KINDS
+from railiance_conformance.vocabulary import CHECK_KINDS
 from railiance_testbed.kubeapi.helm_release import release_secret
 
 
@@ -36,7 +36,7 @@ def _finding(secret: dict):
     spec = plan.spec(control_id)
     snap = ClusterSnapshot.from_objects([secret])
     recorder = FindingRecorder(load_catalog(DEFAULT_POLICY_DIR))
-    return recorder.build(control_id, "objects", lambda: KINDS[spec.kind].evaluate(snap, {**spec.params, "ready": False}))
+    return recorder.build(control_id, "objects", lambda: CHECK_KINDS[spec.kind].evaluate(snap, {**spec.params, "ready": False}))
 
 
 @pytest.mark.parametrize("payload, problem", [

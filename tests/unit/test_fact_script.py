@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from railiance_conformance.finding import FactUnavailable
 from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.facts import Fact
-from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
+from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.probes.host_script import (
     DEADLINE_RC,
     DEADLINE_SECTION,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from railiance_conformance.checks import evaluate_control
-from railiance_conformance.finding import Status
+from railiance_conformance.finding import FactUnavailable, Status
 from railiance_conformance.probes import facts as F
-from railiance_conformance.probes.host_facts import FactUnavailable, HostFacts
+from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.probes.host_script import Section
 
 DESIRED = {"operator_user": "tegwick", "operator_uid": 1000, "swap_size_gb": 4, "nproc_soft": 512,
@@ -51,7 +51,7 @@ def test_swap_total_follows_the_inventory() -> None:
 
 
 def test_an_unreadable_meminfo_is_an_error_not_a_pass() -> None:
-    from railiance_conformance.probes.host_facts import FactUnavailable
+    from railiance_conformance.finding import FactUnavailable
 
     facts = host(**{"pagesize": (0, "4096"), "meminfo.swap": (1, "grep: /proc/meminfo: Permission denied")})
     with pytest.raises(FactUnavailable, match="/proc/meminfo"):

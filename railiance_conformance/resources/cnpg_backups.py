@@ -1,4 +1,5 @@
-"""gate.backup.recent: the newest CloudNativePG Backup of a cluster completed within the policy window.
+"""The newest CloudNativePG Backup of a cluster completed within a window: the cutover gate's
+``gate.backup.recent`` and the ``cluster.cnpg.status`` kind both read it from here.
 
 Reads ``backups.postgresql.cnpg.io`` (one cached LIST, like every cluster control). A Backup's time
 is ``status.stoppedAt``, else ``status.startedAt``, else ``metadata.creationTimestamp`` (RFC 3339,
