@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                            "when no row has it (rows cut from the end, the table dropped)")
     controls = sub.add_parser("controls", help="print docs/controls.md (the control table: catalog + the features' "
                                                "sentences, and the vars); --write writes it")
-    controls.add_argument("--write", action="store_true")
+    controls.add_argument("--write", action="store_true", help="write docs/controls.md instead of printing it")
     vocabulary = sub.add_parser("vocabulary", help="print docs/vocabulary.md (every check kind); --write writes it")
-    vocabulary.add_argument("--write", action="store_true")
+    vocabulary.add_argument("--write", action="store_true", help="write docs/vocabulary.md instead of printing it")
     serve = sub.add_parser("serve", help="re-run the suite on an interval; serve /status, /metrics, /healthz and the "
                                          "latest HTML report", description=sys.modules["railiance_conformance.serve"].__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--accept-after", type=int, default=3, metavar="N",
                        help="a run that verifies less than the served one is taken after N such runs in a row (default 3)")
     history = sub.add_parser("history", help="list the recorded runs, or diff any two of them")
-    history.add_argument("--history", type=Path, default=REPO_ROOT / "reports" / "history.sqlite")
+    history.add_argument("--history", type=Path, default=REPO_ROOT / "reports" / "history.sqlite",
+                         help="the history database (default: reports/history.sqlite)")
     history.add_argument("--diff", nargs=2, metavar=("RUN_A", "RUN_B"), help="what changed from run A to run B")
     history.add_argument("--finding", metavar="CONTROL@TARGET", help="first/last seen and the drift streak of one finding")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -217,3 +218,7 @@ if __name__ == "__main__":
         sys.exit(main())
     except EarlySignal as exc:
         sys.exit(early_exit(str(exc), sys.argv[1:]))
+    except BrokenPipeError:  # the reader went away (``history | head``): what it asked for was written
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        sys.exit(0)

@@ -1,4 +1,4 @@
-"""``python -m railiance_testbed run [--hosts N] -- COMMAND...``: boot the testbed, run, stop.
+"""``python -m railiance_testbed run [--conformant N] -- COMMAND...``: boot the testbed, run, stop.
 (``python -m railiance_testbed ns [--hosts 100] [--drifted N] -- COMMAND...``: the same with many
 sshd-only namespace hosts, railiance_testbed/nshosts.py.)
 
