@@ -113,7 +113,7 @@ class ClusterAccess:
             configuration = client.Configuration()
             # an exec credential plugin is bounded by the request timeout; its failure is the cause, not a log line
             exec_plugin.install(self.timeout_s)
-            with exec_plugin.collect_failures() as failures:
+            with exec_plugin.collect_failures() as failures, exec_plugin.bounded_oidc_refresh(self.timeout_s):
                 config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
             if failures:
                 raise ClusterUnavailable(failures[0])

@@ -206,14 +206,24 @@ def _short(exc: BaseException) -> str:
 
 def install(timeout_s: float) -> None:
     """Make the official client's kubeconfig loader run exec plugins through ``BoundedExecProvider``
-    (also when it refreshes an expired credential later), bounded by ``timeout_s`` seconds, and bound
-    the oidc auth-provider's refresh of an expired id-token (``KubeConfigLoader._refresh_oidc``: the
-    IdP's discovery GET and its token endpoint, each with ``timeout_s``; the client sets none)."""
+    (also when it refreshes an expired credential later), bounded by ``timeout_s`` seconds."""
     BoundedExecProvider.timeout_s = float(timeout_s)
     kube_config.ExecProvider = BoundedExecProvider
+
+
+@contextlib.contextmanager
+def bounded_oidc_refresh(timeout_s: float) -> Iterator[None]:
+    """While the block loads a kubeconfig, bound the oidc auth-provider's refresh of an expired id-token
+    (``KubeConfigLoader._refresh_oidc``, run by the load: the IdP's discovery GET and its token endpoint,
+    each with ``timeout_s`` and no retry; the client sets none). The loader's own names are restored
+    afterwards, so no other ApiClient built through ``kube_config`` (``new_client_from_config``) changes."""
     _BoundedOidcDiscovery.timeout_s = _BoundedOAuth2Session.timeout_s = float(timeout_s)
-    kube_config.ApiClient = _BoundedOidcDiscovery
-    kube_config.OAuth2Session = _BoundedOAuth2Session
+    saved = kube_config.ApiClient, kube_config.OAuth2Session
+    kube_config.ApiClient, kube_config.OAuth2Session = _BoundedOidcDiscovery, _BoundedOAuth2Session
+    try:
+        yield
+    finally:
+        kube_config.ApiClient, kube_config.OAuth2Session = saved
 
 
 @contextlib.contextmanager

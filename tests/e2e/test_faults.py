@@ -319,8 +319,8 @@ def test_a_read_that_blocks_ends_at_the_hosts_deadline_and_leaves_no_process(bed
     remotes = findings["host.gitea_ssh.remotes"]
     assert remotes["status"] == "error" and "deadline on the host" in remotes["reason"] \
         and "railiance-infra" in remotes["reason"], remotes
-    assert findings["host.swappiness.persisted"]["status"] == "pass"  # read before the hang
-    assert findings["host.swap.file"]["status"] == "pass"
+    assert findings["host.swappiness.persisted"]["status"] == "pass", findings["host.swappiness.persisted"]
+    assert findings["host.swap.file"]["status"] == "pass", findings["host.swap.file"]  # read before the hang
     assert len(after) == len(before), (before, after)
 
 
