@@ -25,7 +25,12 @@ MAX_OUTPUT_BYTES = 64 << 20
 
 
 class CommandTimeout(Exception):
-    """The command did not finish within its bound and was killed (its output is discarded)."""
+    """The command did not finish within its bound and was killed; ``partial`` is the stdout it had sent
+    by then (bytes; empty when the output was discarded)."""
+
+    def __init__(self, message: str, partial: bytes = b"") -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class OutputTooLarge(CommandTimeout):
@@ -47,7 +52,7 @@ def _communicate(proc: subprocess.Popen, timeout_s: float, limit: int) -> tuple[
         while selector.get_map():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise subprocess.TimeoutExpired(proc.args, timeout_s)
+                raise subprocess.TimeoutExpired(proc.args, timeout_s, output=b"".join(chunks[out_fd]))
             for key, _ in selector.select(left):
                 data = os.read(key.fd, 1 << 16)
                 if not data:
@@ -84,10 +89,10 @@ def run_bounded(backend: Any, timeout_s: float, command: str, *args: str):
     except OutputTooLarge:
         kill_group(proc)
         raise
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         kill_group(proc)
         raise CommandTimeout(f"no answer within {timeout_s:g}s (--command-timeout): the ssh session was "
-                             f"killed") from None
+                             f"killed", partial=exc.output if isinstance(exc.output, bytes) else b"") from None
     except BaseException:
         kill_group(proc)
         raise

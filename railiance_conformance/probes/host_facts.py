@@ -65,6 +65,7 @@ class HostFacts:
     duration_s: float = 0.0
     commands: int = 0
     network_timeout_s: int = 15   # what each network-bound fact was given (host_script.network_timeout)
+    cut_reason: str = ""          # why sections are missing when the client's bound ended the session first
 
     def section(self, name: str) -> Section:
         if self.failure:
@@ -93,7 +94,7 @@ class HostFacts:
         naming what it was reading; "" when it ran to its end."""
         deadline = self.sections.get(DEADLINE_SECTION)
         if deadline is None:
-            return ""
+            return self.cut_reason
         seconds, _, hung = deadline.out.partition(" ")
         return (f"not read: the probe's deadline on the host ({seconds} s) ended the fact script"
                 + (f" while it was reading {hung}" if hung else "") + " (a read that blocks: a FIFO, a device, "
@@ -250,7 +251,16 @@ class HostFactStore:
         try:
             result = self._backend(target).run(command)
         except CommandTimeout as exc:
-            return HostFacts(target.name, failure=str(exc), duration_s=time.monotonic() - started, commands=1)
+            # the client's bound came before the host's own deadline (a slow login or host): the sections
+            # the script had sent are kept, and only the controls of the unsent ones are errors
+            sections = parse_output(decode_remote(exc.partial), boundary) if exc.partial else {}
+            if not sections:
+                return HostFacts(target.name, failure=str(exc), duration_s=time.monotonic() - started, commands=1)
+            return HostFacts(target.name, sections, "", time.monotonic() - started, commands=1,
+                             network_timeout_s=network_s,
+                             cut_reason=f"not read: {exc} before the fact script sent this (the host's own "
+                                        "deadline had not yet ended it: a slow login or a read that blocks); "
+                                        "what it sent before is reported")
         except RuntimeError as exc:  # testinfra: ssh exited 255 (connection/auth/host key)
             return HostFacts(target.name, failure=_ssh_reason(exc), duration_s=time.monotonic() - started,
                              commands=1)

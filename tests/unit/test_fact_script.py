@@ -302,3 +302,23 @@ def test_the_clients_memory_is_bounded_whatever_the_host_sends(monkeypatch):
     assert time.monotonic() - started < 10
     assert "Remove it" in remedy_for_error(str(caught.value))
     assert host.run("printf 'a\\nb'").stdout == "a\nb"  # an answer within the bound is whole
+
+
+def test_a_command_past_its_client_bound_keeps_what_it_had_sent():
+    """The client's bound (--command-timeout) can come before the host's own deadline (a slow login): what
+    the fact script had sent by then is kept (``CommandTimeout.partial``), so its sections are still read."""
+    import testinfra
+
+    from railiance_conformance.probes import bounded_command
+
+    host = bounded_command.bound(testinfra.get_host("local://"), 2)
+    started = time.monotonic()
+    with pytest.raises(bounded_command.CommandTimeout) as caught:
+        host.run("printf 'sent\\n'; sleep 60")
+    assert time.monotonic() - started < 10
+    assert caught.value.partial == b"sent\n"
+    facts = HostFacts("here", parse_output(f"{B} whoami\nme\n{B}/rc 0\n{B} hang\nhalf", B),
+                      cut_reason="not read: no answer within 2s")
+    assert facts.section("whoami").out == "me"
+    with pytest.raises(FactUnavailable, match="no answer within 2s"):
+        facts.section("hang")  # the section cut by the client's bound: its controls say why
