@@ -21,6 +21,7 @@ from railiance_testbed.hosts import CGROUP2_CONTROLS, CONFORMANT, cgroup2_memory
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from railiance_testbed.nspawn import Testbed
 from tests.conftest import nspawn_unavailable_reason
+from tests.proc_tree import descendants
 from tests.suite_runner import REPO, SuiteRun, run_suite
 
 
@@ -60,24 +61,13 @@ def test_an_ssh_auth_failure_is_an_error_naming_it(bed, tmp_path):
 
 def sshd_pids(host) -> list[int]:
     """The sshd processes of one container: descendants of its nspawn process named sshd."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [host.pid]
-    while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
-            todo.append(child)
-            try:
-                if Path(f"/proc/{child}/comm").read_text().strip() == "sshd":
-                    found.append(child)
-            except OSError:
-                pass
+    found = []
+    for child in descendants(host.pid):
+        try:
+            if Path(f"/proc/{child}/comm").read_text().strip() == "sshd":
+                found.append(child)
+        except OSError:
+            pass
     return found
 
 
@@ -240,18 +230,8 @@ def container_init(host) -> int:
 
 def operator_processes(host, uid: int = 1000) -> list[str]:
     """``pid comm`` of the live processes in the container whose real uid is the operator's (not zombies)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [host.pid]
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
+    found = []
+    for pid in [host.pid, *descendants(host.pid)]:
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:

@@ -14,26 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.proc_tree import descendants
 from tests.suite_runner import REPO
 
 pytestmark = pytest.mark.testbed  # runs the suite end to end against the API stand-in
 
 
 def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    return descendants(root)
 
 
 def _alive(pids: list[int]) -> list[str]:
