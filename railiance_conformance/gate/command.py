@@ -228,7 +228,8 @@ def _print_tables(gate: GateVerdict, out) -> None:
 def _approve(name: str, verdict: str, task_id: str, run_id: str, digest: str | None, history: Path | None,
              repos: Path | None, signing_key: Path | None, allowed_signers: Path | None, timeout_s: float,
              out) -> int:
-    from railiance_conformance.gate.approvals import ApprovalChain, ApprovalRefused, NotApproved, repo_heads
+    from railiance_conformance.gate.approval import ApprovalRefused, NotApproved
+    from railiance_conformance.gate.approvals import ApprovalChain, repo_heads
 
     if verdict != "GO":
         print(f"approval refused: the gate says NO-GO for {task_id}; nothing was recorded", file=out)
@@ -274,7 +275,8 @@ def verify_approvals(history: Path, *, policy_dir: Path = DEFAULT_POLICY_DIR, al
 
     ``expect_head``: ``sha256:<64 hex>`` kept elsewhere (printed with each approval); ``kubeconfig``/
     ``context``: every row must name that cluster's kube-system uid."""
-    from railiance_conformance.gate.approvals import GENESIS, verify_chain
+    from railiance_conformance.gate.approval import GENESIS
+    from railiance_conformance.gate.approval_verify import verify_chain
     from railiance_conformance.gate.identity import cluster_identity
 
     out = out or sys.stdout
