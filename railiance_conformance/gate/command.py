@@ -60,7 +60,7 @@ def _backup(task_policy: dict, kubeconfig: str | None, context: str | None):
 
 
 def _dsns(parity: dict) -> tuple[str, str]:
-    from railiance_conformance.gate.parity import dsn_from_env
+    from railiance_conformance.gate.pg_session import dsn_from_env
 
     return dsn_from_env(parity["source_dsn_env"]), dsn_from_env(parity["restored_dsn_env"])
 
@@ -72,7 +72,7 @@ def _parity(task_policy: dict):
 
     def check() -> Outcome:
         from railiance_conformance.gate.drill import DEFAULT_MARKER, marker_schema
-        from railiance_conformance.gate.parity import DsnNotSet
+        from railiance_conformance.gate.pg_session import DsnNotSet
 
         try:
             source, restored = _dsns(parity)
@@ -94,7 +94,7 @@ def _drill(task_policy: dict):
 
     def check() -> Outcome:
         from railiance_conformance.gate.drill import DEFAULT_MARKER, drill_freshness
-        from railiance_conformance.gate.parity import DsnNotSet, dsn_from_env
+        from railiance_conformance.gate.pg_session import DsnNotSet, dsn_from_env
 
         try:
             restored = dsn_from_env(parity["restored_dsn_env"])
