@@ -32,14 +32,17 @@ BEGIN SELECT RAISE(ABORT, 'approvals are append-only: an INSERT may not replace 
 
 
 def has_table(con, name: str) -> bool:
+    """True when the database has a table ``name``."""
     return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def table_columns(con) -> set[str]:
+    """The column names ``approval_chain`` has (a table of the first format lacks ``BINDING``)."""
     return {r[1] for r in con.execute(f"PRAGMA table_info({TABLE})")}
 
 
 def read_rows(con) -> list[Approval]:
+    """Every row, oldest first, as stored ([] without the table); unparsable ``repo_heads`` are kept as text."""
     if not has_table(con, TABLE):
         return []
     present = table_columns(con)
@@ -61,6 +64,7 @@ def read_rows(con) -> list[Approval]:
 
 
 def next_link(con) -> tuple[int, str]:
+    """``(seq, prev_hash)`` of the next row: above the last row and the AUTOINCREMENT high-water mark."""
     rows = read_rows(con)
     high = con.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (TABLE,)).fetchone()
     seq = max([rows[-1].seq if rows else 0, high[0] if high else 0]) + 1
@@ -77,6 +81,7 @@ class RunFacts:
     finished_at: str
     cluster_uid: str | None
     ended_later_before: tuple[str, str] | None = None  # (run id, end) of a run recorded before it that ended
+    #                                                    more than MAX_CLOCK_SKEW_S after it: its end was dated back
 
 
 def run_facts(con) -> dict[str, RunFacts]:
@@ -105,6 +110,7 @@ def run_facts(con) -> dict[str, RunFacts]:
 
 
 def legacy_count(con) -> int:
+    """Rows of the pre-chain ``approvals`` table (0 without it)."""
     if not has_table(con, "approvals"):
         return 0
     return con.execute("SELECT count(*) FROM approvals").fetchone()[0]

@@ -52,6 +52,9 @@ def masked_dsn(dsn: str) -> str:
 
 
 def read_only_session(dsn: str, timeout_ms: int, connect_timeout_s: int) -> psycopg.Connection:
+    """A bounded connection (``pg_bounds.connect``) whose session is read-only with ``statement_timeout``
+    ``timeout_ms``, and whose transactions are REPEATABLE READ READ ONLY; ``pg_bounds.SilentServer`` or the
+    psycopg error when the session cannot be set up."""
     from railiance_conformance.gate.pg_bounds import connect  # keepalives, tcp_user_timeout, silence watchdog
 
     conn = connect(dsn, statement_timeout_ms=timeout_ms, connect_timeout_s=connect_timeout_s, autocommit=True,
@@ -78,6 +81,7 @@ def one_row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
 
 
 def describe_error(exc: psycopg.Error, doing: str, timeout_ms: int, connect_timeout_s: int) -> str:
+    """One line: which timeout was exceeded (ms, s) or what failed ``doing`` what (not yet scrubbed of secrets)."""
     message = " ".join(str(exc).split())[:500] or type(exc).__name__
     if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in message:
         return f"statement timeout ({timeout_ms} ms) exceeded while {doing}: {message}"
@@ -103,12 +107,14 @@ def dsn_secrets(dsn: str) -> set[str]:
 
 
 def scrub(text: str, secrets: set[str]) -> str:
+    """``text`` with every secret (longest first) replaced by the mask."""
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
 
 
 def dsn_address(dsn: str) -> tuple[str, str, str] | None:
+    """``(host, port, dbname)`` the DSN names (libpq defaults: port 5432, dbname = user); None if unparsable."""
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.Error:
