@@ -1,4 +1,4 @@
-"""gate.approval: one signed approval row: its fields, the bytes the approver signs, a problem found with it.
+"""One signed approval row: its fields, the bytes the approver signs, a problem found with it.
 
 Shape: ``Approval`` (one row of ``approval_chain``), ``payload`` (canonical JSON of the signed fields),
 ``Problem`` (one thing wrong, naming the row). Times are RFC 3339 UTC text (``parse_time``,

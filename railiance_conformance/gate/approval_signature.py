@@ -1,4 +1,4 @@
-"""gate.approval_signature: SSH signatures over an approval's payload, made and checked with ssh-keygen.
+"""SSH signatures over an approval's payload, made and checked with ssh-keygen.
 
 ``sign`` (``ssh-keygen -Y sign`` in the suite's own namespace) and ``check_signature``
 (``-Y check-novalidate`` for the contents, ``-Y verify`` against allowed_signers at the row's time

@@ -1,4 +1,4 @@
-"""gate.approval_table: the ``approval_chain`` table in the history's SQLite file, and the runs it approves.
+"""The ``approval_chain`` table in the history's SQLite file, and the runs it approves.
 
 Shape: ``SCHEMA`` (the table, a CHECK admitting only GO, and its append-only triggers),
 ``read_rows`` (every row as an ``Approval``, oldest first; columns of a newer format read as NULL),

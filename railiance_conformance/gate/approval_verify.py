@@ -1,4 +1,4 @@
-"""gate.approval_verify: re-check the whole approval chain (``verify_chain``), read-only.
+"""Re-checking the whole approval chain (``verify_chain``), read-only.
 
 Shape: ``verify_chain(history, allowed_signers)`` -> ``ChainReport`` (rows, head hash, every
 ``Problem``); ``structural_problems`` is the part that needs no ssh-keygen (links, hashes, gaps,

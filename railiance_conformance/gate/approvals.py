@@ -1,4 +1,4 @@
-"""gate.approvals: the append-only chain of signed GOs (``ApprovalChain``) and the inputs of a record.
+"""The append-only chain of signed GOs (``ApprovalChain``) and the inputs of a record.
 
 ``ApprovalChain(history).record(...)`` signs and appends one GO (``ApprovalRefused``/``NotApproved``
 naming why not) and leaves its receipt in the archive; ``list()`` reads the rows. ``repo_heads``

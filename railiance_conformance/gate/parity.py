@@ -1,4 +1,4 @@
-"""gate.parity: a restored PostgreSQL copy has its source's base tables, rows and sequences (``compare``).
+"""gate.restore.parity: a restored PostgreSQL copy has its source's base tables, rows and sequences (``compare``).
 
 Both databases are read at once, each in one read-only snapshot (``parity_census``); nothing is
 written. ``compare`` -> ``ParityResult`` (``ok``, per-table counts, every mismatch as a sentence

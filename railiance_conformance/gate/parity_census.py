@@ -1,4 +1,4 @@
-"""gate.parity_census: what one PostgreSQL database holds, read in one snapshot (``read_census``).
+"""What one PostgreSQL database holds, read in one snapshot (``read_census``).
 
 Shape: ``Census`` (exact row counts per ``schema.table``, unreadable tables with the grant missing,
 ``SequenceState`` per sequence and using column, sequence definitions, opt-in sha256 checksums,

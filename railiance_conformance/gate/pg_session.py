@@ -1,4 +1,4 @@
-"""gate.pg_session: the gate's read-only PostgreSQL session, and DSNs kept out of every message.
+"""The gate's read-only PostgreSQL session, and DSNs kept out of every message.
 
 ``read_only_session(dsn, statement_timeout_ms, connect_timeout_s)`` -> a ``pg_bounds`` connection
 whose session default is read-only, its transactions REPEATABLE READ READ ONLY; ``describe_error``
