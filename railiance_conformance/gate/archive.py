@@ -77,7 +77,8 @@ def report_run(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, AttributeError):
         run = {}
     run = run if isinstance(run, dict) else {}
-    gate = run.get("gate") if isinstance(run.get("gate"), dict) else {}
+    found = run.get("gate")
+    gate = found if isinstance(found, dict) else {}
     return {"id": str(run.get("id", "")), "task": str(gate.get("task", "")), "verdict": str(gate.get("verdict", "")),
             "finished_at": str(run.get("finished_at", "")), "cluster_uid": gate.get("cluster_uid") or None}
 

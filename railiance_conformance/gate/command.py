@@ -60,7 +60,7 @@ def _backup(task_policy: dict, kubeconfig: str | None, context: str | None):
 
 
 def _dsns(parity: dict) -> tuple[str, str]:
-    from railiance_conformance.gate.parity import dsn_from_env
+    from railiance_conformance.gate.pg_session import dsn_from_env
 
     return dsn_from_env(parity["source_dsn_env"]), dsn_from_env(parity["restored_dsn_env"])
 
@@ -72,7 +72,7 @@ def _parity(task_policy: dict):
 
     def check() -> Outcome:
         from railiance_conformance.gate.drill import DEFAULT_MARKER, marker_schema
-        from railiance_conformance.gate.parity import DsnNotSet
+        from railiance_conformance.gate.pg_session import DsnNotSet
 
         try:
             source, restored = _dsns(parity)
@@ -94,7 +94,7 @@ def _drill(task_policy: dict):
 
     def check() -> Outcome:
         from railiance_conformance.gate.drill import DEFAULT_MARKER, drill_freshness
-        from railiance_conformance.gate.parity import DsnNotSet, dsn_from_env
+        from railiance_conformance.gate.pg_session import DsnNotSet, dsn_from_env
 
         try:
             restored = dsn_from_env(parity["restored_dsn_env"])
@@ -228,7 +228,8 @@ def _print_tables(gate: GateVerdict, out) -> None:
 def _approve(name: str, verdict: str, task_id: str, run_id: str, digest: str | None, history: Path | None,
              repos: Path | None, signing_key: Path | None, allowed_signers: Path | None, timeout_s: float,
              out) -> int:
-    from railiance_conformance.gate.approvals import ApprovalChain, ApprovalRefused, NotApproved, repo_heads
+    from railiance_conformance.gate.approval import ApprovalRefused, NotApproved
+    from railiance_conformance.gate.approvals import ApprovalChain, repo_heads
 
     if verdict != "GO":
         print(f"approval refused: the gate says NO-GO for {task_id}; nothing was recorded", file=out)
@@ -274,7 +275,8 @@ def verify_approvals(history: Path, *, policy_dir: Path = DEFAULT_POLICY_DIR, al
 
     ``expect_head``: ``sha256:<64 hex>`` kept elsewhere (printed with each approval); ``kubeconfig``/
     ``context``: every row must name that cluster's kube-system uid."""
-    from railiance_conformance.gate.approvals import GENESIS, verify_chain
+    from railiance_conformance.gate.approval import GENESIS
+    from railiance_conformance.gate.approval_verify import verify_chain
     from railiance_conformance.gate.identity import cluster_identity
 
     out = out or sys.stdout

@@ -26,7 +26,14 @@ import psycopg
 from psycopg import sql
 
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.gate.parity import _connect, _error, _passwords, _scrub, masked_dsn
+from railiance_conformance.gate.pg_session import (
+    describe_error,
+    dsn_secrets,
+    masked_dsn,
+    one_row,
+    read_only_session,
+    scrub,
+)
 
 DEFAULT_MARKER = "railiance_drill.restore_drill"
 
@@ -44,21 +51,21 @@ def drill_freshness(restored_dsn: str, *, marker: str = DEFAULT_MARKER, window_h
     expected = {"marker": marker, "within_hours": window_hours}
     doing = "connecting"
     try:
-        with _connect(restored_dsn, statement_timeout_ms, connect_timeout_s) as conn, conn.transaction():
+        with read_only_session(restored_dsn, statement_timeout_ms, connect_timeout_s) as conn, conn.transaction():
             doing = f"reading {marker}"
-            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',)).fetchone()[0]
+            exists = one_row(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',)))[0]
             if not exists:
                 return Outcome(Status.DRIFT, expected, f"no drill marker {marker} in the restored copy",
                                reason="no restore drill is recorded in the restored copy: run the drill "
                                       f"(CUST-WP-0011-T01); it ends by inserting a row into {marker}")
-            row = conn.execute(sql.SQL(
+            row = one_row(conn.execute(sql.SQL(
                 "SELECT max(restored_at), extract(epoch FROM now() - max(restored_at)) / 3600, "
                 "(SELECT backup FROM {t} ORDER BY restored_at DESC LIMIT 1), count(*) FROM {t}").format(
-                t=sql.Identifier(schema, table))).fetchone()
+                t=sql.Identifier(schema, table))))
     except psycopg.Error as exc:
-        return Outcome.error(_scrub(f"restored copy {masked_dsn(restored_dsn)}: "
-                                    f"{_error(exc, doing, statement_timeout_ms, connect_timeout_s)}",
-                                    _passwords(restored_dsn)), expected=expected)
+        return Outcome.error(scrub(f"restored copy {masked_dsn(restored_dsn)}: "
+                                    f"{describe_error(exc, doing, statement_timeout_ms, connect_timeout_s)}",
+                                    dsn_secrets(restored_dsn)), expected=expected)
     restored_at, age, backup, drills = row
     if restored_at is None:
         return Outcome(Status.DRIFT, expected, f"the drill marker {marker} is empty",

@@ -26,8 +26,9 @@ import psycopg
 from psycopg import pq
 
 GRACE_S = 5.0
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-              "tcp_user_timeout": 25000}
+# libpq connection parameters (libpq docs, 34.1.2), passed to psycopg's ``**kwargs``
+KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                              "keepalives_count": 3, "tcp_user_timeout": 25000}
 
 
 class SilentServer(psycopg.OperationalError):

@@ -122,7 +122,8 @@ def test_a_proxycommand_password_and_a_setenv_token_reach_no_output_history_or_w
 def test_no_dsn_secret_in_the_gates_errors(dsn):
     """libpq's sslpassword (the passphrase of sslkey) is a secret like password: masked in every gate
     message, whether libpq refused the connection or the two sides are one database."""
-    from railiance_conformance.gate.parity import compare, masked_dsn
+    from railiance_conformance.gate.parity import compare
+    from railiance_conformance.gate.pg_session import masked_dsn
 
     port = free_port()  # nothing listens: libpq's own "connection refused"
     refused = compare(dsn.format(port=port), dsn.format(port=port).replace("hub", "other"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from railiance_conformance.gate.approvals import NAMESPACE
+from railiance_conformance.gate.approval import NAMESPACE
 from tests.gate.pg_server import PgServer, find_bindir
 
 ADA = "ada@railiance.example"

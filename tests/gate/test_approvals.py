@@ -17,20 +17,11 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.gate import archive, identity
-from railiance_conformance.gate.approvals import (
-    GENESIS,
-    NAMESPACE,
-    SCHEMA,
-    TABLE,
-    Approval,
-    ApprovalChain,
-    ApprovalRefused,
-    NotApproved,
-    RepoHeadError,
-    repo_heads,
-    sign,
-    verify_chain,
-)
+from railiance_conformance.gate.approval import GENESIS, NAMESPACE, Approval, ApprovalRefused, NotApproved
+from railiance_conformance.gate.approval_signature import sign
+from railiance_conformance.gate.approval_table import SCHEMA, TABLE
+from railiance_conformance.gate.approval_verify import verify_chain
+from railiance_conformance.gate.approvals import ApprovalChain, RepoHeadError, repo_heads
 from railiance_conformance.gate.cutover import GateVerdict
 from railiance_conformance.history import History
 from railiance_conformance.reporting import Run, write_reports

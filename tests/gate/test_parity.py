@@ -10,7 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from railiance_conformance.gate.parity import DsnNotSet, _next_value, compare, dsn_from_env, masked_dsn
+from railiance_conformance.gate.parity import compare
+from railiance_conformance.gate.parity_census import _next_value
+from railiance_conformance.gate.pg_session import DsnNotSet, dsn_from_env, masked_dsn
 from tests.gate.pg_server import PgServer, free_port
 
 PUBLIC = {"public.customers": (120, 120), "public.empty_table": (0, 0), "public.events": (50, 50),
