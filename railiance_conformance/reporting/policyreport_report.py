@@ -41,7 +41,14 @@ COMMON_SEVERITIES = ("high", "medium", "low")                 # what every v1alp
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MAX_OBJECT_BYTES = 900_000   # JSON bytes per object: under 1 MiB, well under etcd's 1.5 MiB request limit
 MAX_PROPERTY = 8192          # characters per property or message; cut with a marker naming findings.json
-KINDS = {"host": "Host", "cluster": "Cluster"}
+# the kind a report's scope (and each result's resource) names, per target kind: a control id's first part
+SCOPE_KINDS = {"host": "Host", "cluster": "Cluster"}
+
+
+def scope_kind(control_id: str) -> str:
+    """The PolicyReport scope's kind for a control's target: ``scope_kind("host.swap.file")`` -> ``"Host"``;
+    ``"Target"`` for the others (repos, the gate)."""
+    return SCOPE_KINDS.get(control_id.split(".", 1)[0], "Target")
 
 
 def text(value: Any) -> str:
@@ -86,7 +93,7 @@ def result(finding: Finding, run_id: str, severities: tuple[str, ...] = COMMON_S
         "severity": severity_for(finding.severity, severities),
         "result": RESULT[finding.status], "scored": finding.status not in (Status.WAIVED, Status.PENDING),
         "source": SOURCE, "message": clip(message(finding), MAX_PROPERTY),
-        "resources": [{"kind": KINDS.get(finding.control_id.split(".", 1)[0], "Target"), "name": finding.target}],
+        "resources": [{"kind": scope_kind(finding.control_id), "name": finding.target}],
         "properties": properties,
     }
     if (stamp := timestamp(finding.started_at)) is not None:
@@ -147,7 +154,7 @@ def documents(run: Run, severities: tuple[str, ...] = COMMON_SEVERITIES,
     annotations = _annotations(run)
     docs = []
     for target in sorted(by_target, key=natural_key):
-        kind = KINDS.get(by_target[target][0].control_id.split(".", 1)[0], "Target")
+        kind = scope_kind(by_target[target][0].control_id)
         results = [result(f, run.run_id, severities) for f in by_target[target]]
         parts: list[list[dict]] = [[]]
         used = _size(annotations) + 2048  # the object around the results
