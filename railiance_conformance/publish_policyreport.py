@@ -47,10 +47,12 @@ RBAC_HINT = ("grant create, patch, list and delete on clusterpolicyreports.wgpol
 def _reason(exc: Any) -> str:
     """The apiserver's own message from an ApiException body, else the exception's first line."""
     body = getattr(exc, "body", None)
-    try:
-        return json.loads(body)["message"]
-    except (TypeError, ValueError, KeyError):
-        return str(exc).splitlines()[0][:300]
+    if isinstance(body, (str, bytes, bytearray)):
+        try:
+            return json.loads(body)["message"]
+        except (TypeError, ValueError, KeyError):
+            pass
+    return str(exc).splitlines()[0][:300]
 
 
 def crd_severities(api_client: Any, timeout_s: float) -> tuple[str, ...]:
@@ -94,6 +96,8 @@ def apply_policyreport(run: Run, access: Any) -> str:
                 written.append(name)
             owned = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, label_selector=f"{MANAGED_BY}={SOURCE}",
                                                    _request_timeout=access.timeout_s)
+            if not isinstance(owned, dict):  # the client decodes the list's JSON object into a dict
+                raise TypeError(f"the LIST of {PLURAL} answered a {type(owned).__name__}, not an object")
             for item in owned.get("items", []):
                 name = item["metadata"]["name"]
                 if name not in written:

@@ -197,20 +197,20 @@ def _problems(printer: _Printer, problems: list[Finding]) -> None:
     from railiance_conformance.reporting.groups import cause_groups, drift_groups, natural_key
 
     width = printer.width - LABEL
-    for group in drift_groups(problems):
-        f = group.first
-        targets = [one_line(t) for t in group.targets]
-        where = [f"@ {targets[0]}"] if len(targets) == 1 else [f"on {len(targets)} targets"]
+    for drift in drift_groups(problems):
+        f = drift.first
+        targets = [one_line(t) for t in drift.targets]
+        where = f"@ {targets[0]}" if len(targets) == 1 else f"on {len(targets)} targets"
         body = _drift_body(f, width)
         if len(targets) > 1:
             body.append(pack([t + "," for t in targets[:-1]] + targets[-1:], width, 0))
-        printer.block(Status.DRIFT.value, STYLE[Status.DRIFT], [one_line(group.control_id), *where, _tags(f)], body)
-    for group in cause_groups(problems):
-        ids = [one_line(c) for c in group.controls]
-        targets = [one_line(t) for t in group.targets]
+        printer.block(Status.DRIFT.value, STYLE[Status.DRIFT], [one_line(drift.control_id), where, _tags(f)], body)
+    for cause in cause_groups(problems):
+        ids = [one_line(c) for c in cause.controls]
+        targets = [one_line(t) for t in cause.targets]
         where = f"@ {targets[0]}" if len(targets) == 1 else f"on {len(targets)} targets"
         header = [ids[0], where] if len(ids) == 1 else [f"{len(ids)} controls", where]
-        body = [wrap(f"could not verify: {one_line(group.reason)}", width)]
+        body = [wrap(f"could not verify: {one_line(cause.reason)}", width)]
         if len(ids) > 1:
             body.append(pack([i + "," for i in ids[:-1]] + ids[-1:], width, 0))
         if len(targets) > 1:
@@ -218,8 +218,8 @@ def _problems(printer: _Printer, problems: list[Finding]) -> None:
         printer.block("error", STYLE[Status.ERROR], header, body)
     pending = sorted((f for f in problems if f.status is Status.PENDING),
                      key=lambda f: (f.control_id, f.reason, natural_key(f.target)))
-    for (control_id, reason), group in groupby(pending, key=lambda f: (f.control_id, f.reason)):
-        group = list(group)
+    for (control_id, reason), same in groupby(pending, key=lambda f: (f.control_id, f.reason)):
+        group = list(same)
         targets = [one_line(f.target) for f in group]
         header = [one_line(control_id), "@", *(t + "," for t in targets[:-1]), targets[-1], _tags(group[0])]
         printer.block(Status.PENDING.value, STYLE[Status.PENDING], header, [wrap(one_line(reason), width)] if reason else [])
@@ -334,7 +334,8 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False, warnings:
     the problems grouped, the fixes, the workplan's claims, then the verdict block last (``warnings``
     just before it, ``reports`` -- where the reports are -- its last line)."""
     width = min(max(int(width), MIN_WIDTH), MAX_WIDTH)
-    console = Console(file=io.StringIO(), width=width, force_terminal=color,
+    output = io.StringIO()
+    console = Console(file=output, width=width, force_terminal=color,
                       color_system="standard" if color else None, highlight=False, emoji=False, markup=False)
     printer = _Printer(console, width)
     problems = sorted((f for f in run.findings if f.status is not Status.PASS),
@@ -352,4 +353,4 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False, warnings:
     if run.claims:
         _claims(printer, run.claims, run.coverage)
     _verdict_block(printer, run, warnings, reports)
-    return console.file.getvalue()
+    return output.getvalue()
