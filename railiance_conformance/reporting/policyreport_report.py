@@ -1,20 +1,11 @@
 """``wgpolicyk8s.io/v1alpha2`` ClusterPolicyReports: ``policyreport.yaml``, for ``kubectl apply -f``.
 
-One result per control and target: policy = control id, rule = task, category = layer;
-drift -> fail, error -> error, waived and pending -> skip. Properties hold strings only.
-
-**One report per target, each under 1 MiB.** The results are split by target (``scope`` names it:
-kind Host or Cluster) and a target's results into parts when one object would pass
-``MAX_OBJECT_BYTES`` as JSON (etcd refuses a request over 1.5 MiB; Kubernetes objects are kept well under
-1 MiB). Each object is named ``railiance-conformance-<target>`` (``-part<N>`` from the second part on)
-and labelled ``app.kubernetes.io/managed-by: railiance-conformance``: the set a publish replaces and
-whose stale members it deletes (``publish_policyreport``).
-
-**Severities the installed CRD allows.** Kyverno's CRD allows critical, high, medium, low, info; the
-original wg-policy-prototypes v1alpha2 CRD only high, medium, low. ``severity_for`` maps a severity the
-CRD does not allow to the nearest it does (critical -> high, info -> low); the file uses the common
-enum ``COMMON_SEVERITIES`` (every v1alpha2 CRD accepts it), the publisher the CRD's own when it can read
-it. The suite's own severity is always in ``properties.severity``.
+One result per control and target: policy = control id, rule = task, category = layer; drift -> fail,
+error -> error, waived and pending -> skip; properties hold strings only (the suite's severity in
+``properties.severity``). One report per target (``scope``), split into parts under
+``MAX_OBJECT_BYTES`` of JSON (etcd's request limit is 1.5 MiB), named ``railiance-conformance-<target>``
+(``-part<N>``) and labelled as the suite's. ``severity_for`` maps a severity the CRD does not allow to
+the nearest it does (Kyverno's CRD: critical … info; wg-policy-prototypes': high, medium, low).
 Example: ``yaml.safe_load_all(render(run))`` -> one ClusterPolicyReport per target.
 """
 from __future__ import annotations

@@ -1,39 +1,11 @@
 """The terminal summary: the problems grouped, the fixes, the claims, and the verdict as the last lines.
 
-Layout (``render_summary(run, width=80)``, any width from 80 to 200 columns; narrower or wider
-terminals get 80 or 200)::
-
-    What does not hold
-    drift   host.swap.file on 20 targets · S1 T01
-            mode: 0600 → 0644
-            ns-drifted1, ns-drifted2, ..., ns-drifted20
-    error   18 controls @ stopped
-            could not verify: ssh failed: ssh: connect to host 127.0.0.9 port 2222: Connection refused
-            host.gitea_ssh.config, host.gitea_ssh.key, ...
-    How to fix the drift
-    Workplan claims vs. reality
-    ────────────────────────────────────────
-    VERDICT: DRIFT — 18 drift, 20 could not verify
-    86 findings on 5 targets: 41 pass, 18 drift, 20 error, 2 waived, 5 pending
-    new drift (17) on drifted: host.gitea_ssh.config, host.gitea_ssh.key, ...
-    since the previous run: 17 new drift, 0 fixed, 1 persisting, 0 status changes
-    reports: reports/
-    (findings.json, junit.xml, summary.md, report.html, ...); history: reports/history.sqlite
-
-* a drift shows only the fields that differ (``reporting.diff``), ``expected → observed``; a control
-  that drifted the same way on many targets is one block naming them (``reporting.groups``);
-* errors that share one cause on one target (a host that is down) are one block, targets with the
-  same controls and cause merged;
-* no line is longer than the width, so the terminal never wraps one: control ids, targets and
-  finding keys are never broken (a header too long for one line continues on the next, between
-  words); long values are wrapped after separators (``. / , : ; = - _ @`` and blanks);
-* a waived finding shows one line per waiver reference (what, until when, the migration stub's
-  file name) instead of the waiver's whole text (approver and justification: the other formats);
-* the verdict block comes last (``_verdict_block``): the verdict, the counts, the new drift and fixed
-  findings named (three lines at most, the rest in summary.md), where the reports are. The pytest
-  hook that writes it (``reporting.terminal_hooks``) leaves out pytest's own failure blocks for scenarios.
-
-Every text from a target is inert (``printable``; lines are rich ``Text``, never markup).
+``render_summary(run, width=80)``: any width from 80 to 200 columns (narrower or wider terminals get
+80 or 200), no line longer than it (control ids, targets and keys are never broken; values wrap after
+``. / , : ; = - _ @`` and blanks); drift and could-not-verify grouped across targets
+(``reporting.groups``), a drift as the fields that differ (``reporting.diff``), waivers one line per
+reference. Every text from a target is inert (``printable``; rich ``Text``, never markup).
+What it looks like: docs/results.md.
 """
 from __future__ import annotations
 
