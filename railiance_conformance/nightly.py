@@ -127,7 +127,7 @@ def run_nightly(pytest_args: list[str], *, report_dir: Path, webhook: Webhook | 
         print(f"railiance-conformance: run {run_id} recorded no finding (pytest exit {proc.returncode}): "
               f"could not verify", file=sys.stderr)
         return COULD_NOT_VERIFY
-    if findings is None:
+    if findings is None or document is None:  # this_run_report gives both or neither
         own_failure = f"no report of this run ({run_id}, pytest exit {proc.returncode}): {why}"
     elif proc.returncode == OUTPUT_FAILED_PYTEST or findings.parent != report_dir:
         failures = document["run"].get("output_failures") or ["(see the suite's output)"]

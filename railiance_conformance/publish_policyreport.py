@@ -1,23 +1,9 @@
-"""``--publish-policyreport``: apply the run's ClusterPolicyReports to the cluster, so Kyverno's Policy
-Reporter (its UI and its alerting) shows Railiance drift beside its own.
-
-The only writes the suite ever sends, and only when asked:
-
-1. GET the ``clusterpolicyreports.wgpolicyk8s.io`` CRD to learn the severities its schema allows (not
-   readable: the common enum high/medium/low, which every v1alpha2 CRD accepts);
-2. one server-side apply per report (``PATCH .../clusterpolicyreports/<name>`` with ``Content-Type:
-   application/apply-patch+yaml``, ``fieldManager=railiance-conformance``, ``force=true``): one report per
-   target, each under 1 MiB (``reporting.policyreport_report.documents``);
-3. only when every apply succeeded: LIST the reports labelled ``app.kubernetes.io/managed-by=
-   railiance-conformance`` and DELETE those this run did not write (a target no longer probed, a part
-   no longer needed, the single report older versions wrote), so the set in the cluster is this run's.
-
-RBAC: the ``railiance-conformance-policyreport-publisher`` ClusterRole
-(deploy/kubernetes/publish-policyreport/) grants create, patch, list and delete on clusterpolicyreports
-(the names follow the targets, so they cannot be listed in resourceNames) and get on that one CRD.
-
-Nothing here raises: ``apply_policyreport`` returns ``""`` on success or why it failed (HTTP status
-and the apiserver's message, a missing CRD, an unreachable API), with what to do about it.
+"""``--publish-policyreport``: apply the run's ClusterPolicyReports to the cluster (server-side apply,
+field manager ``railiance-conformance``), then delete the reports labelled as the suite's that this run
+did not write: the only writes the suite sends. The severities are the installed CRD's (read from it;
+else the common high/medium/low). RBAC: deploy/kubernetes/publish-policyreport/; what an operator
+sees: docs/results.md. Nothing here raises: ``apply_policyreport`` returns ``""`` or why it failed,
+with what to do about it.
 Example: ``apply_policyreport(run, ClusterAccess(kubeconfig="~/.kube/config"))`` -> ``""``.
 """
 from __future__ import annotations
@@ -47,10 +33,12 @@ RBAC_HINT = ("grant create, patch, list and delete on clusterpolicyreports.wgpol
 def _reason(exc: Any) -> str:
     """The apiserver's own message from an ApiException body, else the exception's first line."""
     body = getattr(exc, "body", None)
-    try:
-        return json.loads(body)["message"]
-    except (TypeError, ValueError, KeyError):
-        return str(exc).splitlines()[0][:300]
+    if isinstance(body, (str, bytes, bytearray)):
+        try:
+            return json.loads(body)["message"]
+        except (TypeError, ValueError, KeyError):
+            pass
+    return str(exc).splitlines()[0][:300]
 
 
 def crd_severities(api_client: Any, timeout_s: float) -> tuple[str, ...]:
@@ -94,6 +82,8 @@ def apply_policyreport(run: Run, access: Any) -> str:
                 written.append(name)
             owned = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, label_selector=f"{MANAGED_BY}={SOURCE}",
                                                    _request_timeout=access.timeout_s)
+            if not isinstance(owned, dict):  # the client decodes the list's JSON object into a dict
+                raise TypeError(f"the LIST of {PLURAL} answered a {type(owned).__name__}, not an object")
             for item in owned.get("items", []):
                 name = item["metadata"]["name"]
                 if name not in written:

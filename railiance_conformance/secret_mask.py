@@ -92,14 +92,15 @@ def _mask_pair(expected: Any, observed: Any, secrets: list[Any], pattern) -> tup
     return _mask_value(expected, secrets, pattern), masked_observed
 
 
-def _mentions(value: Any, secret: Any, pattern: re.Pattern) -> bool:
+def _mentions(value: Any, secret: Any, pattern: re.Pattern | None) -> bool:
     if isinstance(value, Mapping):
         return any(_mentions(v, secret, pattern) for v in value.values())
     if isinstance(value, (list, tuple)):
         return any(_mentions(v, secret, pattern) for v in value)
     if value is None or isinstance(value, bool):
         return False
-    return _is_secret(value, [secret]) or (isinstance(value, str) and bool(pattern.search(value)))
+    return _is_secret(value, [secret]) or (isinstance(value, str) and pattern is not None
+                                           and bool(pattern.search(value)))
 
 
 def mask_outcome(outcome: Outcome, secrets: Mapping[str, Any]) -> Outcome:

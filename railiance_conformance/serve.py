@@ -52,17 +52,14 @@ from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from railiance_conformance.levels import SEVERITIES  # the catalog's, loudest first
 from railiance_conformance.nightly import this_run_report
 from railiance_conformance.policy import REPO_ROOT
+from railiance_conformance.serve_metrics import ServeMetrics
 
-PREFIX = "railiance_conformance_serve"
 GOOD_EXITS = (0, 1)          # pytest: every control passed / drift or could-not-verify found
-# why a run was not taken: the closed set of the last_failure metric's reason label
-FAILURE_REASONS = ("start_failed", "timeout", "exit_status", "no_report", "partial", "report_missing", "regression")
 
 
 @dataclass(frozen=True)
@@ -117,34 +114,6 @@ def status_answer(completed: Completed | None, fail_severity: str) -> tuple[int,
     return 200, {"status": "conformant", **body}
 
 
-class _LastGood:
-    """A prometheus_client collector re-exposing the last good run's own textfile metrics."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def collect(self):
-        yield from text_string_to_metric_families(self.text) if self.text else ()
-
-
-class _Staleness:
-    """How old the served result is, computed at each scrape: seconds since the served run finished."""
-
-    def __init__(self, server: "Server") -> None:
-        self.server = server
-
-    def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
-        good = self.server.good
-        family = GaugeMetricFamily(f"{PREFIX}_served_run_age_seconds",
-                                   "Seconds since the served run finished (alert when it exceeds a few intervals: "
-                                   "the served findings are stale).")
-        if good is not None:
-            family.add_metric([], max(0.0, time.time() - good.finished_at))
-        yield family
-
-
 class Server:
     """The serve loop and its HTTP endpoints; ``start()``, then ``stop()`` (or a signal)."""
 
@@ -160,35 +129,13 @@ class Server:
         self.stopping = threading.Event()
         self._run_lock = threading.Lock()        # never two probes at once
         self._child: subprocess.Popen | None = None
-        self.registry = CollectorRegistry()
-        self._last_good = _LastGood()
-        self.registry.register(self._last_good)
-        self.runs = Counter(f"{PREFIX}_runs", "Suite runs by result: ok (served) or failed (the last good result kept).",
-                            ["result"], registry=self.registry)
-        for result in ("ok", "failed"):
-            self.runs.labels(result)
-        self.last_success = Gauge(f"{PREFIX}_last_run_success", "1 if the last run finished and was taken, else 0.",
-                                  registry=self.registry)
-        self.running = Gauge(f"{PREFIX}_running", "1 while a suite run is in progress.", registry=self.registry)
-        self.duration = Gauge(f"{PREFIX}_last_run_duration_seconds", "How long the last run took.",
-                              registry=self.registry)
-        self.good_time = Gauge(f"{PREFIX}_last_good_run_timestamp_seconds",
-                               "When the served (last good) run finished, seconds since the epoch.", registry=self.registry)
-        self.failure = Gauge(f"{PREFIX}_last_failure", "1 for why the last run was not taken (reason from a closed "
-                             "set), 0 for the others; all 0 once a run is taken.", ["reason"], registry=self.registry)
-        for reason in FAILURE_REASONS:
-            self.failure.labels(reason).set(0)
-        self.last_time = Gauge(f"{PREFIX}_last_run_timestamp_seconds",
-                               "When the last run finished, taken or not, seconds since the epoch.", registry=self.registry)
-        self.behind = Gauge(f"{PREFIX}_runs_since_served",
-                            "Runs finished since the served one was taken (0: the served result is the last run's).",
-                            registry=self.registry)
-        self.result_ok = Gauge(f"{PREFIX}_status_ok", "1 when /status answers 200 (nothing at or above the chosen "
-                               "severity drifted or could not be verified in the last run), else 0.",
-                               registry=self.registry)
-        self.registry.register(_Staleness(self))
+        self.metrics = ServeMetrics(self._served_finished_at)
         self.http: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
+
+    def _served_finished_at(self) -> float | None:
+        good = self.good
+        return None if good is None else good.finished_at
 
     # --- one run ------------------------------------------------------------------------------
     def run_once(self) -> bool | None:
@@ -196,12 +143,12 @@ class Server:
         if not self._run_lock.acquire(blocking=False):
             return None
         started = time.monotonic()
-        self.running.set(1)
+        self.metrics.running.set(1)
         try:
             kind, reason, result, completed = self._probe()
         finally:
-            self.running.set(0)
-            self.duration.set(time.monotonic() - started)
+            self.metrics.running.set(0)
+            self.metrics.duration.set(time.monotonic() - started)
             self._run_lock.release()
         if self.stopping.is_set():
             return None  # stopped mid-run: neither a result nor a failure
@@ -213,26 +160,19 @@ class Server:
                                               f"{self.regressions} of {self.accept_after}")
                 result = None
         self.completed = replace(completed, failure=kind, why=reason) if result is None else completed
-        self.last_time.set(self.completed.finished_at)
-        self.result_ok.set(int(status_answer(self.completed, self.fail_severity)[0] == 200))
-        for name in FAILURE_REASONS:
-            self.failure.labels(name).set(int(result is None and name == kind))
+        self.metrics.completed(self.completed.finished_at,
+                               status_answer(self.completed, self.fail_severity)[0] == 200,
+                               kind if result is None else "")
         if result is None:
-            self.runs.labels("failed").inc()
-            self.last_success.set(0)
+            self.metrics.failed()
             self.last_ok = False
-            self.behind.inc()
             print(f"railiance-conformance serve: run failed, keeping the last good result: {reason}",
                   file=sys.stderr, flush=True)
             return False
         self.regressions = 0
         self.good = result
-        self._last_good.text = result.metrics
-        self.runs.labels("ok").inc()
-        self.last_success.set(1)
+        self.metrics.taken(result.finished_at, result.metrics)
         self.last_ok = True
-        self.behind.set(0)
-        self.good_time.set(result.finished_at)
         print(f"railiance-conformance serve: run {result.run_id} served ({result.errors} could not verify)",
               file=sys.stderr, flush=True)
         return True
@@ -309,7 +249,7 @@ class Server:
                 path = self.path.split("?", 1)[0]
                 good = server.good
                 if path == "/metrics":
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(server.registry))
+                    self._send(200, CONTENT_TYPE_LATEST, server.metrics.page())
                 elif path == "/status":
                     code, body = status_answer(server.completed, server.fail_severity)
                     body["served_run"] = good.run_id if good else None
@@ -352,7 +292,8 @@ class Server:
         for thread in self._threads:
             thread.start()
         host, port = self.http.server_address[:2]
-        return f"http://{host}:{port}"
+        # an AF_INET socket's name is (str, int); the bytes typeshed allows are AF_UNIX's abstract names
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def stop(self) -> None:
         self.stopping.set()

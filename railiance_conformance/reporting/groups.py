@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.reporting.diff import finding_diff
-from railiance_conformance.run import CONFORMANT, DRIFT, UNVERIFIED, verdict_of  # noqa: F401 - re-exported
+from railiance_conformance.run import CONFORMANT, DRIFT, UNVERIFIED, Run, verdict_of  # noqa: F401 - verdicts re-exported
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -123,7 +123,7 @@ class Streak:
     at_least: bool = False
 
 
-def drifting_since(run, key: str) -> Streak | None:
+def drifting_since(run: Run, key: str) -> Streak | None:
     """The first run of ``key``'s current drift streak, from ``Run.trend`` (this run is its last entry);
     ``Run.history``'s streak length when the trend window is shorter than the streak. None when the key
     is not drifting now or there is no trend."""
@@ -138,9 +138,9 @@ def drifting_since(run, key: str) -> Streak | None:
         first -= 1
     runs = len(statuses) - first
     seen = (run.history or {}).get(key)
-    at_least = first == 0 and seen is not None and seen.consecutive_drift > runs
-    return Streak(trend.runs[first].run_id, trend.runs[first].started_at,
-                  seen.consecutive_drift if at_least else runs, at_least)
+    if first == 0 and seen is not None and seen.consecutive_drift > runs:  # older than the trend window
+        return Streak(trend.runs[first].run_id, trend.runs[first].started_at, seen.consecutive_drift, True)
+    return Streak(trend.runs[first].run_id, trend.runs[first].started_at, runs, False)
 
 
 def clip(text: str, limit: int, where: str = "findings.json") -> str:

@@ -1,25 +1,11 @@
-"""Write one run's reports and record it in the history so that the two never disagree.
+"""Write one run's reports and record it in the history so that the two never disagree (``publish``).
 
-The order (``publish``):
-
-1. the run is inserted into the history in an open transaction, and the diff and each finding's
-   history are read on that connection;
-2. every format is rendered and *staged* beside its final name in the report directory
-   (temp file, fsync), nothing renamed yet;
-3. only if every format was staged is the history transaction committed and every staged file
-   renamed over the old one; if any staging failed (ENOSPC, EROFS, ...) the history is rolled
-   back, the report directory keeps the previous run's complete set, and this run's reports go
-   to ``fallback_dir(run_id)`` instead;
-4. a history that cannot be used (not a database, locked past the busy timeout, read-only,
-   full) does not stop the reports: they are written and list it in ``Run.output_failures``;
-5. with ``$GITHUB_STEP_SUMMARY`` set (a GitHub or Gitea Actions job), the Markdown summary is
-   appended to that file (``step_summary``), whichever formats were asked for.
-
-Before any of it, each control's feature text (``reporting.features``) is added to the run.
-
-Every failure is an ``OutputFailure`` naming the file and the cause; the plugin turns any of them
-into its own exit status (``OUTPUT_FAILED``). Example:
-``publish(run, Path("reports"), ["json"], Path("reports/history.sqlite")).failures`` -> ``()``.
+The history insert is an open transaction while every format is staged beside its final name; only
+when all are staged is it committed and each file renamed over the old one, else it is rolled back and
+the reports go to ``fallback_dir(run_id)``; an unusable history does not stop the reports. The order
+and each failure's outcome: docs/faults.md ("The suite's own output"). Every failure is an
+``OutputFailure`` naming the file and the cause (the plugin's exit status ``OUTPUT_FAILED``).
+Example: ``publish(run, Path("reports"), ["json"], Path("reports/history.sqlite")).failures`` -> ``()``.
 """
 from __future__ import annotations
 

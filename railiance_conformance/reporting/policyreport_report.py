@@ -1,20 +1,11 @@
 """``wgpolicyk8s.io/v1alpha2`` ClusterPolicyReports: ``policyreport.yaml``, for ``kubectl apply -f``.
 
-One result per control and target: policy = control id, rule = task, category = layer;
-drift -> fail, error -> error, waived and pending -> skip. Properties hold strings only.
-
-**One report per target, each under 1 MiB.** The results are split by target (``scope`` names it:
-kind Host or Cluster) and a target's results into parts when one object would pass
-``MAX_OBJECT_BYTES`` as JSON (etcd refuses a request over 1.5 MiB; Kubernetes objects are kept well under
-1 MiB). Each object is named ``railiance-conformance-<target>`` (``-part<N>`` from the second part on)
-and labelled ``app.kubernetes.io/managed-by: railiance-conformance``: the set a publish replaces and
-whose stale members it deletes (``publish_policyreport``).
-
-**Severities the installed CRD allows.** Kyverno's CRD allows critical, high, medium, low, info; the
-original wg-policy-prototypes v1alpha2 CRD only high, medium, low. ``severity_for`` maps a severity the
-CRD does not allow to the nearest it does (critical -> high, info -> low); the file uses the common
-enum ``COMMON_SEVERITIES`` (every v1alpha2 CRD accepts it), the publisher the CRD's own when it can read
-it. The suite's own severity is always in ``properties.severity``.
+One result per control and target: policy = control id, rule = task, category = layer; drift -> fail,
+error -> error, waived and pending -> skip; properties hold strings only (the suite's severity in
+``properties.severity``). One report per target (``scope``), split into parts under
+``MAX_OBJECT_BYTES`` of JSON (etcd's request limit is 1.5 MiB), named ``railiance-conformance-<target>``
+(``-part<N>``) and labelled as the suite's. ``severity_for`` maps a severity the CRD does not allow to
+the nearest it does (Kyverno's CRD: critical … info; wg-policy-prototypes': high, medium, low).
 Example: ``yaml.safe_load_all(render(run))`` -> one ClusterPolicyReport per target.
 """
 from __future__ import annotations
@@ -41,7 +32,14 @@ COMMON_SEVERITIES = ("high", "medium", "low")                 # what every v1alp
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MAX_OBJECT_BYTES = 900_000   # JSON bytes per object: under 1 MiB, well under etcd's 1.5 MiB request limit
 MAX_PROPERTY = 8192          # characters per property or message; cut with a marker naming findings.json
-KINDS = {"host": "Host", "cluster": "Cluster"}
+# the kind a report's scope (and each result's resource) names, per target kind: a control id's first part
+SCOPE_KINDS = {"host": "Host", "cluster": "Cluster"}
+
+
+def scope_kind(control_id: str) -> str:
+    """The PolicyReport scope's kind for a control's target: ``scope_kind("host.swap.file")`` -> ``"Host"``;
+    ``"Target"`` for the others (repos, the gate)."""
+    return SCOPE_KINDS.get(control_id.split(".", 1)[0], "Target")
 
 
 def text(value: Any) -> str:
@@ -86,7 +84,7 @@ def result(finding: Finding, run_id: str, severities: tuple[str, ...] = COMMON_S
         "severity": severity_for(finding.severity, severities),
         "result": RESULT[finding.status], "scored": finding.status not in (Status.WAIVED, Status.PENDING),
         "source": SOURCE, "message": clip(message(finding), MAX_PROPERTY),
-        "resources": [{"kind": KINDS.get(finding.control_id.split(".", 1)[0], "Target"), "name": finding.target}],
+        "resources": [{"kind": scope_kind(finding.control_id), "name": finding.target}],
         "properties": properties,
     }
     if (stamp := timestamp(finding.started_at)) is not None:
@@ -147,7 +145,7 @@ def documents(run: Run, severities: tuple[str, ...] = COMMON_SEVERITIES,
     annotations = _annotations(run)
     docs = []
     for target in sorted(by_target, key=natural_key):
-        kind = KINDS.get(by_target[target][0].control_id.split(".", 1)[0], "Target")
+        kind = scope_kind(by_target[target][0].control_id)
         results = [result(f, run.run_id, severities) for f in by_target[target]]
         parts: list[list[dict]] = [[]]
         used = _size(annotations) + 2048  # the object around the results

@@ -67,10 +67,10 @@ def registry_of(run: Run) -> CollectorRegistry:
         totals.labels(name).set(count)
     by_severity = _gauge(registry, "findings_by_severity", "Findings of the last run per status and control severity "
                          "(every pair, zeros included: alert on drift{severity=\"critical\"} > 0).", "status", "severity")
-    for state in Status:
+    for each in Status:
         for severity in SEVERITIES:
-            by_severity.labels(state.value, severity).set(
-                sum(1 for f in chosen if f.status is state and severity_label(f.severity) == severity))
+            by_severity.labels(each.value, severity).set(
+                sum(1 for f in chosen if f.status is each and severity_label(f.severity) == severity))
     verdict = _gauge(registry, "run_verdict", "The last run's verdict: 1 for the one that holds "
                      "(conformant, drift, could_not_verify).", "verdict")
     for name in ("conformant", "drift", "could not verify"):

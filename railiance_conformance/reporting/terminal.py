@@ -1,39 +1,11 @@
 """The terminal summary: the problems grouped, the fixes, the claims, and the verdict as the last lines.
 
-Layout (``render_summary(run, width=80)``, any width from 80 to 200 columns; narrower or wider
-terminals get 80 or 200)::
-
-    What does not hold
-    drift   host.swap.file on 20 targets · S1 T01
-            mode: 0600 → 0644
-            ns-drifted1, ns-drifted2, ..., ns-drifted20
-    error   18 controls @ stopped
-            could not verify: ssh failed: ssh: connect to host 127.0.0.9 port 2222: Connection refused
-            host.gitea_ssh.config, host.gitea_ssh.key, ...
-    How to fix the drift
-    Workplan claims vs. reality
-    ────────────────────────────────────────
-    VERDICT: DRIFT — 18 drift, 20 could not verify
-    86 findings on 5 targets: 41 pass, 18 drift, 20 error, 2 waived, 5 pending
-    new drift (17) on drifted: host.gitea_ssh.config, host.gitea_ssh.key, ...
-    since the previous run: 17 new drift, 0 fixed, 1 persisting, 0 status changes
-    reports: reports/
-    (findings.json, junit.xml, summary.md, report.html, ...); history: reports/history.sqlite
-
-* a drift shows only the fields that differ (``reporting.diff``), ``expected → observed``; a control
-  that drifted the same way on many targets is one block naming them (``reporting.groups``);
-* errors that share one cause on one target (a host that is down) are one block, targets with the
-  same controls and cause merged;
-* no line is longer than the width, so the terminal never wraps one: control ids, targets and
-  finding keys are never broken (a header too long for one line continues on the next, between
-  words); long values are wrapped after separators (``. / , : ; = - _ @`` and blanks);
-* a waived finding shows one line per waiver reference (what, until when, the migration stub's
-  file name) instead of the waiver's whole text (approver and justification: the other formats);
-* the verdict block comes last (``_verdict_block``): the verdict, the counts, the new drift and fixed
-  findings named (three lines at most, the rest in summary.md), where the reports are. The pytest
-  hook that writes it (``reporting.terminal_hooks``) leaves out pytest's own failure blocks for scenarios.
-
-Every text from a target is inert (``printable``; lines are rich ``Text``, never markup).
+``render_summary(run, width=80)``: any width from 80 to 200 columns (narrower or wider terminals get
+80 or 200), no line longer than it (control ids, targets and keys are never broken; values wrap after
+``. / , : ; = - _ @`` and blanks); drift and could-not-verify grouped across targets
+(``reporting.groups``), a drift as the fields that differ (``reporting.diff``), waivers one line per
+reference. Every text from a target is inert (``printable``; rich ``Text``, never markup).
+What it looks like: docs/results.md.
 """
 from __future__ import annotations
 
@@ -197,20 +169,20 @@ def _problems(printer: _Printer, problems: list[Finding]) -> None:
     from railiance_conformance.reporting.groups import cause_groups, drift_groups, natural_key
 
     width = printer.width - LABEL
-    for group in drift_groups(problems):
-        f = group.first
-        targets = [one_line(t) for t in group.targets]
-        where = [f"@ {targets[0]}"] if len(targets) == 1 else [f"on {len(targets)} targets"]
+    for drift in drift_groups(problems):
+        f = drift.first
+        targets = [one_line(t) for t in drift.targets]
+        where = f"@ {targets[0]}" if len(targets) == 1 else f"on {len(targets)} targets"
         body = _drift_body(f, width)
         if len(targets) > 1:
             body.append(pack([t + "," for t in targets[:-1]] + targets[-1:], width, 0))
-        printer.block(Status.DRIFT.value, STYLE[Status.DRIFT], [one_line(group.control_id), *where, _tags(f)], body)
-    for group in cause_groups(problems):
-        ids = [one_line(c) for c in group.controls]
-        targets = [one_line(t) for t in group.targets]
+        printer.block(Status.DRIFT.value, STYLE[Status.DRIFT], [one_line(drift.control_id), where, _tags(f)], body)
+    for cause in cause_groups(problems):
+        ids = [one_line(c) for c in cause.controls]
+        targets = [one_line(t) for t in cause.targets]
         where = f"@ {targets[0]}" if len(targets) == 1 else f"on {len(targets)} targets"
         header = [ids[0], where] if len(ids) == 1 else [f"{len(ids)} controls", where]
-        body = [wrap(f"could not verify: {one_line(group.reason)}", width)]
+        body = [wrap(f"could not verify: {one_line(cause.reason)}", width)]
         if len(ids) > 1:
             body.append(pack([i + "," for i in ids[:-1]] + ids[-1:], width, 0))
         if len(targets) > 1:
@@ -218,8 +190,8 @@ def _problems(printer: _Printer, problems: list[Finding]) -> None:
         printer.block("error", STYLE[Status.ERROR], header, body)
     pending = sorted((f for f in problems if f.status is Status.PENDING),
                      key=lambda f: (f.control_id, f.reason, natural_key(f.target)))
-    for (control_id, reason), group in groupby(pending, key=lambda f: (f.control_id, f.reason)):
-        group = list(group)
+    for (control_id, reason), same in groupby(pending, key=lambda f: (f.control_id, f.reason)):
+        group = list(same)
         targets = [one_line(f.target) for f in group]
         header = [one_line(control_id), "@", *(t + "," for t in targets[:-1]), targets[-1], _tags(group[0])]
         printer.block(Status.PENDING.value, STYLE[Status.PENDING], header, [wrap(one_line(reason), width)] if reason else [])
@@ -334,7 +306,8 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False, warnings:
     the problems grouped, the fixes, the workplan's claims, then the verdict block last (``warnings``
     just before it, ``reports`` -- where the reports are -- its last line)."""
     width = min(max(int(width), MIN_WIDTH), MAX_WIDTH)
-    console = Console(file=io.StringIO(), width=width, force_terminal=color,
+    output = io.StringIO()
+    console = Console(file=output, width=width, force_terminal=color,
                       color_system="standard" if color else None, highlight=False, emoji=False, markup=False)
     printer = _Printer(console, width)
     problems = sorted((f for f in run.findings if f.status is not Status.PASS),
@@ -352,4 +325,4 @@ def render_summary(run: Run, *, width: int = 120, color: bool = False, warnings:
     if run.claims:
         _claims(printer, run.claims, run.coverage)
     _verdict_block(printer, run, warnings, reports)
-    return console.file.getvalue()
+    return output.getvalue()

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from railiance_conformance.serve import FAILURE_REASONS
+from railiance_conformance.serve_metrics import FAILURE_REASONS
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, drift_overlay, load_dump
 from tests.suite_runner import REPO
 
