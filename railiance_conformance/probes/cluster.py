@@ -101,7 +101,7 @@ class ClusterSnapshot:
     listed (``listed``)."""
 
     def __init__(self, access: ClusterAccess, *, objects: list[dict] | None = None, name: str = "cluster",
-                 proxied: "Proxied | None" = None):
+                 proxied: Proxied | None = None):
         self.access = access
         self._lists: dict[str, list[dict] | ClusterUnavailable] = {}  # "kind?selector" -> items
         self._gets: dict[tuple[str, str, str], dict | None | ClusterUnavailable] = {}
@@ -123,7 +123,7 @@ class ClusterSnapshot:
 
     @classmethod
     def from_objects(cls, objects: list[dict], *, name: str = "objects",
-                     proxied: "Proxied | None" = None) -> "ClusterSnapshot":
+                     proxied: Proxied | None = None) -> "ClusterSnapshot":
         """The snapshot of plain objects (``kubectl get -o json`` items, a dump): no API server.
 
         ``ClusterSnapshot.from_objects([{"apiVersion": "apps/v1", "kind": "Deployment", ...}]).list("deployments")``

@@ -208,11 +208,6 @@ class GitRemote:
     port: int | None
     path: str
 
-    def same_server(self, other: "GitRemote") -> bool:
-        """Same transport, login user, host and port (an unspecified port matches only an unspecified one)."""
-        return (self.scheme, self.user, self.host.lower(), self.port) == \
-               (other.scheme, other.user, other.host.lower(), other.port)
-
 
 def git_remote(url: str) -> GitRemote:
     """Parse a remote URL (git-clone(1) GIT URLS); a local path is ``scheme="file"``."""
