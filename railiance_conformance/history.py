@@ -61,14 +61,9 @@ def open_database(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) ->
         yield con
 
 
-def describe_error(exc: BaseException, path: Path, busy_timeout_s: float) -> str:
-    """Why the history file could not be used, for an operator: ``"<path>: locked by another
-    process for more than 60 s (busy timeout)"``; the file is never replaced or repaired."""
-    return f"{path}: {error_cause(exc, busy_timeout_s)}"
-
-
 def error_cause(exc: BaseException, busy_timeout_s: float) -> str:
-    """The cause part of ``describe_error``."""
+    """Why the history file could not be used, for an operator: ``"locked by another process for more
+    than 60 s (busy timeout)"``; the file is never replaced or repaired."""
     text = str(exc)
     if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
         cause = "not a SQLite database (overwritten or corrupt); left as it is: move it aside to start a new history"

@@ -26,7 +26,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_S = 20.0   # how long a parent waits for the interrupted suite to write its partial report
@@ -74,22 +73,13 @@ class Interrupts:
     def __init__(self) -> None:
         self.received: str | None = None
         self._raising = True
-        self._previous: dict[int, Any] = {}  # what signal.signal returned: a handler, SIG_DFL/SIG_IGN or None
 
     def install(self) -> None:
         for signum in SIGNALS:
             try:
-                self._previous[signum] = signal.signal(signum, self._handle)
+                signal.signal(signum, self._handle)
             except ValueError:  # not the main thread (pytest run in a thread): leave the defaults
                 return
-
-    def uninstall(self) -> None:
-        for signum, previous in self._previous.items():
-            try:
-                signal.signal(signum, previous)
-            except (ValueError, TypeError):
-                pass
-        self._previous.clear()
 
     def quiet(self) -> None:
         self._raising = False

@@ -2,7 +2,7 @@
 ``service_nodeport`` and ``cluster.pending``.
 
 A cluster kind's sentence states the desired value, ``reads`` names the API kinds it LISTs or GETs
-(``probes.cluster.API_KINDS``; nothing else is read), and its evaluator compares. Evaluators never
+(``probes.api_kinds.API_KINDS``; nothing else is read), and its evaluator compares. Evaluators never
 assert and never talk to the API directly: they read a ``ClusterSnapshot`` (lazy, one LIST per kind),
 so they run in-process on plain objects too::
 
@@ -26,7 +26,8 @@ import yaml
 
 from railiance_conformance.controls.grammar import Params
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.probes.cluster import BY_KIND, ClusterSnapshot
+from railiance_conformance.probes.api_kinds import BY_KIND
+from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.resources.cluster_objects import ABSENT
 from railiance_conformance.vocabulary import check_kind
 
@@ -55,7 +56,7 @@ DEFAULT_ENV = ClusterEnv()
 
 
 def plural(kind_word: str) -> str:
-    """``"pod"``/``"Pod"``/``"StatefulSet"`` -> ``"pods"``/``"statefulsets"`` (``probes.cluster.API_KINDS``)."""
+    """``"pod"``/``"Pod"``/``"StatefulSet"`` -> ``"pods"``/``"statefulsets"`` (``probes.api_kinds.API_KINDS``)."""
     return BY_KIND[SINGULAR[kind_word.lower()]].name
 
 

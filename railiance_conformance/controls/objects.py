@@ -16,7 +16,8 @@ from railiance_conformance.controls.cluster import (
 )
 from railiance_conformance.controls.grammar import AND, NAME, NS, SELECTOR, Params, and_list
 from railiance_conformance.finding import Outcome
-from railiance_conformance.probes.cluster import BY_KIND, ClusterSnapshot
+from railiance_conformance.probes.api_kinds import BY_KIND
+from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.resources.cluster_objects import postgres_major, quantity_bytes
 from railiance_conformance.vocabulary import check_kind
 

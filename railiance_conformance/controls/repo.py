@@ -6,7 +6,7 @@ lives). Example: ``CHECK_KINDS["repo.make.targets"].evaluate({"railiance-apps": 
 {"targets": {"railiance-apps": ["gitea-deploy"]}})``. ``repos`` maps a repo name to its checkout; a
 repo a sentence names but that is not given is a could-not-verify (ERROR) unless something else
 already drifts.
-No recipe is ever run (see ``resources.repo_files``); SOPS files are reported by file and key
+No recipe is ever run (see ``resources.makefiles``); SOPS files are reported by file and key
 path, never by value.
 """
 from __future__ import annotations
@@ -18,17 +18,15 @@ from typing import Any
 
 from railiance_conformance.controls.grammar import RELPATH, REPO, Params, and_list
 from railiance_conformance.finding import Outcome, Status
-from railiance_conformance.resources.repo_files import (
+from railiance_conformance.resources.makefiles import (
     MakeUnavailable,
-    check_sops_file,
     make_prints,
     make_provides,
-    markdown_sections,
-    matching,
     printed_layers_in,
     read_make_database,
-    repo_files,
 )
+from railiance_conformance.resources.repo_files import markdown_sections, matching, repo_files
+from railiance_conformance.resources.sops_files import check_sops_file
 from railiance_conformance.vocabulary import check_kind
 from railiance_conformance.workplan import read_front_matter
 
@@ -73,7 +71,7 @@ _TARGETS = rf"{_TARGET}(?:(?:, | and ){_TARGET})* in {REPO}"
                 "additionalProperties": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^[^\s:=#%]+$"}}}}})
 def make_targets(repos: Repos, params: Params) -> Outcome:
     """Each repo's make can make the targets: an explicit rule or a pattern rule (``%-status:``), as
-    ``make -q TARGET`` decides it with no recipe run (``resources.repo_files.make_provides``)."""
+    ``make -q TARGET`` decides it with no recipe run (``resources.makefiles.make_provides``)."""
     expected: dict[str, Any] = {}
     observed: dict[str, Any] = {}
     errors: list[str] = []
@@ -225,7 +223,7 @@ def runbook(repos: Repos, params: Params) -> Outcome:
     observed: dict[str, Any] = {doc_key: {s["name"]: "missing: no such file" if sections is None
                                           else _section_state(sections, s) for s in cfg["sections"]}}
     # Never run: make -n prints the recipe lines expanded ($(LAYERS) -> S1 … S5) with SHELL=/bin/false, and
-    # what they print is read from their echo/printf lines and for loops (resources.repo_files.make_prints).
+    # what they print is read from their echo/printf lines and for loops (resources.makefiles.make_prints).
     try:
         observed[make_key] = printed_layers_in(make_prints(path, cfg["target"]))
     except KeyError:

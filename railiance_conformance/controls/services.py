@@ -8,7 +8,8 @@ from typing import Any, Mapping
 from railiance_conformance.controls.cluster import DEFAULT_ENV, ClusterEnv
 from railiance_conformance.controls.grammar import AND, NAME, NS, Params, and_list
 from railiance_conformance.finding import Outcome
-from railiance_conformance.probes.cluster import SERVICE_PROXY, ClusterSnapshot
+from railiance_conformance.probes.api_kinds import SERVICE_PROXY
+from railiance_conformance.probes.cluster import ClusterSnapshot
 from railiance_conformance.redact import redact_url
 from railiance_conformance.resources.cluster_objects import ABSENT
 from railiance_conformance.vocabulary import check_kind

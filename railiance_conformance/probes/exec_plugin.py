@@ -28,7 +28,7 @@ from kubernetes.config import kube_config
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.exec_provider import ExecProvider
 from requests import RequestException
-from requests_oauthlib import OAuth2Session
+from requests_oauthlib import OAuth2Session  # type: ignore[import-untyped]  # no stubs installed
 
 from railiance_conformance.redact import redact_text
 
@@ -208,7 +208,7 @@ def install(timeout_s: float) -> None:
     """Make the official client's kubeconfig loader run exec plugins through ``BoundedExecProvider``
     (also when it refreshes an expired credential later), bounded by ``timeout_s`` seconds."""
     BoundedExecProvider.timeout_s = float(timeout_s)
-    kube_config.ExecProvider = BoundedExecProvider
+    kube_config.ExecProvider = BoundedExecProvider  # type: ignore[misc]  # replacing the loader's name is the point
 
 
 @contextlib.contextmanager
@@ -219,11 +219,12 @@ def bounded_oidc_refresh(timeout_s: float) -> Iterator[None]:
     afterwards, so no other ApiClient built through ``kube_config`` (``new_client_from_config``) changes."""
     _BoundedOidcDiscovery.timeout_s = _BoundedOAuth2Session.timeout_s = float(timeout_s)
     saved = kube_config.ApiClient, kube_config.OAuth2Session
-    kube_config.ApiClient, kube_config.OAuth2Session = _BoundedOidcDiscovery, _BoundedOAuth2Session
+    kube_config.ApiClient, kube_config.OAuth2Session = (  # type: ignore[misc]  # the loader's names, for the block
+        _BoundedOidcDiscovery, _BoundedOAuth2Session)
     try:
         yield
     finally:
-        kube_config.ApiClient, kube_config.OAuth2Session = saved
+        kube_config.ApiClient, kube_config.OAuth2Session = saved  # type: ignore[misc]
 
 
 @contextlib.contextmanager

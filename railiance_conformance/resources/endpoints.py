@@ -98,8 +98,9 @@ def postgres_endpoint(host_setting: str, *, database: str | None = None, client_
     """Gitea's ``[database] HOST`` as lib/pq connects to it (default port 5432; ``/dir`` is a socket)."""
     value = (host_setting or "").strip()
     if value.startswith("/"):
-        socket_dir, _, port = value.partition(":")
-        return Endpoint("postgres+unix", socket_dir, int(port) if port.isdigit() else POSTGRES_PORT, database)
+        socket_dir, _, socket_port = value.partition(":")
+        return Endpoint("postgres+unix", socket_dir, int(socket_port) if socket_port.isdigit() else POSTGRES_PORT,
+                        database)
     host, port = split_host_port(value or "localhost")
     return Endpoint("postgres", service_fqdn(host, client_namespace=client_namespace, cluster_domain=cluster_domain),
                     POSTGRES_PORT if port is None else port, database)
@@ -206,11 +207,6 @@ class GitRemote:
     host: str
     port: int | None
     path: str
-
-    def same_server(self, other: "GitRemote") -> bool:
-        """Same transport, login user, host and port (an unspecified port matches only an unspecified one)."""
-        return (self.scheme, self.user, self.host.lower(), self.port) == \
-               (other.scheme, other.user, other.host.lower(), other.port)
 
 
 def git_remote(url: str) -> GitRemote:

@@ -98,7 +98,8 @@ def parse_mntent(text: str) -> tuple[list[FstabEntry], list[tuple[int, str]]]:
         if head.startswith("#"):
             commented.append((number, head))
             continue
-        fields, rest = [], head
+        fields: list[str] = []
+        rest: str | None = head
         for _ in range(4):
             if rest is None:
                 fields.append("")
@@ -106,7 +107,7 @@ def parse_mntent(text: str) -> tuple[list[FstabEntry], list[tuple[int, str]]]:
             match = re.search(r"[ \t]", rest)
             field, rest = (rest, None) if match is None else (rest[:match.start()], rest[match.end():].lstrip(" \t"))
             fields.append(_decode_name(field))
-        entries.append(FstabEntry(*fields, number))
+        entries.append(FstabEntry(fields[0], fields[1], fields[2], fields[3], number))
     return entries, commented
 
 

@@ -14,7 +14,7 @@ from kubernetes.client import models
 from pydantic import BaseModel
 
 from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
-from railiance_conformance.probes.cluster import API_KINDS, SERVICE_PROXY
+from railiance_conformance.probes.api_kinds import API_KINDS, SERVICE_PROXY
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, KubeAPIStandIn, load_dump
 from tests.suite_runner import REPO
 

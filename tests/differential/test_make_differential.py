@@ -17,7 +17,7 @@ import subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from railiance_conformance.resources.repo_files import make_prints, make_provides, printed_layers_in
+from railiance_conformance.resources.makefiles import make_prints, make_provides, printed_layers_in
 
 LAYER_LISTS = st.lists(st.sampled_from(["S1", "S2", "S3", "S4", "S5"]), min_size=1, max_size=5)
 ASSIGN = st.sampled_from(["=", ":=", "?="])

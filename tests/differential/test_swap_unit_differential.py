@@ -25,10 +25,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from railiance_conformance.probes.host_facts import HostFacts, decode_remote
 from railiance_conformance.probes.host_script import build_script, parse_output
-from railiance_conformance.vocabulary import CHECK_KINDS
+from railiance_conformance.vocabulary import check_kinds
 from railiance_testbed.hosts import CONFORMANT
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from tests.conftest import nspawn_unavailable_reason
@@ -87,7 +86,7 @@ def test_enabled_at_boot_equals_systemds_view(host, case):
     bed, nspawn, written = host
     fstab_line, files = case
     params = {"path": "/swapfile"}
-    kind = CHECK_KINDS["host.fstab.swap"]
+    kind = check_kinds()["host.fstab.swap"]
     boundary = "@@rcf-" + secrets.token_hex(8)
     show = ("{ systemctl show swapfile.swap -p LoadState; systemctl show swap.target -p Requires -p Wants; } "
             "| sed 's/^/@@systemd /'")  # before the fact script, which ends the shell

@@ -19,10 +19,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from railiance_conformance.probes.host_facts import HostFacts, decode_remote
 from railiance_conformance.probes.host_script import build_script, parse_output
-from railiance_conformance.vocabulary import CHECK_KINDS
+from railiance_conformance.vocabulary import check_kinds
 from railiance_testbed.hosts import CONFORMANT
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from tests.conftest import nspawn_unavailable_reason
@@ -75,7 +74,7 @@ def _write_script(previous: list[str], files: dict[str, str | None]) -> str:
 def test_the_suites_drop_in_merge_equals_systemds(host, files):
     bed, nspawn, written = host
     params = {"unit": "user-1000.slice", "properties": {"MemoryMax": "1500M", "MemorySwapMax": "512M"}}
-    configured_kind, effective_kind = CHECK_KINDS["host.systemd.configured"], CHECK_KINDS["host.systemd.effective"]
+    configured_kind, effective_kind = check_kinds()["host.systemd.configured"], check_kinds()["host.systemd.effective"]
     boundary = "@@rcf-" + secrets.token_hex(8)
     script = _write_script(written, files) + "\n" + build_script(
         [*configured_kind.facts(params), *effective_kind.facts(params)], boundary)

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from railiance_conformance.resources.repo_files import check_sops_file
+from railiance_conformance.resources.sops_files import check_sops_file
 from railiance_conformance.workplan import read_front_matter
 from railiance_testbed.repos import enc
 

@@ -19,10 +19,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from railiance_conformance.probes.host_facts import HostFacts, decode_remote
 from railiance_conformance.probes.host_script import build_script, parse_output
-from railiance_conformance.vocabulary import CHECK_KINDS
+from railiance_conformance.vocabulary import check_kinds
 from railiance_testbed.hosts import CONFORMANT
 from railiance_testbed.nspawn import SSH_PORT, Testbed
 from tests.conftest import nspawn_unavailable_reason
@@ -64,7 +63,7 @@ def _ssh(bed, host, user: str, command: str) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=30)
 
 
-KIND = CHECK_KINDS["host.ssh_config"]
+KIND = check_kinds()["host.ssh_config"]
 
 
 def _desired(user: str = "tegwick") -> dict:

@@ -2,14 +2,13 @@
 with the real host check kinds (controls/host.py) on real fact text."""
 from __future__ import annotations
 
-import railiance_conformance.controls.host  # noqa: F401  (registers the host check kinds)
 from railiance_conformance.finding import Outcome, Status
 from railiance_conformance.probes.host_facts import HostFacts
 from railiance_conformance.probes.host_script import Section
 from railiance_conformance.secret_mask import MASK, evaluate_with_secrets, mask_outcome, mask_text
-from railiance_conformance.vocabulary import CHECK_KINDS
+from railiance_conformance.vocabulary import check_kinds
 
-LIVE = CHECK_KINDS["host.sysctl.live"].evaluate
+LIVE = check_kinds()["host.sysctl.live"].evaluate
 
 
 def desired(**overrides):

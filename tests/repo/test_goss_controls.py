@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-import railiance_conformance.controls.goss  # noqa: F401  (registers repo.goss.tests)
 from railiance_conformance.checks import evaluate_control
 from railiance_conformance.finding import Status
+from railiance_conformance.vocabulary import check_kinds
 from railiance_testbed.repos import build_repos
 
 SWAP = {"/swapfile is 4 GiB": "tested", "vm.swappiness is 10": "tested"}
@@ -65,12 +65,11 @@ def test_limits_contents_count_and_a_templated_file_is_named(tmp_path):
 def test_other_values_drift_and_no_checkout_is_an_error(repos):
     changed = evaluate_control("repo.goss.nproc", repos["conformant"], {})
     assert changed.status is Status.PASS
-    from railiance_conformance.vocabulary import CHECK_KINDS
-    outcome = CHECK_KINDS["repo.goss.tests"].evaluate(repos["conformant"], {"repo": "railiance-infra", "tests": [
+    outcome = check_kinds()["repo.goss.tests"].evaluate(repos["conformant"], {"repo": "railiance-infra", "tests": [
         {"nproc_user": "tegwick", "soft": 256, "hard": 1024}, {"kernel_param": "vm.swappiness", "value": 60}]})
     assert outcome.status is Status.DRIFT
     assert outcome.observed == {"tegwick's nproc is soft 256 and hard 1024": "only the hard limit is tested",
                                 "vm.swappiness is 60": "no goss test"}
-    missing = CHECK_KINDS["repo.goss.tests"].evaluate({}, {"repo": "railiance-infra", "tests": [
+    missing = check_kinds()["repo.goss.tests"].evaluate({}, {"repo": "railiance-infra", "tests": [
         {"kernel_param": "vm.swappiness", "value": 10}]})
     assert missing.status is Status.ERROR and "no checkout of railiance-infra" in missing.reason

@@ -9,7 +9,7 @@ import pytest
 
 from railiance_conformance.checks import bundled_plan
 from railiance_conformance.finding import Status
-from railiance_conformance.resources.repo_files import (
+from railiance_conformance.resources.makefiles import (
     MakeUnavailable,
     MakeUntrusted,
     parse_make_database,

@@ -8,10 +8,9 @@ import subprocess
 
 import pytest
 
-import railiance_conformance.controls.repo  # noqa: F401  (registers the repo check kinds)
 from railiance_conformance.checks import bundled_plan
 from railiance_conformance.finding import Status
-from railiance_conformance.vocabulary import CHECK_KINDS
+from railiance_conformance.vocabulary import check_kinds
 from railiance_testbed.repos import PLAINTEXT_SENTINEL, build_repos
 
 CONTROLS = ["repo.make.targets", "repo.sops.encrypted", "repo.workplan.superseded", "repo.deploy_stack.doc",
@@ -26,7 +25,7 @@ TOMBSTONE = "a line naming gitea-values.sops.yaml → railiance-apps"
 
 def evaluate(control_id: str, repos):
     spec = bundled_plan().spec(control_id)
-    return CHECK_KINDS[spec.kind].evaluate(repos, spec.params)
+    return check_kinds()[spec.kind].evaluate(repos, spec.params)
 
 
 DRIFT = {  # control -> (expected, observed) on the drifted checkouts

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from railiance_conformance.resources.repo_files import check_sops_file
+from railiance_conformance.resources.sops_files import check_sops_file
 from railiance_testbed.repos import enc, sops_file
 
 META = f"sops:\n  mac: {enc('m', 'mac')}\n  lastmodified: '2026-04-09T18:02:11Z'\n  version: 3.9.4\n"

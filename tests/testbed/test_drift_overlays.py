@@ -8,7 +8,7 @@ cross-layer case ``cross_layer``. Checked here, for every scenario directory fou
 
 * it layers cleanly over the conformant dump and ``expected.yaml`` is well formed;
 * it drifts EXACTLY the controls it lists, as the suite's own check kinds evaluate them
-  in-process (``CHECK_KINDS[spec.kind].evaluate(ClusterSnapshot.from_objects(objects), params)`` with the
+  in-process (``check_kinds()[spec.kind].evaluate(ClusterSnapshot.from_objects(objects), params)`` with the
   params the bundled features state; no subprocess, no API server), and every other cluster
   control passes -- so an overlay that also breaks a neighbouring control fails here;
 * every secret value it adds or changes is a ``DRIFT-SECRET-VALUE-<scenario>-<what>`` marker;
@@ -35,12 +35,11 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError
 
-import railiance_conformance.controls.cluster  # noqa: F401  (registers the cluster check kinds)
 from railiance_conformance.checks import bundled_plan
 from railiance_conformance.controls.cluster import service_nodeport
 from railiance_conformance.finding import Status
 from railiance_conformance.probes.cluster import ClusterSnapshot
-from railiance_conformance.vocabulary import CHECK_KINDS
+from railiance_conformance.vocabulary import check_kinds
 from railiance_testbed.kubeapi import CONFORMANT_DUMP, DUMPS_DIR, KubeAPIStandIn, load_dump
 from railiance_testbed.kubeapi.dump import DUMP_SUFFIXES, object_key
 from railiance_testbed.kubeapi.helm_release import decode_release
@@ -104,7 +103,7 @@ def evaluate(objects) -> dict[str, Status]:
     proxy answers what the dump declares for a Service (``railiance_testbed.kubeapi.proxy``)."""
     objects = copy.deepcopy(objects)
     snap = ClusterSnapshot.from_objects(objects, proxied=resolver(objects))
-    return {c: CHECK_KINDS[PLAN.spec(c).kind].evaluate(snap, PLAN.spec(c).params).status for c in CLUSTER_CONTROLS}
+    return {c: check_kinds()[PLAN.spec(c).kind].evaluate(snap, PLAN.spec(c).params).status for c in CLUSTER_CONTROLS}
 
 
 def drifted_controls(objects) -> set[str]:

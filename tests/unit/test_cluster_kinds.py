@@ -9,11 +9,10 @@ import json
 
 import pytest
 
-import railiance_conformance.controls.boundary  # noqa: F401  (registers the boundary check kinds)
 from railiance_conformance.controls.cluster import ClusterEnv, service_nodeport
 from railiance_conformance.finding import Status
 from railiance_conformance.probes.cluster import ClusterSnapshot
-from railiance_conformance.vocabulary import CHECK_KINDS, match
+from railiance_conformance.vocabulary import check_kinds, match
 from railiance_testbed.kubeapi.helm_release import release_secret
 
 
@@ -203,7 +202,7 @@ def test_boundary_kinds_read_the_layer_map_from_the_env():
 
 
 def test_every_cluster_kind_declares_what_it_reads():
-    for kind in CHECK_KINDS.values():
+    for kind in check_kinds().values():
         if kind.target == "cluster":
             assert kind.reads is not None, kind.name
 
