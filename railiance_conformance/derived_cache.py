@@ -11,11 +11,14 @@ Example: ``cached("policy", [policy_dir, features_dir], lambda: (load_catalog(..
 """
 from __future__ import annotations
 
+import copyreg
 import hashlib
+import io
 import os
 import pickle
 import sys
 import tempfile
+import types
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -49,14 +52,39 @@ def key(name: str, inputs: Iterable[Path]) -> str:
     return digest.hexdigest()[:32]
 
 
+def _mappingproxy(value: dict) -> types.MappingProxyType:
+    return types.MappingProxyType(value)
+
+
+class _Pickler(pickle.Pickler):
+    # the catalog and the specs hold read-only mappings (MappingProxyType), which pickle refuses: kept as
+    # their dict and made read-only again on load. This pickler's own table: nothing else changes.
+    dispatch_table = {**copyreg.dispatch_table, types.MappingProxyType: lambda m: (_mappingproxy, (dict(m),))}
+
+
+def _dumps(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+def _family(name: str, inputs: list[Path]) -> str:
+    """The entries of one name for one set of input paths (one checkout): replaced when its inputs change,
+    never another checkout's."""
+    digest = hashlib.sha256("\0".join([name, str(PACKAGE), *(str(Path(p).resolve()) for p in inputs)]).encode())
+    return f"{name}-{digest.hexdigest()[:12]}"
+
+
 def cached(name: str, inputs: Iterable[Path], compute: Callable[[], Any]) -> Any:
     """``compute()``'s result, from the cache when the inputs and the code are unchanged; else computed
     (its exceptions raised as they are) and stored."""
     directory = cache_dir()
     if directory is None:
         return compute()
+    inputs = [Path(p) for p in inputs]
+    family = _family(name, inputs)
     try:
-        path = directory / f"{name}-{key(name, inputs)}.pickle"
+        path = directory / f"{family}-{key(name, inputs)}.pickle"
         with open(path, "rb") as handle:
             return pickle.load(handle)
     except Exception:  # noqa: BLE001 - no cache, a stale or damaged one: computed as if there were none
@@ -64,12 +92,13 @@ def cached(name: str, inputs: Iterable[Path], compute: Callable[[], Any]) -> Any
     value = compute()
     tmp: str | None = None
     try:
+        data = _dumps(value)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for old in directory.glob(f"{name}-*.pickle"):  # one entry per name: the inputs changed
+        for old in directory.glob(f"{family}-*.pickle"):  # one entry per checkout and name: the inputs changed
             old.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}-")
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(data)
         os.replace(tmp, path)
     except Exception:  # noqa: BLE001 - a cache that cannot be written costs the next run its time, nothing else
         try:

@@ -4,9 +4,8 @@ Example: ``json.loads(render(run))["findings"][0]["control_id"]`` -> ``"host.swa
 """
 from __future__ import annotations
 
-import json
-
 from railiance_conformance.reporting import Reporter, Run, register
+from railiance_conformance.reporting.encode import json_text
 
 SCHEMA_VERSION = 1
 
@@ -24,7 +23,7 @@ def to_document(run: Run) -> dict:
 
 
 def render(run: Run) -> str:
-    return json.dumps(to_document(run), indent=2, sort_keys=False, default=str) + "\n"
+    return json_text(to_document(run)) + "\n"
 
 
 REPORTER = register(Reporter("json", "findings.json", render))
