@@ -9,7 +9,7 @@ the machine formats (findings.json, junit.xml: one case per control@target) keep
   with the same controls and reason merged: ``stopped: 18 controls, connection refused``.
 
 Targets sort naturally (``ns-drifted2`` before ``ns-drifted10``): ``natural_key``.
-Example: ``[g.headline() for g in drift_groups(findings)]`` -> ``["host.swap.file drifted on 2 targets"]``.
+Example: ``[(g.control_id, g.targets) for g in drift_groups(findings)]`` -> ``[("host.swap.file", ["h1", "h2"])]``.
 """
 from __future__ import annotations
 
@@ -50,10 +50,6 @@ class DriftGroup:
     def first(self) -> Finding:
         return self.findings[0]
 
-    def headline(self) -> str:
-        n = len(self.findings)
-        return f"{self.control_id} drifted on {n} target{'s' if n != 1 else ''}" if n > 1 else \
-            f"{self.control_id} drifted on {self.findings[0].target}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +60,6 @@ class CauseGroup:
     controls: tuple[str, ...]
     targets: tuple[str, ...]
     findings: tuple[Finding, ...]
-
-    def headline(self) -> str:
-        where = self.targets[0] if len(self.targets) == 1 else f"{len(self.targets)} targets"
-        what = self.controls[0] if len(self.controls) == 1 else f"{len(self.controls)} controls"
-        return f"{where}: {what}"
 
 
 def drift_groups(findings: Sequence[Finding]) -> list[DriftGroup]:

@@ -43,11 +43,6 @@ def one_line(text: object) -> str:
     return printable(str(text)).replace("\n", "\\n").replace("\t", "\\t")
 
 
-def inert(text: object) -> str:
-    """Target text made inert for the terminal (kept for callers of the older API)."""
-    return one_line(text)
-
-
 def wrap(text: str, width: int, *, breaks: Iterable[str] = SEPARATORS) -> list[str]:
     """``text`` cut into lines of at most ``width`` cells, each cut after a blank or a separator
     (``wrap("a.b.c", 4)`` -> ``["a.b.", "c"]``); a blank at a cut is dropped. Only a run longer than
@@ -229,7 +224,6 @@ def _claims(printer: _Printer, claims: tuple[Claim, ...], coverage=None) -> None
 
 
 VERDICT_STYLE = {"conformant": "bold green", "drift": "bold red", "could not verify": "bold magenta"}
-MAX_NAMED = 6      # changed findings named per line in the verdict block; the rest are counted
 
 
 def _named(label: str, keys: tuple[str, ...], width: int) -> list[str]:

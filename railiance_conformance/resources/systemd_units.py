@@ -87,18 +87,6 @@ def parse_size(text: str, *, mem_total: int | None = None, page_size: int = 4096
             return total
 
 
-def format_size(value: int | str) -> str:
-    """Human form that parse_size() reads back exactly, e.g. 1572864000 -> "1500M"."""
-    if value == "infinity":
-        return "infinity"
-    if not isinstance(value, int) or value < 0:
-        raise ValueError(f"not a memory size: {value!r}")
-    for suffix, factor in _IEC[:6]:
-        if value and value % factor == 0:
-            return f"{value // factor}{suffix}"
-    return str(value)
-
-
 def dropin_dirs(unit: str) -> list[str]:
     """Every drop-in directory systemd consults for ``unit``, in its search order."""
     unit_type = _split_unit(unit)[2]
