@@ -183,13 +183,7 @@ def ssh_config(user: str, alias: str) -> list[Fact]:
                                           f'sec {name} notregular "$c"; else sec {name} sshG {q(user)} {q(alias)}; fi')]
 
 
-def git_remote(user: str, path: str) -> list[Fact]:
-    """The origin's fetch URL and every push URL (pushurl, pushInsteadOf), read by git as the user."""
-    git = f"asuser {q(user)} git -c safe.directory='*' -C {_path(path, user)} remote get-url"
-    return [_sec(f"remote {user}:{path}", f"{git} origin"), _sec(f"remote.push {user}:{path}", f"{git} --push --all origin")]
-
-
-# --- outcomes (issue 13: what "Done when" promises, not only configuration) ----------------------
+# --- outcomes (what "Done when" promises, not only configuration) ----------------------
 
 def meminfo_swap() -> Fact:
     """The kernel's swap totals (what ``free`` reads): ``SwapTotal:  4194300 kB`` and ``SwapFree``."""
@@ -275,25 +269,6 @@ def ssh_login(user: str, alias: str) -> Fact:
                 f"sec {name} asuser {q(user)} $T ssh -T {SSH_PROBE_OPTIONS} {q(alias)} </dev/null; fi", concurrent=True)
 
 
-def git_ls_remote(user: str, path: str) -> Fact:
-    """``git ls-remote`` of every push URL of the checkout's origin, as the user, in batch mode:
-    per URL a ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git
-    printed. No credential helper (nothing stored), no terminal prompt. rc 3: no origin."""
-    # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
-    script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
-              'cd "$1" || exit 4; urls=$(git -c safe.directory="*" remote get-url --push --all origin 2>&1) || '
-              '{ echo "$urls"; exit 3; }; N="\n"; for u in $urls; do printf "url %s\\n" "$u"; '
-              'o=$(git -c safe.directory="*" -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
-              'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
-              'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
-              'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
-    name = q(f"lsremote {user}:{path}")
-    # not run when the user's ssh config is not a regular file or ssh -G hung on it (``sshbad``): rc 20 / 21
-    return Fact(f"lsremote {user}:{path}", f"if sshbad {q(user)}; then sec {name} sshnot; else "
-                f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}; fi',
-                concurrent=True)
-
-
 def git_push_destination(user: str, path: str) -> Fact:
     """Where ``git fetch`` and ``git push`` (no arguments) go from the checkout's current branch, read by
     git as the user: lines ``branch B`` (empty: detached HEAD), ``pull-remote R`` (the fetch remote),
@@ -343,9 +318,10 @@ def local_hostname() -> Fact:
 
 def git_ls_push_remote(user: str, path: str) -> Fact:
     """``git ls-remote`` of every URL ``git push`` (no arguments) goes to from the checkout's current branch
-    (its push remote, chosen as ``git_push_destination`` says), as the user, in batch mode: the same
-    lines as ``git_ls_remote`` (``url``, ``rc … refs …``, first lines on failure). rc 3: no such remote."""
-    # as git_ls_remote: refs counted and the first three lines of a failure picked with shell builtins
+    (its push remote, chosen as ``git_push_destination`` says), as the user, in batch mode:
+    per URL a ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git
+    printed. No credential helper (nothing stored), no terminal prompt. rc 3: no such remote."""
+    # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
     script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
               'cd "$1" || exit 4; g() { git -c safe.directory="*" "$@"; }; b=$(g symbolic-ref --short -q HEAD); r=; '
               '[ -n "$b" ] && r=$(g config "branch.$b.pushRemote"); [ -n "$r" ] || r=$(g config remote.pushDefault); '
@@ -356,7 +332,7 @@ def git_ls_push_remote(user: str, path: str) -> Fact:
               'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
               'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
               'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
-    name = q(f"lsremote {user}:{path}")  # the section git_ls_remote had: one of the two is gathered
+    name = q(f"lsremote {user}:{path}")
     # not run when the user's ssh config is not a regular file or ssh -G hung on it (``sshbad``): rc 20 / 21
     return Fact(f"lsremote {user}:{path}", f"if sshbad {q(user)}; then sec {name} sshnot; else "
                 f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}; fi',

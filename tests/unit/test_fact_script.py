@@ -191,7 +191,7 @@ def test_a_login_whose_pam_session_did_not_open_is_named_with_its_remedy():
 
 
 def ssh_probes(user: str) -> list[Fact]:
-    return [*F.ssh_config(user, "gitea-local"), F.ssh_login(user, "gitea-local"), F.git_ls_remote(user, "~/repo")]
+    return [*F.ssh_config(user, "gitea-local"), F.ssh_login(user, "gitea-local"), F.git_ls_push_remote(user, "~/repo")]
 
 
 def test_a_user_ssh_config_that_is_not_a_regular_file_is_named_by_every_ssh_probe(tmp_path, monkeypatch):
