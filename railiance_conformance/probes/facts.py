@@ -14,6 +14,7 @@ user (``asuser``: setpriv when logged in as root). Example: ``stat("/swapfile")`
 """
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 
@@ -297,6 +298,11 @@ _GIT_BRANCH_REMOTES = (
     '[ -n "$f" ] || f=origin; [ -n "$r" ] || r=$d; [ -n "$r" ] || r=$f; ')
 
 
+def _kept(user: str, path: str) -> str:
+    """The shell variable that keeps the checkout's ``push.destination`` section for its ls-remote probe."""
+    return "GD_" + hashlib.sha1(f"{user}:{path}".encode()).hexdigest()[:16]
+
+
 def git_push_destination(user: str, path: str) -> Fact:
     """Where ``git fetch`` and ``git push`` (no arguments) go from the checkout's current branch, read by
     git as the user: lines ``branch B`` (empty: detached HEAD), ``pull-remote R`` (the fetch remote),
@@ -305,7 +311,8 @@ def git_push_destination(user: str, path: str) -> Fact:
     ``push-error`` when the remote does not exist). rc 4: no checkout. Only reads (``git config``,
     ``symbolic-ref -q``, ``remote get-url``). The remote is chosen as git's remote.c does:
     ``pushremote_for_branch`` (branch.<B>.pushRemote, then remote.pushDefault, then)
-    ``remote_for_branch`` (branch.<B>.remote, then "origin")."""
+    ``remote_for_branch`` (branch.<B>.remote, then "origin"). The section is kept in a shell variable
+    (``keep``) for the checkout's ls-remote probe (``git_ls_push_remote``), which then resolves nothing again."""
     # the URL lines prefixed and the error's first line taken with builtins (pre; ${u%%"$N"*}), no sed or head
     script = ('cd "$1" 2>/dev/null || { echo "no checkout at $1"; exit 4; }; ' + _GIT_BRANCH_REMOTES +
               'printf "branch %s\\npull-remote %s\\npush-remote %s\\n" "$b" "$f" "$r"; '
@@ -313,7 +320,7 @@ def git_push_destination(user: str, path: str) -> Fact:
               'u=$(g remote get-url "$f" 2>&1) && pre pullurl "$u" || printf "pull-error %s\\n" "${u%%"$N"*}"; '
               'u=$(g remote get-url --push --all "$r" 2>&1) && pre pushurl "$u" || printf "push-error %s\\n" "${u%%"$N"*}"')
     return _sec(f"push.destination {user}:{path}",
-                f"asuser {q(user)} sh -c {q(script)} sh {_path(path, user)}")
+                f"keep {_kept(user, path)} asuser {q(user)} sh -c {q(script)} sh {_path(path, user)}")
 
 
 def read_git_destination(facts, user: str, path: str) -> dict | None:
@@ -346,11 +353,16 @@ def git_ls_push_remote(user: str, path: str) -> Fact:
     """``git ls-remote`` of every URL ``git push`` (no arguments) goes to from the checkout's current branch
     (its push remote, chosen as ``git_push_destination`` says), as the user, in batch mode: per URL a
     ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git printed. No
-    credential helper (nothing stored), no terminal prompt. rc 3: no such remote; rc 4: no checkout."""
+    credential helper (nothing stored), no terminal prompt. rc 3: no such remote; rc 4: no checkout.
+    When the script gathered the checkout's ``push.destination`` before (its serial part), its push URLs
+    are taken from that section (kept in a shell variable) instead of resolved again."""
     # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
     script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
-              'cd "$1" || exit 4; ' + _GIT_BRANCH_REMOTES +
-              'urls=$(g remote get-url --push --all "$r" 2>&1) || { echo "$urls"; exit 3; }; '
+              'cd "$1" || exit 4; N="\n"; urls=; k=; case $N$3 in *"${N}pushurl "*) case $N$3 in *"${N}push-error "*) ;; '
+              '*) k=1; set -f; IFS=$N; for l in $3; do case $l in "pushurl "*) urls="$urls${k#1}${l#pushurl }"; k=$N;; '
+              'esac; done; unset IFS; set +f; k=1;; esac;; esac; '
+              'if [ -z "$k" ]; then ' + _GIT_BRANCH_REMOTES +
+              'urls=$(g remote get-url --push --all "$r" 2>&1) || { echo "$urls"; exit 3; }; fi; '
               'for u in $urls; do printf "url %s\\n" "$u"; '
               'o=$(git -c safe.directory="*" -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
               'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
@@ -359,5 +371,6 @@ def git_ls_push_remote(user: str, path: str) -> Fact:
     name = q(f"lsremote {user}:{path}")
     # not run when the user's ssh config is not a regular file or ssh -G hung on it (``sshbad``): rc 20 / 21
     return Fact(f"lsremote {user}:{path}", f"if sshbad {q(user)}; then sec {name} sshnot; else "
-                f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}; fi',
+                f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)} '
+                f'"${{{_kept(user, path)}-}}"; fi',
                 concurrent=True)

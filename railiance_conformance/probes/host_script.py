@@ -78,6 +78,10 @@ PREAMBLE = [
     # cost the host more than the rest of the script.
     'unseen() { q=${1%/*}; while [ -n "$q" ] && [ ! -e "$q" ]; do q=${q%/*}; done; q=${q:-/}; [ ! -x "$q" ]; }',
     'denied() { echo "$1"; return 13; }',
+    # keep VAR CMD...: run CMD, print its output (stdout and stderr) and, when it exits 0, keep that output in
+    # VAR for a later fact (the lanes are subshells forked after the serial part: they see it). The output passes
+    # through $(...), which drops trailing newlines; printf gives back one, and the framing drops one either way
+    'keep() { kv=$1; shift; ko=$("$@" 2>&1); kr=$?; printf "%s\\n" "$ko"; [ "$kr" = 0 ] && eval "$kv=\\$ko"; return $kr; }',
     # homeof USER: the user's home directory from the passwd database (NSS). For the login user it is
     # $HOME, which sshd set from the same getpwnam() entry (session.c do_setup_env): two forks less a
     # call. Not under sudo (become): there HOME may still be the invoking user's, so getent answers
