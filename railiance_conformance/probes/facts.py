@@ -38,13 +38,19 @@ class Fact:
 
 
 def _path(path: str, user: str | None) -> str:
-    """Shell text for ``path``; ``~/x`` is ``"$(homeof USER)"/'x'``."""
+    """Shell text for ``path``; ``~/x`` is ``"<the user's home>"/'x'`` (``_home``)."""
     if path.startswith("~/") or path == "~":
         if not user:
             raise ValueError(f"{path}: a ~ path needs the user whose home it is")
-        home = f'"$(homeof {q(user)})"'
+        home = f'"{_home(user)}"'
         return home if path == "~" else f"{home}/{q(path[2:])}"
     return q(path)
+
+
+def _home(user: str) -> str:
+    """Shell text (for inside double quotes) of the user's home directory: ``homeof USER`` once per script, kept
+    in a variable per user (``${HM_<hash>:=$(homeof USER)}``): one ``$(...)`` fork instead of one per path."""
+    return f"${{HM_{hashlib.sha1(user.encode()).hexdigest()[:16]}:=$(homeof {q(user)})}}"
 
 
 def _sec(name: str, command: str, *, concurrent: bool = False) -> Fact:
@@ -179,8 +185,8 @@ def ssh_config(user: str, alias: str) -> list[Fact]:
     name = q(f"ssh.G {user} {alias}")
     # ssh opens ~/.ssh/config with fopen(3): a FIFO there blocks it (and every ssh the user starts); the
     # probe names it instead of waiting
-    return [_sec(f"ssh.userconfig {user}", f'test -e "$(homeof {q(user)})/.ssh/config"'),
-            Fact(f"ssh.G {user} {alias}", f'c="$(homeof {q(user)})/.ssh/config"; if [ -e "$c" ] && [ ! -f "$c" ]; then '
+    return [_sec(f"ssh.userconfig {user}", f'test -e "{_home(user)}/.ssh/config"'),
+            Fact(f"ssh.G {user} {alias}", f'c="{_home(user)}/.ssh/config"; if [ -e "$c" ] && [ ! -f "$c" ]; then '
                                           f'sec {name} notregular "$c"; else sec {name} sshG {q(user)} {q(alias)}; fi')]
 
 

@@ -118,7 +118,9 @@ PREAMBLE = [
     # user starts opens the same files (fopen(3), no type check: readconf.c read_config_file_depth), so the
     # login and ls-remote probes are not run then: their section names the file (NOT_REGULAR) or the hang
     # (NOT_RUN), instead of a network timeout blamed on the git server
-    'sshbad() { c="$(homeof "$1")/.ssh/config"; { [ -e "$c" ] && [ ! -f "$c" ]; } || [ -n "${S:-}" ]; }',
+    # (the login user's home is $HOME, as homeof says, without a $(...) fork: sshbad runs before every ssh probe)
+    'sshbad() { if [ "$1" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then c=$HOME; else c=$(homeof "$1"); fi; '
+    'c="$c/.ssh/config"; { [ -e "$c" ] && [ ! -f "$c" ]; } || [ -n "${S:-}" ]; }',
     'sshnot() { if [ -n "${S:-}" ]; then echo "$S"; return 21; fi; notregular "$c"; }',
     # sshG USER ALIAS: ssh -G as the user, bounded (it makes no connection; only a config read that blocks or a
     # Match exec that hangs takes long); on its timeout $S says so for the ssh probes after it
