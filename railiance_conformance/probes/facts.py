@@ -14,6 +14,7 @@ user (``asuser``: setpriv when logged in as root). Example: ``stat("/swapfile")`
 """
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 
@@ -37,13 +38,19 @@ class Fact:
 
 
 def _path(path: str, user: str | None) -> str:
-    """Shell text for ``path``; ``~/x`` is ``"$(homeof USER)"/'x'``."""
+    """Shell text for ``path``; ``~/x`` is ``"<the user's home>"/'x'`` (``_home``)."""
     if path.startswith("~/") or path == "~":
         if not user:
             raise ValueError(f"{path}: a ~ path needs the user whose home it is")
-        home = f'"$(homeof {q(user)})"'
+        home = f'"{_home(user)}"'
         return home if path == "~" else f"{home}/{q(path[2:])}"
     return q(path)
+
+
+def _home(user: str) -> str:
+    """Shell text (for inside double quotes) of the user's home directory: ``homeof USER`` once per script, kept
+    in a variable per user (``${HM_<hash>:=$(homeof USER)}``): one ``$(...)`` fork instead of one per path."""
+    return f"${{HM_{hashlib.sha1(user.encode()).hexdigest()[:16]}:=$(homeof {q(user)})}}"
 
 
 def _sec(name: str, command: str, *, concurrent: bool = False) -> Fact:
@@ -178,18 +185,12 @@ def ssh_config(user: str, alias: str) -> list[Fact]:
     name = q(f"ssh.G {user} {alias}")
     # ssh opens ~/.ssh/config with fopen(3): a FIFO there blocks it (and every ssh the user starts); the
     # probe names it instead of waiting
-    return [_sec(f"ssh.userconfig {user}", f'test -e "$(homeof {q(user)})/.ssh/config"'),
-            Fact(f"ssh.G {user} {alias}", f'c="$(homeof {q(user)})/.ssh/config"; if [ -e "$c" ] && [ ! -f "$c" ]; then '
+    return [_sec(f"ssh.userconfig {user}", f'test -e "{_home(user)}/.ssh/config"'),
+            Fact(f"ssh.G {user} {alias}", f'c="{_home(user)}/.ssh/config"; if [ -e "$c" ] && [ ! -f "$c" ]; then '
                                           f'sec {name} notregular "$c"; else sec {name} sshG {q(user)} {q(alias)}; fi')]
 
 
-def git_remote(user: str, path: str) -> list[Fact]:
-    """The origin's fetch URL and every push URL (pushurl, pushInsteadOf), read by git as the user."""
-    git = f"asuser {q(user)} git -c safe.directory='*' -C {_path(path, user)} remote get-url"
-    return [_sec(f"remote {user}:{path}", f"{git} origin"), _sec(f"remote.push {user}:{path}", f"{git} --push --all origin")]
-
-
-# --- outcomes (issue 13: what "Done when" promises, not only configuration) ----------------------
+# --- outcomes (what "Done when" promises, not only configuration) ----------------------
 
 def meminfo_swap() -> Fact:
     """The kernel's swap totals (what ``free`` reads): ``SwapTotal:  4194300 kB`` and ``SwapFree``."""
@@ -275,23 +276,37 @@ def ssh_login(user: str, alias: str) -> Fact:
                 f"sec {name} asuser {q(user)} $T ssh -T {SSH_PROBE_OPTIONS} {q(alias)} </dev/null; fi", concurrent=True)
 
 
-def git_ls_remote(user: str, path: str) -> Fact:
-    """``git ls-remote`` of every push URL of the checkout's origin, as the user, in batch mode:
-    per URL a ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git
-    printed. No credential helper (nothing stored), no terminal prompt. rc 3: no origin."""
-    # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
-    script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
-              'cd "$1" || exit 4; urls=$(git -c safe.directory="*" remote get-url --push --all origin 2>&1) || '
-              '{ echo "$urls"; exit 3; }; N="\n"; for u in $urls; do printf "url %s\\n" "$u"; '
-              'o=$(git -c safe.directory="*" -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
-              'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
-              'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
-              'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
-    name = q(f"lsremote {user}:{path}")
-    # not run when the user's ssh config is not a regular file or ssh -G hung on it (``sshbad``): rc 20 / 21
-    return Fact(f"lsremote {user}:{path}", f"if sshbad {q(user)}; then sec {name} sshnot; else "
-                f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}; fi',
-                concurrent=True)
+# The checkout's current branch and the remote names git push/fetch choose from it, as shell text run in the
+# checkout (after ``cd``) by ``sh -c``: sets ``b`` (the branch, empty on a detached HEAD), ``f`` (the fetch
+# remote) and ``r`` (the push remote), and ``g`` (git that reads any owner's repository). HEAD is read with
+# shell builtins where git would read the file: a ``.git`` directory that git takes for one (setup.c
+# is_git_directory: ``refs/`` and ``objects/``; no reftable) whose HEAD is "ref: refs/heads/<B>"; anything
+# else (a detached HEAD, a ``.git`` file, a checkout's subdirectory) asks ``git symbolic-ref``. The branch is
+# the ref less ``refs/heads/``, as remote.c read_config takes it (a HEAD elsewhere: no current branch). The
+# three keys come from one ``git config --get-regexp`` ("<key> <value>" lines; the last value wins, as
+# ``git config KEY`` gives it); a line that is none of the asked keys (a value spanning lines) reads each key
+# with ``git config KEY`` instead. The choice is remote.c's: ``pushremote_for_branch`` (branch.<B>.pushRemote,
+# then remote.pushDefault, then) ``remote_for_branch`` (branch.<B>.remote, then "origin").
+_GIT_BRANCH_REMOTES = (
+    'g() { git -c safe.directory="*" "$@"; }; N="\n"; h=; '
+    '{ [ -f .git/HEAD ] && [ -d .git/refs ] && [ -d .git/objects ] && [ ! -e .git/reftable ] && read -r h < .git/HEAD; } '
+    '2>/dev/null; case $h in "ref: refs/heads/"*[![:graph:]]*) h=;; esac; '
+    'case $h in "ref: refs/heads/"?*) b=${h#"ref: refs/heads/"};; *) b=$(g symbolic-ref -q HEAD); '
+    'case $b in refs/heads/?*) b=${b#refs/heads/};; *) b=;; esac;; esac; f=; r=; d=; x=0; '
+    'c=$(g config --get-regexp "^(branch\\..*\\.(remote|pushremote)|remote\\.pushdefault)\\$"); '
+    'set -f; IFS=$N; for l in $c; do case $l in '
+    '"branch.$b.remote"|"branch.$b.remote "*) [ -n "$b" ] && { f=${l#"branch.$b.remote"}; f=${f#" "}; };; '
+    '"branch.$b.pushremote"|"branch.$b.pushremote "*) [ -n "$b" ] && { r=${l#"branch.$b.pushremote"}; r=${r#" "}; };; '
+    '"remote.pushdefault"|"remote.pushdefault "*) d=${l#remote.pushdefault}; d=${d#" "};; '
+    'branch.*.remote|"branch."*".remote "*|branch.*.pushremote|"branch."*".pushremote "*) ;; *) x=1;; esac; done; '
+    'unset IFS; set +f; if [ "$x" = 1 ]; then f=; r=; d=$(g config remote.pushDefault); '
+    '[ -n "$b" ] && { f=$(g config "branch.$b.remote"); r=$(g config "branch.$b.pushRemote"); }; fi; '
+    '[ -n "$f" ] || f=origin; [ -n "$r" ] || r=$d; [ -n "$r" ] || r=$f; ')
+
+
+def _kept(user: str, path: str) -> str:
+    """The shell variable that keeps the checkout's ``push.destination`` section for its ls-remote probe."""
+    return "GD_" + hashlib.sha1(f"{user}:{path}".encode()).hexdigest()[:16]
 
 
 def git_push_destination(user: str, path: str) -> Fact:
@@ -299,20 +314,19 @@ def git_push_destination(user: str, path: str) -> Fact:
     git as the user: lines ``branch B`` (empty: detached HEAD), ``pull-remote R`` (the fetch remote),
     ``push-remote R``, then ``pullurl URL`` and ``pushurl URL`` lines (every push URL: pushurl,
     pushInsteadOf, insteadOf, as ``git remote get-url [--push --all]`` rewrites them; ``pull-error`` /
-    ``push-error`` when the remote does not exist). rc 4: no checkout. Only reads (``git config NAME``,
+    ``push-error`` when the remote does not exist). rc 4: no checkout. Only reads (``git config``,
     ``symbolic-ref -q``, ``remote get-url``). The remote is chosen as git's remote.c does:
     ``pushremote_for_branch`` (branch.<B>.pushRemote, then remote.pushDefault, then)
-    ``remote_for_branch`` (branch.<B>.remote, then "origin")."""
-    script = ('cd "$1" 2>/dev/null || { echo "no checkout at $1"; exit 4; }; g() { git -c safe.directory="*" "$@"; }; '
-              'b=$(g symbolic-ref --short -q HEAD); f=; r=; '
-              '[ -n "$b" ] && f=$(g config "branch.$b.remote"); [ -n "$f" ] || f=origin; '
-              '[ -n "$b" ] && r=$(g config "branch.$b.pushRemote"); [ -n "$r" ] || r=$(g config remote.pushDefault); '
-              '[ -n "$r" ] || r=$f; printf "branch %s\\npull-remote %s\\npush-remote %s\\n" "$b" "$f" "$r"; '
-              'u=$(g remote get-url "$f" 2>&1) && printf "%s\\n" "$u" | sed "s/^/pullurl /" || '
-              'printf "pull-error %s\\n" "$(printf "%s" "$u" | head -n 1)"; '
-              'u=$(g remote get-url --push --all "$r" 2>&1) && printf "%s\\n" "$u" | sed "s/^/pushurl /" || '
-              'printf "push-error %s\\n" "$(printf "%s" "$u" | head -n 1)"')
-    return _sec(f"push.destination {user}:{path}", f"asuser {q(user)} sh -c {q(script)} sh {_path(path, user)}")
+    ``remote_for_branch`` (branch.<B>.remote, then "origin"). The section is kept in a shell variable
+    (``keep``) for the checkout's ls-remote probe (``git_ls_push_remote``), which then resolves nothing again."""
+    # the URL lines prefixed and the error's first line taken with builtins (pre; ${u%%"$N"*}), no sed or head
+    script = ('cd "$1" 2>/dev/null || { echo "no checkout at $1"; exit 4; }; ' + _GIT_BRANCH_REMOTES +
+              'printf "branch %s\\npull-remote %s\\npush-remote %s\\n" "$b" "$f" "$r"; '
+              'pre() { s=$2$N; while [ -n "$s" ]; do printf "%s %s\\n" "$1" "${s%%"$N"*}"; s=${s#*"$N"}; done; }; '
+              'u=$(g remote get-url "$f" 2>&1) && pre pullurl "$u" || printf "pull-error %s\\n" "${u%%"$N"*}"; '
+              'u=$(g remote get-url --push --all "$r" 2>&1) && pre pushurl "$u" || printf "push-error %s\\n" "${u%%"$N"*}"')
+    return _sec(f"push.destination {user}:{path}",
+                f"keep {_kept(user, path)} asuser {q(user)} sh -c {q(script)} sh {_path(path, user)}")
 
 
 def read_git_destination(facts, user: str, path: str) -> dict | None:
@@ -343,21 +357,26 @@ def local_hostname() -> Fact:
 
 def git_ls_push_remote(user: str, path: str) -> Fact:
     """``git ls-remote`` of every URL ``git push`` (no arguments) goes to from the checkout's current branch
-    (its push remote, chosen as ``git_push_destination`` says), as the user, in batch mode: the same
-    lines as ``git_ls_remote`` (``url``, ``rc … refs …``, first lines on failure). rc 3: no such remote."""
-    # as git_ls_remote: refs counted and the first three lines of a failure picked with shell builtins
+    (its push remote, chosen as ``git_push_destination`` says), as the user, in batch mode: per URL a
+    ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git printed. No
+    credential helper (nothing stored), no terminal prompt. rc 3: no such remote; rc 4: no checkout.
+    When the script gathered the checkout's ``push.destination`` before (its serial part), its push URLs
+    are taken from that section (kept in a shell variable) instead of resolved again."""
+    # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
     script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
-              'cd "$1" || exit 4; g() { git -c safe.directory="*" "$@"; }; b=$(g symbolic-ref --short -q HEAD); r=; '
-              '[ -n "$b" ] && r=$(g config "branch.$b.pushRemote"); [ -n "$r" ] || r=$(g config remote.pushDefault); '
-              '[ -n "$r" ] || { [ -n "$b" ] && r=$(g config "branch.$b.remote"); }; [ -n "$r" ] || r=origin; '
-              'urls=$(g remote get-url --push --all "$r" 2>&1) || { echo "$urls"; exit 3; }; N="\n"; '
+              'cd "$1" || exit 4; N="\n"; urls=; k=; case $N$3 in *"${N}pushurl "*) case $N$3 in *"${N}push-error "*) ;; '
+              '*) k=1; set -f; IFS=$N; for l in $3; do case $l in "pushurl "*) urls="$urls${k#1}${l#pushurl }"; k=$N;; '
+              'esac; done; unset IFS; set +f; k=1;; esac;; esac; '
+              'if [ -z "$k" ]; then ' + _GIT_BRANCH_REMOTES +
+              'urls=$(g remote get-url --push --all "$r" 2>&1) || { echo "$urls"; exit 3; }; fi; '
               'for u in $urls; do printf "url %s\\n" "$u"; '
-              'o=$(g -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
+              'o=$(git -c safe.directory="*" -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
               'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '
               'case $l in *[![:blank:]]*) [ $k -lt 3 ] && { d="$d  $l$N"; k=$((k+1)); };; esac; done; unset IFS; set +f; '
               'printf "rc %s refs %s\\n" "$r" "$n"; [ "$r" = 0 ] || printf "%s" "$d"; done')
-    name = q(f"lsremote {user}:{path}")  # the section git_ls_remote had: one of the two is gathered
+    name = q(f"lsremote {user}:{path}")
     # not run when the user's ssh config is not a regular file or ssh -G hung on it (``sshbad``): rc 20 / 21
     return Fact(f"lsremote {user}:{path}", f"if sshbad {q(user)}; then sec {name} sshnot; else "
-                f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)}; fi',
+                f'sec {name} asuser {q(user)} $T sh -c {q(script)} sh {_path(path, user)} {q("ssh " + SSH_PROBE_OPTIONS)} '
+                f'"${{{_kept(user, path)}-}}"; fi',
                 concurrent=True)

@@ -217,8 +217,8 @@ class HostFactStore:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _backend(self, target: HostTarget):
-        kwargs = {"ssh_config": str(self.ssh_config), "controlpersist": 0,
-                  "timeout": self.options.connect_timeout}
+        kwargs: dict[str, object] = {"ssh_config": str(self.ssh_config), "controlpersist": 0,
+                                     "timeout": self.options.connect_timeout}
         kwargs.update(target.connection_kwargs())  # inventory: key, ssh args, become (testinfra's Ansible mapping)
         if self.options.identity_file:  # an explicit --ssh-identity-file wins over the inventory
             kwargs["ssh_identity_file"] = self.options.identity_file
@@ -228,7 +228,7 @@ class HostFactStore:
                       "-o ControlMaster=no"]  # an ssh_args ControlPersist would leave a master behind
             if self.options.known_hosts:
                 pinned.append(f"-o UserKnownHostsFile={shlex.quote(self.options.known_hosts)}")
-            kwargs["ssh_extra_args"] = " ".join([*pinned, kwargs["ssh_extra_args"]])
+            kwargs["ssh_extra_args"] = " ".join([*pinned, str(kwargs["ssh_extra_args"])])
         # the whole ssh session is bounded by --command-timeout: killed (process group) when it is up
         return bound(testinfra.get_host(target.url, **kwargs), self.options.command_timeout)
 

@@ -78,6 +78,10 @@ PREAMBLE = [
     # cost the host more than the rest of the script.
     'unseen() { q=${1%/*}; while [ -n "$q" ] && [ ! -e "$q" ]; do q=${q%/*}; done; q=${q:-/}; [ ! -x "$q" ]; }',
     'denied() { echo "$1"; return 13; }',
+    # keep VAR CMD...: run CMD, print its output (stdout and stderr) and, when it exits 0, keep that output in
+    # VAR for a later fact (the lanes are subshells forked after the serial part: they see it). The output passes
+    # through $(...), which drops trailing newlines; printf gives back one, and the framing drops one either way
+    'keep() { kv=$1; shift; ko=$("$@" 2>&1); kr=$?; printf "%s\\n" "$ko"; [ "$kr" = 0 ] && eval "$kv=\\$ko"; return $kr; }',
     # homeof USER: the user's home directory from the passwd database (NSS). For the login user it is
     # $HOME, which sshd set from the same getpwnam() entry (session.c do_setup_env): two forks less a
     # call. Not under sudo (become): there HOME may still be the invoking user's, so getent answers
@@ -114,7 +118,9 @@ PREAMBLE = [
     # user starts opens the same files (fopen(3), no type check: readconf.c read_config_file_depth), so the
     # login and ls-remote probes are not run then: their section names the file (NOT_REGULAR) or the hang
     # (NOT_RUN), instead of a network timeout blamed on the git server
-    'sshbad() { c="$(homeof "$1")/.ssh/config"; { [ -e "$c" ] && [ ! -f "$c" ]; } || [ -n "${S:-}" ]; }',
+    # (the login user's home is $HOME, as homeof says, without a $(...) fork: sshbad runs before every ssh probe)
+    'sshbad() { if [ "$1" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then c=$HOME; else c=$(homeof "$1"); fi; '
+    'c="$c/.ssh/config"; { [ -e "$c" ] && [ ! -f "$c" ]; } || [ -n "${S:-}" ]; }',
     'sshnot() { if [ -n "${S:-}" ]; then echo "$S"; return 21; fi; notregular "$c"; }',
     # sshG USER ALIAS: ssh -G as the user, bounded (it makes no connection; only a config read that blocks or a
     # Match exec that hangs takes long); on its timeout $S says so for the ssh probes after it

@@ -2,8 +2,9 @@
 
 For each generated checkout config — remotes ``origin``, ``gitea``, ``backup`` with a url, 0-2
 pushurls, ``url.<base>.insteadOf`` and ``pushInsteadOf`` rewrites, ``remote.pushDefault``,
-``branch.<name>.remote`` and ``branch.<name>.pushRemote`` — the suite's own fact
-(``facts.git_push_destination``, run by the fact script as the user) must name exactly the URLs
+``branch.<name>.remote`` and ``branch.<name>.pushRemote``, a tag named like the branch — the suite's own fact
+(``facts.git_push_destination``, run by the fact script as the user), and the ls-remote probe
+(``facts.git_ls_push_remote``, alone or after it), must name exactly the URLs
 that ``git push --dry-run -v`` reports "Pushing to", in order, against local bare repositories.
 ``push.default=current`` is set so that a branch without an upstream still dry-runs (it chooses
 which refs are pushed, not where).
@@ -36,6 +37,8 @@ CASES = st.fixed_dictionaries({
     "insteadOf": st.dictionaries(st.sampled_from(BARES), st.sampled_from(BARES), max_size=2),
     "pushInsteadOf": st.dictionaries(st.sampled_from(BARES), st.sampled_from(BARES), max_size=2),
     "branch": st.sampled_from(["main", "feature/x"]),
+    # a tag of the branch's name: `git symbolic-ref --short HEAD` says "heads/main" then, git push reads branch.main.*
+    "tag_like_branch": st.booleans(),
 })
 
 
@@ -62,6 +65,8 @@ def _configure(repo: Path, root: Path, case: dict, env: dict) -> None:
     (repo / "f").write_text("x")
     _git(repo, "add", "f", env=env)
     _git(repo, "commit", "-qm", "x", env=env)
+    if case["tag_like_branch"]:
+        _git(repo, "tag", case["branch"], env=env)
 
     def url(text: str) -> str:
         kind, name = text.split(":")
@@ -102,10 +107,19 @@ def test_the_push_destination_equals_git_push_dry_run(world, case):
 
     user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
     boundary = "@@rcf-" + secrets.token_hex(8)
-    fact = F.git_push_destination(user, str(repo))
-    script = build_script([fact], boundary)
-    done = subprocess.run(["sh", "-c", script], capture_output=True, env=env, timeout=60)
-    facts = HostFacts("local", parse_output(decode_remote(done.stdout), boundary))
-    ours = F.read_git_destination(facts, user, str(repo))
+    destination, ls_remote = F.git_push_destination(user, str(repo)), F.git_ls_push_remote(user, str(repo))
+
+    def gather(gathered: list) -> HostFacts:
+        done = subprocess.run(["sh", "-c", build_script(gathered, boundary)], capture_output=True, env=env, timeout=60)
+        return HostFacts("local", parse_output(decode_remote(done.stdout), boundary))
+
+    ours = F.read_git_destination(gather([destination]), user, str(repo))
     event(f"push remote {'differs from' if ours['push_remote'] != ours['fetch_remote'] else 'is'} the fetch remote")
     assert ours["push"] == git_says, (case, ours, pushed.stderr)
+
+    # the ls-remote probe lists the same URLs: alone it resolves them itself; after the destination (the
+    # script's serial part) it takes them from that section
+    for gathered in ([ls_remote], [destination, ls_remote]):
+        section = gather(gathered).section(ls_remote.section)
+        assert re.findall(r"^url (.*)$", section.out, re.MULTILINE) == git_says, (case, gathered, section)
+        assert section.rc == 0 and re.findall(r"^rc (\d+) ", section.out, re.MULTILINE) == ["0"] * len(git_says)

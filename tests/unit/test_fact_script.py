@@ -191,7 +191,7 @@ def test_a_login_whose_pam_session_did_not_open_is_named_with_its_remedy():
 
 
 def ssh_probes(user: str) -> list[Fact]:
-    return [*F.ssh_config(user, "gitea-local"), F.ssh_login(user, "gitea-local"), F.git_ls_remote(user, "~/repo")]
+    return [*F.ssh_config(user, "gitea-local"), F.ssh_login(user, "gitea-local"), F.git_ls_push_remote(user, "~/repo")]
 
 
 def test_a_user_ssh_config_that_is_not_a_regular_file_is_named_by_every_ssh_probe(tmp_path, monkeypatch):
@@ -322,3 +322,42 @@ def test_a_command_past_its_client_bound_keeps_what_it_had_sent():
     assert facts.section("whoami").out == "me"
     with pytest.raises(FactUnavailable, match="no answer within 2s"):
         facts.section("hang")  # the section cut by the client's bound: its controls say why
+
+
+def test_the_ls_remote_probe_takes_the_push_urls_the_destination_resolved(tmp_path, monkeypatch):
+    """After the checkout's push.destination (the script's serial part) the ls-remote probe runs git only for
+    ls-remote itself, and lists the same URLs; a push remote that does not exist is still its exit 3 with
+    git's whole message (it resolves that case itself)."""
+    import getpass
+
+    user = getpass.getuser()
+    bare, repo, lost = tmp_path / "bare.git", tmp_path / "repo", tmp_path / "lost"
+    env = {**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True, env=env)
+    for checkout in (repo, lost):
+        subprocess.run(["git", "init", "-q", "-b", "main", str(checkout)], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", str(bare)], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "config", "remote.origin.pushurl", str(bare)], check=True, env=env)
+    subprocess.run(["git", "-C", str(lost), "config", "branch.main.pushRemote", "nowhere"], check=True, env=env)
+    log = tmp_path / "git.log"
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True, check=True).stdout.strip()
+    (shim / "git").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\nexec {real} "$@"\n')
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    destination, ls_remote = F.git_push_destination(user, str(repo)), F.git_ls_push_remote(user, str(repo))
+
+    alone = run([ls_remote]).section(ls_remote.section)
+    log.unlink()
+    after = run([destination, ls_remote])
+    assert after.section(ls_remote.section) == alone and alone.out == f"url {bare}\nrc 0 refs 0"
+    calls = log.read_text().splitlines()
+    assert [c for c in calls if "ls-remote" in c] == [f"-c safe.directory=* -c credential.helper= ls-remote {bare}"]
+    assert len(calls) == 4  # the destination's config and two get-url, then ls-remote only
+
+    gone = [F.git_push_destination(user, str(lost)), F.git_ls_push_remote(user, str(lost))]
+    section = run(gone).section(gone[1].section)
+    assert section.rc == 3 and section.out == run(gone[1:]).section(gone[1].section).out == "error: No such remote 'nowhere'"

@@ -187,7 +187,7 @@ def test_ls_remote_unreachable_is_an_error_but_drift_wins() -> None:
 
 
 def test_the_probes_cannot_prompt_or_write() -> None:
-    login, lsremote = F.ssh_login("tegwick", "gitea-local").command, F.git_ls_remote("tegwick", "~/r").command
+    login, lsremote = F.ssh_login("tegwick", "gitea-local").command, F.git_ls_push_remote("tegwick", "~/r").command
     for option in ("BatchMode=yes", "StrictHostKeyChecking=yes", "UpdateHostKeys=no", "ControlMaster=no",
                    "PermitLocalCommand=no"):
         assert option in login and option in lsremote
@@ -226,7 +226,7 @@ def test_a_half_written_ls_remote_line_is_unavailable_not_a_crash() -> None:
 def test_each_network_check_gets_its_share_of_the_budget(budget_s: float, expected: int) -> None:
     from railiance_conformance.probes.host_script import build_script, network_timeout
 
-    facts = [F.ssh_login("tegwick", "gitea-local"), *(F.git_ls_remote("tegwick", f"~/r{i}") for i in range(4)),
+    facts = [F.ssh_login("tegwick", "gitea-local"), *(F.git_ls_push_remote("tegwick", f"~/r{i}") for i in range(4)),
              F.whoami()]
     assert network_timeout(facts, budget_s) == expected   # 5 network checks, 2 lanes: 3 in the longer one
     script = build_script(facts, "B", expected)
