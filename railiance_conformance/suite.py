@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import pytest
 
-from railiance_conformance import derived_cache, early_inventory
+from railiance_conformance import early_inventory
 from railiance_conformance.checks import CheckPlan
 from railiance_conformance.controls.boundary import load_layer_map
 from railiance_conformance.coverage import load_coverage
@@ -68,13 +68,11 @@ class SuiteSettings:
         check_option_paths(option)
         policy_dir = Path(option.policy_dir)
         # the features state the desired values (read and validated before any probe); a host's
-        # Ansible vars override them (CheckPlan.params). Kept between runs while the files are unchanged.
+        # Ansible vars override them (CheckPlan.params)
         features_dir = Path(rootpath) / "features"
-        def derive() -> tuple:
-            catalog = load_catalog(policy_dir)
-            return catalog, load_specs(features_dir, catalog) if features_dir.is_dir() else {}, \
-                load_cluster_policy(policy_dir), load_layer_map(policy_dir)
-        catalog, specs, cluster_desired, layer_map = derived_cache.cached("policy", [policy_dir, features_dir], derive)
+        catalog = load_catalog(policy_dir)
+        specs = load_specs(features_dir, catalog) if features_dir.is_dir() else {}
+        cluster_desired, layer_map = load_cluster_policy(policy_dir), load_layer_map(policy_dir)
         workplan = load_workplan(option.workplan) if option.workplan else None
         coverage = load_coverage(policy_dir, catalog.controls) if workplan is not None else None
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
