@@ -68,7 +68,7 @@ def inventory_targets(option: Any, *, validate: bool = True) -> list:
     ``validate=False``: the desired values are not checked against the policy schema
     (``targets.validate_targets``), as in the child: jsonschema is not imported there."""
     from railiance_conformance.inventory import VaultOptions, configured_inventory, hosts_from_inventory
-    from railiance_conformance.policy import check_inventory_yaml
+    from railiance_conformance.yaml_input import check_inventory_yaml
 
     urls = [u for u in (option.hosts or "").split(",") if u.strip()]
     inventory = option.ansible_inventory or (None if urls else configured_inventory())  # ansible.cfg's
