@@ -67,7 +67,9 @@ def inventory_targets(option: Any, *, validate: bool = True) -> list:
     ansible.cfg's when neither it nor ``--hosts`` is given), [] without one. Raises ``PolicyError``.
     ``validate=False``: the desired values are not checked against the policy schema
     (``targets.validate_targets``), as in the child: jsonschema is not imported there."""
-    from railiance_conformance.inventory import VaultOptions, configured_inventory, hosts_from_inventory
+    from railiance_conformance.ansible_config import configured_inventory
+    from railiance_conformance.ansible_vault import VaultOptions
+    from railiance_conformance.inventory import hosts_from_inventory
     from railiance_conformance.yaml_input import check_inventory_yaml
 
     urls = [u for u in (option.hosts or "").split(",") if u.strip()]
@@ -143,7 +145,7 @@ def speculate(option: Any, owner: Any = None) -> bool:
     global _pending, _atexit_registered
     if _pending is not None or not hasattr(os, "fork") or threading.active_count() != 1:
         return False
-    from railiance_conformance.inventory import ansible_cfg_may_apply
+    from railiance_conformance.ansible_config import ansible_cfg_may_apply
 
     if not option.ansible_inventory and (option.hosts or not ansible_cfg_may_apply()):
         return False
