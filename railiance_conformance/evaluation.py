@@ -191,6 +191,7 @@ class Evaluation:
                     seen.passed_after_s = round(elapsed, 3)
 
     def _settle(self, started: float) -> None:
+        results = self.results if self.results is not None else {}  # set by run() before it settles
         deadline = started + self.settle_s
         for step in range(10_000):
             failing = self._failing()
@@ -202,12 +203,18 @@ class Evaluation:
             refreshed = self._reprobe(failing)
             elapsed = time.monotonic() - started
             for control_id, target in refreshed:
-                self.results[control_id][target] = self._evaluate(control_id, target)
+                results[control_id][target] = self._evaluate(control_id, target)
             self._note_all(elapsed, refreshed)
 
     def _reprobe(self, failing: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Re-gather what the failing controls need; return every (control, target) whose inputs changed."""
         plan, suite = self.suite.plan(), self.suite
+        results = self.results if self.results is not None else {}  # set by run() before it settles
+
+        def reads(control_id: str) -> set[str]:
+            """The API kinds a cluster control reads (none for a kind without ``reads``)."""
+            kind_reads = CHECK_KINDS[plan.spec(control_id).kind].reads
+            return set(kind_reads(plan.params(control_id, None)[0])) if kind_reads is not None else set()
         hosts: dict[str, list[str]] = {}
         kinds: set[str] = set()
         repos = False
@@ -215,27 +222,31 @@ class Evaluation:
             kind = CHECK_KINDS[plan.spec(control_id).kind]
             if kind.target == "host" and target != NO_HOSTS:
                 hosts.setdefault(target, []).append(control_id)
-            elif kind.target == "cluster" and kind.reads is not None:
-                kinds.update(kind.reads(plan.params(control_id, None)[0]))
+            elif kind.target == "cluster":
+                kinds.update(reads(control_id))
             elif kind.target == "repo":
                 repos = True
         refreshed: set[tuple[str, str]] = set()
         for name, controls in hosts.items():
             host = self._host(name)
-            facts = [f for c in controls for f in CHECK_KINDS[plan.spec(c).kind].facts(plan.params(c, host)[0])]
+            if host is None:  # a failing host control's target is one of the run's hosts
+                continue
+            facts = []
+            for c in controls:  # a host kind always declares its facts
+                kind_facts = CHECK_KINDS[plan.spec(c).kind].facts
+                facts += kind_facts(plan.params(c, host)[0]) if kind_facts is not None else []
             suite.facts().refresh(host, facts)  # one SSH command for this host's failing controls
             self.reprobes["ssh_commands"] += 1
-            refreshed |= {(c, name) for c in self.results if name in self.results[c]
+            refreshed |= {(c, name) for c in results if name in results[c]
                           and CHECK_KINDS[plan.spec(c).kind].target == "host"}
         if kinds:
             suite.snapshot().forget(kinds)  # one LIST per kind, at the next read
             self.reprobes["api_kinds"] += len(kinds)
             cluster = suite.snapshot().name
-            refreshed |= {(c, cluster) for c in self.results if CHECK_KINDS[plan.spec(c).kind].target == "cluster"
-                          and CHECK_KINDS[plan.spec(c).kind].reads is not None
-                          and set(CHECK_KINDS[plan.spec(c).kind].reads(plan.params(c, None)[0])) & kinds}
+            refreshed |= {(c, cluster) for c in results if CHECK_KINDS[plan.spec(c).kind].target == "cluster"
+                          and reads(c) & kinds}
         if repos:
-            refreshed |= {(c, REPOS_TARGET) for c in self.results if CHECK_KINDS[plan.spec(c).kind].target == "repo"}
+            refreshed |= {(c, REPOS_TARGET) for c in results if CHECK_KINDS[plan.spec(c).kind].target == "repo"}
         return refreshed | set(failing)
 
     def _with_settle(self, finding: Finding) -> Finding:
