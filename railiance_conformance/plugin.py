@@ -104,7 +104,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 
 def pytest_configure(config: pytest.Config) -> None:
     from railiance_conformance.policy import PolicyError
-    from railiance_conformance.suite import Suite, SuiteSettings
+    from railiance_conformance.settings import SuiteSettings
+    from railiance_conformance.suite import Suite
 
     option = config.option
     early_inventory.claim(config.pluginmanager)  # not a read an earlier run in this process left
