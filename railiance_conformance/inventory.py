@@ -283,7 +283,7 @@ def read_inventory(path: str | Sequence[str], *, limit: str | None, keys: Iterab
     return result
 
 
-def hosts_from_inventory(path: str, defaults: Mapping[str, Any], *, limit: str | None,
+def hosts_from_inventory(path: str | Sequence[str], defaults: Mapping[str, Any], *, limit: str | None,
                          policy_source: str, vault: Any = None, validate: bool = True) -> list[HostTarget]:
     """Every host of the Ansible inventory (or of ``limit``), with its desired-state vars and
     connection. ``vault``: an ``inventory.VaultOptions`` (default: none given on the command line;

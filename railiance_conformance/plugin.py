@@ -18,7 +18,7 @@ import pytest
 from railiance_conformance import early_inventory
 
 # The rest is imported when first used, not here: pytest calls pytest_addoption only once this module is
-# imported, and from there early_inventory reads the inventory in a child while pytest loads the rest
+# imported, and from there early_inventory reads the inventory in a subprocess while pytest loads the rest
 # (the steps import these same modules meanwhile).
 from railiance_conformance.levels import LAYERS, SEVERITIES
 from railiance_conformance.paths import DEFAULT_POLICY_DIR
@@ -98,7 +98,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--run-timeout", type=float, default=None, metavar="S",
                     help="deadline of the whole run; default derived from the other timeouts "
                          "(see docs/faults.md); past it the run stops as partial")
-    # every option the inventory is read with is known now: read it in a child while pytest loads the rest
+    # every option the inventory is read with is known now: read it in a subprocess while pytest loads the rest
     early_inventory.start(parser, pluginmanager)
 
 

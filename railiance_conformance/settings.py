@@ -61,7 +61,7 @@ class SuiteSettings:
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
                 for u in (option.hosts or "").split(",") if u.strip()]
         hosts = hosts_from_urls(urls, {}, policy_source="features/")
-        # read by a child forked at plugin load when it could be (early_inventory), else here
+        # read by the subprocess started at plugin load when it could be (early_inventory), else here
         early = early_inventory.take(option)
         hosts += early if early is not None else early_inventory.inventory_targets(option)
         report_dir = Path(option.report_dir) if option.report_dir else Path(rootpath) / "reports"
