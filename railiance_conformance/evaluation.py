@@ -1,19 +1,9 @@
 """Evaluate every selected control on every target once, then settle what is not yet passing.
 
-The scenarios are the spec; this module is the engine behind their steps. At the first step of
-the run, ``Evaluation.run()`` evaluates each selected control on each of its targets (every
-host for a host kind, the cluster for a cluster kind, the checkouts for a repo kind) from the
-facts gathered once (one SSH command per host, one LIST per API kind). One pytest item per
-control then reports the findings of the hosts it selects (``-k`` by host name works, see
-``keyword_match.selected_hosts``), so 100 hosts cost 100 SSH commands, not 100 x controls pytest items.
-
-Settle (``--settle SECONDS``, Goss's retry-timeout): right after a converge, state is still
-settling. Controls that drifted or could not be verified are re-probed with backoff (1, 2, 4,
-8 s, ...) until every one passes or the budget ends. Each attempt re-gathers only what those
-controls need: one SSH command per host with their facts, and one LIST per API kind they read;
-the controls sharing the refreshed facts are re-evaluated too, so a control that passes and then
-fails again is seen flapping. A finding of a settled run carries ``settle`` evidence: attempts,
-seconds until it first passed, its statuses, and whether it flapped.
+``Evaluation(suite, settle_s).findings(control_id, hosts)`` -> one ``Finding`` per target (every host
+for a host kind, the cluster, the checkouts), evaluated once per run from the facts gathered once;
+``settle_s`` > 0 re-probes what drifted or errored with backoff (1, 2, 4, 8 s) until the budget ends
+(Goss's retry-timeout). How and why: docs/architecture.md ("Fan-out without items per host").
 """
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""The pytest plugin: it only wires. Options, the Suite object (its methods are the hooks), host fan-out, fixtures.
-
-Modelled on pytest's junitxml plugin: ``pytest_configure`` builds one ``Suite``
-(``railiance_conformance.suite``) from the options, keeps it under a StashKey and registers it;
-its methods are the collection, session-finish and terminal-summary hooks. Steps get what they
-need through the fixtures below, never a shared mutable bag. Host scenarios (tag ``@hosts``)
-run once per host target: the tag adds ``usefixtures("target_host")`` and
-``pytest_generate_tests`` parametrises it (testinfra's own ``host`` parametrisation does not
-reach pytest-bdd's ``scenarios()`` tests).
+"""The pytest plugin, wiring only: the options, ``pytest_configure`` building one ``Suite`` (kept under a
+StashKey and registered: its methods are the hooks, as pytest's junitxml plugin does), the ``@hosts``
+tag as a marker, and the fixtures through which steps get what they need.
 """
 from __future__ import annotations
 
