@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class SuiteSettingsView(Protocol):
-    """What an Evaluation reads of the run's settings (``suite.SuiteSettings``)."""
+    """What an Evaluation reads of the run's settings (``settings.SuiteSettings``)."""
 
     @property
     def hosts(self) -> Sequence[HostTarget]: ...

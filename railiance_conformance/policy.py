@@ -65,7 +65,7 @@ def _validator(schema_doc: Mapping[str, Any]) -> Any:
     """One compiled validator per schema object (the schemas and the check kinds' schemas live for the run)."""
     found = _VALIDATORS.get(id(schema_doc))
     if found is None or found[0] is not schema_doc:
-        import jsonschema  # here, not at import: the inventory's reader (early_inventory's child) needs none
+        import jsonschema  # here, not at import: a run that validates nothing (the early inventory reader) needs none
 
         found = _VALIDATORS[id(schema_doc)] = (schema_doc, jsonschema.Draft202012Validator(schema_doc))
     return found[1]
