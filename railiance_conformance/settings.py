@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from railiance_conformance import early_inventory
+from railiance_conformance import derived_cache, early_inventory
 from railiance_conformance.controls.boundary import load_layer_map
 from railiance_conformance.coverage import load_coverage
 from railiance_conformance.policy import Catalog, PolicyError, load_catalog, load_cluster_policy
@@ -51,11 +51,13 @@ class SuiteSettings:
         check_option_paths(option)
         policy_dir = Path(option.policy_dir)
         # the features state the desired values (read and validated before any probe); a host's
-        # Ansible vars override them (CheckPlan.params)
+        # Ansible vars override them (CheckPlan.params). Kept between runs while the files are unchanged.
         features_dir = Path(rootpath) / "features"
-        catalog = load_catalog(policy_dir)
-        specs = load_specs(features_dir, catalog) if features_dir.is_dir() else {}
-        cluster_desired, layer_map = load_cluster_policy(policy_dir), load_layer_map(policy_dir)
+        def derive() -> tuple:
+            catalog = load_catalog(policy_dir)
+            return catalog, load_specs(features_dir, catalog) if features_dir.is_dir() else {}, \
+                load_cluster_policy(policy_dir), load_layer_map(policy_dir)
+        catalog, specs, cluster_desired, layer_map = derived_cache.cached("policy", [policy_dir, features_dir], derive)
         workplan = load_workplan(option.workplan) if option.workplan else None
         coverage = load_coverage(policy_dir, catalog.controls) if workplan is not None else None
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"

@@ -1,0 +1,109 @@
+"""What is derived from files that did not change, kept between runs: the validated policy and the features' specs.
+
+Every run reads and validates the policy (YAML, JSON Schema) and parses every feature into its specs
+before the first probe; with the same files and the same code the result is the same, so it is kept,
+pickled, in ``$XDG_CACHE_HOME/railiance-conformance`` (default ``~/.cache/...``, mode 0700) under a key
+made of the bytes of every input file and the size and mtime of every source file of this package
+(a changed check kind or schema is a new key). Only results are kept, never errors: bad input is read,
+validated and refused on every run as before. Any problem with the cache itself (no home, a read-only
+disk, a damaged file) is silently the uncached path. ``RAILIANCE_CACHE=0`` turns it off.
+Example: ``cached("policy", [policy_dir, features_dir], lambda: (load_catalog(...), load_specs(...)))``.
+"""
+from __future__ import annotations
+
+import copyreg
+import hashlib
+import io
+import os
+import pickle
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("RAILIANCE_CACHE", "1") == "0":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or (os.path.expanduser("~/.cache") if os.path.expanduser("~") != "~" else "")
+    return Path(base) / "railiance-conformance" if base else None
+
+
+def _files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if root.is_dir() else []
+
+
+def key(name: str, inputs: Iterable[Path]) -> str:
+    """The cache key: the inputs' paths and bytes, this package's source files' sizes and mtimes, Python's version."""
+    digest = hashlib.sha256(f"{name}\0{sys.version}\0".encode())
+    for root in inputs:
+        for path in _files(Path(root)):
+            digest.update(f"{path}\0".encode())
+            digest.update(path.read_bytes())
+    for path in _files(PACKAGE):
+        if path.suffix in (".py", ".json", ".yaml"):
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()[:32]
+
+
+def _mappingproxy(value: dict) -> types.MappingProxyType:
+    return types.MappingProxyType(value)
+
+
+class _Pickler(pickle.Pickler):
+    # the catalog and the specs hold read-only mappings (MappingProxyType), which pickle refuses: kept as
+    # their dict and made read-only again on load. This pickler's own table: nothing else changes.
+    dispatch_table = {**copyreg.dispatch_table, types.MappingProxyType: lambda m: (_mappingproxy, (dict(m),))}
+
+
+def _dumps(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+def _family(name: str, inputs: list[Path]) -> str:
+    """The entries of one name for one set of input paths (one checkout): replaced when its inputs change,
+    never another checkout's."""
+    digest = hashlib.sha256("\0".join([name, str(PACKAGE), *(str(Path(p).resolve()) for p in inputs)]).encode())
+    return f"{name}-{digest.hexdigest()[:12]}"
+
+
+def cached(name: str, inputs: Iterable[Path], compute: Callable[[], Any]) -> Any:
+    """``compute()``'s result, from the cache when the inputs and the code are unchanged; else computed
+    (its exceptions raised as they are) and stored."""
+    directory = cache_dir()
+    if directory is None:
+        return compute()
+    inputs = [Path(p) for p in inputs]
+    family = _family(name, inputs)
+    try:
+        path = directory / f"{family}-{key(name, inputs)}.pickle"
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except Exception:  # noqa: BLE001 - no cache, a stale or damaged one: computed as if there were none
+        pass
+    value = compute()
+    tmp: str | None = None
+    try:
+        data = _dumps(value)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for old in directory.glob(f"{family}-*.pickle"):  # one entry per checkout and name: the inputs changed
+            old.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except Exception:  # noqa: BLE001 - a cache that cannot be written costs the next run its time, nothing else
+        try:
+            if tmp is not None:  # None: the failure came before the temporary file existed
+                os.unlink(tmp)
+        except Exception:  # noqa: BLE001
+            pass
+    return value
