@@ -147,6 +147,7 @@ def _child_is_a_new_interpreter(root: Path) -> None:
     """A thread running here (pytest in-process beside a server) cannot matter: nothing is forked
     without an exec; the child runs this module's main() in its own session."""
     import threading
+    import time
 
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
@@ -154,8 +155,12 @@ def _child_is_a_new_interpreter(root: Path) -> None:
     try:
         assert early_inventory.speculate(options(root))
         pid = early_inventory._pending.pid
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        assert cmdline[0] == sys.executable.encode() and b"early_inventory import main" in cmdline[3]
+        deadline = time.monotonic() + 10  # the kernel shows the new argv a moment after Popen returns
+        while b"early_inventory import main" not in (cmdline := Path(f"/proc/{pid}/cmdline").read_bytes()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        argv = cmdline.split(b"\0")
+        assert argv[0] == sys.executable.encode() and b"early_inventory import main" in argv[3], argv
         assert os.getsid(pid) == pid != os.getsid(0)  # its own session and process group
         assert [t.name for t in early_inventory.take(options(root))] == ["alpha", "beta"]
     finally:
