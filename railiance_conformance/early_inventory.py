@@ -1,54 +1,31 @@
-"""Read the Ansible inventory in a forked child while pytest is still loading plugins.
+"""Read the Ansible inventory in a subprocess started while pytest still loads (``RAILIANCE_EARLY_INVENTORY=0``: off).
 
-Reading an inventory costs a run about 0.3 s on the critical path (importing ansible-core is most of
-it: ``python -X importtime``), before any host can be probed. The suite's options are known as soon as
-its plugin registers them, while pytest still has the step modules, pytest-bdd and the rest of the
-start-up ahead of it. So ``start(parser, pluginmanager)`` (from the plugin's ``pytest_addoption``)
-parses the command line as pytest will (ini ``addopts``, ``PYTEST_ADDOPTS``, then the arguments),
-and forks a child that reads the inventory exactly as ``inventory_targets`` would in
-``pytest_configure``, and sends back the ``HostTarget`` list, pickled, through a pipe.
-
-It is a speculation and never changes a result:
-
-- ``take(option)`` in ``pytest_configure`` uses the child's answer only if the inputs it was
-  computed from are the ones the real option parse gave (``INPUTS``), in the same working directory
-  and environment; anything else (other inputs, the child failed, was killed, or sent something
-  unreadable) and the inventory is read in-process as before, so a bad inventory's error is the
-  same ``PolicyError`` either way;
-- no fork when the process already has threads (a fork copies held locks, not the threads that
-  would release them: pytest run in-process beside a test server), without ``os.fork``, for
-  ``--help``/``--version``, or with ``RAILIANCE_EARLY_INVENTORY=0``;
-- the child reads nothing from stdin (``/dev/null``), runs in its own process group, dies with this
-  process (``PR_SET_PDEATHSIG``) and leaves through ``os._exit`` (no atexit hooks, no flush of the
-  parent's buffers). What it prints (a vault or inventory script's stderr) is sent back and written
-  out by ``take`` when the inventory would have been read in-process; a bad inventory's
-  ``PolicyError`` is sent back and raised, so a script runs once either way;
-- an answer never taken (pytest stopped before configure, another run in the same process, options
-  that changed) is stopped with its whole process group and reaped: at ``discard()``
-  (``pytest_unconfigure``, and at exit), or when the next run ``claim``s.
-
-One difference remains by design: if another input error (a missing ``--workplan``, a bad catalog)
-stops the run before the inventory would have been read, the child may already have run a vault or
-inventory script; its output is then dropped with the child.
-
-Vault passwords and the values they decrypt pass only through the pipe between the two processes.
-The read is bounded: a child that has not answered within ``READ_TIMEOUT_S`` (a vault password or
-inventory script waiting for a prompt or a service) is killed with its process group, and the run
-stops with a usage error naming the inventory and the bound.
+``start(parser, pluginmanager)`` (pytest_addoption) parses the command line as pytest will and starts
+``python -m railiance_conformance.early_inventory`` (a new interpreter, its own session, stdin
+/dev/null), which reads the inventory as ``inventory_targets`` and writes the ``HostTarget`` list or the
+``PolicyError``, pickled, to its stdout; what it and its scripts print goes to its stderr.
+``take(option)`` (pytest_configure) returns that answer only if it was computed from the run's own
+``INPUTS``, working directory and environment; otherwise None and the caller reads the inventory
+itself. A bad inventory's error is the child's, raised once; vault passwords and decrypted values
+pass only through the pipe. Bounded: past ``READ_TIMEOUT_S`` the child's process group is killed
+and the run stops with a usage error; a child not taken is killed and reaped at ``discard()``
+(pytest_unconfigure, exit); the child kills its group when this process is gone (a pipe it watches
+closes). Why and what it saves: docs/architecture.md.
 """
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import pickle
-import select
 import shlex
 import signal
+import subprocess
 import sys
 import threading
-import time
-import weakref
 from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 # the longest the inventory read (ansible-core, vault password and inventory scripts) may take in the child
@@ -56,19 +33,21 @@ from typing import Any
 READ_TIMEOUT_S = float(os.environ.get("RAILIANCE_INVENTORY_READ_TIMEOUT") or 120)
 # the option dests the inventory's HostTargets are computed from (inventory_targets)
 INPUTS = ("ansible_inventory", "hosts", "connection", "limit", "vault_password_file", "vault_id")
-# set by railiance_conformance.inventory at import (setdefault), so present in one process and not yet
-# in the other: not an input that differs
+# set by railiance_conformance.ansible_config at import (setdefault): not an input that differs
 _OWN_ENV = frozenset({"ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "ANSIBLE_INVENTORY_UNPARSED_WARNING",
                       "ANSIBLE_LOCALHOST_WARNING"})
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # the child imports this same code
 
 
 def inventory_targets(option: Any, *, validate: bool = True) -> list:
     """The ``HostTarget`` of every host of the inventory the options name (``--ansible-inventory``, or
     ansible.cfg's when neither it nor ``--hosts`` is given), [] without one. Raises ``PolicyError``.
     ``validate=False``: the desired values are not checked against the policy schema
-    (``targets.validate_targets``), as in the child: jsonschema is not imported there."""
-    from railiance_conformance.inventory import VaultOptions, configured_inventory, hosts_from_inventory
-    from railiance_conformance.policy import check_inventory_yaml
+    (``targets.validate_targets``), as in the child: the parent validates what it takes."""
+    from railiance_conformance.ansible_config import configured_inventory
+    from railiance_conformance.ansible_vault import VaultOptions
+    from railiance_conformance.inventory import hosts_from_inventory
+    from railiance_conformance.yaml_input import check_inventory_yaml
 
     urls = [u for u in (option.hosts or "").split(",") if u.strip()]
     inventory = option.ansible_inventory or (None if urls else configured_inventory())  # ansible.cfg's
@@ -92,22 +71,26 @@ def _frozen(value: Any) -> Any:
 
 
 @dataclass
-class _Pending:
+class _Reader:
     key: tuple
-    pid: int
-    fd: int
-    owner: Any          # weak reference to the plugin manager of the pytest run that started it (or None)
+    process: subprocess.Popen[bytes]
+    alive_fd: int       # the write end of the pipe the child watches: closed when this process ends
+    owner: Any          # the plugin manager of the pytest run that started it (compared by identity)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
 
-_pending: _Pending | None = None
+_pending: _Reader | None = None
 _atexit_registered = False
 
 
 def start(parser: Any, pluginmanager: Any) -> bool:
-    """Fork the child that reads the inventory, if the command line names one (or ansible.cfg may).
+    """Start the child that reads the inventory, if the command line names one (or ansible.cfg may).
     ``parser``/``pluginmanager``: pytest_addoption's, after the suite's options are added. Returns
-    whether a child was started. Never raises: a speculation that cannot start is simply not made
-    (also when the plugin is loaded with ``-p`` before testinfra's options exist)."""
+    whether a child was started. Never raises: a read that cannot start is simply not made (also when
+    the plugin is loaded with ``-p`` before testinfra's options exist, and for ``--help``/``--version``)."""
     claim(pluginmanager)  # a read left by an earlier run in this process (it ended before configure)
     if _pending is not None or os.environ.get("RAILIANCE_EARLY_INVENTORY", "1") == "0":
         return False
@@ -119,165 +102,82 @@ def start(parser: Any, pluginmanager: Any) -> bool:
         option = parser.parse_known_args(args)
     except (Exception, SystemExit):  # noqa: BLE001 - pytest reports a bad command line itself, later
         return False
-    # with -p railiance_conformance.plugin the suite's options come before testinfra's (an entry point):
-    # --ansible-inventory and --hosts are not known yet, so nothing can be told from the command line
     if getattr(option, "help", False) or getattr(option, "version", False) \
             or not all(hasattr(option, name) for name in INPUTS):
         return False
     try:
         return speculate(option, owner=pluginmanager)
-    except Exception:  # noqa: BLE001 - no speculation: pytest_configure reads the inventory itself
+    except Exception:  # noqa: BLE001 - no early read: pytest_configure reads the inventory itself
         return False
 
 
 def speculate(option: Any, owner: Any = None) -> bool:
-    """Fork the child that computes ``inventory_targets(option)`` (``option``: the parsed command line,
+    """Start the child that computes ``inventory_targets(option)`` (``option``: the parsed command line,
     at least the ``INPUTS``; ``owner``: the pytest run's plugin manager). Returns whether one was
-    started: not when one is pending, without ``os.fork``, when this process has other threads, or
-    when the options name no inventory.
-
-    The child runs in its own process group (so stopping it stops the vault or inventory scripts
-    ansible-core started), dies with this process (``PR_SET_PDEATHSIG``), reads /dev/null, and writes
-    its stdout and stderr to files it sends back with its answer: ``take`` writes them out where this
-    process's own would have gone, when the inventory would have been read here."""
+    started: not when one is pending or when the options name no inventory."""
     global _pending, _atexit_registered
-    if _pending is not None or not hasattr(os, "fork") or threading.active_count() != 1:
-        return False
-    from railiance_conformance.inventory import ansible_cfg_may_apply
+    from railiance_conformance.ansible_config import ansible_cfg_may_apply
 
-    if not option.ansible_inventory and (option.hosts or not ansible_cfg_may_apply()):
+    if _pending is not None or not option.ansible_inventory and (option.hosts or not ansible_cfg_may_apply()):
         return False
-    key = _key(option)
+    inputs = json.dumps({name: getattr(option, name) for name in INPUTS})
+    watched, alive_fd = os.pipe()
     try:
-        owner_ref = None if owner is None else weakref.ref(owner)
-    except TypeError:  # not weakly referable: held, as it is compared by identity only
-        owner_ref = lambda: owner  # noqa: E731
-    parent = os.getpid()
-    read_fd, write_fd = os.pipe()
-    try:
-        pid = os.fork()
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
+                                   f"from railiance_conformance.early_inventory import main; main()",
+             inputs, str(watched)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(watched,),
+            start_new_session=True)  # its own process group: killing it stops the scripts it started
+        # (-P: the run's working directory, where the inventory may be, shadows no module of the child)
     except OSError:
-        os.close(read_fd)
-        os.close(write_fd)
+        os.close(alive_fd)
         return False
-    if pid == 0:  # the child: never returns into pytest
-        status = 0
-        try:
-            os.setpgid(0, 0)
-            _die_with_parent(parent)
-            os.close(read_fd)
-            _child(option, write_fd)
-        except BaseException:  # noqa: BLE001
-            status = 1
-        finally:
-            os._exit(status)
-    try:
-        os.setpgid(pid, pid)  # also here: whichever runs first, the group exists before a kill
-    except OSError:
-        pass
-    os.close(write_fd)
-    _pending = _Pending(key, pid, read_fd, owner_ref)
+    finally:
+        os.close(watched)
+    _pending = _Reader(_key(option), process, alive_fd, owner)
     if not _atexit_registered:
         atexit.register(discard)  # pytest can exit before configure (a bad option): no child left behind
         _atexit_registered = True
     return True
 
 
-def _die_with_parent(parent: int) -> None:
-    """PR_SET_PDEATHSIG(SIGKILL): the kernel kills the child if the parent dies first (Linux)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux: discard() at exit still stops it
-        pass
-    if os.getppid() != parent:  # the parent died before the prctl took effect
-        os._exit(1)
-
-
-def _flush_std() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001
-            pass
-
-
-def _child(option: Any, write_fd: int) -> None:
-    import tempfile
-
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    os.dup2(out.fileno(), 1)
-    os.dup2(err.fileno(), 2)
-    try:
-        answer: tuple = ("ok", inventory_targets(option, validate=False))
-    except Exception as exc:  # noqa: BLE001 - the parent raises it (PolicyError pickles as itself)
-        answer = ("error", exc)
-    except BaseException:  # noqa: BLE001 - interrupted: the parent reads the inventory itself
-        answer = ("unknown", None)
-    _flush_std()
-    printed = []
-    for handle in (out, err):
-        handle.seek(0)
-        printed.append(handle.read())
-    try:
-        data = pickle.dumps((*answer, *printed), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 - an exception that does not pickle: the parent reads it itself
-        data = pickle.dumps(("unknown", None, *printed))
-    with os.fdopen(write_fd, "wb") as pipe:
-        pipe.write(data)
-
-
 def claim(owner: Any) -> None:
     """Discard a pending read that another pytest run in this process started (``owner``: this run's
     plugin manager): its answer is for that run's command line and that moment."""
-    # compared by identity, held weakly: an id() could be reused by the next run's plugin manager
-    if _pending is not None and (_pending.owner is None or _pending.owner() is not owner):
+    if _pending is not None and _pending.owner is not owner:
         discard()
 
 
 def take(option: Any) -> list | None:
-    """The child's ``HostTarget`` list if it was computed from these options (see the module's
-    docstring), else None: the caller reads the inventory itself. The child is reaped either way.
-    What the child printed (vault or inventory scripts' stderr, ansible-core's warnings) is written to
-    this process's stdout and stderr now. Raises the child's ``PolicyError`` for a bad inventory, so a
-    password or inventory script runs once, as without the child."""
+    """The child's ``HostTarget`` list if it was computed from these options, else None: the caller
+    reads the inventory itself. The child is reaped either way. What the child printed (vault or
+    inventory scripts' stderr, ansible-core's warnings) is written to this process's stderr now.
+    Raises the child's ``PolicyError`` for a bad inventory (a script runs once, as without the child),
+    and a ``PolicyError`` naming the bound when the child has not answered within ``READ_TIMEOUT_S``."""
     global _pending
-    pending, _pending = _pending, None
-    if pending is None:
+    reader, _pending = _pending, None
+    if reader is None:
         return None
-    if pending.key != _key(option):
-        _stop(pending)
+    if reader.key != _key(option):
+        _stop(reader)
         return None
-    chunks = []
-    deadline = time.monotonic() + READ_TIMEOUT_S
     try:
-        with os.fdopen(pending.fd, "rb", buffering=0) as pipe:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([pipe], [], [], left)[0]:
-                    _kill_group(pending.pid)
-                    os.waitpid(pending.pid, 0)
-                    pending = None
-                    raise _timed_out(option)
-                chunk = pipe.read(1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+        out, err = reader.process.communicate(timeout=READ_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _stop(reader)
+        raise _timed_out(option) from None
     finally:
-        status = os.waitpid(pending.pid, 0)[1] if pending is not None else 1
-    if status != 0:
+        os.close(reader.alive_fd)
+    if reader.process.returncode != 0:
         return None
     try:
-        verdict, value, out, err = pickle.loads(b"".join(chunks))
+        verdict, value = pickle.loads(out)
     except Exception:  # noqa: BLE001 - cut short or unreadable: read it here
         return None
     if verdict == "unknown":
         return None
-    _write(1, out)
-    _write(2, err)
+    _write_stderr(err)
     if verdict == "error":
         raise value
     from railiance_conformance.targets import validate_targets
@@ -286,17 +186,28 @@ def take(option: Any) -> list | None:
     return value
 
 
-def _kill_group(pid: int) -> None:
+def discard() -> None:
+    """Stop and reap a child whose answer was not taken (a run that never configured the suite)."""
+    global _pending
+    reader, _pending = _pending, None
+    if reader is not None:
+        _stop(reader)
+        os.close(reader.alive_fd)
+
+
+def _stop(reader: _Reader) -> None:
+    """Kill the child's process group (the child and any script ansible-core started), reap the child."""
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(reader.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        reader.process.kill()
+    reader.process.wait()
+    for stream in (reader.process.stdout, reader.process.stderr):
+        if stream is not None:
+            stream.close()
 
 
-def _timed_out(option: Any):
+def _timed_out(option: Any) -> Exception:
     from railiance_conformance.policy import PolicyError
 
     source = getattr(option, "ansible_inventory", None) or "ansible.cfg's inventory"
@@ -305,31 +216,45 @@ def _timed_out(option: Any):
                                         f"service?): it and every script it started were killed")
 
 
-def _write(fd: int, data: bytes) -> None:
-    _flush_std()
-    while data:
-        data = data[os.write(fd, data):]
+def _write_stderr(data: bytes) -> None:
+    """``data`` written where this process's own stderr goes (pytest's capture, a file, the terminal)."""
+    if not data:
+        return
+    sys.stderr.flush()
+    buffer = getattr(sys.stderr, "buffer", None)
+    if buffer is not None:
+        buffer.write(data)
+    else:
+        sys.stderr.write(data.decode(errors="replace"))
+    sys.stderr.flush()
 
 
-def discard() -> None:
-    """Stop and reap a child whose answer was not taken (a run that never configured the suite)."""
-    global _pending
-    pending, _pending = _pending, None
-    if pending is not None:
-        _stop(pending)
+# --- the child --------------------------------------------------------------------------------------------
 
-
-def _stop(pending: _Pending) -> None:
-    """Kill the child's process group (the child and any script ansible-core started), reap the child."""
+def main() -> None:
+    """The child: ``argv`` = the INPUTS as JSON, the fd of the pipe whose end the parent holds. Writes
+    ``pickle((verdict, value))`` to stdout: ("ok", targets), ("error", PolicyError) or ("unknown", None)."""
+    inputs, watched = json.loads(sys.argv[1]), int(sys.argv[2])
+    os.set_inheritable(watched, False)  # ansible-core's scripts do not hold it
+    threading.Thread(target=_die_with_parent, args=(watched,), daemon=True).start()
+    answer_fd = os.dup(1)
+    os.dup2(2, 1)  # whatever else is printed goes to stderr: stdout carries the answer only
     try:
-        os.killpg(pending.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pending.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        answer: tuple = ("ok", inventory_targets(SimpleNamespace(**inputs), validate=False))
+    except Exception as exc:  # noqa: BLE001 - the parent raises it (PolicyError pickles as itself)
+        answer = ("error", exc)
     try:
-        os.waitpid(pending.pid, 0)
-    except ChildProcessError:
-        pass
-    os.close(pending.fd)
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - an exception that does not pickle: the parent reads the inventory itself
+        data = pickle.dumps(("unknown", None))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with os.fdopen(answer_fd, "wb") as pipe:
+        pipe.write(data)
+
+
+def _die_with_parent(watched: int) -> None:
+    """Block until the parent's end of the pipe closes (the parent discarded the read, or died), then
+    kill this process group: nothing of the read outlives the run. Ends with the child otherwise."""
+    os.read(watched, 1)
+    os.killpg(0, signal.SIGKILL)

@@ -1,19 +1,9 @@
 """Evaluate every selected control on every target once, then settle what is not yet passing.
 
-The scenarios are the spec; this module is the engine behind their steps. At the first step of
-the run, ``Evaluation.run()`` evaluates each selected control on each of its targets (every
-host for a host kind, the cluster for a cluster kind, the checkouts for a repo kind) from the
-facts gathered once (one SSH command per host, one LIST per API kind). One pytest item per
-control then reports the findings of the hosts it selects (``-k`` by host name works, see
-``keyword_match.selected_hosts``), so 100 hosts cost 100 SSH commands, not 100 x controls pytest items.
-
-Settle (``--settle SECONDS``, Goss's retry-timeout): right after a converge, state is still
-settling. Controls that drifted or could not be verified are re-probed with backoff (1, 2, 4,
-8 s, ...) until every one passes or the budget ends. Each attempt re-gathers only what those
-controls need: one SSH command per host with their facts, and one LIST per API kind they read;
-the controls sharing the refreshed facts are re-evaluated too, so a control that passes and then
-fails again is seen flapping. A finding of a settled run carries ``settle`` evidence: attempts,
-seconds until it first passed, its statuses, and whether it flapped.
+``Evaluation(suite, settle_s).findings(control_id, hosts)`` -> one ``Finding`` per target (every host
+for a host kind, the cluster, the checkouts), evaluated once per run from the facts gathered once;
+``settle_s`` > 0 re-probes what drifted or errored with backoff (1, 2, 4, 8 s) until the budget ends
+(Goss's retry-timeout). How and why: docs/architecture.md ("Fan-out without items per host").
 """
 from __future__ import annotations
 
@@ -35,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class SuiteSettingsView(Protocol):
-    """What an Evaluation reads of the run's settings (``suite.SuiteSettings``)."""
+    """What an Evaluation reads of the run's settings (``settings.SuiteSettings``)."""
 
     @property
     def hosts(self) -> Sequence[HostTarget]: ...
@@ -191,6 +181,7 @@ class Evaluation:
                     seen.passed_after_s = round(elapsed, 3)
 
     def _settle(self, started: float) -> None:
+        results = self.results if self.results is not None else {}  # set by run() before it settles
         deadline = started + self.settle_s
         for step in range(10_000):
             failing = self._failing()
@@ -202,12 +193,18 @@ class Evaluation:
             refreshed = self._reprobe(failing)
             elapsed = time.monotonic() - started
             for control_id, target in refreshed:
-                self.results[control_id][target] = self._evaluate(control_id, target)
+                results[control_id][target] = self._evaluate(control_id, target)
             self._note_all(elapsed, refreshed)
 
     def _reprobe(self, failing: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Re-gather what the failing controls need; return every (control, target) whose inputs changed."""
         plan, suite = self.suite.plan(), self.suite
+        results = self.results if self.results is not None else {}  # set by run() before it settles
+
+        def reads(control_id: str) -> set[str]:
+            """The API kinds a cluster control reads (none for a kind without ``reads``)."""
+            kind_reads = CHECK_KINDS[plan.spec(control_id).kind].reads
+            return set(kind_reads(plan.params(control_id, None)[0])) if kind_reads is not None else set()
         hosts: dict[str, list[str]] = {}
         kinds: set[str] = set()
         repos = False
@@ -215,27 +212,31 @@ class Evaluation:
             kind = CHECK_KINDS[plan.spec(control_id).kind]
             if kind.target == "host" and target != NO_HOSTS:
                 hosts.setdefault(target, []).append(control_id)
-            elif kind.target == "cluster" and kind.reads is not None:
-                kinds.update(kind.reads(plan.params(control_id, None)[0]))
+            elif kind.target == "cluster":
+                kinds.update(reads(control_id))
             elif kind.target == "repo":
                 repos = True
         refreshed: set[tuple[str, str]] = set()
         for name, controls in hosts.items():
             host = self._host(name)
-            facts = [f for c in controls for f in CHECK_KINDS[plan.spec(c).kind].facts(plan.params(c, host)[0])]
+            if host is None:  # a failing host control's target is one of the run's hosts
+                continue
+            facts = []
+            for c in controls:  # a host kind always declares its facts
+                kind_facts = CHECK_KINDS[plan.spec(c).kind].facts
+                facts += kind_facts(plan.params(c, host)[0]) if kind_facts is not None else []
             suite.facts().refresh(host, facts)  # one SSH command for this host's failing controls
             self.reprobes["ssh_commands"] += 1
-            refreshed |= {(c, name) for c in self.results if name in self.results[c]
+            refreshed |= {(c, name) for c in results if name in results[c]
                           and CHECK_KINDS[plan.spec(c).kind].target == "host"}
         if kinds:
             suite.snapshot().forget(kinds)  # one LIST per kind, at the next read
             self.reprobes["api_kinds"] += len(kinds)
             cluster = suite.snapshot().name
-            refreshed |= {(c, cluster) for c in self.results if CHECK_KINDS[plan.spec(c).kind].target == "cluster"
-                          and CHECK_KINDS[plan.spec(c).kind].reads is not None
-                          and set(CHECK_KINDS[plan.spec(c).kind].reads(plan.params(c, None)[0])) & kinds}
+            refreshed |= {(c, cluster) for c in results if CHECK_KINDS[plan.spec(c).kind].target == "cluster"
+                          and reads(c) & kinds}
         if repos:
-            refreshed |= {(c, REPOS_TARGET) for c in self.results if CHECK_KINDS[plan.spec(c).kind].target == "repo"}
+            refreshed |= {(c, REPOS_TARGET) for c in results if CHECK_KINDS[plan.spec(c).kind].target == "repo"}
         return refreshed | set(failing)
 
     def _with_settle(self, finding: Finding) -> Finding:

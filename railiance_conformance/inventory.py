@@ -1,18 +1,11 @@
-"""Read the operators' Ansible inventory with ansible-core's own parser, vault and ansible.cfg.
+"""Read the operators' Ansible inventory with ansible-core's own parser, templar and vault.
 
-INI or YAML inventories, group_vars/ and host_vars/ and their precedence are exactly what
-``ansible-playbook -i`` sees; ``{{ templates }}`` in the values the suite uses are rendered by
-ansible-core's templar; vaulted values (``!vault`` or whole encrypted vars files) are decrypted
-by ansible-core with the passwords given as to ansible-playbook (``--vault-password-file``,
-``--vault-id``, ``ANSIBLE_VAULT_PASSWORD_FILE``, ansible.cfg ``vault_password_file``).
-ansible.cfg is the one Ansible finds (``ANSIBLE_CONFIG``, ``./ansible.cfg``, ``~/.ansible.cfg``,
-``/etc/ansible/ansible.cfg``). Connection variables are mapped by testinfra's own Ansible
-support (``testinfra.utils.ansible_runner.get_ansible_host``). Each value keeps its origin
-(file:line) for error messages.
+INI or YAML inventories, group_vars/, host_vars/ and their precedence are what ``ansible-playbook -i``
+sees; values are rendered by ansible-core's templar and decrypted by its vault (``ansible_vault.py``),
+with ansible.cfg's settings (``ansible_config.py``); connection variables are mapped by testinfra's
+Ansible support. Each value keeps its origin (file:line).
 Example: ``read_inventory("inventory/hosts.ini", limit="coulomb", keys={"swap_size_gb"})``.
-
-Errors: ``PolicyError`` naming the file, the variable and the remedy (the plugin turns it into
-pytest's usage error, exit status 4), e.g. a vaulted variable the suite needs and no password.
+Errors: ``PolicyError`` naming the file, the variable and the remedy (pytest's usage error, exit 4).
 """
 from __future__ import annotations
 
@@ -23,18 +16,25 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
+from railiance_conformance.ansible_config import (
+    ansible_config,
+    ansible_config_file,
+    ansible_constants,
+    ssh_connection_options,
+)
+from railiance_conformance.ansible_vault import (
+    VAULT_REMEDY,
+    VaultOptions,
+    encrypted_vars_files,
+    is_vaulted,
+    vault_context,
+    vault_error,
+    vault_secrets,
+)
 from railiance_conformance.policy import PolicyError
 from railiance_conformance.targets import Connection, HostTarget, desired_keys, merge_desired, validate_targets
-
-# A source no plugin can parse is an error, not an empty inventory.
-os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
-os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_WARNING", "False")
-os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
-
-VAULT_REMEDY = ("pass --vault-password-file FILE or --vault-id [LABEL@]FILE "
-                "(or set ANSIBLE_VAULT_PASSWORD_FILE), as to ansible-playbook")
 
 # The connection variables the suite honours, as Ansible's ssh connection reads them;
 # the legacy ansible_ssh_* spellings are aliases (Ansible's ssh plugin accepts both).
@@ -51,15 +51,6 @@ _FIELD_OF = {"ansible_host": "address", "ansible_user": "user", "ansible_port": 
              "ansible_ssh_args": "ssh_args", "ansible_ssh_common_args": "ssh_args", "ansible_ssh_extra_args": "ssh_args",
              "ansible_become_user": "become_user"}
 
-
-@dataclass(frozen=True, slots=True)
-class VaultOptions:
-    """Vault passwords as ansible-playbook takes them: ``--vault-password-file FILE`` and
-    ``--vault-id [LABEL@]FILE`` (repeatable). ANSIBLE_VAULT_PASSWORD_FILE, ANSIBLE_VAULT_IDENTITY_LIST
-    and ansible.cfg's ``vault_password_file``/``vault_identity_list`` are added by ansible-core."""
-
-    password_files: tuple[str, ...] = ()
-    vault_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,178 +94,6 @@ def _cause(ansible_output: str, exc: Exception) -> str:
     return causes[-1] if causes else str(exc)
 
 
-# --- ansible.cfg ---------------------------------------------------------------------------
-
-_CONFIG_CANDIDATES = ("ansible.cfg", "~/.ansible.cfg", "/etc/ansible/ansible.cfg")
-
-
-def ansible_cfg_may_apply() -> bool:
-    """Whether ANSIBLE_INVENTORY, ANSIBLE_CONFIG or an ansible.cfg in Ansible's search path exists:
-    only then can ansible-core's configuration name an inventory (checked without importing it)."""
-    return "ANSIBLE_INVENTORY" in os.environ or "ANSIBLE_CONFIG" in os.environ \
-        or any(Path(p).expanduser().is_file() for p in _CONFIG_CANDIDATES)
-
-
-UTF8_LOCALES = ("C.UTF-8", "C.utf8")
-
-
-def ensure_utf8_locale() -> None:
-    """ansible-core needs a UTF-8 locale: its CLI module, imported for the vault, calls
-    ``locale.setlocale(LC_ALL, "")`` and exits (SystemExit: "Ansible requires the locale encoding to
-    be UTF-8") otherwise (``ansible/cli/__init__.py`` ``initialize_locale``). With a non-UTF-8 locale
-    (``LC_ALL=C``, as in many CI images and cron) the suite sets ``LC_ALL=C.UTF-8`` for itself and
-    ansible-core, as ansible-playbook's documentation asks the user to; when no C.UTF-8 locale is
-    installed either, it is a usage error naming LC_ALL/LANG. Nothing else the suite does depends on
-    the locale (it reads and writes UTF-8 explicitly)."""
-    import locale
-
-    try:
-        locale.setlocale(locale.LC_ALL, "")
-        encoding = locale.getlocale()[1]
-    except (locale.Error, ValueError):
-        encoding = None
-    if encoding and encoding.lower().replace("-", "") == "utf8":
-        return
-    for candidate in UTF8_LOCALES:
-        try:
-            locale.setlocale(locale.LC_ALL, candidate)
-        except locale.Error:
-            continue
-        os.environ["LC_ALL"] = candidate  # initialize_locale() reads the environment again
-        return
-    current = ", ".join(f"{k}={os.environ[k]}" for k in ("LC_ALL", "LC_CTYPE", "LANG") if k in os.environ) or "unset"
-    raise PolicyError("LC_ALL/LANG", current, "ansible-core (the inventory reader) needs a UTF-8 locale and "
-                                              "no C.UTF-8 locale is installed: set LC_ALL or LANG to a UTF-8 "
-                                              "locale (locale -a lists them)")
-
-
-def _constants():
-    """ansible-core's ``constants`` (it reads ansible.cfg and ANSIBLE_* at import); a broken
-    ansible.cfg is bad input: PolicyError naming the file, not a crash."""
-    ensure_utf8_locale()
-    try:
-        from ansible import constants as C
-    except Exception as exc:  # noqa: BLE001 - AnsibleOptionsError("Error reading config file (PATH): ...")
-        candidates = [os.environ.get("ANSIBLE_CONFIG", ""), *(str(Path(p).expanduser()) for p in _CONFIG_CANDIDATES)]
-        source = next((str(Path(c).resolve()) for c in candidates if c and Path(c).is_file()), "ansible.cfg")
-        raise PolicyError(source, "", f"ansible-core cannot read it: {getattr(exc, 'message', None) or exc}") from None
-    return C
-
-
-def ansible_config_file() -> str | None:
-    """The ansible.cfg ansible-core itself uses (its search order), or None."""
-    C = _constants()
-
-    # ConfigManager keeps the file it found with find_ini_config_file(); it has no public name
-    return getattr(C.config, "_config_file", None)
-
-
-def ansible_config() -> configparser.ConfigParser:
-    """That ansible.cfg, parsed as ansible-core parses it (``;`` comments, values read raw)."""
-    parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
-    path = ansible_config_file()
-    if path:
-        parser.read(path)
-    return parser
-
-
-def configured_inventory() -> list[str] | None:
-    """ansible.cfg's ``[defaults] inventory`` (or ANSIBLE_INVENTORY), paths resolved as Ansible
-    resolves them; None when neither is set (Ansible's own /etc/ansible/hosts default is not used)."""
-    if not ansible_cfg_may_apply():
-        return None  # nothing configured: do not import ansible-core at all
-    C = _constants()
-
-    value, origin = C.config.get_config_value_and_origin("DEFAULT_HOST_LIST")
-    return None if origin == "default" or not value else [str(v) for v in value]
-
-
-# --- vault ---------------------------------------------------------------------------------
-
-def _vault_secrets(loader: Any, vault: VaultOptions) -> list:
-    C = _constants()
-    try:
-        from ansible.cli import CLI
-    except SystemExit as exc:  # its import-time checks (UTF-8 locale, blocking stdio) exit the process
-        raise PolicyError("ansible-core", "", f"refuses to start: {exc}") from None
-    from ansible.errors import AnsibleError
-
-    vault_ids = [*vault.vault_ids, *(C.DEFAULT_VAULT_IDENTITY_LIST or [])]
-    output = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(output), contextlib.redirect_stdout(output):
-            return CLI.setup_vault_secrets(loader, vault_ids, list(vault.password_files), auto_prompt=False,
-                                           initialize_context=False)
-    except AnsibleError as exc:  # a missing or unreadable password file
-        option = "--vault-id" if vault.vault_ids else "--vault-password-file"
-        raise PolicyError(option, "", f"cannot read the vault password: {exc.message}") from None
-
-
-@contextlib.contextmanager
-def _vault_context(secrets: list) -> Iterator[None]:
-    """ansible-playbook sets the process-wide VaultSecretsContext once; the suite sets it for
-    the time it reads the inventory (and restores it: tests read several inventories)."""
-    from ansible.parsing.vault import VaultSecretsContext
-
-    previous = VaultSecretsContext.current(optional=True)
-    VaultSecretsContext._current = VaultSecretsContext(secrets)
-    try:
-        yield
-    finally:
-        VaultSecretsContext._current = previous
-
-
-def _vault_error(exc: BaseException) -> BaseException | None:
-    """The vault error behind ``exc`` (undecryptable value, no or wrong password), or None."""
-    from ansible.parsing.vault import AnsibleVaultError
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, AnsibleVaultError) or type(exc).__name__ == "UndecryptableVaultError":
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def _is_vaulted(value: Any) -> bool:
-    """Encrypted (``!vault``), decrypted from it, or read from a vault-encrypted vars file."""
-    from ansible.parsing.vault import VaultHelper
-
-    if isinstance(value, Mapping):
-        return any(_is_vaulted(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_is_vaulted(v) for v in value)
-    if VaultHelper.get_ciphertext(value, with_tags=False) is not None:
-        return True
-    try:
-        from ansible._internal._datatag._tags import Origin
-    except ImportError:  # pragma: no cover
-        return False
-    origin = Origin.get_tag(value)
-    return bool(origin and origin.path and _encrypted_file(origin.path))
-
-
-def _encrypted_file(path: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(14) == b"$ANSIBLE_VAULT"
-    except OSError:
-        return False
-
-
-def _encrypted_vars_files(sources: Sequence[str]) -> list[str]:
-    """group_vars/host_vars files beside the inventory that are vault-encrypted as a whole."""
-    found = []
-    for source in sources:
-        base = Path(source) if Path(source).is_dir() else Path(source).parent
-        for sub in ("group_vars", "host_vars"):
-            for path in sorted((base / sub).rglob("*")) if (base / sub).is_dir() else []:
-                if path.is_file() and _encrypted_file(str(path)):
-                    found.append(str(path))
-    return found
-
-
 # --- reading -------------------------------------------------------------------------------
 
 class _HostResolver:
@@ -297,7 +116,7 @@ class _HostResolver:
         raw = self.hostvars[key]
         try:
             rendered = self.templar.template(raw)
-            vaulted = _is_vaulted(raw) or _is_vaulted(rendered)
+            vaulted = is_vaulted(raw) or is_vaulted(rendered)
             value = _plain(rendered)
         except Exception as exc:  # noqa: BLE001 - ansible's template/vault errors -> a usage error
             raise self._error(key, exc) from None
@@ -308,7 +127,7 @@ class _HostResolver:
 
     def _error(self, key: str, exc: Exception) -> PolicyError:
         where = f"{key} (host {self.host})"
-        vault = _vault_error(exc)
+        vault = vault_error(exc)
         if vault is None:
             return PolicyError(self.origin(key), where, f"cannot render its value: {getattr(exc, 'message', exc)}")
         cipher_origin = _origin(getattr(vault, "obj", None), "")
@@ -375,52 +194,20 @@ def _connection(name: str, resolver: _HostResolver, config: configparser.ConfigP
             user, port, ssh_args = ssh_connection_options(conn_vars)
         else:
             user, ssh_args = getattr(spec, "user", None), getattr(backend, "ssh_extra_args", None) or ""
-            port = int(spec.port) if getattr(spec, "port", None) else None
+            spec_port = getattr(spec, "port", None)
+            port = int(spec_port) if spec_port else None
     except ValueError as exc:  # a port that is not a number, from the host's vars, ANSIBLE_REMOTE_PORT or ansible.cfg
-        key = next((k for k in ("ansible_port", "ansible_ssh_port") if k in resolver.hostvars), None)
-        source = resolver.origin(key) if key else \
+        port_key = next((k for k in ("ansible_port", "ansible_ssh_port") if k in resolver.hostvars), None)
+        source = resolver.origin(port_key) if port_key else \
             ("ANSIBLE_REMOTE_PORT" if "ANSIBLE_REMOTE_PORT" in os.environ else ansible_config_file() or "ansible.cfg")
-        reason = "its vaulted value is not shown" if key in resolver.secret else str(exc)
-        raise PolicyError(source, f"{key or 'remote_port'} (host {name})", f"not a port number: {reason}") from None
+        reason = "its vaulted value is not shown" if port_key in resolver.secret else str(exc)
+        raise PolicyError(source, f"{port_key or 'remote_port'} (host {name})", f"not a port number: {reason}") from None
     return Connection(
         backend=backend.NAME, address=getattr(spec, "name", None), user=user, port=port,
         identity_file=getattr(backend, "ssh_identity_file", None) or None, ssh_args=ssh_args,
         become=become, become_user=(conn_vars.get("ansible_become_user") or default_become_user) if become else None,
         secret_fields=secret_fields)
 
-
-def ssh_connection_options(variables: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
-    """(user, port, ssh args) as ansible-core's ``ssh`` connection plugin resolves its options
-    ``remote_user``, ``port``, ``ssh_args``, ``ssh_common_args`` and ``ssh_extra_args`` for a host
-    with these (rendered) connection ``variables``: each from the host's variable if it has one
-    (``ansible_user``, ``ansible_port``, ``ansible_ssh_args``, ``ansible_ssh_common_args``,
-    ``ansible_ssh_extra_args``), else the environment (``ANSIBLE_REMOTE_USER``, ``ANSIBLE_REMOTE_PORT``,
-    ``ANSIBLE_SSH_ARGS``, ``ANSIBLE_SSH_COMMON_ARGS``, ``ANSIBLE_SSH_EXTRA_ARGS``), else ansible.cfg:
-    ansible-core's ConfigManager with the plugin's own option definitions decides, so the precedence is
-    Ansible's. testinfra's mapping lets the environment win over the host's variables and ignores
-    ANSIBLE_SSH_ARGS: not used for these. The ssh args are ``ssh_args`` (unless only its default,
-    ``-C -o ControlMaster=auto -o ControlPersist=60s``: the suite keeps no master) then the common and
-    the extra args, in the order Ansible puts them on ssh's command line.
-    Example: ``ssh_connection_options({"ansible_user": "alice"})`` -> ``("alice", None, "")`` (no
-    ansible.cfg or ANSIBLE_* set)."""
-    C = _constants()
-    from ansible.plugins.loader import connection_loader
-
-    connection_loader.get("ssh", class_only=True)  # registers the plugin's option definitions
-
-    def option(name: str) -> tuple[Any, str]:
-        return C.config.get_config_value_and_origin(name, plugin_type="connection", plugin_name="ssh",
-                                                    variables=variables)
-
-    user, _ = option("remote_user")
-    try:
-        port, _ = option("port")
-        port = int(port) if port not in (None, "") else None
-    except Exception as exc:  # noqa: BLE001 - ansible-core's own type check of an integer option
-        raise ValueError(getattr(exc, "message", None) or str(exc)) from None
-    args, origin = option("ssh_args")
-    parts = [args if origin != "default" else "", option("ssh_common_args")[0], option("ssh_extra_args")[0]]
-    return (str(user) if user not in (None, "") else None, port, " ".join(str(p) for p in parts if p).strip())
 
 
 def connection_url(connection: Connection) -> str:
@@ -445,17 +232,17 @@ def read_inventory(path: str | Sequence[str], *, limit: str | None, keys: Iterab
     for source in sources:
         if not Path(source).exists():
             raise PolicyError(source, "", "inventory not found")
-    C = _constants()
+    C = ansible_constants()
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.manager import VariableManager
 
     vault = vault or VaultOptions()
     loader = DataLoader()
-    secrets = _vault_secrets(loader, vault)
+    secrets = vault_secrets(loader, vault)
     password_sources = ", ".join(str(getattr(s, "filename", None) or label) for label, s in secrets)
     output = io.StringIO()
-    with _vault_context(secrets):
+    with vault_context(secrets):
         try:
             with contextlib.redirect_stderr(output), contextlib.redirect_stdout(output):
                 inventory = InventoryManager(loader=loader, sources=sources)
@@ -463,8 +250,8 @@ def read_inventory(path: str | Sequence[str], *, limit: str | None, keys: Iterab
                 hosts = inventory.get_hosts(limit or "all")
                 all_vars = {h.name: variables.get_vars(host=h, include_hostvars=False) for h in hosts}
         except Exception as exc:  # ansible raises AnsibleError subclasses with the cause in warnings
-            if _vault_error(exc) is not None:
-                files = ", ".join(_encrypted_vars_files(sources)) or named
+            if vault_error(exc) is not None:
+                files = ", ".join(encrypted_vars_files(sources)) or named
                 if not secrets:
                     raise PolicyError(files, "", f"vault-encrypted vars file and no vault password was given: "
                                                  f"{VAULT_REMEDY}") from None
@@ -496,7 +283,7 @@ def read_inventory(path: str | Sequence[str], *, limit: str | None, keys: Iterab
     return result
 
 
-def hosts_from_inventory(path: str, defaults: Mapping[str, Any], *, limit: str | None,
+def hosts_from_inventory(path: str | Sequence[str], defaults: Mapping[str, Any], *, limit: str | None,
                          policy_source: str, vault: Any = None, validate: bool = True) -> list[HostTarget]:
     """Every host of the Ansible inventory (or of ``limit``), with its desired-state vars and
     connection. ``vault``: an ``inventory.VaultOptions`` (default: none given on the command line;

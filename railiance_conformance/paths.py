@@ -1,5 +1,5 @@
 """Where the suite's own files are: the checkout root and the bundled policies. Imports nothing heavy,
-so the plugin can name the default ``--policy-dir`` before ``early_inventory`` forks."""
+so the plugin can name the default ``--policy-dir`` before ``early_inventory`` starts its reader."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,12 +1,6 @@
-"""The pytest plugin: it only wires. Options, the Suite object (its methods are the hooks), host fan-out, fixtures.
-
-Modelled on pytest's junitxml plugin: ``pytest_configure`` builds one ``Suite``
-(``railiance_conformance.suite``) from the options, keeps it under a StashKey and registers it;
-its methods are the collection, session-finish and terminal-summary hooks. Steps get what they
-need through the fixtures below, never a shared mutable bag. Host scenarios (tag ``@hosts``)
-run once per host target: the tag adds ``usefixtures("target_host")`` and
-``pytest_generate_tests`` parametrises it (testinfra's own ``host`` parametrisation does not
-reach pytest-bdd's ``scenarios()`` tests).
+"""The pytest plugin, wiring only: the options, ``pytest_configure`` building one ``Suite`` (kept under a
+StashKey and registered: its methods are the hooks, as pytest's junitxml plugin does), the ``@hosts``
+tag as a marker, and the fixtures through which steps get what they need.
 """
 from __future__ import annotations
 
@@ -18,7 +12,7 @@ import pytest
 from railiance_conformance import early_inventory
 
 # The rest is imported when first used, not here: pytest calls pytest_addoption only once this module is
-# imported, and from there early_inventory reads the inventory in a child while pytest loads the rest
+# imported, and from there early_inventory reads the inventory in a subprocess while pytest loads the rest
 # (the steps import these same modules meanwhile).
 from railiance_conformance.levels import LAYERS, SEVERITIES
 from railiance_conformance.paths import DEFAULT_POLICY_DIR
@@ -98,13 +92,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--run-timeout", type=float, default=None, metavar="S",
                     help="deadline of the whole run; default derived from the other timeouts "
                          "(see docs/faults.md); past it the run stops as partial")
-    # every option the inventory is read with is known now: read it in a child while pytest loads the rest
+    # every option the inventory is read with is known now: read it in a subprocess while pytest loads the rest
     early_inventory.start(parser, pluginmanager)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     from railiance_conformance.policy import PolicyError
-    from railiance_conformance.suite import Suite, SuiteSettings
+    from railiance_conformance.settings import SuiteSettings
+    from railiance_conformance.suite import Suite
 
     option = config.option
     early_inventory.claim(config.pluginmanager)  # not a read an earlier run in this process left

@@ -124,7 +124,7 @@ class HostTarget:
         the suite's --ssh-identity-file."""
         if self.connection is None:
             parts = urlsplit(self.url)
-            evidence = {"backend": parts.scheme, "address": parts.hostname, "user": parts.username,
+            evidence: dict[str, Any] = {"backend": parts.scheme, "address": parts.hostname, "user": parts.username,
                         "port": parts.port, "identity_file": identity_override, "jump_host": None}
             return {k: v for k, v in evidence.items() if v is not None or k in ("identity_file", "jump_host")}
         c = self.connection

@@ -133,7 +133,7 @@ def test_the_whole_run_has_a_deadline(standin, tmp_path):
 def test_the_default_run_deadline_is_derived_from_the_options():
     from types import SimpleNamespace
 
-    from railiance_conformance.suite import default_run_timeout
+    from railiance_conformance.settings import default_run_timeout
 
     options = SimpleNamespace(probe_workers=16, command_timeout=60, api_timeout=10.0)
     assert default_run_timeout(1, options) == 65 + 200 + 120

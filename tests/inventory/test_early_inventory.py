@@ -1,6 +1,6 @@
-"""The inventory read in a child forked at plugin load (railiance_conformance/early_inventory.py) is a
+"""The inventory read in a subprocess started at plugin load (railiance_conformance/early_inventory.py) is a
 speculation: it must give the run exactly what reading it in pytest_configure gives, errors included,
-and be used only for the options it was computed from.
+be used only for the options it was computed from, and never outlive the run.
 
 Which process read the inventory is observed, not assumed: the vault password is a script (ansible-core
 runs an executable password file) that records its parent's pid, the process that ran ansible-core."""
@@ -93,7 +93,7 @@ def test_a_bad_inventory_is_the_same_usage_error_either_way(tmp_path, broken, me
 
 
 @pytest.mark.testbed
-def test_help_forks_no_child(tmp_path):
+def test_help_starts_no_child(tmp_path):
     root = inventory(tmp_path / "inv")
     result, (pid, *readers) = run(root, tmp_path / "r", "--help", early=True)
     assert result.returncode == 0 and "--ansible-inventory" in result.stdout
@@ -107,8 +107,8 @@ def options(root: Path, **changed) -> SimpleNamespace:
 
 
 def in_fresh_process(check: str, root: Path) -> None:
-    """Run ``check(root)`` of this module in a new interpreter: a fork needs a single-threaded process,
-    and the test process may have threads that earlier tests left (speculate() refuses to fork then)."""
+    """Run ``check(root)`` of this module in a new interpreter: ``early_inventory`` keeps one pending
+    read per process, which this test process must not share with the runs other tests make."""
     code = f"import sys; from pathlib import Path; import tests.inventory.test_early_inventory as t; t.{check}(Path(sys.argv[1]))"
     result = subprocess.run([sys.executable, "-c", code, str(root)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -119,7 +119,6 @@ def test_an_answer_is_used_only_for_the_options_it_was_computed_from(tmp_path):
 
 
 def _answer_used_only_for_its_options(root: Path) -> None:
-    assert early_inventory.threading.active_count() == 1
     try:
         assert early_inventory.speculate(options(root))
         pending = early_inventory._pending
@@ -140,22 +139,37 @@ def _answer_used_only_for_its_options(root: Path) -> None:
         early_inventory.discard()
 
 
-def test_no_fork_while_other_threads_run(tmp_path):
-    import threading
+def test_the_child_is_a_new_interpreter_not_a_fork(tmp_path):
+    in_fresh_process("_child_is_a_new_interpreter", inventory(tmp_path / "inv"))
 
-    root = inventory(tmp_path / "inv")
+
+def _child_is_a_new_interpreter(root: Path) -> None:
+    """A thread running here (pytest in-process beside a server) cannot matter: nothing is forked
+    without an exec; the child runs this module's main() in its own session."""
+    import threading
+    import time
+
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert not early_inventory.speculate(options(root))
-        assert early_inventory._pending is None
+        assert early_inventory.speculate(options(root))
+        pid = early_inventory._pending.pid
+        deadline = time.monotonic() + 10  # the kernel shows the new argv a moment after Popen returns
+        while b"early_inventory import main" not in (cmdline := Path(f"/proc/{pid}/cmdline").read_bytes()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        argv = cmdline.split(b"\0")
+        assert argv[0] == sys.executable.encode() and b"early_inventory import main" in argv[3], argv
+        assert os.getsid(pid) == pid != os.getsid(0)  # its own session and process group
+        assert [t.name for t in early_inventory.take(options(root))] == ["alpha", "beta"]
     finally:
         stop.set()
         thread.join()
+        early_inventory.discard()
 
 
-def test_the_plugin_imports_little_before_it_forks():
+def test_the_plugin_imports_little_before_it_starts_the_child():
     """pytest_addoption runs once plugin.py is imported: what it imports is start-up the child cannot
     overlap. The steps import the rest meanwhile."""
     heavy = ("jsonschema", "ansible", "kubernetes", "railiance_conformance.checks", "railiance_conformance.suite")
@@ -194,7 +208,7 @@ def alive(pid: int) -> bool:
 
 
 def processes_naming(text: str) -> list[int]:
-    """Live processes whose command line holds ``text`` (the forked child shares pytest's; the script's names its file)."""
+    """Live processes whose command line holds ``text`` (the child's names the inventory; the script's names its file)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
@@ -244,8 +258,7 @@ def test_a_read_left_by_an_earlier_run_in_this_process_is_not_used(tmp_path):
 
 
 def _earlier_runs_read_is_discarded(root: Path) -> None:
-    assert early_inventory.threading.active_count() == 1
-    class PluginManager:  # stands for two pytest runs' plugin managers (held weakly)
+    class PluginManager:  # stands for two pytest runs' plugin managers
         pass
 
     earlier, this = PluginManager(), PluginManager()
@@ -258,3 +271,32 @@ def _earlier_runs_read_is_discarded(root: Path) -> None:
             os.waitpid(pending.pid, 0)
     finally:
         early_inventory.discard()
+
+
+@pytest.mark.testbed
+def test_a_killed_run_leaves_no_child_behind(tmp_path):
+    """pytest killed (SIGKILL: no atexit, no unconfigure) while the child waits on a slow vault script:
+    the child sees the pipe it watches close and kills its process group, the script with it."""
+    import signal
+    import time
+
+    root = inventory(tmp_path / "inv")
+    script = slow_script(root, sleep=60)
+    env = {**os.environ, "RAILIANCE_EARLY_INVENTORY": "1"}
+    command = [sys.executable, "-m", "pytest", "features/", "-p", "no:randomly", "-m", "S1", "--ansible-inventory",
+               str(root / "hosts.ini"), "--vault-password-file", str(script), "--report-dir", str(tmp_path / "r"),
+               "--history", "none", "--connect-timeout", "3"]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (root / "script-pids").exists() and time.monotonic() < deadline:  # the script runs
+            time.sleep(0.1)
+        assert (root / "script-pids").exists()
+        assert processes_naming(str(root))  # the child and its script
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + 10
+    while processes_naming(str(root)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_naming(str(root)) == []

@@ -23,7 +23,7 @@ def test_a_dynamic_inventorys_host_names_are_plain_strings(tmp_path):
 
 def test_a_broken_ansible_cfg_is_bad_input_naming_it(tmp_path):
     (tmp_path / "ansible.cfg").write_text("[defaults\ninventory = hosts.ini\n")
-    code = ("from railiance_conformance.inventory import configured_inventory\n"
+    code = ("from railiance_conformance.ansible_config import configured_inventory\n"
             "from railiance_conformance.policy import PolicyError\n"
             "try:\n    configured_inventory()\nexcept PolicyError as exc:\n    print('POLICY', exc)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -47,7 +47,7 @@ def test_a_port_that_is_not_a_number_is_bad_input_naming_its_line(tmp_path):
 def test_a_vaulted_port_that_is_not_a_number_is_not_printed(tmp_path):
     import pytest
 
-    from railiance_conformance.inventory import VaultOptions
+    from railiance_conformance.ansible_vault import VaultOptions
     from railiance_conformance.policy import PolicyError
     from tests.inventory.vault_fixtures import password_file, vault_var
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from railiance_conformance.inventory import VaultOptions, hosts_from_inventory, read_inventory
+from railiance_conformance.ansible_vault import VaultOptions
+from railiance_conformance.inventory import hosts_from_inventory, read_inventory
 from railiance_conformance.policy import PolicyError
 from tests.inventory.vault_fixtures import password_file, vault_text, vault_var
 from tests.suite_runner import REPO
@@ -218,7 +219,8 @@ def test_a_vaulted_connection_variable_is_masked_in_the_evidence(tmp_path):
 
 READER = """
 import dataclasses, json, sys
-from railiance_conformance.inventory import configured_inventory, read_inventory
+from railiance_conformance.ansible_config import configured_inventory
+from railiance_conformance.inventory import read_inventory
 from railiance_conformance.policy import PolicyError
 source = sys.argv[1] if len(sys.argv) > 1 else configured_inventory()
 try:
@@ -281,7 +283,7 @@ def test_ANSIBLE_VAULT_PASSWORD_FILE_is_honoured(vaulted, tmp_path):
 
 def test_no_ansible_cfg_no_configured_inventory(tmp_path):
     assert read_elsewhere(tmp_path, str(write(tmp_path / "h.ini", "x ansible_host=127.0.0.9\n")))["hosts"]
-    done = subprocess.run([sys.executable, "-c", "import sys; from railiance_conformance.inventory import "
+    done = subprocess.run([sys.executable, "-c", "import sys; from railiance_conformance.ansible_config import "
                            "configured_inventory; print(configured_inventory()); print('ansible' in sys.modules)"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={**{k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")},

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from railiance_conformance import inventory
+from railiance_conformance import ansible_config
 from railiance_conformance.policy import PolicyError
 from tests.suite_runner import REPO
 
@@ -35,7 +35,7 @@ def test_without_any_utf8_locale_it_is_a_usage_error_naming_lc_all_and_lang(monk
     real = locale.setlocale
 
     def setlocale(category, name=None):
-        if name in inventory.UTF8_LOCALES:
+        if name in ansible_config.UTF8_LOCALES:
             raise locale.Error("unsupported locale setting")
         return real(category, "C") if name == "" else real(category, name)
 
@@ -44,7 +44,7 @@ def test_without_any_utf8_locale_it_is_a_usage_error_naming_lc_all_and_lang(monk
     monkeypatch.setenv("LC_ALL", "C")
     try:
         with pytest.raises(PolicyError) as caught:
-            inventory.ensure_utf8_locale()
+            ansible_config.ensure_utf8_locale()
     finally:
         real(locale.LC_ALL, before)
     assert str(caught.value).startswith("LC_ALL/LANG: LC_ALL=C")
