@@ -85,15 +85,23 @@ def _mask_userinfo(match: re.Match) -> str:
     return match.group(0)  # ssh://git@host: a login name
 
 
-@functools.lru_cache(maxsize=16384)
 def redact_text(text: str) -> str:
     """Mask every credential form listed in the module docstring; other text is unchanged.
 
-    A pure function of ``text``, kept for the most recent 16384 distinct strings: a run at many
-    hosts redacts the same expected values, reasons and remedies once per host (eleven regular
-    expressions each), and the cache answers the repeats."""
+    A pure function of ``text``: answers for strings of up to 4096 characters are kept for the most recent
+    16384 distinct ones (a run at many hosts redacts the same expected values, reasons and remedies once
+    per host, eleven regular expressions each); longer text (file contents) is never kept."""
     if not text:
         return text
+    return _redact_short(text) if len(text) <= 4096 else _redact(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _redact_short(text: str) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     text = _URL_USERINFO.sub(_mask_userinfo, text)
     text = _SCP_USERINFO.sub(lambda m: f"{m['pre']}{m['user']}:{MASK}@{m['host']}:", text)
     text = _QUOTED_PAIR.sub(lambda m: f"{m['key']}{m['eq']}{m['value'][0]}{MASK}{m['value'][0]}", text)

@@ -22,9 +22,12 @@ _YAML_ESCAPED = re.compile(r"[^\x00-\x7e]")
 
 
 def _encode(value: Any) -> str:
-    # default=str: what json.dumps(default=str) gives for a value JSON has no type for (a Path, a datetime);
+    # default=str: what json.dumps(default=str) gives for a value JSON has no type for (a Path); datetimes and
+    # dataclasses passed to it too (orjson would write them itself: "T" in a datetime, a dataclass as an object)
     # OPT_NON_STR_KEYS: an int key is written as its text, as json.dumps does
-    return orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    options = (orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+               | orjson.OPT_PASSTHROUGH_DATACLASS)
+    return orjson.dumps(value, default=str, option=options).decode("utf-8")
 
 
 def json_text(value: Any) -> str:

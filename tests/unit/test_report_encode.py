@@ -42,6 +42,20 @@ def test_astral_characters_are_one_code_point_in_yaml():
     assert json_text("😀") == '"\\ud83d\\ude00"' and json.loads(json_text("😀")) == "😀"
 
 
-def test_values_json_has_no_type_for_are_their_text():
+def test_values_json_has_no_type_for_are_their_text_as_the_standard_library_writes_them():
+    import dataclasses
+    import datetime
+    import enum
     from pathlib import Path
-    assert json.loads(json_text({"p": Path("/x"), 3: "int key"})) == {"p": "/x", "3": "int key"}
+
+    @dataclasses.dataclass
+    class Stat:
+        mode: str
+
+    class Level(str, enum.Enum):
+        HIGH = "high"
+
+    value = {"p": Path("/x"), 3: "int key", "when": datetime.datetime(2026, 12, 5, 3, 0, tzinfo=datetime.timezone.utc),
+             "day": datetime.date(2026, 1, 2), "stat": Stat("0600"), "level": Level.HIGH}
+    assert json.loads(json_text(value)) == json.loads(json.dumps(value, default=str))
+    assert json.loads(json_text(value))["when"] == "2026-12-05 03:00:00+00:00"
