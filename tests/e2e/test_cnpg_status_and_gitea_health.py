@@ -1,4 +1,4 @@
-"""Issue 13, items 4 and 5 on the API stand-in, through the unmodified kubernetes client: what
+"""The CloudNativePG cluster's status and Gitea's health on the API stand-in, through the unmodified kubernetes client: what
 ``kubectl cnpg status`` reports (cluster.gitea_db.status), and Gitea's own health endpoint read
 through the API server's service proxy (cluster.gitea.db_health, cluster.gitea.cache_health):
 passing on the conformant dump, drift when the endpoint reports the cache down or archiving fails,

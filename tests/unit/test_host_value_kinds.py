@@ -1,4 +1,4 @@
-"""Issue 10's host examples, evaluated in-process: each value is read the way its own component reads it.
+"""Host values in their real-world forms, evaluated in-process: each value is read the way its own component reads it.
 
 Kind 2 (sysctl values through the kernel's integer parser), kind 4 (fstab options that change what happens
 at boot), kind 5 (a line pam_limits skips is a fact), plus the systemd drop-in sizes. Every test gives the
@@ -79,7 +79,7 @@ def nproc_facts(limits_conf: str, dropins: dict[str, str] | None = None) -> Host
 
 
 def test_quoted_hard_nproc_is_skipped_so_the_hard_limit_is_unset() -> None:
-    """Issue 10's example: the suite said could-not-verify; pam_limits skips the line: drift, with why."""
+    """A line pam_limits skips: the suite once said could-not-verify; pam_limits skips the line: drift, with why."""
     outcome = evaluate("host.nproc.configured", nproc_facts('tegwick soft nproc 512\ntegwick hard nproc "1024"\n'))
     assert (outcome.status, outcome.observed) == (Status.DRIFT, {"soft": 512, "hard": None})
     assert outcome.reason == ("pam_limits skips /etc/security/limits.conf:2 'tegwick hard nproc \"1024\"' "

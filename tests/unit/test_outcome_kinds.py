@@ -1,4 +1,4 @@
-"""Issue 13's outcome controls, evaluated in-process on the fact script's sections (probes/facts.py).
+"""The outcome controls (what a task's Done-when promises), evaluated in-process on the fact script's sections (probes/facts.py).
 
 What "Done when" promises, not only configuration: the kernel's swap total (T01), every running process
 of the operator and the slice's cgroup v2 caps (T02), a prompt-free ssh login and ls-remote (T07).

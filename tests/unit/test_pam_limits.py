@@ -168,7 +168,7 @@ def test_skipped_lines_for_others_are_not_listed(line: str) -> None:
 
 
 def test_quoted_value_leaves_the_hard_limit_unset() -> None:
-    """Issue 10, kind 5: `tegwick hard nproc "1024"` is skipped, so no line sets the hard limit."""
+    """A quoted value: `tegwick hard nproc "1024"` is skipped, so no line sets the hard limit."""
     resolved = resolve_limit(conf("tegwick soft nproc 512", 'tegwick hard nproc "1024"'), user="tegwick", uid=1000,
                              groups=["tegwick"])
     assert (resolved.soft, resolved.hard, resolved.hard_source) == (512, None, None)
