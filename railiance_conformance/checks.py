@@ -25,7 +25,11 @@ class CheckPlan:
     def __init__(self, catalog: Any, specs: Mapping[str, ControlSpec], selected: Iterable[str] | None = None):
         self.catalog = catalog
         self.specs = dict(specs)
-        self.selected = [c for c in (self.specs if selected is None else selected) if c in self.specs]
+        # in the features' order whatever the order ``selected`` comes in (a set's order changes with the
+        # interpreter's hash seed): the fact script reads in this order, so which facts are read before one
+        # that blocks until the host's deadline is the same on every run
+        chosen = None if selected is None else set(selected)
+        self.selected = [c for c in self.specs if chosen is None or c in chosen]
         self._params: dict[tuple[str, str], tuple[dict[str, Any], dict[str, str]]] = {}
 
     def spec(self, control_id: str) -> ControlSpec:
