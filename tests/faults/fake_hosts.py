@@ -55,22 +55,51 @@ class LoopbackSshd:
 
     def stop(self) -> None:
         """Kill sshd and everything it started: its process group, and every descendant with its own
-        process group (a connection's ``sshd: root@notty`` and the ``sleep 3600`` of a ForceCommand),
-        found before anything is killed (a killed parent's children are reparented to init and no
-        longer found); repeated until none is left."""
-        for _ in range(20):
-            victims = descendants(self.proc.pid)
-            for pid in [self.proc.pid, *victims]:
-                for kill in (os.killpg, os.kill):
-                    try:
-                        kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
-            if not victims:
+        process group (a connection's ``sshd: root@notty`` and the ``sleep 3600`` of a ForceCommand).
+        sshd and each descendant are stopped (SIGSTOP) as they are found, until a search finds none new: a
+        stopped process forks nothing, so a connection accepted or a command started while searching is
+        still found (its parent is alive); then every one of them is killed."""
+        frozen: list[int] = []
+        for pid in [self.proc.pid]:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        for _ in range(50):
+            new = [p for p in descendants(self.proc.pid) if p not in frozen]
+            if not new:
                 break
-            self.proc.poll()
-            time.sleep(0.05)
+            for pid in new:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    continue
+                frozen.append(pid)
+        # a command whose connection already ended (the client killed: sshd's session process exited) was
+        # reparented to init before this stop: found by the connection its environment names (this port)
+        frozen += [p for p in _connected_to(self.port) if p not in frozen]
+        for pid in [self.proc.pid, *frozen]:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         self.proc.wait(10)
+
+
+def _connected_to(port: int) -> list[int]:
+    """The pids whose environment says they run in an ssh session to 127.0.0.1:``port`` (SSH_CONNECTION)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            variables = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for variable in variables:
+            if variable.startswith(b"SSH_CONNECTION=") and variable.endswith(f" 127.0.0.1 {port}".encode()):
+                found.append(int(environ.parent.name))
+                break
+    return found
 
 
 def descendants(root: int) -> list[int]:
