@@ -29,15 +29,20 @@ from bench_common import (
 )
 
 
-def suite_row(bed: Bed, n: int, tmp: Path) -> Row:
-    report_dir = tmp / f"reports-{bed.tier}-{n}"   # kept across rounds, as a user's reports/ (history grows)
-    argv = [PYTHON, "-m", "pytest", "features/", "-m", "S1", "--ansible-inventory", str(bed.inventory(n)),
+def suite_row(bed: Bed, n: int, tmp: Path, baseline: Path | None = None) -> Row:
+    """The suite as a user starts it at ``n`` hosts; with ``baseline`` (a checkout of another commit with its
+    own ``.venv``, ``./run deps`` run in it) the same command run from that checkout: the "suite (baseline)"
+    row, measured in the same rounds as this checkout's, so before and after are paired."""
+    tool = "suite" if baseline is None else "suite (baseline)"
+    report_dir = tmp / f"reports-{bed.tier}-{n}{'' if baseline is None else '-baseline'}"  # kept across rounds (history grows)
+    python = PYTHON if baseline is None else str(baseline / ".venv" / "bin" / "python")
+    argv = [python, "-m", "pytest", "features/", "-m", "S1", "--ansible-inventory", str(bed.inventory(n)),
             "--ssh-config", str(bed.testbed.ssh_config), "--report-dir", str(report_dir), *NO_TEST_EXTRA]
 
     def check(result) -> str:
         rc, output = result
         if rc not in (0, 1):
-            raise BenchError(f"suite x{n}: exit {rc}\n{output[-3000:]}")
+            raise BenchError(f"{tool} x{n}: exit {rc}\n{output[-3000:]}")
         document = json.loads((report_dir / "findings.json").read_text())
         names = [h.state.name for h in bed.testbed.hosts[:n]]
         statuses: dict[str, dict[str, str]] = {}
@@ -47,9 +52,9 @@ def suite_row(bed: Bed, n: int, tmp: Path) -> Row:
                 **{c: "pending" for c in HOST_PENDING}}
         for name in names:
             if statuses.get(name) != want:
-                raise BenchError(f"suite x{n}: {name}: {statuses.get(name)} != {want}")
+                raise BenchError(f"{tool} x{n}: {name}: {statuses.get(name)} != {want}")
         return f"{len(HOST_CONTROLS)} controls x {n} hosts, {len(bed.failing)} errors per host"
-    return Row("suite", bed, n, lambda: run_process(argv, tmp / "suite.log"), check)
+    return Row(tool, bed, n, lambda: run_process(argv, tmp / "suite.log", cwd=baseline or REPO), check)
 
 
 def testinfra_row(bed: Bed, n: int, tmp: Path) -> Row:

@@ -61,12 +61,13 @@ from railiance_testbed.nshosts import SYSTEMD_CONTROLS, NamespaceTestbed  # noqa
 from railiance_testbed.nspawn import Testbed  # noqa: E402
 
 
-def per_host_lines(find, big: int) -> list[str]:
+def per_host_lines(find, big: int, tool: str = "suite") -> list[str]:
     """The cost aims per host: the hosts' CPU per host beyond one login (aim <= 50 ms), the client CPU per
     additional host between 1 and ``big`` hosts (aim <= 10 ms), suite / testinfra at one host (aim <= 1.0x),
-    and what pytest and pytest-bdd alone cost. Each a median over rounds of the value within one round."""
+    and what pytest and pytest-bdd alone cost. Each a median over rounds of the value within one round.
+    ``tool``: "suite", or "suite (baseline)" for the same lines of the baseline checkout (``--baseline``)."""
     lines = []
-    suite1, suite_big, login_big = find("suite", 1), find("suite", big), find("ssh true", big)
+    suite1, suite_big, login_big = find(tool, 1), find(tool, big), find("ssh true", big)
     if suite_big and login_big and suite_big.hosts_cpu and login_big.hosts_cpu:
         per_host = statistics.median((s - l) / big for s, l in zip(suite_big.hosts_cpu, login_big.hosts_cpu, strict=True))
         login = median(login_big.hosts_cpu) / big
@@ -88,7 +89,7 @@ def per_host_lines(find, big: int) -> list[str]:
         lines.append(f"suite / testinfra+ControlPath at 1 host: {ratio:.3f}x ({median(suite1.wall):.2f} s against "
                      f"{median(find('testinfra', 1).wall):.2f} s)  (aim <= 1.0x: {'met' if ratio <= 1.0 else 'NOT met'})")
     bare, bdd, startup = find("pytest alone", 1), find("pytest + pytest-bdd", 1), find("pytest start-up", 1)
-    if bare and bdd and startup:
+    if bare and bdd and startup and tool == "suite":
         lines.append(f"start-up: pytest alone {median(bare.wall):.2f} s, with pytest-bdd {median(bdd.wall):.2f} s, the "
                      f"suite's collection (plugin, policy, features) {median(startup.wall):.2f} s")
     return lines
@@ -130,6 +131,17 @@ def report(rows: list[Row], repeat: int, memory: tuple[float, float] | None, clu
     print("\nper-host costs (paired: each round's own rows):")
     for line in per_host_lines(find, big):
         print(f"  {line}")
+    if find("suite (baseline)", 1) is not None:
+        print("the same for the baseline checkout (--baseline), measured in the same rounds:")
+        for line in per_host_lines(find, big, "suite (baseline)"):
+            print(f"  {line}")
+        print("this checkout / the baseline (paired; below 1 is faster):")
+        for n in sorted({1, 10, big}):
+            now, base = find("suite", n), find("suite (baseline)", n)
+            parts = [f"{what} {value:.3f}x" for what, value in
+                     (("wall", paired(now, base)), ("client CPU", paired(now, base, "cpu")),
+                      ("hosts CPU", paired(now, base, "hosts_cpu"))) if value is not None]
+            print(f"  {n:>4} host{'s' if n > 1 else ' '}: {', '.join(parts)}")
     startup, login1, login_big = find("pytest start-up", 1), find("ssh true", 1), find("ssh true", big)
     testinfra1 = find("testinfra", 1)
     if startup and login1 and testinfra1 and suite1:
@@ -210,10 +222,19 @@ def main() -> int:
     parser.add_argument("--no-ansible", action="store_true", help="leave out the ansible-playbook baseline")
     parser.add_argument("--no-probe-layer", action="store_true", help="leave out the in-process probe layer rows")
     parser.add_argument("--no-cluster", action="store_true", help="leave out the cluster API request count")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run the suite from DIR, a checkout of another commit with its own .venv "
+                             "(git worktree add --detach DIR REV; cd DIR && ./run deps), in the same rounds: "
+                             "before/after paired in one run")
     parser.add_argument("--sections", action="store_true",
                         help="only the fact script's cost per control on one namespace host (hosts CPU), then exit")
     parser.add_argument("--section-runs", type=int, default=20, help="runs per control for the section costs")
     args = parser.parse_args()
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if not (args.baseline / ".venv" / "bin" / "python").exists() or not (args.baseline / "features").is_dir():
+            parser.error(f"--baseline {args.baseline}: not a checkout of this project with its own .venv "
+                         "(features/ and .venv/bin/python must exist: run ./run deps in it)")
     started = time.monotonic()
     cgroup = CpuCgroup.make()
     if args.sections:
@@ -287,6 +308,8 @@ def build_rows(beds: list[Bed], args, tmp: Path) -> list[Row]:
     for bed in beds:
         sizes = sorted({1, 10, args.hosts}) if bed.tier == "namespace" else [1, 10]
         rows += [suite_row(bed, n, tmp) for n in sizes]
+        if args.baseline is not None and bed.tier == "namespace":
+            rows += [suite_row(bed, n, tmp, args.baseline) for n in sizes]
         rows += [testinfra_row(bed, n, tmp) for n in (1, 10)]
         if not args.no_ansible:
             rows += [ansible_row(bed, n, tmp) for n in (1, 10)]
