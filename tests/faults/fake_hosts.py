@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.proc_tree import descendants
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -51,7 +53,7 @@ class LoopbackSshd:
     def descendants(self) -> list[int]:
         """Every live process sshd started, at any depth (its per-connection children call setsid(),
         so they and their sessions are outside sshd's own process group)."""
-        return descendants(self.proc.pid)
+        return descendants(self.proc.pid, zombies=False)
 
     def stop(self) -> None:
         """Kill sshd and everything it started: its process group, and every descendant with its own
@@ -66,7 +68,7 @@ class LoopbackSshd:
             except ProcessLookupError:
                 pass
         for _ in range(50):
-            new = [p for p in descendants(self.proc.pid) if p not in frozen]
+            new = [p for p in descendants(self.proc.pid, zombies=False) if p not in frozen]
             if not new:
                 break
             for pid in new:
@@ -99,25 +101,6 @@ def _connected_to(port: int) -> list[int]:
             if variable.startswith(b"SSH_CONNECTION=") and variable.endswith(f" 127.0.0.1 {port}".encode()):
                 found.append(int(environ.parent.name))
                 break
-    return found
-
-
-def descendants(root: int) -> list[int]:
-    """The pids of every live descendant of ``root`` (from /proc/*/stat's ppid field)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        if fields[0] != "Z":
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
     return found
 
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.faults.fake_hosts import LoopbackSshd, descendants
+from tests.faults.fake_hosts import LoopbackSshd
+from tests.proc_tree import descendants
 
 pytestmark = pytest.mark.testbed  # a loopback sshd
 
@@ -50,7 +51,7 @@ def test_stopping_the_loopback_sshd_ends_its_connections_and_their_commands(tmp_
         time.sleep(0.2)
         left = [p for p in started if _proc(p, "stat") and _proc(p, "stat").rsplit(b")", 1)[1].split()[0] != b"Z"]
         assert not left, [_proc(p, "cmdline") for p in left]
-        assert not descendants(sshd.proc.pid)
+        assert not descendants(sshd.proc.pid, zombies=False)
     finally:
         client.kill()
         client.wait(10)

@@ -20,10 +20,6 @@ from tests.suite_runner import REPO
 pytestmark = pytest.mark.testbed  # runs the suite end to end against the API stand-in
 
 
-def _descendants(root: int) -> list[int]:
-    return descendants(root)
-
-
 def _alive(pids: list[int]) -> list[str]:
     alive = []
     for pid in pids:
@@ -49,7 +45,7 @@ def test_sigterm_to_the_nightly_ends_the_run_with_a_partial_report(standin, tmp_
         while len(api.requests()) < 3 and time.monotonic() < deadline:  # the run is reading the cluster
             time.sleep(0.2)
         assert len(api.requests()) >= 3, "the run never reached the API"
-        tree = [proc.pid, *_descendants(proc.pid)]
+        tree = [proc.pid, *descendants(proc.pid)]
         assert len(tree) >= 2  # nightly and its pytest
         sent = time.monotonic()
         if to_group:
@@ -82,7 +78,7 @@ def test_sigterm_to_the_nightly_ends_the_run_with_a_partial_report(standin, tmp_
 
 
 def _ssh_clients(root: int) -> list[str]:
-    return [c for c in _alive(_descendants(root)) if c.split(" ", 1)[0].rsplit("/", 1)[-1] == "ssh"]
+    return [c for c in _alive(descendants(root)) if c.split(" ", 1)[0].rsplit("/", 1)[-1] == "ssh"]
 
 
 @pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, True), (signal.SIGINT, False), (signal.SIGHUP, False)],
@@ -109,7 +105,7 @@ def test_a_signal_to_pytest_mid_fact_gathering_ends_the_ssh_sessions_at_once(tmp
         while time.monotonic() < deadline and not _ssh_clients(proc.pid):
             time.sleep(0.2)
         time.sleep(2)  # logged in, waiting for the fact script's answer
-        tree = [proc.pid, *_descendants(proc.pid)]
+        tree = [proc.pid, *descendants(proc.pid)]
         assert _ssh_clients(proc.pid), _alive(tree)
         sent = time.monotonic()
         os.killpg(proc.pid, signum) if to_group else proc.send_signal(signum)
@@ -145,7 +141,7 @@ def test_sigterm_to_the_gate_stops_its_suite_and_records_nothing(standin, tmp_pa
         deadline = time.monotonic() + 120
         while len(api.requests()) < 3 and time.monotonic() < deadline:
             time.sleep(0.2)
-        tree = [proc.pid, *_descendants(proc.pid)]
+        tree = [proc.pid, *descendants(proc.pid)]
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
