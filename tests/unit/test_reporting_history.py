@@ -12,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.finding import Status
 from railiance_conformance.history import History, RunDiff, StatusChange
@@ -220,3 +222,26 @@ def test_two_processes_recording_at_once_both_succeed(tmp_path: Path) -> None:
     ids = [r.run_id for r in history.runs()]
     assert sorted(ids) == sorted(f"{side}-{n}" for side in ("left", "right") for n in range(8))
     assert all(len(history.statuses(run_id)) == 60 * len(FINDINGS) for run_id in ids)
+
+
+STATUSES = [Status.PASS, Status.DRIFT, Status.ERROR, Status.PENDING]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(STATUSES), max_size=4),
+                     min_size=1, max_size=6),
+       chunk=st.sampled_from([1, 2, 500]))
+def test_the_histories_of_many_keys_are_each_key_s_own_history(tmp_path_factory, monkeypatch, runs, chunk) -> None:
+    """``finding_histories`` (the reports' one read of every key) equals ``finding_history`` asked key by key,
+    on generated histories: keys missing from runs, drift streaks broken by another status or by absence,
+    keys never seen; in chunks of 1, 2 or 500 keys per query."""
+    import railiance_conformance.history as history_module
+
+    monkeypatch.setattr(history_module, "_KEYS_PER_QUERY", chunk)
+    history = History(tmp_path_factory.mktemp("h") / "history.sqlite")
+    for index, statuses in enumerate(runs):
+        findings = tuple(replace(FINDINGS[0], target=target, status=status) for target, status in statuses.items())
+        history.record(sample_run(f"run-{index}", findings=findings, started_at=f"2026-11-{index + 1:02d}T00:00:00Z"))
+    keys = [replace(FINDINGS[0], target=t).key for t in ("a", "b", "c", "d", "never")]
+    one_by_one = {key: found for key in keys if (found := history.finding_history(key)) is not None}
+    assert history.finding_histories(keys) == one_by_one
