@@ -41,8 +41,31 @@ def python(script: str, *args: str, **popen) -> subprocess.Popen:
 def test_wal_mode_and_schema(history: History) -> None:
     with sqlite3.connect(history.path) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     History(history.path)  # opening again is harmless
+
+
+def test_a_version_1_history_gets_the_status_index_and_reads_the_same(tmp_path: Path) -> None:
+    """A file written before findings_by_key_status (schema version 1) gets it when first opened; what it
+    answers is the same, and the trend and each key's status are then read from that index alone."""
+    from railiance_conformance.history import SCHEMA
+
+    path = tmp_path / "history.sqlite"
+    with sqlite3.connect(path) as con:
+        con.executescript(SCHEMA.replace("CREATE INDEX IF NOT EXISTS findings_by_key_status ON findings "
+                                         "(key, seq, status);", "") + "PRAGMA user_version = 1;")
+    old = History.__new__(History)  # as the earlier suite opened it: no migration
+    old.path, old.busy_timeout_s = path, 1.0
+    old.record(sample_run("run-1"))
+    old.record(sample_run("run-2", findings=with_status({KEYS[0]: Status.PASS})))
+    before = (old.trend(), old.diff_latest(), {k: old.finding_history(k) for k in KEYS})
+    history = History(path)
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+        plan = con.execute("EXPLAIN QUERY PLAN SELECT seq, key, status FROM findings WHERE seq >= 1 ORDER BY key")
+        assert "COVERING INDEX findings_by_key_status" in str(plan.fetchall())
+    assert (history.trend(), history.diff_latest(), {k: history.finding_history(k) for k in KEYS}) == before
+    assert history.finding_histories(KEYS) == {k: v for k, v in before[2].items() if v is not None}
 
 
 def test_record_and_runs(history: History) -> None:
