@@ -14,13 +14,17 @@ import sqlite3
 import time
 from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from railiance_conformance.finding import Status
 from railiance_conformance.run import FindingHistory, Run, RunDiff, RunInfo, StatusChange, Trend  # noqa: F401 - re-exported
 
 BUSY_TIMEOUT_MS = 60_000
-SCHEMA_VERSION = 1
+_KEYS_PER_QUERY = 500  # bound parameters per query (SQLite's limit is 32766 since 3.32, 999 before)
+# 2: findings_by_key_status, so that the trend and each key's status are read from the index alone (the table's
+# rows hold the evidence: reading them cost ~3 ms per host and run at 30 runs of history). A file of version 1
+# gets the index when first opened (CREATE INDEX IF NOT EXISTS; an older suite opening a version 2 file keeps it).
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL UNIQUE, started_at TEXT NOT NULL,
@@ -32,7 +36,12 @@ CREATE TABLE IF NOT EXISTS findings (
   severity TEXT NOT NULL, status TEXT NOT NULL, expected TEXT, observed TEXT, reason TEXT NOT NULL,
   evidence TEXT NOT NULL, PRIMARY KEY (seq, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS findings_by_key ON findings (key, seq);
+CREATE INDEX IF NOT EXISTS findings_by_key_status ON findings (key, seq, status);
 """
+
+
+def _chunks(keys: list[str]) -> Iterator[list[str]]:
+    return (keys[start:start + _KEYS_PER_QUERY] for start in range(0, len(keys), _KEYS_PER_QUERY))
 
 
 def _json(value: Any) -> str:
@@ -93,6 +102,9 @@ class PendingRecord:
 
     def finding_history(self, key: str) -> FindingHistory | None:
         return self.history._finding_history(self.con, key)
+
+    def finding_histories(self, keys: Iterable[str]) -> dict[str, FindingHistory]:
+        return self.history._finding_histories(self.con, keys)
 
     def trend(self, limit: int = 30) -> Trend:
         return self.history._trend(self.con, limit)
@@ -220,6 +232,46 @@ class History:
                 break
             streak += 1
         return FindingHistory(key, seen[0][0], seen[0][1], seen[-1][0], seen[-1][1], seen[-1][2], streak, len(seen))
+
+    def finding_histories(self, keys: Iterable[str]) -> dict[str, FindingHistory]:
+        """``finding_history`` of each of ``keys`` (key -> FindingHistory; a key never seen is left out),
+        read with one aggregate per chunk of keys instead of one query per key and run."""
+        with self._connect() as con:
+            return self._finding_histories(con, keys)
+
+    def _finding_histories(self, con: sqlite3.Connection, keys: Iterable[str]) -> dict[str, FindingHistory]:
+        # Only the index on (key, seq) is read for every run; the table's rows (large: they hold the evidence)
+        # only at each key's latest run and, for a key in drift there, back along its streak.
+        runs = {seq: (run_id, started_at) for seq, run_id, started_at in
+                con.execute("SELECT seq, run_id, started_at FROM runs ORDER BY seq")}
+        order = list(runs)
+        wanted = sorted(set(keys))
+        spans: dict[str, tuple[int, int, int]] = {}
+        for chunk in _chunks(wanted):
+            for key, first, last, seen in con.execute(
+                    "SELECT key, min(seq), max(seq), count(*) FROM findings"
+                    f" WHERE key IN ({','.join('?' * len(chunk))}) GROUP BY key", chunk):
+                spans[key] = (first, last, seen)
+        latest: dict[int, list[str]] = {}
+        for key, (_, last, _) in spans.items():
+            latest.setdefault(last, []).append(key)
+        status: dict[str, str] = {}
+        for seq, named in latest.items():
+            for chunk in _chunks(named):
+                status.update(con.execute(f"SELECT key, status FROM findings WHERE seq = ? AND key IN "
+                                          f"({','.join('?' * len(chunk))})", (seq, *chunk)))
+        found = {}
+        for key, (first, last, seen) in spans.items():
+            streak = 0
+            if last == order[-1]:  # counted back from the latest run; a run without the key ends it too
+                for seq in reversed(order):
+                    row = (status[key],) if seq == last else con.execute(
+                        "SELECT status FROM findings WHERE seq = ? AND key = ?", (seq, key)).fetchone()
+                    if row is None or row[0] != Status.DRIFT.value:
+                        break
+                    streak += 1
+            found[key] = FindingHistory(key, *runs[first], *runs[last], status[key], streak, seen)
+        return found
 
     def trend(self, limit: int = 30) -> Trend:
         """The last ``limit`` recorded runs (oldest first) and every key's status in each; read only."""

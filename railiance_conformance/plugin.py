@@ -51,7 +51,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--history", metavar="PATH", default=None,
                     help="SQLite run history (default: history.sqlite in --report-dir); 'none' to keep none")
     group.addoption("--ssh-kex", choices=("fast", "openssh-default"), default="fast",
-                    help="fast (default): prefer curve25519 key exchange (the suite reads no secrets over SSH); "
+                    help="fast (default): prefer classical key exchange, P-256 ECDH then curve25519 (the suite "
+                         "reads no secrets over SSH); "
                          "openssh-default: OpenSSH's own order, post-quantum first (~140 ms more CPU per host)")
     group.addoption("--kubeconfig", metavar="PATH",
                     help="kubeconfig for the cluster controls (default as kubectl: $KUBECONFIG, ~/.kube/config, "

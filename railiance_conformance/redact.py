@@ -120,13 +120,20 @@ def redact_url(text: str) -> str:
     return redact_text(text)
 
 
+@functools.lru_cache(maxsize=16384)
+def _secret_key(key: str) -> bool:
+    """``SECRET_KEY`` matches ``key`` (kept: every host's facts repeat the same keys, and the pattern's lazy
+    prefix before its alternation is tried at each position of the key)."""
+    return SECRET_KEY.match(key) is not None
+
+
 def redact(value: Any) -> Any:
     """``value`` with every secret masked, recursively: strings via :func:`redact_text`, mapping
     entries whose key names a secret replaced by ``***``. Tuples stay tuples, lists lists."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: (MASK if isinstance(k, str) and SECRET_KEY.match(k) and value[k] not in (None, "", MASK)
+        return {k: (MASK if isinstance(k, str) and _secret_key(k) and value[k] not in (None, "", MASK)
                     and not isinstance(value[k], (bool, int, float, list, dict))
                     else redact(value[k])) for k in value}
     if isinstance(value, tuple):

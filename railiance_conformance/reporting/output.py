@@ -87,11 +87,8 @@ def _with_failures(run: Run, failures: list[OutputFailure]) -> Run:
 
 def _annotate(run: Run, pending) -> Run:
     """The diff against the previous run and each finding's first/last seen, from the history."""
-    seen = {}
-    for finding in run.findings:
-        found = pending.finding_history(finding.key)
-        if found is not None:
-            seen[finding.key] = found
+    found = pending.finding_histories(f.key for f in run.findings)
+    seen = {f.key: found[f.key] for f in run.findings if f.key in found}
     return replace(run, diff=pending.diff_latest(), history=seen, trend=pending.trend(TREND_RUNS))
 
 

@@ -47,3 +47,20 @@ def test_an_explicit_identity_file_wins_over_the_inventory(tmp_path):
 def test_a_host_without_connection_variables_keeps_the_plain_command(tmp_path):
     argv = ssh_argv(tmp_path, SshOptions(), "core ansible_host=10.3.3.3")
     assert "-i" not in argv and not any(a.startswith("BatchMode") for a in argv)  # the ssh_config pins it
+
+
+def test_the_fast_key_exchange_comes_first_and_keeps_openssh_s_others(tmp_path):
+    """ssh itself (``ssh -G``) reads the generated config: ECDH on P-256 first (OpenSSL's code, the
+    cheapest for both sides), then curve25519; OpenSSH's other defaults stay behind them, and
+    ``openssh-default`` keeps OpenSSH's own order."""
+    import subprocess
+
+    def kex(options: SshOptions) -> list[str]:
+        config = options.write_config(tmp_path)
+        shown = subprocess.run(["ssh", "-G", "-F", str(config), "core.example"], capture_output=True,
+                               text=True, check=True).stdout
+        return next(line.split()[1] for line in shown.splitlines() if line.startswith("kexalgorithms ")).split(",")
+
+    fast, default = kex(SshOptions()), kex(SshOptions(kex="openssh-default"))
+    assert fast[:3] == ["ecdh-sha2-nistp256", "curve25519-sha256", "curve25519-sha256@libssh.org"]
+    assert sorted(fast) == sorted(default) and default[0] != "ecdh-sha2-nistp256"

@@ -12,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.finding import Status
 from railiance_conformance.history import History, RunDiff, StatusChange
@@ -39,8 +41,31 @@ def python(script: str, *args: str, **popen) -> subprocess.Popen:
 def test_wal_mode_and_schema(history: History) -> None:
     with sqlite3.connect(history.path) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     History(history.path)  # opening again is harmless
+
+
+def test_a_version_1_history_gets_the_status_index_and_reads_the_same(tmp_path: Path) -> None:
+    """A file written before findings_by_key_status (schema version 1) gets it when first opened; what it
+    answers is the same, and the trend and each key's status are then read from that index alone."""
+    from railiance_conformance.history import SCHEMA
+
+    path = tmp_path / "history.sqlite"
+    with sqlite3.connect(path) as con:
+        con.executescript(SCHEMA.replace("CREATE INDEX IF NOT EXISTS findings_by_key_status ON findings "
+                                         "(key, seq, status);", "") + "PRAGMA user_version = 1;")
+    old = History.__new__(History)  # as the earlier suite opened it: no migration
+    old.path, old.busy_timeout_s = path, 1.0
+    old.record(sample_run("run-1"))
+    old.record(sample_run("run-2", findings=with_status({KEYS[0]: Status.PASS})))
+    before = (old.trend(), old.diff_latest(), {k: old.finding_history(k) for k in KEYS})
+    history = History(path)
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+        plan = con.execute("EXPLAIN QUERY PLAN SELECT seq, key, status FROM findings WHERE seq >= 1 ORDER BY key")
+        assert "COVERING INDEX findings_by_key_status" in str(plan.fetchall())
+    assert (history.trend(), history.diff_latest(), {k: history.finding_history(k) for k in KEYS}) == before
+    assert history.finding_histories(KEYS) == {k: v for k, v in before[2].items() if v is not None}
 
 
 def test_record_and_runs(history: History) -> None:
@@ -220,3 +245,26 @@ def test_two_processes_recording_at_once_both_succeed(tmp_path: Path) -> None:
     ids = [r.run_id for r in history.runs()]
     assert sorted(ids) == sorted(f"{side}-{n}" for side in ("left", "right") for n in range(8))
     assert all(len(history.statuses(run_id)) == 60 * len(FINDINGS) for run_id in ids)
+
+
+STATUSES = [Status.PASS, Status.DRIFT, Status.ERROR, Status.PENDING]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(STATUSES), max_size=4),
+                     min_size=1, max_size=6),
+       chunk=st.sampled_from([1, 2, 500]))
+def test_the_histories_of_many_keys_are_each_key_s_own_history(tmp_path_factory, monkeypatch, runs, chunk) -> None:
+    """``finding_histories`` (the reports' one read of every key) equals ``finding_history`` asked key by key,
+    on generated histories: keys missing from runs, drift streaks broken by another status or by absence,
+    keys never seen; in chunks of 1, 2 or 500 keys per query."""
+    import railiance_conformance.history as history_module
+
+    monkeypatch.setattr(history_module, "_KEYS_PER_QUERY", chunk)
+    history = History(tmp_path_factory.mktemp("h") / "history.sqlite")
+    for index, statuses in enumerate(runs):
+        findings = tuple(replace(FINDINGS[0], target=target, status=status) for target, status in statuses.items())
+        history.record(sample_run(f"run-{index}", findings=findings, started_at=f"2026-11-{index + 1:02d}T00:00:00Z"))
+    keys = [replace(FINDINGS[0], target=t).key for t in ("a", "b", "c", "d", "never")]
+    one_by_one = {key: found for key in keys if (found := history.finding_history(key)) is not None}
+    assert history.finding_histories(keys) == one_by_one
