@@ -68,14 +68,21 @@ def bundled_plan(features_dir: Path | None = None) -> CheckPlan:
     """The plan of every control stated in the bundled features/ (a checkout's), for in-process use."""
     from pathlib import Path
 
-    from railiance_conformance.policy import DEFAULT_POLICY_DIR, load_catalog
-    from railiance_conformance.vocabulary import load_specs
+    from railiance_conformance.paths import DEFAULT_POLICY_DIR
+    from railiance_conformance.settings import derived_policy
 
     key = str(features_dir)
-    if key not in _BUNDLED:
-        catalog = load_catalog(DEFAULT_POLICY_DIR)
+    if key not in _BUNDLED:  # the same derived_cache entry as a run of the bundled policy and features
         directory = features_dir or Path(__file__).resolve().parent.parent / "features"
-        _BUNDLED[key] = CheckPlan(catalog, load_specs(directory, catalog))
+        if directory.is_dir():
+            catalog, specs, _, _ = derived_policy(DEFAULT_POLICY_DIR, directory)
+        else:  # no features beside the package (an installed wheel): as load_specs finds it
+            from railiance_conformance.policy import load_catalog
+            from railiance_conformance.vocabulary import load_specs
+
+            catalog = load_catalog(DEFAULT_POLICY_DIR)
+            specs = load_specs(directory, catalog)
+        _BUNDLED[key] = CheckPlan(catalog, specs)
     return _BUNDLED[key]
 
 

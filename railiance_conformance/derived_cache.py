@@ -38,17 +38,24 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if root.is_dir() else []
 
 
-def key(name: str, inputs: Iterable[Path]) -> str:
-    """The cache key: the inputs' paths and bytes, this package's source files' sizes and mtimes, Python's version."""
-    digest = hashlib.sha256(f"{name}\0{sys.version}\0".encode())
-    for root in inputs:
-        for path in _files(Path(root)):
-            digest.update(f"{path}\0".encode())
-            digest.update(path.read_bytes())
+def code_key() -> str:
+    """This package's source files (path, size, mtime) and Python's version: part of every key."""
+    digest = hashlib.sha256(f"{sys.version}\0".encode())
     for path in _files(PACKAGE):
         if path.suffix in (".py", ".json", ".yaml"):
             stat = path.stat()
             digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def key(name: str, inputs: Iterable[Path]) -> str:
+    """The cache key: the inputs' paths and bytes, this package's source files' sizes and mtimes, Python's version."""
+    digest = hashlib.sha256(f"{name}\0".encode())
+    for root in inputs:
+        for path in _files(Path(root)):
+            digest.update(f"{path}\0".encode())
+            digest.update(path.read_bytes())
+    digest.update(code_key().encode())
     return digest.hexdigest()[:32]
 
 
@@ -68,7 +75,7 @@ def _dumps(value: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _family(name: str, inputs: list[Path]) -> str:
+def family(name: str, inputs: list[Path]) -> str:
     """The entries of one name for one set of input paths (one checkout): replaced when its inputs change,
     never another checkout's."""
     digest = hashlib.sha256("\0".join([name, str(PACKAGE), *(str(Path(p).resolve()) for p in inputs)]).encode())
@@ -78,32 +85,53 @@ def _family(name: str, inputs: list[Path]) -> str:
 def cached(name: str, inputs: Iterable[Path], compute: Callable[[], Any]) -> Any:
     """``compute()``'s result, from the cache when the inputs and the code are unchanged; else computed
     (its exceptions raised as they are) and stored."""
-    directory = cache_dir()
-    if directory is None:
+    if cache_dir() is None:
         return compute()
     inputs = [Path(p) for p in inputs]
-    family = _family(name, inputs)
+    kept, entry = family(name, inputs), key(name, inputs)
+    found = load(kept, entry)
+    if found is not MISSING:
+        return found
+    value = compute()
+    store(kept, entry, value)
+    return value
+
+
+MISSING = object()  # load()'s answer when there is no entry
+
+
+def load(family: str, entry: str) -> Any:
+    """The value stored under ``family`` (one name and checkout: ``_family``) and ``entry`` (a key of
+    its inputs), or ``MISSING`` (none, a damaged one, or the cache off)."""
+    directory = cache_dir()
+    if directory is None:
+        return MISSING
     try:
-        path = directory / f"{family}-{key(name, inputs)}.pickle"
-        with open(path, "rb") as handle:
+        with open(directory / f"{family}-{entry}.pickle", "rb") as handle:
             return pickle.load(handle)
     except Exception:  # noqa: BLE001 - no cache, a stale or damaged one: computed as if there were none
-        pass
-    value = compute()
+        return MISSING
+
+
+def store(family: str, entry: str, value: Any) -> None:
+    """Keep ``value`` as the one entry of ``family`` (its older entries removed); a cache that cannot be
+    written costs the next run its time, nothing else (never raises)."""
+    directory = cache_dir()
+    if directory is None:
+        return
     tmp: str | None = None
     try:
         data = _dumps(value)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         for old in directory.glob(f"{family}-*.pickle"):  # one entry per checkout and name: the inputs changed
             old.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}-")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{family}-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
-    except Exception:  # noqa: BLE001 - a cache that cannot be written costs the next run its time, nothing else
+        os.replace(tmp, directory / f"{family}-{entry}.pickle")
+    except Exception:  # noqa: BLE001
         try:
             if tmp is not None:  # None: the failure came before the temporary file existed
                 os.unlink(tmp)
         except Exception:  # noqa: BLE001
             pass
-    return value

@@ -10,7 +10,8 @@ itself. A bad inventory's error is the child's, raised once; vault passwords and
 pass only through the pipe. Bounded: past ``READ_TIMEOUT_S`` the child's process group is killed
 and the run stops with a usage error; a child not taken is killed and reaped at ``discard()``
 (pytest_unconfigure, exit); the child kills its group when this process is gone (a pipe it watches
-closes). Why and what it saves: docs/architecture.md.
+closes). A static inventory whose inputs did not change since a run that read it starts no child: its
+hosts come from ``inventory_cache``. Why and what it saves: docs/architecture.md.
 """
 from __future__ import annotations
 
@@ -28,14 +29,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from railiance_conformance import inventory_cache
+
 # the longest the inventory read (ansible-core, vault password and inventory scripts) may take in the child
 # (RAILIANCE_INVENTORY_READ_TIMEOUT seconds; default 120): past it the child's whole process group is killed
 READ_TIMEOUT_S = float(os.environ.get("RAILIANCE_INVENTORY_READ_TIMEOUT") or 120)
 # the option dests the inventory's HostTargets are computed from (inventory_targets)
-INPUTS = ("ansible_inventory", "hosts", "connection", "limit", "vault_password_file", "vault_id")
+INPUTS = inventory_cache.OPTIONS
 # set by railiance_conformance.ansible_config at import (setdefault): not an input that differs
-_OWN_ENV = frozenset({"ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "ANSIBLE_INVENTORY_UNPARSED_WARNING",
-                      "ANSIBLE_LOCALHOST_WARNING"})
+_OWN_ENV = inventory_cache.OWN_ENV
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # the child imports this same code
 
 
@@ -73,12 +75,15 @@ def _frozen(value: Any) -> Any:
 @dataclass
 class _Reader:
     key: tuple
-    process: subprocess.Popen[bytes]
-    alive_fd: int       # the write end of the pipe the child watches: closed when this process ends
+    process: subprocess.Popen[bytes] | None  # None: the answer came from inventory_cache, no child
+    alive_fd: int       # the write end of the pipe the child watches: closed when this process ends (-1: none)
     owner: Any          # the plugin manager of the pytest run that started it (compared by identity)
+    cache_key: str | None = None    # inventory_cache.input_key at the start: the child's answer is kept under it
+    cached: list | None = None      # the hosts inventory_cache kept for these inputs
 
     @property
     def pid(self) -> int:
+        assert self.process is not None
         return self.process.pid
 
 
@@ -120,6 +125,11 @@ def speculate(option: Any, owner: Any = None) -> bool:
 
     if _pending is not None or not option.ansible_inventory and (option.hosts or not ansible_cfg_may_apply()):
         return False
+    cache_key = inventory_cache.input_key(option)
+    kept = inventory_cache.load(option, cache_key)
+    if kept is not None:  # the same static inventory as a run before: no child, no ansible-core
+        _pending = _Reader(_key(option), None, -1, owner, cache_key, kept)
+        return True
     inputs = json.dumps({name: getattr(option, name) for name in INPUTS})
     watched, alive_fd = os.pipe()
     try:
@@ -135,7 +145,7 @@ def speculate(option: Any, owner: Any = None) -> bool:
         return False
     finally:
         os.close(watched)
-    _pending = _Reader(_key(option), process, alive_fd, owner)
+    _pending = _Reader(_key(option), process, alive_fd, owner, cache_key)
     if not _atexit_registered:
         atexit.register(discard)  # pytest can exit before configure (a bad option): no child left behind
         _atexit_registered = True
@@ -162,6 +172,8 @@ def take(option: Any) -> list | None:
     if reader.key != _key(option):
         _stop(reader)
         return None
+    if reader.process is None:
+        return reader.cached
     try:
         out, err = reader.process.communicate(timeout=READ_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -180,23 +192,39 @@ def take(option: Any) -> list | None:
     _write_stderr(err)
     if verdict == "error":
         raise value
+    targets, reusable = value
+    targets = _validated(targets)  # only valid hosts are kept
+    if reusable and not err:  # what the read printed is printed by every run that reads it
+        inventory_cache.store(option, reader.cache_key, targets)
+    return targets
+
+
+def read(option: Any) -> list:
+    """``inventory_targets(option)`` in this process, or the hosts inventory_cache kept for these inputs."""
+    kept = inventory_cache.load(option, inventory_cache.input_key(option))
+    return kept if kept is not None else inventory_targets(option)
+
+
+def _validated(targets: list) -> list:
     from railiance_conformance.targets import validate_targets
 
-    validate_targets(value)  # as inventory_targets does (PolicyError naming the value's file)
-    return value
+    validate_targets(targets)  # as inventory_targets does (PolicyError naming the value's file)
+    return targets
 
 
 def discard() -> None:
     """Stop and reap a child whose answer was not taken (a run that never configured the suite)."""
     global _pending
     reader, _pending = _pending, None
-    if reader is not None:
+    if reader is not None and reader.process is not None:
         _stop(reader)
         os.close(reader.alive_fd)
 
 
 def _stop(reader: _Reader) -> None:
     """Kill the child's process group (the child and any script ansible-core started), reap the child."""
+    if reader.process is None:
+        return
     try:
         os.killpg(reader.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -240,7 +268,8 @@ def main() -> None:
     answer_fd = os.dup(1)
     os.dup2(2, 1)  # whatever else is printed goes to stderr: stdout carries the answer only
     try:
-        answer: tuple = ("ok", inventory_targets(SimpleNamespace(**inputs), validate=False))
+        targets = inventory_targets(SimpleNamespace(**inputs), validate=False)
+        answer: tuple = ("ok", (targets, inventory_cache.reusable(targets)))
     except Exception as exc:  # noqa: BLE001 - the parent raises it (PolicyError pickles as itself)
         answer = ("error", exc)
     try:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from railiance_conformance import early_inventory
+from railiance_conformance import early_inventory, start_up
 
 # The rest is imported when first used, not here: pytest calls pytest_addoption only once this module is
 # imported, and from there early_inventory reads the inventory in a subprocess while pytest loads the rest
@@ -95,6 +95,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                          "(see docs/faults.md); past it the run stops as partial")
     # every option the inventory is read with is known now: read it in a subprocess while pytest loads the rest
     early_inventory.start(parser, pluginmanager)
+    start_up.begin()  # no garbage collection while pytest and the suite load (see start_up.py)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,8 +123,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(suite, "railiance-conformance-suite")
 
 
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     early_inventory.discard()
+    start_up.start_up_done(freeze=False)  # a run that ended before its collection finished
     suite = config.stash.get(SUITE, None)
     if suite is not None and config.pluginmanager.is_registered(suite):
         config.pluginmanager.unregister(suite)

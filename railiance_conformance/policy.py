@@ -72,9 +72,15 @@ def _validator(schema_doc: Mapping[str, Any]) -> Any:
 
 
 def validate(data: Any, schema_doc: Mapping[str, Any], *, source: str, prefix: str = "") -> None:
-    """Raise PolicyError for the first schema violation, most specific field first."""
+    """Raise PolicyError for the first schema violation, most specific field first. A document this exact
+    schema found valid before (any run: ``derived_cache``) is valid without importing jsonschema."""
+    known = _valid_key(data, schema_doc)
+    if known is not None and known in _known_valid():
+        return
     validator = _validator(schema_doc)
     errors = sorted(validator.iter_errors(data), key=lambda e: (-len(e.absolute_path), str(e.absolute_path)))
+    if not errors and known is not None:
+        _remember_valid(known)
     if errors:
         import jsonschema
 
@@ -86,6 +92,70 @@ def validate(data: Any, schema_doc: Mapping[str, Any], *, source: str, prefix: s
         if prefix:
             field = f"{prefix}.{field}" if field != "(document)" else prefix
         raise PolicyError(source, field, f"{_describe(deepest)}")
+
+
+def _plain_json(value: Any) -> Any:
+    """``value`` as exact JSON text parts, or raise TypeError: only dict (str keys), list, str, int, float,
+    bool and None, told apart by type (jsonschema reads a tuple, a date or a str subclass otherwise)."""
+    kind = type(value)
+    if kind is dict:
+        if not all(type(k) is str for k in value):
+            raise TypeError("a key that is not a str")
+        return ["d", sorted((k, _plain_json(v)) for k, v in value.items())]
+    if kind is list:
+        return ["l", [_plain_json(v) for v in value]]
+    if kind in (str, int, float, bool) or value is None:
+        return [kind.__name__, value]
+    raise TypeError(f"not plain JSON: {kind.__name__}")
+
+
+def _valid_key(data: Any, schema_doc: Mapping[str, Any]) -> str | None:
+    """The memo key of (schema, document): their exact plain-JSON form and the installed jsonschema; None
+    when either is not plain JSON (then always validated)."""
+    import hashlib
+
+    try:
+        text = json.dumps([_plain_json(dict(schema_doc)), _plain_json(data)])
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(f"{_jsonschema_stamp()}\0{text}".encode()).hexdigest()
+
+
+@cache
+def _jsonschema_stamp() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("jsonschema")  # found, not imported
+    origin = Path(spec.origin).parent if spec is not None and spec.origin else None
+    return repr([(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(origin.glob("*.py"))]
+                if origin is not None else None)
+
+
+_VALID: set[str] | None = None  # the keys of documents found valid (derived_cache "validated"), this process
+_VALID_FAMILY = "validated"
+_VALID_MAX = 4096
+
+
+def _known_valid() -> set[str]:
+    global _VALID
+    if _VALID is None:
+        from railiance_conformance import derived_cache
+
+        found = derived_cache.load(derived_cache.family(_VALID_FAMILY, []), derived_cache.code_key()[:32])
+        _VALID = set(found) if isinstance(found, (set, frozenset)) else set()
+    return _VALID
+
+
+def _remember_valid(key: str) -> None:
+    from railiance_conformance import derived_cache
+
+    known = _known_valid()
+    if key in known:
+        return
+    if len(known) >= _VALID_MAX:
+        known.clear()
+    known.add(key)
+    derived_cache.store(derived_cache.family(_VALID_FAMILY, []), derived_cache.code_key()[:32], frozenset(known))
 
 
 def _describe(error: "jsonschema.ValidationError") -> str:

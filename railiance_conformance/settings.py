@@ -53,19 +53,16 @@ class SuiteSettings:
         # the features state the desired values (read and validated before any probe); a host's
         # Ansible vars override them (CheckPlan.params). Kept between runs while the files are unchanged.
         features_dir = Path(rootpath) / "features"
-        def derive() -> tuple:
-            catalog = load_catalog(policy_dir)
-            return catalog, load_specs(features_dir, catalog) if features_dir.is_dir() else {}, \
-                load_cluster_policy(policy_dir), load_layer_map(policy_dir)
-        catalog, specs, cluster_desired, layer_map = derived_cache.cached("policy", [policy_dir, features_dir], derive)
+        catalog, specs, cluster_desired, layer_map = derived_policy(policy_dir, features_dir)
         workplan = load_workplan(option.workplan) if option.workplan else None
         coverage = load_coverage(policy_dir, catalog.controls) if workplan is not None else None
         urls = [u if "://" in u or not option.connection else f"{option.connection}://{u}"
                 for u in (option.hosts or "").split(",") if u.strip()]
         hosts = hosts_from_urls(urls, {}, policy_source="features/")
-        # read by the subprocess started at plugin load when it could be (early_inventory), else here
+        # read by the subprocess started at plugin load when it could be (early_inventory), else here;
+        # either way kept between runs for a static inventory whose inputs did not change (inventory_cache)
         early = early_inventory.take(option)
-        hosts += early if early is not None else early_inventory.inventory_targets(option)
+        hosts += early if early is not None else early_inventory.read(option)
         report_dir = Path(option.report_dir) if option.report_dir else Path(rootpath) / "reports"
         formats = tuple(f.strip() for f in option.report_formats.split(",") if f.strip())
         unknown = set(formats) - set(load_reporters())
@@ -91,6 +88,16 @@ class SuiteSettings:
             history_busy_timeout_s=option.history_busy_timeout, run_id=run_id, probe_workers=option.probe_workers,
             workplan=workplan, repos_dir=Path(option.repos) if option.repos else None, features_dir=features_dir,
             coverage=coverage)
+
+
+def derived_policy(policy_dir: Path, features_dir: Path) -> tuple:
+    """(catalog, specs, cluster desired state, layer map) of ``policy_dir`` and ``features_dir``, read and
+    validated (``PolicyError``), kept between runs while the files are unchanged (``derived_cache``)."""
+    def derive() -> tuple:
+        catalog = load_catalog(policy_dir)
+        return catalog, load_specs(features_dir, catalog) if features_dir.is_dir() else {}, \
+            load_cluster_policy(policy_dir), load_layer_map(policy_dir)
+    return derived_cache.cached("policy", [policy_dir, features_dir], derive)
 
 
 def check_option_paths(option: Any) -> None:

@@ -25,6 +25,7 @@ from railiance_conformance.reporting import Run
 from railiance_conformance.reporting.output import OUTPUT_FAILED, publish
 from railiance_conformance.run_deadline import RunDeadline
 from railiance_conformance.settings import SuiteSettings, default_run_timeout
+from railiance_conformance.start_up import start_up_done
 from railiance_conformance.vocabulary import control_id_of
 
 
@@ -100,6 +101,7 @@ class Suite:
             from railiance_conformance.reporting import warm_up
 
             warm_up(self.settings.formats)
+        start_up_done(freeze=bool(selected))
         # the hosts each host control's item covers (-k by host name): only those are probed and reported
         for item in session.items:
             control_id = scenario_control_id(item)
