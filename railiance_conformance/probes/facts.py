@@ -66,7 +66,7 @@ def whoami() -> Fact:
 
 def systemd_running() -> list[Fact]:
     """Whether systemd is PID 1 (``systemd``: rc 0) and what PID 1 is (``pid1``)."""
-    return [_sec("systemd", "test -d /run/systemd/system"), _sec("pid1", "cat /proc/1/comm")]
+    return [_sec("systemd", "test -d /run/systemd/system"), _sec("pid1", "rd /proc/1/comm")]
 
 
 def pagesize() -> Fact:
@@ -74,7 +74,7 @@ def pagesize() -> Fact:
 
 
 def memtotal() -> Fact:
-    return _sec("memtotal", "grep MemTotal /proc/meminfo")
+    return _sec("memtotal", "rdgrep /proc/meminfo '*MemTotal*' '*MemTotal*' -- grep MemTotal /proc/meminfo")
 
 
 def read_memtotal(facts) -> int | None:
@@ -104,7 +104,7 @@ def pubkey_type(path: str, user: str) -> Fact:
     not a regular file, a FIFO, is never opened: exit ``NOT_REGULAR`` naming it)."""
     pub = _path(path + '.pub', user)
     return Fact(f"pubkey {user}:{path}", f"p={pub}; if [ -f \"$p\" ] || [ ! -e \"$p\" ]; then "
-                f"sec {q(f'pubkey {user}:{path}')} cut -d' ' -f1 -- \"$p\"; "
+                f"sec {q(f'pubkey {user}:{path}')} field1 \"$p\"; "
                 f"else sec {q(f'pubkey {user}:{path}')} notregular \"$p\"; fi")
 
 
@@ -121,14 +121,14 @@ def directories(*paths: str) -> list[Fact]:
 # --- kernel -------------------------------------------------------------------------------------
 
 def proc_swaps() -> Fact:
-    return _sec("proc.swaps", "cat /proc/swaps")
+    return _sec("proc.swaps", "rd /proc/swaps")
 
 
 def sysctl_live(key: str) -> Fact:
     """The live value of a sysctl key, read from /proc/sys (``vm.swappiness`` -> /proc/sys/vm/swappiness)."""
     dotted = sysctl_rules.normalize_sysctl_key(key)
     proc = "/proc/sys/" + dotted.translate(str.maketrans("./", "/."))
-    return _sec(f"sysctl {dotted}", f"cat {q(proc)}")
+    return _sec(f"sysctl {dotted}", f"rd {q(proc)}")
 
 
 def sysctl_files() -> list[Fact]:
@@ -151,9 +151,9 @@ def process_limits(user: str) -> Fact:
     """/proc/<pid>/limits of this login session when it is the user's, else of the user's oldest process."""
     u = q(user)
     return Fact(f"limits {user}",
-                f'if [ "$ME" = {u} ]; then sec {q("limits " + user)} cat /proc/self/limits; '
+                f'if [ "$ME" = {u} ]; then sec {q("limits " + user)} rd /proc/self/limits; '
                 f"else p=$(pgrep -o -u {u} 2>/dev/null); "
-                f'if [ -n "$p" ]; then sec {q("limits " + user)} cat "/proc/$p/limits"; '
+                f'if [ -n "$p" ]; then sec {q("limits " + user)} rd "/proc/$p/limits"; '
                 f'else sec {q("limits " + user)} sh -c "echo no process of the user to inspect; exit 3"; fi; fi')
 
 
@@ -194,7 +194,7 @@ def ssh_config(user: str, alias: str) -> list[Fact]:
 
 def meminfo_swap() -> Fact:
     """The kernel's swap totals (what ``free`` reads): ``SwapTotal:  4194300 kB`` and ``SwapFree``."""
-    return _sec("meminfo.swap", "grep -E '^Swap(Total|Free):' /proc/meminfo")
+    return _sec("meminfo.swap", "rdgrep /proc/meminfo 'SwapTotal:*' 'SwapFree:*' -- grep -E '^Swap(Total|Free):' /proc/meminfo")
 
 
 def read_swap_total(facts) -> int:
@@ -222,7 +222,8 @@ def user_processes(user: str) -> Fact:
               'c="$N$c"; for x in $l; do p=${x#/proc/}; p=${p%%/*}; t=${c#*"$N/proc/$p/comm:"}; '
               '[ "$t" = "$c" ] && continue; c=$t; n=${t%%"$N"*}; IFS=" "; set -- ${x#*:Max processes}; IFS=$N; '
               'printf "%s\\t%s\\t%s\\t%s\\n" "$p" "$1" "$2" "$n"; done')
-    return _sec(f"processes {user}", f'sh -c {q(script)} sh {q(user)} "$ME" "$MEID"')
+    # a function whose body is a subshell: the script's own shell forks it, no exec of sh
+    return Fact(f"processes {user}", f'procs() ( {script}\n); sec {q(f"processes {user}")} procs {q(user)} "$ME" "$MEID"')
 
 
 def read_user_processes(facts, user: str) -> list[tuple[int, str, str, str]] | None:
@@ -326,7 +327,7 @@ def git_push_destination(user: str, path: str) -> Fact:
               'u=$(g remote get-url "$f" 2>&1) && pre pullurl "$u" || printf "pull-error %s\\n" "${u%%"$N"*}"; '
               'u=$(g remote get-url --push --all "$r" 2>&1) && pre pushurl "$u" || printf "push-error %s\\n" "${u%%"$N"*}"')
     return _sec(f"push.destination {user}:{path}",
-                f"keep {_kept(user, path)} asuser {q(user)} sh -c {q(script)} sh {_path(path, user)}")
+                f"keep {_kept(user, path)} ashell {q(user)} {q(script)} {_path(path, user)}")
 
 
 def read_git_destination(facts, user: str, path: str) -> dict | None:
@@ -352,7 +353,7 @@ def read_git_destination(facts, user: str, path: str) -> dict | None:
 def local_hostname() -> Fact:
     """This host's name as ``gethostname()`` gives it (the UTS nodename, /proc/sys/kernel/hostname): ssh's
     ``%l``/``%L``/``%C`` tokens."""
-    return _sec("hostname", "cat /proc/sys/kernel/hostname")
+    return _sec("hostname", "rd /proc/sys/kernel/hostname")
 
 
 def git_ls_push_remote(user: str, path: str) -> Fact:

@@ -7,11 +7,14 @@ Each test runs ``host_script.wrap(build_script(...))`` the way the login shell o
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.finding import FactUnavailable
 from railiance_conformance.probes import facts as F
@@ -361,3 +364,50 @@ def test_the_ls_remote_probe_takes_the_push_urls_the_destination_resolved(tmp_pa
     gone = [F.git_push_destination(user, str(lost)), F.git_ls_push_remote(user, str(lost))]
     section = run(gone).section(gone[1].section)
     assert section.rc == 3 and section.out == run(gone[1:]).section(gone[1].section).out == "error: No such remote 'nowhere'"
+
+
+# The builtin readers stand for cat, grep and cut on the host: each is run beside the command it replaces, in one
+# script on the same generated file, and the client must read the same section (its exit status and content).
+_LINE_WORDS = st.sampled_from(["MemTotal:", "SwapTotal:", "SwapFree:", " SwapTotal:", "xMemTotal", "ssh-ed25519",
+                               " ", "  ", "\t", "\\", "\\n", "%s", "-", "*", "$HOME", "é", "\r", "a b", "'", '"', "0"])
+_CONTENT = st.one_of(
+    st.lists(st.lists(_LINE_WORDS, max_size=6).map("".join), max_size=6).map("\n".join)
+    .flatmap(lambda text: st.sampled_from([text, text + "\n", text + "\n\n"])).map(str.encode),
+    st.binary(max_size=200).filter(lambda data: b"\0" not in data))
+
+
+def _both(path: Path, old: str, new: str) -> tuple:
+    p = shlex.quote(str(path))
+    found = run([Fact("old", f"sec old {old.format(p)}"), Fact("new", f"sec new {new.format(p)}")])
+    return found.section("old"), found.section("new")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_CONTENT)
+def test_the_builtin_readers_give_what_cat_grep_and_cut_give(tmp_path, content):
+    """On any content but NUL bytes (the files read so are /proc text files and a key's .pub): for a file that
+    gives a line, the builtin alone answers (rdgrep's fallback here would print "fallback")."""
+    path = tmp_path / "f"
+    path.write_bytes(content)
+    fallback = "echo fallback" if content else None
+    for old, new in [("cat -- {0}", "rd {0}"), ("grep MemTotal {0}", "rdgrep {0} '*MemTotal*' '*MemTotal*' -- "),
+                     ("grep -E '^Swap(Total|Free):' {0}", "rdgrep {0} 'SwapTotal:*' 'SwapFree:*' -- "),
+                     ("cut -d' ' -f1 -- {0}", "field1 {0}")]:
+        if new.endswith("-- "):
+            new += fallback or old
+        before, after = _both(path, old, new)
+        assert after == before, (old, content)
+
+
+def test_the_builtin_readers_leave_absent_files_and_directories_to_cat_grep_and_cut(tmp_path):
+    """What the builtins cannot read goes to the command they stand for: its message and exit status; /proc files."""
+    (tmp_path / "d").mkdir()
+    for path in (tmp_path / "absent", tmp_path / "d", Path("/proc/self/limits"), Path("/proc/sys/kernel/hostname"),
+                 Path("/proc/meminfo")):
+        for old, new in [("cat -- {0}", "rd {0}"), ("cut -d' ' -f1 -- {0}", "field1 {0}"),
+                         ("grep MemTotal {0}", "rdgrep {0} '*MemTotal*' '*MemTotal*' -- grep MemTotal {0}")]:
+            if path.name == "meminfo" and "grep" not in old:
+                continue  # its other lines change from one read to the next; MemTotal does not
+            before, after = _both(path, old, new)
+            assert after == before, (old, path)
+            assert (before.rc == 0) == (path.name in ("limits", "hostname", "meminfo")) or "grep" in old
