@@ -74,7 +74,7 @@ def pagesize() -> Fact:
 
 
 def memtotal() -> Fact:
-    return _sec("memtotal", "rdgrep /proc/meminfo '*MemTotal*' '*MemTotal*' -- grep MemTotal /proc/meminfo")
+    return _sec("memtotal", "grep MemTotal /proc/meminfo")
 
 
 def read_memtotal(facts) -> int | None:
@@ -104,7 +104,7 @@ def pubkey_type(path: str, user: str) -> Fact:
     not a regular file, a FIFO, is never opened: exit ``NOT_REGULAR`` naming it)."""
     pub = _path(path + '.pub', user)
     return Fact(f"pubkey {user}:{path}", f"p={pub}; if [ -f \"$p\" ] || [ ! -e \"$p\" ]; then "
-                f"sec {q(f'pubkey {user}:{path}')} field1 \"$p\"; "
+                f"sec {q(f'pubkey {user}:{path}')} cut -d' ' -f1 -- \"$p\"; "
                 f"else sec {q(f'pubkey {user}:{path}')} notregular \"$p\"; fi")
 
 
@@ -151,9 +151,9 @@ def process_limits(user: str) -> Fact:
     """/proc/<pid>/limits of this login session when it is the user's, else of the user's oldest process."""
     u = q(user)
     return Fact(f"limits {user}",
-                f'if [ "$ME" = {u} ]; then sec {q("limits " + user)} rd /proc/self/limits; '
+                f'if [ "$ME" = {u} ]; then sec {q("limits " + user)} cat /proc/self/limits; '
                 f"else p=$(pgrep -o -u {u} 2>/dev/null); "
-                f'if [ -n "$p" ]; then sec {q("limits " + user)} rd "/proc/$p/limits"; '
+                f'if [ -n "$p" ]; then sec {q("limits " + user)} cat "/proc/$p/limits"; '
                 f'else sec {q("limits " + user)} sh -c "echo no process of the user to inspect; exit 3"; fi; fi')
 
 
@@ -194,7 +194,7 @@ def ssh_config(user: str, alias: str) -> list[Fact]:
 
 def meminfo_swap() -> Fact:
     """The kernel's swap totals (what ``free`` reads): ``SwapTotal:  4194300 kB`` and ``SwapFree``."""
-    return _sec("meminfo.swap", "rdgrep /proc/meminfo 'SwapTotal:*' 'SwapFree:*' -- grep -E '^Swap(Total|Free):' /proc/meminfo")
+    return _sec("meminfo.swap", "grep -E '^Swap(Total|Free):' /proc/meminfo")
 
 
 def read_swap_total(facts) -> int:

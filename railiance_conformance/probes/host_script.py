@@ -78,20 +78,14 @@ PREAMBLE = [
     # cost the host more than the rest of the script.
     'unseen() { q=${1%/*}; while [ -n "$q" ] && [ ! -e "$q" ]; do q=${q%/*}; done; q=${q:-/}; [ ! -x "$q" ]; }',
     'denied() { echo "$1"; return 13; }',
-    # rd FILE: what cat(1) prints of FILE, read by the shell's read builtin (no fork: /proc files, a .pub);
-    # a file that gives no line (empty, absent, unreadable, a read error) is given to cat, so its answer and exit
-    # status are cat's own. A last line without its newline gets one: the framing drops one either way
+    # rd FILE: what cat(1) prints of FILE, read by the shell's read builtin (no fork). Only for the kernel's own
+    # short text files (a sysctl value, /proc/swaps, a comm, the hostname): they print strings, which end at a NUL
+    # (dash's read drops NUL bytes: a user's file, a .pub, stays with cat and cut), and the builtin reads a byte per
+    # read(2), so a file of a kilobyte or more (/proc/meminfo, a limits file) costs as much as cat's exec and stays
+    # with cat and grep. A file that gives no line (empty, absent, unreadable, a read error) is given to cat, so its
+    # answer and exit status are cat's own. A last line without its newline gets one: the framing drops one either way
     'rd() { rx=; { while IFS= read -r rl || [ -n "$rl" ]; do rx=1; printf "%s\\n" "$rl"; done < "$1"; } 2>/dev/null; '
     '[ -n "$rx" ] || cat -- "$1"; }',
-    # rdgrep FILE GLOB1 GLOB2 -- CMD...: the lines of FILE that match GLOB1 or GLOB2 (case patterns), exit 1 when
-    # none does, as grep prints them; a file that gives no line runs CMD (the grep it stands for) instead
-    'rdgrep() { rf=$1; g1=$2; g2=$3; shift 4; rx=; rm=1; { while IFS= read -r rl || [ -n "$rl" ]; do rx=1; '
-    'case $rl in $g1|$g2) rm=0; printf "%s\\n" "$rl";; esac; done < "$rf"; } 2>/dev/null; '
-    '[ -n "$rx" ] || { "$@"; return; }; return $rm; }',
-    # field1 FILE: cut -d' ' -f1 of FILE (each line up to its first blank, a line without one whole), by builtins;
-    # a file that gives no line goes to cut
-    'field1() { rx=; { while IFS= read -r rl || [ -n "$rl" ]; do rx=1; printf "%s\\n" "${rl%%" "*}"; done < "$1"; } '
-    '2>/dev/null; [ -n "$rx" ] || cut -d" " -f1 -- "$1"; }',
     # ashell USER SCRIPT ARG...: sh -c SCRIPT sh ARG... as the user (asuser); for the login user a subshell of this
     # shell runs SCRIPT (its $1... the ARGs): the same commands, one exec of sh less
     'ashell() { au=$1; as=$2; shift 2; if [ "$au" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then '

@@ -366,7 +366,7 @@ def test_the_ls_remote_probe_takes_the_push_urls_the_destination_resolved(tmp_pa
     assert section.rc == 3 and section.out == run(gone[1:]).section(gone[1].section).out == "error: No such remote 'nowhere'"
 
 
-# The builtin readers stand for cat, grep and cut on the host: each is run beside the command it replaces, in one
+# The builtin reader rd stands for cat on the host: each is run beside the other, in one
 # script on the same generated file, and the client must read the same section (its exit status and content).
 _LINE_WORDS = st.sampled_from(["MemTotal:", "SwapTotal:", "SwapFree:", " SwapTotal:", "xMemTotal", "ssh-ed25519",
                                " ", "  ", "\t", "\\", "\\n", "%s", "-", "*", "$HOME", "é", "\r", "a b", "'", '"', "0"])
@@ -384,30 +384,32 @@ def _both(path: Path, old: str, new: str) -> tuple:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=_CONTENT)
-def test_the_builtin_readers_give_what_cat_grep_and_cut_give(tmp_path, content):
-    """On any content but NUL bytes (the files read so are /proc text files and a key's .pub): for a file that
-    gives a line, the builtin alone answers (rdgrep's fallback here would print "fallback")."""
+def test_the_builtin_reader_gives_what_cat_gives(tmp_path, content):
+    """On any content but NUL bytes (the files read so are the kernel's text files, whose strings end at a NUL)."""
     path = tmp_path / "f"
     path.write_bytes(content)
-    fallback = "echo fallback" if content else None
-    for old, new in [("cat -- {0}", "rd {0}"), ("grep MemTotal {0}", "rdgrep {0} '*MemTotal*' '*MemTotal*' -- "),
-                     ("grep -E '^Swap(Total|Free):' {0}", "rdgrep {0} 'SwapTotal:*' 'SwapFree:*' -- "),
-                     ("cut -d' ' -f1 -- {0}", "field1 {0}")]:
-        if new.endswith("-- "):
-            new += fallback or old
-        before, after = _both(path, old, new)
-        assert after == before, (old, content)
+    before, after = _both(path, "cat -- {0}", "rd {0}")
+    assert after == before, content
 
 
-def test_the_builtin_readers_leave_absent_files_and_directories_to_cat_grep_and_cut(tmp_path):
-    """What the builtins cannot read goes to the command they stand for: its message and exit status; /proc files."""
+def test_the_builtin_reader_leaves_absent_files_and_directories_to_cat(tmp_path):
+    """What the builtin cannot read goes to cat: its message and exit status; and /proc files as cat reads them."""
     (tmp_path / "d").mkdir()
-    for path in (tmp_path / "absent", tmp_path / "d", Path("/proc/self/limits"), Path("/proc/sys/kernel/hostname"),
-                 Path("/proc/meminfo")):
-        for old, new in [("cat -- {0}", "rd {0}"), ("cut -d' ' -f1 -- {0}", "field1 {0}"),
-                         ("grep MemTotal {0}", "rdgrep {0} '*MemTotal*' '*MemTotal*' -- grep MemTotal {0}")]:
-            if path.name == "meminfo" and "grep" not in old:
-                continue  # its other lines change from one read to the next; MemTotal does not
-            before, after = _both(path, old, new)
-            assert after == before, (old, path)
-            assert (before.rc == 0) == (path.name in ("limits", "hostname", "meminfo")) or "grep" in old
+    for path in (tmp_path / "absent", tmp_path / "d", Path("/proc/self/limits"), Path("/proc/sys/kernel/hostname")):
+        before, after = _both(path, "cat -- {0}", "rd {0}")
+        assert after == before, path
+        assert (before.rc == 0) == (path.name in ("limits", "hostname"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(args=st.lists(st.text(st.sampled_from("a b\n$'\"\\*é-"), max_size=8), max_size=3), status=st.integers(0, 5))
+def test_a_script_of_the_login_user_runs_in_a_subshell_as_sh_c_runs_it(args, status):
+    """ashell for the login user (a subshell, no exec of sh) and asuser ... sh -c (what runs for another user): the
+    same arguments, $0, HOME, exported environment, working directory and exit status; nothing leaks out."""
+    script = ('printf "<%s>" "$0" "$#" "$@" "$HOME" "$PWD"; cd / && pwd; env | grep -v "^_=" | LC_ALL=C sort; '
+              f'z=leaked; exit {status}')
+    quoted = " ".join(shlex.quote(a) for a in args)
+    found = run([Fact("sub", f'sec sub ashell "$ME" {shlex.quote(script)} {quoted}; sec left printf %s "${{z-}}"'),
+                 Fact("sh", f'sec sh asuser "$ME" sh -c {shlex.quote(script)} sh {quoted}')])
+    assert found.section("sub") == found.section("sh") and found.section("sub").rc == status
+    assert found.section("left").out == ""
