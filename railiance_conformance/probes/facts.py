@@ -211,16 +211,16 @@ def user_processes(user: str) -> Fact:
     """Every running process whose real uid is the user's: ``pid<TAB>soft<TAB>hard<TAB>comm`` of its
     /proc/<pid>/limits "Max processes" row and its /proc/<pid>/comm (the command's name: never its
     arguments, which may hold secrets). rc 2: no such user. Processes that end while being read are left out."""
-    # Three execs whatever the number of processes (not a pgrep and four forks per process): one grep of
+    # Two execs whatever the number of processes (not a pgrep and four forks per process): one grep of
     # every /proc/<pid>/status for the real uid ("Uid:\t<real>\t<effective>..."), one of the matching
-    # processes' limits, one of their comm (both in the glob's pid order: joined in one pass with shell
-    # builtins, a process gone in between left out). $ME/$MEID: the script's preamble.
+    # processes' limits; each one's comm (the kernel's string: a short line, no NUL) read by the read builtin,
+    # its first line as grep -H gave it; a process gone in between left out. $ME/$MEID: the script's preamble.
     script = ('if [ "$1" = "$2" ]; then u=$3; else u=$(id -u "$1" 2>/dev/null) || { echo "no such user: $1"; exit 2; }; fi; '
               'N="\n"; s=$(grep -l "^Uid:\t$u\t" /proc/[0-9]*/status 2>/dev/null); [ -n "$s" ] || exit 0; '
-              'set -f; IFS=$N; L=; C=; for f in $s; do L="$L$N${f%/status}/limits"; C="$C$N${f%/status}/comm"; done; '
-              'l=$(grep -H "^Max processes" $L 2>/dev/null); c=$(grep -H "" $C 2>/dev/null); '
-              'c="$N$c"; for x in $l; do p=${x#/proc/}; p=${p%%/*}; t=${c#*"$N/proc/$p/comm:"}; '
-              '[ "$t" = "$c" ] && continue; c=$t; n=${t%%"$N"*}; IFS=" "; set -- ${x#*:Max processes}; IFS=$N; '
+              'set -f; IFS=$N; L=; for f in $s; do L="$L$N${f%/status}/limits"; done; '
+              'l=$(grep -H "^Max processes" $L 2>/dev/null); '
+              'for x in $l; do p=${x#/proc/}; p=${p%%/*}; { IFS= read -r n < "/proc/$p/comm"; } 2>/dev/null || continue; '
+              'IFS=" "; set -- ${x#*:Max processes}; IFS=$N; '
               'printf "%s\\t%s\\t%s\\t%s\\n" "$p" "$1" "$2" "$n"; done')
     # a function whose body is a subshell: the script's own shell forks it, no exec of sh
     return Fact(f"processes {user}", f'procs() ( {script}\n); sec {q(f"processes {user}")} procs {q(user)} "$ME" "$MEID"')

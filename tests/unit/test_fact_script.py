@@ -130,14 +130,23 @@ def test_without_the_clients_line_the_watchdog_stands_down_and_the_script_runs()
         ["id", "-un"], capture_output=True, text=True).stdout.strip()
 
 
-def test_every_process_of_the_user_with_its_nproc_limits_from_three_execs():
+def test_every_process_of_the_user_with_its_nproc_limits_from_two_execs(tmp_path):
+    """Each process's comm as the kernel gives it (blanks, a backslash: the read builtin keeps them)."""
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    facts = run([F.user_processes(user)])
+    odd = tmp_path / " a b\\c "
+    odd.symlink_to(subprocess.run(["sh", "-c", "command -v sleep"], capture_output=True, text=True).stdout.strip())
+    sleeper = subprocess.Popen([str(odd), "30"])
+    try:
+        facts = run([F.user_processes(user)])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
     rows = F.read_user_processes(facts, user)
     mine = {pid: (soft, hard, comm) for pid, soft, hard, comm in rows}
     limits = next(line.split() for line in Path("/proc/self/limits").read_text().splitlines()
                   if line.startswith("Max processes"))
     assert mine[os.getpid()] == (limits[2], limits[3], Path("/proc/self/comm").read_text().strip())
+    assert mine[sleeper.pid][2] == " a b\\c "
     assert len(rows) == len({p for p, *_ in rows})
     assert F.read_user_processes(run([F.user_processes("no-such-user-x")]), "no-such-user-x") is None
 
