@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from bench_common import (
@@ -213,15 +214,19 @@ def ssh_row(bed: Bed, n: int, tmp: Path) -> Row:
     return Row("ssh true", bed, n, run, check)
 
 
-def section_costs(bed: Bed, tmp: Path, repeat: int) -> list[tuple[str, int, float]]:
-    """What each host control's part of the fact script costs on one host: the hosts' CPU (their cgroup)
-    of ``repeat`` runs of the script with only that control's facts, less the same runs of the script with
-    no fact (the login, the session and the script's preamble), per run. Returns ``[(control, sections,
-    seconds per run)]``, then ``("(every control: the whole script)", ...)`` and ``("(no fact: login and
-    preamble)", ...)`` with its own absolute cost. Controls share facts (the account, the page size), so
-    the parts add up to more than the whole."""
+def section_costs(bed: Bed, tmp: Path, repeat: int) -> list[tuple[str, int, float, float, float]]:
+    """What each host control's part of the fact script costs on one host: the hosts' CPU (their cgroup) of
+    a run of the script with only that control's facts less the run of the script with no fact (the login, the
+    session and the script's preamble) next to it, ``repeat`` such pairs alternating which runs first, so load
+    that comes and goes on the machine falls on both halves of a pair. Returns ``[(control, sections, median,
+    first quartile, third quartile)]`` (seconds per run), then ``("(every control: the whole script)", ...)``
+    and ``("(no fact: login and preamble)", ...)`` with its own absolute cost. Controls share facts (the
+    account, the page size), so the parts add up to more than the whole."""
+    import statistics
+
     from railiance_conformance.checks import bundled_plan
     from railiance_conformance.inventory import hosts_from_inventory
+    from railiance_conformance.probes.facts import Fact
     from railiance_conformance.probes.host_facts import HostFactStore, SshOptions
     from railiance_conformance.vocabulary import CHECK_KINDS
 
@@ -231,37 +236,66 @@ def section_costs(bed: Bed, tmp: Path, repeat: int) -> list[tuple[str, int, floa
     options = SshOptions(user_config=str(bed.testbed.ssh_config))
     workdir = tmp / "sections"
     workdir.mkdir(exist_ok=True)
+    procs = bed.cgroup.path / "cgroup.procs" if bed.cgroup is not None else None
+
+    def running() -> int:
+        return len(procs.read_text().split()) if procs is not None else 0
 
     def facts_of(control_id: str):
         return CHECK_KINDS[plan.spec(control_id).kind].facts(plan.params(control_id, target)[0])
 
-    def cost(facts) -> float:
+    def store_of(facts) -> HostFactStore:
         store = HostFactStore(options, workdir, facts_for=lambda _: facts, workers=1)
         store._gather(target)  # warm: the first run pays for page-cache misses
-        start = bed.hosts_cpu()
-        for _ in range(repeat):
-            gathered = store._gather(target)
-            if gathered.failure:
-                raise BenchError(f"sections: {gathered.failure}")
+        return store
+
+    def one(store: HostFactStore) -> float:
+        idle, start = running(), bed.hosts_cpu()
+        gathered = store._gather(target)
+        if gathered.failure:
+            raise BenchError(f"sections: {gathered.failure}")
+        # the session's processes on the host (sshd's teardown) end after the client read its answer
+        settle = time.monotonic() + 1
+        while running() > idle and time.monotonic() < settle:
+            time.sleep(0.005)
+        return bed.hosts_cpu() - start
+
+    baseline = store_of([Fact("baseline", "sec baseline :")])  # one builtin: the script must frame something
+    empties: list[float] = []
+
+    def cost(facts) -> tuple[float, float, float]:
+        store = store_of(facts)
+        differences = []
+        for i in range(repeat):
+            if i % 2:
+                empty = one(baseline)
+                mine = one(store)
+            else:
+                mine = one(store)
+                empty = one(baseline)
+            differences.append(mine - empty)
+            empties.append(empty)
         store.close()
-        return (bed.hosts_cpu() - start) / repeat
+        return quartiles(differences)
 
-    from railiance_conformance.probes.facts import Fact
+    def quartiles(values: list[float]) -> tuple[float, float, float]:
+        q1, median, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+        return median, q1, q3
 
-    empty = cost([Fact("baseline", "sec baseline :")])  # one builtin: the script must frame something
     everything = [f for c in controls for f in facts_of(c)]
-    rows = [(c, len({f.section for f in facts_of(c)}), cost(facts_of(c)) - empty) for c in controls]
-    rows.append(("(every control: the whole script)", len({f.section for f in everything}), cost(everything) - empty))
-    rows.append(("(no fact: login and preamble)", 0, empty))
+    rows = [(c, len({f.section for f in facts_of(c)}), *cost(facts_of(c))) for c in controls]
+    rows.append(("(every control: the whole script)", len({f.section for f in everything}), *cost(everything)))
+    baseline.close()
+    rows.append(("(no fact: login and preamble)", 0, *quartiles(empties)))
     return rows
 
 
-def print_section_costs(rows: list[tuple[str, int, float]], repeat: int) -> None:
+def print_section_costs(rows: list[tuple[str, int, float, float, float]], repeat: int) -> None:
     print(f"\nthe fact script's cost on one host, per control (hosts CPU from their cgroup, less the script with no "
-          f"fact; mean of {repeat} runs):")
-    print("| control | sections | hosts CPU ms |\n|---|---|---|")
-    for control, sections, seconds in rows:
-        print(f"| {control} | {sections} | {seconds * 1000:.1f} |")
+          f"fact run next to it; median and quartiles of {repeat} pairs):")
+    print("| control | sections | hosts CPU ms | q1–q3 ms |\n|---|---|---|---|")
+    for control, sections, seconds, q1, q3 in rows:
+        print(f"| {control} | {sections} | {seconds * 1000:.1f} | {q1 * 1000:.1f}–{q3 * 1000:.1f} |")
 
 
 def tree_rss(root: int) -> int:

@@ -66,7 +66,7 @@ def whoami() -> Fact:
 
 def systemd_running() -> list[Fact]:
     """Whether systemd is PID 1 (``systemd``: rc 0) and what PID 1 is (``pid1``)."""
-    return [_sec("systemd", "test -d /run/systemd/system"), _sec("pid1", "cat /proc/1/comm")]
+    return [_sec("systemd", "test -d /run/systemd/system"), _sec("pid1", "rd /proc/1/comm")]
 
 
 def pagesize() -> Fact:
@@ -121,14 +121,14 @@ def directories(*paths: str) -> list[Fact]:
 # --- kernel -------------------------------------------------------------------------------------
 
 def proc_swaps() -> Fact:
-    return _sec("proc.swaps", "cat /proc/swaps")
+    return _sec("proc.swaps", "rd /proc/swaps")
 
 
 def sysctl_live(key: str) -> Fact:
     """The live value of a sysctl key, read from /proc/sys (``vm.swappiness`` -> /proc/sys/vm/swappiness)."""
     dotted = sysctl_rules.normalize_sysctl_key(key)
     proc = "/proc/sys/" + dotted.translate(str.maketrans("./", "/."))
-    return _sec(f"sysctl {dotted}", f"cat {q(proc)}")
+    return _sec(f"sysctl {dotted}", f"rd {q(proc)}")
 
 
 def sysctl_files() -> list[Fact]:
@@ -211,18 +211,19 @@ def user_processes(user: str) -> Fact:
     """Every running process whose real uid is the user's: ``pid<TAB>soft<TAB>hard<TAB>comm`` of its
     /proc/<pid>/limits "Max processes" row and its /proc/<pid>/comm (the command's name: never its
     arguments, which may hold secrets). rc 2: no such user. Processes that end while being read are left out."""
-    # Three execs whatever the number of processes (not a pgrep and four forks per process): one grep of
+    # Two execs whatever the number of processes (not a pgrep and four forks per process): one grep of
     # every /proc/<pid>/status for the real uid ("Uid:\t<real>\t<effective>..."), one of the matching
-    # processes' limits, one of their comm (both in the glob's pid order: joined in one pass with shell
-    # builtins, a process gone in between left out). $ME/$MEID: the script's preamble.
+    # processes' limits; each one's comm (the kernel's string: a short line, no NUL) read by the read builtin,
+    # its first line as grep -H gave it; a process gone in between left out. $ME/$MEID: the script's preamble.
     script = ('if [ "$1" = "$2" ]; then u=$3; else u=$(id -u "$1" 2>/dev/null) || { echo "no such user: $1"; exit 2; }; fi; '
               'N="\n"; s=$(grep -l "^Uid:\t$u\t" /proc/[0-9]*/status 2>/dev/null); [ -n "$s" ] || exit 0; '
-              'set -f; IFS=$N; L=; C=; for f in $s; do L="$L$N${f%/status}/limits"; C="$C$N${f%/status}/comm"; done; '
-              'l=$(grep -H "^Max processes" $L 2>/dev/null); c=$(grep -H "" $C 2>/dev/null); '
-              'c="$N$c"; for x in $l; do p=${x#/proc/}; p=${p%%/*}; t=${c#*"$N/proc/$p/comm:"}; '
-              '[ "$t" = "$c" ] && continue; c=$t; n=${t%%"$N"*}; IFS=" "; set -- ${x#*:Max processes}; IFS=$N; '
+              'set -f; IFS=$N; L=; for f in $s; do L="$L$N${f%/status}/limits"; done; '
+              'l=$(grep -H "^Max processes" $L 2>/dev/null); '
+              'for x in $l; do p=${x#/proc/}; p=${p%%/*}; { IFS= read -r n < "/proc/$p/comm"; } 2>/dev/null || continue; '
+              'IFS=" "; set -- ${x#*:Max processes}; IFS=$N; '
               'printf "%s\\t%s\\t%s\\t%s\\n" "$p" "$1" "$2" "$n"; done')
-    return _sec(f"processes {user}", f'sh -c {q(script)} sh {q(user)} "$ME" "$MEID"')
+    # a function whose body is a subshell: the script's own shell forks it, no exec of sh
+    return Fact(f"processes {user}", f'procs() ( {script}\n); sec {q(f"processes {user}")} procs {q(user)} "$ME" "$MEID"')
 
 
 def read_user_processes(facts, user: str) -> list[tuple[int, str, str, str]] | None:
@@ -326,7 +327,7 @@ def git_push_destination(user: str, path: str) -> Fact:
               'u=$(g remote get-url "$f" 2>&1) && pre pullurl "$u" || printf "pull-error %s\\n" "${u%%"$N"*}"; '
               'u=$(g remote get-url --push --all "$r" 2>&1) && pre pushurl "$u" || printf "push-error %s\\n" "${u%%"$N"*}"')
     return _sec(f"push.destination {user}:{path}",
-                f"keep {_kept(user, path)} asuser {q(user)} sh -c {q(script)} sh {_path(path, user)}")
+                f"keep {_kept(user, path)} ashell {q(user)} {q(script)} {_path(path, user)}")
 
 
 def read_git_destination(facts, user: str, path: str) -> dict | None:
@@ -352,7 +353,7 @@ def read_git_destination(facts, user: str, path: str) -> dict | None:
 def local_hostname() -> Fact:
     """This host's name as ``gethostname()`` gives it (the UTS nodename, /proc/sys/kernel/hostname): ssh's
     ``%l``/``%L``/``%C`` tokens."""
-    return _sec("hostname", "cat /proc/sys/kernel/hostname")
+    return _sec("hostname", "rd /proc/sys/kernel/hostname")
 
 
 def git_ls_push_remote(user: str, path: str) -> Fact:

@@ -78,6 +78,18 @@ PREAMBLE = [
     # cost the host more than the rest of the script.
     'unseen() { q=${1%/*}; while [ -n "$q" ] && [ ! -e "$q" ]; do q=${q%/*}; done; q=${q:-/}; [ ! -x "$q" ]; }',
     'denied() { echo "$1"; return 13; }',
+    # rd FILE: what cat(1) prints of FILE, read by the shell's read builtin (no fork). Only for the kernel's own
+    # short text files (a sysctl value, /proc/swaps, a comm, the hostname): they print strings, which end at a NUL
+    # (dash's read drops NUL bytes: a user's file, a .pub, stays with cat and cut), and the builtin reads a byte per
+    # read(2), so a file of a kilobyte or more (/proc/meminfo, a limits file) costs as much as cat's exec and stays
+    # with cat and grep. A file that gives no line (empty, absent, unreadable, a read error) is given to cat, so its
+    # answer and exit status are cat's own. A last line without its newline gets one: the framing drops one either way
+    'rd() { rx=; { while IFS= read -r rl || [ -n "$rl" ]; do rx=1; printf "%s\\n" "$rl"; done < "$1"; } 2>/dev/null; '
+    '[ -n "$rx" ] || cat -- "$1"; }',
+    # ashell USER SCRIPT ARG...: sh -c SCRIPT sh ARG... as the user (asuser); for the login user a subshell of this
+    # shell runs SCRIPT (its $1... the ARGs): the same commands, one exec of sh less
+    'ashell() { au=$1; as=$2; shift 2; if [ "$au" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then '
+    '(eval "$as"); else asuser "$au" sh -c "$as" sh "$@"; fi; }',
     # keep VAR CMD...: run CMD, print its output (stdout and stderr) and, when it exits 0, keep that output in
     # VAR for a later fact (the lanes are subshells forked after the serial part: they see it). The output passes
     # through $(...), which drops trailing newlines; printf gives back one, and the framing drops one either way
@@ -159,8 +171,8 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
     The others run first, one after another (so the user's process list, read among them, holds no
     process of this script but its login shell). Then the ``concurrent`` facts (network waits: logins,
     ``git ls-remote``) run in ``LANES`` lanes at once, each lane its share one after another, as the
-    stages of one pipeline: ``: | { o=$(F1; F3; F5); cat; printf '%s\\n' "$o"; } | { o=$(F2; F4); cat; …; }``.
-    Each stage keeps its lane's output in ``o`` until the stages before it have ended (``cat`` copies
+    stages of one pipeline: ``: | { o=$(F1; F3; F5); printf '%s\\n' "$o"; } | { o=$(F2; F4); <copy>; …; }``.
+    Each stage keeps its lane's output in ``o`` until the stages before it have ended (a ``read`` loop copies
     theirs through first), so sections never interleave: the output is the same text as if the facts
     ran one after another, and their time is the slowest lane's. (Output loses NUL bytes in ``$(…)``;
     these are status lines and git/ssh messages.) Each network-bound fact runs under
@@ -184,10 +196,13 @@ def build_script(facts: Sequence[Fact], boundary: str, network_timeout_s: int = 
         lanes = ["\n".join(concurrent[i::LANES]) for i in range(min(LANES, len(concurrent)))]
         # stdin of a stage is the pipe from the one before: the facts read /dev/null, never that
         bound = f'[ -z "$T" ] || T="timeout -s KILL {int(network_timeout_s)}"'  # no timeout(1) on the host: none
+        # the stages before copied through by the read builtin, not a cat each: what they send is lines (each
+        # stage ends its own with a newline) without NUL bytes ($(...) drops them); the first stage has none
+        copy = ["", 'while IFS= read -r l; do printf \'%s\\n\' "$l"; done; ']
         lines.append(":" + "".join(f""" | {{ o=$( {{
 {bound}
 {lane}
-}} </dev/null); cat; printf '%s\\n' "$o"; }}""" for lane in lanes))
+}} </dev/null); {copy[min(i, 1)]}printf '%s\\n' "$o"; }}""" for i, lane in enumerate(lanes)))
     return "\n".join(lines) + "\nexit 0\n"
 
 

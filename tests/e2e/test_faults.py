@@ -124,14 +124,17 @@ def test_the_fact_script_only_runs_read_only_commands():
     script = build_script(bundled_plan().host_facts(target), "B")  # every host fact of every feature
     allowed = {"id", "test", "cat", "getconf", "grep", "stat", "getent", "pgrep", "systemctl", "sh", "exec",
                "cut", "git", "dump", "dumpdir", "denied", "sec", "printf", "command", "ssh", "asuser", "setpriv",
-               "env", "notregular", "sshG", "sshnot", "toolarge"}
+               "env", "notregular", "sshG", "sshnot", "toolarge", "rd", "ashell", "procs"}  # ashell, procs: checked as inner below
     # every framed command: sec NAME [keep VAR] [$T] [asuser USER] COMMAND ... (keep: the output kept in a variable)
     used = set(re.findall(r"\bsec (?:'[^']*'|\"[^\"]*\"|\S+) (?:keep \w+ )?(?:\$T )?(?:asuser \S+ )?([\w.-]+)", script))
     assert used and used <= allowed, used - allowed
     assert "systemctl show" in script and 'safe.directory=' in script and "remote get-url" in script
     assert "setpriv --reuid" in script and "ssh -G" in script
-    # the outcome probes: inside their sh -c, only reads; ssh and git cannot prompt or write
-    inner = " ".join(re.findall(r"sh -c ('[^']*(?:'\\''[^']*)*')", script))
+    # the outcome probes: inside their sh -c (or the login user's subshell: ashell, a function's body), only reads;
+    # ssh and git cannot prompt or write
+    inner = " ".join(re.findall(r"(?:sh -c|ashell \S+) ('[^']*(?:'\\''[^']*)*')", script)
+                     + re.findall(r"\bprocs\(\) \( (.*?)\n\)", script, re.S))
+    assert "ashell" in script and "procs() (" in script and "no checkout at" in inner  # the destination's script
     assert 'grep -l "^Uid:' in inner and "/comm" in inner and "ls-remote" in inner and "remote get-url --push" in inner
     for word in ("push ", "fetch", "clone", "config --", "kill", "rm ", "mv ", "tee", ">"):
         assert word not in inner.replace("2>&1", "").replace("get-url --push", "").replace(">/dev/null", "")\

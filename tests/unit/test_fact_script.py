@@ -7,11 +7,14 @@ Each test runs ``host_script.wrap(build_script(...))`` the way the login shell o
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.finding import FactUnavailable
 from railiance_conformance.probes import facts as F
@@ -127,14 +130,23 @@ def test_without_the_clients_line_the_watchdog_stands_down_and_the_script_runs()
         ["id", "-un"], capture_output=True, text=True).stdout.strip()
 
 
-def test_every_process_of_the_user_with_its_nproc_limits_from_three_execs():
+def test_every_process_of_the_user_with_its_nproc_limits_from_two_execs(tmp_path):
+    """Each process's comm as the kernel gives it (blanks, a backslash: the read builtin keeps them)."""
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    facts = run([F.user_processes(user)])
+    odd = tmp_path / " a b\\c "
+    odd.symlink_to(subprocess.run(["sh", "-c", "command -v sleep"], capture_output=True, text=True).stdout.strip())
+    sleeper = subprocess.Popen([str(odd), "30"])
+    try:
+        facts = run([F.user_processes(user)])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
     rows = F.read_user_processes(facts, user)
     mine = {pid: (soft, hard, comm) for pid, soft, hard, comm in rows}
     limits = next(line.split() for line in Path("/proc/self/limits").read_text().splitlines()
                   if line.startswith("Max processes"))
     assert mine[os.getpid()] == (limits[2], limits[3], Path("/proc/self/comm").read_text().strip())
+    assert mine[sleeper.pid][2] == " a b\\c "
     assert len(rows) == len({p for p, *_ in rows})
     assert F.read_user_processes(run([F.user_processes("no-such-user-x")]), "no-such-user-x") is None
 
@@ -361,3 +373,52 @@ def test_the_ls_remote_probe_takes_the_push_urls_the_destination_resolved(tmp_pa
     gone = [F.git_push_destination(user, str(lost)), F.git_ls_push_remote(user, str(lost))]
     section = run(gone).section(gone[1].section)
     assert section.rc == 3 and section.out == run(gone[1:]).section(gone[1].section).out == "error: No such remote 'nowhere'"
+
+
+# The builtin reader rd stands for cat on the host: each is run beside the other, in one
+# script on the same generated file, and the client must read the same section (its exit status and content).
+_LINE_WORDS = st.sampled_from(["MemTotal:", "SwapTotal:", "SwapFree:", " SwapTotal:", "xMemTotal", "ssh-ed25519",
+                               " ", "  ", "\t", "\\", "\\n", "%s", "-", "*", "$HOME", "é", "\r", "a b", "'", '"', "0"])
+_CONTENT = st.one_of(
+    st.lists(st.lists(_LINE_WORDS, max_size=6).map("".join), max_size=6).map("\n".join)
+    .flatmap(lambda text: st.sampled_from([text, text + "\n", text + "\n\n"])).map(str.encode),
+    st.binary(max_size=200).filter(lambda data: b"\0" not in data))
+
+
+def _both(path: Path, old: str, new: str) -> tuple:
+    p = shlex.quote(str(path))
+    found = run([Fact("old", f"sec old {old.format(p)}"), Fact("new", f"sec new {new.format(p)}")])
+    return found.section("old"), found.section("new")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_CONTENT)
+def test_the_builtin_reader_gives_what_cat_gives(tmp_path, content):
+    """On any content but NUL bytes (the files read so are the kernel's text files, whose strings end at a NUL)."""
+    path = tmp_path / "f"
+    path.write_bytes(content)
+    before, after = _both(path, "cat -- {0}", "rd {0}")
+    assert after == before, content
+
+
+def test_the_builtin_reader_leaves_absent_files_and_directories_to_cat(tmp_path):
+    """What the builtin cannot read goes to cat: its message and exit status; and /proc files as cat reads them."""
+    (tmp_path / "d").mkdir()
+    for path in (tmp_path / "absent", tmp_path / "d", Path("/proc/self/limits"), Path("/proc/sys/kernel/hostname")):
+        before, after = _both(path, "cat -- {0}", "rd {0}")
+        assert after == before, path
+        assert (before.rc == 0) == (path.name in ("limits", "hostname"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(args=st.lists(st.text(st.sampled_from("a b\n$'\"\\*é-"), max_size=8), max_size=3), status=st.integers(0, 5))
+def test_a_script_of_the_login_user_runs_in_a_subshell_as_sh_c_runs_it(args, status):
+    """ashell for the login user (a subshell, no exec of sh) and asuser ... sh -c (what runs for another user): the
+    same arguments, $0, HOME, exported environment, working directory and exit status; nothing leaks out."""
+    script = ('printf "<%s>" "$0" "$#" "$@" "$HOME" "$PWD"; cd / && pwd; env | grep -v "^_=" | LC_ALL=C sort; '
+              f'z=leaked; exit {status}')
+    quoted = " ".join(shlex.quote(a) for a in args)
+    found = run([Fact("sub", f'sec sub ashell "$ME" {shlex.quote(script)} {quoted}; sec left printf %s "${{z-}}"'),
+                 Fact("sh", f'sec sh asuser "$ME" sh -c {shlex.quote(script)} sh {quoted}')])
+    assert found.section("sub") == found.section("sh") and found.section("sub").rc == status
+    assert found.section("left").out == ""
