@@ -31,6 +31,8 @@ class CheckPlan:
         chosen = None if selected is None else set(selected)
         self.selected = [c for c in self.specs if chosen is None or c in chosen]
         self._params: dict[tuple[str, str], tuple[dict[str, Any], dict[str, str]]] = {}
+        # a kind's facts depend on its params alone: hosts whose params are the same share one list
+        self._facts: dict[tuple[str, str], list[Fact]] = {}
 
     def spec(self, control_id: str) -> ControlSpec:
         return self.specs[control_id]
@@ -60,7 +62,13 @@ class CheckPlan:
         for control_id in self.selected:
             kind = CHECK_KINDS[self.specs[control_id].kind]
             if kind.target == "host" and kind.facts is not None and not self.catalog[control_id].pending:
-                found += kind.facts(self.params(control_id, target)[0])
+                params = self.params(control_id, target)[0]
+                # repr tells apart every value YAML and an inventory give (1, 1.0, "1", True; nested lists
+                # and dicts): equal reprs, equal params, the same facts (Fact is frozen: shared safely)
+                key = (control_id, repr(params))
+                if key not in self._facts:
+                    self._facts[key] = kind.facts(params)
+                found += self._facts[key]
         return found
 
 

@@ -40,3 +40,26 @@ def test_the_selected_controls_keep_the_features_order():
     plan = bundled_plan()
     chosen = list(reversed(plan.selected))[:5]
     assert CheckPlan(plan.catalog, plan.specs, chosen).selected == [c for c in plan.selected if c in chosen]
+
+
+def test_hosts_with_the_same_params_share_their_facts_and_others_get_their_own():
+    """host_facts remembers a kind's facts per (control, params): every target must still get exactly
+    the facts a plan of its own would give it, whichever target came first and whatever its vars."""
+    from railiance_conformance.checks import CheckPlan, bundled_plan
+    from railiance_conformance.targets import HostTarget
+
+    plan = bundled_plan()
+    host_controls = [c for c in plan.selected if c.startswith("host.")]
+    targets = [HostTarget("a", "ssh://a", {}),
+               HostTarget("b", "ssh://b", {"swap_file": "/var/swap.img", "operator_user": "ops"}),
+               HostTarget("c", "ssh://c", {}),
+               HostTarget("d", "ssh://d", {"swap_file": "/var/swap.img"}),
+               HostTarget("e", "ssh://e", {"operator_user": "ops", "operator_uid": 1001})]
+    shared = CheckPlan(plan.catalog, plan.specs, host_controls)
+    for target in targets + targets[::-1]:
+        alone = CheckPlan(plan.catalog, plan.specs, host_controls).host_facts(target)
+        assert shared.host_facts(target) == alone, target.name
+    sections = {t.name: {f.section for f in shared.host_facts(t)} for t in targets}
+    assert sections["a"] == sections["c"]
+    assert "stat /var/swap.img" in " ".join(sections["b"]) and "/var/swap.img" not in " ".join(sections["a"])
+    assert any("ops" in s for s in sections["e"]) and not any(" ops" in s for s in sections["a"])
