@@ -66,7 +66,7 @@ def whoami() -> Fact:
 
 def systemd_running() -> list[Fact]:
     """Whether systemd is PID 1 (``systemd``: rc 0) and what PID 1 is (``pid1``)."""
-    return [_sec("systemd", "test -d /run/systemd/system"), _sec("pid1", "rd /proc/1/comm")]
+    return [_sec("systemd", "test -d /run/systemd/system"), _sec("pid1", "cat /proc/1/comm")]
 
 
 def pagesize() -> Fact:
@@ -121,14 +121,14 @@ def directories(*paths: str) -> list[Fact]:
 # --- kernel -------------------------------------------------------------------------------------
 
 def proc_swaps() -> Fact:
-    return _sec("proc.swaps", "rd /proc/swaps")
+    return _sec("proc.swaps", "cat /proc/swaps")
 
 
 def sysctl_live(key: str) -> Fact:
     """The live value of a sysctl key, read from /proc/sys (``vm.swappiness`` -> /proc/sys/vm/swappiness)."""
     dotted = sysctl_rules.normalize_sysctl_key(key)
     proc = "/proc/sys/" + dotted.translate(str.maketrans("./", "/."))
-    return _sec(f"sysctl {dotted}", f"rd {q(proc)}")
+    return _sec(f"sysctl {dotted}", f"cat {q(proc)}")
 
 
 def sysctl_files() -> list[Fact]:
@@ -353,7 +353,7 @@ def read_git_destination(facts, user: str, path: str) -> dict | None:
 def local_hostname() -> Fact:
     """This host's name as ``gethostname()`` gives it (the UTS nodename, /proc/sys/kernel/hostname): ssh's
     ``%l``/``%L``/``%C`` tokens."""
-    return _sec("hostname", "rd /proc/sys/kernel/hostname")
+    return _sec("hostname", "cat /proc/sys/kernel/hostname")
 
 
 def git_ls_push_remote(user: str, path: str) -> Fact:

@@ -78,14 +78,6 @@ PREAMBLE = [
     # cost the host more than the rest of the script.
     'unseen() { q=${1%/*}; while [ -n "$q" ] && [ ! -e "$q" ]; do q=${q%/*}; done; q=${q:-/}; [ ! -x "$q" ]; }',
     'denied() { echo "$1"; return 13; }',
-    # rd FILE: what cat(1) prints of FILE, read by the shell's read builtin (no fork). Only for the kernel's own
-    # short text files (a sysctl value, /proc/swaps, a comm, the hostname): they print strings, which end at a NUL
-    # (dash's read drops NUL bytes: a user's file, a .pub, stays with cat and cut), and the builtin reads a byte per
-    # read(2), so a file of a kilobyte or more (/proc/meminfo, a limits file) costs as much as cat's exec and stays
-    # with cat and grep. A file that gives no line (empty, absent, unreadable, a read error) is given to cat, so its
-    # answer and exit status are cat's own. A last line without its newline gets one: the framing drops one either way
-    'rd() { rx=; { while IFS= read -r rl || [ -n "$rl" ]; do rx=1; printf "%s\\n" "$rl"; done < "$1"; } 2>/dev/null; '
-    '[ -n "$rx" ] || cat -- "$1"; }',
     # ashell USER SCRIPT ARG...: sh -c SCRIPT sh ARG... as the user (asuser); for the login user a subshell of this
     # shell runs SCRIPT (its $1... the ARGs): the same commands, one exec of sh less
     'ashell() { au=$1; as=$2; shift 2; if [ "$au" = "$ME" ] && [ -n "$HOME" ] && [ -z "${SUDO_USER:-}" ]; then '

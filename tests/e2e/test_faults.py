@@ -124,7 +124,7 @@ def test_the_fact_script_only_runs_read_only_commands():
     script = build_script(bundled_plan().host_facts(target), "B")  # every host fact of every feature
     allowed = {"id", "test", "cat", "getconf", "grep", "stat", "getent", "pgrep", "systemctl", "sh", "exec",
                "cut", "git", "dump", "dumpdir", "denied", "sec", "printf", "command", "ssh", "asuser", "setpriv",
-               "env", "notregular", "sshG", "sshnot", "toolarge", "rd", "ashell", "procs"}  # ashell, procs: checked as inner below
+               "env", "notregular", "sshG", "sshnot", "toolarge", "ashell", "procs"}  # ashell, procs: checked as inner below
     # every framed command: sec NAME [keep VAR] [$T] [asuser USER] COMMAND ... (keep: the output kept in a variable)
     used = set(re.findall(r"\bsec (?:'[^']*'|\"[^\"]*\"|\S+) (?:keep \w+ )?(?:\$T )?(?:asuser \S+ )?([\w.-]+)", script))
     assert used and used <= allowed, used - allowed
