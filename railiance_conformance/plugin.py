@@ -123,7 +123,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(suite, "railiance-conformance-suite")
 
 
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     early_inventory.discard()
     start_up.start_up_done(freeze=False)  # a run that ended before its collection finished

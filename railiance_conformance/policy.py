@@ -71,10 +71,13 @@ def _validator(schema_doc: Mapping[str, Any]) -> Any:
     return found[1]
 
 
-def validate(data: Any, schema_doc: Mapping[str, Any], *, source: str, prefix: str = "") -> None:
+def validate(data: Any, schema_doc: Mapping[str, Any], *, source: str, prefix: str = "",
+             remember: bool = True) -> None:
     """Raise PolicyError for the first schema violation, most specific field first. A document this exact
-    schema found valid before (any run: ``derived_cache``) is valid without importing jsonschema."""
-    known = _valid_key(data, schema_doc)
+    schema found valid before (any run: ``derived_cache``) is valid without importing jsonschema.
+    ``remember=False``: the document holds a secret (a vaulted value): neither looked up nor kept, so no
+    digest of it is ever written to the cache."""
+    known = _valid_key(data, schema_doc) if remember else None
     if known is not None and known in _known_valid():
         return
     validator = _validator(schema_doc)
@@ -340,7 +343,8 @@ def load_cluster_policy(policy_dir: Path) -> dict[str, Any]:
     return load_document(policy_dir / "cluster.yaml", "cluster-policy")["desired"]
 
 
-def validate_host_desired(desired: Mapping[str, Any], *, source: str) -> None:
-    """Check one host's Ansible vars that the suite reads (their types: the catalog's ``vars``)."""
+def validate_host_desired(desired: Mapping[str, Any], *, source: str, remember: bool = True) -> None:
+    """Check one host's Ansible vars that the suite reads (their types: the catalog's ``vars``);
+    ``remember=False`` when one of them came from a vault (``validate``)."""
     validate(dict(desired), schema("host-policy")["$defs"]["desired"] | {"$defs": schema("host-policy")["$defs"]},
-             source=source)
+             source=source, remember=remember)

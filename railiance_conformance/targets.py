@@ -280,7 +280,7 @@ def validate_targets(targets: list[HostTarget]) -> None:
         if key is not None and key in valid:
             continue
         try:
-            validate_host_desired(target.desired, source=f"host {target.name}")
+            validate_host_desired(target.desired, source=f"host {target.name}", remember=not target.secret_keys)
         except PolicyError as exc:
             key = exc.field.split(".")[0].split("[")[0]
             source = target.desired_sources.get(key, exc.source)

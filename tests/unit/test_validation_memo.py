@@ -84,3 +84,17 @@ def test_the_memo_gives_jsonschemas_verdict(document):
         except PolicyError:
             verdict = False
         assert verdict is expected
+
+
+def test_a_host_with_a_vaulted_value_is_never_remembered(monkeypatch):
+    """No digest of a document holding a vault's value is written (a digest of a short secret can be guessed
+    offline); the same host without a vaulted value is remembered."""
+    from railiance_conformance.targets import HostTarget, validate_targets
+
+    desired = {"operator_user": "tegwick", "swap_file": "/swapfile"}
+    validate_targets([HostTarget("h", "ssh://h", desired, secret_keys=frozenset({"operator_user"}))])
+    monkeypatch.setattr(policy, "_VALID", None)
+    assert not policy._known_valid()
+    validate_targets([HostTarget("h", "ssh://h", desired)])
+    monkeypatch.setattr(policy, "_VALID", None)
+    assert len(policy._known_valid()) == 1
