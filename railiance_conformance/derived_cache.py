@@ -12,6 +12,7 @@ Example: ``cached("policy", [policy_dir, features_dir], lambda: (load_catalog(..
 from __future__ import annotations
 
 import copyreg
+import functools
 import hashlib
 import io
 import os
@@ -38,8 +39,11 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if root.is_dir() else []
 
 
+@functools.cache
 def code_key() -> str:
-    """This package's source files (path, size, mtime) and Python's version: part of every key."""
+    """This package's source files (path, size, mtime) and Python's version: part of every key. Read once per
+    process (the policy, the inventory and the validation memo each ask for it; the code does not change
+    while it runs)."""
     digest = hashlib.sha256(f"{sys.version}\0".encode())
     for path in _files(PACKAGE):
         if path.suffix in (".py", ".json", ".yaml"):
