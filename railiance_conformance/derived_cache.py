@@ -110,15 +110,23 @@ def load(family: str, entry: str) -> Any:
     directory = cache_dir()
     if directory is None:
         return MISSING
+    path = directory / f"{family}-{entry}.pickle"
     try:
-        with open(directory / f"{family}-{entry}.pickle", "rb") as handle:
-            return pickle.load(handle)
+        with open(path, "rb") as handle:
+            value = pickle.load(handle)
     except Exception:  # noqa: BLE001 - no cache, a stale or damaged one: computed as if there were none
         return MISSING
+    try:
+        os.utime(path)  # used now: the last an entry of a family with room for several (``store(keep=)``) to go
+    except OSError:
+        pass
+    return value
 
 
-def store(family: str, entry: str, value: Any) -> None:
-    """Keep ``value`` as the one entry of ``family`` (its older entries removed); a cache that cannot be
+def store(family: str, entry: str, value: Any, keep: int = 1) -> None:
+    """Keep ``value`` under ``entry`` of ``family``, with at most ``keep - 1`` of the family's other entries, the
+    most recently used (loaded or stored: their mtime), beside it; the others are removed, so a family holds at
+    most ``keep`` files. ``keep=1``: the inputs changed, the old entry is of no more use. A cache that cannot be
     written costs the next run its time, nothing else (never raises)."""
     directory = cache_dir()
     if directory is None:
@@ -127,7 +135,14 @@ def store(family: str, entry: str, value: Any) -> None:
     try:
         data = _dumps(value)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for old in directory.glob(f"{family}-*.pickle"):  # one entry per checkout and name: the inputs changed
+        others = []
+        for old in directory.glob(f"{family}-*.pickle"):
+            try:
+                others.append((old.stat().st_mtime_ns, old))
+            except OSError:
+                continue
+        others = [o for o in sorted(others, reverse=True) if o[1].name != f"{family}-{entry}.pickle"]
+        for _, old in others[max(0, keep - 1):]:
             old.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{family}-")
         with os.fdopen(fd, "wb") as handle:

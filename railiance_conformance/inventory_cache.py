@@ -39,6 +39,9 @@ DEFAULT_SETTINGS = ("VARIABLE_PLUGINS_ENABLED", "INVENTORY_ENABLED", "DEFAULT_VA
                     "DEFAULT_VAULT_IDENTITY_LIST", "DEFAULT_VAULT_IDENTITY", "INVENTORY_IGNORE_EXTS",
                     "INVENTORY_IGNORE_PATTERNS")
 NAME = "inventory"
+# entries kept per inventory and checkout: the key covers the whole environment, and runs that alternate between
+# a few (an operator's shell, a CI job, a timer's unit) each keep theirs instead of replacing each other's
+ENTRIES = 4
 
 
 class _NotReusable(Exception):
@@ -181,7 +184,7 @@ def store(option: Any, key: str | None, targets: list) -> None:
     """Keep ``targets`` under ``key`` when the inputs are still those ``key`` was made from (a file that
     changed during the read is read again next time)."""
     if key is not None and input_key(option) == key:
-        derived_cache.store(_family(option), key, targets)
+        derived_cache.store(_family(option), key, targets, keep=ENTRIES)
 
 
 def _family(option: Any) -> str:

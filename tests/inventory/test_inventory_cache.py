@@ -222,3 +222,22 @@ def test_findings_are_the_same_cold_warm_and_uncached(place):
             assert list(entries.glob("inventory-*.pickle")), "the read was not kept"
     assert stable(place / "cold") == stable(place / "warm") == stable(place / "off")
     assert {f["target"] for f in stable(place / "warm")} == {"alpha"}
+
+
+def test_runs_that_alternate_environments_each_keep_their_hosts(place, monkeypatch):
+    """The key covers the whole environment: two environments taking turns (an operator's shell, a CI job) each
+    find their own entry instead of replacing the other's, and no more than ``ENTRIES`` are kept."""
+    first = inventory_cache.input_key(options(place))
+    inventory_cache.store(options(place), first, ["hosts of the first environment"])
+    monkeypatch.setenv("RAILIANCE_TEST_ENVIRONMENT", "the second")
+    second = inventory_cache.input_key(options(place))
+    assert second != first
+    inventory_cache.store(options(place), second, ["hosts of the second environment"])
+    assert inventory_cache.load(options(place), second) == ["hosts of the second environment"]
+    monkeypatch.delenv("RAILIANCE_TEST_ENVIRONMENT")
+    assert inventory_cache.load(options(place), first) == ["hosts of the first environment"]
+    for n in range(inventory_cache.ENTRIES + 2):
+        monkeypatch.setenv("RAILIANCE_TEST_ENVIRONMENT", str(n))
+        inventory_cache.store(options(place), inventory_cache.input_key(options(place)), [n])
+    kept = list((place / "cache").rglob(f"{inventory_cache._family(options(place))}-*.pickle"))
+    assert len(kept) == inventory_cache.ENTRIES

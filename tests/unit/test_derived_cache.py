@@ -84,3 +84,24 @@ def test_two_checkouts_keep_their_own_entries(inputs, tmp_path):
         for where in (inputs, other):
             derived_cache.cached("t", [where], lambda: calls.append(1) or len(calls))
     assert len(calls) == 2
+
+
+def test_a_family_with_room_for_several_keeps_the_most_recently_used(inputs):
+    """``keep=3``: entries that alternate all stay; a fourth removes the one used longest ago, never one just
+    loaded; ``keep=1`` (the default) leaves only the newest."""
+    import os
+    import time
+
+    family = derived_cache.family("t", [inputs])
+    for i, entry in enumerate(("e1", "e2", "e3")):
+        derived_cache.store(family, entry, i, keep=3)
+        os.utime(derived_cache.cache_dir() / f"{family}-{entry}.pickle", ns=(i * 10**9, i * 10**9))
+    assert [derived_cache.load(family, e) for e in ("e1", "e2", "e3")] == [0, 1, 2]  # alternating: all hit
+    time.sleep(0.01)
+    assert derived_cache.load(family, "e1") == 0  # used again: now the most recent
+    derived_cache.store(family, "e4", 3, keep=3)
+    assert derived_cache.load(family, "e2") is derived_cache.MISSING  # the least recently used went
+    assert [derived_cache.load(family, e) for e in ("e1", "e3", "e4")] == [0, 2, 3]
+    assert len(list(derived_cache.cache_dir().glob(f"{family}-*.pickle"))) == 3
+    derived_cache.store(family, "e5", 4)
+    assert [p.name for p in derived_cache.cache_dir().glob(f"{family}-*.pickle")] == [f"{family}-e5.pickle"]
