@@ -47,14 +47,13 @@ from bench_rows import (
     bare_pytest_row,
     cluster_requests,
     peak_memory,
-    print_section_costs,
     probe_layer_row,
-    section_costs,
     ssh_row,
     startup_row,
     suite_row,
     testinfra_row,
 )
+from bench_sections import print_section_costs, section_costs
 
 from railiance_testbed.hosts import CGROUP2_CONTROLS, CONFORMANT, cgroup2_memory  # noqa: E402  (bench_common puts the repo on sys.path)
 from railiance_testbed.nshosts import SYSTEMD_CONTROLS, NamespaceTestbed  # noqa: E402
