@@ -73,14 +73,31 @@ def pagesize() -> Fact:
     return _sec("pagesize", "getconf PAGESIZE")
 
 
+# /proc/meminfo's lines the host kinds read, by one grep whichever of them a run selects (the physical memory for
+# the slice's sizes, the swap totals for the swap outcome): one section, one process
+MEMINFO = "meminfo"
+
+
 def memtotal() -> Fact:
-    return _sec("memtotal", "grep MemTotal /proc/meminfo")
+    """/proc/meminfo's ``MemTotal:``, ``SwapTotal:`` and ``SwapFree:`` lines (the ``meminfo`` section,
+    shared with ``meminfo_swap``)."""
+    return _sec(MEMINFO, "grep -E '^(MemTotal|SwapTotal|SwapFree):' /proc/meminfo")
+
+
+def _meminfo_kib(text: str, field: str) -> int | None:
+    """The value of ``field`` (``"MemTotal:"``) in /proc/meminfo's text, in KiB (the kernel prints kB: KiB)."""
+    for line in text.splitlines():
+        fields = line.split()
+        if fields[:1] == [field] and len(fields) >= 2 and fields[1].isdigit():
+            return int(fields[1])
+    return None
 
 
 def read_memtotal(facts) -> int | None:
     """Physical memory in bytes (MemTotal), or None when /proc/meminfo cannot tell."""
-    section = facts.section("memtotal")
-    return int(section.out.split()[1]) * 1024 if section.rc == 0 and section.out.split() else None
+    section = facts.section(MEMINFO)
+    kib = _meminfo_kib(section.out, "MemTotal:") if section.rc == 0 else None
+    return None if kib is None else kib * 1024
 
 
 # --- files --------------------------------------------------------------------------------------
@@ -193,18 +210,18 @@ def ssh_config(user: str, alias: str) -> list[Fact]:
 # --- outcomes (what "Done when" promises, not only configuration) ----------------------
 
 def meminfo_swap() -> Fact:
-    """The kernel's swap totals (what ``free`` reads): ``SwapTotal:  4194300 kB`` and ``SwapFree``."""
-    return _sec("meminfo.swap", "grep -E '^Swap(Total|Free):' /proc/meminfo")
+    """The kernel's swap totals (what ``free`` reads): ``SwapTotal:  4194300 kB`` and ``SwapFree`` (the
+    ``meminfo`` section, with MemTotal: ``memtotal``)."""
+    return memtotal()
 
 
 def read_swap_total(facts) -> int:
     """SwapTotal of /proc/meminfo in bytes; FactUnavailable when /proc/meminfo cannot tell."""
-    text = facts.text("meminfo.swap", what="/proc/meminfo")
-    for line in text.splitlines():
-        fields = line.split()
-        if fields[:1] == ["SwapTotal:"] and len(fields) >= 2 and fields[1].isdigit():
-            return int(fields[1]) * 1024
-    raise ValueError(f"no SwapTotal line in /proc/meminfo: {text[:200]!r}")
+    text = facts.text(MEMINFO, what="/proc/meminfo")
+    kib = _meminfo_kib(text, "SwapTotal:")
+    if kib is None:
+        raise ValueError(f"no SwapTotal line in /proc/meminfo: {text[:200]!r}")
+    return kib * 1024
 
 
 def user_processes(user: str) -> Fact:

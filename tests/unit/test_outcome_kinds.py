@@ -37,7 +37,7 @@ def evaluate(control_id: str, facts: HostFacts, **overrides):
     (0, Status.DRIFT),                 # no swap at all
 ])
 def test_swap_total_is_the_stated_size_within_a_page(kib: int, status: Status) -> None:
-    facts = host(**{"pagesize": (0, "4096"), "meminfo.swap": (0, MEMINFO.format(kib=kib)), "proc.swaps": (0, SWAPS)})
+    facts = host(**{"pagesize": (0, "4096"), "meminfo": (0, MEMINFO.format(kib=kib)), "proc.swaps": (0, SWAPS)})
     outcome = evaluate("host.swap.total", facts)
     assert outcome.status is status
     assert outcome.expected == {"swap_total_bytes": 4 * 1024 ** 3, "tolerance_bytes": 4096}
@@ -46,14 +46,14 @@ def test_swap_total_is_the_stated_size_within_a_page(kib: int, status: Status) -
 
 
 def test_swap_total_follows_the_inventory() -> None:
-    facts = host(**{"pagesize": (0, "4096"), "meminfo.swap": (0, MEMINFO.format(kib=8388604)), "proc.swaps": (0, SWAPS)})
+    facts = host(**{"pagesize": (0, "4096"), "meminfo": (0, MEMINFO.format(kib=8388604)), "proc.swaps": (0, SWAPS)})
     assert evaluate("host.swap.total", facts, swap_size_gb=8).status is Status.PASS
 
 
 def test_an_unreadable_meminfo_is_an_error_not_a_pass() -> None:
     from railiance_conformance.finding import FactUnavailable
 
-    facts = host(**{"pagesize": (0, "4096"), "meminfo.swap": (1, "grep: /proc/meminfo: Permission denied")})
+    facts = host(**{"pagesize": (0, "4096"), "meminfo": (1, "grep: /proc/meminfo: Permission denied")})
     with pytest.raises(FactUnavailable, match="/proc/meminfo"):
         evaluate("host.swap.total", facts)
 
@@ -100,7 +100,7 @@ SLICE = "/sys/fs/cgroup/user.slice/user-1000.slice"
 
 
 def cgroup(fs: str = "cgroup2fs", **files: str) -> HostFacts:
-    sections = {"memtotal": Section(0, "MemTotal:       8000000 kB"), "pagesize": Section(0, "4096"),
+    sections = {"meminfo": Section(0, "MemTotal:       8000000 kB"), "pagesize": Section(0, "4096"),
                 "cgroup.fs": Section(0, fs)}
     sections.update({f"file {SLICE}/{name.replace('_', '.')}": Section(0, text) for name, text in files.items()})
     return HostFacts("h", sections)
