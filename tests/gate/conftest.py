@@ -49,3 +49,9 @@ def keys(tmp_path_factory) -> dict[str, Path]:
     allowed = folder / "allowed_signers"
     allowed.write_text(f'{ADA} namespaces="{NAMESPACE}" {(folder / "ada.pub").read_text()}')
     return {"ada": folder / "ada", "eve": folder / "eve", "allowed": allowed}
+
+
+@pytest.fixture
+def history(tmp_path) -> Path:
+    """Where a test's gate history (SQLite) goes; the gate's approval chain lives in it."""
+    return tmp_path / "reports" / "history.sqlite"
