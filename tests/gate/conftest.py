@@ -2,7 +2,9 @@
 
 It is started once (initdb + ``pg_ctl start`` as the ``postgres`` user) and stopped by pid with
 ``pg_ctl stop -m fast`` in the finalizer, also when tests fail. Missing server binaries are a test
-error naming the package, never a silent skip.
+error naming the package, never a silent skip. Beside it: the SSH keys and a history path the
+approval tests sign and record with, and the equal copies of the seed the parity tests compare (one
+``pair`` per test module, a ``fresh_pair`` per test).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from railiance_conformance.gate.approval import NAMESPACE
+from tests.gate.parity_copies import copies
 from tests.gate.pg_server import PgServer, find_bindir
 
 ADA = "ada@railiance.example"
@@ -49,3 +52,21 @@ def keys(tmp_path_factory) -> dict[str, Path]:
     allowed = folder / "allowed_signers"
     allowed.write_text(f'{ADA} namespaces="{NAMESPACE}" {(folder / "ada.pub").read_text()}')
     return {"ada": folder / "ada", "eve": folder / "eve", "allowed": allowed}
+
+
+@pytest.fixture
+def history(tmp_path) -> Path:
+    """Where a test's gate history (SQLite) goes; the gate's approval chain lives in it."""
+    return tmp_path / "reports" / "history.sqlite"
+
+
+@pytest.fixture(scope="module")
+def pair(postgres: PgServer, seeded: str) -> tuple[str, str, str]:
+    """Equal copies that no test changes."""
+    return copies(postgres, seeded)
+
+
+@pytest.fixture
+def fresh_pair(postgres: PgServer, seeded: str) -> tuple[str, str, str]:
+    """Equal copies of this test's own, to change."""
+    return copies(postgres, seeded)

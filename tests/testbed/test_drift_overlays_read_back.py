@@ -1,33 +1,12 @@
-"""The drift overlays in ``railiance_testbed/kubeapi/dumps/drifted/<scenario>/``: the cluster controls'
-fail fixtures (the conformant dump is their pass fixture), as ansible-lint keeps rule-*-pass/fail.
-
-Each scenario directory holds overlay YAML (objects replacing conformant ones, ``delete:``
-documents, ``patch:`` documents: RFC 7386 merge patches of conformant objects) and an ``expected.yaml``: a one-line ``description``, the ``drift`` list of cluster
-control ids that must drift when the overlay is layered over ``dumps/conformant``, and for the
-cross-layer case ``cross_layer``. Checked here, for every scenario directory found:
-
-* it layers cleanly over the conformant dump and ``expected.yaml`` is well formed;
-* it drifts EXACTLY the controls it lists, as the suite's own check kinds evaluate them
-  in-process (``check_kinds()[spec.kind].evaluate(ClusterSnapshot.from_objects(objects), params)`` with the
-  params the bundled features state; no subprocess, no API server), and every other cluster
-  control passes -- so an overlay that also breaks a neighbouring control fails here;
-* every secret value it adds or changes is a ``DRIFT-SECRET-VALUE-<scenario>-<what>`` marker;
-* served by the stand-in API, the unmodified ``kubernetes`` client (built from an explicit
-  ``config_file=``, never $KUBECONFIG) reads back every object the overlay changes or deletes,
-  and, for the scenarios written to a brief, the change the brief describes.
-
-``expected.yaml`` is not a dump document, so the overlay is layered as its dump files
-(``overlay_files``): ``load_dump`` reads every ``*.yaml`` of a directory it is given.
+"""The drift scenarios (tests/testbed/drift_scenarios.py) served by the Kubernetes API stand-in: the
+unmodified ``kubernetes`` client (built from an explicit ``config_file=``, never $KUBECONFIG) reads back
+every object the overlay changes or deletes, and, for the scenarios written to a brief, the change the
+brief describes (``SPOT_CHECKS``); the client only ever reads.
 """
-
 from __future__ import annotations
 
-import base64
 import copy
-import functools
 import json
-import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -35,208 +14,10 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from railiance_conformance.checks import bundled_plan
-from railiance_conformance.controls.cluster import service_nodeport
-from railiance_conformance.finding import Status
-from railiance_conformance.probes.cluster import ClusterSnapshot
-from railiance_conformance.vocabulary import check_kinds
-from railiance_testbed.kubeapi import CONFORMANT_DUMP, DUMPS_DIR, KubeAPIStandIn, load_dump
-from railiance_testbed.kubeapi.dump import DUMP_SUFFIXES, object_key
+from railiance_testbed.kubeapi import KubeAPIStandIn
+from railiance_testbed.kubeapi.dump import object_key
 from railiance_testbed.kubeapi.helm_release import decode_release
-from railiance_testbed.kubeapi.proxy import resolver
-
-DRIFTED_DIR = DUMPS_DIR / "drifted"
-EXPECTED_FILE = "expected.yaml"
-PLAN = bundled_plan()
-# every cluster control the features state (the catalog's cluster.* ids that are not pending)
-CLUSTER_CONTROLS = tuple(sorted(c for c in PLAN.specs if c.startswith("cluster.") and not PLAN.catalog[c].pending))
-CONFORMANT_SSH_NODEPORT = 30022
-SCENARIOS = sorted(p.name for p in DRIFTED_DIR.iterdir() if p.is_dir())
-
-# The scenarios written to a brief, and what each must drift (new scenarios are held to their expected.yaml).
-BRIEF = {
-    "cnpg-operator-down": {"cluster.cnpg.operator"},
-    "gitea-db-spec-drift": {"cluster.gitea_db.spec", "cluster.gitea_db.status"},  # its WAL archiving fails too
-    "gitea-db-degraded": {"cluster.gitea_db.healthy", "cluster.gitea_db.status", "cluster.gitea.db_health"},
-    "gitea-db-credentials-missing": {"cluster.gitea_db.credentials"},
-    "postgresql-ha-leftover": {"cluster.postgresql_ha.absent"},
-    "gitea-on-internal-db": {"cluster.gitea.database"},
-    "gitea-unavailable": {"cluster.gitea.available"},
-    "redis-cluster-leftover": {"cluster.redis_cluster.absent"},
-    "gitea-cache-on-redis-cluster": {"cluster.gitea.cache"},
-    "valkey-release-failed": {"cluster.valkey.release"},
-    "gitea-ssh-nodeport-changed": set(),
-    "gitea-cache-down": {"cluster.gitea.cache_health"},
-    "gitea-db-archiving-failing": {"cluster.gitea_db.status"},
-}
-CROSS_LAYER = {"gitea-ssh-nodeport-changed": {"gitea_ssh_nodeport": 30122}}
-
-MARKER = re.compile(r"DRIFT-SECRET-VALUE-[A-Za-z0-9._-]+")
-CONFORMANT_MARKER = "CONFORMANT-SECRET-VALUE-"
-
-
-def overlay_files(scenario_dir: Path) -> list[Path]:
-    """The dump files of a scenario directory, in the order load_dump reads a directory."""
-    return sorted(p for p in scenario_dir.iterdir()
-                  if p.is_file() and p.suffix in DUMP_SUFFIXES and p.name != EXPECTED_FILE)
-
-
-@functools.cache
-def conformant() -> list[dict]:
-    """The conformant dump, loaded once; callers only read it."""
-    return load_dump(CONFORMANT_DUMP)
-
-
-@functools.cache
-def layered(scenario: str) -> list[dict]:
-    """The conformant dump with the scenario's overlay layered on, loaded once; callers only read it."""
-    return load_dump([CONFORMANT_DUMP, *overlay_files(DRIFTED_DIR / scenario)])
-
-
-def expected(scenario: str) -> dict:
-    return yaml.safe_load((DRIFTED_DIR / scenario / EXPECTED_FILE).read_text(encoding="utf-8"))
-
-
-# --- the suite's own evaluation, in-process -------------------------------------------------------
-def evaluate(objects) -> dict[str, Status]:
-    """Every cluster control's status on plain objects, with the params its feature states; the service
-    proxy answers what the dump declares for a Service (``railiance_testbed.kubeapi.proxy``)."""
-    objects = copy.deepcopy(objects)
-    snap = ClusterSnapshot.from_objects(objects, proxied=resolver(objects))
-    return {c: check_kinds()[PLAN.spec(c).kind].evaluate(snap, PLAN.spec(c).params).status for c in CLUSTER_CONTROLS}
-
-
-def drifted_controls(objects) -> set[str]:
-    statuses = evaluate(objects)
-    assert set(statuses.values()) <= {Status.PASS, Status.DRIFT}, statuses  # never could-not-verify here
-    return {c for c, status in statuses.items() if status is Status.DRIFT}
-
-
-def gitea_ssh_nodeport(objects) -> int:
-    return service_nodeport(ClusterSnapshot.from_objects(objects), "gitea", "gitea-ssh")
-
-
-def _ns(obj: dict) -> str:
-    return obj["metadata"].get("namespace") or ""
-
-
-def _find(objects, kind, namespace, name) -> dict | None:
-    return next((o for o in objects if (o["kind"], _ns(o), o["metadata"]["name"]) == (kind, namespace, name)), None)
-
-
-def _secret_text(secret: dict, key: str) -> str:
-    return base64.b64decode((secret.get("data") or {}).get(key, "")).decode()
-
-
-def _ini(secret: dict | None, key: str) -> dict[str, str]:
-    if secret is None:
-        return {}
-    pairs = (line.split("=", 1) for line in _secret_text(secret, key).splitlines() if "=" in line)
-    return {name.strip(): value.strip() for name, value in pairs}
-
-
-def _inline_config(objects) -> dict | None:
-    return _find(objects, "Secret", "gitea", "gitea-inline-config")
-
-
-# --- the scenario directories ------------------------------------------------------------------
-def test_every_scenario_has_an_overlay_directory_and_nothing_else_is_there():
-    assert sorted(p.name for p in DRIFTED_DIR.iterdir()) == SCENARIOS
-    assert set(BRIEF) <= set(SCENARIOS)
-    for name in SCENARIOS:
-        files = {p.name for p in (DRIFTED_DIR / name).iterdir()}
-        assert EXPECTED_FILE in files and overlay_files(DRIFTED_DIR / name), name
-
-
-def test_every_cluster_control_passes_on_the_conformant_dump():
-    objects = conformant()
-    assert evaluate(objects) == {c: Status.PASS for c in CLUSTER_CONTROLS}
-    assert gitea_ssh_nodeport(objects) == CONFORMANT_SSH_NODEPORT
-
-
-def test_every_cluster_control_has_a_fail_fixture():
-    drifted = set().union(*(set(expected(s)["drift"]) for s in SCENARIOS))
-    assert drifted == set(CLUSTER_CONTROLS)
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_expected_yaml_is_well_formed(scenario):
-    spec = expected(scenario)
-    assert isinstance(spec, dict) and {"description", "drift"} <= set(spec) <= {"description", "drift", "cross_layer"}
-    assert isinstance(spec["description"], str) and spec["description"].strip()
-    assert "\n" not in spec["description"].strip()
-    assert isinstance(spec["drift"], list) and len(set(spec["drift"])) == len(spec["drift"])
-    assert set(spec["drift"]) <= set(CLUSTER_CONTROLS), set(spec["drift"]) - set(CLUSTER_CONTROLS)
-    if scenario in BRIEF:
-        assert set(spec["drift"]) == BRIEF[scenario]
-    assert spec.get("cross_layer") == CROSS_LAYER.get(scenario)
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_overlay_layers_over_the_conformant_dump(scenario):
-    base = {object_key(o): o for o in conformant()}
-    objects = load_dump([CONFORMANT_DUMP, *overlay_files(DRIFTED_DIR / scenario)])  # not the cached copy
-    assert objects
-    mine = {object_key(o): o for o in objects}
-    assert mine != base, "the overlay changes nothing"
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_overlay_drifts_exactly_the_expected_controls(scenario):
-    objects = layered(scenario)
-    spec = expected(scenario)
-    assert drifted_controls(objects) == set(spec["drift"])
-    nodeport = (spec.get("cross_layer") or {}).get("gitea_ssh_nodeport", CONFORMANT_SSH_NODEPORT)
-    assert gitea_ssh_nodeport(objects) == nodeport
-
-
-def _secret_payloads(secret: dict) -> dict[str, str]:
-    """Every secret value of a Secret, decoded; a Helm release contributes its values' strings."""
-    if secret.get("type") == "helm.sh/release.v1":
-        release = decode_release(secret["data"]["release"])
-        found: dict[str, str] = {}
-
-        def walk(node, path):
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    walk(value, f"{path}.{key}")
-            elif isinstance(node, list):
-                for i, value in enumerate(node):
-                    walk(value, f"{path}[{i}]")
-            elif isinstance(node, str) and re.search(r"password|secret|token|key$", path, re.I):
-                found[path] = node
-
-        walk(release.get("config") or {}, "config")
-        return found
-    return {key: _secret_text(secret, key) for key in secret.get("data") or {}}
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_secret_values_the_overlay_adds_are_scenario_markers(scenario):
-    base = {object_key(o): o for o in conformant() if o["kind"] == "Secret"}
-    prefix = f"DRIFT-SECRET-VALUE-{scenario}-"
-    for obj in layered(scenario):
-        if obj["kind"] != "Secret":
-            continue
-        before = _secret_payloads(base[object_key(obj)]) if object_key(obj) in base else {}
-        for key, value in _secret_payloads(obj).items():
-            where = f"{_ns(obj)}/{obj['metadata']['name']}:{key}"
-            for marker in MARKER.findall(value):
-                assert marker.startswith(prefix) and len(marker) > len(prefix), (where, marker)
-            if before.get(key) == value:
-                continue  # carried over unchanged from the conformant dump
-            if obj.get("type") == "helm.sh/release.v1":
-                assert prefix in value or CONFORMANT_MARKER in value, where
-            else:
-                assert prefix in value, f"{where}: a new or changed secret value without a {prefix}... marker"
-
-
-def test_the_redis_urls_of_the_cache_scenario_carry_the_password():
-    secret = _inline_config(layered("gitea-cache-on-redis-cluster"))
-    urls = [_ini(secret, "cache")["HOST"], _ini(secret, "session")["PROVIDER_CONFIG"], _ini(secret, "queue")["CONN_STR"]]
-    for url in urls:
-        assert re.match(r"redis(\+cluster)?://:DRIFT-SECRET-VALUE-gitea-cache-on-redis-cluster-[a-z-]+@"
-                        r"gitea-redis-cluster-headless\.gitea\.svc\.cluster\.local:6379/", url), url
+from tests.testbed.drift_scenarios import BRIEF, DRIFTED_DIR, SCENARIOS, _ini, layered, overlay_files
 
 
 # --- read back through the stand-in with the kubernetes client ----------------------------------
@@ -427,6 +208,8 @@ SPOT_CHECKS = {
     "gitea-cache-down": _gitea_cache_down,
     "gitea-db-archiving-failing": _gitea_db_archiving_failing,
 }
+
+
 assert set(SPOT_CHECKS) == set(BRIEF)
 
 
