@@ -42,7 +42,7 @@ def test_the_rule_tables_name_real_paths_and_fixtures():
 @pytest.mark.parametrize("path, fixtures, explicit, expected", [
     ("tests/unit/test_sysctl.py", ["tmp_path"], set(), ("unit",)),
     ("tests/unit/test_sysctl.py", ["tmp_path"], {"unit"}, ("unit",)),
-    ("tests/gate/test_parity.py", ["postgres", "seeded", "tmp_path"], set(), ("postgres",)),
+    ("tests/gate/test_parity_tables.py", ["postgres", "seeded", "tmp_path"], set(), ("postgres",)),
     ("tests/gate/test_gate_cli.py", ["testbed", "postgres"], set(), ("postgres", "testbed")),
     ("tests/e2e/test_html_report.py", ["testbed_run"], set(), ("browser", "testbed")),
     ("tests/vm/test_real_kernel.py", [], set(), ("vm",)),

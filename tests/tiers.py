@@ -23,7 +23,7 @@ The rule, in order (the tables below are the whole of it):
    test with :class:`TierViolation`, naming the tool and the tier to mark it with. This catches the
    test that starts a host without one of the fixtures above, which rules 1-2 cannot see.
 
-Example: ``tiers_for("tests/gate/test_parity.py", ["postgres", "tmp_path"], set())`` -> ``("postgres",)``.
+Example: ``tiers_for("tests/gate/test_parity_tables.py", ["postgres", "tmp_path"], set())`` -> ``("postgres",)``.
 """
 from __future__ import annotations
 

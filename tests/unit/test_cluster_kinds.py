@@ -1,6 +1,6 @@
 """Cluster and boundary check kinds in-process: pass and fail fixtures per kind, evaluated on plain
 objects with ``ClusterSnapshot.from_objects`` (no API server, no subprocess). The overlays of the
-testbed dump (tests/testbed/test_drift_overlays.py) are the per-control fail fixtures; these are the
+testbed dump (tests/testbed/test_drift_overlays_*.py) are the per-control fail fixtures; these are the
 per-kind edge cases: what a sentence parses to, and what a finding says."""
 from __future__ import annotations
 
