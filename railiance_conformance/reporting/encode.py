@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 import yaml
@@ -42,13 +42,26 @@ def _yaml_escape(match: re.Match) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
+_NEVER_FLOAT = frozenset({str, int, bool, type(None)})
+
+
 def _has_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_float(v) for v in value)
+    """Whether a float is anywhere in ``value``'s dicts' values, lists and tuples. One walk without recursion;
+    a container whose items are all strings, ints, bools or None is passed over by one C-level type check."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float):
+            return True
+        items: Iterable[Any]
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, (list, tuple)):
+            items = item
+        else:
+            continue
+        if not _NEVER_FLOAT.issuperset(map(type, items)):
+            pending.extend(items)
     return False
 
 
