@@ -90,3 +90,23 @@ def test_a_policyreport_property_text_is_json_dumps(value):
     from railiance_conformance.reporting.policyreport_report import text
 
     assert text(value) == (value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str))
+
+
+# Every code point class the escaping treats differently: ASCII, DEL, U+0080..U+00FF, the rest of the BMP, past it.
+MIXED = st.text(st.sampled_from(["a", "x", '"', "\\", "\x7f", "\x85", "é", "ÿ", "Ā", "—", "\u202e", "\ufffd",
+                                 "\U0001f600", "\U0010ffff"]) | st.characters(blacklist_categories=("Cs",)), max_size=20)
+MIXED_VALUES = st.recursive(SCALARS | MIXED, lambda inner: st.lists(inner, max_size=4)
+                            | st.dictionaries(MIXED, inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(MIXED_VALUES)
+def test_the_escaping_fast_path_writes_what_the_regex_wrote(value):
+    import re
+
+    from railiance_conformance.reporting.encode import _encode, _yaml_escape
+
+    text = _encode(value)  # the previous definitions: every non-ASCII character through the regex
+    assert json_text(value) == re.sub(r"[^\x00-\x7f]", lambda m: json.dumps(m.group())[1:-1], text)
+    if not _has_float_recursive(value):
+        assert yaml_json_text(value) == re.sub(r"[^\x00-\x7e]", _yaml_escape, text)
