@@ -44,8 +44,13 @@ def _chunks(keys: list[str]) -> Iterator[list[str]]:
     return (keys[start:start + _KEYS_PER_QUERY] for start in range(0, len(keys), _KEYS_PER_QUERY))
 
 
+# json.dumps(value, sort_keys=True, default=str) builds this same encoder on every call; one is kept instead
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    """``json.dumps(value, sort_keys=True, default=str)``: a finding's expected/observed/evidence as stored."""
+    return "null" if value is None else _ENCODER.encode(value)
 
 
 @contextmanager

@@ -124,8 +124,20 @@ def sanitize(value: Any) -> Any:
     return redact(_escape_bytes(value))
 
 
+_NOT_CONTAINERS = frozenset({int, float, bool, type(None)})
+
+
 def _escape_bytes(value: Any) -> Any:
+    kind = type(value)
+    if kind in _NOT_CONTAINERS:
+        return value
+    if kind is tuple:  # the exact built-in containers first (evidence is a tuple of pairs): as the branches below
+        return tuple([v if type(v) in _NOT_CONTAINERS else _escape_bytes(v) for v in value])
+    if kind is list:
+        return [v if type(v) in _NOT_CONTAINERS else _escape_bytes(v) for v in value]
     if isinstance(value, str):
+        if value.isascii():  # no surrogate escape in it: the encode below would succeed
+            return value
         try:
             value.encode("utf-8")
             return value
