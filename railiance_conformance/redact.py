@@ -130,6 +130,13 @@ def _secret_key(key: str) -> bool:
 _NOT_CONTAINERS = frozenset({int, float, bool, type(None)})  # what redact returns as it is
 
 
+def masked_entry(key: Any, value: Any) -> bool:
+    """Whether a mapping entry is masked whole: its key names a secret (``SECRET_KEY``) and its value is
+    one (not empty, not already ``***``, not a number, switch, list or mapping, which are walked instead)."""
+    return isinstance(key, str) and _secret_key(key) and value not in (None, "", MASK) \
+        and not isinstance(value, (bool, int, float, list, dict))
+
+
 def redact(value: Any) -> Any:
     """``value`` with every secret masked, recursively: strings via :func:`redact_text`, mapping
     entries whose key names a secret replaced by ``***``. Tuples stay tuples, lists lists."""
@@ -145,9 +152,8 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: (MASK if isinstance(k, str) and _secret_key(k) and v not in (None, "", MASK)
-                    and not isinstance(v, (bool, int, float, list, dict))
-                    else v if type(v) in _NOT_CONTAINERS else redact(v)) for k, v in value.items()}
+        return {k: MASK if masked_entry(k, v) else v if type(v) in _NOT_CONTAINERS else redact(v)
+                for k, v in value.items()}
     if isinstance(value, tuple):
         return tuple(redact(v) for v in value)
     if isinstance(value, list):
