@@ -126,7 +126,7 @@ def _per_target(trend: Trend) -> str:
         target = key.rsplit("@", 1)[-1]
         row = by_target.setdefault(target, [None] * len(trend.runs))
         for n, status in enumerate(statuses):
-            if status and (row[n] is None or _loudness(status) > _loudness(row[n])):
+            if status and ((shown := row[n]) is None or _loudness(status) > _loudness(shown)):
                 row[n] = status
     rows = "".join(f'<tr class="tstrip" data-target="{escape(t)}"><td data-label="target">{escape(t)}</td>'
                    f'<td class="strip" data-label="each run">{strip_svg(tuple(by_target[t]), trend.runs)}</td></tr>'
