@@ -58,7 +58,9 @@ class FindingRecorder:
             outcome = Outcome.error(str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug in an evaluator is still a finding, never a gap
             outcome = Outcome.error(describe_exception(exc))
-        if self.waivers:  # still evaluated; a waived drift keeps its observed value
+        # still evaluated; a waived drift keeps its observed value. A waiver only ever changes a drift:
+        # apply_outcome returns any other Status as it is (it is not asked: the clock and the waivers per finding)
+        if self.waivers and not (type(outcome.status) is Status and outcome.status is not Status.DRIFT):
             outcome = apply_outcome(outcome, control_id, target, self.waivers, datetime.now(timezone.utc))
         # an error's fix addresses why it could not verify; the catalog's drift fix only where there is drift
         remediation = _remedy(outcome.reason) if outcome.status is Status.ERROR else control.remediation
