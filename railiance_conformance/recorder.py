@@ -6,6 +6,7 @@ for the test outcome.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from typing import Any, Callable
 
 from railiance_conformance.finding import FactUnavailable, Finding, Outcome, Status, UnexpectedOutput
 from railiance_conformance.policy import Catalog
-from railiance_conformance.redact import redact
+from railiance_conformance.redact import MASK, masked_entry, redact, redact_text
 from railiance_conformance.remedies import remedy_for_error
 from railiance_conformance.waivers import apply_outcome
 
@@ -57,10 +58,12 @@ class FindingRecorder:
             outcome = Outcome.error(str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug in an evaluator is still a finding, never a gap
             outcome = Outcome.error(describe_exception(exc))
-        if self.waivers:  # still evaluated; a waived drift keeps its observed value
+        # still evaluated; a waived drift keeps its observed value. A waiver only ever changes a drift:
+        # apply_outcome returns any other Status as it is (it is not asked: the clock and the waivers per finding)
+        if self.waivers and not (type(outcome.status) is Status and outcome.status is not Status.DRIFT):
             outcome = apply_outcome(outcome, control_id, target, self.waivers, datetime.now(timezone.utc))
         # an error's fix addresses why it could not verify; the catalog's drift fix only where there is drift
-        remediation = remedy_for_error(outcome.reason) if outcome.status is Status.ERROR else control.remediation
+        remediation = _remedy(outcome.reason) if outcome.status is Status.ERROR else control.remediation
         finding = Finding(
             control_id=control.id, title=control.title, task=self.catalog.task_id(control), layer=control.layer,
             severity=control.severity, target=target, status=outcome.status, expected=sanitize(outcome.expected),
@@ -68,6 +71,17 @@ class FindingRecorder:
             evidence=sanitize(outcome.evidence), duration_s=round(time.monotonic() - started, 6),
             started_at=started_at)
         return finding
+
+
+def _remedy(reason: str) -> str:
+    """``remedy_for_error(reason)``; the answers for reasons of up to 4096 characters kept (the same reasons
+    repeat on every host: "systemd is not running"; 27 regular expressions each, ~25 us)."""
+    return _remedy_short(reason) if isinstance(reason, str) and len(reason) <= 4096 else remedy_for_error(reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _remedy_short(reason: str) -> str:
+    return remedy_for_error(reason)
 
 
 # The modules that parse what a target returned (files, command output, API objects): a ValueError,
@@ -121,11 +135,45 @@ def sanitize(value: Any) -> Any:
     visible ``\\xNN`` escapes, then every secret form is masked (``redact.redact``). Shapes are
     kept: dicts stay dicts (keys escaped too), tuples tuples, lists lists.
     """
+    # One walk for the common shapes (what redact(_escape_bytes(value)) gives, see sanitize_two_walks): scalars,
+    # strings, exact tuples and lists, and dicts whose keys are ASCII strings (escaping leaves them as they are,
+    # so no two keys can become one). Anything else takes the two walks.
+    kind = type(value)
+    if kind in _NOT_CONTAINERS:
+        return value
+    if kind is str:
+        return redact_text(value if value.isascii() else _escape_bytes(value))
+    if kind is tuple:
+        return tuple([v if type(v) in _NOT_CONTAINERS else sanitize(v) for v in value])
+    if kind is list:
+        return [v if type(v) in _NOT_CONTAINERS else sanitize(v) for v in value]
+    if kind is dict and all(type(k) is str and k.isascii() for k in value):
+        # a value is masked or not alike before and after _escape_bytes (it keeps None, "", "***" and the
+        # container kinds the test looks at): the test can look at the value as it comes
+        return {k: MASK if masked_entry(k, v) else v if type(v) in _NOT_CONTAINERS else sanitize(v)
+                for k, v in value.items()}
+    return sanitize_two_walks(value)
+
+
+def sanitize_two_walks(value: Any) -> Any:
+    """``sanitize`` as its definition: the bytes escaped in one walk, then the secrets masked in another."""
     return redact(_escape_bytes(value))
 
 
+_NOT_CONTAINERS = frozenset({int, float, bool, type(None)})
+
+
 def _escape_bytes(value: Any) -> Any:
+    kind = type(value)
+    if kind in _NOT_CONTAINERS:
+        return value
+    if kind is tuple:  # the exact built-in containers first (evidence is a tuple of pairs): as the branches below
+        return tuple([v if type(v) in _NOT_CONTAINERS else _escape_bytes(v) for v in value])
+    if kind is list:
+        return [v if type(v) in _NOT_CONTAINERS else _escape_bytes(v) for v in value]
     if isinstance(value, str):
+        if value.isascii():  # no surrogate escape in it: the encode below would succeed
+            return value
         try:
             value.encode("utf-8")
             return value

@@ -86,7 +86,7 @@ def load_reporters() -> dict[str, Reporter]:
 
 
 # The libraries a format renders with, imported when it is written (besides the reporter modules)
-FORMAT_LIBRARIES = {"junit": ("junit_xml",), "html": ("pygal", "pygal.style"), "prometheus": ("prometheus_client",)}
+FORMAT_LIBRARIES = {"html": ("pygal", "pygal.style"), "prometheus": ("prometheus_client",)}
 # what every run's end uses whatever the formats: the history, the feature texts, the terminal summary
 RUN_END_MODULES = ("railiance_conformance.history", "railiance_conformance.reporting.output",
                    "railiance_conformance.reporting.features", "railiance_conformance.reporting.terminal")

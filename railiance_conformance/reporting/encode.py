@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 import yaml
@@ -21,20 +21,39 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _YAML_ESCAPED = re.compile(r"[^\x00-\x7e]")
 
 
-def _encode(value: Any) -> str:
+def _encode_bytes(value: Any) -> bytes:
     # default=str: what json.dumps(default=str) gives for a value JSON has no type for (a Path); datetimes and
     # dataclasses passed to it too (orjson would write them itself: "T" in a datetime, a dataclass as an object)
     # OPT_NON_STR_KEYS: an int key is written as its text, as json.dumps does
     options = (orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
                | orjson.OPT_PASSTHROUGH_DATACLASS)
-    return orjson.dumps(value, default=str, option=options).decode("utf-8")
+    return orjson.dumps(value, default=str, option=options)
+
+
+def _encode(value: Any) -> str:
+    return _encode_bytes(value).decode("utf-8")
+
+
+# UTF-8's lead bytes of U+0080..U+00FF (C2, C3) and of the code points past U+FFFF (F0..F4): where these are
+# absent, Python's backslashreplace escapes every non-ASCII character as \uXXXX (4 lower-case hex digits), as
+# JSON and YAML escape them; for these it writes \xXX and \UXXXXXXXX, so those texts take the regex below
+_NOT_BMP_ESCAPE_LEADS = (b"\xc2", b"\xc3", b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+
+
+def _backslash_escapable(raw: bytes) -> bool:
+    """Whether every non-ASCII character of the UTF-8 ``raw`` is in U+0100..U+FFFF (byte searches, no decoding)."""
+    return not any(lead in raw for lead in _NOT_BMP_ESCAPE_LEADS)
 
 
 def json_text(value: Any) -> str:
     """``value`` as indented JSON text, non-ASCII escaped as JSON escapes it (``\\uXXXX``, surrogate pairs
     past U+FFFF). Raises TypeError for a value neither orjson nor ``str`` can write."""
-    text = _encode(value)
-    return text if text.isascii() else _NON_ASCII.sub(lambda m: json.dumps(m.group())[1:-1], text)
+    raw = _encode_bytes(value)
+    if raw.isascii():
+        return raw.decode("ascii")
+    if _backslash_escapable(raw):  # the usual case (a dash in a title): one C-level pass instead of a regex scan
+        return raw.decode("utf-8").encode("ascii", "backslashreplace").decode("ascii")
+    return _NON_ASCII.sub(lambda m: json.dumps(m.group())[1:-1], raw.decode("utf-8"))
 
 
 def _yaml_escape(match: re.Match) -> str:
@@ -42,13 +61,26 @@ def _yaml_escape(match: re.Match) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
+_NEVER_FLOAT = frozenset({str, int, bool, type(None)})
+
+
 def _has_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_float(v) for v in value)
+    """Whether a float is anywhere in ``value``'s dicts' values, lists and tuples. One walk without recursion;
+    a container whose items are all strings, ints, bools or None is passed over by one C-level type check."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float):
+            return True
+        items: Iterable[Any]
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, (list, tuple)):
+            items = item
+        else:
+            continue
+        if not _NEVER_FLOAT.issuperset(map(type, items)):
+            pending.extend(items)
     return False
 
 
@@ -61,5 +93,9 @@ def yaml_json_text(value: Any) -> str:
     if _has_float(value):
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         return yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=False, width=4096).rstrip("\n")
-    text = _encode(value)
-    return _YAML_ESCAPED.sub(_yaml_escape, text) if not text.isascii() or "\x7f" in text else text
+    raw = _encode_bytes(value)
+    if raw.isascii() and b"\x7f" not in raw:
+        return raw.decode("ascii")
+    if b"\x7f" not in raw and _backslash_escapable(raw):
+        return raw.decode("utf-8").encode("ascii", "backslashreplace").decode("ascii")
+    return _YAML_ESCAPED.sub(_yaml_escape, raw.decode("utf-8"))

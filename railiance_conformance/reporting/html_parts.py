@@ -14,17 +14,50 @@ from railiance_conformance.finding import Finding
 from railiance_conformance.reporting import Run, printable
 from railiance_conformance.reporting.diff import ARROW, finding_diff, show
 
+# Answers of escape() for short strings: a report at many hosts escapes the same control ids, tasks, layers,
+# statuses and values once per host. A pure function of the text; at most _KEPT answers (then no more kept),
+# dropped when the page is written (html_report.render calls forget()).
+_ESCAPED: dict[str, str] = {}
+_KEPT, _KEPT_CHARS = 8192, 512
+
 
 def escape(text: str) -> str:
     """HTML-escaped and inert: control and bidi characters shown as escapes (``printable``)."""
+    if type(text) is str:
+        done = _ESCAPED.get(text)
+        if done is None:
+            done = _html_escape(printable(text))
+            if len(text) <= _KEPT_CHARS and len(_ESCAPED) < _KEPT:
+                _ESCAPED[text] = done
+        return done
     return _html_escape(printable(str(text)))
+
+
+# JSONEncoder(indent=1) is pure Python; its text is a function of the C encoder's compact text of the same value
+# (the same tokens, other whitespace), which keys the answers for values repeated across hosts
+_COMPACT = json.JSONEncoder(sort_keys=True, default=str)
+_INDENTED = json.JSONEncoder(indent=1, sort_keys=True, default=str)
+_VALUE_HTML: dict[str, str] = {}
+
+
+def forget() -> None:
+    """Drop the answers kept by ``escape`` and ``value_html`` (after a page: they are not needed again)."""
+    _ESCAPED.clear()
+    _VALUE_HTML.clear()
 
 
 def value_html(value: Any) -> str:
     if value is None:
         return "–"
-    text = value if isinstance(value, str) else json.dumps(value, indent=1, sort_keys=True, default=str)
-    return f"<pre>{escape(text)}</pre>"
+    if isinstance(value, str):
+        return f"<pre>{escape(value)}</pre>"
+    compact = _COMPACT.encode(value)
+    done = _VALUE_HTML.get(compact)
+    if done is None:
+        done = f"<pre>{escape(_INDENTED.encode(value))}</pre>"
+        if len(compact) <= 4 * _KEPT_CHARS and len(_VALUE_HTML) < _KEPT:
+            _VALUE_HTML[compact] = done
+    return done
 
 
 class ElementIds:

@@ -16,7 +16,7 @@ from railiance_conformance.reporting.groups import natural_sorted, target_list
 from railiance_conformance.reporting.html_assets import CSS, SCRIPT
 from railiance_conformance.reporting.html_findings import findings_html
 from railiance_conformance.reporting.html_matrix import filters, matrix
-from railiance_conformance.reporting.html_parts import ElementIds, escape
+from railiance_conformance.reporting.html_parts import ElementIds, escape, forget
 from railiance_conformance.reporting.html_trend import trend_html
 
 if TYPE_CHECKING:
@@ -99,6 +99,14 @@ def _gate(gate: GateVerdict) -> str:
 
 
 def render(run: Run) -> str:
+    """report.html of ``run``: the page, verdict first."""
+    try:
+        return _page(run)
+    finally:
+        forget()  # escape()'s and value_html()'s answers live for one page
+
+
+def _page(run: Run) -> str:
     counts = run.counts()
     ids = ElementIds(run)
     features = bool(run.findings)

@@ -109,6 +109,16 @@ def _runs_table(trend: Trend) -> str:
             f'{"".join(reversed(rows))}</table></div>')
 
 
+_LOUDNESS = {status.value: status.loudness for status in Status}
+
+
+def _loudness(status: str) -> int:
+    """``Status(status).loudness`` (a ValueError for a status the suite does not know), without building the
+    enum member: this is asked for every finding in every recorded run."""
+    loudness = _LOUDNESS.get(status)
+    return Status(status).loudness if loudness is None else loudness
+
+
 def _per_target(trend: Trend) -> str:
     """Per target, its loudest status in each recorded run (a strip), targets in natural order."""
     by_target: dict[str, list[str | None]] = {}
@@ -116,7 +126,7 @@ def _per_target(trend: Trend) -> str:
         target = key.rsplit("@", 1)[-1]
         row = by_target.setdefault(target, [None] * len(trend.runs))
         for n, status in enumerate(statuses):
-            if status and (row[n] is None or Status(status).loudness > Status(row[n]).loudness):
+            if status and ((shown := row[n]) is None or _loudness(status) > _loudness(shown)):
                 row[n] = status
     rows = "".join(f'<tr class="tstrip" data-target="{escape(t)}"><td data-label="target">{escape(t)}</td>'
                    f'<td class="strip" data-label="each run">{strip_svg(tuple(by_target[t]), trend.runs)}</td></tr>'

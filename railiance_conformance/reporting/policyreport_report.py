@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from railiance_conformance.finding import Finding, Status
 from railiance_conformance.levels import SEVERITIES  # the suite's, loudest first
@@ -41,9 +41,19 @@ def scope_kind(control_id: str) -> str:
     return SCOPE_KINDS.get(control_id.split(".", 1)[0], "Target")
 
 
+# json.dumps(value, sort_keys=True, default=str) builds this same encoder on every call; one is kept instead
+_TEXT_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+# what json writes for these exact types, without building its C encoder for a lone scalar
+_SCALAR_TEXT = {bool: lambda v: "true" if v else "false", int: int.__repr__, type(None): lambda v: "null"}
+
+
 def text(value: Any) -> str:
-    """A value as a property string: ``text({"a": 1})`` -> ``'{"a": 1}'``; strings unchanged."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    """A value as a property string: ``text({"a": 1})`` -> ``'{"a": 1}'``; strings unchanged
+    (``json.dumps(value, sort_keys=True, default=str)`` for every other value)."""
+    if isinstance(value, str):
+        return value
+    scalar = _SCALAR_TEXT.get(type(value))
+    return scalar(value) if scalar is not None else _TEXT_ENCODER.encode(value)
 
 
 def timestamp(value: str) -> dict[str, int] | None:
@@ -59,30 +69,45 @@ def timestamp(value: str) -> dict[str, int] | None:
 
 def message(finding: Finding) -> str:
     """``"<title>: drift: expected 4; observed 2; fix: ..."`` and the like per status."""
-    detail = {
-        Status.PASS: f"holds: observed {text(finding.observed)}",
-        Status.DRIFT: f"drift: expected {text(finding.expected)}; observed {text(finding.observed)}"
-                      + (f" ({finding.reason})" if finding.reason else "") + f"; fix: {finding.remediation}",
-        Status.ERROR: f"could not verify: {finding.reason}; expected {text(finding.expected)}",
-        Status.WAIVED: f"waived: {finding.reason}",
-        Status.PENDING: f"pending: {finding.reason}",
-    }[finding.status]
+    return _message(finding, lambda: text(finding.expected), lambda: text(finding.observed))
+
+
+def _message(finding: Finding, expected: Callable[[], str], observed: Callable[[], str]) -> str:
+    """``message`` with the expected and observed values' texts from ``expected()``/``observed()``."""
+    status = finding.status
+    if status is Status.PASS:
+        detail = f"holds: observed {observed()}"
+    elif status is Status.DRIFT:
+        detail = f"drift: expected {expected()}; observed {observed()}" \
+                 + (f" ({finding.reason})" if finding.reason else "") + f"; fix: {finding.remediation}"
+    elif status is Status.ERROR:
+        detail = f"could not verify: {finding.reason}; expected {expected()}"
+    elif status is Status.WAIVED:
+        detail = f"waived: {finding.reason}"
+    elif status is Status.PENDING:
+        detail = f"pending: {finding.reason}"
+    else:
+        raise KeyError(status)
     return f"{finding.title}: {detail}" if finding.title else detail
 
 
 def result(finding: Finding, run_id: str, severities: tuple[str, ...] = COMMON_SEVERITIES) -> dict[str, Any]:
     properties = {"target": finding.target, "status": finding.status.value, "run_id": run_id,
                   "severity": finding.severity}
+    texts: dict[str, str] = {}  # the expected and observed values' texts: the properties and the message share them
     for name, value in (("expected", finding.expected), ("observed", finding.observed),
                         ("remediation", finding.remediation or None), ("reason", finding.reason or None),
                         ("evidence", dict(finding.evidence) or None)):
         if value is not None:
-            properties[name] = clip(text(value), MAX_PROPERTY)
+            texts[name] = text(value)
+            properties[name] = clip(texts[name], MAX_PROPERTY)
     item: dict[str, Any] = {
         "policy": finding.control_id, "rule": finding.task, "category": finding.layer,
         "severity": severity_for(finding.severity, severities),
         "result": RESULT[finding.status], "scored": finding.status not in (Status.WAIVED, Status.PENDING),
-        "source": SOURCE, "message": clip(message(finding), MAX_PROPERTY),
+        "source": SOURCE,
+        "message": clip(_message(finding, lambda: texts.get("expected") or text(finding.expected),
+                                 lambda: texts.get("observed") or text(finding.observed)), MAX_PROPERTY),
         "resources": [{"kind": scope_kind(finding.control_id), "name": finding.target}],
         "properties": properties,
     }
@@ -114,6 +139,21 @@ def object_name(target: str, part: int = 1) -> str:
 
 def _size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def _size_bound(value: Any) -> int:
+    """At least ``_size(value)``, cheaper: orjson's compact UTF-8 (default=str for what it would write
+    itself, as json.dumps does) times 3. Per character json.dumps(ensure_ascii) writes an ASCII one as orjson
+    does, a non-ASCII one as \\uXXXX (6 bytes for 2-3 UTF-8 bytes) or a surrogate pair (12 for 4); a float's
+    repr (``1e-05``, ``Infinity``) is under 3 times orjson's (``1e-5``, ``null``). What orjson cannot write
+    (an int past 64 bits, a non-string key) is sized exactly."""
+    import orjson
+
+    try:
+        return 3 * len(orjson.dumps(value, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME
+                                    | orjson.OPT_PASSTHROUGH_DATACLASS))
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _size(value)
 
 
 def _summary(results: list[dict]) -> dict[str, int]:
@@ -148,6 +188,11 @@ def documents(run: Run, severities: tuple[str, ...] = COMMON_SEVERITIES,
         results = [result(f, run.run_id, severities) for f in by_target[target]]
         parts: list[list[dict]] = [[]]
         used = _size(annotations) + 2048  # the object around the results
+        # the JSON of the list is each result's and a comma between two: sum(_size(item) + 1) == _size(results) - 1;
+        # when all of them fit, no result starts a new part, and none needs its own size
+        if used + _size_bound(results) - 1 <= max_bytes:
+            parts[-1].extend(results)
+            results = []
         for item in results:
             size = _size(item) + 1
             if parts[-1] and used + size > max_bytes:

@@ -12,6 +12,7 @@ Example: ``render(run)`` -> ``'...railiance_conformance_control_status{control_i
 """
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -51,26 +52,43 @@ def _label(value: object) -> str:
     return printable(str(value))
 
 
+class _Fixed:
+    """A collector of one metric family whose samples are already known."""
+
+    def __init__(self, family) -> None:
+        self.family = family
+
+    def collect(self) -> list:
+        return [self.family]
+
+
 def registry_of(run: Run) -> CollectorRegistry:
     """Every metric of ``run`` in a fresh registry (nothing process-global is touched)."""
     from prometheus_client import CollectorRegistry
+    from prometheus_client.core import GaugeMetricFamily
 
     registry = CollectorRegistry()
-    status = _gauge(registry, "control_status", "1 for each control and target, labelled with its current status "
-                    "and the control's severity.", "control_id", "task", "layer", "target", "severity", "status")
     chosen = run.one_per_key()  # a control recorded twice on one target: its louder status
-    for f in chosen:
-        status.labels(_label(f.control_id), _label(f.task), _label(f.layer), _label(f.target), severity_label(f.severity),
-                      f.status.value).set(1)
+    # one series per finding: a metric family of fixed samples rather than a Gauge child per label set (the
+    # client validates and stores each child; the exposition is the same). Label sets in first-seen order,
+    # each once, as Gauge.labels() keeps its children (two targets may print alike).
+    series = dict.fromkeys((_label(f.control_id), _label(f.task), _label(f.layer), _label(f.target),
+                            severity_label(f.severity), f.status.value) for f in chosen)
+    status = GaugeMetricFamily(f"{PREFIX}_control_status", "1 for each control and target, labelled with its current "
+                               "status and the control's severity.",
+                               labels=("control_id", "task", "layer", "target", "severity", "status"))
+    for labels in series:
+        status.add_metric(labels, 1.0)
+    registry.register(_Fixed(status))
     totals = _gauge(registry, "findings", "Findings of the last run per status.", "status")
     for name, count in run.counts().items():
         totals.labels(name).set(count)
     by_severity = _gauge(registry, "findings_by_severity", "Findings of the last run per status and control severity "
                          "(every pair, zeros included: alert on drift{severity=\"critical\"} > 0).", "status", "severity")
+    pairs = Counter((f.status, severity_label(f.severity)) for f in chosen)
     for each in Status:
         for severity in SEVERITIES:
-            by_severity.labels(each.value, severity).set(
-                sum(1 for f in chosen if f.status is each and severity_label(f.severity) == severity))
+            by_severity.labels(each.value, severity).set(pairs[each, severity])
     verdict = _gauge(registry, "run_verdict", "The last run's verdict: 1 for the one that holds "
                      "(conformant, drift, could_not_verify).", "verdict")
     for name in ("conformant", "drift", "could not verify"):

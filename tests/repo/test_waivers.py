@@ -120,3 +120,15 @@ def test_expiry_boundary_is_exact(tmp_path):
     waivers = waivers_from(tmp_path, GOOD)
     last = datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
     assert waivers[0].active(last) and not waivers[0].active(last + timedelta(microseconds=1))
+
+
+@pytest.mark.parametrize("status", [s for s in Status if s is not Status.DRIFT])
+@pytest.mark.parametrize("expires", [date(2026, 1, 1), date(2030, 1, 1)])
+def test_a_waiver_changes_nothing_but_a_drift(status, expires):
+    """The recorder does not ask apply_outcome about any other status (recorder.FindingRecorder.build): it
+    returns every other Status as it is, active or expired waiver, keyed by violation or not."""
+    waiver = Waiver("boundary.component.layer", "cnpg-system/cnpg", "why", "worsch", expires, "link")
+    for observed in (None, {"cnpg-system/cnpg": "S3"}, 4):
+        outcome = Outcome(status, "S2", observed, "reason")
+        assert apply_outcome(outcome, "boundary.component.layer", "cnpg-system/cnpg", [waiver],
+                             at("2026-06-01T00:00:00+00:00")) is outcome

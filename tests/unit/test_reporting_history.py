@@ -268,3 +268,38 @@ def test_the_histories_of_many_keys_are_each_key_s_own_history(tmp_path_factory,
     keys = [replace(FINDINGS[0], target=t).key for t in ("a", "b", "c", "d", "never")]
     one_by_one = {key: found for key in keys if (found := history.finding_history(key)) is not None}
     assert history.finding_histories(keys) == one_by_one
+
+
+def _trend_row_by_row(path: Path, limit: int) -> dict:
+    """The trend's statuses as they were read before: every (seq, key, status) row of the last runs, by key."""
+    with sqlite3.connect(path) as con:
+        rows = con.execute("SELECT seq FROM runs ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()[::-1]
+        column = {seq: index for index, (seq,) in enumerate(rows)}
+        statuses: dict = {}
+        for seq, key, status in con.execute("SELECT seq, key, status FROM findings WHERE seq >= ? ORDER BY key",
+                                            (rows[0][0],)):
+            statuses.setdefault(key, [None] * len(rows))[column[seq]] = status
+    return {key: tuple(found) for key, found in statuses.items()}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "é", "a\x1fb"]),
+                                     st.sampled_from(["pass", "drift", "error", "", "odd\x1fstatus", "x,y"]), max_size=5),
+                     min_size=1, max_size=7),
+       limit=st.integers(1, 8))
+def test_the_trend_reads_what_each_row_says(tmp_path_factory, runs, limit) -> None:
+    """The trend's statuses (one aggregate row per key) equal the row-by-row read, keys in the same order, on
+    generated histories: keys missing from some runs, statuses and keys holding the aggregate's separator."""
+    path = tmp_path_factory.mktemp("h") / "history.sqlite"
+    history = History(path)
+    for index in range(len(runs)):
+        history.record(sample_run(f"run-{index}", findings=(FINDINGS[0],), started_at=f"2026-11-{index + 1:02d}T00:00:00Z"))
+    with sqlite3.connect(path) as con:  # each run's rows as generated (any status text, as a damaged file may hold)
+        seqs = [seq for (seq,) in con.execute("SELECT seq FROM runs ORDER BY seq")]
+        con.execute("DELETE FROM findings")
+        con.executemany("INSERT INTO findings VALUES (?, ?, 'c', ?, 'T', 'S1', 'high', ?, NULL, NULL, '', '{}')",
+                        [(seq, f"c@{target}", target, status) for seq, statuses in zip(seqs, runs, strict=True)
+                         for target, status in statuses.items()])
+    expected = _trend_row_by_row(path, limit)
+    found = history.trend(limit).statuses
+    assert found == expected and list(found) == list(expected)

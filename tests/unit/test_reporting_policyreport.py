@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from railiance_conformance.finding import Status
 from railiance_conformance.reporting import REPORTERS, policyreport_report
@@ -201,3 +203,36 @@ def test_an_object_over_etcds_limit_is_too_large() -> None:
 
 def test_no_report_for_a_run_without_findings() -> None:
     assert render(replace(sample_run(), findings=())) == ""
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12) | st.sampled_from(
+    ["é", "—", "\U0001f600", "\x00", "\x1f", "\x7f", '"', "\\", "\u2028"])
+_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.integers() | st.floats() | _TEXT,
+                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+                       max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_the_size_bound_is_never_below_the_size(value) -> None:
+    from railiance_conformance.reporting.policyreport_report import _size, _size_bound
+
+    assert _size_bound(value) >= _size(value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), _TEXT, _TEXT), min_size=1, max_size=12),
+       st.integers(2500, 9000))
+def test_parts_are_cut_as_if_each_result_were_sized(findings, max_bytes) -> None:
+    """The split into parts is the one of sizing every result (documents() skips that when all fit)."""
+    from railiance_conformance.reporting import policyreport_report as module
+
+    run = sample_run(findings=tuple(finding("host.swap.file", target, Status.DRIFT, "x" * 50, observed, reason=reason)
+                                    for target, observed, reason in findings))
+    fitting = module._size_bound
+    try:
+        module._size_bound = lambda value: max_bytes * 2  # never "all fit": every result sized one by one
+        each = module.documents(run, max_bytes=max_bytes)
+    finally:
+        module._size_bound = fitting
+    assert module.documents(run, max_bytes=max_bytes) == each

@@ -152,3 +152,29 @@ def test_no_label_takes_free_text() -> None:
                 if name in sample.labels:
                     assert sample.labels[name] in allowed, (family.name, sample.labels)
             assert all(" " not in v or name == "state" for name, v in sample.labels.items()), sample.labels
+
+
+def _gauge_series(run) -> str:
+    """The control_status family as a prometheus_client Gauge writes it (how the reporter wrote it before)."""
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    from railiance_conformance.reporting.prometheus_report import _label, severity_label
+
+    registry = CollectorRegistry()
+    gauge = Gauge("railiance_conformance_control_status", "1 for each control and target, labelled with its current "
+                  "status and the control's severity.", ("control_id", "task", "layer", "target", "severity", "status"),
+                  registry=registry)
+    for f in run.one_per_key():
+        gauge.labels(_label(f.control_id), _label(f.task), _label(f.layer), _label(f.target),
+                     severity_label(f.severity), f.status.value).set(1)
+    return generate_latest(registry).decode()
+
+
+@pytest.mark.parametrize("run", [sample_run(), every_part_run(), sample_run(findings=(
+    # two targets that print alike ("a\x1b" is shown as a\x1b): one series, as a Gauge keeps one child per label set
+    finding("host.swap.file", "a\x1b", Status.PASS), finding("host.swap.file", "a\\x1b", Status.PASS),
+    finding("host.swap.file", "b", Status.DRIFT, severity="odd")))])
+def test_the_control_series_are_what_a_gauge_writes(run) -> None:
+    text = render(run)
+    series = _gauge_series(run)
+    assert series in text and text.startswith(series)
