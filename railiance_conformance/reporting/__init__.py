@@ -18,10 +18,11 @@ from railiance_conformance.run import FeatureText, OutputFailure, Run  # noqa: F
 if TYPE_CHECKING:
     import threading
 
-# C0 and C1 controls (tab and newline stay: every format handles them), DEL, lone surrogates,
-# and the invisible/bidirectional format characters that reorder or hide text ("Trojan Source")
+# C0 and C1 controls (tab and newline stay: every format handles them), DEL, lone surrogates, the
+# noncharacters U+FFFE and U+FFFF (no XML 1.0 Char, §2.2: junit-xml's re-parse raised on them and wrote no
+# junit.xml), and the invisible/bidirectional format characters that reorder or hide text ("Trojan Source")
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e"
-                     "\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]")
+                     "\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff\ufffe\uffff]")
 _NAMED = {"\r": "\\r", "\x1b": "\\x1b"}
 
 
@@ -86,7 +87,7 @@ def load_reporters() -> dict[str, Reporter]:
 
 
 # The libraries a format renders with, imported when it is written (besides the reporter modules)
-FORMAT_LIBRARIES = {"html": ("pygal", "pygal.style"), "prometheus": ("prometheus_client",)}
+FORMAT_LIBRARIES = {"junit": ("junit_xml",), "html": ("pygal", "pygal.style"), "prometheus": ("prometheus_client",)}
 # what every run's end uses whatever the formats: the history, the feature texts, the terminal summary
 RUN_END_MODULES = ("railiance_conformance.history", "railiance_conformance.reporting.output",
                    "railiance_conformance.reporting.features", "railiance_conformance.reporting.terminal")
