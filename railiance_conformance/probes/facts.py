@@ -304,7 +304,7 @@ def ssh_login(user: str, alias: str) -> Fact:
 # subsection holding ".<variable> " (a space after a variable's name) prints as a shorter key: git's own output
 # cannot tell them apart, and such a remote, branch or url base is read as that shorter key.
 _GIT_CONFIG_KEYS = ("^(core\\.repositoryformatversion|transfer\\.credentialsinurl|remote\\..*|"
-                    "branch\\..*\\.(remote|pushremote|merge)|url\\..*\\.(insteadof|pushinsteadof)|rcf\\.end)$")
+                    "branch\\..*\\.(remote|pushremote|merge)|branch\\.\\.[^.]*|url\\..*\\.(insteadof|pushinsteadof)|rcf\\.end)$")
 _GIT_BRANCH_REMOTES = (
     'g() { git -c safe.directory="*" "$@"; }; N="\n"; H="\t"; b=; f=; r=; p=; d=; fs=; ps=; ds=; G=; X=; Z=; L=; '
     'h=; k=; c=; RN=$N; RC=0; SI=$N; SP=$N; [ -z "${GIT_DIR+x}${GIT_COMMON_DIR+x}${GIT_CONFIG+x}" ] || Z=1; '
@@ -332,8 +332,9 @@ _GIT_BRANCH_REMOTES = (
     'case $l in system"$H"*|global"$H"*|local"$H"*|worktree"$H"*|command"$H"*) ;; *) Z=1; break;; esac; '
     's=${l%%"$H"*}; k=${l#*"$H"}; v=; n=; case $k in *" "*) v=${k#* }; k=${k%% *}; n=1;; esac; '
     'case $k in core.repositoryformatversion) case $s in local|worktree) L=1;; esac;; '
-    'rcf.end|remote..*|branch..*|url..*) ;; remote.pushdefault) d=$v; ds=1; [ -n "$n" ] || X=1;; '
+    'rcf.end) ;; branch..*) X=1;; remote.pushdefault) d=$v; ds=1; [ -n "$n" ] || X=1;; '
     'remote./*|transfer.credentialsinurl) X=1;; '
+    'remote..*) X=1; m=${k#remote.}; case $RN in *"$N$m$N"*) ;; *) RN=$RN$m$N; RC=$((RC+1));; esac;; '
     'remote.?*.[a-z]*) m=${k#remote.}; m=${m%.*}; case $RN in *"$N$m$N"*) ;; *) RN=$RN$m$N; RC=$((RC+1));; esac; '
     'case ${k##*.} in *[!a-z0-9-]*) Z=1; break;; url|pushurl|proxy|proxyauthmethod|tagopt) [ -n "$n" ] || X=1;; '
     'fetch|push) [ -n "$n" ] && rs "${k##*.}" "$v" || X=1;; '
@@ -341,20 +342,21 @@ _GIT_BRANCH_REMOTES = (
     'vcs|receivepack|uploadpack) X=1;; esac;; '
     'branch.?*.remote|branch.?*.pushremote|branch.?*.merge) [ -n "$n" ] || X=1; '
     'if [ "$k" = "branch.$b.remote" ]; then f=$v; fs=1; elif [ "$k" = "branch.$b.pushremote" ]; then p=$v; ps=1; fi;; '
-    'url.?*.insteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.insteadof}; case $SI in *"$N$m$N"*) ;; *) SI=$SI$m$N;; esac;; '
-    'url.?*.pushinsteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.pushinsteadof}; '
+    'url.*.insteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.insteadof}; case $SI in *"$N$m$N"*) ;; *) SI=$SI$m$N;; esac;; '
+    'url.*.pushinsteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.pushinsteadof}; '
     'case $SP in *"$N$m$N"*) ;; *) SP=$SP$m$N;; esac;; *) Z=1; break;; esac; done; [ -n "$L" ] || Z=1; '
     # Z: the choice key by key, as before
     'if [ -n "$Z" ]; then X=1; fs=; ps=; ds=; RN=$N; RC=0; d=$(g config remote.pushDefault) && ds=1; '
     '[ -z "$b" ] || { f=$(g config "branch.$b.remote") && fs=1; p=$(g config "branch.$b.pushRemote") && ps=1; }; '
-    'for k in $(g config --name-only --get-regexp "^remote\\\\."); do case $k in remote..*|remote./*) ;; '
+    'for k in $(g config --name-only --get-regexp "^remote\\\\."); do case $k in remote./*) ;; remote..*) m=${k#remote.}; '
+    'case $RN in *"$N$m$N"*) ;; *) RN=$RN$m$N; RC=$((RC+1));; esac;; '
     'remote.?*.?*) m=${k#remote.}; m=${m%.*}; case $RN in *"$N$m$N"*) ;; *) RN=$RN$m$N; RC=$((RC+1));; esac;; esac; done; fi; '
     'unset IFS; set +f; '
     '[ -n "$fs" ] || { f=origin; [ "$RC" = 1 ] && { f=${RN#"$N"}; f=${f%"$N"}; }; }; '
     'if [ -n "$ps" ]; then r=$p; elif [ -n "$ds" ]; then r=$d; else r=$f; fi; '
     # al URL BASES VARIABLE: alias_url; A the URL, A0 set when a rule matched
     'al() { A=$1; A0=; bl=-1; bp=0; for ae in $c; do ae=${ae#*"$H"}; case $ae in *" "*) ;; *) continue;; esac; '
-    'av=${ae#* }; am=${ae%% *}; case $am in url.?*."$3") ;; *) continue;; esac; case $1 in "$av"*) ;; *) continue;; esac; '
+    'av=${ae#* }; am=${ae%% *}; case $am in url.*."$3") ;; *) continue;; esac; case $1 in "$av"*) ;; *) continue;; esac; '
     'am=${am#url.}; am=${am%."$3"}; ae=${2%%"$N$am$N"*}; if [ ${#av} -gt $bl ] || { [ ${#av} = $bl ] && [ ${#ae} -lt $bp ]; }; '
     'then bl=${#av}; bp=${#ae}; A=$am${1#"$av"}; A0=1; fi; done; }; '
     # rem REMOTE: U (get-url), P (get-url --push --all), S (their exit); sets X where git must answer

@@ -1,6 +1,6 @@
 """Where ``git push`` goes (host.gitea_ssh.remotes' reading) against git itself, on generated configs.
 
-For each generated checkout config — remotes ``origin``, ``gitea``, ``backup`` with a url, 0-2
+For each generated checkout config — remotes ``origin``, ``gitea``, ``Gitea``, ``backup`` with 1-3 urls, 0-2
 pushurls, ``url.<base>.insteadOf`` and ``pushInsteadOf`` rewrites, ``remote.pushDefault``,
 ``branch.<name>.remote`` and ``branch.<name>.pushRemote``, a tag named like the branch — the suite's own fact
 (``facts.git_push_destination``, run by the fact script as the user), and the ls-remote probe
@@ -26,10 +26,10 @@ from railiance_conformance.probes import facts as F
 from railiance_conformance.probes.host_facts import HostFacts, decode_remote
 from railiance_conformance.probes.host_script import build_script, parse_output
 
-NAMES = ["origin", "gitea", "backup"]
+NAMES = ["origin", "gitea", "Gitea", "backup"]
 BARES = ["a", "b", "c", "d"]
 URL = st.sampled_from([f"bare:{b}" for b in BARES] + [f"rw:{b}" for b in BARES])
-REMOTE = st.fixed_dictionaries({"url": URL, "pushurls": st.lists(URL, max_size=2)})
+REMOTE = st.fixed_dictionaries({"urls": st.lists(URL, min_size=1, max_size=3), "pushurls": st.lists(URL, max_size=2)})
 CASES = st.fixed_dictionaries({
     "remotes": st.dictionaries(st.sampled_from(NAMES), REMOTE, min_size=1, max_size=3),
     "pushDefault": st.sampled_from([None, *NAMES]),
@@ -74,7 +74,7 @@ def _configure(repo: Path, root: Path, case: dict, env: dict) -> None:
         return str(root / f"{name}.git") if kind == "bare" else f"rw:{name}"
     settings_ = [("push.default", "current")]
     for name, remote in case["remotes"].items():
-        settings_.append((f"remote.{name}.url", url(remote["url"])))
+        settings_ += [(f"remote.{name}.url", url(u)) for u in remote["urls"]]
         settings_ += [(f"remote.{name}.pushurl", url(p)) for p in remote["pushurls"]]
     for key, value in (("remote.pushDefault", case["pushDefault"]), (f"branch.{case['branch']}.remote", case["branch_remote"]),
                        (f"branch.{case['branch']}.pushRemote", case["branch_pushRemote"])):
@@ -98,7 +98,9 @@ def test_the_push_destination_equals_git_push_dry_run(world, case):
     for key in ("pushDefault", "branch_remote", "branch_pushRemote"):
         if case[key] not in names:
             case = {**case, key: None}
-    if "origin" not in names and not (case["branch_pushRemote"] or case["pushDefault"] or case["branch_remote"]):
+    # with no remote named, git takes the only one (remote.c remote_for_branch), else "origin"
+    if len(names) > 1 and "origin" not in names and not (case["branch_pushRemote"] or case["pushDefault"]
+                                                        or case["branch_remote"]):
         case = {**case, "branch_remote": sorted(names)[0]}
     repo = root / "checkout"
     _configure(repo, root, case, env)
@@ -232,6 +234,13 @@ def _get_url_lines(repo: Path, env: dict, remote: str, key: str, *options: str) 
     return [f"{key} {line}" for line in text.split("\n")]
 
 
+def _note(text: str) -> None:
+    """hypothesis.event, in a hypothesis test only (the named cases run outside one)."""
+    from hypothesis.control import currently_in_test_context
+    if currently_in_test_context():
+        event(text)
+
+
 def _first_url(done: subprocess.CompletedProcess, pattern: str | None) -> str | None:
     """The first URL git named: ``ls-remote --get-url`` prints it (pattern None), ``push -v`` says "Pushing to"."""
     if pattern is None:
@@ -240,15 +249,15 @@ def _first_url(done: subprocess.CompletedProcess, pattern: str | None) -> str | 
     return found[0] if found else None
 
 
-def _assert_fact_is_gits(repo: Path, env: dict, user: str) -> tuple[dict, list[str]]:
+def _assert_fact_is_gits(root: Path, repo: Path, env: dict, user: str) -> tuple[dict, list[str]]:
     """The fact's section equals git's own commands: URL lines from ``git remote get-url`` for the remotes it
     names, the branch from ``git symbolic-ref``, the names by ``git ls-remote --get-url`` and ``git push
     --dry-run -v`` with and without the name. Returns the fact's reading and the git commands the fact ran."""
     boundary = "@@rcf-" + secrets.token_hex(8)
     fact = F.git_push_destination(user, str(repo))
-    log = repo.parent / "git.log"
+    log = root / "git.log"
     log.unlink(missing_ok=True)
-    shimmed = {**env, "PATH": f"{repo.parent / 'bin'}:{env['PATH']}"}
+    shimmed = {**env, "PATH": f"{root / 'bin'}:{env['PATH']}"}
     done = subprocess.run(["sh", "-c", build_script([fact], boundary)], capture_output=True, env=shimmed, timeout=60)
     calls = log.read_text().splitlines() if log.exists() else []
     section = parse_output(decode_remote(done.stdout), boundary)[fact.section]
@@ -260,7 +269,7 @@ def _assert_fact_is_gits(repo: Path, env: dict, user: str) -> tuple[dict, list[s
     assert branch == (head.removeprefix("refs/heads/") if head.startswith("refs/heads/") else ""), (branch, head)
     expected = [*lines[:3], *_get_url_lines(repo, env, fetch_remote, "pullurl"),
                 *_get_url_lines(repo, env, push_remote, "pushurl", "--push", "--all")]
-    assert lines == expected, (repo / ".git" / "config").read_text()
+    assert lines == expected, (root / "checkout" / ".git" / "config").read_text()
 
     # the names: git's own choice and the fact's, given explicitly, reach the same remote
     for command, pattern, name in ((["ls-remote", "--get-url"], None, fetch_remote),
@@ -268,8 +277,11 @@ def _assert_fact_is_gits(repo: Path, env: dict, user: str) -> tuple[dict, list[s
         implicit = _git(repo, "-c", "safe.directory=*", *command, env=env)
         explicit = _git(repo, "-c", "safe.directory=*", *command, name, env=env)
         ours, theirs = _first_url(explicit, pattern), _first_url(implicit, pattern)
+        if ours is None and explicit.stderr == implicit.stderr:  # git cannot use this config at all
+            _note(f"{command[0]}: git refuses the config")
+            continue
         if theirs is None:  # git's default remote (not named by a key) has no url: the fact's must have none either
-            event(f"{command[0]}: the default remote has no url")
+            _note(f"{command[0]}: the default remote has no url")
             assert _git(repo, "config", f"remote.{name}.url", env=env).returncode == 1, (implicit.stderr, name)
             continue
         assert ours == theirs, (command, name, implicit.stderr, explicit.stderr)
@@ -284,7 +296,87 @@ def test_the_remotes_and_urls_equal_git_remote_get_url(checkout_template, case):
     root, home, env, template, commit = checkout_template
     repo = _write_case(root, home, template, commit, case)
     user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
-    found, calls = _assert_fact_is_gits(repo, env, user)
+    found, calls = _assert_fact_is_gits(root, repo, env, user)
     assert len(calls) == 1 and " config --show-scope " in calls[0], calls  # resolved with builtins, no fallback
     event(f"push URLs: {min(len(found['push']), 2)}{'+' if len(found['push']) > 2 else ''}; "
           f"{'push error' if 'push_error' in found else 'pushes'}")
+
+
+# Configs the builtin resolver leaves to git (git would warn or die, or its output cannot be parsed), and ones it
+# reads itself although they look odd: the fact's text is git's either way; ``builtin`` says which path ran.
+G_NAMED = {
+    "a url spanning lines": ('[remote "origin"]\n\turl = "rw:a\\nb"\n', "", {}, False),
+    "a url ending in a newline": ('[remote "origin"]\n\turl = "rw:a\\n"\n', "", {}, False),
+    "a key without a value": ('[remote "origin"]\n\turl = rw:a\n[branch "other"]\n\tmerge\n', "", {}, False),
+    "pushDefault without a value": ('[remote "origin"]\n\turl = rw:a\n[remote]\n\tpushDefault\n', "", {}, False),
+    "a .git/remotes file": ("", "", {"remotes/origin": "URL: rw:abc\n"}, False),
+    "a .git/branches file": ("", "", {"branches/origin": "rw:abc#main\n"}, False),
+    "a remote named /x": ('[remote "/x"]\n\turl = rw:a\n[remote "origin"]\n\turl = rw:b\n', "", {}, False),
+    "a foreign vcs": ('[remote "origin"]\n\tvcs = svn\n', "", {}, False),
+    "receivepack twice": ('[remote "origin"]\n\turl = rw:a\n\treceivepack = a\n\treceivepack = b\n', "", {}, False),
+    "credentials in a url, warned": ('[transfer]\n\tcredentialsInUrl = warn\n[remote "origin"]\n\turl = https://u:p@h/x\n',
+                                     "", {}, False),
+    "an invalid refspec": ('[remote "origin"]\n\turl = rw:a\n\tfetch = refs/heads/*:refs/x\n', "", {}, False),
+    "an invalid boolean": ('[remote "origin"]\n\turl = rw:a\n\tprune = maybe\n', "", {}, False),
+    "a subsection with a space": ('[remote "a b"]\n\turl = rw:a\n', "", {}, False),
+    "a remote only in ~/.gitconfig": ("", '[remote "origin"]\n\turl = rw:a\n', {}, True),
+    "an unknown remote variable": ('[remote "origin"]\n\turl = rw:a\n\tgh-resolved = base\n\tprune = true\n', "", {},
+                                   True),
+    "an empty url base": ('[url ""]\n\tinsteadOf = rw:\n[remote "origin"]\n\turl = rw:a\n', "", {}, True),
+    "a remote subsection that is empty": ('[remote ""]\n\turl = rw:a\n\tfetch = x\n[remote "origin"]\n\turl = rw:b\n', "",
+                                          {}, False),
+    "a branch subsection that is empty": ('[branch ""]\n\tdescription = x\n[remote "origin"]\n\turl = rw:b\n', "", {},
+                                          False),
+    "an empty insteadOf": ('[url "B/"]\n\tinsteadOf = ""\n[remote "origin"]\n\turl = rw:a\n\turl = ""\n', "", {}, True),
+    "empty trailing urls": ('[remote "origin"]\n\turl = ""\n\turl = rw:a\n\turl = ""\n\turl = ""\n', "", {}, True),
+    "a remote with only a fetch refspec": ('[remote "gitea"]\n\tfetch = +refs/heads/*:refs/remotes/gitea/*\n'
+                                           '[url "B/"]\n\tpushInsteadOf = git\n', "", {}, True),
+    "a branch that is a symbolic ref": ('[remote "origin"]\n\turl = rw:a\n[branch "other"]\n\tremote = gitea\n'
+                                        '[remote "gitea"]\n\turl = rw:b\n', "", {"refs/heads/main": "ref: refs/heads/other\n"},
+                                        False),
+}
+
+
+@pytest.mark.parametrize("name", list(G_NAMED))
+def test_odd_configs_give_gits_own_text(checkout_template, name):
+    root, home, env, template, commit = checkout_template
+    local, global_, files, builtin = G_NAMED[name]
+    repo = _write_case(root, home, template, commit, {"keys": [], "branch": "main", "branch_remote": None,
+                                                      "branch_pushRemote": None, "pushDefault": None,
+                                                      "choice_scope": "local"})
+    with open(repo / ".git" / "config", "a") as config:
+        config.write(local)
+    (home / ".gitconfig").write_text(global_)
+    for path, text in files.items():
+        (repo / ".git" / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / ".git" / path).write_text(text)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    found, calls = _assert_fact_is_gits(root, repo, env, user)
+    asked_git = [c for c in calls if " config --show-scope " not in c]
+    assert (asked_git == []) == builtin, calls
+
+
+def test_checkouts_git_finds_elsewhere_give_gits_own_text(checkout_template):
+    """A linked worktree (``.git`` is a file), a checkout's subdirectory and a directory in no repository: HEAD
+    and the remotes come from git."""
+    root, home, env, template, commit = checkout_template
+    repo = _write_case(root, home, template, commit, {"keys": [("remote", "origin", "url", "rw:a", "local")],
+                                                      "branch": "main", "branch_remote": None, "branch_pushRemote": None,
+                                                      "pushDefault": "origin", "choice_scope": "local"})
+    worktree = root / "linked"
+    shutil.rmtree(worktree, ignore_errors=True)
+    _git(repo, "worktree", "add", "-q", "-b", "side", str(worktree), env=env)
+    (repo / "sub").mkdir()
+    outside = root / "outside"
+    outside.mkdir(exist_ok=True)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    for path in (worktree, repo / "sub"):
+        found, calls = _assert_fact_is_gits(root, path, env, user)
+        assert found["branch"] == ("side" if path == worktree else "main") and found["push"] == ["rw:a"]
+    boundary = "@@rcf-" + secrets.token_hex(8)
+    fact = F.git_push_destination(user, str(outside))
+    done = subprocess.run(["sh", "-c", build_script([fact], boundary)], capture_output=True, env=env, timeout=60)
+    section = parse_output(decode_remote(done.stdout), boundary)[fact.section]
+    assert section.out.splitlines()[-2:] == [f"pull-error fatal: not a git repository (or any of the parent "
+                                            f"directories): .git", "push-error fatal: not a git repository (or any "
+                                            "of the parent directories): .git"], section
