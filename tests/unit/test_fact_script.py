@@ -339,8 +339,7 @@ def test_a_command_past_its_client_bound_keeps_what_it_had_sent():
 def test_the_ls_remote_probe_takes_the_push_urls_the_destination_resolved(tmp_path, monkeypatch):
     """After the checkout's push.destination (the script's serial part) the ls-remote probe runs git only for
     ls-remote itself (alone, one git config resolves them first), and lists the same URLs; a push remote that
-    does not exist is still its exit 3 with
-    git's whole message (it resolves that case itself)."""
+    does not exist is still its exit 3 with git's whole message (it resolves that case itself)."""
     import getpass
 
     user = getpass.getuser()
