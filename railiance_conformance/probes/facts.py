@@ -304,27 +304,31 @@ def ssh_login(user: str, alias: str) -> Fact:
 # subsection holding ".<variable> " (a space after a variable's name) prints as a shorter key: git's own output
 # cannot tell them apart, and such a remote, branch or url base is read as that shorter key.
 _GIT_CONFIG_KEYS = ("^(core\\.repositoryformatversion|transfer\\.credentialsinurl|remote\\..*|"
-                    "branch\\..*\\.(remote|pushremote|merge)|branch\\.\\.[^.]*|url\\..*\\.(insteadof|pushinsteadof)|rcf\\.end)$")
+                    "branch\\..*\\.(remote|pushremote|merge)|branch\\.\\.[^.]*|"
+                    "url\\..*\\.(insteadof|pushinsteadof)|rcf\\.end)$")
 _GIT_BRANCH_REMOTES = (
     'g() { git -c safe.directory="*" "$@"; }; N="\n"; H="\t"; b=; f=; r=; p=; d=; fs=; ps=; ds=; G=; X=; Z=; L=; '
     'h=; k=; c=; RN=$N; RC=0; SI=$N; SP=$N; [ -z "${GIT_DIR+x}${GIT_COMMON_DIR+x}${GIT_CONFIG+x}" ] || Z=1; '
     # HEAD (G: .git is the git directory)
     '{ [ -z "$Z" ] && [ -f .git/HEAD ] && [ ! -L .git/HEAD ] && [ -d .git/refs ] && [ -d .git/objects ] && '
-    '[ ! -e .git/reftable ] && [ ! -e .git/commondir ] && { IFS= read -r h < .git/HEAD || [ -n "$h" ]; }; } 2>/dev/null; '
-    'case $h in "ref: refs/"*) G=1;; *) [ ${#h} = 40 ] && case $h in *[!0-9a-f]*) ;; *) G=1; k=1;; esac;; esac; '
-    'case $h in "ref: refs/heads/"?*) b=${h#"ref: refs/heads/"}; k=1; '
+    '[ ! -e .git/reftable ] && [ ! -e .git/commondir ] && { IFS= read -r h < .git/HEAD || [ -n "$h" ]; }; } '
+    '2>/dev/null; case $h in "ref: refs/"*) G=1;; *) [ ${#h} = 40 ] && case $h in *[!0-9a-f]*) ;; *) G=1; k=1;; esac;; '
+    'esac; case $h in "ref: refs/heads/"?*) b=${h#"ref: refs/heads/"}; k=1; '
     'case $b in *[!A-Za-z0-9._/-]*|.*|*/.*|*..*|*//*|*/|*.|*.lock|*.lock/*) k=;; esac; z=.git/refs/heads/$b; '
     'if [ -L "$z" ]; then k=; elif [ -e "$z" ]; then { [ -f "$z" ] && IFS= read -r z < "$z"; } 2>/dev/null && '
     'case $z in ref:*) false;; esac || k=; fi;; esac; '
     '[ -n "$k" ] || { b=$(g symbolic-ref -q HEAD); case $b in refs/heads/?*) b=${b#refs/heads/};; *) b=;; esac; }; '
     # the one git process; its last line is the command line's rcf.end: trailing newlines of a value stay inside
     '[ -n "$Z" ] || { c=$(g -c rcf.end=. config --show-scope --get-regexp ' + q(_GIT_CONFIG_KEYS) + ' 2>/dev/null) && '
-    'case $c in *"$N$N"*) Z=1;; "command${H}rcf.end .") c=;; *"${N}command${H}rcf.end .") c=${c%"command${H}rcf.end ."};; '
-    '*) Z=1;; esac || Z=1; }; '
+    'case $c in *"$N$N"*) Z=1;; "command${H}rcf.end .") c=;; '
+    '*"${N}command${H}rcf.end .") c=${c%"command${H}rcf.end ."};; *) Z=1;; esac || Z=1; }; '
+    # rn NAME: one more remote (remote.c make_remote), counted once
+    'rn() { case $RN in *"$N$1$N"*) ;; *) RN=$RN$1$N; RC=$((RC+1));; esac; }; '
     # rs KIND REFSPEC: a fetch/push refspec of the common shapes (refspec.c parse_refspec accepts them)
-    'rt() { t=$1; gl=0; case $t in */\\*) t=${t%/\\*}; gl=1;; esac; case $t in ""|/*|*/|*//*|*[!A-Za-z0-9_/-]*) return 1;; esac; }; '
-    'rs() { s=${2#+}; case $1$s in push:) return 0;; *:*) rt "${s%:*}" && e=$gl && rt "${s##*:}" && [ "$e" = "$gl" ];; '
-    '*) rt "$s" && [ "$gl" = 0 ];; esac; }; '
+    'rt() { t=$1; gl=0; case $t in */\\*) t=${t%/\\*}; gl=1;; esac; '
+    'case $t in ""|/*|*/|*//*|*[!A-Za-z0-9_/-]*) return 1;; esac; }; '
+    'rs() { s=${2#+}; case $1$s in push:) return 0;; '
+    '*:*) rt "${s%:*}" && e=$gl && rt "${s##*:}" && [ "$e" = "$gl" ];; *) rt "$s" && [ "$gl" = 0 ];; esac; }; '
     # bo VALUE: a boolean git_config_bool reads without dying
     'bo() { case $1 in ""|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[Oo][Nn]|[Oo][Ff][Ff]) ;; '
     '*[!0-9]*) return 1;; *) [ ${#1} -lt 10 ];; esac; }; '
@@ -333,31 +337,31 @@ _GIT_BRANCH_REMOTES = (
     's=${l%%"$H"*}; k=${l#*"$H"}; v=; n=; case $k in *" "*) v=${k#* }; k=${k%% *}; n=1;; esac; '
     'case $k in core.repositoryformatversion) case $s in local|worktree) L=1;; esac;; '
     'rcf.end) ;; branch..*) X=1;; remote.pushdefault) d=$v; ds=1; [ -n "$n" ] || X=1;; '
-    'remote./*|transfer.credentialsinurl) X=1;; '
-    'remote..*) X=1; m=${k#remote.}; case $RN in *"$N$m$N"*) ;; *) RN=$RN$m$N; RC=$((RC+1));; esac;; '
-    'remote.?*.[a-z]*) m=${k#remote.}; m=${m%.*}; case $RN in *"$N$m$N"*) ;; *) RN=$RN$m$N; RC=$((RC+1));; esac; '
+    'remote./*|transfer.credentialsinurl) X=1;; remote..*) X=1; rn "${k#remote.}";; '
+    'remote.?*.[a-z]*) m=${k#remote.}; rn "${m%.*}"; '
     'case ${k##*.} in *[!a-z0-9-]*) Z=1; break;; url|pushurl|proxy|proxyauthmethod|tagopt) [ -n "$n" ] || X=1;; '
     'fetch|push) [ -n "$n" ] && rs "${k##*.}" "$v" || X=1;; '
     'mirror|skipdefaultupdate|skipfetchall|prune|prunetags) [ -z "$n" ] || bo "$v" || X=1;; '
     'vcs|receivepack|uploadpack) X=1;; esac;; '
     'branch.?*.remote|branch.?*.pushremote|branch.?*.merge) [ -n "$n" ] || X=1; '
     'if [ "$k" = "branch.$b.remote" ]; then f=$v; fs=1; elif [ "$k" = "branch.$b.pushremote" ]; then p=$v; ps=1; fi;; '
-    'url.*.insteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.insteadof}; case $SI in *"$N$m$N"*) ;; *) SI=$SI$m$N;; esac;; '
+    'url.*.insteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.insteadof}; '
+    'case $SI in *"$N$m$N"*) ;; *) SI=$SI$m$N;; esac;; '
     'url.*.pushinsteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.pushinsteadof}; '
     'case $SP in *"$N$m$N"*) ;; *) SP=$SP$m$N;; esac;; *) Z=1; break;; esac; done; [ -n "$L" ] || Z=1; '
-    # Z: the choice key by key, as before
+    # Z: the choice key by key, as before, and the remotes counted from their keys' names
     'if [ -n "$Z" ]; then X=1; fs=; ps=; ds=; RN=$N; RC=0; d=$(g config remote.pushDefault) && ds=1; '
     '[ -z "$b" ] || { f=$(g config "branch.$b.remote") && fs=1; p=$(g config "branch.$b.pushRemote") && ps=1; }; '
-    'for k in $(g config --name-only --get-regexp "^remote\\\\."); do case $k in remote./*) ;; remote..*) m=${k#remote.}; '
-    'case $RN in *"$N$m$N"*) ;; *) RN=$RN$m$N; RC=$((RC+1));; esac;; '
-    'remote.?*.?*) m=${k#remote.}; m=${m%.*}; case $RN in *"$N$m$N"*) ;; *) RN=$RN$m$N; RC=$((RC+1));; esac;; esac; done; fi; '
+    'for k in $(g config --name-only --get-regexp "^remote\\\\."); do case $k in remote./*) ;; '
+    'remote..*) rn "${k#remote.}";; remote.?*.?*) m=${k#remote.}; rn "${m%.*}";; esac; done; fi; '
     'unset IFS; set +f; '
     '[ -n "$fs" ] || { f=origin; [ "$RC" = 1 ] && { f=${RN#"$N"}; f=${f%"$N"}; }; }; '
     'if [ -n "$ps" ]; then r=$p; elif [ -n "$ds" ]; then r=$d; else r=$f; fi; '
     # al URL BASES VARIABLE: alias_url; A the URL, A0 set when a rule matched
     'al() { A=$1; A0=; bl=-1; bp=0; for ae in $c; do ae=${ae#*"$H"}; case $ae in *" "*) ;; *) continue;; esac; '
-    'av=${ae#* }; am=${ae%% *}; case $am in url.*."$3") ;; *) continue;; esac; case $1 in "$av"*) ;; *) continue;; esac; '
-    'am=${am#url.}; am=${am%."$3"}; ae=${2%%"$N$am$N"*}; if [ ${#av} -gt $bl ] || { [ ${#av} = $bl ] && [ ${#ae} -lt $bp ]; }; '
+    'av=${ae#* }; am=${ae%% *}; case $am in url.*."$3") ;; *) continue;; esac; '
+    'case $1 in "$av"*) ;; *) continue;; esac; am=${am#url.}; am=${am%."$3"}; ae=${2%%"$N$am$N"*}; '
+    'if [ ${#av} -gt $bl ] || { [ ${#av} = $bl ] && [ ${#ae} -lt $bp ]; }; '
     'then bl=${#av}; bp=${#ae}; A=$am${1#"$av"}; A0=1; fi; done; }; '
     # rem REMOTE: U (get-url), P (get-url --push --all), S (their exit); sets X where git must answer
     'rem() { R=$1; UU=; PU=; PA=; np=; ci=; nu=; set -f; IFS=$N; for l in $c; do k=${l#*"$H"}; v=; '

@@ -377,6 +377,6 @@ def test_checkouts_git_finds_elsewhere_give_gits_own_text(checkout_template):
     fact = F.git_push_destination(user, str(outside))
     done = subprocess.run(["sh", "-c", build_script([fact], boundary)], capture_output=True, env=env, timeout=60)
     section = parse_output(decode_remote(done.stdout), boundary)[fact.section]
-    assert section.out.splitlines()[-2:] == [f"pull-error fatal: not a git repository (or any of the parent "
-                                            f"directories): .git", "push-error fatal: not a git repository (or any "
+    assert section.out.splitlines()[-2:] == ["pull-error fatal: not a git repository (or any of the parent "
+                                            "directories): .git", "push-error fatal: not a git repository (or any "
                                             "of the parent directories): .git"], section
