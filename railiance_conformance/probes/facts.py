@@ -8,7 +8,7 @@ and raising ``FactUnavailable`` where it could not be read (permission denied, a
 command, an unreachable host), so absent and unreadable are decided here and nowhere else.
 
 Paths starting with ``~/`` are in the given user's home (from ``getent passwd``). Commands that
-must see what the operator's own programs see (``ssh -G``, ``git remote get-url``) run as that
+must see what the operator's own programs see (``ssh -G``, ``git config``) run as that
 user (``asuser``: setpriv when logged in as root). Example: ``stat("/swapfile")`` ->
 ``Fact("stat /swapfile", "sec 'stat /swapfile' stat -c '%F|%U|%u|%a|%s|%b' /swapfile")``.
 """
@@ -386,15 +386,18 @@ def _kept(user: str, path: str) -> str:
 
 
 def git_push_destination(user: str, path: str) -> Fact:
-    """Where ``git fetch`` and ``git push`` (no arguments) go from the checkout's current branch, read by
-    git as the user: lines ``branch B`` (empty: detached HEAD), ``pull-remote R`` (the fetch remote),
+    """Where ``git fetch`` and ``git push`` (no arguments) go from the checkout's current branch, as git reads
+    it as the user: lines ``branch B`` (empty: detached HEAD), ``pull-remote R`` (the fetch remote),
     ``push-remote R``, then ``pullurl URL`` and ``pushurl URL`` lines (every push URL: pushurl,
-    pushInsteadOf, insteadOf, as ``git remote get-url [--push --all]`` rewrites them; ``pull-error`` /
-    ``push-error`` when the remote does not exist). rc 4: no checkout. Only reads (``git config``,
-    ``symbolic-ref -q``, ``remote get-url``). The remote is chosen as git's remote.c does:
-    ``pushremote_for_branch`` (branch.<B>.pushRemote, then remote.pushDefault, then)
-    ``remote_for_branch`` (branch.<B>.remote, then "origin"). The section is kept in a shell variable
-    (``keep``) for the checkout's ls-remote probe (``git_ls_push_remote``), which then resolves nothing again."""
+    pushInsteadOf, insteadOf), exactly what ``git remote get-url R`` and ``git remote get-url --push --all R``
+    print (``pull-error`` / ``push-error`` and git's first line when they fail: "error: No such remote 'R'").
+    rc 4: no checkout. One git process (``git config --show-scope --get-regexp``), resolved with shell builtins
+    as git's remote.c does (``_GIT_BRANCH_REMOTES``; ``git symbolic-ref -q`` and ``git remote get-url`` only
+    for what the resolver leaves to git). The remote is chosen as remote.c does: ``pushremote_for_branch``
+    (branch.<B>.pushRemote, then remote.pushDefault, then) ``remote_for_branch`` (branch.<B>.remote, then the
+    only remote when exactly one is configured, then "origin"). The section is kept in a shell variable
+    (``keep``) for the checkout's ls-remote probe (``git_ls_push_remote``), which then resolves nothing again.
+    Proved against git on generated configs: tests/differential/test_git_push_differential.py."""
     # the URL lines prefixed and the error's first line taken with builtins (pre; ${u%%"$N"*}), no sed or head
     script = ('cd "$1" 2>/dev/null || { echo "no checkout at $1"; exit 4; }; ' + _GIT_BRANCH_REMOTES +
               'printf "branch %s\\npull-remote %s\\npush-remote %s\\n" "$b" "$f" "$r"; '
@@ -437,7 +440,8 @@ def git_ls_push_remote(user: str, path: str) -> Fact:
     ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git printed. No
     credential helper (nothing stored), no terminal prompt. rc 3: no such remote; rc 4: no checkout.
     When the script gathered the checkout's ``push.destination`` before (its serial part), its push URLs
-    are taken from that section (kept in a shell variable) instead of resolved again."""
+    are taken from that section (kept in a shell variable) instead of resolved again; alone, it resolves them
+    as that fact does (one ``git config``, ``_GIT_BRANCH_REMOTES``)."""
     # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
     script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
               'cd "$1" || exit 4; N="\n"; urls=; k=; case $N$3 in *"${N}pushurl "*) case $N$3 in *"${N}push-error "*) ;; '
