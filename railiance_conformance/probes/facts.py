@@ -300,9 +300,11 @@ def ssh_login(user: str, alias: str) -> Fact:
 # of another shape than the common ones (git would warn or die), a remote with no url that .git/remotes or
 # .git/branches might name; and what cannot be parsed (``Z``: also the choice asked key by key, the remote count
 # from ``--name-only``): a value spanning lines, a line of another shape (a subsection with a space), no
-# repository's own config, GIT_DIR/GIT_COMMON_DIR/GIT_CONFIG set, a git without --show-scope (before 2.26). A
-# subsection holding ".<variable> " (a space after a variable's name) prints as a shorter key: git's own output
-# cannot tell them apart, and such a remote, branch or url base is read as that shorter key.
+# repository's own config, GIT_DIR/GIT_COMMON_DIR/GIT_CONFIG set, a git without --show-scope (before 2.26).
+# Where git's own output is ambiguous the resolver reads it as git prints it: a subsection holding
+# ".<variable> " (a space after a variable's name) as the shorter key, and a value whose next line reproduces
+# a whole output line (a scope, a tab, an asked key) as that key. Git before 2.37 took "origin" where the only
+# remote is taken here (remote.c 8a649be7e8 "push: default to single remote even when not named origin").
 _GIT_CONFIG_KEYS = ("^(core\\.repositoryformatversion|transfer\\.credentialsinurl|remote\\..*|"
                     "branch\\..*\\.(remote|pushremote|merge)|branch\\.\\.[^.]*|"
                     "url\\..*\\.(insteadof|pushinsteadof)|rcf\\.end)$")
