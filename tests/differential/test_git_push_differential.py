@@ -7,7 +7,10 @@ pushurls, ``url.<base>.insteadOf`` and ``pushInsteadOf`` rewrites, ``remote.push
 (``facts.git_ls_push_remote``, alone or after it), must name exactly the URLs
 that ``git push --dry-run -v`` reports "Pushing to", in order, against local bare repositories.
 ``push.default=current`` is set so that a branch without an upstream still dry-runs (it chooses
-which refs are pushed, not where).
+which refs are pushed, not where). Then the fact's whole text against ``git remote get-url [--push --all]``
+on configs written as files (local and global scope, overlapping and tied rewrites, empty values, missing
+remotes, a detached HEAD), with the names checked by ``git ls-remote --get-url`` and ``git push --dry-run -v``,
+and odd configs the builtin resolver leaves to git (named cases).
 """
 from __future__ import annotations
 
@@ -373,6 +376,8 @@ def test_checkouts_git_finds_elsewhere_give_gits_own_text(checkout_template):
     for path in (worktree, repo / "sub"):
         found, calls = _assert_fact_is_gits(root, path, env, user)
         assert found["branch"] == ("side" if path == worktree else "main") and found["push"] == ["rw:a"]
+    # outside any repository git config reads ~/.gitconfig alone: a key of the repository's own kind there is not one
+    (home / ".gitconfig").write_text('[core]\n\trepositoryformatversion = 0\n[remote "origin"]\n\turl = rw:a\n')
     boundary = "@@rcf-" + secrets.token_hex(8)
     fact = F.git_push_destination(user, str(outside))
     done = subprocess.run(["sh", "-c", build_script([fact], boundary)], capture_output=True, env=env, timeout=60)
