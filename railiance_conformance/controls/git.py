@@ -23,9 +23,9 @@ from railiance_conformance.vocabulary import check_kind
 def git_remotes(facts: HostFacts, params: Params) -> Outcome:
     """Each checkout's ``git fetch`` and ``git push`` of its current branch go to the prefix, as git reads
     them: the push remote is branch.<name>.pushRemote, else remote.pushDefault, else the branch's remote,
-    else origin (git remote.c ``pushremote_for_branch``/``remote_for_branch``), and every URL it pushes to
-    (pushurl, pushInsteadOf, insteadOf) counts. Proved against ``git push --dry-run -v`` on generated
-    configs (tests/differential/test_git_push_differential.py)."""
+    else the only remote, else origin (git remote.c ``pushremote_for_branch``/``remote_for_branch``), and every
+    URL it pushes to (pushurl, pushInsteadOf, insteadOf) counts. Proved against ``git push --dry-run -v`` and
+    ``git remote get-url`` on generated configs (tests/differential/test_git_push_differential.py)."""
     user, prefix = params["user"], params["prefix"]
     want = git_remote(prefix)
     repos = list(params["paths"])

@@ -8,7 +8,7 @@ and raising ``FactUnavailable`` where it could not be read (permission denied, a
 command, an unreachable host), so absent and unreadable are decided here and nowhere else.
 
 Paths starting with ``~/`` are in the given user's home (from ``getent passwd``). Commands that
-must see what the operator's own programs see (``ssh -G``, ``git remote get-url``) run as that
+must see what the operator's own programs see (``ssh -G``, ``git config``) run as that
 user (``asuser``: setpriv when logged in as root). Example: ``stat("/swapfile")`` ->
 ``Fact("stat /swapfile", "sec 'stat /swapfile' stat -c '%F|%U|%u|%a|%s|%b' /swapfile")``.
 """
@@ -294,32 +294,109 @@ def ssh_login(user: str, alias: str) -> Fact:
                 f"sec {name} asuser {q(user)} $T ssh -T {SSH_PROBE_OPTIONS} {q(alias)} </dev/null; fi", concurrent=True)
 
 
-# The checkout's current branch and the remote names git push/fetch choose from it, as shell text run in the
-# checkout (after ``cd``) by ``sh -c``: sets ``b`` (the branch, empty on a detached HEAD), ``f`` (the fetch
-# remote) and ``r`` (the push remote), and ``g`` (git that reads any owner's repository). HEAD is read with
-# shell builtins where git would read the file: a ``.git`` directory that git takes for one (setup.c
-# is_git_directory: ``refs/`` and ``objects/``; no reftable) whose HEAD is "ref: refs/heads/<B>"; anything
-# else (a detached HEAD, a ``.git`` file, a checkout's subdirectory) asks ``git symbolic-ref``. The branch is
-# the ref less ``refs/heads/``, as remote.c read_config takes it (a HEAD elsewhere: no current branch). The
-# three keys come from one ``git config --get-regexp`` ("<key> <value>" lines; the last value wins, as
-# ``git config KEY`` gives it); a line that is none of the asked keys (a value spanning lines) reads each key
-# with ``git config KEY`` instead. The choice is remote.c's: ``pushremote_for_branch`` (branch.<B>.pushRemote,
-# then remote.pushDefault, then) ``remote_for_branch`` (branch.<B>.remote, then "origin").
+# The checkout's current branch, the remotes git fetch and git push choose from it, and their URLs, as shell text
+# run in the checkout (after ``cd``) by ``sh -c``, with one git process: ``git config --show-scope --get-regexp``
+# of every key git's remote.c reads for them (git 2.39.5 remote.c read_config/handle_config/alias_all_urls),
+# resolved with shell builtins. Sets ``b`` (the branch, empty on a detached HEAD), ``f`` (the fetch remote), ``r``
+# (the push remote), ``g`` (git that reads any owner's repository) and ``gu REMOTE [--push --all]``, which leaves
+# in ``u`` what ``git remote get-url [--push --all] REMOTE 2>&1`` prints (as ``$(...)`` gives it) and returns its
+# exit status.
+# HEAD is read where git would read the file: a ``.git`` directory (setup.c is_git_directory: ``refs/`` and
+# ``objects/``; no reftable, no commondir) whose HEAD is "ref: refs/heads/<B>" with B a plain refname that is not
+# itself a symbolic ref (refs/files-backend.c follows those), or 40 hex digits (detached); anything else asks
+# ``git symbolic-ref``. The branch is the ref less ``refs/heads/`` (remote.c read_config).
+# The choice is remote.c's pushremote_for_branch (branch.<B>.pushRemote, then remote.pushDefault, then)
+# remote_for_branch (branch.<B>.remote, then the only remote when exactly one is configured, then "origin"); the
+# last value wins, an empty value is a name (git_config_string). The URLs are alias_all_urls' and get_url's
+# (builtin/remote.c): pushurls rewritten by insteadOf; with none, each url rewritten by pushInsteadOf where one
+# matches; urls rewritten by insteadOf; a remote with no url is its own name (remotes_remote_get_1); the longest
+# matching prefix wins, a tie goes to the base configured first, then to its earlier value (alias_url); a remote
+# no key of the repository's own config (local, worktree scope) names is "error: No such remote 'R'" (exit 2).
+# What this does not cover asks git (``X``: ``git remote get-url``), so the text is always git's: a key without
+# a value, a remote named "/...", vcs, receivepack, uploadpack, transfer.credentialsInUrl, a refspec or boolean
+# of another shape than the common ones (git would warn or die), a remote with no url that .git/remotes or
+# .git/branches might name; and what cannot be parsed (``Z``: also the choice asked key by key, the remote count
+# from ``--name-only``): a value spanning lines, a line of another shape (a subsection with a space), no
+# repository's own config, GIT_DIR/GIT_COMMON_DIR/GIT_CONFIG set, a git without --show-scope (before 2.26).
+# Where git's own output is ambiguous the resolver reads it as git prints it: a subsection holding
+# ".<variable> " (a space after a variable's name) as the shorter key, and a value whose next line reproduces
+# a whole output line (a scope, a tab, an asked key) as that key. Git before 2.37 took "origin" where the only
+# remote is taken here (remote.c 8a649be7e8 "push: default to single remote even when not named origin").
+_GIT_CONFIG_KEYS = ("^(core\\.repositoryformatversion|transfer\\.credentialsinurl|remote\\..*|"
+                    "branch\\..*\\.(remote|pushremote|merge)|branch\\.\\.[^.]*|"
+                    "url\\..*\\.(insteadof|pushinsteadof)|rcf\\.end)$")
 _GIT_BRANCH_REMOTES = (
-    'g() { git -c safe.directory="*" "$@"; }; N="\n"; h=; '
-    '{ [ -f .git/HEAD ] && [ -d .git/refs ] && [ -d .git/objects ] && [ ! -e .git/reftable ] && read -r h < .git/HEAD; } '
-    '2>/dev/null; case $h in "ref: refs/heads/"*[![:graph:]]*) h=;; esac; '
-    'case $h in "ref: refs/heads/"?*) b=${h#"ref: refs/heads/"};; *) b=$(g symbolic-ref -q HEAD); '
-    'case $b in refs/heads/?*) b=${b#refs/heads/};; *) b=;; esac;; esac; f=; r=; d=; x=0; '
-    'c=$(g config --get-regexp "^(branch\\..*\\.(remote|pushremote)|remote\\.pushdefault)\\$"); '
-    'set -f; IFS=$N; for l in $c; do case $l in '
-    '"branch.$b.remote"|"branch.$b.remote "*) [ -n "$b" ] && { f=${l#"branch.$b.remote"}; f=${f#" "}; };; '
-    '"branch.$b.pushremote"|"branch.$b.pushremote "*) [ -n "$b" ] && { r=${l#"branch.$b.pushremote"}; r=${r#" "}; };; '
-    '"remote.pushdefault"|"remote.pushdefault "*) d=${l#remote.pushdefault}; d=${d#" "};; '
-    'branch.*.remote|"branch."*".remote "*|branch.*.pushremote|"branch."*".pushremote "*) ;; *) x=1;; esac; done; '
-    'unset IFS; set +f; if [ "$x" = 1 ]; then f=; r=; d=$(g config remote.pushDefault); '
-    '[ -n "$b" ] && { f=$(g config "branch.$b.remote"); r=$(g config "branch.$b.pushRemote"); }; fi; '
-    '[ -n "$f" ] || f=origin; [ -n "$r" ] || r=$d; [ -n "$r" ] || r=$f; ')
+    'g() { git -c safe.directory="*" "$@"; }; N="\n"; H="\t"; b=; f=; r=; p=; d=; fs=; ps=; ds=; G=; X=; Z=; L=; '
+    'h=; k=; c=; RN=$N; RC=0; SI=$N; SP=$N; [ -z "${GIT_DIR+x}${GIT_COMMON_DIR+x}${GIT_CONFIG+x}" ] || Z=1; '
+    # HEAD (G: .git is the git directory)
+    '{ [ -z "$Z" ] && [ -f .git/HEAD ] && [ ! -L .git/HEAD ] && [ -d .git/refs ] && [ -d .git/objects ] && '
+    '[ ! -e .git/reftable ] && [ ! -e .git/commondir ] && { IFS= read -r h < .git/HEAD || [ -n "$h" ]; }; } '
+    '2>/dev/null; case $h in "ref: refs/"*) G=1;; *) [ ${#h} = 40 ] && case $h in *[!0-9a-f]*) ;; *) G=1; k=1;; esac;; '
+    'esac; case $h in "ref: refs/heads/"?*) b=${h#"ref: refs/heads/"}; k=1; '
+    'case $b in *[!A-Za-z0-9._/-]*|.*|*/.*|*..*|*//*|*/|*.|*.lock|*.lock/*) k=;; esac; z=.git/refs/heads/$b; '
+    'if [ -L "$z" ]; then k=; elif [ -e "$z" ]; then { [ -f "$z" ] && IFS= read -r z < "$z"; } 2>/dev/null && '
+    'case $z in ref:*) false;; esac || k=; fi;; esac; '
+    '[ -n "$k" ] || { b=$(g symbolic-ref -q HEAD); case $b in refs/heads/?*) b=${b#refs/heads/};; *) b=;; esac; }; '
+    # the one git process; its last line is the command line's rcf.end: trailing newlines of a value stay inside
+    '[ -n "$Z" ] || { c=$(g -c rcf.end=. config --show-scope --get-regexp ' + q(_GIT_CONFIG_KEYS) + ' 2>/dev/null) && '
+    'case $c in *"$N$N"*) Z=1;; "command${H}rcf.end .") c=;; '
+    '*"${N}command${H}rcf.end .") c=${c%"command${H}rcf.end ."};; *) Z=1;; esac || Z=1; }; '
+    # rn NAME: one more remote (remote.c make_remote), counted once
+    'rn() { case $RN in *"$N$1$N"*) ;; *) RN=$RN$1$N; RC=$((RC+1));; esac; }; '
+    # rs KIND REFSPEC: a fetch/push refspec of the common shapes (refspec.c parse_refspec accepts them)
+    'rt() { t=$1; gl=0; case $t in */\\*) t=${t%/\\*}; gl=1;; esac; '
+    'case $t in ""|/*|*/|*//*|*[!A-Za-z0-9_/-]*) return 1;; esac; }; '
+    'rs() { s=${2#+}; case $1$s in push:) return 0;; '
+    '*:*) rt "${s%:*}" && e=$gl && rt "${s##*:}" && [ "$e" = "$gl" ];; *) rt "$s" && [ "$gl" = 0 ];; esac; }; '
+    # bo VALUE: a boolean git_config_bool reads without dying
+    'bo() { case $1 in ""|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[Oo][Nn]|[Oo][Ff][Ff]) ;; '
+    '*[!0-9]*) return 1;; *) [ ${#1} -lt 10 ];; esac; }; '
+    'set -f; IFS=$N; for l in $c; do '
+    'case $l in system"$H"*|global"$H"*|local"$H"*|worktree"$H"*|command"$H"*) ;; *) Z=1; break;; esac; '
+    's=${l%%"$H"*}; k=${l#*"$H"}; v=; n=; case $k in *" "*) v=${k#* }; k=${k%% *}; n=1;; esac; '
+    'case $k in core.repositoryformatversion) case $s in local|worktree) L=1;; esac;; '
+    'rcf.end) ;; branch..*) X=1;; remote.pushdefault) d=$v; ds=1; [ -n "$n" ] || X=1;; '
+    'remote./*|transfer.credentialsinurl) X=1;; remote..*) X=1; rn "${k#remote.}";; '
+    'remote.?*.[a-z]*) m=${k#remote.}; rn "${m%.*}"; '
+    'case ${k##*.} in *[!a-z0-9-]*) Z=1; break;; url|pushurl|proxy|proxyauthmethod|tagopt) [ -n "$n" ] || X=1;; '
+    'fetch|push) [ -n "$n" ] && rs "${k##*.}" "$v" || X=1;; '
+    'mirror|skipdefaultupdate|skipfetchall|prune|prunetags) [ -z "$n" ] || bo "$v" || X=1;; '
+    'vcs|receivepack|uploadpack) X=1;; esac;; '
+    'branch.?*.remote|branch.?*.pushremote|branch.?*.merge) [ -n "$n" ] || X=1; '
+    'if [ "$k" = "branch.$b.remote" ]; then f=$v; fs=1; elif [ "$k" = "branch.$b.pushremote" ]; then p=$v; ps=1; fi;; '
+    'url.*.insteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.insteadof}; '
+    'case $SI in *"$N$m$N"*) ;; *) SI=$SI$m$N;; esac;; '
+    'url.*.pushinsteadof) [ -n "$n" ] || X=1; m=${k#url.}; m=${m%.pushinsteadof}; '
+    'case $SP in *"$N$m$N"*) ;; *) SP=$SP$m$N;; esac;; *) Z=1; break;; esac; done; [ -n "$L" ] || Z=1; '
+    # Z: the choice key by key, as before, and the remotes counted from their keys' names
+    'if [ -n "$Z" ]; then X=1; fs=; ps=; ds=; RN=$N; RC=0; d=$(g config remote.pushDefault) && ds=1; '
+    '[ -z "$b" ] || { f=$(g config "branch.$b.remote") && fs=1; p=$(g config "branch.$b.pushRemote") && ps=1; }; '
+    'for k in $(g config --name-only --get-regexp "^remote\\\\."); do case $k in remote./*) ;; '
+    'remote..*) rn "${k#remote.}";; remote.?*.?*) m=${k#remote.}; rn "${m%.*}";; esac; done; fi; '
+    'unset IFS; set +f; '
+    '[ -n "$fs" ] || { f=origin; [ "$RC" = 1 ] && { f=${RN#"$N"}; f=${f%"$N"}; }; }; '
+    'if [ -n "$ps" ]; then r=$p; elif [ -n "$ds" ]; then r=$d; else r=$f; fi; '
+    # al URL BASES VARIABLE: alias_url; A the URL, A0 set when a rule matched
+    'al() { A=$1; A0=; bl=-1; bp=0; for ae in $c; do ae=${ae#*"$H"}; case $ae in *" "*) ;; *) continue;; esac; '
+    'av=${ae#* }; am=${ae%% *}; case $am in url.*."$3") ;; *) continue;; esac; '
+    'case $1 in "$av"*) ;; *) continue;; esac; am=${am#url.}; am=${am%."$3"}; ae=${2%%"$N$am$N"*}; '
+    'if [ ${#av} -gt $bl ] || { [ ${#av} = $bl ] && [ ${#ae} -lt $bp ]; }; '
+    'then bl=${#av}; bp=${#ae}; A=$am${1#"$av"}; A0=1; fi; done; }; '
+    # rem REMOTE: U (get-url), P (get-url --push --all), S (their exit); sets X where git must answer
+    'rem() { R=$1; UU=; PU=; PA=; np=; ci=; nu=; set -f; IFS=$N; for l in $c; do k=${l#*"$H"}; v=; '
+    'case $k in *" "*) v=${k#* }; k=${k%% *};; esac; [ -n "$R" ] && [ "${k%.*}" = "remote.$R" ] || continue; '
+    'case ${l%%"$H"*} in local|worktree) ci=1;; esac; case ${k##*.} in '
+    'url) nu=1; al "$v" "$SP" pushinsteadof; [ -z "$A0" ] || PA=$PA$A$N; al "$v" "$SI" insteadof; UU=$UU$A$N;; '
+    'pushurl) np=1; al "$v" "$SI" insteadof; PU=$PU$A$N;; esac; done; '
+    'if [ -z "$nu" ]; then case $R in ""|.|..|*/*) ;; *) [ -n "$G" ] || X=1; for t in remotes branches; do '
+    'if [ -d ".git/$t" ]; then { [ -x ".git/$t" ] && [ ! -e ".git/$t/$R" ] && [ ! -L ".git/$t/$R" ]; } || X=1; '
+    'elif [ -L ".git/$t" ]; then X=1; fi; done;; esac; al "$R" "$SI" insteadof; UU=$A$N; '
+    'al "$R" "$SP" pushinsteadof; [ -z "$A0" ] || { PU=$PU$A$N; np=1; }; fi; unset IFS; set +f; '
+    'if [ -z "$ci" ]; then S=2; U="error: No such remote \'$R\'"; P=$U; else S=0; U=${UU%%"$N"*}; '
+    'if [ -n "$np" ]; then P=$PU; elif [ -n "$PA" ]; then P=$PA; else P=$UU; fi; '
+    'while case $P in *"$N") ;; *) false;; esac; do P=${P%"$N"}; done; fi; }; '
+    'gu() { [ -n "$X" ] || rem "$1"; if [ -n "$X" ]; then u=$(g remote get-url ${2:-} "$1" 2>&1); return; fi; '
+    'if [ -n "${2:-}" ]; then u=$P; else u=$U; fi; return $S; }; ')
 
 
 def _kept(user: str, path: str) -> str:
@@ -328,21 +405,24 @@ def _kept(user: str, path: str) -> str:
 
 
 def git_push_destination(user: str, path: str) -> Fact:
-    """Where ``git fetch`` and ``git push`` (no arguments) go from the checkout's current branch, read by
-    git as the user: lines ``branch B`` (empty: detached HEAD), ``pull-remote R`` (the fetch remote),
+    """Where ``git fetch`` and ``git push`` (no arguments) go from the checkout's current branch, as git reads
+    it as the user: lines ``branch B`` (empty: detached HEAD), ``pull-remote R`` (the fetch remote),
     ``push-remote R``, then ``pullurl URL`` and ``pushurl URL`` lines (every push URL: pushurl,
-    pushInsteadOf, insteadOf, as ``git remote get-url [--push --all]`` rewrites them; ``pull-error`` /
-    ``push-error`` when the remote does not exist). rc 4: no checkout. Only reads (``git config``,
-    ``symbolic-ref -q``, ``remote get-url``). The remote is chosen as git's remote.c does:
-    ``pushremote_for_branch`` (branch.<B>.pushRemote, then remote.pushDefault, then)
-    ``remote_for_branch`` (branch.<B>.remote, then "origin"). The section is kept in a shell variable
-    (``keep``) for the checkout's ls-remote probe (``git_ls_push_remote``), which then resolves nothing again."""
+    pushInsteadOf, insteadOf), exactly what ``git remote get-url R`` and ``git remote get-url --push --all R``
+    print (``pull-error`` / ``push-error`` and git's first line when they fail: "error: No such remote 'R'").
+    rc 4: no checkout. One git process (``git config --show-scope --get-regexp``), resolved with shell builtins
+    as git's remote.c does (``_GIT_BRANCH_REMOTES``; ``git symbolic-ref -q`` and ``git remote get-url`` only
+    for what the resolver leaves to git). The remote is chosen as remote.c does: ``pushremote_for_branch``
+    (branch.<B>.pushRemote, then remote.pushDefault, then) ``remote_for_branch`` (branch.<B>.remote, then the
+    only remote when exactly one is configured, then "origin"). The section is kept in a shell variable
+    (``keep``) for the checkout's ls-remote probe (``git_ls_push_remote``), which then resolves nothing again.
+    Proved against git on generated configs: tests/differential/test_git_push_differential.py."""
     # the URL lines prefixed and the error's first line taken with builtins (pre; ${u%%"$N"*}), no sed or head
     script = ('cd "$1" 2>/dev/null || { echo "no checkout at $1"; exit 4; }; ' + _GIT_BRANCH_REMOTES +
               'printf "branch %s\\npull-remote %s\\npush-remote %s\\n" "$b" "$f" "$r"; '
               'pre() { s=$2$N; while [ -n "$s" ]; do printf "%s %s\\n" "$1" "${s%%"$N"*}"; s=${s#*"$N"}; done; }; '
-              'u=$(g remote get-url "$f" 2>&1) && pre pullurl "$u" || printf "pull-error %s\\n" "${u%%"$N"*}"; '
-              'u=$(g remote get-url --push --all "$r" 2>&1) && pre pushurl "$u" || printf "push-error %s\\n" "${u%%"$N"*}"')
+              'gu "$f" && pre pullurl "$u" || printf "pull-error %s\\n" "${u%%"$N"*}"; '
+              'gu "$r" "--push --all" && pre pushurl "$u" || printf "push-error %s\\n" "${u%%"$N"*}"')
     return _sec(f"push.destination {user}:{path}",
                 f"keep {_kept(user, path)} ashell {q(user)} {q(script)} {_path(path, user)}")
 
@@ -379,14 +459,15 @@ def git_ls_push_remote(user: str, path: str) -> Fact:
     ``url <URL>`` line, then ``rc <exit> refs <count>`` and (on failure) the first lines git printed. No
     credential helper (nothing stored), no terminal prompt. rc 3: no such remote; rc 4: no checkout.
     When the script gathered the checkout's ``push.destination`` before (its serial part), its push URLs
-    are taken from that section (kept in a shell variable) instead of resolved again."""
+    are taken from that section (kept in a shell variable) instead of resolved again; alone, it resolves them
+    as that fact does (one ``git config``, ``_GIT_BRANCH_REMOTES``)."""
     # refs counted and the first three lines of a failure picked with shell builtins (no grep/head/sed)
     script = ('export GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false GIT_SSH_COMMAND="$2"; '
               'cd "$1" || exit 4; N="\n"; urls=; k=; case $N$3 in *"${N}pushurl "*) case $N$3 in *"${N}push-error "*) ;; '
               '*) k=1; set -f; IFS=$N; for l in $3; do case $l in "pushurl "*) urls="$urls${k#1}${l#pushurl }"; k=$N;; '
               'esac; done; unset IFS; set +f; k=1;; esac;; esac; '
               'if [ -z "$k" ]; then ' + _GIT_BRANCH_REMOTES +
-              'urls=$(g remote get-url --push --all "$r" 2>&1) || { echo "$urls"; exit 3; }; fi; '
+              'gu "$r" "--push --all" && urls=$u || { echo "$u"; exit 3; }; fi; '
               'for u in $urls; do printf "url %s\\n" "$u"; '
               'o=$(git -c safe.directory="*" -c credential.helper= ls-remote "$u" 2>&1 </dev/null); r=$?; '
               'set -f; IFS=$N; n=0; k=0; d=; for l in $o; do case $l in *"\trefs/"*) n=$((n+1));; esac; '

@@ -4,8 +4,9 @@ All facts of a host come from a single ``sh -c`` over a single SSH connection, c
 the ``Fact`` declarations (``probes.facts``) of the selected scenarios; each section is framed
 by a random boundary so file contents can hold anything. Every value that reaches the script
 is quoted with ``shlex.quote``. The script only reads:
-``stat``, ``cat``, ``grep``, ``getent``, ``id``, ``systemctl show``, ``ssh -G`` and ``git remote get-url``
-(the last two as the operator user: ``setpriv`` when logged in as root)
+``stat``, ``cat``, ``grep``, ``getent``, ``id``, ``systemctl show``, ``ssh -G`` and ``git config`` (a
+checkout's remotes, resolved by shell builtins; ``git symbolic-ref`` and ``git remote get-url`` for what the
+resolver leaves to git) (the last two as the operator user: ``setpriv`` when logged in as root)
 (it never reads a private key: only ``stat`` of it and the type field of its ``.pub``), and never opens
 a file that is not a regular file (a FIFO, a device). ``wrap`` runs it on the host in a session of its
 own (``setsid``, ``timeout``, ``pkill -s``) with its own deadline, ended with the ssh session.

@@ -338,8 +338,8 @@ def test_a_command_past_its_client_bound_keeps_what_it_had_sent():
 
 def test_the_ls_remote_probe_takes_the_push_urls_the_destination_resolved(tmp_path, monkeypatch):
     """After the checkout's push.destination (the script's serial part) the ls-remote probe runs git only for
-    ls-remote itself, and lists the same URLs; a push remote that does not exist is still its exit 3 with
-    git's whole message (it resolves that case itself)."""
+    ls-remote itself (alone, one git config resolves them first), and lists the same URLs; a push remote that
+    does not exist is still its exit 3 with git's whole message (it resolves that case itself)."""
     import getpass
 
     user = getpass.getuser()
@@ -363,12 +363,14 @@ def test_the_ls_remote_probe_takes_the_push_urls_the_destination_resolved(tmp_pa
     destination, ls_remote = F.git_push_destination(user, str(repo)), F.git_ls_push_remote(user, str(repo))
 
     alone = run([ls_remote]).section(ls_remote.section)
+    calls = log.read_text().splitlines()  # alone it resolves the URLs itself, with one git config
+    assert len(calls) == 2 and " config --show-scope --get-regexp " in calls[0] and " ls-remote " in calls[1], calls
     log.unlink()
     after = run([destination, ls_remote])
     assert after.section(ls_remote.section) == alone and alone.out == f"url {bare}\nrc 0 refs 0"
     calls = log.read_text().splitlines()
     assert [c for c in calls if "ls-remote" in c] == [f"-c safe.directory=* -c credential.helper= ls-remote {bare}"]
-    assert len(calls) == 4  # the destination's config and two get-url, then ls-remote only
+    assert len(calls) == 2  # the destination's one git config, then ls-remote only
 
     gone = [F.git_push_destination(user, str(lost)), F.git_ls_push_remote(user, str(lost))]
     section = run(gone).section(gone[1].section)
