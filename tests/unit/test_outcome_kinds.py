@@ -6,6 +6,8 @@ Each test gives real output of the commands the facts run and asserts the exact 
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from railiance_conformance.checks import evaluate_control
@@ -192,7 +194,9 @@ def test_the_probes_cannot_prompt_or_write() -> None:
                    "PermitLocalCommand=no"):
         assert option in login and option in lsremote
     assert "credential.helper=" in lsremote and "GIT_TERMINAL_PROMPT=0" in lsremote
-    assert " push" not in lsremote.replace("--push", "")
+    # never a git push (the resolver's text names push keys: pushurl, pushinsteadof; git's own command is the point)
+    assert not re.search(r"(?:^|[;&|(`]|\$\()\s*(?:git|g)(?:\s+-c\s+\S+)*\s+push\b", lsremote, re.M)
+    assert re.search(r"(?:^|[;&|(`]|\$\()\s*(?:git|g)(?:\s+-c\s+\S+)*\s+push\b", "x; git -c a=b push origin")
 
 
 # what git and dash printed on namespace hosts whose login user had reached its nproc cap (one kernel,
