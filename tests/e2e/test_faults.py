@@ -132,13 +132,23 @@ def test_the_fact_script_only_runs_read_only_commands():
     assert "setpriv --reuid" in script and "ssh -G" in script
     # the outcome probes: inside their sh -c (or the login user's subshell: ashell, a function's body), only reads;
     # ssh and git cannot prompt or write
-    inner = " ".join(re.findall(r"(?:sh -c|ashell \S+) ('[^']*(?:'\\''[^']*)*')", script)
+    # a quoted script as shlex.quote writes it: an inner single quote is '"'"' ('\'' where written by hand)
+    inner = " ".join(re.findall(r"(?:sh -c|ashell \S+) ('[^']*(?:(?:'\\''|'\"'\"')[^']*)*')", script)
                      + re.findall(r"\bprocs\(\) \( (.*?)\n\)", script, re.S))
     assert "ashell" in script and "procs() (" in script and "no checkout at" in inner  # the destination's script
-    assert 'grep -l "^Uid:' in inner and "/comm" in inner and "ls-remote" in inner and "remote get-url --push" in inner
-    for word in ("push ", "fetch", "clone", "config --", "kill", "rm ", "mv ", "tee", ">"):
-        assert word not in inner.replace("2>&1", "").replace("get-url --push", "").replace(">/dev/null", "")\
-            .replace("config --get-regexp", ""), word
+    assert 'grep -l "^Uid:' in inner and "/comm" in inner and "ls-remote" in inner and "remote get-url" in inner
+    for word in ("kill", "rm ", "mv ", "tee", ">"):
+        assert word not in inner.replace("2>&1", "").replace(">/dev/null", ""), word
+    # every git it runs (git, or the g function: git -c safe.directory=*) is a read: the subcommands, and config only
+    # with its reading options or with one name (git config NAME reads; NAME VALUE would write)
+    calls = set(re.findall(r"(?:^|(?<=[\s;(|&{]))(?:g|git)(?:\s+-c\s+\S+)*\s+([a-z][a-z-]*)((?:\s+--?[a-z][a-z-]*)*)",
+                           inner))
+    assert {c for c, _ in calls} == {"config", "ls-remote", "remote", "symbolic-ref"}, calls
+    assert {o for c, o in calls if c == "config"} <= {"", " --name-only --get-regexp", " --show-scope --get-regexp",
+                                                      " --get-regexp"}, calls
+    assert not re.search(r"(?:^|(?<=[\s;(|&{]))(?:g|git)(?:\s+-c\s+\S+)*\s+config\s+(?!-)(?:\"[^\"]*\"|[^\s)]+)\s+[^\s)|&]", inner)
+    remote = re.findall(r"(?:^|(?<=[\s;(|&{]))(?:g|git)(?:\s+-c\s+\S+)*\s+remote\s+(\S+)", inner)
+    assert remote and set(remote) == {"get-url"}, remote
     for option in ("BatchMode=yes", "StrictHostKeyChecking=yes", "UpdateHostKeys=no", "ControlMaster=no",
                    "PermitLocalCommand=no", "credential.helper=", "GIT_TERMINAL_PROMPT=0"):
         assert option in script, option
