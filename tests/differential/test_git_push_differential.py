@@ -50,13 +50,18 @@ def _git(cwd: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, env=env, timeout=30)
 
 
+def _git_env(home: Path, **extra: str) -> dict[str, str]:
+    """git's environment for a case: its own HOME, no system config, the C locale, a fixed author."""
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C", **extra,
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("gitpush")
     home = root / "home"
     home.mkdir()
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    env = _git_env(home)
     for bare in BARES:
         subprocess.run(["git", "init", "-q", "--bare", str(root / f"{bare}.git")], check=True, env=env)
     return root, home, env
@@ -189,9 +194,7 @@ def checkout_template(tmp_path_factory):
     root = tmp_path_factory.mktemp("gitremotes")
     home = root / "home"
     home.mkdir()
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C",
-           "GIT_SSH_COMMAND": "false", "GIT_TERMINAL_PROMPT": "0",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    env = _git_env(home, GIT_SSH_COMMAND="false", GIT_TERMINAL_PROMPT="0")
     template = root / "template"
     subprocess.run(["git", "init", "-q", "-b", "main", str(template)], check=True, env=env)
     subprocess.run(["git", "-C", str(template), "commit", "-q", "--allow-empty", "-m", "x"], check=True, env=env)
