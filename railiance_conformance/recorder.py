@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from railiance_conformance.finding import FactUnavailable, Finding, Outcome, Status, UnexpectedOutput
 from railiance_conformance.policy import Catalog
-from railiance_conformance.redact import MASK, masked_entry, redact, redact_text
+from railiance_conformance.redact import MASK, NOT_CONTAINERS, masked_entry, redact, redact_text
 from railiance_conformance.remedies import remedy_for_error
 from railiance_conformance.waivers import apply_outcome
 
@@ -139,18 +139,18 @@ def sanitize(value: Any) -> Any:
     # strings, exact tuples and lists, and dicts whose keys are ASCII strings (escaping leaves them as they are,
     # so no two keys can become one). Anything else takes the two walks.
     kind = type(value)
-    if kind in _NOT_CONTAINERS:
+    if kind in NOT_CONTAINERS:
         return value
     if kind is str:
         return redact_text(value if value.isascii() else _escape_bytes(value))
     if kind is tuple:
-        return tuple([v if type(v) in _NOT_CONTAINERS else sanitize(v) for v in value])
+        return tuple([v if type(v) in NOT_CONTAINERS else sanitize(v) for v in value])
     if kind is list:
-        return [v if type(v) in _NOT_CONTAINERS else sanitize(v) for v in value]
+        return [v if type(v) in NOT_CONTAINERS else sanitize(v) for v in value]
     if kind is dict and all(type(k) is str and k.isascii() for k in value):
         # a value is masked or not alike before and after _escape_bytes (it keeps None, "", "***" and the
         # container kinds the test looks at): the test can look at the value as it comes
-        return {k: MASK if masked_entry(k, v) else v if type(v) in _NOT_CONTAINERS else sanitize(v)
+        return {k: MASK if masked_entry(k, v) else v if type(v) in NOT_CONTAINERS else sanitize(v)
                 for k, v in value.items()}
     return sanitize_two_walks(value)
 
@@ -160,17 +160,15 @@ def sanitize_two_walks(value: Any) -> Any:
     return redact(_escape_bytes(value))
 
 
-_NOT_CONTAINERS = frozenset({int, float, bool, type(None)})
-
 
 def _escape_bytes(value: Any) -> Any:
     kind = type(value)
-    if kind in _NOT_CONTAINERS:
+    if kind in NOT_CONTAINERS:
         return value
     if kind is tuple:  # the exact built-in containers first (evidence is a tuple of pairs): as the branches below
-        return tuple([v if type(v) in _NOT_CONTAINERS else _escape_bytes(v) for v in value])
+        return tuple([v if type(v) in NOT_CONTAINERS else _escape_bytes(v) for v in value])
     if kind is list:
-        return [v if type(v) in _NOT_CONTAINERS else _escape_bytes(v) for v in value]
+        return [v if type(v) in NOT_CONTAINERS else _escape_bytes(v) for v in value]
     if isinstance(value, str):
         if value.isascii():  # no surrogate escape in it: the encode below would succeed
             return value

@@ -127,7 +127,7 @@ def _secret_key(key: str) -> bool:
     return SECRET_KEY.match(key) is not None
 
 
-_NOT_CONTAINERS = frozenset({int, float, bool, type(None)})  # what redact returns as it is
+NOT_CONTAINERS = frozenset({int, float, bool, type(None)})  # what redact returns as it is
 
 
 def masked_entry(key: Any, value: Any) -> bool:
@@ -141,18 +141,18 @@ def redact(value: Any) -> Any:
     """``value`` with every secret masked, recursively: strings via :func:`redact_text`, mapping
     entries whose key names a secret replaced by ``***``. Tuples stay tuples, lists lists."""
     kind = type(value)
-    if kind in _NOT_CONTAINERS:
+    if kind in NOT_CONTAINERS:
         return value
     if kind is str:
         return redact_text(value)
     if kind is tuple:  # the exact built-in containers first (evidence is a tuple of pairs): as the branches below
-        return tuple([v if type(v) in _NOT_CONTAINERS else redact(v) for v in value])
+        return tuple([v if type(v) in NOT_CONTAINERS else redact(v) for v in value])
     if kind is list:
-        return [v if type(v) in _NOT_CONTAINERS else redact(v) for v in value]
+        return [v if type(v) in NOT_CONTAINERS else redact(v) for v in value]
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: MASK if masked_entry(k, v) else v if type(v) in _NOT_CONTAINERS else redact(v)
+        return {k: MASK if masked_entry(k, v) else v if type(v) in NOT_CONTAINERS else redact(v)
                 for k, v in value.items()}
     if isinstance(value, tuple):
         return tuple(redact(v) for v in value)
